@@ -1,0 +1,92 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+Kept import-light on purpose: Airflow calls this for every CLI command and DAG-processor start.
+Connection form metadata lives here (``conn-fields``/``ui-field-behaviour``), which Airflow 3.2+
+reads without importing the hook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_jambo import __version__
+
+DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        # Must equal the canonical distribution name, or `airflow providers ...` crashes.
+        "package-name": "airflow-provider-jambo",
+        "name": "Jambo",
+        "description": "Manage Jambo serverless-Postgres branches, computes and operations from Airflow.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Jambo",
+                "external-doc-url": "https://api-docs.neon.tech/reference/getting-started-with-neon-api",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": "Jambo", "python-modules": ["airflow_provider_jambo.hooks.jambo"]},
+        ],
+        "operators": [
+            {
+                "integration-name": "Jambo",
+                "python-modules": [
+                    "airflow_provider_jambo.operators.branch",
+                    "airflow_provider_jambo.operators.compute",
+                ],
+            }
+        ],
+        "sensors": [
+            {"integration-name": "Jambo", "python-modules": ["airflow_provider_jambo.sensors.operation"]},
+        ],
+        "triggers": [
+            {"integration-name": "Jambo", "python-modules": ["airflow_provider_jambo.triggers.operation"]},
+        ],
+        "extra-links": ["airflow_provider_jambo.links.JamboConsoleLink"],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_jambo.hooks.jambo.JamboHook",
+                "hook-name": "Jambo",
+                "connection-type": "jambo",
+                "conn-fields": {
+                    "project_id": {
+                        "label": "Default project id",
+                        "description": "Used when an operator names no project_id.",
+                        "schema": {"type": ["string", "null"], "pattern": "^[a-z0-9-]{1,60}$"},
+                    },
+                    "org_id": {
+                        "label": "Organization id",
+                        "description": "For organization API keys (org-...).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "timeout": {
+                        "label": "Request timeout (seconds)",
+                        "description": "Read timeout of one API request.",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "description": "Retries of a failed request (423, 429, 5xx, transport errors).",
+                        "schema": {"type": ["integer", "null"], "default": 8},
+                    },
+                    "retry_max_wait": {
+                        "label": "Max total retry time (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 300},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"password": "API key", "host": "API base URL"},
+                    "placeholders": {
+                        "host": DEFAULT_BASE_URL,
+                        "password": "Jambo API key",
+                        "project_id": "old-violet-32930710",
+                    },
+                },
+            }
+        ],
+    }
