@@ -1,0 +1,109 @@
+"""The seam between the emulator's control plane (API state) and its optional data plane.
+
+The control-plane store calls these methods at the moment the emulated service would change real
+data: when a branch is created or reset (the copy happens *then*, so later writes on the parent are
+not seen by the child), when databases and roles are created or deleted, when computes start or stop.
+A data plane must never raise for "already gone" on deletes: the API answers 204 for those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class EndpointAddress:
+    """Where a compute actually listens. ``host`` is what clients connect to (``hostaddr``)."""
+
+    host: str
+    port: int
+
+
+class DataPlane(Protocol):
+    #: True when URIs the API hands out really connect (a running PostgreSQL behind them).
+    enabled: bool
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def create_branch(
+        self, project_id: str, branch_id: str, parent_branch_id: str | None, *, schema_only: bool = False
+    ) -> None:
+        """Copy the parent's databases and roles now (``parent_branch_id`` None: a new, empty root)."""
+
+    def reset_branch(self, project_id: str, branch_id: str, source_branch_id: str) -> None:
+        """Replace the branch's data with the source branch's current data."""
+
+    def delete_branch(self, project_id: str, branch_id: str) -> None: ...
+
+    def create_database(self, project_id: str, branch_id: str, name: str, owner: str) -> None: ...
+
+    def delete_database(self, project_id: str, branch_id: str, name: str) -> None: ...
+
+    def create_role(self, project_id: str, branch_id: str, name: str, password: str) -> None: ...
+
+    def delete_role(self, project_id: str, branch_id: str, name: str) -> None: ...
+
+    def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None: ...
+
+    def start_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> EndpointAddress | None:
+        """Make the compute accept connections; None when there is no real server (null plane)."""
+
+    def suspend_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None: ...
+
+    def delete_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None: ...
+
+    def schema_dump(self, project_id: str, branch_id: str, database: str) -> str | None:
+        """Real DDL of the database (pg_dump --schema-only), or None when there is no real data."""
+
+
+class NullDataPlane:
+    """Control plane only: every call is a no-op; URIs keep the real service's shapes."""
+
+    enabled = False
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def create_branch(
+        self, project_id: str, branch_id: str, parent_branch_id: str | None, *, schema_only: bool = False
+    ) -> None:
+        return None
+
+    def reset_branch(self, project_id: str, branch_id: str, source_branch_id: str) -> None:
+        return None
+
+    def delete_branch(self, project_id: str, branch_id: str) -> None:
+        return None
+
+    def create_database(self, project_id: str, branch_id: str, name: str, owner: str) -> None:
+        return None
+
+    def delete_database(self, project_id: str, branch_id: str, name: str) -> None:
+        return None
+
+    def create_role(self, project_id: str, branch_id: str, name: str, password: str) -> None:
+        return None
+
+    def delete_role(self, project_id: str, branch_id: str, name: str) -> None:
+        return None
+
+    def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None:
+        return None
+
+    def start_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> EndpointAddress | None:
+        return None
+
+    def suspend_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
+        return None
+
+    def delete_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
+        return None
+
+    def schema_dump(self, project_id: str, branch_id: str, database: str) -> str | None:
+        return None

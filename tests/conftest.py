@@ -1,0 +1,20 @@
+"""Test-wide setup: an isolated AIRFLOW_HOME before anything imports Airflow.
+
+The `jambo_emulator` fixture itself comes from the package's pytest plugin
+(`airflow_provider_jambo.emulator.pytest_plugin`), exactly as users' own DAG tests get it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Must run before the first `import airflow` anywhere in the test session.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="jambo-tests-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC_PATH = ROOT.parent / "shared" / "reference" / "jambo-api-v2.openapi.yaml"
