@@ -14,10 +14,18 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class EndpointAddress:
-    """Where a compute actually listens. ``host`` is what clients connect to (``hostaddr``)."""
+    """Where a compute really accepts connections, as its connection URIs must say.
+
+    The control plane builds ``postgresql://{role}:{password}@{host}:{port}/{database}?{query}``
+    (``pooler_host`` for pooled URIs). The data plane decides the host names and the query (for
+    example ``sslmode=require&hostaddr=127.0.0.1``, which keeps the real host shape while libpq
+    connects to loopback).
+    """
 
     host: str
+    pooler_host: str
     port: int
+    query: str
 
 
 class DataPlane(Protocol):
