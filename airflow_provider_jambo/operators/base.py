@@ -1,0 +1,154 @@
+"""JamboBaseOperator: what every Jambo operator shares.
+
+- The hook is built lazily in ``execute`` (never in ``__init__``): parsing a DAG makes no connection
+  lookup and no API call.
+- Waiting for the operations a call started, either here (``wait_for_completion``) or deferred to
+  :class:`~airflow_provider_jambo.triggers.operation.JamboOperationTrigger` (``deferrable``).
+- The operator owns its deadline (``timeout``): the trigger reports a timeout and the operator fails
+  with a clear message, instead of ``execution_timeout`` killing the task (which would skip cleanup).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator, conf
+
+from airflow_provider_jambo.exceptions import (
+    JamboConfigError,
+    JamboError,
+    JamboOperationFailedError,
+    JamboOperationTimeoutError,
+)
+from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.links import JamboConsoleLink
+from airflow_provider_jambo.operators.validation import check_timeout, is_templated
+from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_jambo.models import Operation
+
+DEFAULT_CONN_ID = "jambo_default"
+#: Default time the operator waits for its operations (seconds).
+DEFAULT_TIMEOUT = 30 * 60.0
+
+
+class JamboBaseOperator(BaseOperator):
+    """Common arguments of the Jambo operators.
+
+    :param jambo_conn_id: Airflow connection of the Jambo API (templated).
+    :param project_id: project to act on (templated); default: the connection's ``project_id`` extra.
+    :param wait_for_completion: wait until every operation the call started has finished.
+    :param deferrable: wait in the triggerer instead of holding a worker slot; default from
+        ``[operators] default_deferrable``.
+    :param timeout: how long to wait for the operations (seconds or timedelta). When it passes the
+        task fails with a message naming the operations still in flight.
+    :param poll_interval: first interval between status checks, seconds (the hook backs off).
+    """
+
+    template_fields: Sequence[str] = ("jambo_conn_id", "project_id")
+    operator_extra_links = (JamboConsoleLink(),)
+    ui_color = "#c9f2e1"
+
+    def __init__(
+        self,
+        *,
+        jambo_conn_id: str = DEFAULT_CONN_ID,
+        project_id: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        timeout: timedelta | float = DEFAULT_TIMEOUT,
+        poll_interval: float = 2.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.jambo_conn_id = jambo_conn_id
+        self.project_id = project_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.timeout = check_timeout("timeout", timeout)
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or poll_interval <= 0:
+            raise JamboConfigError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        self.poll_interval = float(poll_interval)
+
+    # -- parse-time checks --------------------------------------------------------------------------
+
+    def _known(self, *values: Any) -> bool:
+        """True when none of ``values`` is a template still to render (so they can be checked now)."""
+        return not any(is_templated(v) for v in values)
+
+    # -- run time -----------------------------------------------------------------------------------
+
+    @cached_property
+    def hook(self) -> JamboHook:
+        return JamboHook(jambo_conn_id=self.jambo_conn_id)
+
+    def resolved_project_id(self) -> str:
+        return self.project_id or self.hook.project_id
+
+    def wait_for(
+        self,
+        context: Context,
+        *,
+        project_id: str,
+        operations: Sequence[Operation],
+        result: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Wait for ``operations`` (here or deferred) and return ``result`` once they all succeeded."""
+        ids = [op.id for op in operations]
+        if not self.wait_for_completion or not ids:
+            return result
+        deadline = time.time() + self.timeout
+        if self.deferrable:
+            self.log.info("Deferring until operations %s finish (timeout %.0f s)", ids, self.timeout)
+            self.defer(
+                trigger=JamboOperationTrigger(
+                    jambo_conn_id=self.jambo_conn_id,
+                    project_id=project_id,
+                    operation_ids=ids,
+                    deadline=deadline,
+                    poll_interval=self.poll_interval,
+                    retry_policy=self.hook.retry_policy.to_dict(),
+                ),
+                method_name="execute_complete",
+                kwargs={"result": result},
+            )
+        self.log.info("Waiting for operations %s (timeout %.0f s)", ids, self.timeout)
+        waited = self.hook.wait_for_operations(
+            ids, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
+        )
+        return self._finish(waited.status, ids, waited.message, result)
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], result: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
+        return self._finish(
+            str(event.get("status")), list(event.get("operation_ids") or []), str(event.get("message")), result
+        )
+
+    def _finish(
+        self, status: str, operation_ids: list[str], message: str, result: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        if status == "success":
+            self.log.info("Operations %s finished: %s", operation_ids, message)
+            return result
+        hint = self.failure_hint(result)
+        if status == "failed":
+            raise JamboOperationFailedError(f"{message}{hint}")
+        if status == "timeout":
+            raise JamboOperationTimeoutError(
+                f"operations {', '.join(operation_ids)} not done within the timeout of "
+                f"{self.timeout:g} s: {message}{hint}"
+            )
+        raise JamboError(f"waiting for operations {', '.join(operation_ids)} failed: {message}{hint}")
+
+    def failure_hint(self, result: dict[str, Any] | None) -> str:
+        """Extra text for a failed wait (e.g. which branch was left behind); empty by default."""
+        return ""

@@ -1,0 +1,447 @@
+"""Operators for branches: create (get-or-create), delete, reset.
+
+Guard rails: names are matched exactly (never by prefix or search hit), the default and protected
+branches are refused for delete/reset unless ``allow_protected=True``, and a created branch is checked
+to be neither its parent nor the default branch before anything is handed downstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_jambo.exceptions import JamboConfigError, JamboConflictError, JamboNotFoundError
+from airflow_provider_jambo.operators.base import JamboBaseOperator
+from airflow_provider_jambo.operators.validation import (
+    IF_EXISTS_POLICIES,
+    check_choice,
+    check_compute,
+    check_expiry,
+    check_point_in_time,
+    format_timestamp,
+    to_timedelta,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_jambo.models import Branch, BranchCreation, Database, Endpoint, Operation
+
+
+def _iso(value: datetime | None) -> str | None:
+    return format_timestamp(value) if value is not None else None
+
+
+def _check_name(field: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise JamboConfigError(f"{field} must be a non-empty branch name or id, got {value!r}")
+
+
+def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> None:
+    """Refuse to ``action`` the default or a protected branch unless explicitly allowed."""
+    if allow_protected:
+        return
+    if branch.default:
+        raise JamboConfigError(
+            f"refusing to {action} branch {branch.name!r} ({branch.id}): it is the project's default branch; "
+            "pass allow_protected=True if you really mean it"
+        )
+    if branch.protected:
+        raise JamboConfigError(
+            f"refusing to {action} branch {branch.name!r} ({branch.id}): it is protected; "
+            "pass allow_protected=True if you really mean it"
+        )
+
+
+class JamboCreateBranchOperator(JamboBaseOperator):
+    """Create a branch, or adopt the one a previous try created (``if_exists="reuse"``).
+
+    Returns (XCom) ``project_id``, ``branch_id``, ``branch_name``, ``parent_id``, ``created``,
+    ``endpoint_id``, ``host``, ``pooler_host``, ``database``, ``role``, ``expires_at`` — never a
+    password or a connection URI (get one at run time from the hook).
+
+    :param branch_name: exact name of the branch (templated).
+    :param parent: parent branch, by id or exact name (templated); default: the default branch.
+    :param parent_timestamp: branch from the parent's state at this time (datetime or RFC 3339).
+    :param parent_lsn: branch from the parent's state at this LSN (exclusive with ``parent_timestamp``).
+    :param schema_only: a new root branch with only the parent's schema (``init_source=schema-only``).
+    :param protected: create the branch protected.
+    :param expires_at: absolute expiry (at most 30 days ahead, not with ``protected``).
+    :param ttl: relative expiry from the moment the task runs (seconds or timedelta, at most 30 days).
+    :param compute_type: ``read_write`` (default), ``read_only``, or None for a branch without compute.
+    :param min_cu: autoscaling minimum, 0.25..16 compute units.
+    :param max_cu: autoscaling maximum, 0.25..16, at most 8 above ``min_cu``.
+    :param suspend_timeout_seconds: -1 (never), 0 (service default) .. 604800.
+    :param annotations: string tags for the branch (templated); ``dag_id``, ``run_id``, ``task_id`` and
+        ``try_number`` are added unless ``default_annotations=False``.
+    :param if_exists: ``reuse`` (get-or-create; a retried task adopts its branch) or ``fail``.
+    :param database: which database to report in the return value (default: the branch's first).
+    """
+
+    template_fields: Sequence[str] = (
+        *JamboBaseOperator.template_fields,
+        "branch_name",
+        "parent",
+        "parent_timestamp",
+        "parent_lsn",
+        "expires_at",
+        "annotations",
+        "database",
+    )
+    template_fields_renderers = {"annotations": "json"}
+
+    def __init__(
+        self,
+        *,
+        branch_name: str,
+        parent: str | None = None,
+        parent_timestamp: datetime | str | None = None,
+        parent_lsn: str | None = None,
+        schema_only: bool = False,
+        protected: bool = False,
+        expires_at: datetime | str | None = None,
+        ttl: timedelta | float | None = None,
+        compute_type: str | None = "read_write",
+        min_cu: float | None = None,
+        max_cu: float | None = None,
+        suspend_timeout_seconds: int | None = None,
+        annotations: Mapping[str, str] | None = None,
+        default_annotations: bool = True,
+        if_exists: str = "reuse",
+        database: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.branch_name = branch_name
+        self.parent = parent
+        self.parent_timestamp = parent_timestamp
+        self.parent_lsn = parent_lsn
+        self.schema_only = schema_only
+        self.protected = protected
+        self.expires_at = expires_at
+        self.ttl = ttl
+        self.compute_type = compute_type
+        self.min_cu = min_cu
+        self.max_cu = max_cu
+        self.suspend_timeout_seconds = suspend_timeout_seconds
+        self.annotations = annotations
+        self.default_annotations = default_annotations
+        self.if_exists = if_exists
+        self.database = database
+        self._validate(at_parse=True)
+
+    def _validate(self, *, at_parse: bool) -> None:
+        """Check every argument whose value is known (all of them at run time)."""
+        known = (lambda *values: self._known(*values)) if at_parse else (lambda *values: True)
+        check_choice("if_exists", self.if_exists, IF_EXISTS_POLICIES)
+        check_compute(
+            compute_type=self.compute_type,
+            min_cu=self.min_cu,
+            max_cu=self.max_cu,
+            suspend_timeout_seconds=self.suspend_timeout_seconds,
+        )
+        if self.ttl is not None:
+            to_timedelta("ttl", self.ttl)
+        if known(self.expires_at):
+            check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
+        elif self.ttl is not None:
+            raise JamboConfigError("give either expires_at (absolute) or ttl (relative), not both")
+        if known(self.parent_timestamp, self.parent_lsn):
+            check_point_in_time("parent", self.parent_timestamp, self.parent_lsn)
+        if known(self.branch_name):
+            _check_name("branch_name", self.branch_name)
+        if self.schema_only and (self.parent_timestamp is not None or self.parent_lsn is not None):
+            raise JamboConfigError("schema_only branches take the parent's current schema; drop parent_timestamp/lsn")
+        if known(self.annotations) and self.annotations is not None:
+            if not isinstance(self.annotations, Mapping):
+                raise JamboConfigError(f"annotations must be a dict of strings, got {type(self.annotations).__name__}")
+
+    def _annotations(self, context: Context) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        if self.default_annotations:
+            ti = context["ti"]
+            tags.update(
+                {
+                    "dag_id": str(ti.dag_id),
+                    "run_id": str(ti.run_id),
+                    "task_id": str(ti.task_id),
+                    "try_number": str(ti.try_number),
+                }
+            )
+        tags.update({str(k): str(v) for k, v in (self.annotations or {}).items()})
+        return tags
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        self._validate(at_parse=False)
+        expires = check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
+        parent_ts = check_point_in_time("parent", self.parent_timestamp, self.parent_lsn)
+        hook = self.hook
+        project_id = self.resolved_project_id()
+
+        parent = (
+            hook.resolve_branch(self.parent, project_id=project_id)
+            if self.parent
+            else hook.get_default_branch(project_id)
+        )
+        endpoints = None
+        if self.compute_type is not None:
+            endpoint: dict[str, Any] = {"type": self.compute_type}
+            if self.min_cu is not None:
+                endpoint["autoscaling_limit_min_cu"] = self.min_cu
+            if self.max_cu is not None:
+                endpoint["autoscaling_limit_max_cu"] = self.max_cu
+            if self.suspend_timeout_seconds is not None:
+                endpoint["suspend_timeout_seconds"] = self.suspend_timeout_seconds
+            endpoints = [endpoint]
+        create_kwargs: dict[str, Any] = {
+            "project_id": project_id,
+            "parent_id": parent.id,
+            "parent_lsn": self.parent_lsn,
+            "parent_timestamp": parent_ts,
+            "init_source": "schema-only" if self.schema_only else None,
+            "protected": self.protected or None,
+            "expires_at": _iso(expires),
+            "endpoints": endpoints,
+            "annotations": self._annotations(context),
+        }
+        if self.if_exists == "reuse":
+            creation = hook.get_or_create_branch(self.branch_name, **create_kwargs)
+        else:
+            try:
+                creation = hook.create_branch(name=self.branch_name, **create_kwargs)
+            except JamboConflictError as err:
+                raise JamboConflictError(
+                    err.status,
+                    f"branch {self.branch_name!r} already exists in project {project_id} and if_exists='fail' "
+                    "(use if_exists='reuse' to adopt it)",
+                    code=err.code,
+                    request_id=err.request_id,
+                    method=err.method,
+                    path=err.path,
+                ) from err
+        branch = creation.branch
+        self._check_result(branch, parent)
+        if not creation.created:
+            self.log.info("Branch %r (%s) already exists: adopting it", branch.name, branch.id)
+        else:
+            self.log.info("Created branch %r (%s) from %r (%s)", branch.name, branch.id, parent.name, parent.id)
+
+        result = self._result(creation, project_id)
+        # Pushed before waiting: if the wait fails or times out, a teardown can still find and delete it.
+        context["ti"].xcom_push(key="return_value", value=result)
+        operations: list[Operation] = list(creation.operations)
+        if not creation.created:
+            operations = self._in_flight_operations(project_id, branch)
+        return self.wait_for(context, project_id=project_id, operations=operations, result=result)
+
+    def _check_result(self, branch: Branch, parent: Branch) -> None:
+        if branch.name != self.branch_name:
+            raise JamboConfigError(
+                f"the service returned branch {branch.name!r} ({branch.id}) for name {self.branch_name!r}"
+            )
+        if branch.id == parent.id or branch.default:
+            raise JamboConfigError(
+                f"branch {self.branch_name!r} resolved to {branch.id}, which is the parent or the default "
+                "branch; refusing to hand it downstream as an ephemeral branch"
+            )
+        if branch.parent_id != parent.id:
+            raise JamboConfigError(
+                f"branch {self.branch_name!r} ({branch.id}) already exists with parent {branch.parent_id}, "
+                f"not the requested parent {parent.name!r} ({parent.id}); delete it or pick another name"
+            )
+
+    def _in_flight_operations(self, project_id: str, branch: Branch) -> list[Operation]:
+        """Operations of an adopted branch still in flight (a previous try may have died waiting)."""
+        found: list[Operation] = []
+        for op in self.hook.list_operations(project_id):
+            if branch.created_at is not None and op.created_at is not None and op.created_at < branch.created_at:
+                break  # newest first: everything further is older than the branch
+            if op.branch_id == branch.id and op.status.is_in_flight:
+                found.append(op)
+        return found
+
+    def _result(self, creation: BranchCreation, project_id: str) -> dict[str, Any]:
+        branch = creation.branch
+        endpoint: Endpoint | None = creation.read_write_endpoint or next(iter(creation.endpoints), None)
+        if endpoint is None and self.compute_type is not None and not creation.created:
+            endpoints = self.hook.list_endpoints(project_id, branch_id=branch.id)
+            endpoint = next((ep for ep in endpoints if ep.type == "read_write"), next(iter(endpoints), None))
+        databases: list[Database] = list(creation.databases)
+        if not databases:
+            databases = list(self.hook.list_databases(branch.id, project_id=project_id))
+        database = _pick_database(databases, self.database)
+        return {
+            "project_id": project_id,
+            "branch_id": branch.id,
+            "branch_name": branch.name,
+            "parent_id": branch.parent_id,
+            "created": creation.created,
+            "endpoint_id": endpoint.id if endpoint else None,
+            "host": endpoint.host if endpoint else None,
+            "pooler_host": endpoint.pooled_host if endpoint else None,
+            "database": database.name if database else None,
+            "role": database.owner_name if database else None,
+            "expires_at": _iso(branch.expires_at),
+        }
+
+    def failure_hint(self, result: dict[str, Any] | None) -> str:
+        if result and result.get("branch_id"):
+            return (
+                f"; branch {result['branch_id']} was created and is in this task's XCom "
+                "(return_value) so a teardown can delete it"
+            )
+        return ""
+
+
+def _pick_database(databases: Iterable[Database], name: str | None) -> Database | None:
+    items = list(databases)
+    if name is None:
+        return items[0] if items else None
+    for db in items:
+        if db.name == name:
+            return db
+    raise JamboConfigError(
+        f"database={name!r} does not exist on the branch; it has: {', '.join(d.name for d in items) or 'none'}"
+    )
+
+
+class JamboDeleteBranchOperator(JamboBaseOperator):
+    """Delete a branch by id or exact name and wait until it is gone.
+
+    A branch that does not exist is success (logged). The default branch is always refused, a
+    protected one unless ``allow_protected=True``; a branch with children fails naming them.
+    """
+
+    template_fields: Sequence[str] = (*JamboBaseOperator.template_fields, "branch")
+
+    def __init__(self, *, branch: str, allow_protected: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.branch = branch
+        self.allow_protected = allow_protected
+        if self._known(branch):
+            _check_name("branch", branch)
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        _check_name("branch", self.branch)
+        hook = self.hook
+        project_id = self.resolved_project_id()
+        try:
+            branch = hook.resolve_branch(self.branch, project_id=project_id)
+        except JamboNotFoundError:
+            self.log.info("Branch %r does not exist in project %s: nothing to delete", self.branch, project_id)
+            return {"project_id": project_id, "branch_id": None, "branch_name": None, "deleted": False}
+        if branch.default:
+            raise JamboConfigError(
+                f"refusing to delete branch {branch.name!r} ({branch.id}): it is the project's default branch"
+            )
+        refuse_guarded(branch, action="delete", allow_protected=self.allow_protected)
+        children = [b for b in hook.list_branches(project_id) if b.parent_id == branch.id]
+        if children:
+            names = ", ".join(f"{c.name!r} ({c.id})" for c in children)
+            raise JamboConfigError(
+                f"cannot delete branch {branch.name!r} ({branch.id}): it has child branches {names}; "
+                "delete them first"
+            )
+        operations = hook.delete_branch(branch.id, project_id=project_id)
+        self.log.info("Deleting branch %r (%s)", branch.name, branch.id)
+        result = {"project_id": project_id, "branch_id": branch.id, "branch_name": branch.name, "deleted": True}
+        return self.wait_for(context, project_id=project_id, operations=operations, result=result)
+
+
+class JamboResetBranchOperator(JamboBaseOperator):
+    """Reset a branch to its parent's current state (or a source branch / point in time) and wait.
+
+    :param branch: the branch to reset, by id or exact name (templated).
+    :param source: branch to restore from (id or exact name); default: the branch's parent.
+    :param source_timestamp: restore the source's state at this time.
+    :param source_lsn: restore the source's state at this LSN.
+    :param preserve_under_name: keep the branch's current state as a new branch of this name.
+    :param ttl: set a new expiry this long after the reset. Without it, a branch that had a TTL gets
+        it refreshed (the service does so for a reset from the parent; otherwise it is re-applied).
+    :param allow_protected: allow resetting the default or a protected branch.
+    """
+
+    template_fields: Sequence[str] = (
+        *JamboBaseOperator.template_fields,
+        "branch",
+        "source",
+        "source_timestamp",
+        "source_lsn",
+        "preserve_under_name",
+    )
+
+    def __init__(
+        self,
+        *,
+        branch: str,
+        source: str | None = None,
+        source_timestamp: datetime | str | None = None,
+        source_lsn: str | None = None,
+        preserve_under_name: str | None = None,
+        ttl: timedelta | float | None = None,
+        allow_protected: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.branch = branch
+        self.source = source
+        self.source_timestamp = source_timestamp
+        self.source_lsn = source_lsn
+        self.preserve_under_name = preserve_under_name
+        self.ttl = ttl
+        self.allow_protected = allow_protected
+        if ttl is not None:
+            check_expiry(expires_at=None, ttl=ttl, protected=False)
+        if self._known(branch):
+            _check_name("branch", branch)
+        if self._known(source_timestamp, source_lsn):
+            check_point_in_time("source", source_timestamp, source_lsn)
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        _check_name("branch", self.branch)
+        source_ts = check_point_in_time("source", self.source_timestamp, self.source_lsn)
+        hook = self.hook
+        project_id = self.resolved_project_id()
+        branch = hook.resolve_branch(self.branch, project_id=project_id)
+        refuse_guarded(branch, action="reset", allow_protected=self.allow_protected)
+        if self.source:
+            source = hook.resolve_branch(self.source, project_id=project_id)
+        elif branch.parent_id:
+            source = hook.get_branch(branch.parent_id, project_id=project_id)
+        else:
+            raise JamboConfigError(f"branch {branch.name!r} ({branch.id}) has no parent; name a source to reset from")
+        from_parent = source.id == branch.parent_id and source_ts is None and self.source_lsn is None
+        self.log.info("Resetting branch %r (%s) from %r (%s)", branch.name, branch.id, source.name, source.id)
+        mutation = hook.restore_branch(
+            branch.id,
+            source_branch_id=source.id,
+            source_lsn=self.source_lsn,
+            source_timestamp=source_ts,
+            preserve_under_name=self.preserve_under_name,
+            project_id=project_id,
+        )
+        operations: list[Operation] = list(mutation.operations)
+        expires = self._new_expiry(branch, from_parent)
+        if expires is not None:
+            update = hook.update_branch(branch.id, project_id=project_id, expires_at=format_timestamp(expires))
+            operations.extend(update.operations)
+        reset = mutation.resource
+        result = {
+            "project_id": project_id,
+            "branch_id": branch.id,
+            "branch_name": branch.name,
+            "source_id": source.id,
+            "expires_at": _iso(expires) if expires is not None else _iso(reset.expires_at),
+        }
+        return self.wait_for(context, project_id=project_id, operations=operations, result=result)
+
+    def _new_expiry(self, branch: Branch, from_parent: bool) -> datetime | None:
+        """The expiry to set after the reset, or None to leave it to the service."""
+        now = datetime.now(timezone.utc)
+        if self.ttl is not None:
+            return check_expiry(expires_at=None, ttl=self.ttl, protected=False, now=now)
+        interval = branch.raw.get("ttl_interval_seconds")
+        if branch.expires_at is None or from_parent or not isinstance(interval, int) or interval <= 0:
+            return None
+        return now + timedelta(seconds=min(interval, 30 * 86400))
