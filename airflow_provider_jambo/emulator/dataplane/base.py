@@ -4,12 +4,21 @@ The control-plane store calls these methods at the moment the emulated service w
 data: when a branch is created or reset (the copy happens *then*, so later writes on the parent are
 not seen by the child), when databases and roles are created or deleted, when computes start or stop.
 A data plane must never raise for "already gone" on deletes: the API answers 204 for those.
+
+Roles and their passwords are part of a branch's data, as on the real service: a new branch starts
+with its parent's roles *and passwords*, and a reset gives the branch the source's roles and
+passwords. A control plane that reports other passwords for the child must call
+``set_role_password`` for them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
+
+
+class DataPlaneError(RuntimeError):
+    """The data plane cannot do what was asked (bad name, server gone). Text never holds a password."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,12 @@ class DataPlane(Protocol):
 
     def stop(self) -> None: ...
 
+    def reset(self) -> None:
+        """Forget every project's data (the emulator's reset); the server keeps running."""
+
+    def delete_project(self, project_id: str) -> None:
+        """Drop all branches, databases and endpoints of the project."""
+
     def create_branch(
         self, project_id: str, branch_id: str, parent_branch_id: str | None, *, schema_only: bool = False
     ) -> None:
@@ -56,8 +71,20 @@ class DataPlane(Protocol):
 
     def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None: ...
 
-    def start_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> EndpointAddress | None:
-        """Make the compute accept connections; None when there is no real server (null plane)."""
+    def start_endpoint(
+        self,
+        project_id: str,
+        branch_id: str,
+        endpoint_id: str,
+        *,
+        host: str | None = None,
+        read_only: bool = False,
+    ) -> EndpointAddress | None:
+        """Make the compute accept connections; None when there is no real server (null plane).
+
+        ``host`` is the endpoint's host as the API reports it (kept in the returned address so URIs
+        keep the real shape); ``read_only`` endpoints refuse writes.
+        """
 
     def suspend_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None: ...
 
@@ -76,6 +103,12 @@ class NullDataPlane:
         return None
 
     def stop(self) -> None:
+        return None
+
+    def reset(self) -> None:
+        return None
+
+    def delete_project(self, project_id: str) -> None:
         return None
 
     def create_branch(
@@ -104,7 +137,15 @@ class NullDataPlane:
     def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None:
         return None
 
-    def start_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> EndpointAddress | None:
+    def start_endpoint(
+        self,
+        project_id: str,
+        branch_id: str,
+        endpoint_id: str,
+        *,
+        host: str | None = None,
+        read_only: bool = False,
+    ) -> EndpointAddress | None:
         return None
 
     def suspend_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
