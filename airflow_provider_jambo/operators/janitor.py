@@ -1,0 +1,282 @@
+"""The branch janitor: delete branches that are stale by name prefix, annotation and age.
+
+Selection is a pure function (:func:`plan_cleanup`) so what would be deleted can be listed, tested
+and reviewed without touching anything; :class:`JamboDeleteStaleBranchesOperator` applies a plan
+(or only logs and returns it in dry-run mode).
+
+Rules, in the order they are checked:
+
+* a branch is a candidate only if its name starts with ``name_prefix`` (required, non-empty),
+  every ``annotations`` key/value matches exactly, and it was created at least ``older_than`` ago;
+* the default branch and protected branches are never deleted, whatever they are called;
+* a candidate with a child that is not itself deleted is kept (the API refuses to delete a branch
+  with children, and the janitor never deletes a branch nobody named);
+* children are deleted before their parents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_provider_jambo.exceptions import JamboConfigError
+from airflow_provider_jambo.models import Branch
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_jambo.hooks.jambo import JamboHook
+
+__all__ = ["CleanupPlan", "JamboDeleteStaleBranchesOperator", "StaleBranchRule", "plan_cleanup"]
+
+
+@dataclass(frozen=True)
+class StaleBranchRule:
+    """What makes a branch stale. All three conditions must hold."""
+
+    name_prefix: str
+    older_than: timedelta
+    annotations: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name_prefix, str) or not self.name_prefix.strip():
+            raise JamboConfigError(
+                "janitor: name_prefix must be a non-empty string (an empty prefix would match every branch)"
+            )
+        if not isinstance(self.older_than, timedelta) or self.older_than < timedelta(0):
+            raise JamboConfigError(
+                f"janitor: older_than must be a non-negative duration, got {self.older_than!r}"
+            )
+        if not isinstance(self.annotations, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.annotations.items()
+        ):
+            raise JamboConfigError(
+                f"janitor: annotations must map strings to strings, got {self.annotations!r}"
+            )
+
+    def matches_name_and_age(self, branch: Branch, now: datetime) -> bool:
+        if not branch.name.startswith(self.name_prefix):
+            return False
+        # A branch without a creation time cannot be proven old enough: keep it.
+        return branch.created_at is not None and now - branch.created_at >= self.older_than
+
+    def matches_annotations(self, annotations: Mapping[str, str]) -> bool:
+        return all(annotations.get(key) == value for key, value in self.annotations.items())
+
+
+@dataclass(frozen=True)
+class CleanupPlan:
+    """``delete``: branches in deletion order (children first). ``kept``: candidates not deleted."""
+
+    delete: tuple[Branch, ...]
+    kept: tuple[tuple[Branch, str], ...]
+
+    def to_dict(self, *, dry_run: bool) -> dict[str, Any]:
+        """The operator's XCom value: names and ids only."""
+        return {
+            "dry_run": dry_run,
+            "would_delete" if dry_run else "deleted": [_describe(branch) for branch in self.delete],
+            "kept": [{**_describe(branch), "reason": reason} for branch, reason in self.kept],
+        }
+
+
+def _describe(branch: Branch) -> dict[str, Any]:
+    return {
+        "branch_id": branch.id,
+        "name": branch.name,
+        "parent_id": branch.parent_id,
+        "created_at": branch.created_at.isoformat() if branch.created_at else None,
+    }
+
+
+def plan_cleanup(
+    branches: Iterable[Branch],
+    rule: StaleBranchRule,
+    *,
+    now: datetime,
+    annotations: Mapping[str, Mapping[str, str]],
+) -> CleanupPlan:
+    """Decide what to delete. Pure: no API calls.
+
+    ``annotations`` maps branch id to its annotation values; a branch missing from it has none.
+    ``annotations`` only needs entries for branches matching the name and age (the operator reads
+    annotations for those alone).
+    """
+    all_branches = list(branches)
+    children: dict[str, list[Branch]] = {}
+    for branch in all_branches:
+        if branch.parent_id:
+            children.setdefault(branch.parent_id, []).append(branch)
+
+    stale: dict[str, Branch] = {}
+    kept: list[tuple[Branch, str]] = []
+    for branch in all_branches:
+        if not rule.matches_name_and_age(branch, now):
+            continue
+        if not rule.matches_annotations(annotations.get(branch.id, {})):
+            continue
+        if branch.default:
+            kept.append((branch, "default branch"))
+        elif branch.protected:
+            kept.append((branch, "protected branch"))
+        else:
+            stale[branch.id] = branch
+
+    # A stale branch can go only if its whole subtree goes; repeat until nothing changes, since
+    # keeping a child can make its parent's subtree non-deletable too.
+    changed = True
+    while changed:
+        changed = False
+        for branch_id, branch in list(stale.items()):
+            blocker = next((c for c in children.get(branch_id, []) if c.id not in stale), None)
+            if blocker is not None:
+                del stale[branch_id]
+                kept.append((branch, f"has child {blocker.name} ({blocker.id}) that is not deleted"))
+                changed = True
+
+    order: list[Branch] = []
+    visited: set[str] = set()
+
+    def visit(branch: Branch) -> None:  # post-order: children before the parent
+        if branch.id in visited:
+            return
+        visited.add(branch.id)
+        for child in sorted(children.get(branch.id, []), key=lambda b: b.name):
+            if child.id in stale:
+                visit(child)
+        order.append(branch)
+
+    for branch in sorted(stale.values(), key=lambda b: b.name):
+        visit(branch)
+    return CleanupPlan(delete=tuple(order), kept=tuple(kept))
+
+
+def _duration(value: timedelta | float | str, field: str) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise JamboConfigError(
+            f"janitor: {field} must be a timedelta or a number of seconds, got {value!r}"
+        ) from None
+    if seconds < 0:
+        raise JamboConfigError(f"janitor: {field} must not be negative, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+class JamboDeleteStaleBranchesOperator(BaseOperator):
+    """Delete stale branches of a project, children first; or list them (``dry_run=True``).
+
+    :param name_prefix: only branches whose name starts with this (required, templated).
+    :param older_than: minimum age since creation: a timedelta or seconds (templated).
+    :param annotations: annotation values a branch must all carry, e.g. ``{"dag_id": "preview"}``
+        (templated). Empty: no annotation condition.
+    :param dry_run: list what would be deleted, delete nothing (templated; "true"/"false" accepted).
+    :param project_id: default: the connection's project (templated).
+    :param jambo_conn_id: the Jambo API connection (templated).
+    :param operation_timeout: seconds to wait for each deletion's operations.
+
+    Returns ``{"dry_run", "deleted" | "would_delete", "kept"}`` with ids, names and reasons.
+    """
+
+    template_fields: Sequence[str] = (
+        "name_prefix",
+        "older_than",
+        "annotations",
+        "dry_run",
+        "project_id",
+        "jambo_conn_id",
+    )
+    ui_color = "#f5efe9"
+
+    def __init__(
+        self,
+        *,
+        name_prefix: str,
+        older_than: timedelta | float | str,
+        annotations: Mapping[str, str] | None = None,
+        dry_run: bool | str = False,
+        project_id: str | None = None,
+        jambo_conn_id: str = "jambo_default",
+        operation_timeout: float = 600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name_prefix = name_prefix
+        self.older_than = older_than
+        self.annotations = dict(annotations or {})
+        self.dry_run = dry_run
+        self.project_id = project_id
+        self.jambo_conn_id = jambo_conn_id
+        self.operation_timeout = operation_timeout
+        # Plain values can be checked while the DAG is parsed; templates only when rendered.
+        if "{{" not in str(name_prefix) and "{{" not in str(older_than):
+            StaleBranchRule(name_prefix, _duration(older_than, "older_than"), self.annotations)
+
+    def _dry_run(self) -> bool:
+        if isinstance(self.dry_run, bool):
+            return self.dry_run
+        text = str(self.dry_run).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise JamboConfigError(f"janitor: dry_run must be true or false, got {self.dry_run!r}")
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_jambo.hooks.jambo import JamboHook
+
+        rule = StaleBranchRule(self.name_prefix, _duration(self.older_than, "older_than"), self.annotations)
+        dry_run = self._dry_run()
+        hook = JamboHook(jambo_conn_id=self.jambo_conn_id)
+        project_id = self.project_id or hook.project_id
+        now = datetime.now(timezone.utc)
+
+        branches = list(hook.list_branches(project_id))
+        candidates = [b for b in branches if rule.matches_name_and_age(b, now)]
+        annotations = (
+            {b.id: _branch_annotations(hook, project_id, b.id) for b in candidates}
+            if rule.annotations
+            else {}
+        )
+        plan = plan_cleanup(branches, rule, now=now, annotations=annotations)
+
+        for branch, reason in plan.kept:
+            self.log.info("Keeping %s (%s): %s", branch.name, branch.id, reason)
+        if dry_run:
+            for branch in plan.delete:
+                self.log.info(
+                    "Dry run: would delete %s (%s), created %s", branch.name, branch.id, branch.created_at
+                )
+            self.log.info("Dry run: %d branch(es) would be deleted; nothing was changed", len(plan.delete))
+            return plan.to_dict(dry_run=True)
+
+        for branch in plan.delete:
+            self.log.info("Deleting %s (%s), created %s", branch.name, branch.id, branch.created_at)
+            operations = hook.delete_branch(branch.id, project_id=project_id)
+            if operations:
+                # The parent can only go once the child's deletion has finished.
+                hook.wait_for_operations(
+                    [op.id for op in operations], project_id=project_id, timeout=self.operation_timeout
+                ).raise_for_status()
+        self.log.info("Deleted %d stale branch(es)", len(plan.delete))
+        return plan.to_dict(dry_run=False)
+
+
+def _branch_annotations(hook: JamboHook, project_id: str, branch_id: str) -> Mapping[str, str]:
+    """Annotation values of one branch (``GET .../branches/{id}`` answers them beside the branch)."""
+    branch = hook.get_branch(branch_id, project_id=project_id)
+    return branch_annotation_values(branch)
+
+
+def branch_annotation_values(branch: Branch) -> Mapping[str, str]:
+    raw = branch.raw.get("annotation") if isinstance(branch.raw, Mapping) else None
+    value = raw.get("value") if isinstance(raw, Mapping) else None
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in value.items()}

@@ -1,0 +1,76 @@
+"""``JamboBranchSQLOperator``: ``SQLExecuteQueryOperator`` on a branch created earlier in the DAG.
+
+Needs the ``postgres`` extra. See :mod:`airflow_provider_jambo.hooks.sql` for how the connection is
+built at run time without a password in XCom or rendered fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+
+from airflow_provider_jambo.exceptions import JamboConfigError
+from airflow_provider_jambo.hooks.sql import BranchTarget, JamboPostgresHook
+
+__all__ = ["JamboBranchSQLOperator"]
+
+
+class JamboBranchSQLOperator(SQLExecuteQueryOperator):
+    """Run SQL (a string, a list, or a templated ``.sql`` file) on a Jambo branch's database.
+
+    Everything ``SQLExecuteQueryOperator`` takes works (``parameters``, ``handler``,
+    ``split_statements``, ``return_last``, ``autocommit``, ...), except ``conn_id``: the database is
+    named by ``branch``.
+
+    :param branch: the create-branch task's XCom value, e.g. ``create_branch.output`` (templated).
+        Holds ids and names only; the password is fetched from the API when the task runs.
+    :param jambo_conn_id: the Jambo API connection (templated).
+    :param database: another database on the branch than the one in ``branch`` (templated).
+    :param role: another role than the one in ``branch`` (templated).
+    :param pooled: connect through the pooler host.
+    """
+
+    template_fields: Sequence[str] = (
+        *SQLExecuteQueryOperator.template_fields,
+        "branch",
+        "jambo_conn_id",
+        "role",
+    )
+    ui_color = "#e9f5ee"
+
+    def __init__(
+        self,
+        *,
+        branch: BranchTarget | Mapping[str, Any] | str,
+        jambo_conn_id: str = "jambo_default",
+        role: str | None = None,
+        pooled: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs.get("conn_id") is not None:
+            raise JamboConfigError(
+                "JamboBranchSQLOperator: conn_id is not allowed; the database is named by branch= "
+                "(the create-branch task's output) and reached through jambo_conn_id"
+            )
+        super().__init__(**kwargs)
+        self.branch = branch
+        self.jambo_conn_id = jambo_conn_id
+        self.role = role
+        self.pooled = pooled
+
+    @cached_property
+    def _branch_hook(self) -> JamboPostgresHook:
+        return JamboPostgresHook(
+            branch=self.branch,
+            jambo_conn_id=self.jambo_conn_id,
+            database=self.database,
+            role=self.role,
+            pooled=self.pooled,
+            **self.hook_params,
+        )
+
+    def get_db_hook(self) -> JamboPostgresHook:
+        return self._branch_hook

@@ -1,0 +1,150 @@
+"""The janitor's selection rules (pure) and its dry-run/real runs against the emulator."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from airflow_provider_jambo.exceptions import JamboConfigError
+from airflow_provider_jambo.models import Branch
+from airflow_provider_jambo.operators.janitor import (
+    JamboDeleteStaleBranchesOperator,
+    StaleBranchRule,
+    plan_cleanup,
+)
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+OLD = NOW - timedelta(days=3)
+NEW = NOW - timedelta(minutes=5)
+
+
+def br(
+    branch_id: str,
+    name: str,
+    *,
+    parent: str | None = "br-main",
+    created: datetime | None = OLD,
+    default: bool = False,
+    protected: bool = False,
+) -> Branch:
+    return Branch(
+        id=branch_id,
+        project_id="p-1",
+        name=name,
+        parent_id=parent,
+        default=default,
+        protected=protected,
+        created_at=created,
+    )
+
+
+MAIN = br("br-main", "main", parent=None, default=True)
+RULE = StaleBranchRule("preview-", timedelta(days=1), {})
+
+
+def names(plan_branches: tuple[Branch, ...]) -> list[str]:
+    return [b.name for b in plan_branches]
+
+
+def test_selects_by_prefix_and_age_only() -> None:
+    branches = [
+        MAIN,
+        br("br-a", "preview-a"),
+        br("br-b", "preview-b", created=NEW),  # too young
+        br("br-c", "feature-c"),  # wrong prefix
+        br("br-d", "xpreview-d"),  # prefix must be a prefix, not a substring
+        br("br-e", "preview-e", created=None),  # unknown age: kept
+    ]
+    plan = plan_cleanup(branches, RULE, now=NOW, annotations={})
+    assert names(plan.delete) == ["preview-a"]
+    assert plan.kept == ()
+
+
+def test_annotations_must_all_match() -> None:
+    rule = StaleBranchRule("preview-", timedelta(0), {"dag_id": "preview", "team": "data"})
+    branches = [MAIN, br("br-a", "preview-a"), br("br-b", "preview-b"), br("br-c", "preview-c")]
+    annotations = {
+        "br-a": {"dag_id": "preview", "team": "data", "extra": "x"},
+        "br-b": {"dag_id": "preview"},
+        # br-c has none
+    }
+    plan = plan_cleanup(branches, rule, now=NOW, annotations=annotations)
+    assert names(plan.delete) == ["preview-a"]
+
+
+def test_never_default_or_protected_even_when_matching() -> None:
+    branches = [
+        br("br-root", "preview-root", parent=None, default=True),
+        br("br-p", "preview-protected", protected=True),
+        br("br-x", "preview-x"),
+    ]
+    plan = plan_cleanup(branches, RULE, now=NOW, annotations={})
+    assert names(plan.delete) == ["preview-x"]
+    assert {(b.name, reason) for b, reason in plan.kept} == {
+        ("preview-root", "default branch"),
+        ("preview-protected", "protected branch"),
+    }
+
+
+def test_children_are_deleted_before_parents() -> None:
+    branches = [
+        MAIN,
+        br("br-1", "preview-1"),
+        br("br-1a", "preview-1a", parent="br-1"),
+        br("br-1a-i", "preview-1a-i", parent="br-1a"),
+        br("br-2", "preview-2"),
+    ]
+    plan = plan_cleanup(branches, RULE, now=NOW, annotations={})
+    order = names(plan.delete)
+    assert sorted(order) == ["preview-1", "preview-1a", "preview-1a-i", "preview-2"]
+    assert order.index("preview-1a-i") < order.index("preview-1a") < order.index("preview-1")
+
+
+def test_parent_with_a_kept_child_is_kept_transitively() -> None:
+    branches = [
+        MAIN,
+        br("br-1", "preview-1"),
+        br("br-1a", "preview-1a", parent="br-1"),
+        br("br-1a-i", "feature-keep", parent="br-1a"),  # not stale: blocks its ancestors
+        br("br-2", "preview-2"),
+    ]
+    plan = plan_cleanup(branches, RULE, now=NOW, annotations={})
+    assert names(plan.delete) == ["preview-2"]
+    reasons = {b.name: reason for b, reason in plan.kept}
+    assert "feature-keep" in reasons["preview-1a"]
+    assert "preview-1a" in reasons["preview-1"]
+
+
+def test_plan_dict_lists_ids_and_names() -> None:
+    plan = plan_cleanup([MAIN, br("br-a", "preview-a")], RULE, now=NOW, annotations={})
+    dry = plan.to_dict(dry_run=True)
+    assert dry["dry_run"] is True
+    assert [b["branch_id"] for b in dry["would_delete"]] == ["br-a"]
+    assert "deleted" not in dry
+    assert plan.to_dict(dry_run=False)["deleted"][0]["name"] == "preview-a"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "older_than", "annotations", "message"),
+    [
+        ("", timedelta(0), {}, "name_prefix"),
+        ("   ", timedelta(0), {}, "name_prefix"),
+        ("p-", timedelta(seconds=-1), {}, "older_than"),
+        ("p-", timedelta(0), {"a": 1}, "annotations"),
+    ],
+)
+def test_rule_rejects_bad_input(prefix: str, older_than: timedelta, annotations: dict, message: str) -> None:
+    with pytest.raises(JamboConfigError, match=message):
+        StaleBranchRule(prefix, older_than, annotations)
+
+
+def test_operator_checks_plain_arguments_at_parse_time() -> None:
+    with pytest.raises(JamboConfigError, match="name_prefix"):
+        JamboDeleteStaleBranchesOperator(task_id="j", name_prefix="", older_than=0)
+    with pytest.raises(JamboConfigError, match="older_than"):
+        JamboDeleteStaleBranchesOperator(task_id="j", name_prefix="p-", older_than="soon")
+    # Templates are checked when rendered, not at parse time.
+    JamboDeleteStaleBranchesOperator(
+        task_id="j", name_prefix="{{ params.prefix }}", older_than="{{ params.age }}"
+    )
