@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,35 @@ if TYPE_CHECKING:
 DEFAULT_CONN_ID = "jambo_default"
 #: Default time the operator waits for its operations (seconds).
 DEFAULT_TIMEOUT = 30 * 60.0
+#: How far back to look for operations still in flight (the list is newest first; older ones are done).
+IN_FLIGHT_LOOKBACK = timedelta(days=1)
+
+
+def in_flight_operations(
+    hook: JamboHook,
+    project_id: str,
+    *,
+    branch_id: str | None = None,
+    endpoint_id: str | None = None,
+    since: datetime | None = None,
+) -> list[Operation]:
+    """Operations of a project (optionally of one branch or endpoint) that are still in flight.
+
+    The list is read newest first and stops at the first operation older than ``since`` (default:
+    one day ago), so a project with a long history costs a page or two, not all of them.
+    """
+    since = since or datetime.now(timezone.utc) - IN_FLIGHT_LOOKBACK
+    found: list[Operation] = []
+    for op in hook.list_operations(project_id):
+        if op.created_at is not None and op.created_at < since:
+            break
+        if branch_id is not None and op.branch_id != branch_id:
+            continue
+        if endpoint_id is not None and op.endpoint_id != endpoint_id:
+            continue
+        if op.status.is_in_flight:
+            found.append(op)
+    return found
 
 
 class JamboBaseOperator(BaseOperator):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboConflictError, JamboNotFoundError
-from airflow_provider_jambo.operators.base import JamboBaseOperator
+from airflow_provider_jambo.operators.base import JamboBaseOperator, in_flight_operations
 from airflow_provider_jambo.operators.validation import (
     IF_EXISTS_POLICIES,
     check_choice,
@@ -232,7 +232,10 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         context["ti"].xcom_push(key="return_value", value=result)
         operations: list[Operation] = list(creation.operations)
         if not creation.created:
-            operations = self._in_flight_operations(project_id, branch)
+            # A previous try may have died while the branch was still being created.
+            # (its operations start with it; the margin covers clock skew between the two stamps)
+            since = branch.created_at - timedelta(minutes=5) if branch.created_at else None
+            operations = in_flight_operations(self.hook, project_id, branch_id=branch.id, since=since)
         return self.wait_for(context, project_id=project_id, operations=operations, result=result)
 
     def _check_result(self, branch: Branch, parent: Branch) -> None:
@@ -250,16 +253,6 @@ class JamboCreateBranchOperator(JamboBaseOperator):
                 f"branch {self.branch_name!r} ({branch.id}) already exists with parent {branch.parent_id}, "
                 f"not the requested parent {parent.name!r} ({parent.id}); delete it or pick another name"
             )
-
-    def _in_flight_operations(self, project_id: str, branch: Branch) -> list[Operation]:
-        """Operations of an adopted branch still in flight (a previous try may have died waiting)."""
-        found: list[Operation] = []
-        for op in self.hook.list_operations(project_id):
-            if branch.created_at is not None and op.created_at is not None and op.created_at < branch.created_at:
-                break  # newest first: everything further is older than the branch
-            if op.branch_id == branch.id and op.status.is_in_flight:
-                found.append(op)
-        return found
 
     def _result(self, creation: BranchCreation, project_id: str) -> dict[str, Any]:
         branch = creation.branch

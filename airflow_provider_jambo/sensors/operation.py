@@ -1,0 +1,181 @@
+"""JamboOperationSensor: wait for Jambo operations started elsewhere (another DAG, a CI job, a person).
+
+Targets, in order of precedence:
+
+- ``operation_ids`` (templated; a list, or a string of ids separated by commas/whitespace, or a
+  rendered list such as ``"['id1', 'id2']"``);
+- otherwise every operation of ``branch`` (id or exact name) in flight when the sensor starts;
+- otherwise every operation of the project in flight when the sensor starts.
+
+In ``poke`` and deferrable mode the set of in-flight operations is taken once, when the sensor
+starts; in ``reschedule`` mode each poke takes it again (the sensor then waits until nothing is in
+flight). Honours ``timeout`` (a deferred sensor carries it as an absolute deadline) and ``soft_fail``
+(skip instead of fail on failed operations or a timeout).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+
+from airflow_provider_jambo.exceptions import JamboConfigError
+from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.waiting import evaluate
+from airflow_provider_jambo.operators.base import DEFAULT_CONN_ID, in_flight_operations
+from airflow_provider_jambo.operators.validation import is_templated
+from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+_ID = re.compile(r"^[a-z0-9-]{1,60}$")
+#: Airflow's own deferral timeout fires this much after the trigger's deadline, so the trigger's
+#: clearer timeout message (naming the operations) normally wins; both end as a sensor timeout.
+DEFERRAL_TIMEOUT_MARGIN = timedelta(seconds=60)
+
+
+def parse_operation_ids(value: Any) -> list[str]:
+    """A list of operation ids from a list or a (rendered) string; each id is checked."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise JamboConfigError(f"operation_ids {value!r} is not a list of ids") from None
+        else:
+            value = [part for part in re.split(r"[\s,]+", text) if part]
+    if not isinstance(value, (list, tuple, set)):
+        raise JamboConfigError(f"operation_ids must be a list of ids or a string of ids, got {type(value).__name__}")
+    ids = [str(v).strip() for v in value]
+    bad = [i for i in ids if not _ID.match(i)]
+    if bad:
+        raise JamboConfigError(f"operation_ids: {bad} do not look like operation ids (^[a-z0-9-]{{1,60}}$)")
+    return list(dict.fromkeys(ids))
+
+
+class JamboOperationSensor(BaseSensorOperator):
+    """Wait until Jambo operations are done; fail (or skip with ``soft_fail``) naming failed ones.
+
+    :param operation_ids: ids to wait for (templated).
+    :param branch: wait for the operations of this branch (id or exact name, templated) in flight
+        at start; exclusive with ``operation_ids``.
+    :param project_id: project (templated); default: the connection's ``project_id`` extra.
+    :param jambo_conn_id: Airflow connection of the Jambo API (templated).
+    :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
+    """
+
+    template_fields: Sequence[str] = ("jambo_conn_id", "project_id", "operation_ids", "branch")
+    ui_color = "#c9f2e1"
+
+    def __init__(
+        self,
+        *,
+        operation_ids: Sequence[str] | str | None = None,
+        branch: str | None = None,
+        project_id: str | None = None,
+        jambo_conn_id: str = DEFAULT_CONN_ID,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: timedelta | float = 5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        if operation_ids is not None and branch is not None:
+            raise JamboConfigError("give either operation_ids or branch, not both")
+        if not is_templated(operation_ids):
+            parse_operation_ids(operation_ids)
+        self.operation_ids = operation_ids
+        self.branch = branch
+        self.project_id = project_id
+        self.jambo_conn_id = jambo_conn_id
+        self.deferrable = deferrable
+        self._targets: list[str] | None = None
+
+    @cached_property
+    def hook(self) -> JamboHook:
+        return JamboHook(jambo_conn_id=self.jambo_conn_id)
+
+    def _project_id(self) -> str:
+        return self.project_id or self.hook.project_id
+
+    def _target_ids(self) -> list[str]:
+        """The ids to wait for (taken once per sensor instance)."""
+        if self._targets is None:
+            if self.operation_ids is not None:
+                self._targets = parse_operation_ids(self.operation_ids)
+            else:
+                project_id = self._project_id()
+                branch_id = None
+                if self.branch:
+                    branch_id = self.hook.resolve_branch(self.branch, project_id=project_id).id
+                ops = in_flight_operations(self.hook, project_id, branch_id=branch_id)
+                self._targets = [op.id for op in ops]
+                where = f"branch {self.branch!r}" if self.branch else f"project {project_id}"
+                self.log.info("Operations in flight on %s: %s", where, self._targets or "none")
+        return self._targets
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        ids = self._target_ids()
+        if not ids:
+            return []
+        deadline = time.time() + self.timeout
+        self.defer(
+            trigger=JamboOperationTrigger(
+                jambo_conn_id=self.jambo_conn_id,
+                project_id=self._project_id(),
+                operation_ids=ids,
+                deadline=deadline,
+                poll_interval=self.poke_interval,
+                retry_policy=self.hook.retry_policy.to_dict(),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) + DEFERRAL_TIMEOUT_MARGIN,
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        ids = self._target_ids()
+        if not ids:
+            return PokeReturnValue(is_done=True, xcom_value=[])
+        project_id = self._project_id()
+        ops = [self.hook.get_operation(op_id, project_id=project_id) for op_id in ids]
+        result = evaluate(ops)
+        if result is None:
+            pending = [op.id for op in ops if not op.status.is_success]
+            self.log.info("Still waiting for %s", pending)
+            return False
+        if result.status == "failed":
+            # AirflowFailException: soft_fail turns it into a skip; retrying would see the same failure.
+            raise AirflowFailException(result.message)
+        self.log.info(result.message)
+        return PokeReturnValue(is_done=True, xcom_value=ids)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[str]:
+        """Resume after the trigger (``resume_execution`` maps failures to skips under soft_fail)."""
+        status, message = event.get("status"), str(event.get("message"))
+        ids = [str(i) for i in event.get("operation_ids") or []]
+        if status == "success":
+            self.log.info(message)
+            return ids
+        if status == "failed":
+            raise AirflowFailException(message)
+        if status == "timeout":
+            raise AirflowSensorTimeout(f"sensor timeout of {self.timeout:g} s passed: {message}")
+        raise AirflowException(f"waiting for operations {ids} failed: {message}")
