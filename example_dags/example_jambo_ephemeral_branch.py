@@ -1,0 +1,58 @@
+"""Ephemeral branch as setup/teardown: create a branch, work on it, delete it — even when the work fails.
+
+The create task is the *setup* and the delete task its *teardown*: Airflow runs the teardown once
+the work is done, whether the work succeeded or failed, and the run's state still reports the
+work's failure. The create task pushes the branch id before it waits for the branch to be ready, so
+even a create that timed out is cleaned up. A TTL is the backstop if the teardown never runs.
+
+Trigger with ``{"fail_work": true}`` to see the teardown run after a failed work task.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.providers.common.compat.sdk import DAG, Param, task
+
+from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator, JamboDeleteBranchOperator
+
+with DAG(
+    dag_id="example_jambo_ephemeral_branch",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    params={"fail_work": Param(False, type="boolean", description="make the work task fail")},
+    tags=["example", "jambo"],
+) as dag:
+    create_branch = JamboCreateBranchOperator(
+        task_id="create_branch",
+        # Unique per run; a retried task adopts the branch its earlier try created (if_exists="reuse").
+        branch_name="ephemeral-{{ ts_nodash | lower }}",
+        ttl=timedelta(hours=6),
+        compute_type="read_write",
+        min_cu=0.25,
+        max_cu=1,
+        annotations={"purpose": "example"},
+    )
+
+    @task
+    def work(branch: dict[str, Any], params: dict[str, Any] | None = None) -> str:
+        """Stand-in for real work (migrations, tests, ...) against the new branch."""
+        from airflow_provider_jambo.hooks.jambo import JamboHook
+
+        # The create task waited for its operations: the branch is ready to use.
+        state = JamboHook().get_branch(branch["branch_id"], project_id=branch["project_id"]).current_state
+        print(f"working on branch {branch['branch_name']} ({branch['branch_id']}), state {state}")
+        print(f"host {branch['host']}, database {branch['database']}, role {branch['role']}")
+        if (params or {}).get("fail_work"):
+            raise RuntimeError("the work failed (fail_work=true); the teardown still deletes the branch")
+        return state
+
+    delete_branch = JamboDeleteBranchOperator(
+        task_id="delete_branch",
+        branch=create_branch.output["branch_id"],
+    )
+
+    work_done = work(create_branch.output)
+    create_branch >> work_done >> delete_branch.as_teardown(setups=create_branch)
