@@ -155,6 +155,10 @@ def plan_cleanup(
     return CleanupPlan(delete=tuple(order), kept=tuple(kept))
 
 
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
 def _duration(value: timedelta | float | str, field: str) -> timedelta:
     if isinstance(value, timedelta):
         return value
@@ -199,7 +203,7 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         *,
         name_prefix: str,
         older_than: timedelta | float | str,
-        annotations: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | str | None = None,
         dry_run: bool | str = False,
         project_id: str | None = None,
         jambo_conn_id: str = "jambo_default",
@@ -209,14 +213,22 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         super().__init__(**kwargs)
         self.name_prefix = name_prefix
         self.older_than = older_than
-        self.annotations = dict(annotations or {})
+        self.annotations = annotations if annotations is not None else {}
         self.dry_run = dry_run
         self.project_id = project_id
         self.jambo_conn_id = jambo_conn_id
         self.operation_timeout = operation_timeout
-        # Plain values can be checked while the DAG is parsed; templates only when rendered.
-        if "{{" not in str(name_prefix) and "{{" not in str(older_than):
-            StaleBranchRule(name_prefix, _duration(older_than, "older_than"), self.annotations)
+        # Plain values can be checked while the DAG is parsed; templates only once rendered.
+        if not any(_is_template(v) for v in (name_prefix, older_than, self.annotations)):
+            self._rule()
+
+    def _rule(self) -> StaleBranchRule:
+        if not isinstance(self.annotations, Mapping):
+            raise JamboConfigError(
+                f"janitor: annotations must be a dict of strings, got {type(self.annotations).__name__} "
+                "(rendering a template into a dict needs render_template_as_native_obj=True on the DAG)"
+            )
+        return StaleBranchRule(self.name_prefix, _duration(self.older_than, "older_than"), self.annotations)
 
     def _dry_run(self) -> bool:
         if isinstance(self.dry_run, bool):
@@ -231,7 +243,7 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_jambo.hooks.jambo import JamboHook
 
-        rule = StaleBranchRule(self.name_prefix, _duration(self.older_than, "older_than"), self.annotations)
+        rule = self._rule()
         dry_run = self._dry_run()
         hook = JamboHook(jambo_conn_id=self.jambo_conn_id)
         project_id = self.project_id or hook.project_id

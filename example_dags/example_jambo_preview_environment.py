@@ -1,0 +1,141 @@
+"""Preview environment: run a change's SQL on a throw-away copy of production, check it, diff it.
+
+    create_branch (setup) -> migrate -> transform -> check_data_quality -> schema_diff
+                                                                   delete_branch (teardown)
+
+* ``create_branch`` copies ``main`` (data and schema) into ``preview-<run id>`` with a 6-hour TTL as a
+  backstop; its XCom holds ids and names only, never a password.
+* ``migrate`` and ``transform`` run ``sql/preview/*.sql`` on the branch with
+  ``JamboBranchSQLOperator`` (an ``SQLExecuteQueryOperator`` whose connection is built at run
+  time from the API); ``transform`` returns the number of rows it wrote.
+* ``check_data_quality`` uses ``JamboPostgresHook`` in a plain ``@task`` and fails the run
+  (without retries) naming every check that found bad rows.
+* ``schema_diff`` logs and returns the branch's schema diff against its parent.
+* ``delete_branch`` is a teardown: it runs whatever happened before, so no branch leaks.
+
+Trigger with ``{"inject_bad_data": true}`` to see a check fail and the branch still be deleted:
+``airflow dags test example_jambo_preview_environment --conf '{"inject_bad_data": true}'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.common.compat.sdk import DAG, AirflowFailException, Param, task
+from airflow.providers.common.sql.hooks.handlers import fetch_one_handler
+
+from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator, JamboDeleteBranchOperator
+from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).parent / "sql"
+
+#: Each check counts offending rows; any non-zero count fails the run.
+DATA_QUALITY_CHECKS = {
+    "customer_revenue is not empty": "SELECT (count(*) = 0)::int FROM customer_revenue",
+    "no order has a non-positive amount": "SELECT count(*) FROM orders WHERE amount <= 0",
+    "no customer has negative revenue": "SELECT count(*) FROM customer_revenue WHERE revenue < 0",
+    "revenue matches paid orders": """
+        SELECT count(*) FROM customer_revenue AS r
+        WHERE r.revenue <> (SELECT sum(o.amount) FROM orders AS o
+                            WHERE o.customer_id = r.customer_id AND o.status = 'paid')
+    """,
+}
+
+
+def branch_slug(run_id: str) -> str:
+    """A run id as a branch-name suffix: lower case, ``[a-z0-9-]`` only."""
+    return re.sub(r"[^a-z0-9]+", "-", run_id.lower()).strip("-")[:60]
+
+
+BRANCH_NAME = "preview-{{ branch_slug(run_id) }}"
+
+with DAG(
+    dag_id="example_jambo_preview_environment",
+    description="Branch main, migrate and transform on the branch, check the data, diff the schema, delete.",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    template_searchpath=[str(SQL_DIR)],
+    user_defined_macros={"branch_slug": branch_slug},
+    params={
+        "parent": Param("main", type="string", description="Branch to copy (id or exact name)."),
+        "inject_bad_data": Param(
+            False,
+            type="boolean",
+            description="Insert a negative order on the branch so the data-quality check fails.",
+        ),
+    },
+    tags=["jambo", "example"],
+) as dag:
+    create_branch = JamboCreateBranchOperator(
+        task_id="create_branch",
+        branch_name=BRANCH_NAME,
+        parent="{{ params.parent }}",
+        ttl=timedelta(hours=6),
+        suspend_timeout_seconds=300,
+    )
+
+    migrate = JamboBranchSQLOperator(
+        task_id="migrate",
+        branch=create_branch.output,
+        sql="preview/migrate.sql",
+        split_statements=True,
+        do_xcom_push=False,
+    )
+
+    transform = JamboBranchSQLOperator(
+        task_id="transform",
+        branch=create_branch.output,
+        sql="preview/transform.sql",
+        split_statements=True,
+        return_last=True,
+        # XCom: the last statement's row, (rows_transformed,).
+        handler=fetch_one_handler,
+    )
+
+    @task
+    def check_data_quality(branch: dict[str, Any]) -> dict[str, int]:
+        """Run every check; fail (no retries) naming each one that found offending rows."""
+        from airflow_provider_jambo.hooks.sql import JamboPostgresHook
+
+        hook = JamboPostgresHook(branch=branch)
+        results: dict[str, int] = {}
+        for name, sql in DATA_QUALITY_CHECKS.items():
+            row = hook.get_first(sql)
+            results[name] = int(row[0]) if row else 0
+            log.info("check %-40s %s", name, "ok" if not results[name] else f"FAILED ({results[name]} rows)")
+        failed = {name: count for name, count in results.items() if count}
+        if failed:
+            details = "; ".join(f"{name}: {count} offending row(s)" for name, count in failed.items())
+            raise AirflowFailException(
+                f"data-quality checks failed on branch {branch['branch_id']}: {details}"
+            )
+        return results
+
+    @task
+    def schema_diff(branch: dict[str, Any]) -> str:
+        """The branch's schema against its parent's, as a unified diff (logged and returned)."""
+        from airflow_provider_jambo.hooks.jambo import JamboHook
+
+        diff = JamboHook().compare_branch_schema(
+            branch["branch_id"], database=branch["database"], project_id=branch["project_id"]
+        )
+        log.info("Schema diff of %s against its parent:\n%s", branch["branch_name"], diff or "(no changes)")
+        return diff
+
+    delete_branch = JamboDeleteBranchOperator(
+        task_id="delete_branch",
+        # By exact name, not the XCom: the teardown works even if create_branch died before pushing it.
+        branch=BRANCH_NAME,
+    )
+
+    checks = check_data_quality(create_branch.output)
+    diff = schema_diff(create_branch.output)
+    migrate >> transform >> checks >> diff
+    diff >> delete_branch.as_teardown(setups=create_branch)
