@@ -1,0 +1,173 @@
+"""Run an example DAG with ``airflow dags test`` in a subprocess and collect what it left behind.
+
+Shared by every example-DAG test (issue 4's and issue 5's). One Airflow home per test session
+(``airflow db migrate`` once, ~2.5 s); each run is a subprocess with the connection passed by env
+var, so the DAG sees exactly what a user's ``airflow dags test`` would. The result carries the run's
+state, every task's state, and everything a secret could leak into: the output (task logs go to
+stdout under ``dags test``), the task log files, XCom values and rendered template fields.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_DAGS = ROOT / "example_dags"
+AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
+
+
+@dataclass
+class DagRunResult:
+    dag_id: str
+    returncode: int
+    #: stdout and stderr of ``airflow dags test`` (task logs included).
+    output: str
+    #: the dag run's final state (``success``/``failed``), None when no run was recorded.
+    state: str | None
+    #: task_id -> final state
+    task_states: dict[str, str | None] = field(default_factory=dict)
+    #: (task_id, key) -> deserialized XCom value
+    xcoms: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: task_id -> rendered template fields
+    rendered_fields: dict[str, Any] = field(default_factory=dict)
+    #: text of every task log file written by the run
+    log_files: str = ""
+
+    def everything(self) -> str:
+        """All text a secret could leak into, in one string (for "never appears" checks)."""
+        return "\n".join(
+            [
+                self.output,
+                self.log_files,
+                json.dumps({f"{t}:{k}": v for (t, k), v in self.xcoms.items()}, default=str),
+                json.dumps(self.rendered_fields, default=str),
+            ]
+        )
+
+    def describe(self) -> str:
+        """Short failure context for assertion messages."""
+        return f"dag {self.dag_id}: rc={self.returncode} state={self.state} tasks={self.task_states}\n" + (
+            self.output[-6000:]
+        )
+
+
+class AirflowHome:
+    """A migrated Airflow home used by ``airflow dags test`` subprocesses."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.dags_folder = path / "dags"
+        self.dags_folder.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def create(cls) -> AirflowHome:
+        home = cls(Path(tempfile.mkdtemp(prefix="jambo-dags-airflow-home-")))
+        proc = subprocess.run(
+            [str(AIRFLOW_BIN), "db", "migrate"],
+            env=home.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed:\n{proc.stdout}\n{proc.stderr}")
+        return home
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.path),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.path / "logs"),
+                # Example DAG files import the provider from the checkout.
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
+            }
+        )
+        env.update(extra or {})
+        return env
+
+    def run_dag(
+        self,
+        dag_file: Path | str,
+        *,
+        dag_id: str | None = None,
+        conf: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 300,
+    ) -> DagRunResult:
+        """``airflow dags test`` one DAG file; ``dag_id`` defaults to the file's stem."""
+        dag_file = Path(dag_file)
+        dag_id = dag_id or dag_file.stem
+        # Only this file in the dags folder: the run parses nothing else.
+        for old in self.dags_folder.iterdir():
+            if old.is_file():
+                old.unlink()
+        shutil.copy(dag_file, self.dags_folder / dag_file.name)
+        cmd = [str(AIRFLOW_BIN), "dags", "test", dag_id, "--dagfile-path", str(self.dags_folder / dag_file.name)]
+        if conf:
+            cmd += ["--conf", json.dumps(dict(conf))]
+        logs_before = set(self._log_paths())
+        proc = subprocess.run(
+            cmd, env=self.env(env), capture_output=True, text=True, timeout=timeout, check=False, cwd=self.path
+        )
+        result = DagRunResult(
+            dag_id=dag_id, returncode=proc.returncode, output=proc.stdout + proc.stderr, state=None
+        )
+        self._collect(result)
+        result.log_files = "\n".join(
+            p.read_text(errors="replace") for p in sorted(set(self._log_paths()) - logs_before)
+        )
+        return result
+
+    def _log_paths(self) -> list[Path]:
+        logs = self.path / "logs"
+        return [p for p in logs.rglob("*") if p.is_file()] if logs.exists() else []
+
+    def _collect(self, result: DagRunResult) -> None:
+        """State, task states, XComs and rendered fields of the DAG's latest run, from the metadata DB."""
+        db = sqlite3.connect(self.path / "airflow.db")
+        try:
+            row = db.execute(
+                "SELECT id, run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1",
+                (result.dag_id,),
+            ).fetchone()
+            if row is None:
+                return
+            run_pk, run_id, result.state = row
+            for task_id, state in db.execute(
+                "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", (result.dag_id, run_id)
+            ):
+                result.task_states[task_id] = state
+            for task_id, key, value in db.execute(
+                "SELECT task_id, key, value FROM xcom WHERE dag_run_id = ?", (run_pk,)
+            ):
+                result.xcoms[(task_id, key)] = _json(value)
+            for task_id, fields in db.execute(
+                "SELECT task_id, rendered_fields FROM rendered_task_instance_fields WHERE dag_id = ? AND run_id = ?",
+                (result.dag_id, run_id),
+            ):
+                result.rendered_fields[task_id] = _json(fields)
+        finally:
+            db.close()
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, (bytes, str)):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
