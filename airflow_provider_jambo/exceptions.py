@@ -1,0 +1,209 @@
+"""Every error the provider raises.
+
+``JamboError`` derives from ``AirflowException`` so Airflow treats all of them as task failures. API
+errors keep the status, the service's error code and message, the request id and the call
+(``METHOD /path``) so a log line says what failed and how to find it on the service side. No error
+ever carries the API key or a role password: messages are built from the response body and the
+concrete path only, and :func:`redact` removes any known secret defensively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from airflow.providers.common.compat.sdk import AirflowException
+
+if TYPE_CHECKING:
+    from airflow_provider_jambo.models import Operation
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every non-empty secret in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class JamboError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class JamboConfigError(JamboError, ValueError):
+    """Bad connection settings or arguments, raised before any request is sent."""
+
+
+class JamboAPIError(JamboError):
+    """The service answered with an error status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str = "",
+        request_id: str | None = None,
+        method: str = "",
+        path: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        #: Seconds the service asked us to wait (``Retry-After``), when it said so.
+        self.retry_after = retry_after
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        call = f"{self.method} {self.path} -> " if self.method else ""
+        code = f" [{self.code}]" if self.code else ""
+        rid = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{call}{self.status} {self.message}{code}{rid}"
+
+    def __str__(self) -> str:
+        return self._text()
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments: the default exception pickling would lose them.
+        return (
+            _rebuild_api_error,
+            (
+                type(self),
+                self.status,
+                self.message,
+                self.code,
+                self.request_id,
+                self.method,
+                self.path,
+                self.retry_after,
+            ),
+        )
+
+
+def _rebuild_api_error(
+    cls: type[JamboAPIError],
+    status: int,
+    message: str,
+    code: str,
+    request_id: str | None,
+    method: str,
+    path: str,
+    retry_after: float | None,
+) -> JamboAPIError:
+    return cls(
+        status,
+        message,
+        code=code,
+        request_id=request_id,
+        method=method,
+        path=path,
+        retry_after=retry_after,
+    )
+
+
+class JamboAuthError(JamboAPIError):
+    """401 (missing or bad API key) or 403 (not allowed for this key or plan)."""
+
+
+class JamboNotFoundError(JamboAPIError):
+    """404: the project, branch, endpoint, ... does not exist (or the key cannot see it)."""
+
+
+class JamboConflictError(JamboAPIError):
+    """409: e.g. ``branch already exists``."""
+
+
+class JamboLockedError(JamboAPIError):
+    """423: the project has a conflicting operation in flight; always safe to retry."""
+
+
+class JamboRateLimitedError(JamboAPIError):
+    """429: too many requests; ``retry_after`` holds the service's hint when it sent one."""
+
+
+class JamboServerError(JamboAPIError):
+    """5xx, including the CDN's 524 origin timeout."""
+
+
+class JamboTransportError(JamboError):
+    """No response: connect/read error, timeout, or a connection closed without an answer.
+
+    ``sent`` is False only when the request certainly never reached the service (connect
+    failures); otherwise the outcome of a POST/PATCH is unknown and it must not be re-sent blindly.
+    """
+
+    def __init__(self, method: str, path: str, reason: str, *, request_id: str | None, sent: bool) -> None:
+        self.method = method
+        self.path = path
+        self.reason = reason
+        self.request_id = request_id
+        self.sent = sent
+        rid = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"{method} {path} -> no response: {reason}{rid}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_transport_error,
+            (self.method, self.path, self.reason, self.request_id, self.sent),
+        )
+
+
+def _rebuild_transport_error(
+    method: str, path: str, reason: str, request_id: str | None, sent: bool
+) -> JamboTransportError:
+    return JamboTransportError(method, path, reason, request_id=request_id, sent=sent)
+
+
+class JamboOperationFailedError(JamboError):
+    """One or more operations ended in failure; ``operations`` holds all of them."""
+
+    def __init__(self, message: str, operations: Sequence[Operation] = ()) -> None:
+        self.operations = list(operations)
+        super().__init__(message)
+
+
+class JamboOperationTimeoutError(JamboError):
+    """Operations were still in flight when the timeout or deadline passed."""
+
+    def __init__(self, message: str, operations: Sequence[Operation] = ()) -> None:
+        self.operations = list(operations)
+        super().__init__(message)
+
+
+#: Exception class per HTTP status (5xx handled separately).
+STATUS_ERRORS: dict[int, type[JamboAPIError]] = {
+    401: JamboAuthError,
+    403: JamboAuthError,
+    404: JamboNotFoundError,
+    409: JamboConflictError,
+    423: JamboLockedError,
+    429: JamboRateLimitedError,
+}
+
+
+def error_class_for(status: int) -> type[JamboAPIError]:
+    if status >= 500:
+        return JamboServerError
+    return STATUS_ERRORS.get(status, JamboAPIError)
+
+
+__all__ = [
+    "JamboAPIError",
+    "JamboAuthError",
+    "JamboConfigError",
+    "JamboConflictError",
+    "JamboError",
+    "JamboLockedError",
+    "JamboNotFoundError",
+    "JamboOperationFailedError",
+    "JamboOperationTimeoutError",
+    "JamboRateLimitedError",
+    "JamboServerError",
+    "JamboTransportError",
+    "error_class_for",
+    "redact",
+]

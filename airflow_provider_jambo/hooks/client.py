@@ -1,0 +1,302 @@
+"""The HTTP layer: one description of an API call, sent once by either an httpx client.
+
+``ApiRequest`` says everything about a call (method, path template and values, query, body,
+whether re-sending it is safe, how to parse the answer). ``send_sync``/``send_async`` perform a
+single attempt and turn every failure into a typed error (``exceptions.py``); retries wrap them
+(``retry.py``). Nothing here logs or formats the API key: it lives only in ``BearerAuth``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from airflow_provider_jambo.exceptions import (
+    JamboAPIError,
+    JamboConfigError,
+    JamboTransportError,
+    error_class_for,
+    redact,
+)
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
+API_PREFIX = "/api/v2"
+ID_PATTERN = re.compile(r"^[a-z0-9-]{1,60}$")
+#: Methods whose repetition cannot change the outcome (a repeated DELETE answers 204).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE"})
+REQUEST_ID_HEADER = "X-Request-ID"
+#: Header the service uses to echo its request id (observed).
+RESPONSE_REQUEST_ID_HEADERS = ("x-neon-ret-request-id", "x-request-id")
+
+
+def _identity(body: Any) -> Any:
+    return body
+
+
+def check_id(name: str, value: object) -> str:
+    """Validate a resource id (``^[a-z0-9-]{1,60}$``) before it goes into a URL."""
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise JamboConfigError(
+            f"{name} must be a Jambo id matching ^[a-z0-9-]{{1,60}}$ (lowercase letters, digits, '-'), "
+            f"got {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class ApiRequest(Generic[T]):
+    """One API call, described once and sent by the sync or the async client.
+
+    ``path`` is the spec's template (``/projects/{project_id}/branches``); ``path_params`` fill
+    it. Parameters named ``*_id`` are validated as ids; other values (role and database names) are
+    percent-encoded. ``parse`` turns the decoded JSON body (``None`` for an empty body, e.g. a 204)
+    into the result. ``idempotent`` defaults to True for GET/HEAD/DELETE: only those are re-sent
+    after a 5xx or a lost response.
+    """
+
+    method: str
+    path: str
+    path_params: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, Any] = field(default_factory=dict)
+    json: Any = None
+    idempotent: bool | None = None
+    parse: Callable[[Any], T] = field(default=_identity, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", self.method.upper())
+        for name, value in self.path_params.items():
+            if name.endswith("_id"):
+                check_id(name, value)
+            elif not isinstance(value, str) or not value:
+                raise JamboConfigError(f"{name} must be a non-empty string, got {value!r}")
+        missing = set(re.findall(r"{(\w+)}", self.path)) - set(self.path_params)
+        if missing:
+            raise JamboConfigError(f"{self.method} {self.path}: missing path values {sorted(missing)}")
+
+    @property
+    def safe_to_resend(self) -> bool:
+        return self.idempotent if self.idempotent is not None else self.method in IDEMPOTENT_METHODS
+
+    @property
+    def url_path(self) -> str:
+        """The concrete path relative to the base URL, e.g. ``/projects/p/branches``."""
+        return self.path.format(**{k: quote(v, safe="") for k, v in self.path_params.items()})
+
+    @property
+    def params(self) -> dict[str, str]:
+        """Query parameters without ``None`` values; booleans as the API spells them."""
+        out: dict[str, str] = {}
+        for key, value in self.query.items():
+            if value is None:
+                continue
+            out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return out
+
+    def describe(self) -> str:
+        return f"{self.method} {self.url_path}"
+
+
+class BearerAuth(httpx.Auth):
+    """Adds ``Authorization: Bearer <key>``; the key never appears in its repr."""
+
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        request.headers["Authorization"] = f"Bearer {self._api_key}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(***)"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(
+    host: str | None, *, port: int | None = None, schema: str | None = None, conn_id: str = ""
+) -> str:
+    """Turn a connection's host (and optional port/schema) into the API base URL.
+
+    Empty → the public URL. ``console.neon.tech``, ``https://console.neon.tech`` and
+    ``https://console.neon.tech/api/v2/`` all give ``https://console.neon.tech/api/v2``. A host
+    without scheme is https unless it is a loopback address (the local emulator). Plain http is
+    refused for anything but loopback, so a key never crosses a network unencrypted.
+    """
+    text = (host or "").strip()
+    if not text:
+        return DEFAULT_BASE_URL
+    where = f"connection {conn_id!r}: " if conn_id else ""
+    if "://" not in text:
+        bare_host = urlsplit(f"//{text}").hostname or ""
+        text = f"{'http' if _is_loopback(bare_host) else 'https'}://{text}"
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise JamboConfigError(f"{where}API base URL must use https (got scheme {parts.scheme!r})")
+    hostname = parts.hostname
+    if not hostname:
+        raise JamboConfigError(f"{where}API base URL {host!r} has no host name")
+    if scheme == "http" and not _is_loopback(hostname):
+        raise JamboConfigError(
+            f"{where}plain http is only allowed for a loopback emulator (127.0.0.1, ::1, localhost); "
+            f"use https://{hostname}"
+        )
+    try:
+        url_port = parts.port
+    except ValueError as err:
+        raise JamboConfigError(f"{where}API base URL {host!r} has an invalid port") from err
+    port = url_port or port
+    netloc = f"[{hostname}]" if ":" in hostname else hostname
+    if port:
+        netloc += f":{port}"
+    path = parts.path.rstrip("/")
+    if not path and schema:
+        path = "/" + schema.strip("/")
+    if not path.endswith(API_PREFIX):
+        path += API_PREFIX
+    return f"{scheme}://{netloc}{path}"
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date); ``None`` when absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def error_from_response(
+    req: ApiRequest[Any], response: httpx.Response, *, secrets: tuple[str, ...] = ()
+) -> JamboAPIError:
+    """Map an error response to the typed exception, keeping code, message and request id."""
+    code = ""
+    message = ""
+    request_id: str | None = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping):
+        code = str(body.get("code") or "")
+        message = str(body.get("message") or "")
+        request_id = str(body["request_id"]) if body.get("request_id") else None
+    if not message:
+        text = response.text.strip()
+        message = text[:200] if text else (response.reason_phrase or "error")
+    if request_id is None:
+        for header in RESPONSE_REQUEST_ID_HEADERS:
+            if response.headers.get(header):
+                request_id = response.headers[header]
+                break
+    if request_id is None:
+        request_id = response.request.headers.get(REQUEST_ID_HEADER)
+    cls = error_class_for(response.status_code)
+    return cls(
+        response.status_code,
+        redact(message, secrets),
+        code=code,
+        request_id=request_id,
+        method=req.method,
+        path=req.url_path,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
+
+
+def transport_error(req: ApiRequest[Any], err: httpx.TransportError, request_id: str) -> JamboTransportError:
+    # Connect failures (including a pool or connect timeout) never reached the service.
+    sent = not isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    return JamboTransportError(req.method, req.url_path, reason, request_id=request_id, sent=sent)
+
+
+def _build(client: httpx.Client | httpx.AsyncClient, req: ApiRequest[Any]) -> httpx.Request:
+    headers = {REQUEST_ID_HEADER: str(uuid.uuid4())}
+    if req.json is not None:
+        headers["Content-Type"] = "application/json"
+    return client.build_request(
+        req.method,
+        req.url_path.lstrip("/"),
+        params=req.params,
+        json=req.json,
+        headers=headers,
+    )
+
+
+def _result(req: ApiRequest[T], response: httpx.Response, secrets: tuple[str, ...]) -> T:
+    if response.status_code >= 400:
+        raise error_from_response(req, response, secrets=secrets)
+    if response.status_code == 204 or not response.content:
+        return req.parse(None)
+    try:
+        body = response.json()
+    except ValueError as err:
+        raise JamboTransportError(
+            req.method,
+            req.url_path,
+            f"{response.status_code} answer is not JSON",
+            request_id=response.request.headers.get(REQUEST_ID_HEADER),
+            sent=True,
+        ) from err
+    return req.parse(body)
+
+
+def send_sync(client: httpx.Client, req: ApiRequest[T], *, secrets: tuple[str, ...] = ()) -> T:
+    """One attempt with the sync client."""
+    request = _build(client, req)
+    try:
+        response = client.send(request)
+    except httpx.TransportError as err:
+        raise transport_error(req, err, request.headers[REQUEST_ID_HEADER]) from err
+    return _result(req, response, secrets)
+
+
+async def send_async(client: httpx.AsyncClient, req: ApiRequest[T], *, secrets: tuple[str, ...] = ()) -> T:
+    """One attempt with the async client."""
+    request = _build(client, req)
+    try:
+        response = await client.send(request)
+    except httpx.TransportError as err:
+        raise transport_error(req, err, request.headers[REQUEST_ID_HEADER]) from err
+    return _result(req, response, secrets)
+
+
+def client_kwargs(
+    base_url: str, api_key: str, *, timeout: float, connect_timeout: float, user_agent: str
+) -> dict[str, Any]:
+    """Settings shared by the sync and the async client."""
+    return {
+        "base_url": base_url.rstrip("/") + "/",
+        "auth": BearerAuth(api_key),
+        "headers": {"Accept": "application/json", "User-Agent": user_agent},
+        "timeout": httpx.Timeout(timeout, connect=connect_timeout),
+        "follow_redirects": False,
+    }

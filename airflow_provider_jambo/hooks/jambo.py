@@ -1,0 +1,1254 @@
+"""JamboHook: the one way the provider talks to the Jambo API.
+
+Construction is free (no connection lookup, no I/O), so operators may build hooks anywhere and DAG
+parsing never touches the metadata database or the network. The connection is read on the first
+request (``load()``, or ``aload()`` with ``get_async_connection`` on the async path), the API key
+is registered with the secrets masker, and one ``httpx.Client``/``httpx.AsyncClient`` is kept per
+hook for keep-alive. Every call is an :class:`ApiRequest` sent by :meth:`request` or
+:meth:`arequest`, with the retry rules of ``retry.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import httpx
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
+
+from airflow_provider_jambo import __version__
+from airflow_provider_jambo.exceptions import (
+    JamboConfigError,
+    JamboConflictError,
+    JamboError,
+    JamboNotFoundError,
+    JamboServerError,
+    JamboTransportError,
+)
+from airflow_provider_jambo.get_provider_info import get_provider_info
+from airflow_provider_jambo.hooks.client import (
+    DEFAULT_BASE_URL,
+    ApiRequest,
+    check_id,
+    client_kwargs,
+    normalize_base_url,
+    send_async,
+    send_sync,
+)
+from airflow_provider_jambo.hooks.retry import (
+    RESEND_SAFE_STATUSES,
+    RetryPolicy,
+    acall_with_retries,
+    call_with_retries,
+)
+from airflow_provider_jambo.hooks.waiting import (
+    PollPolicy,
+    WaitResult,
+    resolve_deadline,
+    run_async,
+    run_sync,
+    wait_steps,
+)
+from airflow_provider_jambo.models import (
+    UNSET,
+    Branch,
+    BranchCreation,
+    Database,
+    Endpoint,
+    Mutation,
+    Operation,
+    Project,
+    ProjectCreation,
+    Role,
+    _Unset,
+    parse_operations,
+)
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 30.0
+MAX_CONNECT_TIMEOUT = 10.0
+BRANCH_PAGE_LIMIT = 1000
+PROJECT_PAGE_LIMIT = 100
+OPERATION_PAGE_LIMIT = 100
+ENDPOINT_TYPES = ("read_write", "read_only")
+INIT_SOURCES = ("parent-data", "schema-only")
+MIN_CU, MAX_CU, MAX_CU_SPREAD = 0.25, 16.0, 8.0
+SUSPEND_TIMEOUT_RANGE = (-1, 604800)
+MAX_EXPIRY = timedelta(days=30)
+
+
+def _user_agent() -> str:
+    try:
+        from airflow import __version__ as airflow_version
+    except ImportError:  # pragma: no cover - Airflow is a dependency
+        airflow_version = "unknown"
+    return (
+        f"airflow-provider-jambo/{__version__} apache-airflow/{airflow_version} "
+        f"python/{platform.python_version()} httpx/{httpx.__version__}"
+    )
+
+
+@dataclass(frozen=True)
+class JamboSettings:
+    """What the connection says, validated. The key is hidden from repr."""
+
+    conn_id: str
+    base_url: str
+    api_key: str = field(repr=False)
+    project_id: str | None = None
+    org_id: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_connection(cls, conn: Any, extras: Mapping[str, Any]) -> JamboSettings:
+        conn_id = str(getattr(conn, "conn_id", "") or "")
+        api_key = conn.password
+        if not api_key:
+            raise JamboConfigError(
+                f"connection {conn_id!r} has no API key: put the Jambo API key in its password field "
+                "('API key' in the connection form)"
+            )
+        base_url = normalize_base_url(conn.host, port=conn.port, schema=conn.schema, conn_id=conn_id)
+        project_id = extras.get("project_id") or None
+        if project_id is not None:
+            try:
+                check_id("project_id", project_id)
+            except JamboConfigError as err:
+                raise JamboConfigError(f"connection {conn_id!r}: extra {err}") from None
+        timeout = DEFAULT_TIMEOUT
+        if extras.get("timeout") not in (None, ""):
+            try:
+                timeout = float(extras["timeout"])
+            except (TypeError, ValueError):
+                timeout = -1.0
+            if timeout <= 0:
+                raise JamboConfigError(
+                    f"connection {conn_id!r}: extra timeout must be a positive number of seconds, "
+                    f"got {extras['timeout']!r}"
+                )
+        return cls(
+            conn_id=conn_id,
+            base_url=base_url,
+            api_key=api_key,
+            project_id=project_id,
+            org_id=extras.get("org_id") or None,
+            timeout=timeout,
+            retry_policy=RetryPolicy.from_connection_extras(extras, conn_id),
+        )
+
+
+def _page(body: Any, key: str, limit: int) -> tuple[list[Mapping[str, Any]], str | None]:
+    """Items and the next cursor of one page, for both pagination styles of the spec.
+
+    Branches use ``pagination.next`` (opaque, absent on the last page). Projects and operations
+    use ``pagination.cursor`` (the last item's key) with ``limit``: a short page is the last one.
+    """
+    data = body if isinstance(body, Mapping) else {}
+    items = [item for item in data.get(key) or [] if isinstance(item, Mapping)]
+    pagination = data.get("pagination")
+    pagination = pagination if isinstance(pagination, Mapping) else {}
+    if "next" in pagination:
+        nxt = pagination.get("next")
+        return items, (str(nxt) if nxt and items else None)
+    cursor = pagination.get("cursor")
+    if cursor and len(items) >= limit:
+        return items, str(cursor)
+    return items, None
+
+
+def _timestamp(name: str, value: datetime | str) -> str:
+    """RFC 3339 with a time zone, seconds precision (what the API accepts for timestamps)."""
+    if isinstance(value, str):
+        from airflow_provider_jambo.models import parse_datetime
+
+        parsed = parse_datetime(value)
+        has_zone = value.strip().endswith(("Z", "z")) or "+" in value[10:] or "-" in value[10:]
+        if parsed is None or not has_zone:
+            raise JamboConfigError(
+                f"{name} must be an RFC 3339 timestamp with a time zone, e.g. 2025-06-09T18:02:16Z; "
+                f"got {value!r}"
+            )
+        value = parsed
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise JamboConfigError(f"{name} must be a timezone-aware datetime or RFC 3339 string, got {value!r}")
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_expiry(value: datetime | str, now: datetime) -> str:
+    text = _timestamp("expires_at", value)
+    when = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    if when <= now:
+        raise JamboConfigError(f"expires_at must be in the future, got {text}")
+    if when - now > MAX_EXPIRY:
+        raise JamboConfigError(f"expires_at must be at most 30 days ahead, got {text}")
+    return text
+
+
+def _check_compute(min_cu: float | None, max_cu: float | None, suspend_timeout_seconds: int | None) -> None:
+    for name, value in (("min_cu", min_cu), ("max_cu", max_cu)):
+        if value is not None and not MIN_CU <= value <= MAX_CU:
+            raise JamboConfigError(f"{name} must be between {MIN_CU} and {MAX_CU} compute units, got {value}")
+    if min_cu is not None and max_cu is not None:
+        if max_cu < min_cu:
+            raise JamboConfigError(f"max_cu ({max_cu}) must be >= min_cu ({min_cu})")
+        if max_cu - min_cu > MAX_CU_SPREAD:
+            raise JamboConfigError(f"max_cu - min_cu must be at most {MAX_CU_SPREAD}, got {max_cu - min_cu}")
+    if suspend_timeout_seconds is not None:
+        low, high = SUSPEND_TIMEOUT_RANGE
+        if not low <= suspend_timeout_seconds <= high:
+            raise JamboConfigError(
+                f"suspend_timeout_seconds must be between {low} (never) and {high}, "
+                f"got {suspend_timeout_seconds}"
+            )
+
+
+def _endpoint_body(
+    min_cu: float | None, max_cu: float | None, suspend_timeout_seconds: int | None
+) -> dict[str, Any]:
+    _check_compute(min_cu, max_cu, suspend_timeout_seconds)
+    body: dict[str, Any] = {}
+    if min_cu is not None:
+        body["autoscaling_limit_min_cu"] = min_cu
+    if max_cu is not None:
+        body["autoscaling_limit_max_cu"] = max_cu
+    if suspend_timeout_seconds is not None:
+        body["suspend_timeout_seconds"] = suspend_timeout_seconds
+    return body
+
+
+def _check_name(kind: str, value: object, max_len: int = 256) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise JamboConfigError(
+            f"{kind} must be a non-empty string of at most {max_len} characters, got {value!r}"
+        )
+    return value
+
+
+def _mask_uri_password(uri: str) -> None:
+    try:
+        password = urlsplit(uri).password
+    except ValueError:
+        password = None
+    if password:
+        mask_secret(password)
+        mask_secret(unquote(password))
+
+
+def _one(key: str, parse: Callable[[Mapping[str, Any]], T]) -> Callable[[Any], T]:
+    return lambda body: parse(body[key])
+
+
+def _mutation(key: str, parse: Callable[[Mapping[str, Any]], T]) -> Callable[[Any], Mutation[T]]:
+    return lambda body: Mutation(parse(body[key]), parse_operations(body))
+
+
+def _ops_or_empty(body: Any) -> list[Operation]:
+    """DELETE answers 200 with operations, or 204 (empty) when the resource is already gone."""
+    return parse_operations(body) if body else []
+
+
+def _with_annotation(body: Any) -> Branch:
+    # GET /branches/{id} answers the branch's annotation beside it; keep it in raw.
+    raw = dict(body["branch"])
+    if isinstance(body.get("annotation"), Mapping):
+        raw["annotation"] = body["annotation"]
+    return Branch.from_api(raw)
+
+
+class JamboHook(BaseHook):
+    """Interact with the Jambo serverless-Postgres API.
+
+    :param jambo_conn_id: connection of type ``jambo`` (password: API key; host: API base URL,
+        empty for the public one; extras ``project_id``, ``org_id``, ``timeout``, ``max_retries``,
+        ``retry_max_wait``).
+    :param retry_policy: overrides the connection's retry settings (triggers carry one).
+    :param timeout: overrides the connection's read timeout in seconds.
+    """
+
+    conn_name_attr = "jambo_conn_id"
+    default_conn_name = "jambo_default"
+    conn_type = "jambo"
+    hook_name = "Jambo"
+
+    def __init__(
+        self,
+        jambo_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.jambo_conn_id = jambo_conn_id
+        self._retry_policy_override = retry_policy
+        self._timeout_override = timeout
+        self._settings: JamboSettings | None = None
+        self._client: httpx.Client | None = None
+        self._aclient: httpx.AsyncClient | None = None
+        self._aclient_loop: asyncio.AbstractEventLoop | None = None
+        # Seams for tests and for callers with their own pacing; the rules do not depend on them.
+        self.sleep: Callable[[float], None] = time.sleep
+        self.asleep: Callable[[float], Any] = asyncio.sleep
+        self.clock: Callable[[], float] = time.time
+
+    def __repr__(self) -> str:
+        base = self._settings.base_url if self._settings else "<not loaded>"
+        return f"JamboHook(jambo_conn_id={self.jambo_conn_id!r}, base_url={base!r})"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form hints (also declared in ``get_provider_info`` for Airflow 3.2+)."""
+        conn_type = get_provider_info()["connection-types"][0]
+        return dict(conn_type["ui-field-behaviour"])
+
+    # --- connection ----------------------------------------------------------------------------
+
+    def _adopt_settings(self, conn: Any, extras: Mapping[str, Any]) -> JamboSettings:
+        settings = JamboSettings.from_connection(conn, extras)
+        mask_secret(settings.api_key)
+        self._settings = settings
+        return settings
+
+    def load(self) -> JamboSettings:
+        """Read and validate the connection (once); raises JamboConfigError when it is unusable."""
+        if self._settings is None:
+            try:
+                conn = self.get_connection(self.jambo_conn_id)
+            except AirflowNotFoundException as err:
+                raise JamboConfigError(
+                    f"connection {self.jambo_conn_id!r} is not defined (create a 'jambo' connection "
+                    f"or set AIRFLOW_CONN_{self.jambo_conn_id.upper()})"
+                ) from err
+            self._adopt_settings(conn, conn.extra_dejson)
+        assert self._settings is not None
+        return self._settings
+
+    async def aload(self) -> JamboSettings:
+        """Like :meth:`load`, without blocking the event loop (for triggers)."""
+        if self._settings is None:
+            from airflow.providers.common.compat.connection import (
+                get_async_connection,
+                get_async_extra_dejson,
+            )
+
+            try:
+                conn = await get_async_connection(self.jambo_conn_id, hook=self)
+            except AirflowNotFoundException as err:
+                raise JamboConfigError(f"connection {self.jambo_conn_id!r} is not defined") from err
+            self._adopt_settings(conn, await get_async_extra_dejson(conn))
+        assert self._settings is not None
+        return self._settings
+
+    @property
+    def settings(self) -> JamboSettings:
+        return self.load()
+
+    @property
+    def project_id(self) -> str:
+        """The connection's default project (extra ``project_id``)."""
+        project_id = self.load().project_id
+        if not project_id:
+            raise JamboConfigError(
+                f"no project_id given and connection {self.jambo_conn_id!r} has no 'project_id' extra"
+            )
+        return project_id
+
+    def _pid(self, project_id: str | None) -> str:
+        return check_id("project_id", project_id) if project_id is not None else self.project_id
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._retry_policy_override or self.load().retry_policy
+
+    def _client_kwargs(self, settings: JamboSettings) -> dict[str, Any]:
+        timeout = self._timeout_override or settings.timeout
+        return client_kwargs(
+            settings.base_url,
+            settings.api_key,
+            timeout=timeout,
+            connect_timeout=min(timeout, MAX_CONNECT_TIMEOUT),
+            user_agent=_user_agent(),
+        )
+
+    def get_conn(self) -> httpx.Client:
+        """The hook's reused sync client."""
+        if self._client is None:
+            self._client = httpx.Client(**self._client_kwargs(self.load()))
+        return self._client
+
+    async def aget_conn(self) -> httpx.AsyncClient:
+        """The hook's reused async client (one per event loop)."""
+        settings = await self.aload()
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aclient_loop is not loop:
+            # An AsyncClient's pool belongs to the loop that created it.
+            self._aclient = httpx.AsyncClient(**self._client_kwargs(settings))
+            self._aclient_loop = loop
+        return self._aclient
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+        self.close()
+
+    def __enter__(self) -> JamboHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the one sending path each -------------------------------------------------------------
+
+    def request(self, req: ApiRequest[T], *, retry_policy: RetryPolicy | None = None) -> T:
+        """Send ``req`` with the sync client, retrying per the policy; returns the parsed result."""
+        client = self.get_conn()
+        secrets = (self.load().api_key,)
+        return call_with_retries(
+            retry_policy or self.retry_policy,
+            req,
+            lambda: send_sync(client, req, secrets=secrets),
+            sleep=self.sleep,
+            logger=self.log,
+        )
+
+    async def arequest(self, req: ApiRequest[T], *, retry_policy: RetryPolicy | None = None) -> T:
+        """Send ``req`` with the async client; same rules as :meth:`request`."""
+        client = await self.aget_conn()
+        settings = await self.aload()
+        secrets = (settings.api_key,)
+        return await acall_with_retries(
+            retry_policy or self._retry_policy_override or settings.retry_policy,
+            req,
+            lambda: send_async(client, req, secrets=secrets),
+            sleep=self.asleep,
+            logger=self.log,
+        )
+
+    def _paginate(
+        self,
+        make: Callable[[str | None], ApiRequest[Any]],
+        key: str,
+        limit: int,
+        parse: Callable[[Mapping[str, Any]], T],
+    ) -> Iterator[T]:
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            items, cursor = _page(self.request(make(cursor)), key, limit)
+            yield from (parse(item) for item in items)
+            if cursor is None or cursor in seen:
+                return
+            seen.add(cursor)
+
+    # --- projects ------------------------------------------------------------------------------
+
+    def list_projects(self, *, search: str | None = None) -> Iterator[Project]:
+        org_id = self.load().org_id
+
+        def make(cursor: str | None) -> ApiRequest[Any]:
+            query = {"limit": PROJECT_PAGE_LIMIT, "cursor": cursor, "search": search, "org_id": org_id}
+            return ApiRequest("GET", "/projects", query=query)
+
+        return self._paginate(make, "projects", PROJECT_PAGE_LIMIT, Project.from_api)
+
+    def get_project(self, project_id: str | None = None) -> Project:
+        pid = self._pid(project_id)
+        return self.request(
+            ApiRequest(
+                "GET", "/projects/{project_id}", {"project_id": pid}, parse=_one("project", Project.from_api)
+            )
+        )
+
+    def create_project(self, name: str | None = None, region_id: str | None = None) -> ProjectCreation:
+        """Create a project (not re-sent after an unknown outcome: project names are not unique)."""
+        project: dict[str, Any] = {}
+        if name is not None:
+            project["name"] = _check_name("project name", name)
+        if region_id is not None:
+            project["region_id"] = _check_name("region_id", region_id)
+        if self.load().org_id:
+            project["org_id"] = self.load().org_id
+        created = self.request(
+            ApiRequest("POST", "/projects", json={"project": project}, parse=ProjectCreation.from_api)
+        )
+        self._mask_creation(created.roles, [c.uri for c in created.connection_uris])
+        return created
+
+    # --- branches ------------------------------------------------------------------------------
+
+    def list_branches(self, project_id: str | None = None, *, search: str | None = None) -> Iterator[Branch]:
+        """Every branch of the project, following ``pagination.next`` across pages."""
+        pid = self._pid(project_id)
+
+        def make(cursor: str | None) -> ApiRequest[Any]:
+            query = {"limit": BRANCH_PAGE_LIMIT, "cursor": cursor, "search": search}
+            return ApiRequest("GET", "/projects/{project_id}/branches", {"project_id": pid}, query=query)
+
+        return self._paginate(make, "branches", BRANCH_PAGE_LIMIT, Branch.from_api)
+
+    def get_branch(self, branch_id: str, *, project_id: str | None = None) -> Branch:
+        pid = self._pid(project_id)
+        return self.request(
+            ApiRequest(
+                "GET",
+                "/projects/{project_id}/branches/{branch_id}",
+                {"project_id": pid, "branch_id": branch_id},
+                parse=_with_annotation,
+            )
+        )
+
+    def find_branch_by_name(self, name: str, *, project_id: str | None = None) -> Branch | None:
+        """The branch named exactly ``name`` (the API's ``search`` is partial; we match exactly)."""
+        _check_name("branch name", name)
+        return next((b for b in self.list_branches(project_id, search=name) if b.name == name), None)
+
+    def resolve_branch(self, name_or_id: str, *, project_id: str | None = None) -> Branch:
+        """A branch by id (``br-...``) or exact name; JamboNotFoundError when neither matches."""
+        pid = self._pid(project_id)
+        _check_name("branch", name_or_id)
+        if name_or_id.startswith("br-"):
+            try:
+                return self.get_branch(check_id("branch_id", name_or_id), project_id=pid)
+            except (JamboNotFoundError, JamboConfigError):
+                pass  # a branch may be *named* like an id; fall back to the name
+        branch = self.find_branch_by_name(name_or_id, project_id=pid)
+        if branch is None:
+            raise JamboNotFoundError(
+                404,
+                f"branch {name_or_id!r} not found (neither an id nor an exact name) in project {pid}",
+                method="GET",
+                path=f"/projects/{pid}/branches",
+            )
+        return branch
+
+    def get_default_branch(self, project_id: str | None = None) -> Branch:
+        pid = self._pid(project_id)
+        branch = next((b for b in self.list_branches(pid) if b.default), None)
+        if branch is None:
+            raise JamboNotFoundError(
+                404, f"project {pid} has no default branch", method="GET", path=f"/projects/{pid}/branches"
+            )
+        return branch
+
+    def _branch_create_body(
+        self,
+        name: str | None,
+        parent_id: str | None,
+        parent_lsn: str | None,
+        parent_timestamp: datetime | str | None,
+        init_source: str | None,
+        protected: bool | None,
+        expires_at: datetime | str | None,
+        endpoints: Sequence[Mapping[str, Any]] | None,
+        annotations: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        branch: dict[str, Any] = {}
+        if name is not None:
+            branch["name"] = _check_name("branch name", name)
+        if parent_id is not None:
+            branch["parent_id"] = check_id("parent_id", parent_id)
+        if parent_lsn is not None and parent_timestamp is not None:
+            raise JamboConfigError("give parent_lsn or parent_timestamp, not both")
+        if parent_lsn is not None:
+            branch["parent_lsn"] = _check_name("parent_lsn", parent_lsn)
+        if parent_timestamp is not None:
+            branch["parent_timestamp"] = _timestamp("parent_timestamp", parent_timestamp)
+        if init_source is not None:
+            if init_source not in INIT_SOURCES:
+                raise JamboConfigError(f"init_source must be one of {INIT_SOURCES}, got {init_source!r}")
+            branch["init_source"] = init_source
+        if protected is not None:
+            branch["protected"] = bool(protected)
+        if expires_at is not None:
+            if protected:
+                raise JamboConfigError("expires_at is not allowed on a protected branch")
+            branch["expires_at"] = _check_expiry(expires_at, datetime.now(timezone.utc))
+        body: dict[str, Any] = {"branch": branch}
+        if endpoints:
+            eps = []
+            for ep in endpoints:
+                if not isinstance(ep, Mapping) or ep.get("type") not in ENDPOINT_TYPES:
+                    raise JamboConfigError(f"each endpoint needs a type in {ENDPOINT_TYPES}, got {ep!r}")
+                _check_compute(
+                    ep.get("autoscaling_limit_min_cu"),
+                    ep.get("autoscaling_limit_max_cu"),
+                    ep.get("suspend_timeout_seconds"),
+                )
+                eps.append(dict(ep))
+            if sum(1 for ep in eps if ep["type"] == "read_write") > 1:
+                raise JamboConfigError("a branch can have only one read_write endpoint")
+            body["endpoints"] = eps
+        if annotations:
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
+                raise JamboConfigError("annotations must map strings to strings")
+            body["annotation_value"] = dict(annotations)
+        return body
+
+    def create_branch(
+        self,
+        project_id: str | None = None,
+        *,
+        name: str | None = None,
+        parent_id: str | None = None,
+        parent_lsn: str | None = None,
+        parent_timestamp: datetime | str | None = None,
+        init_source: str | None = None,
+        protected: bool | None = None,
+        expires_at: datetime | str | None = None,
+        endpoints: Sequence[Mapping[str, Any]] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> BranchCreation:
+        """Create a branch. If the response is lost (timeout, dropped connection, 5xx), the branch is
+        looked up by name and adopted when it exists with the requested parent, instead of being
+        created a second time; only when it is not there is the create sent again."""
+        pid = self._pid(project_id)
+        body = self._branch_create_body(
+            name,
+            parent_id,
+            parent_lsn,
+            parent_timestamp,
+            init_source,
+            protected,
+            expires_at,
+            endpoints,
+            annotations,
+        )
+        req = ApiRequest(
+            "POST",
+            "/projects/{project_id}/branches",
+            {"project_id": pid},
+            json=body,
+            parse=BranchCreation.from_api,
+        )
+        policy = self.retry_policy
+        resends = 0
+        while True:
+            try:
+                created = self.request(req)
+                break
+            except (JamboTransportError, JamboServerError) as err:
+                unknown = (isinstance(err, JamboTransportError) and err.sent) or (
+                    isinstance(err, JamboServerError) and err.status in RESEND_SAFE_STATUSES
+                )
+                if not unknown:
+                    raise
+                if name is None:
+                    self.log.error("%s; the branch has no name to look it up by, so it is not re-sent", err)
+                    raise
+                self.log.warning("%s: outcome unknown; looking branch %r up before any re-send", err, name)
+                existing = self.find_branch_by_name(name, project_id=pid)
+                if existing is not None:
+                    self._check_parent(existing, parent_id, pid)
+                    self.log.info(
+                        "Branch %r (%s) was created by the lost request: adopting it", name, existing.id
+                    )
+                    return self._adopted(existing, pid, created=True)
+                resends += 1
+                if resends >= policy.max_attempts:
+                    raise
+                wait = policy.backoff(resends)
+                self.log.warning("Branch %r does not exist: re-sending the create in %.2f s", name, wait)
+                self.sleep(wait)
+        self._mask_creation(created.roles, [c.uri for c in created.connection_uris])
+        return created
+
+    def get_or_create_branch(
+        self,
+        name: str,
+        *,
+        project_id: str | None = None,
+        parent_id: str | None = None,
+        **kwargs: Any,
+    ) -> BranchCreation:
+        """The branch named ``name`` (``created=False``) or a new one; an existing branch must have
+        the requested parent (or the default branch when none is given), else JamboConflictError."""
+        pid = self._pid(project_id)
+        _check_name("branch name", name)
+        existing = self.find_branch_by_name(name, project_id=pid)
+        if existing is None:
+            try:
+                return self.create_branch(pid, name=name, parent_id=parent_id, **kwargs)
+            except JamboConflictError:
+                # Created concurrently (another task, or a retry of ours): adopt it.
+                existing = self.find_branch_by_name(name, project_id=pid)
+                if existing is None:
+                    raise
+        self._check_parent(existing, parent_id, pid)
+        return self._adopted(existing, pid, created=False)
+
+    def _check_parent(self, branch: Branch, parent_id: str | None, pid: str) -> None:
+        expected = parent_id or self.get_default_branch(pid).id
+        if branch.parent_id != expected:
+            raise JamboConflictError(
+                409,
+                f"branch {branch.name!r} ({branch.id}) already exists with parent {branch.parent_id}, "
+                f"not the requested parent {expected}",
+                method="POST",
+                path=f"/projects/{pid}/branches",
+            )
+
+    def _adopted(self, branch: Branch, pid: str, *, created: bool) -> BranchCreation:
+        """An existing branch as a creation result: its endpoints and its operations still in flight."""
+        endpoints = self.list_endpoints(pid, branch_id=branch.id)
+        ops = self.request(
+            ApiRequest(
+                "GET",
+                "/projects/{project_id}/operations",
+                {"project_id": pid},
+                query={"limit": OPERATION_PAGE_LIMIT},
+                parse=parse_operations,
+            )
+        )
+        in_flight = [op for op in ops if op.branch_id == branch.id and not op.status.is_success]
+        return BranchCreation(branch=branch, endpoints=endpoints, operations=in_flight, created=created)
+
+    def update_branch(
+        self,
+        branch_id: str,
+        *,
+        project_id: str | None = None,
+        name: str | _Unset = UNSET,
+        protected: bool | _Unset = UNSET,
+        expires_at: datetime | str | _Unset | None = UNSET,
+    ) -> Mutation[Branch]:
+        """Rename, (un)protect, or set/clear (``expires_at=None``) the expiry of a branch."""
+        pid = self._pid(project_id)
+        branch: dict[str, Any] = {}
+        if not isinstance(name, _Unset):
+            branch["name"] = _check_name("branch name", name)
+        if not isinstance(protected, _Unset):
+            branch["protected"] = bool(protected)
+        if not isinstance(expires_at, _Unset):
+            branch["expires_at"] = (
+                None if expires_at is None else _check_expiry(expires_at, datetime.now(timezone.utc))
+            )
+        if not branch:
+            raise JamboConfigError("update_branch needs at least one of name, protected, expires_at")
+        return self.request(
+            ApiRequest(
+                "PATCH",
+                "/projects/{project_id}/branches/{branch_id}",
+                {"project_id": pid, "branch_id": branch_id},
+                json={"branch": branch},
+                parse=_mutation("branch", Branch.from_api),
+            )
+        )
+
+    def delete_branch(self, branch_id: str, *, project_id: str | None = None) -> list[Operation]:
+        """Delete a branch; ``[]`` when it is already gone (the API answers 204)."""
+        pid = self._pid(project_id)
+        return self.request(
+            ApiRequest(
+                "DELETE",
+                "/projects/{project_id}/branches/{branch_id}",
+                {"project_id": pid, "branch_id": branch_id},
+                parse=_ops_or_empty,
+            )
+        )
+
+    def restore_branch(
+        self,
+        branch_id: str,
+        *,
+        source_branch_id: str,
+        source_lsn: str | None = None,
+        source_timestamp: datetime | str | None = None,
+        preserve_under_name: str | None = None,
+        project_id: str | None = None,
+    ) -> Mutation[Branch]:
+        """Restore (reset) a branch from a source; reset to parent = ``source_branch_id=parent_id``."""
+        pid = self._pid(project_id)
+        body: dict[str, Any] = {"source_branch_id": check_id("source_branch_id", source_branch_id)}
+        if source_lsn is not None and source_timestamp is not None:
+            raise JamboConfigError("give source_lsn or source_timestamp, not both")
+        if source_lsn is not None:
+            body["source_lsn"] = _check_name("source_lsn", source_lsn)
+        if source_timestamp is not None:
+            body["source_timestamp"] = _timestamp("source_timestamp", source_timestamp)
+        if preserve_under_name is not None:
+            body["preserve_under_name"] = _check_name("preserve_under_name", preserve_under_name)
+        if source_branch_id == branch_id and source_lsn is None and source_timestamp is None:
+            raise JamboConfigError("restoring a branch from itself needs source_lsn or source_timestamp")
+        return self.request(
+            ApiRequest(
+                "POST",
+                "/projects/{project_id}/branches/{branch_id}/restore",
+                {"project_id": pid, "branch_id": branch_id},
+                json=body,
+                parse=_mutation("branch", Branch.from_api),
+            )
+        )
+
+    def set_default_branch(self, branch_id: str, *, project_id: str | None = None) -> Mutation[Branch]:
+        pid = self._pid(project_id)
+        return self.request(
+            ApiRequest(
+                "POST",
+                "/projects/{project_id}/branches/{branch_id}/set_as_default",
+                {"project_id": pid, "branch_id": branch_id},
+                # Setting the same default twice changes nothing: safe to re-send.
+                idempotent=True,
+                parse=_mutation("branch", Branch.from_api),
+            )
+        )
+
+    def get_branch_schema(
+        self,
+        branch_id: str,
+        *,
+        database: str,
+        project_id: str | None = None,
+        lsn: str | None = None,
+        timestamp: datetime | str | None = None,
+    ) -> str:
+        """The branch's schema as SQL (``pg_dump --schema-only`` style)."""
+        pid = self._pid(project_id)
+        query = {
+            "db_name": _check_name("database", database),
+            "lsn": lsn,
+            "timestamp": _timestamp("timestamp", timestamp) if timestamp is not None else None,
+        }
+        return self.request(
+            ApiRequest(
+                "GET",
+                "/projects/{project_id}/branches/{branch_id}/schema",
+                {"project_id": pid, "branch_id": branch_id},
+                query=query,
+                parse=lambda body: str((body or {}).get("sql") or ""),
+            )
+        )
+
+    def compare_branch_schema(
+        self,
+        branch_id: str,
+        *,
+        database: str,
+        base_branch_id: str | None = None,
+        project_id: str | None = None,
+    ) -> str:
+        """A unified diff of the schema against ``base_branch_id`` (default: the parent)."""
+        pid = self._pid(project_id)
+        query = {
+            "db_name": _check_name("database", database),
+            "base_branch_id": check_id("base_branch_id", base_branch_id) if base_branch_id else None,
+        }
+        return self.request(
+            ApiRequest(
+                "GET",
+                "/projects/{project_id}/branches/{branch_id}/compare_schema",
+                {"project_id": pid, "branch_id": branch_id},
+                query=query,
+                parse=lambda body: str((body or {}).get("diff") or ""),
+            )
+        )
+
+    # --- endpoints (computes) ------------------------------------------------------------------
+
+    def list_endpoints(
+        self, project_id: str | None = None, *, branch_id: str | None = None
+    ) -> list[Endpoint]:
+        pid = self._pid(project_id)
+        parse = lambda body: [Endpoint.from_api(e) for e in body.get("endpoints") or []]  # noqa: E731
+        if branch_id is None:
+            req = ApiRequest("GET", "/projects/{project_id}/endpoints", {"project_id": pid}, parse=parse)
+        else:
+            req = ApiRequest(
+                "GET",
+                "/projects/{project_id}/branches/{branch_id}/endpoints",
+                {"project_id": pid, "branch_id": branch_id},
+                parse=parse,
+            )
+        return self.request(req)
+
+    def _endpoint_req(
+        self, method: str, suffix: str, endpoint_id: str, pid: str, **kw: Any
+    ) -> ApiRequest[Any]:
+        return ApiRequest(
+            method,
+            "/projects/{project_id}/endpoints/{endpoint_id}" + suffix,
+            {"project_id": pid, "endpoint_id": endpoint_id},
+            **kw,
+        )
+
+    def get_endpoint(self, endpoint_id: str, *, project_id: str | None = None) -> Endpoint:
+        return self.request(
+            self._endpoint_req(
+                "GET", "", endpoint_id, self._pid(project_id), parse=_one("endpoint", Endpoint.from_api)
+            )
+        )
+
+    def create_endpoint(
+        self,
+        branch_id: str,
+        *,
+        project_id: str | None = None,
+        type: str = "read_write",
+        min_cu: float | None = None,
+        max_cu: float | None = None,
+        suspend_timeout_seconds: int | None = None,
+    ) -> Mutation[Endpoint]:
+        pid = self._pid(project_id)
+        if type not in ENDPOINT_TYPES:
+            raise JamboConfigError(f"type must be one of {ENDPOINT_TYPES}, got {type!r}")
+        endpoint = {
+            "branch_id": check_id("branch_id", branch_id),
+            "type": type,
+            **_endpoint_body(min_cu, max_cu, suspend_timeout_seconds),
+        }
+        return self.request(
+            ApiRequest(
+                "POST",
+                "/projects/{project_id}/endpoints",
+                {"project_id": pid},
+                json={"endpoint": endpoint},
+                parse=_mutation("endpoint", Endpoint.from_api),
+            )
+        )
+
+    def update_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        project_id: str | None = None,
+        min_cu: float | None = None,
+        max_cu: float | None = None,
+        suspend_timeout_seconds: int | None = None,
+    ) -> Mutation[Endpoint]:
+        endpoint = _endpoint_body(min_cu, max_cu, suspend_timeout_seconds)
+        if not endpoint:
+            raise JamboConfigError(
+                "update_endpoint needs at least one of min_cu, max_cu, suspend_timeout_seconds"
+            )
+        return self.request(
+            self._endpoint_req(
+                "PATCH",
+                "",
+                endpoint_id,
+                self._pid(project_id),
+                json={"endpoint": endpoint},
+                # Setting the same limits again gives the same state.
+                idempotent=True,
+                parse=_mutation("endpoint", Endpoint.from_api),
+            )
+        )
+
+    def delete_endpoint(self, endpoint_id: str, *, project_id: str | None = None) -> list[Operation]:
+        """Delete a compute; ``[]`` when it is already gone."""
+        return self.request(
+            self._endpoint_req("DELETE", "", endpoint_id, self._pid(project_id), parse=_ops_or_empty)
+        )
+
+    def _endpoint_action(self, action: str, endpoint_id: str, project_id: str | None) -> Mutation[Endpoint]:
+        return self.request(
+            self._endpoint_req(
+                "POST",
+                f"/{action}",
+                endpoint_id,
+                self._pid(project_id),
+                parse=_mutation("endpoint", Endpoint.from_api),
+            )
+        )
+
+    def start_endpoint(self, endpoint_id: str, *, project_id: str | None = None) -> Mutation[Endpoint]:
+        return self._endpoint_action("start", endpoint_id, project_id)
+
+    def suspend_endpoint(self, endpoint_id: str, *, project_id: str | None = None) -> Mutation[Endpoint]:
+        return self._endpoint_action("suspend", endpoint_id, project_id)
+
+    def restart_endpoint(self, endpoint_id: str, *, project_id: str | None = None) -> Mutation[Endpoint]:
+        return self._endpoint_action("restart", endpoint_id, project_id)
+
+    # --- databases and roles of a branch -------------------------------------------------------
+
+    def _branch_req(self, method: str, suffix: str, branch_id: str, pid: str, **kw: Any) -> ApiRequest[Any]:
+        params = {"project_id": pid, "branch_id": branch_id, **kw.pop("extra_params", {})}
+        return ApiRequest(method, "/projects/{project_id}/branches/{branch_id}" + suffix, params, **kw)
+
+    def list_databases(self, branch_id: str, *, project_id: str | None = None) -> list[Database]:
+        parse = lambda body: [Database.from_api(d) for d in body.get("databases") or []]  # noqa: E731
+        return self.request(
+            self._branch_req("GET", "/databases", branch_id, self._pid(project_id), parse=parse)
+        )
+
+    def get_database(self, branch_id: str, name: str, *, project_id: str | None = None) -> Database:
+        return self.request(
+            self._branch_req(
+                "GET",
+                "/databases/{database_name}",
+                branch_id,
+                self._pid(project_id),
+                extra_params={"database_name": _check_name("database name", name)},
+                parse=_one("database", Database.from_api),
+            )
+        )
+
+    def create_database(
+        self, branch_id: str, name: str, *, owner_name: str, project_id: str | None = None
+    ) -> Mutation[Database]:
+        body = {
+            "database": {
+                "name": _check_name("database name", name),
+                "owner_name": _check_name("owner_name", owner_name),
+            }
+        }
+        return self.request(
+            self._branch_req(
+                "POST",
+                "/databases",
+                branch_id,
+                self._pid(project_id),
+                json=body,
+                parse=_mutation("database", Database.from_api),
+            )
+        )
+
+    def delete_database(self, branch_id: str, name: str, *, project_id: str | None = None) -> list[Operation]:
+        return self.request(
+            self._branch_req(
+                "DELETE",
+                "/databases/{database_name}",
+                branch_id,
+                self._pid(project_id),
+                extra_params={"database_name": _check_name("database name", name)},
+                parse=_ops_or_empty,
+            )
+        )
+
+    def list_roles(self, branch_id: str, *, project_id: str | None = None) -> list[Role]:
+        parse = lambda body: [Role.from_api(r) for r in body.get("roles") or []]  # noqa: E731
+        return self.request(self._branch_req("GET", "/roles", branch_id, self._pid(project_id), parse=parse))
+
+    def get_role(self, branch_id: str, name: str, *, project_id: str | None = None) -> Role:
+        return self.request(
+            self._branch_req(
+                "GET",
+                "/roles/{role_name}",
+                branch_id,
+                self._pid(project_id),
+                extra_params={"role_name": _check_name("role name", name, 63)},
+                parse=_one("role", Role.from_api),
+            )
+        )
+
+    def create_role(
+        self, branch_id: str, name: str, *, no_login: bool = False, project_id: str | None = None
+    ) -> Mutation[Role]:
+        """Create a role; its password (when returned) is registered with the secrets masker."""
+        body: dict[str, Any] = {"role": {"name": _check_name("role name", name, 63)}}
+        if no_login:
+            body["role"]["no_login"] = True
+        result = self.request(
+            self._branch_req(
+                "POST",
+                "/roles",
+                branch_id,
+                self._pid(project_id),
+                json=body,
+                parse=_mutation("role", Role.from_api),
+            )
+        )
+        self._mask_creation([result.resource], [])
+        return result
+
+    def delete_role(self, branch_id: str, name: str, *, project_id: str | None = None) -> list[Operation]:
+        return self.request(
+            self._branch_req(
+                "DELETE",
+                "/roles/{role_name}",
+                branch_id,
+                self._pid(project_id),
+                extra_params={"role_name": _check_name("role name", name, 63)},
+                parse=_ops_or_empty,
+            )
+        )
+
+    def reveal_role_password(self, branch_id: str, role: str, *, project_id: str | None = None) -> str:
+        """The role's password, registered with the secrets masker before it is returned."""
+        password: str = self.request(
+            self._branch_req(
+                "GET",
+                "/roles/{role_name}/reveal_password",
+                branch_id,
+                self._pid(project_id),
+                extra_params={"role_name": _check_name("role name", role, 63)},
+                parse=lambda body: str(body["password"]),
+            )
+        )
+        mask_secret(password)
+        return password
+
+    def reset_role_password(
+        self, branch_id: str, role: str, *, project_id: str | None = None
+    ) -> Mutation[Role]:
+        """Give the role a new password (in ``resource.password``, masked). Not re-sent on an unknown
+        outcome: a second reset would invalidate the password the first one returned."""
+        result = self.request(
+            self._branch_req(
+                "POST",
+                "/roles/{role_name}/reset_password",
+                branch_id,
+                self._pid(project_id),
+                extra_params={"role_name": _check_name("role name", role, 63)},
+                parse=_mutation("role", Role.from_api),
+            )
+        )
+        self._mask_creation([result.resource], [])
+        return result
+
+    @staticmethod
+    def _mask_creation(roles: Sequence[Role], uris: Sequence[str]) -> None:
+        for role in roles:
+            if role.password:
+                mask_secret(role.password)
+        for uri in uris:
+            _mask_uri_password(uri)
+            mask_secret(uri)
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def get_operation(self, operation_id: str, *, project_id: str | None = None) -> Operation:
+        pid = self._pid(project_id)
+        return self.request(
+            ApiRequest(
+                "GET",
+                "/projects/{project_id}/operations/{operation_id}",
+                {"project_id": pid, "operation_id": operation_id},
+                parse=_one("operation", Operation.from_api),
+            )
+        )
+
+    def list_operations(self, project_id: str | None = None) -> Iterator[Operation]:
+        """The project's operations, newest first, across all pages (stop iterating when done)."""
+        pid = self._pid(project_id)
+
+        def make(cursor: str | None) -> ApiRequest[Any]:
+            return ApiRequest(
+                "GET",
+                "/projects/{project_id}/operations",
+                {"project_id": pid},
+                query={"limit": OPERATION_PAGE_LIMIT, "cursor": cursor},
+            )
+
+        return self._paginate(make, "operations", OPERATION_PAGE_LIMIT, Operation.from_api)
+
+    @staticmethod
+    def _poll_policy(poll_interval: float | None) -> PollPolicy:
+        if poll_interval is None:
+            return PollPolicy()
+        if poll_interval <= 0:
+            raise JamboConfigError(f"poll_interval must be > 0 seconds, got {poll_interval}")
+        # The caller's interval is the cap; polling still starts short so quick operations return fast.
+        return PollPolicy(initial_interval=min(0.5, poll_interval), max_interval=poll_interval)
+
+    def wait_for_operations(
+        self,
+        operation_ids: Sequence[str],
+        *,
+        project_id: str | None = None,
+        timeout: float | None = None,
+        deadline: datetime | float | None = None,
+        poll_interval: float | None = None,
+    ) -> WaitResult:
+        """Poll until every operation succeeded, one failed, or the timeout/deadline passed.
+
+        ``deadline`` is absolute (aware datetime or epoch seconds); ``timeout`` is relative. The
+        result is returned, not raised: call ``.raise_for_status()`` to fail on it.
+        """
+        pid = self._pid(project_id)
+        steps = wait_steps(
+            pid,
+            list(operation_ids),
+            deadline=resolve_deadline(timeout, deadline, self.clock()),
+            clock=self.clock,
+            poll=self._poll_policy(poll_interval),
+        )
+        return run_sync(steps, self.request, self.sleep)
+
+    async def await_operations(
+        self,
+        operation_ids: Sequence[str],
+        *,
+        project_id: str | None = None,
+        timeout: float | None = None,
+        deadline: datetime | float | None = None,
+        poll_interval: float | None = None,
+    ) -> WaitResult:
+        """The async twin of :meth:`wait_for_operations`: same generator, async driver."""
+        settings = await self.aload()
+        if project_id is None and not settings.project_id:
+            raise JamboConfigError(
+                f"no project_id given and connection {self.jambo_conn_id!r} has no 'project_id' extra"
+            )
+        pid = check_id("project_id", project_id or settings.project_id)
+        steps = wait_steps(
+            pid,
+            list(operation_ids),
+            deadline=resolve_deadline(timeout, deadline, self.clock()),
+            clock=self.clock,
+            poll=self._poll_policy(poll_interval),
+        )
+        return await run_async(steps, self.arequest, self.asleep)
+
+    # --- connection URI ------------------------------------------------------------------------
+
+    def get_connection_uri(
+        self,
+        *,
+        branch_id: str,
+        database: str,
+        role: str,
+        endpoint_id: str | None = None,
+        pooled: bool = False,
+        project_id: str | None = None,
+    ) -> str:
+        """A ``postgresql://`` URI for the branch (direct or pooled); masked before it is returned."""
+        pid = self._pid(project_id)
+        query = {
+            "branch_id": check_id("branch_id", branch_id),
+            "database_name": _check_name("database", database),
+            "role_name": _check_name("role", role, 63),
+            "endpoint_id": check_id("endpoint_id", endpoint_id) if endpoint_id else None,
+            "pooled": bool(pooled),
+        }
+        uri: str = self.request(
+            ApiRequest(
+                "GET",
+                "/projects/{project_id}/connection_uri",
+                {"project_id": pid},
+                query=query,
+                parse=lambda body: str(body["uri"]),
+            )
+        )
+        _mask_uri_password(uri)
+        mask_secret(uri)
+        return uri
+
+    # --- connection test -----------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap read (``GET /projects?limit=1``) with at most one quick retry."""
+        try:
+            settings = self.load()
+            self.request(
+                ApiRequest("GET", "/projects", query={"limit": 1, "org_id": settings.org_id}),
+                retry_policy=RetryPolicy(max_attempts=2, max_elapsed=10.0, max_wait=2.0),
+            )
+        except JamboError as err:
+            return False, str(err)
+        finally:
+            self.close()
+        where = "" if settings.base_url == DEFAULT_BASE_URL else f" at {settings.base_url}"
+        return True, f"Connected to the Jambo API{where}"

@@ -1,0 +1,431 @@
+"""Parsed API data: small frozen dataclasses that tolerate what the spec does not promise.
+
+Each model takes the fields the provider uses and keeps the whole JSON object in ``raw`` (hidden
+from ``repr``) so nothing the service adds later is lost. Unknown enum values never raise: an
+operation status the provider does not know parses to ``OperationStatus.UNKNOWN`` and counts as in
+flight. Passwords are never stored in ``raw`` and never shown in a ``repr``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class _Unset(enum.Enum):
+    """Sentinel type: "leave this field alone" as opposed to ``None`` ("clear it")."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset.UNSET
+
+
+class OperationStatus(str, enum.Enum):
+    """Status of an operation; unknown values map to ``UNKNOWN`` (treated as in flight)."""
+
+    SCHEDULING = "scheduling"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    ERROR = "error"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def _missing_(cls, value: object) -> OperationStatus:
+        return cls.UNKNOWN
+
+    @property
+    def is_success(self) -> bool:
+        return self in SUCCESS_STATUSES
+
+    @property
+    def is_failure(self) -> bool:
+        """A final failure. ``failed`` is not in here: the service may still retry it."""
+        return self in FAILURE_STATUSES
+
+    @property
+    def is_in_flight(self) -> bool:
+        return self in IN_FLIGHT_STATUSES or self is OperationStatus.UNKNOWN
+
+
+SUCCESS_STATUSES = frozenset({OperationStatus.FINISHED, OperationStatus.SKIPPED})
+FAILURE_STATUSES = frozenset({OperationStatus.ERROR, OperationStatus.CANCELLED})
+IN_FLIGHT_STATUSES = frozenset(
+    {OperationStatus.SCHEDULING, OperationStatus.RUNNING, OperationStatus.CANCELLING}
+)
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """RFC 3339 → aware datetime; ``None`` for missing or unparsable values (never raises).
+
+    ``datetime.fromisoformat`` on Python 3.10 rejects ``Z`` and fractions that are not 3 or 6
+    digits, both of which the service sends, so normalise first.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    date_part, sep, time_part = text.partition("T")
+    if sep and "." in time_part:
+        head, _, rest = time_part.partition(".")
+        digits = ""
+        for ch in rest:
+            if not ch.isdigit():
+                break
+            digits += ch
+        tail = rest[len(digits) :]
+        time_part = f"{head}.{(digits + '000000')[:6]}{tail}"
+        text = f"{date_part}T{time_part}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def _str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _num(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+def _int(data: Mapping[str, Any], key: str, default: int = 0) -> int:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _obj(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _objs(value: Any) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class Operation:
+    id: str
+    project_id: str
+    action: str
+    status: OperationStatus
+    branch_id: str | None = None
+    endpoint_id: str | None = None
+    error: str | None = None
+    failures_count: int = 0
+    retry_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    total_duration_ms: int = 0
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Operation:
+        return cls(
+            id=str(data.get("id", "")),
+            project_id=str(data.get("project_id", "")),
+            action=str(data.get("action", "unknown")),
+            status=OperationStatus(data.get("status")),
+            branch_id=_str(data, "branch_id"),
+            endpoint_id=_str(data, "endpoint_id"),
+            error=_str(data, "error") or None,
+            failures_count=_int(data, "failures_count"),
+            retry_at=parse_datetime(data.get("retry_at")),
+            created_at=parse_datetime(data.get("created_at")),
+            updated_at=parse_datetime(data.get("updated_at")),
+            total_duration_ms=_int(data, "total_duration_ms"),
+            raw=dict(data),
+        )
+
+    def describe(self) -> str:
+        """``create_branch 5f0c… on br-x: <error>`` for failure messages."""
+        target = self.endpoint_id or self.branch_id or self.project_id
+        text = f"{self.action} {self.id} on {target}: {self.status.value}"
+        if self.error:
+            text += f" ({self.error})"
+        return text
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    name: str
+    region_id: str | None = None
+    org_id: str | None = None
+    pg_version: int | None = None
+    created_at: datetime | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Project:
+        pg = data.get("pg_version")
+        return cls(
+            id=str(data.get("id", "")),
+            name=str(data.get("name", "")),
+            region_id=_str(data, "region_id"),
+            org_id=_str(data, "org_id"),
+            pg_version=pg if isinstance(pg, int) and not isinstance(pg, bool) else None,
+            created_at=parse_datetime(data.get("created_at")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class Branch:
+    id: str
+    project_id: str
+    name: str
+    parent_id: str | None = None
+    current_state: str = "unknown"
+    pending_state: str | None = None
+    default: bool = False
+    protected: bool = False
+    expires_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Branch:
+        return cls(
+            id=str(data.get("id", "")),
+            project_id=str(data.get("project_id", "")),
+            name=str(data.get("name", "")),
+            parent_id=_str(data, "parent_id"),
+            current_state=_str(data, "current_state") or "unknown",
+            pending_state=_str(data, "pending_state"),
+            # `primary` is the deprecated spelling of `default`.
+            default=bool(data.get("default", data.get("primary", False))),
+            protected=bool(data.get("protected", False)),
+            expires_at=parse_datetime(data.get("expires_at")),
+            created_at=parse_datetime(data.get("created_at")),
+            updated_at=parse_datetime(data.get("updated_at")),
+            raw=dict(data),
+        )
+
+    @property
+    def is_ready(self) -> bool:
+        return self.current_state == "ready" and not self.pending_state
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    project_id: str
+    branch_id: str
+    type: str
+    host: str = ""
+    current_state: str = "unknown"
+    pending_state: str | None = None
+    min_cu: float | None = None
+    max_cu: float | None = None
+    suspend_timeout_seconds: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Endpoint:
+        timeout = data.get("suspend_timeout_seconds")
+        return cls(
+            id=str(data.get("id", "")),
+            project_id=str(data.get("project_id", "")),
+            branch_id=str(data.get("branch_id", "")),
+            type=str(data.get("type", "unknown")),
+            host=str(data.get("host", "")),
+            current_state=_str(data, "current_state") or "unknown",
+            pending_state=_str(data, "pending_state"),
+            min_cu=_num(data, "autoscaling_limit_min_cu"),
+            max_cu=_num(data, "autoscaling_limit_max_cu"),
+            suspend_timeout_seconds=timeout if isinstance(timeout, int) else None,
+            raw=dict(data),
+        )
+
+    @property
+    def pooled_host(self) -> str:
+        """The pooler's host: ``-pooler`` inserted after the endpoint id."""
+        first, dot, rest = self.host.partition(".")
+        return f"{first}-pooler{dot}{rest}" if first else ""
+
+
+@dataclass(frozen=True)
+class Database:
+    id: int | None
+    branch_id: str
+    name: str
+    owner_name: str
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Database:
+        db_id = data.get("id")
+        return cls(
+            id=db_id if isinstance(db_id, int) and not isinstance(db_id, bool) else None,
+            branch_id=str(data.get("branch_id", "")),
+            name=str(data.get("name", "")),
+            owner_name=str(data.get("owner_name", "")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class Role:
+    """A Postgres role; ``password`` only when the API returned one (create/reset), never in repr."""
+
+    branch_id: str
+    name: str
+    protected: bool = False
+    password: str | None = field(default=None, repr=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Role:
+        password = _str(data, "password")
+        return cls(
+            branch_id=str(data.get("branch_id", "")),
+            name=str(data.get("name", "")),
+            protected=bool(data.get("protected", False)),
+            password=password,
+            raw={k: v for k, v in data.items() if k != "password"},
+        )
+
+
+@dataclass(frozen=True)
+class ConnectionDetails:
+    """One entry of ``connection_uris``; the URI holds a password, so it is hidden from repr."""
+
+    uri: str = field(repr=False)
+    host: str = ""
+    pooler_host: str = ""
+    database: str = ""
+    role: str = ""
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> ConnectionDetails:
+        params = _obj(data.get("connection_parameters"))
+        return cls(
+            uri=str(data.get("connection_uri", "")),
+            host=str(params.get("host", "")),
+            pooler_host=str(params.get("pooler_host", "")),
+            database=str(params.get("database", "")),
+            role=str(params.get("role", "")),
+        )
+
+    @property
+    def password(self) -> str | None:
+        from urllib.parse import unquote, urlsplit
+
+        secret = urlsplit(self.uri).password
+        return unquote(secret) if secret else None
+
+
+def parse_operations(body: Any) -> list[Operation]:
+    return [Operation.from_api(item) for item in _objs(_obj(body).get("operations"))]
+
+
+@dataclass(frozen=True)
+class Mutation(Generic[T]):
+    """A changed resource and the operations that carry the change out."""
+
+    resource: T
+    operations: list[Operation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BranchCreation:
+    """Result of create/get-or-create; ``created`` is False when an existing branch was adopted."""
+
+    branch: Branch
+    endpoints: list[Endpoint] = field(default_factory=list)
+    operations: list[Operation] = field(default_factory=list)
+    created: bool = True
+    databases: list[Database] = field(default_factory=list)
+    roles: list[Role] = field(default_factory=list)
+    connection_uris: list[ConnectionDetails] = field(default_factory=list, repr=False)
+
+    @property
+    def read_write_endpoint(self) -> Endpoint | None:
+        return next((ep for ep in self.endpoints if ep.type == "read_write"), None)
+
+    @classmethod
+    def from_api(cls, body: Any, *, created: bool = True) -> BranchCreation:
+        data = _obj(body)
+        return cls(
+            branch=Branch.from_api(_obj(data.get("branch"))),
+            endpoints=[Endpoint.from_api(e) for e in _objs(data.get("endpoints"))],
+            operations=parse_operations(data),
+            created=created,
+            databases=[Database.from_api(d) for d in _objs(data.get("databases"))],
+            roles=[Role.from_api(r) for r in _objs(data.get("roles"))],
+            connection_uris=[ConnectionDetails.from_api(c) for c in _objs(data.get("connection_uris"))],
+        )
+
+
+@dataclass(frozen=True)
+class ProjectCreation:
+    project: Project
+    branch: Branch | None = None
+    endpoints: list[Endpoint] = field(default_factory=list)
+    operations: list[Operation] = field(default_factory=list)
+    databases: list[Database] = field(default_factory=list)
+    roles: list[Role] = field(default_factory=list)
+    connection_uris: list[ConnectionDetails] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_api(cls, body: Any) -> ProjectCreation:
+        data = _obj(body)
+        branch = _obj(data.get("branch"))
+        return cls(
+            project=Project.from_api(_obj(data.get("project"))),
+            branch=Branch.from_api(branch) if branch else None,
+            endpoints=[Endpoint.from_api(e) for e in _objs(data.get("endpoints"))],
+            operations=parse_operations(data),
+            databases=[Database.from_api(d) for d in _objs(data.get("databases"))],
+            roles=[Role.from_api(r) for r in _objs(data.get("roles"))],
+            connection_uris=[ConnectionDetails.from_api(c) for c in _objs(data.get("connection_uris"))],
+        )
+
+
+def operations_of(items: Sequence[Operation], ids: Sequence[str]) -> list[Operation]:
+    """The operations with the given ids, in the order of ``ids`` (missing ones skipped)."""
+    by_id = {op.id: op for op in items}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+__all__ = [
+    "FAILURE_STATUSES",
+    "IN_FLIGHT_STATUSES",
+    "SUCCESS_STATUSES",
+    "UNSET",
+    "Branch",
+    "BranchCreation",
+    "ConnectionDetails",
+    "Database",
+    "Endpoint",
+    "Mutation",
+    "Operation",
+    "OperationStatus",
+    "Project",
+    "ProjectCreation",
+    "Role",
+    "parse_datetime",
+    "parse_operations",
+]
