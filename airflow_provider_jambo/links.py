@@ -16,7 +16,9 @@ CONSOLE_BRANCH_URL = "https://console.neon.tech/app/projects/{project_id}/branch
 
 
 def console_url(project_id: str, branch_id: str) -> str:
-    return CONSOLE_BRANCH_URL.format(project_id=quote(project_id, safe=""), branch_id=quote(branch_id, safe=""))
+    return CONSOLE_BRANCH_URL.format(
+        project_id=quote(project_id, safe=""), branch_id=quote(branch_id, safe="")
+    )
 
 
 class JamboConsoleLink(BaseOperatorLink):

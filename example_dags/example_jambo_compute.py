@@ -38,12 +38,9 @@ with DAG(
     )
     endpoint_id = create_compute.output["endpoint_id"]
     suspend_compute = JamboSuspendComputeOperator(task_id="suspend_compute", endpoint_id=endpoint_id)
-    start_compute = JamboStartComputeOperator(task_id="start_compute", endpoint_id=endpoint_id, deferrable=True)
+    start_compute = JamboStartComputeOperator(
+        task_id="start_compute", endpoint_id=endpoint_id, deferrable=True
+    )
     delete_compute = JamboDeleteComputeOperator(task_id="delete_compute", endpoint_id=endpoint_id)
 
-    (
-        create_compute
-        >> suspend_compute
-        >> start_compute
-        >> delete_compute.as_teardown(setups=create_compute)
-    )
+    (create_compute >> suspend_compute >> start_compute >> delete_compute.as_teardown(setups=create_compute))

@@ -8,7 +8,6 @@ It fails naming the failed operations, or skips instead with ``soft_fail=True``.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param, task
 

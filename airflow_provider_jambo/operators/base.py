@@ -102,8 +102,14 @@ class JamboBaseOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.timeout = check_timeout("timeout", timeout)
-        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or poll_interval <= 0:
-            raise JamboConfigError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, (int, float))
+            or poll_interval <= 0
+        ):
+            raise JamboConfigError(
+                f"poll_interval must be a positive number of seconds, got {poll_interval!r}"
+            )
         self.poll_interval = float(poll_interval)
 
     # -- parse-time checks --------------------------------------------------------------------------
@@ -128,7 +134,7 @@ class JamboBaseOperator(BaseOperator):
         project_id: str,
         operations: Sequence[Operation],
         result: dict[str, Any],
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """Wait for ``operations`` (here or deferred) and return ``result`` once they all succeeded."""
         ids = [op.id for op in operations]
         if not self.wait_for_completion or not ids:
@@ -159,7 +165,10 @@ class JamboBaseOperator(BaseOperator):
     ) -> dict[str, Any] | None:
         """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
         return self._finish(
-            str(event.get("status")), list(event.get("operation_ids") or []), str(event.get("message")), result
+            str(event.get("status")),
+            list(event.get("operation_ids") or []),
+            str(event.get("message")),
+            result,
         )
 
     def _finish(

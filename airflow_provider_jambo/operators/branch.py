@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboConflictError, JamboNotFoundError
-from airflow_provider_jambo.operators.base import JamboBaseOperator, in_flight_operations
+from airflow_provider_jambo.operators.base import JamboBaseOperator
 from airflow_provider_jambo.operators.validation import (
     IF_EXISTS_POLICIES,
     check_choice,
@@ -152,10 +152,17 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         if known(self.branch_name):
             _check_name("branch_name", self.branch_name)
         if self.schema_only and (self.parent_timestamp is not None or self.parent_lsn is not None):
-            raise JamboConfigError("schema_only branches take the parent's current schema; drop parent_timestamp/lsn")
-        if known(self.annotations) and self.annotations is not None:
-            if not isinstance(self.annotations, Mapping):
-                raise JamboConfigError(f"annotations must be a dict of strings, got {type(self.annotations).__name__}")
+            raise JamboConfigError(
+                "schema_only branches take the parent's current schema; drop parent_timestamp/lsn"
+            )
+        if (
+            known(self.annotations)
+            and self.annotations is not None
+            and not isinstance(self.annotations, Mapping)
+        ):
+            raise JamboConfigError(
+                f"annotations must be a dict of strings, got {type(self.annotations).__name__}"
+            )
 
     def _annotations(self, context: Context) -> dict[str, str]:
         tags: dict[str, str] = {}
@@ -213,8 +220,8 @@ class JamboCreateBranchOperator(JamboBaseOperator):
             except JamboConflictError as err:
                 raise JamboConflictError(
                     err.status,
-                    f"branch {self.branch_name!r} already exists in project {project_id} and if_exists='fail' "
-                    "(use if_exists='reuse' to adopt it)",
+                    f"branch {self.branch_name!r} already exists in project {project_id} "
+                    "and if_exists='fail' (use if_exists='reuse' to adopt it)",
                     code=err.code,
                     request_id=err.request_id,
                     method=err.method,
@@ -225,17 +232,16 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         if not creation.created:
             self.log.info("Branch %r (%s) already exists: adopting it", branch.name, branch.id)
         else:
-            self.log.info("Created branch %r (%s) from %r (%s)", branch.name, branch.id, parent.name, parent.id)
+            self.log.info(
+                "Created branch %r (%s) from %r (%s)", branch.name, branch.id, parent.name, parent.id
+            )
 
         result = self._result(creation, project_id)
         # Pushed before waiting: if the wait fails or times out, a teardown can still find and delete it.
         context["ti"].xcom_push(key="return_value", value=result)
+        # For an adopted branch these are its operations still in flight (a previous try may have
+        # died while the branch was being created), so a retry waits for them too.
         operations: list[Operation] = list(creation.operations)
-        if not creation.created:
-            # A previous try may have died while the branch was still being created.
-            # (its operations start with it; the margin covers clock skew between the two stamps)
-            since = branch.created_at - timedelta(minutes=5) if branch.created_at else None
-            operations = in_flight_operations(self.hook, project_id, branch_id=branch.id, since=since)
         return self.wait_for(context, project_id=project_id, operations=operations, result=result)
 
     def _check_result(self, branch: Branch, parent: Branch) -> None:
@@ -294,9 +300,8 @@ def _pick_database(databases: Iterable[Database], name: str | None) -> Database 
     for db in items:
         if db.name == name:
             return db
-    raise JamboConfigError(
-        f"database={name!r} does not exist on the branch; it has: {', '.join(d.name for d in items) or 'none'}"
-    )
+    have = ", ".join(d.name for d in items) or "none"
+    raise JamboConfigError(f"database={name!r} does not exist on the branch; it has: {have}")
 
 
 class JamboDeleteBranchOperator(JamboBaseOperator):
@@ -322,7 +327,9 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         try:
             branch = hook.resolve_branch(self.branch, project_id=project_id)
         except JamboNotFoundError:
-            self.log.info("Branch %r does not exist in project %s: nothing to delete", self.branch, project_id)
+            self.log.info(
+                "Branch %r does not exist in project %s: nothing to delete", self.branch, project_id
+            )
             return {"project_id": project_id, "branch_id": None, "branch_name": None, "deleted": False}
         if branch.default:
             raise JamboConfigError(
@@ -338,7 +345,12 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
             )
         operations = hook.delete_branch(branch.id, project_id=project_id)
         self.log.info("Deleting branch %r (%s)", branch.name, branch.id)
-        result = {"project_id": project_id, "branch_id": branch.id, "branch_name": branch.name, "deleted": True}
+        result = {
+            "project_id": project_id,
+            "branch_id": branch.id,
+            "branch_name": branch.name,
+            "deleted": True,
+        }
         return self.wait_for(context, project_id=project_id, operations=operations, result=result)
 
 
@@ -403,7 +415,9 @@ class JamboResetBranchOperator(JamboBaseOperator):
         elif branch.parent_id:
             source = hook.get_branch(branch.parent_id, project_id=project_id)
         else:
-            raise JamboConfigError(f"branch {branch.name!r} ({branch.id}) has no parent; name a source to reset from")
+            raise JamboConfigError(
+                f"branch {branch.name!r} ({branch.id}) has no parent; name a source to reset from"
+            )
         from_parent = source.id == branch.parent_id and source_ts is None and self.source_lsn is None
         self.log.info("Resetting branch %r (%s) from %r (%s)", branch.name, branch.id, source.name, source.id)
         mutation = hook.restore_branch(
@@ -417,7 +431,9 @@ class JamboResetBranchOperator(JamboBaseOperator):
         operations: list[Operation] = list(mutation.operations)
         expires = self._new_expiry(branch, from_parent)
         if expires is not None:
-            update = hook.update_branch(branch.id, project_id=project_id, expires_at=format_timestamp(expires))
+            update = hook.update_branch(
+                branch.id, project_id=project_id, expires_at=format_timestamp(expires)
+            )
             operations.extend(update.operations)
         reset = mutation.resource
         result = {

@@ -83,18 +83,19 @@ class JamboCreateComputeOperator(JamboBaseOperator):
         branch = hook.resolve_branch(self.branch, project_id=project_id)
         if self.compute_type == "read_write":
             existing = [
-                ep
-                for ep in hook.list_endpoints(project_id, branch_id=branch.id)
-                if ep.type == "read_write"
+                ep for ep in hook.list_endpoints(project_id, branch_id=branch.id) if ep.type == "read_write"
             ]
             if existing:
                 endpoint = existing[0]
                 if self.if_exists == "fail":
                     raise JamboConfigError(
-                        f"branch {branch.name!r} ({branch.id}) already has a read_write compute {endpoint.id} "
-                        "and if_exists='fail' (a branch has at most one; use if_exists='reuse' to adopt it)"
+                        f"branch {branch.name!r} ({branch.id}) already has read_write compute "
+                        f"{endpoint.id} and if_exists='fail' (a branch has at most one; "
+                        "use if_exists='reuse' to adopt it)"
                     )
-                self.log.info("Branch %s already has read_write compute %s: adopting it", branch.id, endpoint.id)
+                self.log.info(
+                    "Branch %s already has read_write compute %s: adopting it", branch.id, endpoint.id
+                )
                 operations = in_flight_operations(hook, project_id, endpoint_id=endpoint.id)
                 result = endpoint_result(project_id, endpoint, created=False)
                 return self.wait_for(context, project_id=project_id, operations=operations, result=result)
@@ -137,8 +138,15 @@ class JamboDeleteComputeOperator(JamboBaseOperator):
         try:
             endpoint = hook.get_endpoint(self.endpoint_id, project_id=project_id)
         except JamboNotFoundError:
-            self.log.info("Compute %s does not exist in project %s: nothing to delete", self.endpoint_id, project_id)
-            return {"project_id": project_id, "branch_id": None, "endpoint_id": self.endpoint_id, "deleted": False}
+            self.log.info(
+                "Compute %s does not exist in project %s: nothing to delete", self.endpoint_id, project_id
+            )
+            return {
+                "project_id": project_id,
+                "branch_id": None,
+                "endpoint_id": self.endpoint_id,
+                "deleted": False,
+            }
         operations: list[Operation] = hook.delete_endpoint(endpoint.id, project_id=project_id)
         self.log.info("Deleting compute %s of branch %s", endpoint.id, endpoint.branch_id)
         result = {

@@ -62,7 +62,9 @@ def parse_operation_ids(value: Any) -> list[str]:
         else:
             value = [part for part in re.split(r"[\s,]+", text) if part]
     if not isinstance(value, (list, tuple, set)):
-        raise JamboConfigError(f"operation_ids must be a list of ids or a string of ids, got {type(value).__name__}")
+        raise JamboConfigError(
+            f"operation_ids must be a list of ids or a string of ids, got {type(value).__name__}"
+        )
     ids = [str(v).strip() for v in value]
     bad = [i for i in ids if not _ID.match(i)]
     if bad:

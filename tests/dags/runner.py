@@ -56,8 +56,9 @@ class DagRunResult:
 
     def describe(self) -> str:
         """Short failure context for assertion messages."""
-        return f"dag {self.dag_id}: rc={self.returncode} state={self.state} tasks={self.task_states}\n" + (
-            self.output[-6000:]
+        return (
+            f"dag {self.dag_id}: rc={self.returncode} state={self.state} tasks={self.task_states}\n"
+            + (self.output[-6000:])
         )
 
 
@@ -116,12 +117,25 @@ class AirflowHome:
             if old.is_file():
                 old.unlink()
         shutil.copy(dag_file, self.dags_folder / dag_file.name)
-        cmd = [str(AIRFLOW_BIN), "dags", "test", dag_id, "--dagfile-path", str(self.dags_folder / dag_file.name)]
+        cmd = [
+            str(AIRFLOW_BIN),
+            "dags",
+            "test",
+            dag_id,
+            "--dagfile-path",
+            str(self.dags_folder / dag_file.name),
+        ]
         if conf:
             cmd += ["--conf", json.dumps(dict(conf))]
         logs_before = set(self._log_paths())
         proc = subprocess.run(
-            cmd, env=self.env(env), capture_output=True, text=True, timeout=timeout, check=False, cwd=self.path
+            cmd,
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=self.path,
         )
         result = DagRunResult(
             dag_id=dag_id, returncode=proc.returncode, output=proc.stdout + proc.stderr, state=None
@@ -148,7 +162,8 @@ class AirflowHome:
                 return
             run_pk, run_id, result.state = row
             for task_id, state in db.execute(
-                "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", (result.dag_id, run_id)
+                "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
+                (result.dag_id, run_id),
             ):
                 result.task_states[task_id] = state
             for task_id, key, value in db.execute(
@@ -156,7 +171,8 @@ class AirflowHome:
             ):
                 result.xcoms[(task_id, key)] = _json(value)
             for task_id, fields in db.execute(
-                "SELECT task_id, rendered_fields FROM rendered_task_instance_fields WHERE dag_id = ? AND run_id = ?",
+                "SELECT task_id, rendered_fields FROM rendered_task_instance_fields"
+                " WHERE dag_id = ? AND run_id = ?",
                 (result.dag_id, run_id),
             ):
                 result.rendered_fields[task_id] = _json(fields)
