@@ -236,8 +236,10 @@ class JamboPostgresHook(PostgresHook):
         # The conn id only names the in-memory connection in logs; nothing is looked up under it.
         kwargs.setdefault("postgres_conn_id", f"jambo_branch_{self.target.branch_id}")
         super().__init__(*args, **kwargs)
+        self._connection: Connection | None = None
 
-    @property
+    # DbApiHook annotates the core Connection class; at run time it is the task SDK's (as here).
+    @property  # type: ignore[override]
     def connection(self) -> Connection:
         if self._connection is None:
             self._connection = get_branch_connection(self.target, jambo_conn_id=self.jambo_conn_id)

@@ -192,7 +192,7 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         "name_prefix",
         "older_than",
         "annotations",
-        "dry_run",
+        "dry_run_value",
         "project_id",
         "jambo_conn_id",
     )
@@ -214,7 +214,8 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         self.name_prefix = name_prefix
         self.older_than = older_than
         self.annotations = annotations if annotations is not None else {}
-        self.dry_run = dry_run
+        # Not `self.dry_run`: that name is a BaseOperator method.
+        self.dry_run_value = dry_run
         self.project_id = project_id
         self.jambo_conn_id = jambo_conn_id
         self.operation_timeout = operation_timeout
@@ -231,14 +232,14 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         return StaleBranchRule(self.name_prefix, _duration(self.older_than, "older_than"), self.annotations)
 
     def _dry_run(self) -> bool:
-        if isinstance(self.dry_run, bool):
-            return self.dry_run
-        text = str(self.dry_run).strip().lower()
+        if isinstance(self.dry_run_value, bool):
+            return self.dry_run_value
+        text = str(self.dry_run_value).strip().lower()
         if text in ("true", "1", "yes"):
             return True
         if text in ("false", "0", "no"):
             return False
-        raise JamboConfigError(f"janitor: dry_run must be true or false, got {self.dry_run!r}")
+        raise JamboConfigError(f"janitor: dry_run must be true or false, got {self.dry_run_value!r}")
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_jambo.hooks.jambo import JamboHook
