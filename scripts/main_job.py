@@ -1,0 +1,381 @@
+"""The README's main job: the preview-environment example DAG end to end, against the local emulator.
+
+Run through ``bash scripts/main-job`` (which builds the venv first). Steps, each printed:
+
+1. a throw-away Airflow home and ``airflow db migrate``;
+2. ``jambo-emulator`` on a free port with its data plane (a private PostgreSQL) on;
+3. a project created through the API, its ``main`` branch loaded with the demo data
+   (``example_dags/sql/seed_main.sql``);
+4. ``airflow dags test example_jambo_preview_environment`` with ``AIRFLOW_CONN_JAMBO_DEFAULT``
+   pointing at the emulator;
+5. what the run did, read from its task states and XComs: branch created, rows transformed, checks
+   passed, schema diff, branch deleted;
+6. checks through the API and on ``main`` itself: the branch is gone, production is untouched.
+
+Exit status 0 only if all of that holds. ``--bad-data`` feeds the data-quality check a bad row: the
+job then succeeds only if the run *failed* at that check and the branch was still deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+DAG_ID = "example_jambo_preview_environment"
+DAG_FILE = ROOT / "example_dags" / f"{DAG_ID}.py"
+SEED_SQL = ROOT / "example_dags" / "sql" / "seed_main.sql"
+BIN = Path(sys.executable).parent
+API_KEY = "main-job-key"
+
+
+class JobFailed(Exception):
+    """A step did not do what it should; the message says which and why."""
+
+
+def say(message: str) -> None:
+    print(f"[main-job] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Emulator:
+    base_url: str
+    api_key: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=30.0
+        )
+
+
+@contextmanager
+def running_emulator(workdir: Path) -> Iterator[Emulator]:
+    """``jambo-emulator`` as a subprocess with the data plane required; stopped on exit."""
+    port = free_port()
+    log_path = workdir / "emulator.log"
+    cmd = [
+        str(BIN / "jambo-emulator"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--api-key",
+        API_KEY,
+        "--postgres",
+        "on",
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    emulator = Emulator(f"http://127.0.0.1:{port}/api/v2", API_KEY, process, log_path)
+    try:
+        _wait_until_up(emulator)
+        yield emulator
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_until_up(emulator: Emulator, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    with emulator.client() as client:
+        while time.monotonic() < deadline:
+            if emulator.process.poll() is not None:
+                raise JobFailed(
+                    f"jambo-emulator exited with {emulator.process.returncode}:\n{_tail(emulator.log_path)}"
+                )
+            try:
+                if client.get("/projects", params={"limit": 1}).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+    raise JobFailed(f"jambo-emulator did not answer within {timeout:.0f} s:\n{_tail(emulator.log_path)}")
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return "(no output)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_for_operations(client: httpx.Client, project_id: str, operations: list[Mapping[str, Any]]) -> None:
+    deadline = time.monotonic() + 120
+    for op in operations:
+        while True:
+            status = client.get(f"/projects/{project_id}/operations/{op['id']}").json()["operation"]["status"]
+            if status in ("finished", "skipped"):
+                break
+            if status in ("error", "cancelled") or time.monotonic() > deadline:
+                raise JobFailed(f"operation {op['action']} {op['id']} ended {status}")
+            time.sleep(0.1)
+
+
+def create_project(emulator: Emulator) -> dict[str, Any]:
+    """A project through the API, ready to use; returns the create response."""
+    with emulator.client() as client:
+        response = client.post("/projects", json={"project": {"name": "main-job"}})
+        if response.status_code != 201:
+            raise JobFailed(f"POST /projects -> {response.status_code} {response.text[:300]}")
+        body: dict[str, Any] = response.json()
+        wait_for_operations(client, body["project"]["id"], body.get("operations", []))
+    return body
+
+
+def seed_main(connection_uri: str) -> tuple[int, int]:
+    """Load the demo "production" data into main; returns (customers, orders)."""
+    import psycopg
+
+    with psycopg.connect(connection_uri, connect_timeout=20) as conn:
+        conn.execute(SEED_SQL.read_text())
+        customers = conn.execute("SELECT count(*) FROM customers").fetchone()
+        orders = conn.execute("SELECT count(*) FROM orders").fetchone()
+    return (customers[0] if customers else 0, orders[0] if orders else 0)
+
+
+def main_branch_state(connection_uri: str) -> tuple[int, bool]:
+    """(orders on main, whether main has the preview's customer_revenue table)."""
+    import psycopg
+
+    with psycopg.connect(connection_uri, connect_timeout=20) as conn:
+        row = conn.execute("SELECT count(*) FROM orders").fetchone()
+        table = conn.execute("SELECT to_regclass('public.customer_revenue')").fetchone()
+    return (row[0] if row else -1, bool(table and table[0]))
+
+
+@dataclass
+class RunReport:
+    returncode: int
+    state: str | None
+    task_states: dict[str, str | None]
+    xcoms: dict[tuple[str, str], Any]
+    output_path: Path
+
+
+def airflow_env(home: Path, emulator: Emulator, project_id: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            # What a user would export for their own Airflow: the API base URL, key and project.
+            "AIRFLOW_CONN_JAMBO_DEFAULT": json.dumps(
+                {
+                    "conn_type": "jambo",
+                    "host": emulator.base_url,
+                    "password": emulator.api_key,
+                    "extra": {"project_id": project_id},
+                }
+            ),
+        }
+    )
+    return env
+
+
+def migrate_airflow_db(env: Mapping[str, str], workdir: Path) -> None:
+    proc = subprocess.run(
+        [str(BIN / "airflow"), "db", "migrate"], env=dict(env), capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        (workdir / "db-migrate.log").write_text(proc.stdout + proc.stderr)
+        raise JobFailed(f"airflow db migrate failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
+def run_dag(env: Mapping[str, str], home: Path, conf: Mapping[str, Any]) -> RunReport:
+    output_path = home / "dags-test.log"
+    cmd = [
+        str(BIN / "airflow"),
+        "dags",
+        "test",
+        DAG_ID,
+        "--dagfile-path",
+        str(DAG_FILE),
+        "--conf",
+        json.dumps(conf),
+    ]
+    with open(output_path, "w") as out:
+        proc = subprocess.run(cmd, env=dict(env), stdout=out, stderr=subprocess.STDOUT, check=False, cwd=home)
+    report = RunReport(proc.returncode, None, {}, {}, output_path)
+    db = sqlite3.connect(home / "airflow.db")
+    try:
+        row = db.execute(
+            "SELECT id, run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (DAG_ID,)
+        ).fetchone()
+        if row is None:
+            return report
+        run_pk, run_id, report.state = row
+        for task_id, state in db.execute(
+            "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", (DAG_ID, run_id)
+        ):
+            report.task_states[task_id] = state
+        for task_id, key, value in db.execute(
+            "SELECT task_id, key, value FROM xcom WHERE dag_run_id = ?", (run_pk,)
+        ):
+            report.xcoms[(task_id, key)] = _json(value)
+    finally:
+        db.close()
+    return report
+
+
+def _json(value: Any) -> Any:
+    try:
+        return json.loads(value) if isinstance(value, (str, bytes)) else value
+    except ValueError:
+        return value
+
+
+def describe_run(report: RunReport) -> dict[str, Any]:
+    """Print the run's story; return the create_branch XCom (the branch's coordinates)."""
+    states = report.task_states
+    xcom = report.xcoms
+    branch: dict[str, Any] = xcom.get(("create_branch", "return_value")) or {}
+    say(f"dag run {DAG_ID}: {report.state} (airflow dags test exit {report.returncode})")
+
+    def line(task_id: str, detail: str = "") -> None:
+        print(f"    {task_id:<20} {states.get(task_id) or 'not run':<16} {detail}".rstrip(), flush=True)
+
+    line(
+        "create_branch",
+        f"branch {branch.get('branch_name')} ({branch.get('branch_id')}) from {branch.get('parent_id')}"
+        if branch
+        else "",
+    )
+    line("migrate")
+    rows = xcom.get(("transform", "return_value"))
+    line("transform", f"rows transformed: {rows[0] if isinstance(rows, list) and rows else rows}")
+    checks = xcom.get(("check_data_quality", "return_value"))
+    if isinstance(checks, dict):
+        line("check_data_quality", f"{len(checks)} checks passed: {', '.join(checks)}")
+    else:
+        line("check_data_quality", "(no result: the check failed, see its log)")
+    diff = xcom.get(("schema_diff", "return_value"))
+    line("schema_diff", f"{len(str(diff).splitlines())} diff lines" if diff is not None else "")
+    if diff:
+        for diff_line in str(diff).splitlines():
+            print(f"        | {diff_line}", flush=True)
+    deleted = xcom.get(("delete_branch", "return_value")) or {}
+    line("delete_branch", "branch deleted" if deleted.get("deleted") else "")
+    return branch
+
+
+def verify(report: RunReport, branch: Mapping[str, Any], *, expect_failure: bool) -> None:
+    states = report.task_states
+    if not branch.get("branch_id"):
+        raise JobFailed("create_branch left no branch coordinates in XCom")
+    if states.get("delete_branch") != "success":
+        raise JobFailed(f"teardown delete_branch ended {states.get('delete_branch')}")
+    if expect_failure:
+        if report.state != "failed" or states.get("check_data_quality") != "failed":
+            raise JobFailed(
+                f"with bad data the run should fail at check_data_quality; got run {report.state}, "
+                f"check {states.get('check_data_quality')}"
+            )
+        return
+    failed = {t: s for t, s in states.items() if s != "success"}
+    if report.state != "success" or report.returncode != 0 or failed:
+        raise JobFailed(f"the run did not succeed: run {report.state}, tasks not successful: {failed}")
+
+
+def verify_branch_gone(emulator: Emulator, project_id: str, branch: Mapping[str, Any]) -> None:
+    with emulator.client() as client:
+        got = client.get(f"/projects/{project_id}/branches/{branch['branch_id']}")
+        if got.status_code != 404:
+            raise JobFailed(f"branch {branch['branch_id']} still exists: GET -> {got.status_code}")
+        names = [b["name"] for b in client.get(f"/projects/{project_id}/branches").json()["branches"]]
+    if branch.get("branch_name") in names:
+        raise JobFailed(f"a branch named {branch['branch_name']!r} is still listed: {names}")
+    say(f"API: branch {branch['branch_id']} is gone (GET -> 404); branches left: {', '.join(names)}")
+
+
+def job(args: argparse.Namespace, workdir: Path) -> None:
+    home = workdir / "airflow-home"
+    home.mkdir()
+    started = time.monotonic()
+    say(f"working directory {workdir}")
+    with running_emulator(workdir) as emulator:
+        say(f"jambo-emulator up at {emulator.base_url} (data plane on: real PostgreSQL behind branches)")
+        body = create_project(emulator)
+        project_id = body["project"]["id"]
+        main_uri = body["connection_uris"][0]["connection_uri"]
+        customers, orders = seed_main(main_uri)
+        say(f"project {project_id} created; main seeded: {customers} customers, {orders} orders")
+
+        env = airflow_env(home, emulator, project_id)
+        say("airflow db migrate (temporary AIRFLOW_HOME)")
+        migrate_airflow_db(env, workdir)
+
+        conf = {"inject_bad_data": bool(args.bad_data)}
+        say(f"airflow dags test {DAG_ID} --conf '{json.dumps(conf)}'")
+        report = run_dag(env, home, conf)
+        branch = describe_run(report)
+        try:
+            verify(report, branch, expect_failure=args.bad_data)
+        except JobFailed:
+            say(f"last lines of the run's output ({report.output_path}):\n{_tail(report.output_path, 80)}")
+            raise
+        verify_branch_gone(emulator, project_id, branch)
+        main_orders, leaked_table = main_branch_state(main_uri)
+        if main_orders != orders or leaked_table:
+            raise JobFailed(
+                f"main changed: {main_orders} orders (expected {orders}), "
+                f"customer_revenue present: {leaked_table}"
+            )
+        say(f"main untouched: still {main_orders} orders, no customer_revenue table")
+    outcome = "failed at the data-quality check as expected, branch deleted" if args.bad_data else "succeeded"
+    say(f"OK: the preview run {outcome} ({time.monotonic() - started:.1f} s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--bad-data",
+        action="store_true",
+        help="feed the data-quality check a bad row; succeed only if the run fails there "
+        "and the branch is still deleted",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, Airflow home)")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="jambo-main-job-"))
+    try:
+        job(args, workdir)
+    except JobFailed as err:
+        say(f"FAILED: {err}")
+        say(f"logs kept in {workdir}")
+        return 1
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
