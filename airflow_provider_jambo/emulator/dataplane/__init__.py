@@ -1,5 +1,54 @@
-"""Real PostgreSQL data behind emulated branches (optional; see ``base.DataPlane``)."""
+"""Real PostgreSQL data behind emulated branches (optional; see ``base.DataPlane``).
 
-from airflow_provider_jambo.emulator.dataplane.base import DataPlane, EndpointAddress, NullDataPlane
+``create_data_plane(mode)`` is what the emulator's ``--postgres auto|on|off`` resolves through.
+"""
 
-__all__ = ["DataPlane", "EndpointAddress", "NullDataPlane"]
+from __future__ import annotations
+
+import sys
+
+from airflow_provider_jambo.emulator.dataplane.base import (
+    DataPlane,
+    DataPlaneError,
+    EndpointAddress,
+    NullDataPlane,
+)
+from airflow_provider_jambo.emulator.dataplane.schema import diff_schemas
+
+MODES = ("auto", "on", "off")
+
+
+def create_data_plane(mode: str) -> DataPlane:
+    """``off``: control plane only. ``on``: a real PostgreSQL data plane, or DataPlaneError when
+    this machine cannot run one. ``auto``: ``on`` when possible, otherwise one line on stderr and
+    the control plane alone. The returned plane is not started yet."""
+    if mode not in MODES:
+        raise ValueError(f"data plane mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "off":
+        return NullDataPlane()
+    # Imported here: the control-plane-only path must not pay for (or depend on) any of this.
+    from airflow_provider_jambo.emulator.dataplane.postgres import PostgresDataPlane
+    from airflow_provider_jambo.emulator.dataplane.server import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is None:
+        return PostgresDataPlane()
+    if mode == "on":
+        raise DataPlaneError(f"data plane requested (postgres=on) but unavailable: {reason}")
+    print(
+        f"jambo-emulator: data plane off ({reason}); the API works, connection URIs do not connect",
+        file=sys.stderr,
+        flush=True,
+    )
+    return NullDataPlane()
+
+
+__all__ = [
+    "MODES",
+    "DataPlane",
+    "DataPlaneError",
+    "EndpointAddress",
+    "NullDataPlane",
+    "create_data_plane",
+    "diff_schemas",
+]

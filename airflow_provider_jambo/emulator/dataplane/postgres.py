@@ -1,0 +1,465 @@
+"""``PostgresDataPlane``: real PostgreSQL data behind emulated branches.
+
+Layout (why: one server starts in about a second and copies a small database in well under a
+second; a server per branch would cost a second and ~40 MB each):
+
+- one private server per emulator (``server.PostgresServer``; Unix socket only);
+- one physical database per (branch, database), named ``<logical>~<n>`` (``n`` is unique), so
+  ``current_database()`` still starts with the logical name; the API's names never leave the
+  emulator unmapped except there;
+- roles are cluster-wide and keep their logical names (``neondb_owner``): a copied database's
+  owners and grants then stay valid in the child, exactly as in a forked timeline. Which roles a
+  branch *has*, and their per-branch passwords, live here; the proxy checks them (SCRAM);
+- a branch copy is ``CREATE DATABASE ... TEMPLATE <parent's db>`` when nobody is connected to the
+  parent's database, otherwise ``pg_dump | pg_restore`` from a consistent snapshot, so a branch
+  create never disturbs the parent's sessions;
+- one TCP proxy per running endpoint (``proxy.ProxyHub``); suspend closes its listener and drops its
+  sessions (connections are refused until start; the real service would wake the compute on
+  connect), start listens again on the same port.
+
+All methods are safe to call from several threads: DDL is serialised by one lock, and the proxies
+read the branch registry under a second, short-held lock.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+
+from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError, EndpointAddress
+from airflow_provider_jambo.emulator.dataplane.pgwire import (
+    DEPENDENT_OBJECTS_STILL_EXIST,
+    DUPLICATE_OBJECT,
+    OBJECT_IN_USE,
+    AdminConnection,
+    PgServerError,
+    quote_ident,
+    quote_literal,
+)
+from airflow_provider_jambo.emulator.dataplane.proxy import ProxyHub, Route
+from airflow_provider_jambo.emulator.dataplane.schema import clean_dump
+from airflow_provider_jambo.emulator.dataplane.server import (
+    ADMIN_USER,
+    Binaries,
+    PostgresServer,
+    find_binaries,
+)
+from airflow_provider_jambo.emulator.dataplane.tls import server_context
+
+#: Group role every branch role belongs to, as on the real service (read/write on all data).
+GROUP_ROLE = "neon_superuser"
+DEFAULT_HOST_SUFFIX = "us-east-2.aws.neon.tech"
+URI_QUERY = "sslmode=require&hostaddr=127.0.0.1"
+_LOGICAL_PREFIX_BYTES = 40
+
+
+@dataclass
+class _Branch:
+    databases: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical -> (physical, owner)
+    roles: dict[str, str] = field(default_factory=dict)  # role -> password
+
+
+@dataclass
+class _Endpoint:
+    project_id: str
+    branch_id: str
+    host: str
+    read_only: bool
+    port: int = 0
+    running: bool = False
+
+
+class PostgresDataPlane:
+    enabled = True
+
+    def __init__(self, binaries: Binaries | None = None) -> None:
+        found = binaries or find_binaries()
+        if found is None:
+            raise DataPlaneError("no PostgreSQL server binaries found (see server.find_binaries)")
+        self._server = PostgresServer(found)
+        self._lock = threading.RLock()  # DDL, admin connection, lifecycle
+        self._state = threading.Lock()  # registry reads by the proxies
+        self._branches: dict[tuple[str, str], _Branch] = {}
+        self._endpoints: dict[tuple[str, str], _Endpoint] = {}
+        self._names = itertools.count(1)
+        self._admin: AdminConnection | None = None
+        self._hub: ProxyHub | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def server(self) -> PostgresServer:
+        return self._server
+
+    def start(self) -> None:
+        with self._lock:
+            if self._admin is not None:
+                return
+            self._server.start()
+            atexit.register(self.stop)
+            try:
+                self._admin = self._server.admin()
+                self._admin.execute(
+                    f"CREATE ROLE {GROUP_ROLE} NOLOGIN IN ROLE pg_read_all_data, pg_write_all_data"
+                )
+                self._hub = ProxyHub(
+                    self._server.socket_path, server_context(self._server.base_dir), self._route
+                )
+                self._hub.start()
+            except BaseException:
+                self.stop()
+                raise
+
+    def stop(self) -> None:
+        with self._lock:
+            atexit.unregister(self.stop)
+            hub, self._hub = self._hub, None
+            if hub is not None:
+                hub.stop()
+            admin, self._admin = self._admin, None
+            if admin is not None:
+                admin.close()
+            self._server.stop()
+            with self._state:
+                self._branches.clear()
+                self._endpoints.clear()
+
+    def reset(self) -> None:
+        with self._lock:
+            for project_id in {p for p, _ in (*self._branches, *self._endpoints)}:
+                self.delete_project(project_id)
+
+    def delete_project(self, project_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._endpoints if k[0] == project_id]:
+                self.delete_endpoint(key[0], "", key[1])
+            for _, branch_id in [k for k in self._branches if k[0] == project_id]:
+                self.delete_branch(project_id, branch_id)
+
+    # -- branches --------------------------------------------------------------------------------
+
+    def create_branch(
+        self, project_id: str, branch_id: str, parent_branch_id: str | None, *, schema_only: bool = False
+    ) -> None:
+        with self._lock:
+            if (project_id, branch_id) in self._branches:
+                return
+            branch = _Branch()
+            if parent_branch_id is not None:
+                parent = self._branch(project_id, parent_branch_id)
+                branch.roles = dict(parent.roles)
+                branch.databases = self._copy_databases(parent, schema_only=schema_only)
+            with self._state:
+                self._branches[(project_id, branch_id)] = branch
+
+    def reset_branch(self, project_id: str, branch_id: str, source_branch_id: str) -> None:
+        with self._lock:
+            source = self._branch(project_id, source_branch_id)
+            target = self._branches.get((project_id, branch_id))
+            # Copy first: if that fails, the branch keeps its old data.
+            databases = self._copy_databases(source, schema_only=False)
+            with self._state:
+                self._branches[(project_id, branch_id)] = _Branch(databases, dict(source.roles))
+            if target is not None:
+                for physical, _ in target.databases.values():
+                    self._drop_database(physical)
+                self._drop_unused_roles(set(target.roles))
+
+    def delete_branch(self, project_id: str, branch_id: str) -> None:
+        with self._lock:
+            for key, endpoint in list(self._endpoints.items()):
+                if key[0] == project_id and endpoint.branch_id == branch_id:
+                    self.delete_endpoint(project_id, branch_id, key[1])
+            with self._state:
+                branch = self._branches.pop((project_id, branch_id), None)
+            if branch is None:
+                return
+            for physical, _ in branch.databases.values():
+                self._drop_database(physical)
+            self._drop_unused_roles(set(branch.roles))
+
+    # -- databases and roles ---------------------------------------------------------------------
+
+    def create_database(self, project_id: str, branch_id: str, name: str, owner: str) -> None:
+        with self._lock:
+            branch = self._branch(project_id, branch_id)
+            if name in branch.databases:
+                return
+            if owner not in branch.roles:
+                raise DataPlaneError(f"owner role {owner!r} does not exist on branch {branch_id}")
+            physical = self._physical_name(name)
+            self._sql(
+                f"CREATE DATABASE {quote_ident(physical)} OWNER {quote_ident(owner)} TEMPLATE template0"
+            )
+            # Let every branch role create objects in public, as on the real service.
+            self._sql_in(physical, f"GRANT ALL ON SCHEMA public TO {GROUP_ROLE}")
+            with self._state:
+                branch.databases[name] = (physical, owner)
+
+    def delete_database(self, project_id: str, branch_id: str, name: str) -> None:
+        with self._lock:
+            branch = self._branches.get((project_id, branch_id))
+            if branch is None or name not in branch.databases:
+                return
+            with self._state:
+                physical, _ = branch.databases.pop(name)
+            self._drop_database(physical)
+
+    def create_role(self, project_id: str, branch_id: str, name: str, password: str) -> None:
+        with self._lock:
+            branch = self._branch(project_id, branch_id)
+            _check_role_name(name)
+            if name not in branch.roles:
+                try:
+                    self._sql(f"CREATE ROLE {quote_ident(name)} LOGIN IN ROLE {GROUP_ROLE}")
+                except PgServerError as exc:
+                    if exc.sqlstate != DUPLICATE_OBJECT:  # another branch has it already
+                        raise
+            with self._state:
+                branch.roles[name] = password
+
+    def delete_role(self, project_id: str, branch_id: str, name: str) -> None:
+        with self._lock:
+            branch = self._branches.get((project_id, branch_id))
+            if branch is None or name not in branch.roles:
+                return
+            with self._state:
+                del branch.roles[name]
+            self._disown(branch, name)
+            self._drop_unused_roles({name})
+
+    def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None:
+        with self._lock:
+            branch = self._branch(project_id, branch_id)
+            if name not in branch.roles:
+                raise DataPlaneError(f"role {name!r} does not exist on branch {branch_id}")
+            with self._state:
+                branch.roles[name] = password
+
+    # -- endpoints -------------------------------------------------------------------------------
+
+    def start_endpoint(
+        self,
+        project_id: str,
+        branch_id: str,
+        endpoint_id: str,
+        *,
+        host: str | None = None,
+        read_only: bool = False,
+    ) -> EndpointAddress | None:
+        with self._lock:
+            hub = self._running_hub()
+            endpoint = self._endpoints.get((project_id, endpoint_id))
+            if endpoint is None:
+                endpoint = _Endpoint(
+                    project_id, branch_id, host or f"{endpoint_id}.{DEFAULT_HOST_SUFFIX}", read_only
+                )
+            elif host:
+                endpoint.host = host
+            if not endpoint.running or endpoint.branch_id != branch_id or endpoint.read_only != read_only:
+                endpoint.port = hub.open(_proxy_key(project_id, endpoint_id), endpoint.port)
+            with self._state:
+                endpoint.branch_id = branch_id
+                endpoint.read_only = read_only
+                endpoint.running = True
+                self._endpoints[(project_id, endpoint_id)] = endpoint
+            return EndpointAddress(
+                host=endpoint.host,
+                pooler_host=_pooler_host(endpoint.host),
+                port=endpoint.port,
+                query=URI_QUERY,
+            )
+
+    def suspend_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
+        with self._lock:
+            endpoint = self._endpoints.get((project_id, endpoint_id))
+            if endpoint is None or not endpoint.running:
+                return
+            with self._state:
+                endpoint.running = False
+            self._running_hub().close(_proxy_key(project_id, endpoint_id))
+
+    def delete_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
+        with self._lock:
+            with self._state:
+                endpoint = self._endpoints.pop((project_id, endpoint_id), None)
+            if endpoint is not None and self._hub is not None:
+                self._hub.close(_proxy_key(project_id, endpoint_id))
+
+    def endpoint_running(self, project_id: str, endpoint_id: str) -> bool:
+        """Whether the endpoint's listener is open (for tests and the control plane's checks)."""
+        with self._lock:
+            return self._hub is not None and self._hub.is_open(_proxy_key(project_id, endpoint_id))
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def schema_dump(self, project_id: str, branch_id: str, database: str) -> str | None:
+        with self._lock:
+            branch = self._branches.get((project_id, branch_id))
+            if branch is None or database not in branch.databases:
+                return None
+            physical, _ = branch.databases[database]
+            raw = self._server.run_tool(
+                [
+                    self._server.binaries.tool("pg_dump"),
+                    "--schema-only",
+                    "-d",
+                    self._server.conninfo(physical),
+                ]
+            )
+        return clean_dump(raw.decode("utf-8"), {physical: database})
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _route(self, key: str, user: str, database: str) -> Route | None:
+        """Called by the proxies (loop thread) for each login."""
+        project_id, _, endpoint_id = key.partition("/")
+        with self._state:
+            endpoint = self._endpoints.get((project_id, endpoint_id))
+            if endpoint is None or not endpoint.running:
+                return None
+            branch = self._branches.get((project_id, endpoint.branch_id))
+            if branch is None:
+                return Route(None, None, endpoint.read_only)
+            found = branch.databases.get(database)
+            return Route(found[0] if found else None, branch.roles.get(user), endpoint.read_only)
+
+    def _branch(self, project_id: str, branch_id: str) -> _Branch:
+        branch = self._branches.get((project_id, branch_id))
+        if branch is None:
+            raise DataPlaneError(f"branch {branch_id} of project {project_id} has no data in the data plane")
+        return branch
+
+    def _running_hub(self) -> ProxyHub:
+        if self._hub is None:
+            raise DataPlaneError("the data plane is not running (call start() first)")
+        return self._hub
+
+    def _sql(self, sql: str) -> list[tuple[str | None, ...]]:
+        if self._admin is None:
+            raise DataPlaneError("the data plane is not running (call start() first)")
+        return self._admin.execute(sql)
+
+    def _sql_in(self, physical: str, sql: str) -> list[tuple[str | None, ...]]:
+        conn = self._server.admin(physical)
+        try:
+            return conn.execute(sql)
+        finally:
+            conn.close()
+
+    def _physical_name(self, logical: str) -> str:
+        prefix = logical.encode("utf-8")[:_LOGICAL_PREFIX_BYTES].decode("utf-8", "ignore")
+        return f"{prefix}~{next(self._names)}"
+
+    def _copy_databases(self, source: _Branch, *, schema_only: bool) -> dict[str, tuple[str, str]]:
+        copied: dict[str, tuple[str, str]] = {}
+        try:
+            for logical, (physical, owner) in source.databases.items():
+                copied[logical] = (self._copy_database(logical, physical, owner, schema_only), owner)
+        except BaseException:
+            for new_physical, _ in copied.values():
+                self._drop_database(new_physical)
+            raise
+        return copied
+
+    def _copy_database(self, logical: str, source: str, owner: str, schema_only: bool) -> str:
+        target = self._physical_name(logical)
+        create = f"CREATE DATABASE {quote_ident(target)} OWNER {quote_ident(owner)}"
+        if not schema_only and not self._has_sessions(source):
+            strategy = " STRATEGY FILE_COPY" if self._server.binaries.major >= 15 else ""
+            try:
+                self._sql(f"{create} TEMPLATE {quote_ident(source)}{strategy}")
+                return target
+            except PgServerError as exc:
+                if exc.sqlstate != OBJECT_IN_USE:  # a session arrived just now: copy by dump
+                    raise
+        self._sql(f"{create} TEMPLATE template0")
+        try:
+            self._dump_restore(source, target, schema_only=schema_only)
+        except BaseException:
+            self._drop_database(target)
+            raise
+        return target
+
+    def _has_sessions(self, physical: str) -> bool:
+        rows = self._sql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = {quote_literal(physical)}")
+        return rows[0][0] != "0"
+
+    def _dump_restore(self, source: str, target: str, *, schema_only: bool) -> None:
+        """Copy ``source`` into the empty ``target`` from one consistent snapshot (pg_dump's)."""
+        dump_argv = [self._server.binaries.tool("pg_dump"), "-Fc", "-d", self._server.conninfo(source)]
+        if schema_only:
+            dump_argv.insert(1, "--schema-only")
+        restore_argv = [
+            self._server.binaries.tool("pg_restore"),
+            "--exit-on-error",
+            "-d",
+            self._server.conninfo(target),
+        ]
+        with tempfile.TemporaryFile() as dump_err:
+            dump = subprocess.Popen(dump_argv, stdout=subprocess.PIPE, stderr=dump_err)
+            assert dump.stdout is not None
+            restore = subprocess.run(restore_argv, stdin=dump.stdout, capture_output=True, check=False)
+            dump.stdout.close()
+            dump.wait()
+            dump_err.seek(0)
+            dump_text = dump_err.read().decode("utf-8", "replace").strip()
+        if dump.returncode != 0:
+            raise DataPlaneError(f"pg_dump failed: {dump_text[-2000:]}")
+        if restore.returncode != 0:
+            err = restore.stderr.decode("utf-8", "replace").strip()
+            raise DataPlaneError(f"pg_restore failed: {err[-2000:]}")
+
+    def _drop_database(self, physical: str) -> None:
+        self._sql(f"DROP DATABASE IF EXISTS {quote_ident(physical)} WITH (FORCE)")
+
+    def _disown(self, branch: _Branch, role: str) -> None:
+        """Hand the role's objects in the branch's databases to each database's owner.
+
+        ``REASSIGN OWNED`` also moves shared objects (databases of *other* branches the role owns),
+        so their ownership is put back afterwards.
+        """
+        owned_rows = self._sql(
+            "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
+            f"WHERE r.rolname = {quote_literal(role)}"
+        )
+        owned_elsewhere = {row[0] for row in owned_rows if row[0]} - {p for p, _ in branch.databases.values()}
+        for physical, owner in branch.databases.values():
+            if owner == role:
+                continue  # the role owns the database itself; it keeps it (the API refuses this)
+            who = quote_ident(role)
+            self._sql_in(physical, f"REASSIGN OWNED BY {who} TO {quote_ident(owner)}; DROP OWNED BY {who}")
+        for physical in owned_elsewhere:
+            self._sql(f"ALTER DATABASE {quote_ident(physical)} OWNER TO {quote_ident(role)}")
+
+    def _drop_unused_roles(self, names: set[str]) -> None:
+        in_use = {name for branch in self._branches.values() for name in branch.roles}
+        for name in sorted(names - in_use):
+            try:
+                self._sql(f"DROP ROLE IF EXISTS {quote_ident(name)}")
+            except PgServerError as exc:
+                if exc.sqlstate != DEPENDENT_OBJECTS_STILL_EXIST:
+                    raise
+                # Still owns something somewhere (e.g. a database it owned on a deleted branch's
+                # sibling); harmless: no branch lists it, so nobody can log in as it.
+
+
+def _check_role_name(name: str) -> None:
+    if not name or name.startswith("pg_") or name in (ADMIN_USER, GROUP_ROLE):
+        raise DataPlaneError(
+            f"role name {name!r} is reserved (names starting with 'pg_', {ADMIN_USER!r} and {GROUP_ROLE!r})"
+        )
+
+
+def _proxy_key(project_id: str, endpoint_id: str) -> str:
+    return f"{project_id}/{endpoint_id}"
+
+
+def _pooler_host(host: str) -> str:
+    """The real service's pooled host inserts ``-pooler`` after the endpoint id."""
+    first, dot, rest = host.partition(".")
+    return f"{first}-pooler{dot}{rest}"

@@ -1,0 +1,340 @@
+"""Per-endpoint TCP proxies in front of the private server (one asyncio loop in its own thread).
+
+A client connects to an endpoint's port on 127.0.0.1 with the logical names from the API's URIs
+(user ``neondb_owner``, database ``neondb``). The proxy:
+
+1. answers GSSENCRequest with 'N' and SSLRequest with 'S' and TLS (self-signed; see ``tls``);
+   plain connections are accepted too;
+2. verifies the branch role's password with SCRAM-SHA-256 itself (passwords are per branch);
+3. connects to the server's Unix socket (trust) with the database name rewritten to the branch's
+   physical database, then relays bytes both ways. The server's AuthenticationOk, parameters and
+   everything after flow through unchanged.
+
+CancelRequests are forwarded to the server (the backend key data the client holds is the server's).
+Closing an endpoint (suspend/delete) closes its listener and drops its open sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import ssl
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from airflow_provider_jambo.emulator.dataplane import pgwire
+from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
+from airflow_provider_jambo.emulator.dataplane.scram import MECHANISM, ScramError, ScramExchange
+
+_MAX_STARTUP = 10_000
+_AUTH_SASL, _AUTH_SASL_CONTINUE, _AUTH_SASL_FINAL = 10, 11, 12
+# The real service reads the endpoint from `options=endpoint=ep-...` when a client sends no SNI.
+_ENDPOINT_OPTION = re.compile(r"(^|\s)(--)?endpoint=\S*")
+
+_CLIENT_GONE = (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a login goes: ``password`` None = no such role on the branch (auth fails);
+    ``database`` None = no such database on the branch (reported after a good password)."""
+
+    database: str | None
+    password: str | None
+    read_only: bool
+
+
+#: (endpoint key, logical user, logical database) -> Route, or None when the endpoint is gone.
+Resolver = Callable[[str, str, str], "Route | None"]
+
+
+class _Refused(Exception):
+    def __init__(self, sqlstate: str, text: str) -> None:
+        super().__init__(text)
+        self.sqlstate = sqlstate
+        self.text = text
+
+
+@dataclass
+class _Listener:
+    sock: socket.socket
+    accept_task: asyncio.Task[None] | None = None
+    sessions: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class ProxyHub:
+    def __init__(self, backend_socket: str, ssl_context: ssl.SSLContext, resolve: Resolver) -> None:
+        self._backend_socket = backend_socket
+        self._ssl = ssl_context
+        self._resolve = resolve
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="jambo-dataplane-proxy", daemon=True
+        )
+        self._listeners: dict[str, _Listener] = {}  # only touched on the loop thread
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        self._call(self._close_all())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def open(self, key: str, port: int) -> int:
+        """Listen for endpoint ``key`` on 127.0.0.1:``port`` (0 or taken: a free one); the port."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                if port == 0:
+                    raise
+                sock.bind(("127.0.0.1", 0))  # someone took the old port meanwhile
+            sock.listen(256)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise DataPlaneError(f"cannot listen for endpoint {key}: {exc}") from exc
+        bound: int = sock.getsockname()[1]
+        self._call(self._open(key, sock))
+        return bound
+
+    def close(self, key: str) -> None:
+        """Stop listening for ``key`` and drop its sessions (no-op when not open)."""
+        self._call(self._close(key))
+
+    def is_open(self, key: str) -> bool:
+        return bool(self._call(self._is_open(key)))
+
+    def _call(self, coro: object) -> object:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)  # type: ignore[arg-type]
+
+    async def _is_open(self, key: str) -> bool:
+        return key in self._listeners
+
+    async def _open(self, key: str, sock: socket.socket) -> None:
+        await self._close(key)
+        listener = _Listener(sock)
+        listener.accept_task = asyncio.create_task(self._accept(key, listener))
+        self._listeners[key] = listener
+
+    async def _close(self, key: str) -> None:
+        listener = self._listeners.pop(key, None)
+        if listener is None:
+            return
+        tasks = [t for t in (listener.accept_task, *listener.sessions) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        listener.sock.close()
+
+    async def _close_all(self) -> None:
+        for key in list(self._listeners):
+            await self._close(key)
+
+    async def _accept(self, key: str, listener: _Listener) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _ = await loop.sock_accept(listener.sock)
+            task = asyncio.create_task(self._session(key, conn))
+            listener.sessions.add(task)
+            task.add_done_callback(listener.sessions.discard)
+
+    async def _session(self, key: str, conn: socket.socket) -> None:
+        writers: list[asyncio.StreamWriter] = []
+        try:
+            streams = await self._negotiate(conn)
+            if streams is None:
+                return
+            reader, writer, packet = streams
+            writers.append(writer)
+            try:
+                backend = await self._login(key, reader, writer, packet)
+            except _Refused as refusal:
+                writer.write(pgwire.error_response(refusal.sqlstate, refusal.text))
+                await writer.drain()
+                return
+            if backend is None:
+                return
+            writers.append(backend[1])
+            await _relay(reader, writer, *backend)
+        except _CLIENT_GONE:
+            pass  # a client that hangs up mid-handshake is not an error of the emulator
+        finally:
+            for w in writers:
+                w.transport.abort()
+            conn.close()
+
+    async def _negotiate(
+        self, conn: socket.socket
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes] | None:
+        """Handle SSL/GSS requests and cancels; streams plus the first real packet, or None."""
+        loop = asyncio.get_running_loop()
+        while True:
+            head = await _recv_exact(loop, conn, 8)
+            length, code = struct.unpack("!II", head)
+            if code == pgwire.GSSENC_REQUEST:
+                await loop.sock_sendall(conn, b"N")
+                continue
+            if code == pgwire.SSL_REQUEST:
+                await loop.sock_sendall(conn, b"S")
+                reader, writer = await _streams(conn, self._ssl)
+                size = struct.unpack("!I", await reader.readexactly(4))[0]
+                if not 8 <= size <= _MAX_STARTUP:
+                    return None
+                packet = struct.pack("!I", size) + await reader.readexactly(size - 4)
+            else:
+                if not 8 <= length <= _MAX_STARTUP:
+                    return None
+                packet = head + await _recv_exact(loop, conn, length - 8)
+                reader, writer = await _streams(conn, None)
+            if struct.unpack("!I", packet[4:8])[0] == pgwire.CANCEL_REQUEST:
+                await self._forward_cancel(packet)
+                writer.transport.abort()
+                return None
+            return reader, writer, packet
+
+    async def _login(
+        self, key: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, packet: bytes
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        protocol = struct.unpack("!I", packet[4:8])[0]
+        if protocol >> 16 != 3:
+            raise _Refused("0A000", f"unsupported frontend protocol {protocol >> 16}.{protocol & 0xFFFF}")
+        params = pgwire.parse_startup_params(packet[8:])
+        user = params.get("user", "")
+        if not user:
+            raise _Refused("28000", "no PostgreSQL user name specified in startup packet")
+        if "replication" in params:
+            raise _Refused("28000", "replication connections are not supported by the emulator")
+        database = params.get("database") or user
+        route = self._resolve(key, user, database)
+        if route is None:
+            raise _Refused("57P03", "the endpoint is not running")
+        if not await _authenticate(reader, writer, route.password):
+            raise _Refused("28P01", f'password authentication failed for user "{user}"')
+        if route.database is None:
+            raise _Refused("3D000", f'database "{database}" does not exist')
+        params["database"] = route.database
+        options = _ENDPOINT_OPTION.sub(" ", params.get("options", "")).strip()
+        if options:
+            params["options"] = options
+        else:
+            params.pop("options", None)
+        if route.read_only:
+            params["default_transaction_read_only"] = "on"
+        backend_reader, backend_writer = await asyncio.open_unix_connection(self._backend_socket)
+        backend_writer.write(pgwire.startup_message(params, protocol))
+        return backend_reader, backend_writer
+
+    async def _forward_cancel(self, packet: bytes) -> None:
+        with contextlib.suppress(*_CLIENT_GONE):
+            _, writer = await asyncio.open_unix_connection(self._backend_socket)
+            writer.write(packet)
+            await writer.drain()
+            writer.close()
+
+
+async def _authenticate(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, password: str | None
+) -> bool:
+    """SCRAM-SHA-256 towards the client; True when the password is right."""
+    exchange = ScramExchange(password)
+    writer.write(pgwire.message(b"R", struct.pack("!I", _AUTH_SASL) + MECHANISM.encode() + b"\x00\x00"))
+    await writer.drain()
+    try:
+        kind, payload = await _read_message(reader)
+        if kind != b"p":
+            raise _Refused("08P01", "expected SASL response")
+        mechanism, _, rest = payload.partition(b"\x00")
+        if mechanism.decode(errors="replace") != MECHANISM:
+            raise _Refused("28000", "client selected an invalid SASL authentication mechanism")
+        size = struct.unpack("!i", rest[:4])[0]
+        server_first = exchange.server_first(rest[4 : 4 + size])
+        writer.write(pgwire.message(b"R", struct.pack("!I", _AUTH_SASL_CONTINUE) + server_first))
+        await writer.drain()
+        kind, payload = await _read_message(reader)
+        if kind != b"p":
+            raise _Refused("08P01", "expected SASL response")
+        server_final = exchange.server_final(payload)
+    except (ScramError, UnicodeDecodeError, struct.error) as exc:
+        raise _Refused("08P01", f"malformed SCRAM message: {exc}") from exc
+    if server_final is None:
+        return False
+    writer.write(pgwire.message(b"R", struct.pack("!I", _AUTH_SASL_FINAL) + server_final))
+    await writer.drain()
+    return True
+
+
+async def _relay(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    backend_reader: asyncio.StreamReader,
+    backend_writer: asyncio.StreamWriter,
+) -> None:
+    tasks = [
+        asyncio.create_task(_pipe(client_reader, backend_writer)),
+        asyncio.create_task(_pipe(backend_reader, client_writer)),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(*_CLIENT_GONE):
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            writer.write(data)
+            await writer.drain()
+
+
+async def _read_message(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    header = await reader.readexactly(5)
+    length = struct.unpack("!I", header[1:5])[0]
+    if not 4 <= length <= _MAX_STARTUP:
+        raise _Refused("08P01", "invalid message length during authentication")
+    return header[:1], await reader.readexactly(length - 4)
+
+
+async def _recv_exact(loop: asyncio.AbstractEventLoop, conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = await loop.sock_recv(conn, size - len(data))
+        if not chunk:
+            raise ConnectionResetError("client closed the connection")
+        data += chunk
+    return data
+
+
+async def _streams(
+    conn: socket.socket, context: ssl.SSLContext | None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Stream reader/writer over an accepted socket, optionally after a server-side TLS handshake.
+
+    Built by hand (as ``asyncio.open_connection`` does) because ``StreamWriter.start_tls`` needs
+    Python 3.11 and the TLS upgrade happens after plain-text negotiation.
+    """
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**16)
+    protocol = asyncio.StreamReaderProtocol(reader)
+    if context is None:
+        transport, _ = await loop.connect_accepted_socket(lambda: protocol, conn)
+    else:
+        transport, _ = await loop.connect_accepted_socket(
+            lambda: protocol, conn, ssl=context, ssl_handshake_timeout=15
+        )
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)

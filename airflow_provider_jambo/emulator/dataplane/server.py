@@ -1,0 +1,286 @@
+"""A private, throw-away PostgreSQL server: initdb in a temp dir, Unix socket only, trust auth.
+
+No TCP listener at all: clients reach data only through the per-endpoint proxies, which check the
+branch role's password; the admin client, pg_dump and pg_restore use the socket directly. When the
+emulator runs as root the server runs as the unprivileged ``postgres`` user (initdb refuses root).
+
+Orphan guard: the postmaster is started by a small ``sh`` watchdog that blocks on a pipe from this
+process. When this process ends in any way (even SIGKILL) the pipe closes, and the watchdog stops
+the server (fast shutdown) and removes the temp dir.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
+from airflow_provider_jambo.emulator.dataplane.pgwire import AdminConnection
+
+ADMIN_USER = "jambo_admin"
+MIN_MAJOR_VERSION = 13  # DROP DATABASE ... WITH (FORCE)
+_REQUIRED = ("initdb", "postgres", "pg_dump", "pg_restore")
+_SOCKET_PORT = 5432  # only names the socket file; the server listens on no TCP port
+
+# Runs as the server's user. $1 = data dir, $2 = dir to remove afterwards, rest = postgres argv.
+_WATCHDOG = r"""
+data="$1"; base="$2"; shift 2
+"$@" &
+pid=$!
+# Block until the emulator closes our stdin (stop() or the emulator process died).
+read -r _ignored
+kill -INT "$pid" 2>/dev/null
+wait "$pid"
+rm -rf "$base"
+"""
+
+
+@dataclass(frozen=True)
+class Binaries:
+    bindir: Path
+    major: int
+
+    def tool(self, name: str) -> str:
+        return str(self.bindir / name)
+
+
+def find_binaries() -> Binaries | None:
+    """The newest usable PostgreSQL server binaries: $JAMBO_PG_BINDIR, Debian's layout, then PATH."""
+    candidates: list[Path] = []
+    if os.environ.get("JAMBO_PG_BINDIR"):
+        candidates.append(Path(os.environ["JAMBO_PG_BINDIR"]))
+    debian = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: _major_from_path(p) or 0, reverse=True
+    )
+    candidates.extend(Path(p) for p in debian)
+    on_path = shutil.which("initdb")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent)
+    for bindir in candidates:
+        if all(os.access(bindir / tool, os.X_OK) for tool in _REQUIRED):
+            major = _major_from_path(str(bindir)) or _major_from_binary(bindir)
+            if major is not None and major >= MIN_MAJOR_VERSION:
+                return Binaries(bindir, major)
+    return None
+
+
+def unavailable_reason() -> str | None:
+    """Why a real data plane cannot run here, or None when it can."""
+    if find_binaries() is None:
+        return (
+            f"no PostgreSQL {MIN_MAJOR_VERSION}+ server binaries (initdb, postgres, pg_dump, pg_restore) "
+            "found in $JAMBO_PG_BINDIR, /usr/lib/postgresql/*/bin or PATH"
+        )
+    if os.geteuid() == 0 and _postgres_user() is None:
+        return "running as root, and there is no 'postgres' user to run the server as (initdb refuses root)"
+    return None
+
+
+def _major_from_path(path: str) -> int | None:
+    parts = Path(path).parts
+    if len(parts) >= 2 and parts[-2].isdigit():
+        return int(parts[-2])
+    return None
+
+
+def _major_from_binary(bindir: Path) -> int | None:
+    out = subprocess.run(
+        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    for word in out.split():
+        head = word.split(".")[0]
+        if head.isdigit():
+            return int(head)
+    return None
+
+
+def _postgres_user() -> pwd.struct_passwd | None:
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        return None
+
+
+class PostgresServer:
+    """One running server. ``start()`` takes about a second (initdb dominates)."""
+
+    def __init__(self, binaries: Binaries) -> None:
+        self.binaries = binaries
+        self.base_dir = ""
+        self._process: subprocess.Popen[bytes] | None = None
+        self._run_as: pwd.struct_passwd | None = _postgres_user() if os.geteuid() == 0 else None
+
+    @property
+    def socket_dir(self) -> str:
+        return self.base_dir
+
+    @property
+    def socket_path(self) -> str:
+        return os.path.join(self.base_dir, f".s.PGSQL.{_SOCKET_PORT}")
+
+    @property
+    def pid(self) -> int | None:
+        """The watchdog's pid (the postmaster is its child)."""
+        return self._process.pid if self._process else None
+
+    def conninfo(self, database: str) -> str:
+        """libpq connection string for the admin user (used by pg_dump/pg_restore)."""
+        return (
+            f"host={self.socket_dir} port={_SOCKET_PORT} user={ADMIN_USER} "
+            f"dbname='{_conninfo_escape(database)}'"
+        )
+
+    def start(self, timeout: float = 30.0) -> None:
+        # A short path: Unix socket paths are limited to ~107 bytes.
+        self.base_dir = tempfile.mkdtemp(prefix="jambo-pg-")
+        data_dir = os.path.join(self.base_dir, "data")
+        if self._run_as is not None:
+            os.chown(self.base_dir, self._run_as.pw_uid, self._run_as.pw_gid)
+        try:
+            self._initdb(data_dir)
+            self._launch(data_dir)
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 15.0) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            if process.stdin is not None:
+                process.stdin.close()  # the watchdog stops the server and removes the dir
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                # Last resort: the whole session (watchdog and postmaster) at once.
+                os.killpg(process.pid, 9)
+                process.wait(timeout)
+        if self.base_dir and os.path.isdir(self.base_dir):
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def admin(self, database: str = "postgres") -> AdminConnection:
+        return AdminConnection(self.socket_path, ADMIN_USER, database)
+
+    def run_tool(self, argv: list[str], stdin: bytes | None = None) -> bytes:
+        """Run a client tool (pg_dump, pg_restore) against the socket; raise with its stderr."""
+        result = subprocess.run(argv, input=stdin, capture_output=True, check=False)
+        if result.returncode != 0:
+            err = result.stderr.decode("utf-8", "replace").strip()
+            raise DataPlaneError(f"{os.path.basename(argv[0])} failed: {err[-2000:]}")
+        return result.stdout
+
+    @property
+    def _uid(self) -> int | None:
+        return self._run_as.pw_uid if self._run_as else None
+
+    @property
+    def _gid(self) -> int | None:
+        return self._run_as.pw_gid if self._run_as else None
+
+    @property
+    def _extra_groups(self) -> list[int] | None:
+        return [] if self._run_as else None  # drop root's supplementary groups too
+
+    def _initdb(self, data_dir: str) -> None:
+        argv = [
+            self.binaries.tool("initdb"),
+            "-D",
+            data_dir,
+            "-U",
+            ADMIN_USER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ]
+        result = subprocess.run(
+            argv,
+            capture_output=True,
+            check=False,
+            cwd=self.base_dir,
+            user=self._uid,
+            group=self._gid,
+            extra_groups=self._extra_groups,
+        )
+        if result.returncode != 0:
+            err = result.stderr.decode("utf-8", "replace").strip()
+            raise DataPlaneError(f"initdb failed: {err[-2000:]}")
+
+    def _launch(self, data_dir: str) -> None:
+        postgres_argv = [
+            self.binaries.tool("postgres"),
+            "-D",
+            data_dir,
+            "-p",
+            str(_SOCKET_PORT),
+            "-k",
+            self.socket_dir,
+            "-c",
+            "listen_addresses=",
+            "-c",
+            "unix_socket_permissions=0700",
+            # Throw-away data: durability costs time and buys nothing here.
+            "-c",
+            "fsync=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "max_connections=300",
+            "-c",
+            "log_min_messages=warning",
+        ]
+        log = open(os.path.join(self.base_dir, "server.log"), "wb")  # noqa: SIM115 - child keeps it
+        try:
+            self._process = subprocess.Popen(
+                ["/bin/sh", "-c", _WATCHDOG, "jambo-pg-watchdog", data_dir, self.base_dir, *postgres_argv],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.base_dir,
+                # Own session: a Ctrl-C in the emulator's terminal must not hit the server directly;
+                # stop() shuts it down in order.
+                start_new_session=True,
+                user=self._uid,
+                group=self._gid,
+                extra_groups=self._extra_groups,
+            )
+        finally:
+            log.close()
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._process is not None and self._process.poll() is not None:
+                raise DataPlaneError(f"PostgreSQL server exited at start: {self._log_tail()}")
+            if os.path.exists(self.socket_path):
+                try:
+                    self.admin().close()
+                    return
+                except (OSError, DataPlaneError):
+                    pass  # still starting up ("the database system is starting up")
+            if time.monotonic() > deadline:
+                raise DataPlaneError(
+                    f"PostgreSQL server did not start in {timeout:.0f} s: {self._log_tail()}"
+                )
+            time.sleep(0.02)
+
+    def _log_tail(self) -> str:
+        try:
+            return Path(self.base_dir, "server.log").read_text(errors="replace")[-1500:].strip()
+        except OSError:
+            return "(no server log)"
+
+
+def _conninfo_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
