@@ -202,4 +202,9 @@ async def acall_with_retries(
     logger: Any = log,
 ) -> T:
     """The async counterpart of :func:`call_with_retries`, with the very same rules."""
-    return await AsyncRetrying(sleep=sleep, **_Rules(policy, req, logger).kwargs())(attempt)
+
+    async def once() -> T:
+        # tenacity awaits only coroutine *functions*; `attempt` may be a lambda returning one.
+        return await attempt()
+
+    return await AsyncRetrying(sleep=sleep, **_Rules(policy, req, logger).kwargs())(once)
