@@ -1,0 +1,260 @@
+"""Operation wait rules (pure) and the polling generator driven with a scripted fake service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from hook_support import SleepRecorder
+
+from airflow_provider_jambo.exceptions import JamboOperationFailedError, JamboOperationTimeoutError
+from airflow_provider_jambo.hooks.client import ApiRequest
+from airflow_provider_jambo.hooks.waiting import (
+    PollPolicy,
+    WaitResult,
+    classify,
+    evaluate,
+    resolve_deadline,
+    run_async,
+    run_sync,
+    wait_steps,
+)
+from airflow_provider_jambo.models import Operation
+
+ID1 = "11111111-1111-4111-8111-111111111111"
+ID2 = "22222222-2222-4222-8222-222222222222"
+ID3 = "33333333-3333-4333-8333-333333333333"
+
+
+def op(
+    op_id: str,
+    status: str,
+    *,
+    action: str = "create_branch",
+    error: str | None = None,
+    retry_at: str | None = None,
+) -> Operation:
+    raw: dict[str, Any] = {
+        "id": op_id,
+        "project_id": "proj-1",
+        "branch_id": "br-a",
+        "action": action,
+        "status": status,
+    }
+    if error:
+        raw["error"] = error
+    if retry_at:
+        raw["retry_at"] = retry_at
+    return Operation.from_api(raw)
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_at", "passed", "verdict"),
+    [
+        ("finished", None, False, "success"),
+        ("skipped", None, False, "success"),
+        ("error", None, False, "failure"),
+        ("cancelled", None, False, "failure"),
+        ("scheduling", None, False, "pending"),
+        ("running", None, True, "pending"),
+        ("cancelling", None, False, "pending"),
+        ("something_new", None, False, "pending"),
+        ("failed", "2026-01-01T00:00:00Z", False, "pending"),
+        ("failed", "2026-01-01T00:00:00Z", True, "failure"),
+        ("failed", None, False, "failure"),
+    ],
+)
+def test_classify(status: str, retry_at: str | None, passed: bool, verdict: str) -> None:
+    assert classify(op(ID1, status, retry_at=retry_at), deadline_passed=passed) == verdict
+
+
+def test_evaluate_outcomes_and_messages() -> None:
+    assert evaluate([op(ID1, "running")]) is None
+    ok = evaluate([op(ID1, "finished"), op(ID2, "skipped", action="start_compute")])
+    assert ok is not None
+    assert ok.status == "success"
+    assert "create_branch, start_compute" in ok.message
+    failed = evaluate(
+        [op(ID1, "running"), op(ID2, "error", action="start_compute", error="compute failed to start")]
+    )
+    assert failed is not None
+    assert failed.status == "failed"
+    assert f"start_compute {ID2}" in failed.message
+    assert "compute failed to start" in failed.message
+    assert ID1 not in failed.message  # only failed operations are named
+    timeout = evaluate([op(ID1, "running")], deadline_passed=True)
+    assert timeout is not None
+    assert timeout.status == "timeout"
+    assert ID1 in timeout.message
+    assert evaluate([]) is not None
+
+
+def test_wait_result_raise_for_status_and_round_trip() -> None:
+    ok = WaitResult("success", [op(ID1, "finished")], "done")
+    assert ok.raise_for_status() is ok
+    with pytest.raises(JamboOperationFailedError, match="boom") as failed:
+        WaitResult("failed", [op(ID1, "error")], "boom").raise_for_status()
+    assert failed.value.operations[0].id == ID1
+    with pytest.raises(JamboOperationTimeoutError):
+        WaitResult("timeout", [], "late").raise_for_status()
+    copy = WaitResult.from_dict(WaitResult("failed", [op(ID1, "error", error="x")], "m").to_dict())
+    assert copy.status == "failed"
+    assert copy.operations[0].error == "x"
+
+
+def test_poll_policy_backs_off_to_cap() -> None:
+    policy = PollPolicy(initial_interval=0.5, max_interval=2.0, factor=2.0)
+    intervals: list[float] = []
+    current = None
+    for _ in range(5):
+        current = policy.next_interval(current)
+        intervals.append(current)
+    assert intervals == [0.5, 1.0, 2.0, 2.0, 2.0]
+    assert PollPolicy.from_dict(policy.to_dict()) == policy
+    with pytest.raises(ValueError, match="initial_interval <= max_interval"):
+        PollPolicy(initial_interval=5, max_interval=1)
+
+
+def test_resolve_deadline() -> None:
+    assert resolve_deadline(None, None, 100.0) is None
+    assert resolve_deadline(10, None, 100.0) == 110.0
+    assert resolve_deadline(10, 105.0, 100.0) == 105.0
+    aware = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert resolve_deadline(None, aware, 0.0) == aware.timestamp()
+    with pytest.raises(ValueError, match="timezone-aware"):
+        resolve_deadline(None, datetime(2026, 1, 1), 0.0)
+
+
+class FakeService:
+    """Answers the waiting loop's requests from scripted operation states, counting requests."""
+
+    def __init__(self, scripts: dict[str, list[str]], *, list_hides: set[str] | None = None) -> None:
+        self.scripts = scripts
+        self.reads: dict[str, int] = dict.fromkeys(scripts, 0)
+        self.requests: list[str] = []
+        self.list_hides = list_hides or set()
+
+    def _state(self, op_id: str) -> Operation:
+        script = self.scripts[op_id]
+        status = script[min(self.reads[op_id], len(script) - 1)]
+        self.reads[op_id] += 1
+        return op(op_id, status)
+
+    def fetch(self, req: ApiRequest[list[Operation]]) -> list[Operation]:
+        self.requests.append(req.describe())
+        if req.path.endswith("{operation_id}"):
+            return req.parse({"operation": self._state(req.path_params["operation_id"]).raw})
+        visible = [i for i in self.scripts if i not in self.list_hides]
+        return req.parse({"operations": [self._state(i).raw for i in visible]})
+
+
+def drive(
+    service: FakeService,
+    ids: list[str],
+    sleeps: SleepRecorder,
+    deadline: float | None = None,
+    poll: PollPolicy | None = None,
+) -> WaitResult:
+    steps = wait_steps("proj-1", ids, deadline=deadline, clock=sleeps.clock, poll=poll or PollPolicy())
+    return run_sync(steps, service.fetch, sleeps)
+
+
+def test_single_operation_is_read_by_id(sleeps: SleepRecorder) -> None:
+    service = FakeService({ID1: ["scheduling", "running", "running", "finished"]})
+    result = drive(service, [ID1], sleeps)
+    assert result.status == "success"
+    assert service.requests == [f"GET /projects/proj-1/operations/{ID1}"] * 4
+    assert sleeps.calls == [0.5, 0.75, 1.125]  # starts short, backs off
+
+
+def test_several_operations_share_one_list_call_per_round(sleeps: SleepRecorder) -> None:
+    service = FakeService(
+        {ID1: ["running", "finished"], ID2: ["running", "running", "finished"], ID3: ["finished"]}
+    )
+    result = drive(service, [ID1, ID2, ID3], sleeps)
+    assert result.status == "success"
+    # Round 1 and 2 use the list (>= 2 pending); round 3 has one pending op left: read by id.
+    assert service.requests == [
+        "GET /projects/proj-1/operations",
+        "GET /projects/proj-1/operations",
+        f"GET /projects/proj-1/operations/{ID2}",
+    ]
+
+
+def test_operation_missing_from_list_page_is_read_by_id(sleeps: SleepRecorder) -> None:
+    service = FakeService({ID1: ["running", "finished"], ID2: ["running", "finished"]}, list_hides={ID2})
+    result = drive(service, [ID1, ID2], sleeps)
+    assert result.status == "success"
+    assert service.requests[:2] == [
+        "GET /projects/proj-1/operations",
+        f"GET /projects/proj-1/operations/{ID2}",
+    ]
+
+
+def test_failure_ends_wait_at_once_and_names_the_operation(sleeps: SleepRecorder) -> None:
+    service = FakeService({ID1: ["running"], ID2: ["running", "error"]})
+    result = drive(service, [ID1, ID2], sleeps)
+    assert result.status == "failed"
+    assert ID2 in result.message
+
+
+def test_failed_but_retried_by_service_keeps_waiting(sleeps: SleepRecorder) -> None:
+    scripts = {ID1: ["failed", "failed", "finished"]}
+    service = FakeService(scripts)
+    original = service._state
+
+    def with_retry_at(op_id: str) -> Operation:
+        state = original(op_id)
+        if state.status.value == "failed":
+            return Operation.from_api({**state.raw, "retry_at": "2026-01-01T00:00:00Z", "failures_count": 1})
+        return state
+
+    service._state = with_retry_at  # type: ignore[method-assign]
+    assert drive(service, [ID1], sleeps).status == "success"
+
+
+def test_deadline_gives_timeout_and_never_oversleeps(sleeps: SleepRecorder) -> None:
+    service = FakeService({ID1: ["running"]})
+    start = sleeps.now
+    result = drive(service, [ID1], sleeps, deadline=start + 5.0)
+    assert result.status == "timeout"
+    assert sleeps.now == start + 5.0  # woke exactly at the deadline for a last look
+
+
+def test_rate_floor_between_rounds(sleeps: SleepRecorder) -> None:
+    # Two ops hidden from the list page: each round costs 3 requests -> at least 3 / 2 rps = 1.5 s.
+    service = FakeService({ID1: ["running", "finished"], ID2: ["running", "finished"]}, list_hides={ID1, ID2})
+    drive(
+        service,
+        [ID1, ID2],
+        sleeps,
+        poll=PollPolicy(initial_interval=0.1, max_interval=0.1, max_requests_per_second=2),
+    )
+    assert sleeps.calls[0] == 1.5
+
+
+def test_async_driver_gives_the_same_result(sleeps: SleepRecorder) -> None:
+    service = FakeService({ID1: ["running", "finished"], ID2: ["finished"]})
+
+    async def fetch(req: ApiRequest[list[Operation]]) -> list[Operation]:
+        return service.fetch(req)
+
+    steps = wait_steps("proj-1", [ID1, ID2], deadline=None, clock=sleeps.clock)
+    result = asyncio.run(run_async(steps, fetch, sleeps.asleep))
+    assert result.status == "success"
+    assert sleeps.calls == [0.5]
+
+
+def test_bad_ids_rejected_before_any_request(sleeps: SleepRecorder) -> None:
+    service = FakeService({})
+    with pytest.raises(ValueError, match="operation_id must be a Jambo id"):
+        drive(service, ["NOT AN ID"], sleeps)
+    assert service.requests == []
+
+
+def test_no_operations_is_success(sleeps: SleepRecorder) -> None:
+    fetch: Callable[[ApiRequest[list[Operation]]], list[Operation]] = FakeService({}).fetch
+    assert run_sync(wait_steps("proj-1", [], deadline=None), fetch, sleeps).status == "success"
