@@ -1,0 +1,60 @@
+"""Provider metadata: what Airflow's ProvidersManager and the connection form read."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from importlib.metadata import distribution, entry_points
+
+from airflow_provider_jambo.get_provider_info import DEFAULT_BASE_URL, get_provider_info
+from airflow_provider_jambo.hooks.client import DEFAULT_BASE_URL as CLIENT_DEFAULT_BASE_URL
+from airflow_provider_jambo.hooks.jambo import JamboHook
+
+
+def test_package_name_is_the_distribution_and_entry_point_resolves() -> None:
+    info = get_provider_info()
+    assert info["package-name"] == distribution("airflow-provider-jambo").metadata["Name"]
+    (ep,) = [
+        e
+        for e in entry_points(group="apache_airflow_provider")
+        if e.value.startswith("airflow_provider_jambo")
+    ]
+    assert ep.load()() == info
+
+
+def test_connection_type_matches_the_hook() -> None:
+    (conn_type,) = get_provider_info()["connection-types"]
+    assert conn_type["connection-type"] == JamboHook.conn_type
+    assert conn_type["hook-name"] == JamboHook.hook_name
+    module, _, cls = conn_type["hook-class-name"].rpartition(".")
+    assert getattr(importlib.import_module(module), cls) is JamboHook
+    behaviour = conn_type["ui-field-behaviour"]
+    assert behaviour["placeholders"]["host"] == DEFAULT_BASE_URL == CLIENT_DEFAULT_BASE_URL
+    assert behaviour["relabeling"]["password"] == "API key"
+
+
+def test_conn_fields_are_exactly_the_extras_the_hook_reads() -> None:
+    (conn_type,) = get_provider_info()["connection-types"]
+    assert set(conn_type["conn-fields"]) == {
+        "project_id",
+        "org_id",
+        "timeout",
+        "max_retries",
+        "retry_max_wait",
+    }
+    for spec in conn_type["conn-fields"].values():
+        assert spec["label"]
+        assert "type" in spec["schema"]
+
+
+def test_every_listed_module_exists() -> None:
+    info = get_provider_info()
+    modules = [
+        m
+        for section in ("hooks", "operators", "sensors", "triggers")
+        for e in info[section]
+        for m in e["python-modules"]
+    ]
+    modules += [link.rpartition(".")[0] for link in info["extra-links"]]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    assert missing == []
