@@ -1,0 +1,88 @@
+"""The example DAGs import cleanly, and parsing them makes no connection lookup, API call or DB query."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from airflow.providers.common.compat.sdk import BaseHook
+from runner import EXAMPLE_DAGS
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+
+EXAMPLES = {
+    "example_jambo_ephemeral_branch.py": "example_jambo_ephemeral_branch",
+    "example_jambo_compute.py": "example_jambo_compute",
+    "example_jambo_operation_sensor.py": "example_jambo_operation_sensor",
+}
+
+
+class Forbidden(AssertionError):
+    pass
+
+
+@pytest.fixture
+def no_io(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Any connection lookup, HTTP request or SQL statement while parsing is recorded and raises."""
+    calls: list[str] = []
+
+    def refuse(what: str) -> Any:
+        def _refuse(*args: Any, **kwargs: Any) -> Any:
+            calls.append(what)
+            raise Forbidden(f"{what} during DAG parsing")
+
+        return _refuse
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(refuse("connection lookup")))
+    if hasattr(BaseHook, "aget_connection"):
+        monkeypatch.setattr(BaseHook, "aget_connection", classmethod(refuse("connection lookup")))
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", refuse("HTTP request"))
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", refuse("HTTP request"))
+
+    def on_sql(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        calls.append(f"SQL: {statement[:80]}")
+        raise Forbidden(f"DB query during DAG parsing: {statement[:80]}")
+
+    event.listen(Engine, "before_cursor_execute", on_sql)
+    yield calls
+    event.remove(Engine, "before_cursor_execute", on_sql)
+
+
+def test_the_guards_do_catch_io(no_io: list[str]) -> None:
+    """The guards are live: a lookup and a request both get caught (so the next test can fail)."""
+    with pytest.raises(Forbidden):
+        BaseHook.get_connection("jambo_default")
+    with pytest.raises(Forbidden), httpx.Client() as client:
+        client.get("http://127.0.0.1:9/")
+    with pytest.raises(Forbidden), create_engine("sqlite://").connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert no_io[:2] == ["connection lookup", "HTTP request"]
+    assert no_io[2].startswith("SQL: SELECT 1")
+
+
+def test_example_dags_parse_without_io(no_io: list[str], tmp_path: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    for name in EXAMPLES:
+        shutil.copy(EXAMPLE_DAGS / name, tmp_path / name)
+    bag = DagBag(dag_folder=tmp_path)
+    assert bag.import_errors == {}
+    assert no_io == []
+    assert set(bag.dag_ids) == set(EXAMPLES.values())
+    for dag_id in EXAMPLES.values():
+        dag = bag.dags[dag_id]
+        assert dag.tags and "jambo" in dag.tags
+        assert dag.task_dict  # has tasks
+
+
+def test_ephemeral_branch_example_uses_setup_and_teardown() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=EXAMPLE_DAGS / "example_jambo_ephemeral_branch.py")
+    dag = bag.dags["example_jambo_ephemeral_branch"]
+    assert dag.task_dict["create_branch"].is_setup
+    assert dag.task_dict["delete_branch"].is_teardown
+    assert dag.task_dict["delete_branch"].upstream_task_ids >= {"create_branch", "work"}

@@ -1,0 +1,197 @@
+"""Issue 5's example DAGs run by ``airflow dags test`` against the emulator with real PostgreSQL.
+
+One emulator (data plane on) and one migrated Airflow home for the module; each test gets a fresh
+project whose ``main`` holds the demo data (``example_dags/sql/seed_main.sql``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from dags.runner import EXAMPLE_DAGS, AirflowHome, DagRunResult
+
+from airflow_provider_jambo.emulator import JamboEmulator
+from airflow_provider_jambo.hooks.jambo import JamboHook
+
+pytestmark = [pytest.mark.dags, pytest.mark.postgres]
+
+SEED_SQL = (EXAMPLE_DAGS / "sql" / "seed_main.sql").read_text()
+PREVIEW = EXAMPLE_DAGS / "example_jambo_preview_environment.py"
+REPORT = EXAMPLE_DAGS / "example_jambo_scheduled_report.py"
+JANITOR = EXAMPLE_DAGS / "example_jambo_janitor.py"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[JamboEmulator]:
+    with JamboEmulator(api_key="dags-test-key", operation_duration=0.0, data_plane="auto") as emu:
+        if not emu.data_plane_enabled:
+            pytest.skip("PostgreSQL server binaries not found: the emulator's data plane is off")
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def airflow_home() -> AirflowHome:
+    return AirflowHome.create()
+
+
+@dataclass
+class Project:
+    emu: JamboEmulator
+    project_id: str
+    main_branch_id: str
+    main_uri: str
+    #: role passwords and API key: must never show up in a run's output, logs, XCom or fields
+    secrets: list[str]
+    env: dict[str, str]
+
+    def hook(self) -> JamboHook:
+        return JamboHook()
+
+    def branch_names(self) -> list[str]:
+        return [b.name for b in self.hook().list_branches(self.project_id)]
+
+    def main_query(self, sql: str) -> Any:
+        with psycopg.connect(self.main_uri, connect_timeout=10) as conn:
+            row = conn.execute(sql).fetchone()
+        return row[0] if row else None
+
+
+@pytest.fixture
+def project(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> Project:
+    body = emulator.create_project(name="preview-dags")
+    project_id = body["id"] if "id" in body else body["project"]["id"]
+    conn_json = json.dumps(
+        {
+            "conn_type": "jambo",
+            "host": emulator.base_url,
+            "password": emulator.api_key,
+            "extra": {"project_id": project_id},
+        }
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", conn_json)
+    hook = JamboHook()
+    main = hook.get_default_branch(project_id)
+    role = hook.list_roles(main.id, project_id=project_id)[0].name
+    main_uri = hook.get_connection_uri(branch_id=main.id, database="neondb", role=role, project_id=project_id)
+    with psycopg.connect(main_uri, connect_timeout=10) as conn:
+        conn.execute(SEED_SQL)
+    password = hook.reveal_role_password(main.id, role, project_id=project_id)
+    return Project(
+        emu=emulator,
+        project_id=project_id,
+        main_branch_id=main.id,
+        main_uri=main_uri,
+        secrets=[emulator.api_key, password],
+        env={"AIRFLOW_CONN_JAMBO_DEFAULT": conn_json},
+    )
+
+
+def assert_no_secrets(result: DagRunResult, project: Project) -> None:
+    text = result.everything()
+    for secret in project.secrets:
+        assert secret not in text, f"a secret leaked into the run of {result.dag_id}"
+
+
+def test_preview_environment_end_to_end(airflow_home: AirflowHome, project: Project) -> None:
+    result = airflow_home.run_dag(PREVIEW, env=project.env)
+    assert result.state == "success", result.describe()
+    assert set(result.task_states.values()) == {"success"}, result.describe()
+
+    branch = result.xcoms[("create_branch", "return_value")]
+    assert branch["branch_name"].startswith("preview-")
+    assert branch["parent_id"] == project.main_branch_id
+    assert result.xcoms[("transform", "return_value")] == [4]  # one revenue row per customer
+    checks = result.xcoms[("check_data_quality", "return_value")]
+    assert set(checks) >= {"no order has a non-positive amount"} and not any(checks.values())
+    diff = result.xcoms[("schema_diff", "return_value")]
+    assert "customer_revenue" in diff and "status" in diff, diff
+    assert "Schema diff of" in result.output
+
+    # The branch is gone, and main never saw the preview's changes.
+    assert branch["branch_name"] not in project.branch_names()
+    assert project.main_query("SELECT count(*) FROM orders") == 6
+    assert project.main_query("SELECT to_regclass('public.customer_revenue')") is None
+    assert_no_secrets(result, project)
+
+
+def test_preview_environment_bad_data_fails_and_teardown_deletes(
+    airflow_home: AirflowHome, project: Project
+) -> None:
+    result = airflow_home.run_dag(PREVIEW, env=project.env, conf={"inject_bad_data": True})
+    assert result.state == "failed", result.describe()
+    assert result.task_states["check_data_quality"] == "failed", result.describe()
+    assert result.task_states["schema_diff"] == "upstream_failed"
+    assert result.task_states["delete_branch"] == "success", result.describe()
+    assert "no order has a non-positive amount: 1 offending row(s)" in result.output
+    branch = result.xcoms[("create_branch", "return_value")]
+    assert branch["branch_name"] not in project.branch_names()
+    # The bad row lived only on the branch.
+    assert project.main_query("SELECT count(*) FROM orders WHERE amount <= 0") == 0
+    assert_no_secrets(result, project)
+
+
+def test_scheduled_report_on_a_branch_at_the_interval_end(
+    airflow_home: AirflowHome, project: Project
+) -> None:
+    result = airflow_home.run_dag(REPORT, env=project.env, conf={"window_days": 3650})
+    assert result.state == "success", result.describe()
+    branch = result.xcoms[("branch_at_interval_end", "return_value")]
+    assert branch["branch_name"].startswith("report-")
+    rows = result.xcoms[("revenue_report", "return_value")]
+    by_country = {country: (orders, revenue) for country, orders, revenue in rows}
+    assert by_country == {"GB": (2, 155.5), "NL": (1, 12.99), "US": (3, 1294.1)}
+    assert result.task_states["delete_branch"] == "success"
+    assert branch["branch_name"] not in project.branch_names()
+    assert_no_secrets(result, project)
+
+
+def _branch(hook: JamboHook, project: Project, name: str, parent_id: str, **kwargs: Any) -> str:
+    creation = hook.create_branch(project.project_id, name=name, parent_id=parent_id, **kwargs)
+    hook.wait_for_operations([op.id for op in creation.operations], project_id=project.project_id, timeout=60)
+    return creation.branch.id
+
+
+def test_janitor_dry_run_then_real(airflow_home: AirflowHome, project: Project) -> None:
+    hook = project.hook()
+    tag = {"dag_id": "example_jambo_preview_environment"}
+    main = project.main_branch_id
+    stale = _branch(hook, project, "preview-old", main, annotations=tag)
+    child = _branch(hook, project, "preview-old-child", stale, annotations=tag)
+    _branch(hook, project, "preview-untagged", main)
+    _branch(hook, project, "preview-protected", main, annotations=tag, protected=True)
+    _branch(hook, project, "feature-x", main, annotations=tag)
+    conf = {"max_age_hours": 0, "dry_run": True}
+
+    dry = airflow_home.run_dag(JANITOR, env=project.env, conf=conf)
+    assert dry.state == "success", dry.describe()
+    plan = dry.xcoms[("delete_stale_branches", "return_value")]
+    assert [b["name"] for b in plan["would_delete"]] == ["preview-old-child", "preview-old"]
+    assert {b["name"]: b["reason"] for b in plan["kept"]} == {"preview-protected": "protected branch"}
+    before = sorted(project.branch_names())
+    assert {"preview-old", "preview-old-child"} <= set(before)
+
+    project.emu.clear_requests()
+    real = airflow_home.run_dag(JANITOR, env=project.env, conf={**conf, "dry_run": False})
+    assert real.state == "success", real.describe()
+    assert [b["branch_id"] for b in real.xcoms[("delete_stale_branches", "return_value")]["deleted"]] == [
+        child,
+        stale,
+    ]
+    deletes = [r["path"] for r in project.emu.requests() if r["method"] == "DELETE"]
+    assert deletes == [
+        f"/api/v2/projects/{project.project_id}/branches/{child}",
+        f"/api/v2/projects/{project.project_id}/branches/{stale}",
+    ] or [p.split("/api/v2")[-1] for p in deletes] == [
+        f"/projects/{project.project_id}/branches/{child}",
+        f"/projects/{project.project_id}/branches/{stale}",
+    ]
+    assert sorted(project.branch_names()) == sorted(
+        n for n in before if n not in ("preview-old", "preview-old-child")
+    )
+    assert {"main", "preview-protected", "preview-untagged", "feature-x"} <= set(project.branch_names())
+    assert_no_secrets(real, project)

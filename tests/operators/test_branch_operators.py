@@ -1,0 +1,370 @@
+"""Branch operators against the in-process emulator: sync and deferrable, guard rails, reuse."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from operators.deferral import defer, resume, roundtrip
+from operators.jambo_testing import JamboProject, make_context
+
+from airflow_provider_jambo.exceptions import (
+    JamboConfigError,
+    JamboConflictError,
+    JamboError,
+    JamboOperationFailedError,
+    JamboOperationTimeoutError,
+)
+from airflow_provider_jambo.models import Branch
+from airflow_provider_jambo.operators.branch import (
+    JamboCreateBranchOperator,
+    JamboDeleteBranchOperator,
+    JamboResetBranchOperator,
+)
+from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+
+RESULT_KEYS = {
+    "project_id",
+    "branch_id",
+    "branch_name",
+    "parent_id",
+    "created",
+    "endpoint_id",
+    "host",
+    "pooler_host",
+    "database",
+    "role",
+    "expires_at",
+}
+
+
+def create_op(name: str = "ci-1", **kwargs: object) -> JamboCreateBranchOperator:
+    kwargs.setdefault("deferrable", False)
+    return JamboCreateBranchOperator(task_id="create_branch", branch_name=name, **kwargs)  # type: ignore[arg-type]
+
+
+# --- create ----------------------------------------------------------------------------------------
+
+
+def test_create_branch_waits_and_returns_the_documented_xcom(jambo_project: JamboProject) -> None:
+    ctx = make_context("create_branch")
+    result = create_op(ttl=timedelta(hours=2), annotations={"purpose": "test"}).execute(ctx)
+
+    assert set(result) == RESULT_KEYS
+    assert result["created"] is True
+    assert result["branch_name"] == "ci-1"
+    assert result["parent_id"] == jambo_project.default_branch_id
+    assert result["project_id"] == jambo_project.project_id
+    assert result["endpoint_id"].startswith("ep-")
+    assert result["host"].startswith(result["endpoint_id"])
+    assert result["pooler_host"] == result["host"].replace(
+        result["endpoint_id"], result["endpoint_id"] + "-pooler"
+    )
+    assert result["database"] == "neondb"
+    assert result["role"] == "neondb_owner"
+    expires = datetime.fromisoformat(result["expires_at"].replace("Z", "+00:00"))
+    assert timedelta(hours=1, minutes=55) < expires - datetime.now(timezone.utc) <= timedelta(hours=2)
+    # Pushed before the wait (so a teardown finds it even if the wait fails), same value as returned.
+    assert ctx["ti"].pushed["return_value"] == result
+
+    with jambo_project.hook() as hook:
+        branch = hook.get_branch(result["branch_id"])
+        ops = [op for op in hook.list_operations() if op.branch_id == branch.id]
+    # wait_for_completion: every operation the create started has finished before the task returns.
+    assert ops and all(op.status.value == "finished" for op in ops)
+    assert branch.current_state == "ready"
+    annotations = branch.raw.get("annotation") or {}
+    assert {k: annotations.get(k) for k in ("dag_id", "run_id", "task_id", "try_number", "purpose")} == {
+        "dag_id": "test_dag",
+        "run_id": "manual__2026-06-01T00:00:00+00:00",
+        "task_id": "create_branch",
+        "try_number": "1",
+        "purpose": "test",
+    }
+
+
+def test_xcom_never_holds_a_password_or_uri(jambo_project: JamboProject) -> None:
+    result = create_op().execute(make_context())
+    with jambo_project.hook() as hook:
+        password = hook.reveal_role_password(result["branch_id"], "neondb_owner")
+    text = json.dumps(result)
+    assert password and password not in text
+    assert "postgres://" not in text and "postgresql://" not in text
+    assert jambo_project.emu.api_key not in text
+
+
+def test_retried_task_adopts_its_branch(jambo_project: JamboProject) -> None:
+    first = create_op().execute(make_context(try_number=1))
+    second = create_op().execute(make_context(try_number=2))
+    assert first["created"] is True and second["created"] is False
+    assert second["branch_id"] == first["branch_id"]
+    assert second["endpoint_id"] == first["endpoint_id"]
+    assert [b.name for b in jambo_project.branches()].count("ci-1") == 1
+
+
+def test_if_exists_fail_refuses_an_existing_branch(jambo_project: JamboProject) -> None:
+    create_op().execute(make_context())
+    with pytest.raises(JamboConflictError, match="already exists.*if_exists='fail'"):
+        create_op(if_exists="fail").execute(make_context(try_number=2))
+    assert [b.name for b in jambo_project.branches()].count("ci-1") == 1
+
+
+def test_reused_branch_with_another_parent_is_reported(jambo_project: JamboProject) -> None:
+    dev = create_op("dev").execute(make_context())
+    create_op("feature").execute(make_context())  # child of the default branch
+    with pytest.raises(JamboError, match="already exists with parent"):
+        create_op("feature", parent="dev").execute(make_context(try_number=2))
+    assert jambo_project.branch_named("feature").parent_id != dev["branch_id"]
+
+
+def test_named_parent_at_a_point_in_time(jambo_project: JamboProject) -> None:
+    dev = create_op("dev").execute(make_context())
+    jambo_project.emu.advance(120)
+    with jambo_project.hook() as hook:
+        created_at = hook.get_branch(dev["branch_id"]).created_at
+    assert created_at is not None
+    at = created_at + timedelta(seconds=60)
+    result = create_op("dev-then", parent="dev", parent_timestamp=at, compute_type=None).execute(
+        make_context()
+    )
+    assert result["parent_id"] == dev["branch_id"]
+    assert result["endpoint_id"] is None and result["host"] is None
+    branch = jambo_project.branch_named("dev-then")
+    assert branch.raw.get("parent_timestamp", "").startswith(at.strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_parent_is_matched_by_exact_name_only(jambo_project: JamboProject) -> None:
+    create_op("dev-1").execute(make_context())
+    with pytest.raises(JamboError, match="'dev' not found"):
+        create_op("child", parent="dev").execute(make_context())
+    assert jambo_project.branch_named("child") is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"ttl": timedelta(days=31)}, "ttl must be at most 30 days"),
+        ({"ttl": 3600, "protected": True}, "protected"),
+        ({"expires_at": "2020-01-01T00:00:00Z"}, "expires_at must be in the future"),
+        ({"compute_type": "huge"}, "compute_type must be one of read_write, read_only"),
+        ({"min_cu": 0.25, "max_cu": 10}, "max_cu - min_cu must be at most 8"),
+        ({"if_exists": "replace"}, "if_exists must be one of reuse, fail"),
+        ({"parent_timestamp": "2026-01-01T00:00:00Z", "parent_lsn": "0/1"}, "not both"),
+    ],
+)
+def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs: dict, fragment: str) -> None:
+    with pytest.raises(JamboConfigError, match=fragment):
+        create_op(**kwargs)
+
+
+def test_templated_values_are_checked_at_run_time_before_any_call(jambo_project: JamboProject) -> None:
+    op = create_op(expires_at="{{ params.when }}")  # cannot be checked at parse time
+    op.expires_at = (datetime.now(timezone.utc) + timedelta(days=40)).isoformat()  # as rendered
+    jambo_project.emu.clear_requests()
+    with pytest.raises(JamboConfigError, match="at most 30 days"):
+        op.execute(make_context())
+    assert jambo_project.emu.requests() == []
+
+
+def test_result_that_is_the_parent_or_default_is_refused() -> None:
+    op = create_op("ci-1")
+    parent = Branch(id="br-parent-1", project_id="p", name="main", default=True)
+    with pytest.raises(JamboConfigError, match="parent or the default"):
+        op._check_result(Branch(id="br-parent-1", project_id="p", name="ci-1", parent_id=None), parent)
+    with pytest.raises(JamboConfigError, match="parent or the default"):
+        op._check_result(Branch(id="br-x-1", project_id="p", name="ci-1", default=True), parent)
+    with pytest.raises(JamboConfigError, match="for name 'ci-1'"):
+        op._check_result(Branch(id="br-x-2", project_id="p", name="ci-10", parent_id="br-parent-1"), parent)
+
+
+def test_create_deferrable_round_trip(jambo_project: JamboProject) -> None:
+    jambo_project.emu.set_operation_durations(default=0.3)
+    ctx = make_context()
+    op = create_op(deferrable=True, poll_interval=0.05)
+    deferred = defer(op, ctx)
+    trigger = deferred.trigger
+    assert isinstance(trigger, JamboOperationTrigger)
+    assert deferred.method_name == "execute_complete"
+    _, kwargs = trigger.serialize()
+    assert set(kwargs) == {
+        "jambo_conn_id",
+        "project_id",
+        "operation_ids",
+        "deadline",
+        "poll_interval",
+        "retry_policy",
+    }
+    assert jambo_project.emu.api_key not in json.dumps(kwargs)
+    assert ctx["ti"].pushed["return_value"]["branch_id"]  # pushed before deferring
+    jambo_project.emu.advance(1)
+    result = resume(op, ctx, deferred)
+    assert result == ctx["ti"].pushed["return_value"]
+    assert jambo_project.branch_named("ci-1").current_state == "ready"
+
+
+def test_execute_complete_outcomes() -> None:
+    op = create_op()
+    result = {"project_id": "p", "branch_id": "br-a-1"}
+    ids = ["op-1"]
+    assert (
+        op.execute_complete({}, {"status": "success", "operation_ids": ids, "message": "ok"}, result)
+        == result
+    )
+    with pytest.raises(JamboOperationFailedError, match="create_branch op-1 failed"):
+        op.execute_complete(
+            {}, {"status": "failed", "operation_ids": ids, "message": "create_branch op-1 failed"}, result
+        )
+    with pytest.raises(JamboOperationTimeoutError, match="br-a-1 was created") as info:
+        op.execute_complete(
+            {}, {"status": "timeout", "operation_ids": ids, "message": "still running"}, result
+        )
+    assert "op-1" in str(info.value)
+    with pytest.raises(JamboError, match="401 bad key"):
+        op.execute_complete({}, {"status": "error", "operation_ids": ids, "message": "401 bad key"}, result)
+
+
+def test_sync_wait_timeout_fails_but_keeps_the_branch_id(jambo_project: JamboProject) -> None:
+    jambo_project.emu.set_operation_durations(default=3600)  # manual clock never reaches it
+    ctx = make_context()
+    with pytest.raises(JamboOperationTimeoutError, match="not done within the timeout"):
+        create_op(timeout=0.3, poll_interval=0.05).execute(ctx)
+    assert ctx["ti"].pushed["return_value"]["branch_id"] == jambo_project.branch_named("ci-1").id
+
+
+def test_failed_create_operation_fails_the_task(jambo_project: JamboProject) -> None:
+    jambo_project.emu.set_operation_outcome("create_branch", "error", times=1)
+    with pytest.raises(JamboOperationFailedError, match="create_branch"):
+        create_op(poll_interval=0.05).execute(make_context())
+
+
+# --- delete ----------------------------------------------------------------------------------------
+
+
+def delete_op(branch: str, **kwargs: object) -> JamboDeleteBranchOperator:
+    kwargs.setdefault("deferrable", False)
+    return JamboDeleteBranchOperator(task_id="delete_branch", branch=branch, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("by", ["name", "id"])
+def test_delete_branch(jambo_project: JamboProject, by: str) -> None:
+    created = create_op().execute(make_context())
+    ref = created["branch_name"] if by == "name" else created["branch_id"]
+    result = delete_op(ref).execute(make_context())
+    assert result == {
+        "project_id": jambo_project.project_id,
+        "branch_id": created["branch_id"],
+        "branch_name": "ci-1",
+        "deleted": True,
+    }
+    assert jambo_project.branch_named("ci-1") is None
+
+
+def test_delete_missing_branch_is_success(
+    jambo_project: JamboProject, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        result = delete_op("never-existed").execute(make_context())
+    assert result["deleted"] is False
+    assert "nothing to delete" in caplog.text
+
+
+def test_wrong_name_never_matches_a_prefix(jambo_project: JamboProject) -> None:
+    create_op("feature-1").execute(make_context())
+    create_op("xfeature").execute(make_context())
+    result = delete_op("feature").execute(make_context())
+    assert result["deleted"] is False
+    assert jambo_project.branch_named("feature-1") is not None
+    assert jambo_project.branch_named("xfeature") is not None
+
+
+def test_delete_refuses_default_and_protected(jambo_project: JamboProject) -> None:
+    jambo_project.emu.clear_requests()
+    with pytest.raises(JamboConfigError, match="default branch"):
+        delete_op("main").execute(make_context())
+    with pytest.raises(JamboConfigError, match="default branch"):
+        delete_op("main", allow_protected=True).execute(make_context())
+    assert not [r for r in jambo_project.emu.requests() if r["method"] == "DELETE"]
+
+    create_op("keep", protected=True).execute(make_context())
+    with pytest.raises(JamboConfigError, match="protected.*allow_protected=True"):
+        delete_op("keep").execute(make_context())
+    assert jambo_project.branch_named("keep") is not None
+    assert delete_op("keep", allow_protected=True).execute(make_context())["deleted"] is True
+    assert jambo_project.branch_named("keep") is None
+
+
+def test_delete_branch_with_children_names_them(jambo_project: JamboProject) -> None:
+    create_op("parent").execute(make_context())
+    create_op("child", parent="parent").execute(make_context())
+    with pytest.raises(JamboConfigError, match="child branches 'child'"):
+        delete_op("parent").execute(make_context())
+    assert jambo_project.branch_named("parent") is not None
+
+
+def test_delete_deferrable(jambo_project: JamboProject) -> None:
+    create_op().execute(make_context())
+    ctx = make_context()
+    op = delete_op("ci-1", deferrable=True, poll_interval=0.05)
+    deferred = defer(op, ctx)
+    roundtrip(deferred.trigger)
+    result = resume(op, ctx, deferred)
+    assert result["deleted"] is True
+    assert jambo_project.branch_named("ci-1") is None
+
+
+# --- reset -----------------------------------------------------------------------------------------
+
+
+def reset_op(branch: str, **kwargs: object) -> JamboResetBranchOperator:
+    kwargs.setdefault("deferrable", False)
+    return JamboResetBranchOperator(task_id="reset_branch", branch=branch, **kwargs)  # type: ignore[arg-type]
+
+
+def test_reset_from_parent_with_preserved_copy(jambo_project: JamboProject) -> None:
+    created = create_op(ttl=3600).execute(make_context())
+    jambo_project.emu.advance(600)
+    result = reset_op("ci-1", preserve_under_name="ci-1-before").execute(make_context())
+    assert result["branch_id"] == created["branch_id"]
+    assert result["source_id"] == jambo_project.default_branch_id
+    preserved = jambo_project.branch_named("ci-1-before")
+    assert preserved is not None and preserved.id != created["branch_id"]
+    branch = jambo_project.branch_named("ci-1")
+    assert branch.raw.get("last_reset_at")
+    # The TTL restarts with the reset (the service re-applies ttl_interval_seconds).
+    assert branch.expires_at is not None
+    assert branch.expires_at > datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00"))
+
+
+def test_reset_with_new_ttl(jambo_project: JamboProject) -> None:
+    create_op().execute(make_context())
+    result = reset_op("ci-1", ttl=timedelta(hours=3)).execute(make_context())
+    assert result["expires_at"] is not None
+    assert jambo_project.branch_named("ci-1").expires_at is not None
+
+
+def test_reset_refuses_default_and_protected(jambo_project: JamboProject) -> None:
+    with pytest.raises(JamboConfigError, match="default branch"):
+        reset_op("main").execute(make_context())
+    create_op("keep", protected=True).execute(make_context())
+    with pytest.raises(JamboConfigError, match="protected"):
+        reset_op("keep").execute(make_context())
+
+
+def test_reset_deferrable(jambo_project: JamboProject) -> None:
+    create_op().execute(make_context())
+    ctx = make_context()
+    op = reset_op("ci-1", deferrable=True, poll_interval=0.05)
+    deferred = defer(op, ctx)
+    result = resume(op, ctx, deferred)
+    assert result["branch_name"] == "ci-1"
+
+
+def test_no_hook_or_connection_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_JAMBO_DEFAULT", raising=False)
+    op = create_op(jambo_conn_id="does_not_exist")
+    assert "hook" not in op.__dict__
+    # The missing connection surfaces only at run time, with a clear message.
+    with pytest.raises(JamboConfigError, match="connection 'does_not_exist' is not defined"):
+        op.execute(make_context())
