@@ -74,7 +74,8 @@ def test_example_dags_parse_without_io(no_io: list[str], tmp_path: Path) -> None
     assert set(bag.dag_ids) == set(EXAMPLES.values())
     for dag_id in EXAMPLES.values():
         dag = bag.dags[dag_id]
-        assert dag.tags and "jambo" in dag.tags
+        assert dag.tags
+        assert "jambo" in dag.tags
         assert dag.task_dict  # has tasks
 
 

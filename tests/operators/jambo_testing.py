@@ -54,7 +54,7 @@ def jambo_project(jambo_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", connection_json(jambo_emulator, project_id))
     with JamboHook() as hook:
         default = hook.get_default_branch(project_id)
-    yield JamboProject(emu=jambo_emulator, project_id=project_id, default_branch_id=default.id)
+    return JamboProject(emu=jambo_emulator, project_id=project_id, default_branch_id=default.id)
 
 
 @dataclass

@@ -73,7 +73,8 @@ def test_create_branch_waits_and_returns_the_documented_xcom(jambo_project: Jamb
         branch = hook.get_branch(result["branch_id"])
         ops = [op for op in hook.list_operations() if op.branch_id == branch.id]
     # wait_for_completion: every operation the create started has finished before the task returns.
-    assert ops and all(op.status.value == "finished" for op in ops)
+    assert ops
+    assert all(op.status.value == "finished" for op in ops)
     assert branch.current_state == "ready"
     annotations = branch.raw.get("annotation") or {}
     assert {k: annotations.get(k) for k in ("dag_id", "run_id", "task_id", "try_number", "purpose")} == {
@@ -90,15 +91,18 @@ def test_xcom_never_holds_a_password_or_uri(jambo_project: JamboProject) -> None
     with jambo_project.hook() as hook:
         password = hook.reveal_role_password(result["branch_id"], "neondb_owner")
     text = json.dumps(result)
-    assert password and password not in text
-    assert "postgres://" not in text and "postgresql://" not in text
+    assert password
+    assert password not in text
+    assert "postgres://" not in text
+    assert "postgresql://" not in text
     assert jambo_project.emu.api_key not in text
 
 
 def test_retried_task_adopts_its_branch(jambo_project: JamboProject) -> None:
     first = create_op().execute(make_context(try_number=1))
     second = create_op().execute(make_context(try_number=2))
-    assert first["created"] is True and second["created"] is False
+    assert first["created"] is True
+    assert second["created"] is False
     assert second["branch_id"] == first["branch_id"]
     assert second["endpoint_id"] == first["endpoint_id"]
     assert [b.name for b in jambo_project.branches()].count("ci-1") == 1
@@ -106,7 +110,7 @@ def test_retried_task_adopts_its_branch(jambo_project: JamboProject) -> None:
 
 def test_if_exists_fail_refuses_an_existing_branch(jambo_project: JamboProject) -> None:
     create_op().execute(make_context())
-    with pytest.raises(JamboConflictError, match="already exists.*if_exists='fail'"):
+    with pytest.raises(JamboConflictError, match=r"already exists.*if_exists='fail'"):
         create_op(if_exists="fail").execute(make_context(try_number=2))
     assert [b.name for b in jambo_project.branches()].count("ci-1") == 1
 
@@ -130,7 +134,8 @@ def test_named_parent_at_a_point_in_time(jambo_project: JamboProject) -> None:
         make_context()
     )
     assert result["parent_id"] == dev["branch_id"]
-    assert result["endpoint_id"] is None and result["host"] is None
+    assert result["endpoint_id"] is None
+    assert result["host"] is None
     branch = jambo_project.branch_named("dev-then")
     assert branch.raw.get("parent_timestamp", "").startswith(at.strftime("%Y-%m-%dT%H:%M"))
 
@@ -288,7 +293,7 @@ def test_delete_refuses_default_and_protected(jambo_project: JamboProject) -> No
     assert not [r for r in jambo_project.emu.requests() if r["method"] == "DELETE"]
 
     create_op("keep", protected=True).execute(make_context())
-    with pytest.raises(JamboConfigError, match="protected.*allow_protected=True"):
+    with pytest.raises(JamboConfigError, match=r"protected.*allow_protected=True"):
         delete_op("keep").execute(make_context())
     assert jambo_project.branch_named("keep") is not None
     assert delete_op("keep", allow_protected=True).execute(make_context())["deleted"] is True
@@ -329,7 +334,8 @@ def test_reset_from_parent_with_preserved_copy(jambo_project: JamboProject) -> N
     assert result["branch_id"] == created["branch_id"]
     assert result["source_id"] == jambo_project.default_branch_id
     preserved = jambo_project.branch_named("ci-1-before")
-    assert preserved is not None and preserved.id != created["branch_id"]
+    assert preserved is not None
+    assert preserved.id != created["branch_id"]
     branch = jambo_project.branch_named("ci-1")
     assert branch.raw.get("last_reset_at")
     # The TTL restarts with the reset (the service re-applies ttl_interval_seconds).

@@ -38,7 +38,8 @@ def test_create_read_only_compute_on_existing_branch(jambo_project: JamboProject
         compute_type="read_only", min_cu=0.5, max_cu=2, suspend_timeout_seconds=300
     ).execute(ctx)
     assert result["branch_id"] == jambo_project.default_branch_id
-    assert result["type"] == "read_only" and result["created"] is True
+    assert result["type"] == "read_only"
+    assert result["created"] is True
     assert result["host"].startswith(result["endpoint_id"])
     assert result["pooler_host"].startswith(result["endpoint_id"] + "-pooler")
     eps = {ep.id: ep for ep in endpoints_of(jambo_project, jambo_project.default_branch_id)}
@@ -52,7 +53,8 @@ def test_read_write_compute_is_created_once_and_then_adopted(jambo_project: Jamb
     branch = bare_branch()
     first = create_compute("bare").execute(make_context())
     again = create_compute(branch["branch_id"]).execute(make_context(try_number=2))
-    assert first["created"] is True and again["created"] is False
+    assert first["created"] is True
+    assert again["created"] is False
     assert again["endpoint_id"] == first["endpoint_id"]
     assert len(endpoints_of(jambo_project, branch["branch_id"])) == 1
     with pytest.raises(JamboConfigError, match="already has read_write compute"):
@@ -60,7 +62,7 @@ def test_read_write_compute_is_created_once_and_then_adopted(jambo_project: Jamb
 
 
 def test_compute_arguments_checked_at_parse_time() -> None:
-    with pytest.raises(JamboConfigError, match="max_cu must be a number from 0.25 to 16"):
+    with pytest.raises(JamboConfigError, match=r"max_cu must be a number from 0\.25 to 16"):
         create_compute(max_cu=32)
     with pytest.raises(JamboConfigError, match="compute_type must be one of read_write, read_only"):
         create_compute(compute_type="gpu")

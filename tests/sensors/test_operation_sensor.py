@@ -50,7 +50,8 @@ def test_poke_waits_for_given_ids(jambo_project: JamboProject) -> None:
     assert s.poke(make_context()) is False
     jambo_project.emu.advance(30)
     done = s.poke(make_context())
-    assert done and done.xcom_value == ids
+    assert done
+    assert done.xcom_value == ids
 
 
 def test_poke_mode_execute_for_branch_operations(jambo_project: JamboProject) -> None:
@@ -106,7 +107,8 @@ def test_deferrable_defers_with_the_timeout_and_resumes(jambo_project: JamboProj
     deferred = defer(s, ctx)
     assert isinstance(deferred.trigger, JamboOperationTrigger)
     assert deferred.trigger.operation_ids == ids
-    assert deferred.timeout is not None and deferred.timeout >= timedelta(minutes=5)
+    assert deferred.timeout is not None
+    assert deferred.timeout >= timedelta(minutes=5)
     roundtrip(deferred.trigger)
     jambo_project.emu.advance(30)
     assert resume(s, ctx, deferred) == ids

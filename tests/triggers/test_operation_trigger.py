@@ -47,7 +47,8 @@ def test_serialize_round_trip_holds_plain_values_only(jambo_project: JamboProjec
     assert rebuilt.serialize() == trigger.serialize()
     text = json.dumps(kwargs)  # plain JSON values only
     assert jambo_project.emu.api_key not in text
-    assert isinstance(kwargs["deadline"], float) and kwargs["retry_policy"] == POLICY
+    assert isinstance(kwargs["deadline"], float)
+    assert kwargs["retry_policy"] == POLICY
 
 
 async def test_success_event(jambo_project: JamboProject) -> None:
@@ -86,7 +87,7 @@ async def test_recreated_mid_wait_resumes_the_same_wait(jambo_project: JamboProj
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    classpath, kwargs = first.serialize()
+    _classpath, kwargs = first.serialize()
     second = JamboOperationTrigger(**kwargs)
     assert second.deadline == first.deadline
     jambo_project.emu.advance(120)
