@@ -43,4 +43,5 @@ with DAG(
     def report(branch_ops: list[str], id_ops: list[str]) -> None:
         print(f"operations done on the branch: {branch_ops}; by id: {id_ops}")
 
+    wait_for_branch >> wait_for_ids
     report(wait_for_branch.output, wait_for_ids.output)

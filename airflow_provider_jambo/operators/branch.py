@@ -420,6 +420,15 @@ class JamboResetBranchOperator(JamboBaseOperator):
             )
         from_parent = source.id == branch.parent_id and source_ts is None and self.source_lsn is None
         self.log.info("Resetting branch %r (%s) from %r (%s)", branch.name, branch.id, source.name, source.id)
+        operations: list[Operation] = []
+        expires = self._new_expiry(branch, from_parent)
+        if expires is not None:
+            # Set before the restore: a reset from the parent re-applies the (new) TTL interval, and
+            # an update right after it would collide with the restore's operations (423).
+            update = hook.update_branch(
+                branch.id, project_id=project_id, expires_at=format_timestamp(expires)
+            )
+            operations.extend(update.operations)
         mutation = hook.restore_branch(
             branch.id,
             source_branch_id=source.id,
@@ -428,20 +437,14 @@ class JamboResetBranchOperator(JamboBaseOperator):
             preserve_under_name=self.preserve_under_name,
             project_id=project_id,
         )
-        operations: list[Operation] = list(mutation.operations)
-        expires = self._new_expiry(branch, from_parent)
-        if expires is not None:
-            update = hook.update_branch(
-                branch.id, project_id=project_id, expires_at=format_timestamp(expires)
-            )
-            operations.extend(update.operations)
+        operations.extend(mutation.operations)
         reset = mutation.resource
         result = {
             "project_id": project_id,
             "branch_id": branch.id,
             "branch_name": branch.name,
             "source_id": source.id,
-            "expires_at": _iso(expires) if expires is not None else _iso(reset.expires_at),
+            "expires_at": _iso(reset.expires_at) or (_iso(expires) if expires is not None else None),
         }
         return self.wait_for(context, project_id=project_id, operations=operations, result=result)
 
