@@ -1,7 +1,7 @@
 """Issue 5's example DAGs run by ``airflow dags test`` against the emulator with real PostgreSQL.
 
-One emulator (data plane on) and one migrated Airflow home for the module; each test gets a fresh
-project whose ``main`` holds the demo data (``example_dags/sql/seed_main.sql``).
+One emulator (data plane on) for the module and the session's migrated Airflow home (conftest.py);
+each test gets a fresh project whose ``main`` holds the demo data (``example_dags/sql/seed_main.sql``).
 """
 
 from __future__ import annotations
@@ -32,11 +32,6 @@ def emulator() -> Iterator[JamboEmulator]:
         if not emu.data_plane_enabled:
             pytest.skip("PostgreSQL server binaries not found: the emulator's data plane is off")
         yield emu
-
-
-@pytest.fixture(scope="module")
-def airflow_home() -> AirflowHome:
-    return AirflowHome.create()
 
 
 @dataclass
@@ -107,9 +102,11 @@ def test_preview_environment_end_to_end(airflow_home: AirflowHome, project: Proj
     assert branch["parent_id"] == project.main_branch_id
     assert result.xcoms[("transform", "return_value")] == [4]  # one revenue row per customer
     checks = result.xcoms[("check_data_quality", "return_value")]
-    assert set(checks) >= {"no order has a non-positive amount"} and not any(checks.values())
+    assert set(checks) >= {"no order has a non-positive amount"}
+    assert not any(checks.values())
     diff = result.xcoms[("schema_diff", "return_value")]
-    assert "customer_revenue" in diff and "status" in diff, diff
+    assert "customer_revenue" in diff, diff
+    assert "status" in diff, diff
     assert "Schema diff of" in result.output
 
     # The branch is gone, and main never saw the preview's changes.
