@@ -1,0 +1,129 @@
+"""SQL on a branch against the emulator with its data plane (real PostgreSQL behind the branches).
+
+The branch comes from ``JamboCreateBranchOperator`` so the coordinates are exactly its XCom value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from airflow.providers.common.compat.sdk import redact
+
+from airflow_provider_jambo.emulator import JamboEmulator
+from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.sql import JamboPostgresHook, get_branch_connection
+from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
+
+pytestmark = pytest.mark.postgres
+
+
+class _TI:
+    dag_id, run_id, task_id, try_number, map_index = "sql_tests", "manual__1", "create_branch", 1, -1
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = json.loads(json.dumps(value))  # what XCom would store
+
+
+def context() -> dict[str, Any]:
+    ti = _TI()
+    return {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[JamboEmulator]:
+    with JamboEmulator(api_key="sql-test-key", operation_duration=0.0, data_plane="auto") as emu:
+        if not emu.data_plane_enabled:
+            pytest.skip("PostgreSQL server binaries not found: the emulator's data plane is off")
+        yield emu
+
+
+@pytest.fixture
+def main_uri(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    body = emulator.create_project(name="sql")
+    project_id = body["id"] if "id" in body else body["project"]["id"]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_JAMBO_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "jambo",
+                "host": emulator.base_url,
+                "password": emulator.api_key,
+                "extra": {"project_id": project_id},
+            }
+        ),
+    )
+    hook = JamboHook()
+    main = hook.get_default_branch(project_id)
+    uri = hook.get_connection_uri(branch_id=main.id, database="neondb", role="neondb_owner")
+    with psycopg.connect(uri, connect_timeout=10) as conn:
+        conn.execute("CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL)")
+        conn.execute("INSERT INTO items VALUES (1, 'one'), (2, 'two')")
+    return uri
+
+
+def create_branch(name: str) -> dict[str, Any]:
+    result = JamboCreateBranchOperator(task_id="create_branch", branch_name=name).execute(context())
+    assert result is not None
+    return json.loads(json.dumps(result))
+
+
+def test_hook_reads_the_parents_data_and_writes_only_the_branch(main_uri: str) -> None:
+    branch = create_branch("sql-hook")
+    hook = JamboPostgresHook(branch=branch)
+    assert hook.get_records("SELECT id, label FROM items ORDER BY id") == [(1, "one"), (2, "two")]
+    hook.run("INSERT INTO items VALUES (3, 'branch only')")
+    assert hook.get_first("SELECT count(*) FROM items") == (3,)
+    with psycopg.connect(main_uri, connect_timeout=10) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (2,)
+    # The raw psycopg connection is the branch's too.
+    with hook.get_conn() as conn, conn.cursor() as cur:
+        cur.execute("SELECT current_database(), current_user")
+        assert cur.fetchone() == ("neondb", "neondb_owner")
+
+
+def test_operator_runs_templated_sql_files_and_returns_rows(main_uri: str, tmp_path: Any) -> None:
+    branch = create_branch("sql-operator")
+    op = JamboBranchSQLOperator(
+        task_id="q",
+        branch=branch,
+        sql="UPDATE items SET label = upper(label); SELECT label FROM items ORDER BY id",
+        split_statements=True,
+        return_last=True,
+    )
+    assert [tuple(row) for row in op.execute(context())] == [("ONE",), ("TWO",)]
+    with psycopg.connect(main_uri, connect_timeout=10) as conn:
+        assert conn.execute("SELECT label FROM items ORDER BY id").fetchall() == [("one",), ("two",)]
+
+
+def test_pooled_and_other_role_connections(main_uri: str) -> None:
+    branch = create_branch("sql-pooled")
+    hook = JamboHook()
+    created = hook.create_role(branch["branch_id"], "reader")
+    hook.wait_for_operations([op.id for op in created.operations], timeout=60).raise_for_status()
+    pooled = JamboPostgresHook(branch=branch, pooled=True)
+    assert pooled.connection.host is not None
+    assert "-pooler" in pooled.connection.host
+    assert pooled.get_first("SELECT count(*) FROM items") == (2,)
+    reader = JamboPostgresHook(branch=branch, role="reader")
+    assert reader.get_first("SELECT current_user") == ("reader",)
+
+
+def test_password_is_masked_and_never_logged(main_uri: str, caplog: pytest.LogCaptureFixture) -> None:
+    branch = create_branch("sql-secrets")
+    caplog.set_level(logging.DEBUG)
+    conn = get_branch_connection(branch)
+    assert conn.password
+    assert conn.password not in str(redact(f"password={conn.password}"))
+    assert json.dumps(branch).find(conn.password) == -1
+    JamboBranchSQLOperator(task_id="q", branch=branch, sql="SELECT 1").execute(context())
+    assert conn.password not in caplog.text
+    assert "sql-test-key" not in caplog.text
