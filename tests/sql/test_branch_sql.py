@@ -41,7 +41,7 @@ def context() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[JamboEmulator]:
     with JamboEmulator(api_key="sql-test-key", operation_duration=0.0, data_plane="auto") as emu:
-        if not emu.data_plane_enabled:
+        if not emu.ctx.data_plane.enabled:
             pytest.skip("PostgreSQL server binaries not found: the emulator's data plane is off")
         yield emu
 
