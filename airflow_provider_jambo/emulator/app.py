@@ -1,0 +1,186 @@
+"""The ASGI app: routing, the per-request gate (auth, limits, faults) and the error shapes.
+
+Hot path on purpose lean: one pure-ASGI middleware (request id, request log, dropped responses,
+last-resort 500) and a route class whose wrapper runs auth, rate limits and faults after routing
+(so the spec's route template is known) and before FastAPI parses parameters and bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from airflow_provider_jambo.emulator.config import EmulatorConfig
+from airflow_provider_jambo.emulator.context import EmulatorContext
+from airflow_provider_jambo.emulator.dataplane.base import DataPlane, NullDataPlane
+from airflow_provider_jambo.emulator.errors import REQUEST_ID_HEADER, ApiError, error_response
+from airflow_provider_jambo.emulator.gate import API_PREFIX
+from airflow_provider_jambo.emulator.validation import describe_validation_error
+
+log = logging.getLogger(__name__)
+
+CONTROL_PREFIX = "/_emulator"
+#: Key in the ASGI scope's ``state`` under which our uvicorn protocol puts the connection's transport.
+TRANSPORT_KEY = "jambo.transport"
+
+
+class DroppedConnection(Exception):
+    """Raised to a non-uvicorn ASGI client when a response was dropped after apply."""
+
+
+class GatewayMiddleware:
+    """Request id, request log, dropped responses and the last-resort 500 (pure ASGI: fast)."""
+
+    def __init__(self, app: ASGIApp, ctx: EmulatorContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _client_request_id(scope) or str(uuid.uuid4())
+        scope["jambo.request_id"] = request_id
+        header = (REQUEST_ID_HEADER.encode(), request_id.encode())
+        status = 0
+        dropped = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, dropped
+            if scope.get("jambo.drop"):
+                dropped = True
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                return  # the change was applied; the client never hears about it
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error serving %s %s", scope["method"], scope["path"])
+            if status == 0 and not dropped:
+                status = 500
+                response = error_response(
+                    500, "internal server error (emulator bug; see its log)", request_id
+                )
+                await response(scope, receive, send)
+        if dropped:
+            await _drop_connection(scope)
+        path = scope["path"]
+        if path.startswith(API_PREFIX):
+            self.ctx.request_log.add(
+                {
+                    "method": scope["method"],
+                    "path": path,
+                    "route": scope.get("jambo.route"),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "request_id": request_id,
+                    "dropped": dropped,
+                }
+            )
+        if dropped and TRANSPORT_KEY not in scope.get("state", {}):
+            raise DroppedConnection(f"response to {scope['method']} {path} dropped after apply")
+
+
+def _client_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text: str = value.decode("latin-1").strip()
+            return text[:200] or None
+    return None
+
+
+async def _drop_connection(scope: Scope) -> None:
+    transport = scope.get("state", {}).get(TRANSPORT_KEY)
+    if transport is None:
+        return
+    transport.close()
+    # Let uvicorn see the connection as lost, so it does not answer with its own 500.
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+def _request_id(request: Request) -> str:
+    rid: str = request.scope.get("jambo.request_id", "")
+    return rid
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, _request_id(request), code=exc.code, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(400, describe_validation_error(exc.errors()), _request_id(request))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, message, _request_id(request), headers=exc.headers)
+
+
+def create_app(config: EmulatorConfig | None = None, data_plane: DataPlane | None = None) -> FastAPI:
+    """A fresh emulator app; all state lives on ``app.state.ctx`` (no module globals)."""
+    from airflow_provider_jambo.emulator.control import Controller
+    from airflow_provider_jambo.emulator.control import router as control_router
+    from airflow_provider_jambo.emulator.routes import api_router
+
+    ctx = EmulatorContext(
+        config or EmulatorConfig(), data_plane if data_plane is not None else NullDataPlane()
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx.runner.start()
+        sweeper = asyncio.create_task(_sweep(ctx))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await asyncio.to_thread(ctx.runner.shutdown)
+
+    app = FastAPI(
+        title="Jambo API emulator",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.controller = Controller(ctx)
+    app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(control_router, prefix=CONTROL_PREFIX)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(GatewayMiddleware, ctx=ctx)
+    return app
+
+
+async def _sweep(ctx: EmulatorContext) -> None:
+    """The background job: advance operations and delete expired branches every interval."""
+    while True:
+        await asyncio.sleep(ctx.config.sweep_interval)
+        try:
+            ctx.tick()
+        except Exception:
+            log.exception("emulator sweeper failed")

@@ -1,0 +1,149 @@
+"""``jambo-emulator``: serve the emulator until SIGINT/SIGTERM.
+
+Prints exactly one line, ``Jambo API emulator listening on http://HOST:PORT/api/v2`` (plus the
+generated key, once, when no ``--api-key`` was given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from airflow_provider_jambo.emulator.app import create_app
+from airflow_provider_jambo.emulator.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
+from airflow_provider_jambo.emulator.server import resolve_data_plane, uvicorn_config
+
+
+def _scoped_key(text: str) -> tuple[str, str]:
+    key, sep, project_id = text.partition("=")
+    if not sep or not key or not project_id:
+        raise argparse.ArgumentTypeError(f"expected KEY=PROJECT_ID, got {text!r}")
+    return key, project_id
+
+
+def _duration(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jambo-emulator", description="Local Jambo API v2 emulator.")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default 8080)")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accepted personal API key (repeatable); one is generated and printed if omitted",
+    )
+    parser.add_argument(
+        "--project-scoped-key",
+        action="append",
+        default=[],
+        type=_scoped_key,
+        metavar="KEY=PROJECT_ID",
+        help="a key limited to one project (created if missing)",
+    )
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="seeded ids and keys, manual clock (moves only via /_emulator/clock/advance)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for --deterministic (default 0)")
+    parser.add_argument(
+        "--operation-duration",
+        type=_duration,
+        default=None,
+        metavar="SECONDS",
+        help=f"seconds each operation takes (default {DEFAULT_OPERATION_DURATION}, 0 with --deterministic)",
+    )
+    parser.add_argument(
+        "--no-rate-limits", action="store_true", help="disable the 700/min and 40/s limits (429)"
+    )
+    parser.add_argument(
+        "--no-lock-rule", action="store_true", help="disable the conflicting-operation rule (423)"
+    )
+    parser.add_argument(
+        "--postgres",
+        choices=("auto", "off"),
+        default="off",
+        help="real PostgreSQL behind branches: auto (when available) or off (default)",
+    )
+    parser.add_argument(
+        "--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug")
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    duration = args.operation_duration
+    if duration is None:
+        duration = 0.0 if args.deterministic else DEFAULT_OPERATION_DURATION
+    config = EmulatorConfig(
+        api_keys=list(args.api_key),
+        project_scoped_keys=dict(args.project_scoped_key),
+        deterministic=args.deterministic,
+        seed=args.seed,
+        operation_duration=duration,
+        rate_limits=not args.no_rate_limits,
+        lock_rule=not args.no_lock_rule,
+    )
+    try:
+        app = create_app(config, resolve_data_plane(args.postgres))
+    except ValueError as exc:
+        print(f"jambo-emulator: {exc}", file=sys.stderr)
+        return 2
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        print(f"jambo-emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    sock.listen(2048)
+    port = sock.getsockname()[1]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    server = uvicorn.Server(uvicorn_config(app, log_level=args.log_level))
+    ctx = app.state.ctx
+    # Print only once the server accepts connections, so "listening" is true when read.
+    original_startup = server.startup
+
+    async def startup(sockets: list[socket.socket] | None = None) -> None:
+        await original_startup(sockets=sockets)
+        print(f"Jambo API emulator listening on http://{host}:{port}/api/v2", flush=True)
+        if ctx.generated_key is not None:
+            print(f"API key: {ctx.generated_key}", flush=True)
+
+    server.startup = startup  # type: ignore[method-assign]
+
+    # uvicorn restores these after its own handling and re-raises the signal into them: with
+    # Python's defaults that would end in KeyboardInterrupt (SIGINT) or death by SIGTERM, not exit 0.
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

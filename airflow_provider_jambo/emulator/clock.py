@@ -1,0 +1,35 @@
+"""The emulator's notion of "now": real time, or a manual clock stepped by ``advance()``."""
+
+from __future__ import annotations
+
+import time
+
+
+class Clock:
+    """Epoch seconds. A manual clock stands still until advanced; a real clock can also be advanced.
+
+    Advancing a real clock adds an offset, so tests can jump over an operation's duration or a
+    branch's expiry without sleeping.
+    """
+
+    def __init__(self, manual: bool) -> None:
+        self.manual = manual
+        self._offset = 0.0
+        # A manual clock starts at the real time (whole seconds) so that client-computed
+        # timestamps such as ``expires_at = now + 1h`` stay valid against it.
+        self._frozen = float(int(time.time())) if manual else 0.0
+
+    def now(self) -> float:
+        if self.manual:
+            return self._frozen + self._offset
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds}")
+        self._offset += seconds
+
+
+def iso(ts: float) -> str:
+    """RFC 3339 in UTC with second precision, as the service writes timestamps."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -1,0 +1,174 @@
+"""Everything one emulator instance owns, bundled so handlers reach it through ``app.state.ctx``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow_provider_jambo.emulator.auth import can_see
+from airflow_provider_jambo.emulator.clock import Clock
+from airflow_provider_jambo.emulator.config import EmulatorConfig
+from airflow_provider_jambo.emulator.dataplane.base import DataPlane
+from airflow_provider_jambo.emulator.effects import DataPlaneRunner
+from airflow_provider_jambo.emulator.errors import LOCKED_MESSAGE, ApiError, not_found
+from airflow_provider_jambo.emulator.faults import FaultInjector
+from airflow_provider_jambo.emulator.ids import IdGenerator
+from airflow_provider_jambo.emulator.limits import RateLimiter
+from airflow_provider_jambo.emulator.operations import OperationEngine
+from airflow_provider_jambo.emulator.requestlog import RequestLog
+from airflow_provider_jambo.emulator.store import ApiKey, Branch, Endpoint, Project, Store
+
+log = logging.getLogger(__name__)
+
+
+class EmulatorContext:
+    def __init__(self, config: EmulatorConfig, data_plane: DataPlane) -> None:
+        self.config = config
+        self.data_plane = data_plane
+        self.runner = DataPlaneRunner(data_plane)
+        self.request_log = RequestLog(config.request_log_size)
+        self.generated_key: str | None = None
+        self._build_state()
+
+    def _build_state(self) -> None:
+        """(Re)create every piece of mutable state from the config."""
+        config = self.config
+        self.clock = Clock(manual=config.uses_manual_clock)
+        self.ids = IdGenerator(config.deterministic, config.seed)
+        self.store = Store()
+        self.engine = OperationEngine(
+            self.store,
+            self.clock,
+            self.ids,
+            self.runner,
+            config.operation_duration,
+            config.operation_durations,
+        )
+        self.limiter = RateLimiter(config.rate_limit_per_minute, config.rate_limit_per_route_per_second)
+        self.faults = FaultInjector(config.seed if config.deterministic else None)
+        self.rate_limits_enabled = config.rate_limits
+        self.lock_rule_enabled = config.lock_rule
+        self.owner_id = self.ids.user_id()
+        self._bootstrap()
+
+    def _bootstrap(self) -> None:
+        from airflow_provider_jambo.emulator import service  # service imports this module
+
+        keys = list(self.config.api_keys)
+        if not keys and not self.config.project_scoped_keys:
+            if self.generated_key is None:
+                self.generated_key = self.ids.api_key()
+            keys = [self.generated_key]
+        for index, key in enumerate(keys, start=1):
+            self.add_api_key(key, name=f"emulator-key-{index}")
+        for key, project_id in self.config.project_scoped_keys.items():
+            if project_id not in self.store.projects:
+                service.create_project(self, service.ProjectSpec(name=project_id), project_id=project_id)
+            self.add_api_key(key, name=f"project-key-{project_id}", project_id=project_id)
+        # Bootstrap work (the scoped keys' projects) is done, not in flight.
+        self.finish_all()
+
+    def finish_all(self) -> None:
+        """Settle every in-flight operation as if its time had passed (bootstrap only)."""
+        saved = dict(self.engine.durations), self.engine.default_duration
+        self.engine.durations = {}
+        self.engine.default_duration = 0.0
+        for ops_project in self.store.projects.values():
+            for op in ops_project.operations:
+                op.duration = 0.0
+        self.engine.advance()
+        self.engine.durations, self.engine.default_duration = saved
+
+    @property
+    def primary_key(self) -> str:
+        for key in self.store.api_keys.values():
+            if key.project_id is None and not key.revoked:
+                return key.key
+        return next(iter(self.store.api_keys))
+
+    def add_api_key(self, key: str, *, name: str, project_id: str | None = None) -> ApiKey:
+        with self.store.lock:
+            existing = self.store.api_keys.get(key)
+            if existing is not None:
+                return existing
+            record = ApiKey(
+                id=self.ids.integer() + 100_000,
+                key=key,
+                name=name,
+                created_at=self.clock.now(),
+                created_by=self.owner_id,
+                project_id=project_id,
+            )
+            self.store.api_keys[key] = record
+            self.store.api_keys_by_id[record.id] = record
+            return record
+
+    # -- lookups used by every handler (caller holds the lock) --------------------------------
+    def project_for(self, key: ApiKey, project_id: str) -> Project:
+        project = self.store.projects.get(project_id)
+        if project is None or not can_see(key, project_id):
+            raise not_found("project")
+        return project
+
+    @staticmethod
+    def branch_in(project: Project, branch_id: str) -> Branch:
+        branch = project.branches.get(branch_id)
+        if branch is None:
+            raise not_found("branch")
+        return branch
+
+    @staticmethod
+    def endpoint_in(project: Project, endpoint_id: str) -> Endpoint:
+        endpoint = project.endpoints.get(endpoint_id)
+        if endpoint is None:
+            raise not_found("endpoint")
+        return endpoint
+
+    def check_lock(self, project: Project) -> None:
+        """The 423 rule: no new operations while the project has conflicting ones in flight."""
+        if self.lock_rule_enabled and self.engine.inflight_count(project.id) > 0:
+            raise ApiError(423, LOCKED_MESSAGE)
+
+    # -- time ------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Background work: operations due, expired branches (the sweeper calls this)."""
+        from airflow_provider_jambo.emulator import service
+
+        self.engine.advance()
+        service.delete_expired_branches(self)
+        self.engine.advance()
+
+    def advance(self, seconds: float) -> float:
+        self.clock.advance(seconds)
+        self.tick()
+        return self.clock.now()
+
+    # -- reset -----------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to the configured start: no faults, logs or projects other than the bootstrap ones."""
+        from airflow_provider_jambo.emulator import service
+
+        with self.store.lock:
+            old_projects = list(self.store.projects.values())
+            self.store.projects = {}
+        if self.runner.enabled:
+            for project in old_projects:
+                service.drop_data(self, project, wait=True)
+        self.request_log.clear()
+        self.engine.clear()
+        self._build_state()
+
+    def describe(self) -> dict[str, Any]:
+        with self.store.lock:
+            return {
+                "deterministic": self.config.deterministic,
+                "seed": self.config.seed,
+                "manual_clock": self.clock.manual,
+                "now": self.clock.now(),
+                "operation_durations": {"default": self.engine.default_duration, **self.engine.durations},
+                "operation_outcomes": self.engine.forced_outcomes(),
+                "rate_limits": self.rate_limits_enabled,
+                "lock_rule": self.lock_rule_enabled,
+                "data_plane": bool(self.runner.enabled),
+                "faults": self.faults.rules(),
+            }

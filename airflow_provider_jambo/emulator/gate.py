@@ -1,0 +1,82 @@
+"""The per-request gate of every ``/api/v2`` route: auth, rate limits, faults, operation progress.
+
+It runs after routing (so the spec's route template is known) and before FastAPI parses path
+parameters and bodies (so a bad key answers 401 before any 400).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+from starlette.types import Scope
+
+from airflow_provider_jambo.emulator.auth import authenticate
+from airflow_provider_jambo.emulator.context import EmulatorContext
+from airflow_provider_jambo.emulator.errors import LOCKED_MESSAGE, ApiError
+from airflow_provider_jambo.emulator.limits import RATE_LIMIT_MESSAGE
+
+API_PREFIX = "/api/v2"
+FAULT_STATUS_MESSAGES = {
+    500: "internal server error",
+    502: "bad gateway",
+    503: "service unavailable",
+    524: "a timeout occurred (origin did not respond in time)",
+}
+
+
+class EmulatorRoute(APIRoute):
+    """Runs the gate (auth, rate limits, faults, lazy operation progress) before the handler."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        template = self.path_format[len(API_PREFIX) :] if self.path_format.startswith(API_PREFIX) else ""
+
+        async def gated(request: Request) -> Response:
+            ctx: EmulatorContext = request.app.state.ctx
+            scope = request.scope
+            method = scope["method"]
+            scope["jambo.route"] = template
+            key = authenticate(ctx.store, request.headers.get("authorization"))
+            scope["jambo.key"] = key
+            if ctx.rate_limits_enabled:
+                ctx.limiter.check(key.id, method, template)
+            if ctx.faults.active:
+                fault = ctx.faults.pick(method, template)
+                if fault is not None:
+                    early = await _apply_fault(fault, scope)
+                    if early is not None:
+                        return early
+            ctx.engine.advance()
+            return await handler(request)
+
+        return gated
+
+
+async def _apply_fault(fault: dict[str, Any], scope: Scope) -> Response | None:
+    kind = fault["kind"]
+    if kind == "latency":
+        await asyncio.sleep(fault["seconds"])
+        return None
+    if kind == "drop_after_apply":
+        scope["jambo.drop"] = True
+        return None
+    if kind == "status":
+        raise ApiError(fault["status"], FAULT_STATUS_MESSAGES[fault["status"]])
+    if kind == "rate_limit":
+        retry_after = fault.get("retry_after")
+        raise ApiError(
+            429, RATE_LIMIT_MESSAGE, headers={"Retry-After": retry_after} if retry_after is not None else None
+        )
+    if kind == "locked":
+        raise ApiError(423, LOCKED_MESSAGE)
+    return None  # "pass"
+
+
+def api_router() -> APIRouter:
+    """A router whose routes all pass the gate."""
+    return APIRouter(route_class=EmulatorRoute)

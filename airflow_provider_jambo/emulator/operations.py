@@ -1,0 +1,249 @@
+"""The operation engine: every mutation's asynchronous work, on the emulator's clock.
+
+An operation is ``scheduling`` until its predecessor in the same request's chain has finished (and
+for the first quarter of its own duration), then ``running``, then ``finished`` at
+``start + duration``, or whatever outcome was forced for its action. Timestamps are the due times,
+so the timeline does not depend on when somebody looks. Statuses are advanced lazily on every
+request and by the background sweeper. A data-plane call attached to an operation runs on the
+data-plane worker from the moment the operation is created; the operation cannot finish before the
+call has returned, and a failed call ends it with status ``error``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from airflow_provider_jambo.emulator.clock import Clock
+from airflow_provider_jambo.emulator.effects import DataPlaneRunner, describe_failure, log_failure
+from airflow_provider_jambo.emulator.ids import IdGenerator
+from airflow_provider_jambo.emulator.store import SUCCESS, TERMINAL, Operation, Project, Store
+
+OUTCOMES = ("finished", "failed", "error", "failed_then_finished")
+FAILURE_MESSAGES = {
+    "failed": "operation failed: compute node did not respond in time",
+    "error": "operation error: internal error while executing the operation",
+}
+
+
+class OperationEngine:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        ids: IdGenerator,
+        runner: DataPlaneRunner,
+        default_duration: float,
+        durations: dict[str, float],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+        self.runner = runner
+        self.default_duration = default_duration
+        self.durations = dict(durations)
+        self._forced: dict[str, deque[str]] = {}
+        self._inflight: list[Operation] = []
+        self._inflight_per_project: dict[str, int] = {}
+        self._next_due = float("inf")
+        self._generation = 0
+
+    # -- configuration -------------------------------------------------------------------------
+    def set_durations(self, default: float | None = None, **per_action: float) -> None:
+        for name, value in [("default", default), *per_action.items()]:
+            if value is not None and value < 0:
+                raise ValueError(f"duration for {name} must be >= 0, got {value}")
+        with self.store.lock:
+            if default is not None:
+                self.default_duration = default
+            self.durations.update(per_action)
+
+    def force_outcome(self, action: str, outcome: str, times: int = 1) -> None:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+        if times < 1:
+            raise ValueError(f"times must be >= 1, got {times}")
+        with self.store.lock:
+            self._forced.setdefault(action, deque()).extend([outcome] * times)
+
+    def clear_outcomes(self) -> None:
+        with self.store.lock:
+            self._forced.clear()
+
+    def forced_outcomes(self) -> dict[str, list[str]]:
+        with self.store.lock:
+            return {action: list(queue) for action, queue in self._forced.items() if queue}
+
+    # -- creating --------------------------------------------------------------------------------
+    def create(
+        self,
+        project: Project,
+        action: str,
+        *,
+        branch_id: str | None = None,
+        endpoint_id: str | None = None,
+        after: Operation | None = None,
+        on_finish: Callable[[Operation], None] | None = None,
+        on_fail: Callable[[Operation], None] | None = None,
+        effect: Callable[[], Any] | None = None,
+        effect_name: str = "",
+    ) -> Operation:
+        """Create an operation (caller holds the store lock)."""
+        now = self.clock.now()
+        queue = self._forced.get(action)
+        outcome = queue.popleft() if queue else "finished"
+        op = Operation(
+            id=self.ids.operation_id(),
+            seq=self.store.next_seq(),
+            project_id=project.id,
+            action=action,
+            created_at=now,
+            updated_at=now,
+            duration=self.durations.get(action, self.default_duration),
+            outcome=outcome,
+            branch_id=branch_id,
+            endpoint_id=endpoint_id,
+            after=after,
+            on_finish=on_finish,
+            on_fail=on_fail,
+        )
+        project.operations.append(op)
+        project.operations_by_id[op.id] = op
+        self._inflight.append(op)
+        self._inflight_per_project[project.id] = self._inflight_per_project.get(project.id, 0) + 1
+        self._next_due = min(self._next_due, now)
+        if effect is not None and self.runner.enabled:
+            op.effect_done = False
+            self.runner.submit(effect).add_done_callback(
+                lambda fut: self._effect_done(
+                    op, fut.exception(), None if fut.exception() else fut.result(), effect_name
+                )
+            )
+        return op
+
+    def run_detached(self, effect: Callable[[], Any], name: str) -> None:
+        """A data-plane call without an operation (project delete): queued, failures logged."""
+        if not self.runner.enabled:
+            return
+        self.runner.submit(effect).add_done_callback(
+            lambda fut: log_failure(name, fut.exception()) if fut.exception() else None  # type: ignore[arg-type]
+        )
+
+    def _effect_done(self, op: Operation, exc: BaseException | None, result: Any, name: str) -> None:
+        if exc is not None:
+            log_failure(name, exc, f"operation {op.id} {op.action}")
+        with self.store.lock:
+            op.effect_done = True
+            op.effect_done_at = self.clock.now()
+            op.effect_result = result
+            op.effect_error = describe_failure(exc) if exc is not None else None
+            self._next_due = float("-inf")
+
+    # -- queries ---------------------------------------------------------------------------------
+    def inflight_count(self, project_id: str) -> int:
+        return self._inflight_per_project.get(project_id, 0)
+
+    def forget_project(self, project_id: str) -> None:
+        with self.store.lock:
+            self._inflight = [op for op in self._inflight if op.project_id != project_id]
+            self._inflight_per_project.pop(project_id, None)
+
+    def clear(self) -> None:
+        with self.store.lock:
+            self._inflight.clear()
+            self._inflight_per_project.clear()
+            self._next_due = float("inf")
+            self._forced.clear()
+
+    # -- advancing -------------------------------------------------------------------------------
+    def advance(self) -> None:
+        """Move every in-flight operation as far as the clock allows (cheap when nothing is due)."""
+        now = self.clock.now()
+        if now < self._next_due:
+            return
+        with self.store.lock:
+            self._generation += 1
+            next_due = float("inf")
+            still: list[Operation] = []
+            for op in self._inflight:  # creation order: a predecessor is always handled first
+                due = self._step(op, now)
+                if op.status in TERMINAL and not (
+                    op.status == "failed" and op.outcome == "failed_then_finished"
+                ):
+                    count = self._inflight_per_project.get(op.project_id, 1) - 1
+                    self._inflight_per_project[op.project_id] = count
+                    continue
+                still.append(op)
+                next_due = min(next_due, due)
+            self._inflight = still
+            self._next_due = next_due
+
+    def _step(self, op: Operation, now: float) -> float:
+        """Apply every transition due by ``now``; return when this operation next needs a look."""
+        if op.start_at is None:
+            prev = op.after
+            if prev is None:
+                op.start_at = op.created_at
+            elif prev.status in SUCCESS:
+                op.start_at = prev.finished_at or prev.updated_at
+            elif prev.status in TERMINAL and not (
+                prev.status == "failed" and prev.outcome == "failed_then_finished"
+            ):
+                self._end(
+                    op,
+                    "cancelled",
+                    max(prev.updated_at, op.created_at),
+                    f"cancelled: preceding operation {prev.action} ended {prev.status}",
+                )
+                return float("inf")
+            else:
+                return float("inf")  # re-examined when the predecessor moves (it is due no later)
+            op.finish_due = op.start_at + op.duration
+        assert op.finish_due is not None
+        if op.status == "scheduling":
+            running_at = op.start_at + op.duration / 4
+            if now < running_at:
+                return running_at
+            self._set(op, "running", running_at)
+        if op.status == "failed":  # failed, waiting for the service's retry
+            assert op.retry_at is not None
+            if now < op.retry_at or self._generation <= op.failed_generation:
+                return max(op.retry_at, now)
+            self._set(op, "running", op.retry_at)
+            op.finish_due = op.retry_at + op.duration
+            op.outcome = "finished"
+        if op.status == "running":
+            if now < op.finish_due:
+                return op.finish_due
+            if not op.effect_done:
+                return float("inf")  # re-examined when the data-plane call returns
+            # Ends when both its duration and its data-plane call are over (never in the future).
+            at = min(max(op.finish_due, op.effect_done_at), now)
+            if op.effect_error is not None:
+                self._end(op, "error", at, op.effect_error)
+            elif op.outcome == "finished":
+                self._end(op, "finished", at, None)
+            elif op.outcome == "failed_then_finished":
+                op.failures_count += 1
+                op.error = FAILURE_MESSAGES["failed"]
+                op.retry_at = at + op.duration
+                op.failed_generation = self._generation
+                self._set(op, "failed", at)
+                return op.retry_at
+            else:
+                op.failures_count += 1
+                self._end(op, op.outcome, at, FAILURE_MESSAGES[op.outcome])
+        return float("inf")
+
+    def _set(self, op: Operation, status: str, at: float) -> None:
+        op.status = status
+        op.updated_at = max(at, op.updated_at)
+
+    def _end(self, op: Operation, status: str, at: float, error: str | None) -> None:
+        self._set(op, status, at)
+        op.finished_at = op.updated_at
+        op.error = error
+        callback = op.on_finish if status in SUCCESS else op.on_fail
+        if callback is not None:
+            callback(op)

@@ -1,0 +1,64 @@
+"""API keys of the account: list, create, revoke."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.responses import Response
+
+from airflow_provider_jambo.emulator import serialize
+from airflow_provider_jambo.emulator.auth import require_personal
+from airflow_provider_jambo.emulator.clock import iso
+from airflow_provider_jambo.emulator.errors import not_found
+from airflow_provider_jambo.emulator.gate import api_router
+from airflow_provider_jambo.emulator.routes.common import ctx_of, key_of, respond
+from airflow_provider_jambo.emulator.schemas import ApiKeyCreateBody
+
+router = api_router()
+
+
+@router.get("/api_keys")
+async def list_api_keys(request: Request) -> Response:
+    ctx = ctx_of(request)
+    require_personal(key_of(request), "manage API keys")
+    with ctx.store.lock:
+        keys = [k for k in ctx.store.api_keys.values() if not k.revoked and k.project_id is None]
+        return respond([serialize.api_key_item(k) for k in keys])
+
+
+@router.post("/api_keys")
+async def create_api_key(request: Request, body: ApiKeyCreateBody) -> Response:
+    ctx = ctx_of(request)
+    require_personal(key_of(request), "manage API keys")
+    with ctx.store.lock:
+        record = ctx.add_api_key(ctx.ids.api_key(), name=body.key_name)
+        return respond(
+            {
+                "id": record.id,
+                "key": record.key,
+                "name": record.name,
+                "created_at": iso(record.created_at),
+                "created_by": record.created_by,
+            }
+        )
+
+
+@router.delete("/api_keys/{key_id}")
+async def revoke_api_key(request: Request, key_id: int) -> Response:
+    ctx = ctx_of(request)
+    require_personal(key_of(request), "manage API keys")
+    with ctx.store.lock:
+        record = ctx.store.api_keys_by_id.get(key_id)
+        if record is None or record.revoked or record.project_id is not None:
+            raise not_found("API key")
+        record.revoked = True
+        return respond(
+            {
+                "id": record.id,
+                "name": record.name,
+                "created_at": iso(record.created_at),
+                "created_by": record.created_by,
+                "last_used_at": iso(record.last_used_at) if record.last_used_at is not None else None,
+                "last_used_from_addr": "127.0.0.1" if record.last_used_at is not None else "",
+                "revoked": True,
+            }
+        )

@@ -1,0 +1,97 @@
+"""Databases of a branch: list, get, create, delete."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.responses import Response
+
+from airflow_provider_jambo.emulator import serialize, service
+from airflow_provider_jambo.emulator.errors import ApiError, bad_request, not_found
+from airflow_provider_jambo.emulator.gate import api_router
+from airflow_provider_jambo.emulator.routes.common import (
+    BranchId,
+    ProjectId,
+    ctx_of,
+    key_of,
+    no_content,
+    respond,
+)
+from airflow_provider_jambo.emulator.schemas import DatabaseCreateBody
+from airflow_provider_jambo.emulator.store import Database
+
+router = api_router()
+BASE = "/projects/{project_id}/branches/{branch_id}/databases"
+
+
+@router.get(BASE)
+async def list_databases(request: Request, project_id: ProjectId, branch_id: BranchId) -> Response:
+    ctx = ctx_of(request)
+    with ctx.store.lock:
+        branch = ctx.branch_in(ctx.project_for(key_of(request), project_id), branch_id)
+        return respond({"databases": [serialize.database(d) for d in branch.databases.values()]})
+
+
+@router.get(BASE + "/{database_name}")
+async def get_database(
+    request: Request, project_id: ProjectId, branch_id: BranchId, database_name: str
+) -> Response:
+    ctx = ctx_of(request)
+    with ctx.store.lock:
+        branch = ctx.branch_in(ctx.project_for(key_of(request), project_id), branch_id)
+        database = branch.databases.get(database_name)
+        if database is None:
+            raise not_found("database")
+        return respond({"database": serialize.database(database)})
+
+
+@router.post(BASE)
+async def create_database(
+    request: Request, project_id: ProjectId, branch_id: BranchId, body: DatabaseCreateBody
+) -> Response:
+    ctx = ctx_of(request)
+    name, owner = body.database.name, body.database.owner_name
+    with ctx.store.lock:
+        project = ctx.project_for(key_of(request), project_id)
+        branch = ctx.branch_in(project, branch_id)
+        if name in branch.databases:
+            raise ApiError(409, "database already exists")
+        if owner not in branch.roles:
+            raise bad_request(f"invalid database.owner_name: role {owner!r} does not exist on this branch")
+        dp, pid, bid = ctx.data_plane, project.id, branch.id
+        ops = service.config_ops(
+            ctx, project, branch, lambda: dp.create_database(pid, bid, name, owner), f"create database {name}"
+        )
+        now = ctx.clock.now()
+        database = Database(ctx.ids.integer(), branch.id, name, owner, now, now)
+        branch.databases[name] = database
+        return respond(
+            {"database": serialize.database(database), "operations": serialize.operations(ops, now)}, 201
+        )
+
+
+@router.delete(BASE + "/{database_name}")
+async def delete_database(
+    request: Request, project_id: ProjectId, branch_id: BranchId, database_name: str
+) -> Response:
+    ctx = ctx_of(request)
+    with ctx.store.lock:
+        project = ctx.project_for(key_of(request), project_id)
+        branch = ctx.branch_in(project, branch_id)
+        database = branch.databases.get(database_name)
+        if database is None:
+            return no_content()
+        dp, pid, bid = ctx.data_plane, project.id, branch.id
+        ops = service.config_ops(
+            ctx,
+            project,
+            branch,
+            lambda: dp.delete_database(pid, bid, database_name),
+            f"delete database {database_name}",
+        )
+        del branch.databases[database_name]
+        return respond(
+            {
+                "database": serialize.database(database),
+                "operations": serialize.operations(ops, ctx.clock.now()),
+            }
+        )

@@ -1,0 +1,62 @@
+"""Operations: list (newest first, cursor pagination) and get."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, Request
+from starlette.responses import Response
+
+from airflow_provider_jambo.emulator import serialize
+from airflow_provider_jambo.emulator.errors import not_found
+from airflow_provider_jambo.emulator.gate import api_router
+from airflow_provider_jambo.emulator.routes.common import (
+    OperationId,
+    ProjectId,
+    ctx_of,
+    decode_cursor,
+    encode_cursor,
+    key_of,
+    respond,
+)
+
+router = api_router()
+
+
+@router.get("/projects/{project_id}/operations")
+async def list_operations(
+    request: Request,
+    project_id: ProjectId,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> Response:
+    """Newest first; ``pagination.cursor`` (opaque) is present while more operations follow."""
+    ctx = ctx_of(request)
+    with ctx.store.lock:
+        project = ctx.project_for(key_of(request), project_id)
+        ops = project.operations  # creation order; walk it backwards
+        start = len(ops)
+        if cursor:
+            before = int(decode_cursor(cursor, required=("created_at", "seq"))["seq"])
+            while start > 0 and ops[start - 1].seq >= before:
+                start -= 1
+        page = ops[max(0, start - limit) : start][::-1]
+        now = ctx.clock.now()
+        body: dict[str, Any] = {"operations": serialize.operations(page, now)}
+        if page and start - limit > 0:
+            last = page[-1]
+            body["pagination"] = {
+                "cursor": encode_cursor({"created_at": serialize.iso(last.created_at), "seq": last.seq})
+            }
+    return respond(body)
+
+
+@router.get("/projects/{project_id}/operations/{operation_id}")
+async def get_operation(request: Request, project_id: ProjectId, operation_id: OperationId) -> Response:
+    ctx = ctx_of(request)
+    with ctx.store.lock:
+        project = ctx.project_for(key_of(request), project_id)
+        op = project.operations_by_id.get(operation_id.lower())
+        if op is None:
+            raise not_found("operation")
+        return respond({"operation": serialize.operation(op, ctx.clock.now())})

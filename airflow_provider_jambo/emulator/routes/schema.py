@@ -1,0 +1,117 @@
+"""A branch's database schema (data plane pg_dump, or a plausible generated one) and schema diffs."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from typing import Annotated, Any
+
+from fastapi import Query, Request
+from starlette.responses import Response
+
+from airflow_provider_jambo.emulator.context import EmulatorContext
+from airflow_provider_jambo.emulator.effects import log_failure
+from airflow_provider_jambo.emulator.errors import ApiError, bad_request, not_found
+from airflow_provider_jambo.emulator.gate import api_router
+from airflow_provider_jambo.emulator.routes.common import BranchId, ProjectId, ctx_of, key_of, respond
+from airflow_provider_jambo.emulator.schemas import ID_PATTERN
+from airflow_provider_jambo.emulator.service import parse_timestamp
+from airflow_provider_jambo.emulator.store import Branch
+
+router = api_router()
+
+
+def generated_ddl(database: str, owner: str) -> str:
+    """What ``pg_dump --schema-only`` prints for an empty database (no data plane to ask)."""
+    return (
+        "--\n-- PostgreSQL database dump\n--\n\n"
+        "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET client_encoding = 'UTF8';\n"
+        "SET standard_conforming_strings = on;\n"
+        "SELECT pg_catalog.set_config('search_path', '', false);\n\n"
+        f"-- Database: {database}\n-- Owner: {owner}\n\n"
+        "--\n-- PostgreSQL database dump complete\n--\n"
+    )
+
+
+async def _schema_sql(ctx: EmulatorContext, project_id: str, branch: Branch, database: str) -> str:
+    owner = branch.databases[database].owner_name
+    if not ctx.runner.enabled:
+        return generated_ddl(database, owner)
+    dp, bid = ctx.data_plane, branch.id
+    future = ctx.runner.submit(lambda: dp.schema_dump(project_id, bid, database))
+    try:
+        dump = await asyncio.wrap_future(future)
+    except Exception as exc:  # noqa: BLE001 - a data-plane failure must become an API error, not a traceback
+        log_failure("schema_dump", exc, f"{project_id}/{bid}/{database}")
+        raise ApiError(500, f"could not read the schema of database {database!r}") from None
+    return dump if dump is not None else generated_ddl(database, owner)
+
+
+def _check_point(lsn: str | None, timestamp: str | None, prefix: str = "") -> None:
+    if lsn is not None and timestamp is not None:
+        raise bad_request(f"{prefix}lsn and {prefix}timestamp cannot be specified at the same time")
+    if timestamp is not None:
+        parse_timestamp(timestamp, f"{prefix}timestamp")
+
+
+def _lookup(ctx: EmulatorContext, request: Request, project_id: str, branch_id: str, db_name: str) -> Branch:
+    with ctx.store.lock:
+        branch = ctx.branch_in(ctx.project_for(key_of(request), project_id), branch_id)
+        if db_name not in branch.databases:
+            raise not_found("database")
+        return branch
+
+
+@router.get("/projects/{project_id}/branches/{branch_id}/schema")
+async def get_schema(
+    request: Request,
+    project_id: ProjectId,
+    branch_id: BranchId,
+    db_name: str,
+    lsn: str | None = None,
+    timestamp: str | None = None,
+    format: str = "sql",
+) -> Response:
+    ctx = ctx_of(request)
+    if format not in ("sql", "json"):
+        raise bad_request(f"invalid format {format!r}: must be sql or json")
+    _check_point(lsn, timestamp)
+    branch = _lookup(ctx, request, project_id, branch_id, db_name)
+    if format == "json":
+        body: dict[str, Any] = {"json": {"tables": []}}
+        return respond(body)
+    return respond({"sql": await _schema_sql(ctx, project_id, branch, db_name)})
+
+
+@router.get("/projects/{project_id}/branches/{branch_id}/compare_schema")
+async def compare_schema(
+    request: Request,
+    project_id: ProjectId,
+    branch_id: BranchId,
+    db_name: str,
+    base_branch_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    lsn: str | None = None,
+    timestamp: str | None = None,
+    base_lsn: str | None = None,
+    base_timestamp: str | None = None,
+) -> Response:
+    """Unified diff from the base branch (default: the parent) to this branch."""
+    ctx = ctx_of(request)
+    _check_point(lsn, timestamp)
+    _check_point(base_lsn, base_timestamp, "base_")
+    branch = _lookup(ctx, request, project_id, branch_id, db_name)
+    base_id = base_branch_id or branch.parent_id
+    if base_id is None:
+        raise bad_request("base_branch_id is required: the branch has no parent to compare with")
+    base = _lookup(ctx, request, project_id, base_id, db_name)
+    base_sql = await _schema_sql(ctx, project_id, base, db_name)
+    branch_sql = await _schema_sql(ctx, project_id, branch, db_name)
+    diff = "".join(
+        difflib.unified_diff(
+            base_sql.splitlines(keepends=True),
+            branch_sql.splitlines(keepends=True),
+            fromfile=f"{base.id}/{db_name}",
+            tofile=f"{branch.id}/{db_name}",
+        )
+    )
+    return respond({"diff": diff})

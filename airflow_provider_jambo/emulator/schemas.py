@@ -1,0 +1,191 @@
+"""Request bodies as the spec describes them (pydantic, strict types; validation errors become 400s).
+
+The spec never forbids extra fields (no ``additionalProperties: false`` in these schemas), so
+unknown fields are accepted and ignored. A field the spec does not mark ``nullable`` rejects an
+explicit ``null``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+ID_PATTERN = r"^[a-z0-9-]{1,60}$"
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+ComputeUnit = Annotated[float, Field(ge=0.25)]
+SuspendTimeout = Annotated[int, Field(ge=-1, le=604800)]
+PgName = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+    #: Fields whose schema says ``nullable: true``.
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if value is None and name in cls.model_fields and name not in cls.nullable:
+                    raise ValueError(f"{name} must not be null")
+        return data
+
+    def given(self, name: str) -> bool:
+        return name in self.model_fields_set
+
+
+class EndpointSettings(Body):
+    pg_settings: dict[str, str] | None = None
+    pgbouncer_settings: dict[str, str] | None = None
+    preload_libraries: dict[str, Any] | None = None
+
+
+class DefaultEndpointSettings(Body):
+    pg_settings: dict[str, str] | None = None
+    pgbouncer_settings: dict[str, str] | None = None
+    autoscaling_limit_min_cu: ComputeUnit | None = None
+    autoscaling_limit_max_cu: ComputeUnit | None = None
+    suspend_timeout_seconds: SuspendTimeout | None = None
+
+
+class BranchEndpointOptions(Body):
+    type: Literal["read_only", "read_write"]
+    settings: EndpointSettings | None = None
+    autoscaling_limit_min_cu: ComputeUnit | None = None
+    autoscaling_limit_max_cu: ComputeUnit | None = None
+    provisioner: str | None = None
+    suspend_timeout_seconds: SuspendTimeout | None = None
+
+
+class BranchFields(Body):
+    parent_id: Id | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    parent_lsn: str | None = None
+    parent_timestamp: str | None = None
+    protected: bool | None = None
+    archived: bool | None = None
+    init_source: str | None = None
+    expires_at: str | None = None
+
+
+class BranchCreateBody(Body):
+    endpoints: list[BranchEndpointOptions] | None = None
+    branch: BranchFields | None = None
+    annotation_value: Annotated[dict[str, str], Field(max_length=50)] | None = None
+
+
+class BranchUpdateFields(Body):
+    nullable = frozenset({"expires_at"})
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    protected: bool | None = None
+    expires_at: str | None = None
+
+
+class BranchUpdateBody(Body):
+    branch: BranchUpdateFields
+
+
+class BranchRestoreBody(Body):
+    source_branch_id: Id
+    source_lsn: str | None = None
+    source_timestamp: str | None = None
+    preserve_under_name: str | None = None
+
+
+class ProjectBranchFields(Body):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    role_name: PgName | None = None
+    database_name: PgName | None = None
+    annotations: Annotated[dict[str, str], Field(max_length=50)] | None = None
+
+
+class ProjectFields(Body):
+    settings: dict[str, Any] | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    branch: ProjectBranchFields | None = None
+    autoscaling_limit_min_cu: ComputeUnit | None = None
+    autoscaling_limit_max_cu: ComputeUnit | None = None
+    provisioner: str | None = None
+    region_id: str | None = None
+    default_endpoint_settings: DefaultEndpointSettings | None = None
+    pg_version: Annotated[int, Field(ge=14, le=18)] | None = None
+    store_passwords: bool | None = None
+    history_retention_seconds: Annotated[int, Field(ge=0, le=2592000)] | None = None
+    org_id: Id | None = None
+
+
+class ProjectCreateBody(Body):
+    project: ProjectFields
+
+
+class ProjectUpdateFields(Body):
+    settings: dict[str, Any] | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    default_endpoint_settings: DefaultEndpointSettings | None = None
+    history_retention_seconds: Annotated[int, Field(ge=0, le=2592000)] | None = None
+
+
+class ProjectUpdateBody(Body):
+    project: ProjectUpdateFields
+
+
+class EndpointCreateFields(Body):
+    branch_id: Id
+    region_id: str | None = None
+    type: Literal["read_only", "read_write"]
+    settings: EndpointSettings | None = None
+    autoscaling_limit_min_cu: ComputeUnit | None = None
+    autoscaling_limit_max_cu: ComputeUnit | None = None
+    provisioner: str | None = None
+    pooler_enabled: bool | None = None
+    pooler_mode: Literal["transaction"] | None = None
+    disabled: bool | None = None
+    passwordless_access: bool | None = None
+    suspend_timeout_seconds: SuspendTimeout | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+
+class EndpointCreateBody(Body):
+    endpoint: EndpointCreateFields
+
+
+class EndpointUpdateFields(Body):
+    branch_id: Id | None = None
+    autoscaling_limit_min_cu: ComputeUnit | None = None
+    autoscaling_limit_max_cu: ComputeUnit | None = None
+    provisioner: str | None = None
+    settings: EndpointSettings | None = None
+    pooler_enabled: bool | None = None
+    pooler_mode: Literal["transaction"] | None = None
+    disabled: bool | None = None
+    passwordless_access: bool | None = None
+    suspend_timeout_seconds: SuspendTimeout | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+
+class EndpointUpdateBody(Body):
+    endpoint: EndpointUpdateFields
+
+
+class DatabaseFields(Body):
+    name: PgName
+    owner_name: PgName
+
+
+class DatabaseCreateBody(Body):
+    database: DatabaseFields
+
+
+class RoleFields(Body):
+    name: PgName
+    no_login: bool | None = None
+
+
+class RoleCreateBody(Body):
+    role: RoleFields
+
+
+class ApiKeyCreateBody(Body):
+    key_name: Annotated[str, StringConstraints(max_length=64)]
