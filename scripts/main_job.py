@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -52,12 +52,6 @@ def say(message: str) -> None:
     print(f"[main-job] {message}", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Emulator:
     base_url: str
@@ -73,26 +67,14 @@ class Emulator:
 
 @contextmanager
 def running_emulator(workdir: Path) -> Iterator[Emulator]:
-    """``jambo-emulator`` as a subprocess with the data plane required; stopped on exit."""
-    port = free_port()
+    """``jambo-emulator`` on a free port with its data plane; stopped (and its PostgreSQL) on exit."""
     log_path = workdir / "emulator.log"
-    cmd = [
-        str(BIN / "jambo-emulator"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--api-key",
-        API_KEY,
-        "--postgres",
-        "on",
-    ]
+    cmd = [str(BIN / "jambo-emulator"), "--port", "0", "--api-key", API_KEY, "--postgres", "auto"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-    emulator = Emulator(f"http://127.0.0.1:{port}/api/v2", API_KEY, process, log_path)
     try:
-        _wait_until_up(emulator)
-        yield emulator
+        base_url = _wait_for_address(process, log_path)
+        yield Emulator(base_url, API_KEY, process, log_path)
     finally:
         process.terminate()
         try:
@@ -102,21 +84,17 @@ def running_emulator(workdir: Path) -> Iterator[Emulator]:
             process.wait(timeout=10)
 
 
-def _wait_until_up(emulator: Emulator, timeout: float = 60.0) -> None:
+def _wait_for_address(process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60.0) -> str:
+    """The API base URL the emulator prints once it accepts connections."""
     deadline = time.monotonic() + timeout
-    with emulator.client() as client:
-        while time.monotonic() < deadline:
-            if emulator.process.poll() is not None:
-                raise JobFailed(
-                    f"jambo-emulator exited with {emulator.process.returncode}:\n{_tail(emulator.log_path)}"
-                )
-            try:
-                if client.get("/projects", params={"limit": 1}).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-    raise JobFailed(f"jambo-emulator did not answer within {timeout:.0f} s:\n{_tail(emulator.log_path)}")
+    while time.monotonic() < deadline:
+        match = re.search(r"listening on (http://\S+/api/v2)", log_path.read_text(errors="replace"))
+        if match:
+            return match.group(1)
+        if process.poll() is not None:
+            raise JobFailed(f"jambo-emulator exited with {process.returncode}:\n{_tail(log_path)}")
+        time.sleep(0.1)
+    raise JobFailed(f"jambo-emulator did not start within {timeout:.0f} s:\n{_tail(log_path)}")
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -152,7 +130,14 @@ def seed_main(connection_uri: str) -> tuple[int, int]:
     """Load the demo "production" data into main; returns (customers, orders)."""
     import psycopg
 
-    with psycopg.connect(connection_uri, connect_timeout=20) as conn:
+    try:
+        conn = psycopg.connect(connection_uri, connect_timeout=20)
+    except psycopg.OperationalError as err:
+        raise JobFailed(
+            f"cannot connect to main's database ({err}); the emulator's data plane needs PostgreSQL "
+            "server binaries (/usr/lib/postgresql/*/bin or $JAMBO_PG_BINDIR)"
+        ) from None
+    with conn:
         conn.execute(SEED_SQL.read_text())
         customers = conn.execute("SELECT count(*) FROM customers").fetchone()
         orders = conn.execute("SELECT count(*) FROM orders").fetchone()
@@ -178,7 +163,8 @@ class RunReport:
     output_path: Path
 
 
-def airflow_env(home: Path, emulator: Emulator, project_id: str) -> dict[str, str]:
+def airflow_env(home: Path, jambo_connection: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The environment of the Airflow commands: a private home, this checkout's DAG, the connection."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
     env.update(
         {
@@ -186,27 +172,30 @@ def airflow_env(home: Path, emulator: Emulator, project_id: str) -> dict[str, st
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            # What a user would export for their own Airflow: the API base URL, key and project.
-            "AIRFLOW_CONN_JAMBO_DEFAULT": json.dumps(
-                {
-                    "conn_type": "jambo",
-                    "host": emulator.base_url,
-                    "password": emulator.api_key,
-                    "extra": {"project_id": project_id},
-                }
-            ),
         }
     )
+    if jambo_connection is not None:
+        # What a user would export for their own Airflow: the API base URL, key and project.
+        env["AIRFLOW_CONN_JAMBO_DEFAULT"] = json.dumps(jambo_connection)
     return env
 
 
-def migrate_airflow_db(env: Mapping[str, str], workdir: Path) -> None:
-    proc = subprocess.run(
-        [str(BIN / "airflow"), "db", "migrate"], env=dict(env), capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        (workdir / "db-migrate.log").write_text(proc.stdout + proc.stderr)
-        raise JobFailed(f"airflow db migrate failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+def start_db_migrate(home: Path) -> subprocess.Popen[bytes]:
+    """``airflow db migrate`` in the background (it takes seconds; the emulator starts meanwhile)."""
+    with open(home / "db-migrate.log", "wb") as log:
+        return subprocess.Popen(
+            [str(BIN / "airflow"), "db", "migrate"],
+            env=airflow_env(home),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def finish_db_migrate(process: subprocess.Popen[bytes], home: Path) -> None:
+    if process.wait(timeout=300) != 0:
+        raise JobFailed(
+            f"airflow db migrate failed (exit {process.returncode}):\n{_tail(home / 'db-migrate.log')}"
+        )
 
 
 def run_dag(env: Mapping[str, str], home: Path, conf: Mapping[str, Any]) -> RunReport:
@@ -320,35 +309,54 @@ def job(args: argparse.Namespace, workdir: Path) -> None:
     home.mkdir()
     started = time.monotonic()
     say(f"working directory {workdir}")
-    with running_emulator(workdir) as emulator:
-        say(f"jambo-emulator up at {emulator.base_url} (data plane on: real PostgreSQL behind branches)")
-        body = create_project(emulator)
-        project_id = body["project"]["id"]
-        main_uri = body["connection_uris"][0]["connection_uri"]
-        customers, orders = seed_main(main_uri)
-        say(f"project {project_id} created; main seeded: {customers} customers, {orders} orders")
+    say("airflow db migrate (a temporary AIRFLOW_HOME), in the background")
+    migrate = start_db_migrate(home)
+    try:
+        with running_emulator(workdir) as emulator:
+            _run(args, home, emulator, migrate, started)
+    finally:
+        if migrate.poll() is None:
+            migrate.kill()
+            migrate.wait()
 
-        env = airflow_env(home, emulator, project_id)
-        say("airflow db migrate (temporary AIRFLOW_HOME)")
-        migrate_airflow_db(env, workdir)
 
-        conf = {"inject_bad_data": bool(args.bad_data)}
-        say(f"airflow dags test {DAG_ID} --conf '{json.dumps(conf)}'")
-        report = run_dag(env, home, conf)
-        branch = describe_run(report)
-        try:
-            verify(report, branch, expect_failure=args.bad_data)
-        except JobFailed:
-            say(f"last lines of the run's output ({report.output_path}):\n{_tail(report.output_path, 80)}")
-            raise
-        verify_branch_gone(emulator, project_id, branch)
-        main_orders, leaked_table = main_branch_state(main_uri)
-        if main_orders != orders or leaked_table:
-            raise JobFailed(
-                f"main changed: {main_orders} orders (expected {orders}), "
-                f"customer_revenue present: {leaked_table}"
-            )
-        say(f"main untouched: still {main_orders} orders, no customer_revenue table")
+def _run(
+    args: argparse.Namespace, home: Path, emulator: Emulator, migrate: subprocess.Popen[bytes], started: float
+) -> None:
+    say(f"jambo-emulator up at {emulator.base_url}")
+    body = create_project(emulator)
+    project_id = body["project"]["id"]
+    main_uri = body["connection_uris"][0]["connection_uri"]
+    customers, orders = seed_main(main_uri)
+    say(f"project {project_id} created; main seeded: {customers} customers, {orders} orders")
+    env = airflow_env(
+        home,
+        {
+            "conn_type": "jambo",
+            "host": emulator.base_url,
+            "password": emulator.api_key,
+            "extra": {"project_id": project_id},
+        },
+    )
+    finish_db_migrate(migrate, home)
+
+    conf = {"inject_bad_data": bool(args.bad_data)}
+    say(f"airflow dags test {DAG_ID} --conf '{json.dumps(conf)}'")
+    report = run_dag(env, home, conf)
+    branch = describe_run(report)
+    try:
+        verify(report, branch, expect_failure=args.bad_data)
+    except JobFailed:
+        say(f"last lines of the run's output ({report.output_path}):\n{_tail(report.output_path, 80)}")
+        raise
+    verify_branch_gone(emulator, project_id, branch)
+    main_orders, leaked_table = main_branch_state(main_uri)
+    if main_orders != orders or leaked_table:
+        raise JobFailed(
+            f"main changed: {main_orders} orders (expected {orders}), "
+            f"customer_revenue present: {leaked_table}"
+        )
+    say(f"main untouched: still {main_orders} orders, no customer_revenue table")
     outcome = "failed at the data-quality check as expected, branch deleted" if args.bad_data else "succeeded"
     say(f"OK: the preview run {outcome} ({time.monotonic() - started:.1f} s)")
 
