@@ -1,0 +1,557 @@
+"""Every hook method and every retry rule against the in-process emulator and its fault injection.
+
+Retry waits and polling pauses never really sleep: the hook's ``sleep`` is replaced by one that
+records the wait and advances the emulator's manual clock by it, so operations progress exactly as
+if the time had passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from unittest import mock
+
+import pytest
+from hook_support import logged_text
+
+from airflow_provider_jambo.exceptions import (
+    JamboAPIError,
+    JamboAuthError,
+    JamboConfigError,
+    JamboConflictError,
+    JamboLockedError,
+    JamboNotFoundError,
+    JamboRateLimitedError,
+    JamboServerError,
+    JamboTransportError,
+)
+from airflow_provider_jambo.hooks import jambo as jambo_module
+from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.retry import RetryPolicy
+from airflow_provider_jambo.models import OperationStatus
+
+BRANCHES = "/projects/{project_id}/branches"
+BRANCH = "/projects/{project_id}/branches/{branch_id}"
+OPERATION = "/projects/{project_id}/operations/{operation_id}"
+ENDPOINTS = "/projects/{project_id}/endpoints"
+
+
+class EmulatorSleep:
+    """The hook's sleep and clock: record the wait and move the emulator's clock by it."""
+
+    def __init__(self, emu: Any) -> None:
+        self.emu = emu
+        self.calls: list[float] = []
+        self.start = time.time()
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        self.emu.advance(seconds)
+
+    def clock(self) -> float:
+        return self.start + sum(self.calls)
+
+    async def asleep(self, seconds: float) -> None:
+        self(seconds)
+
+
+@pytest.fixture
+def emu(jambo_emulator: Any) -> Any:
+    return jambo_emulator
+
+
+@pytest.fixture
+def project_id(emu: Any) -> str:
+    return str(emu.create_project(name="hook-tests")["project"]["id"])
+
+
+@pytest.fixture
+def emu_sleep(emu: Any) -> EmulatorSleep:
+    return EmulatorSleep(emu)
+
+
+@pytest.fixture
+def connect(
+    emu: Any, project_id: str, set_connection: Callable[..., str], emu_sleep: EmulatorSleep
+) -> Iterator[Callable[..., JamboHook]]:
+    hooks: list[JamboHook] = []
+
+    def build(*, api_key: str | None = None, **hook_kwargs: Any) -> JamboHook:
+        conn_id = set_connection(
+            "jambo_emu", host=emu.base_url, password=api_key or emu.api_key, project_id=project_id
+        )
+        hook = JamboHook(conn_id, **hook_kwargs)
+        hook.sleep = emu_sleep
+        hook.asleep = emu_sleep.asleep
+        hook.clock = emu_sleep.clock
+        hooks.append(hook)
+        return hook
+
+    yield build
+    for hook in hooks:
+        hook.close()
+
+
+@pytest.fixture
+def hook(connect: Callable[..., JamboHook]) -> JamboHook:
+    return connect()
+
+
+def posts(emu: Any, route: str) -> list[dict[str, Any]]:
+    return [r for r in emu.requests() if r["method"] == "POST" and r["route"] == route]
+
+
+# --- projects -------------------------------------------------------------------------------------
+
+
+def test_projects_list_get_create(hook: JamboHook, project_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    created = hook.create_project(name="second")
+    hook.create_project(name="third")
+    assert created.project.name == "second"
+    assert created.branch is not None
+    assert created.branch.default
+    assert {op.action for op in created.operations} >= {"create_timeline"}
+    # Pages of 2 force the cursor/limit style across several requests.
+    monkeypatch.setattr(jambo_module, "PROJECT_PAGE_LIMIT", 2)
+    names = {p.name for p in hook.list_projects()}
+    assert {"hook-tests", "second", "third"} <= names
+    assert hook.get_project().id == project_id
+    assert hook.get_project(created.project.id).name == "second"
+    with pytest.raises(JamboNotFoundError, match=r"GET /projects/no-such-project -> 404"):
+        hook.get_project("no-such-project")
+
+
+# --- branches -------------------------------------------------------------------------------------
+
+
+def test_branch_lifecycle(hook: JamboHook, emu: Any, project_id: str) -> None:
+    main = hook.get_default_branch()
+    assert main.default
+    creation = hook.create_branch(
+        name="dev",
+        parent_id=main.id,
+        endpoints=[{"type": "read_write"}],
+        annotations={"dag_id": "d1"},
+    )
+    assert creation.created
+    assert creation.branch.parent_id == main.id
+    assert creation.read_write_endpoint is not None
+    assert {op.action for op in creation.operations} >= {"create_branch", "start_compute"}
+    waited = hook.wait_for_operations([op.id for op in creation.operations], timeout=60)
+    assert waited.status == "success", waited.message
+
+    branch = hook.get_branch(creation.branch.id)
+    assert branch.name == "dev"
+    assert branch.is_ready
+    assert hook.resolve_branch("dev").id == branch.id
+    assert hook.resolve_branch(branch.id).id == branch.id
+    with pytest.raises(JamboNotFoundError, match="branch 'nope' not found"):
+        hook.resolve_branch("nope")
+
+    renamed = hook.update_branch(branch.id, name="dev-renamed")
+    assert renamed.resource.name == "dev-renamed"
+    expiry = (datetime.now(timezone.utc) + timedelta(days=1)).replace(microsecond=0)
+    with_ttl = hook.update_branch(branch.id, expires_at=expiry)
+    assert with_ttl.resource.expires_at == expiry
+    cleared = hook.update_branch(branch.id, expires_at=None)
+    assert cleared.resource.expires_at is None
+    protected = hook.update_branch(branch.id, protected=True)
+    assert protected.resource.protected
+    hook.update_branch(branch.id, protected=False)
+
+    ops = hook.delete_branch(branch.id)
+    assert ops
+    assert hook.wait_for_operations([o.id for o in ops], timeout=60).status == "success"
+    assert hook.delete_branch(branch.id) == []  # already gone: 204
+    with pytest.raises(JamboNotFoundError):
+        hook.get_branch(branch.id)
+
+
+def test_find_branch_by_name_is_exact_and_follows_pages(
+    hook: JamboHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("feature", "feature-2", "my-feature", "other"):
+        hook.create_branch(name=name)
+    monkeypatch.setattr(jambo_module, "BRANCH_PAGE_LIMIT", 2)
+    all_names = [b.name for b in hook.list_branches()]
+    assert sorted(all_names) == sorted(["main", "feature", "feature-2", "my-feature", "other"])
+    assert len(all_names) == len(set(all_names))
+    found = hook.find_branch_by_name("feature")
+    assert found is not None
+    assert found.name == "feature"
+    assert hook.find_branch_by_name("featur") is None
+
+
+def test_get_or_create_branch(hook: JamboHook, emu: Any) -> None:
+    first = hook.get_or_create_branch("preview-1")
+    again = hook.get_or_create_branch("preview-1")
+    assert first.created
+    assert not again.created
+    assert again.branch.id == first.branch.id
+    assert len(posts(emu, BRANCHES)) == 1
+    other_parent = hook.create_branch(name="base").branch
+    with pytest.raises(JamboConflictError, match="already exists with parent"):
+        hook.get_or_create_branch("preview-1", parent_id=other_parent.id)
+
+
+def test_create_branch_duplicate_name_is_conflict(hook: JamboHook) -> None:
+    hook.create_branch(name="twice")
+    with pytest.raises(JamboConflictError, match=r"POST /projects/[a-z0-9-]+/branches -> 409"):
+        hook.create_branch(name="twice")
+
+
+def test_restore_and_set_default(hook: JamboHook) -> None:
+    main = hook.get_default_branch()
+    child = hook.create_branch(name="child").branch
+    restored = hook.restore_branch(
+        child.id, source_branch_id=main.id, preserve_under_name="child-before-reset"
+    )
+    assert restored.resource.id == child.id
+    hook.wait_for_operations([o.id for o in restored.operations], timeout=60).raise_for_status()
+    assert hook.find_branch_by_name("child-before-reset") is not None
+    made_default = hook.set_default_branch(child.id)
+    assert made_default.resource.default
+    assert hook.get_default_branch().id == child.id
+
+
+def test_schema_and_compare_schema(hook: JamboHook) -> None:
+    main = hook.get_default_branch()
+    child = hook.create_branch(name="schema-child").branch
+    db = hook.list_databases(main.id)[0].name
+    assert isinstance(hook.get_branch_schema(main.id, database=db), str)
+    assert isinstance(hook.compare_branch_schema(child.id, database=db, base_branch_id=main.id), str)
+
+
+def test_bad_arguments_fail_before_any_request(hook: JamboHook, emu: Any) -> None:
+    emu.clear_requests()
+    with pytest.raises(JamboConfigError, match="init_source must be one of"):
+        hook.create_branch(name="x", init_source="copy")
+    with pytest.raises(JamboConfigError, match="expires_at must be at most 30 days ahead"):
+        hook.create_branch(name="x", expires_at=datetime.now(timezone.utc) + timedelta(days=40))
+    with pytest.raises(JamboConfigError, match="RFC 3339 timestamp with a time zone"):
+        hook.update_branch("br-x", expires_at="2030-01-01T00:00:00")
+    with pytest.raises(JamboConfigError, match="branch_id must be a Jambo id"):
+        hook.get_branch("../../etc")
+    with pytest.raises(JamboConfigError, match="max_cu - min_cu must be at most 8"):
+        hook.create_endpoint("br-x", min_cu=0.25, max_cu=10)
+    with pytest.raises(JamboConfigError, match="at least one of"):
+        hook.update_branch("br-x")
+    assert emu.requests() == []
+
+
+# --- endpoints ------------------------------------------------------------------------------------
+
+
+def test_endpoint_lifecycle(hook: JamboHook) -> None:
+    branch = hook.create_branch(name="compute").branch
+    made = hook.create_endpoint(
+        branch.id, type="read_write", min_cu=0.25, max_cu=1, suspend_timeout_seconds=300
+    )
+    endpoint = made.resource
+    assert endpoint.branch_id == branch.id
+    assert endpoint.max_cu == 1
+    hook.wait_for_operations([o.id for o in made.operations], timeout=60).raise_for_status()
+    assert hook.get_endpoint(endpoint.id).current_state == "active"
+    assert endpoint.id in {e.id for e in hook.list_endpoints()}
+    assert [e.id for e in hook.list_endpoints(branch_id=branch.id)] == [endpoint.id]
+    assert hook.update_endpoint(endpoint.id, max_cu=2).resource.max_cu == 2
+    for action in (hook.suspend_endpoint, hook.start_endpoint, hook.restart_endpoint):
+        mutation = action(endpoint.id)
+        assert mutation.resource.id == endpoint.id
+        hook.wait_for_operations([o.id for o in mutation.operations], timeout=60).raise_for_status()
+    ops = hook.delete_endpoint(endpoint.id)
+    hook.wait_for_operations([o.id for o in ops], timeout=60).raise_for_status()
+    assert hook.delete_endpoint(endpoint.id) == []
+    with pytest.raises(JamboNotFoundError):
+        hook.get_endpoint(endpoint.id)
+
+
+# --- databases and roles --------------------------------------------------------------------------
+
+
+def test_databases_and_roles(hook: JamboHook) -> None:
+    main = hook.get_default_branch()
+    role = hook.create_role(main.id, "app_user")
+    assert role.resource.name == "app_user"
+    assert role.resource.password
+    assert "app_user" in {r.name for r in hook.list_roles(main.id)}
+    assert hook.get_role(main.id, "app_user").password is None
+    db = hook.create_database(main.id, "appdb", owner_name="app_user")
+    assert db.resource.owner_name == "app_user"
+    assert hook.get_database(main.id, "appdb").name == "appdb"
+    assert "appdb" in {d.name for d in hook.list_databases(main.id)}
+
+    revealed = hook.reveal_role_password(main.id, "app_user")
+    assert revealed == role.resource.password
+    reset = hook.reset_role_password(main.id, "app_user")
+    assert reset.resource.password
+    assert reset.resource.password != revealed
+    hook.wait_for_operations([o.id for o in reset.operations], timeout=60).raise_for_status()
+
+    hook.wait_for_operations(
+        [o.id for o in hook.delete_database(main.id, "appdb")], timeout=60
+    ).raise_for_status()
+    assert hook.delete_database(main.id, "appdb") == []
+    hook.delete_role(main.id, "app_user")
+    with pytest.raises(JamboNotFoundError):
+        hook.get_role(main.id, "app_user")
+
+
+def test_connection_uri_direct_and_pooled(hook: JamboHook) -> None:
+    main = hook.get_default_branch()
+    db = hook.list_databases(main.id)[0]
+    with mock.patch.object(jambo_module, "mask_secret") as masker:
+        direct = hook.get_connection_uri(branch_id=main.id, database=db.name, role=db.owner_name)
+        pooled = hook.get_connection_uri(branch_id=main.id, database=db.name, role=db.owner_name, pooled=True)
+    assert direct.startswith("postgresql://")
+    assert "-pooler" in pooled
+    assert "-pooler" not in direct
+    password = hook.reveal_role_password(main.id, db.owner_name)
+    assert f":{password}@" in direct
+    masked = [call.args[0] for call in masker.call_args_list]
+    assert password in masked
+    assert direct in masked
+
+
+def test_passwords_and_key_never_logged_or_in_errors(
+    connect: Callable[..., JamboHook],
+    emu: Any,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hook = connect()
+    main = hook.get_default_branch()
+    secrets = [emu.api_key]
+    role = hook.create_role(main.id, "leaky")
+    secrets.append(str(role.resource.password))
+    secrets.append(hook.reveal_role_password(main.id, "leaky"))
+    secrets.append(str(hook.reset_role_password(main.id, "leaky").resource.password))
+    secrets.append(hook.get_connection_uri(branch_id=main.id, database="neondb", role="leaky"))
+    errors: list[str] = []
+    emu.inject_fault("GET", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password",
+                     faults=[{"kind": "status", "status": 503}], times=20)  # fmt: skip
+    with pytest.raises(JamboServerError) as failed:
+        connect(retry_policy=RetryPolicy(max_attempts=2, initial_wait=0)).reveal_role_password(
+            main.id, "leaky"
+        )
+    errors += [str(failed.value), repr(failed.value)]
+    with pytest.raises(JamboAuthError) as denied:
+        connect(api_key="not-the-key-12345").get_project()
+    errors += [str(denied.value), repr(hook), repr(role), repr(role.resource)]
+    text = logged_text(caplog, capsys) + "\n".join(errors)
+    assert secrets
+    for secret in secrets:
+        assert len(secret) >= 8  # a real value, so "not in text" means something
+        assert secret not in text
+    assert "not-the-key-12345" not in text
+
+
+# --- operations and waiting -----------------------------------------------------------------------
+
+
+def test_get_and_list_operations(hook: JamboHook, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = [hook.create_branch(name=f"ops-{i}").operations[0] for i in range(3)]
+    assert hook.get_operation(made[0].id).action == "create_branch"
+    monkeypatch.setattr(jambo_module, "OPERATION_PAGE_LIMIT", 2)
+    listed = list(hook.list_operations())
+    ids = [op.id for op in listed]
+    assert {op.id for op in made} <= set(ids)
+    assert len(ids) == len(set(ids))
+    created = [op.created_at for op in listed]
+    assert created == sorted(created, reverse=True)  # newest first
+
+
+def test_waiting_with_real_durations_backs_off(hook: JamboHook, emu: Any, emu_sleep: EmulatorSleep) -> None:
+    emu.set_operation_durations(default=3.0)
+    creation = hook.create_branch(name="slow", endpoints=[{"type": "read_write"}])
+    ids = [o.id for o in creation.operations]
+    emu.clear_requests()
+    result = hook.wait_for_operations(ids, timeout=120)
+    assert result.status == "success", result.message
+    assert all(op.status is OperationStatus.FINISHED for op in result.operations)
+    waits = emu_sleep.calls
+    assert waits[0] == 0.5
+    assert waits == sorted(waits)
+    # Two operations of one project: one list call per round while both are pending.
+    assert all(r["route"] in ("/projects/{project_id}/operations", OPERATION) for r in emu.requests())
+
+
+def test_waiting_timeout(hook: JamboHook, emu: Any) -> None:
+    emu.set_operation_durations(default=100.0)
+    creation = hook.create_branch(name="slower")
+    result = hook.wait_for_operations([o.id for o in creation.operations], timeout=5)
+    assert result.status == "timeout"
+    assert creation.operations[0].id in result.message
+
+
+@pytest.mark.parametrize("outcome", ["error", "failed"])
+def test_waiting_reports_failed_operations(hook: JamboHook, emu: Any, outcome: str) -> None:
+    emu.set_operation_durations(default=1.0)
+    emu.set_operation_outcome("create_branch", outcome, times=1)
+    creation = hook.create_branch(name=f"broken-{outcome}")
+    op_id = creation.operations[0].id
+    result = hook.wait_for_operations([op_id], timeout=60)
+    assert result.status == "failed"
+    assert f"create_branch {op_id}" in result.message
+    assert "operation" in result.message  # the service's error text
+
+
+def test_failed_then_finished_is_waited_through(hook: JamboHook, emu: Any) -> None:
+    emu.set_operation_durations(default=1.0)
+    emu.set_operation_outcome("create_branch", "failed_then_finished", times=1)
+    creation = hook.create_branch(name="flaky")
+    result = hook.wait_for_operations([o.id for o in creation.operations], timeout=600)
+    assert result.status == "success", result.message
+
+
+def test_async_wait_and_requests(connect: Callable[..., JamboHook], emu: Any) -> None:
+    hook = connect()
+    emu.set_operation_durations(default=2.0)
+    creation = hook.create_branch(name="async", endpoints=[{"type": "read_write"}])
+
+    async def run() -> Any:
+        async_hook = connect()
+        try:
+            return await async_hook.await_operations([o.id for o in creation.operations], timeout=120)
+        finally:
+            await async_hook.aclose()
+
+    result = asyncio.run(run())
+    assert result.status == "success", result.message
+
+
+# --- retry rules through the emulator's faults ----------------------------------------------------
+
+
+def test_dropped_branch_create_is_adopted_not_duplicated(hook: JamboHook, emu: Any) -> None:
+    emu.inject_fault("POST", BRANCHES, faults=[{"kind": "drop_after_apply"}], times=1)
+    creation = hook.create_branch(name="exactly-once", endpoints=[{"type": "read_write"}])
+    assert creation.created
+    assert creation.branch.name == "exactly-once"
+    assert [b.name for b in hook.list_branches()].count("exactly-once") == 1
+    assert len(posts(emu, BRANCHES)) == 1
+    assert creation.read_write_endpoint is not None
+
+
+def test_branch_create_after_500_is_looked_up_then_resent(hook: JamboHook, emu: Any) -> None:
+    emu.inject_fault("POST", BRANCHES, faults=[{"kind": "status", "status": 500}], times=1)
+    creation = hook.create_branch(name="after-500")
+    assert creation.created
+    assert [b.name for b in hook.list_branches()].count("after-500") == 1
+
+
+@pytest.mark.parametrize(
+    "fault", [{"kind": "locked"}, {"kind": "status", "status": 503}, {"kind": "rate_limit"}]
+)
+def test_always_retried_faults_on_post(
+    hook: JamboHook, emu: Any, fault: dict[str, Any], emu_sleep: EmulatorSleep
+) -> None:
+    emu.inject_fault("POST", BRANCHES, faults=[fault, fault], times=1)
+    creation = hook.create_branch(name="retried")
+    assert creation.created
+    assert len(posts(emu, BRANCHES)) == 3
+    assert len(emu_sleep.calls) == 2
+    assert [b.name for b in hook.list_branches()].count("retried") == 1
+
+
+def test_429_retry_after_is_honoured(hook: JamboHook, emu: Any, emu_sleep: EmulatorSleep) -> None:
+    emu.inject_fault("GET", BRANCH, faults=[{"kind": "rate_limit", "retry_after": "2"}], times=1)
+    main = hook.get_default_branch()
+    assert hook.get_branch(main.id).id == main.id
+    assert emu_sleep.calls == [2.0]
+
+
+def test_429_without_retry_after_backs_off(hook: JamboHook, emu: Any, emu_sleep: EmulatorSleep) -> None:
+    policy = RetryPolicy(initial_wait=1.0, max_wait=8.0)
+    emu.inject_fault("GET", BRANCHES, faults=[{"kind": "rate_limit", "retry_after": None}] * 3, times=1)
+    hook.retry_policy  # noqa: B018 - load before swapping policy
+    assert hook.request(
+        jambo_module.ApiRequest("GET", BRANCHES, {"project_id": hook.project_id}), retry_policy=policy
+    )["branches"]
+    assert len(emu_sleep.calls) == 3
+    for wait, ceiling in zip(emu_sleep.calls, [1.0, 2.0, 4.0], strict=True):
+        assert ceiling / 2 <= wait <= ceiling
+
+
+@pytest.mark.parametrize("status", [500, 502, 524])
+def test_5xx_retried_on_get_not_on_post(hook: JamboHook, emu: Any, status: int) -> None:
+    main = hook.get_default_branch()
+    emu.inject_fault("GET", BRANCH, faults=[{"kind": "status", "status": status}], times=1)
+    assert hook.get_branch(main.id).id == main.id
+    emu.inject_fault("POST", ENDPOINTS, faults=[{"kind": "status", "status": status}], times=1)
+    branch = hook.create_branch(name=f"no-compute-{status}").branch
+    with pytest.raises(JamboServerError, match=rf"POST /projects/[a-z0-9-]+/endpoints -> {status}"):
+        hook.create_endpoint(branch.id)
+    assert len(posts(emu, ENDPOINTS)) == 1
+
+
+def test_delete_retried_after_5xx(hook: JamboHook, emu: Any) -> None:
+    branch = hook.create_branch(name="to-delete").branch
+    emu.inject_fault("DELETE", BRANCH, faults=[{"kind": "status", "status": 502}], times=1)
+    hook.delete_branch(branch.id)
+    assert hook.find_branch_by_name("to-delete") is None
+
+
+def test_dropped_endpoint_create_is_not_resent(hook: JamboHook, emu: Any) -> None:
+    branch = hook.create_branch(name="drop-ep").branch
+    emu.inject_fault("POST", ENDPOINTS, faults=[{"kind": "drop_after_apply"}], times=1)
+    with pytest.raises(JamboTransportError, match="no response") as raised:
+        hook.create_endpoint(branch.id)
+    assert raised.value.sent
+    assert len(posts(emu, ENDPOINTS)) == 1
+    assert len(hook.list_endpoints(branch_id=branch.id)) == 1
+
+
+def test_read_timeout_retried_for_get(
+    connect: Callable[..., JamboHook],
+    emu: Any,
+    emu_sleep: EmulatorSleep,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hook = connect(timeout=0.3)
+    main = hook.get_default_branch()
+    emu.inject_fault("GET", BRANCH, faults=[{"kind": "latency", "seconds": 1.0}], times=1)
+    assert hook.get_branch(main.id).id == main.id
+    assert len(emu_sleep.calls) == 1
+    assert "ReadTimeout" in logged_text(caplog, capsys)
+    # (The slow first request is logged by the emulator only once its latency is over.)
+
+
+def test_retries_are_bounded(connect: Callable[..., JamboHook], emu: Any) -> None:
+    hook = connect(retry_policy=RetryPolicy(max_attempts=3, initial_wait=0.1))
+    main = hook.get_default_branch()
+    emu.inject_fault("GET", BRANCH, faults=[{"kind": "locked"}], times=10)
+    with pytest.raises(JamboLockedError, match="423"):
+        hook.get_branch(main.id)
+    assert len([r for r in emu.requests() if r["route"] == BRANCH]) == 3
+
+
+def test_rate_limited_error_after_exhaustion(connect: Callable[..., JamboHook], emu: Any) -> None:
+    hook = connect(retry_policy=RetryPolicy(max_attempts=2, initial_wait=0.1))
+    emu.inject_fault("GET", BRANCHES, faults=[{"kind": "rate_limit", "retry_after": "1"}], times=5)
+    with pytest.raises(JamboRateLimitedError) as raised:
+        hook.find_branch_by_name("main")
+    assert raised.value.retry_after == 1.0
+
+
+def test_wrong_key_is_auth_error_and_test_connection(connect: Callable[..., JamboHook]) -> None:
+    bad = connect(api_key="definitely-wrong-key")
+    with pytest.raises(JamboAuthError, match="401"):
+        bad.get_project()
+    ok, message = bad.test_connection()
+    assert not ok
+    assert "401" in message
+    assert "definitely-wrong-key" not in message
+    good_ok, good_message = connect().test_connection()
+    assert good_ok, good_message
+
+
+def test_every_error_is_a_typed_api_error(hook: JamboHook) -> None:
+    with pytest.raises(JamboAPIError) as raised:
+        hook.get_operation("00000000-0000-4000-8000-000000000000")
+    assert raised.value.status == 404
+    assert raised.value.request_id
