@@ -126,6 +126,21 @@ def create_project(emulator: Emulator) -> dict[str, Any]:
     return body
 
 
+def main_connection_uri(emulator: Emulator, body: Mapping[str, Any]) -> str:
+    """main's URI, asked once its compute has started (the create response's may predate that)."""
+    project_id = body["project"]["id"]
+    params = {
+        "branch_id": body["branch"]["id"],
+        "database_name": body["databases"][0]["name"],
+        "role_name": body["roles"][0]["name"],
+    }
+    with emulator.client() as client:
+        response = client.get(f"/projects/{project_id}/connection_uri", params=params)
+    if response.status_code != 200:
+        raise JobFailed(f"GET /projects/{project_id}/connection_uri -> {response.status_code}")
+    return str(response.json()["uri"])
+
+
 def seed_main(connection_uri: str) -> tuple[int, int]:
     """Load the demo "production" data into main; returns (customers, orders)."""
     import psycopg
@@ -326,7 +341,7 @@ def _run(
     say(f"jambo-emulator up at {emulator.base_url}")
     body = create_project(emulator)
     project_id = body["project"]["id"]
-    main_uri = body["connection_uris"][0]["connection_uri"]
+    main_uri = main_connection_uri(emulator, body)
     customers, orders = seed_main(main_uri)
     say(f"project {project_id} created; main seeded: {customers} customers, {orders} orders")
     env = airflow_env(

@@ -70,6 +70,8 @@ def project(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> Project
     )
     monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", conn_json)
     hook = JamboHook()
+    operations = [op["id"] for op in body.get("operations", [])]
+    hook.wait_for_operations(operations, project_id=project_id, timeout=60).raise_for_status()
     main = hook.get_default_branch(project_id)
     role = hook.list_roles(main.id, project_id=project_id)[0].name
     main_uri = hook.get_connection_uri(branch_id=main.id, database="neondb", role=role, project_id=project_id)

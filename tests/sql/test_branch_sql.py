@@ -62,6 +62,8 @@ def main_uri(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
         ),
     )
     hook = JamboHook()
+    operations = [op["id"] for op in body.get("operations", [])]
+    hook.wait_for_operations(operations, project_id=project_id, timeout=60).raise_for_status()
     main = hook.get_default_branch(project_id)
     uri = hook.get_connection_uri(branch_id=main.id, database="neondb", role="neondb_owner")
     with psycopg.connect(uri, connect_timeout=10) as conn:
@@ -86,8 +88,8 @@ def test_hook_reads_the_parents_data_and_writes_only_the_branch(main_uri: str) -
         assert conn.execute("SELECT count(*) FROM items").fetchone() == (2,)
     # The raw psycopg connection is the branch's too.
     with hook.get_conn() as conn, conn.cursor() as cur:
-        cur.execute("SELECT current_database(), current_user")
-        assert cur.fetchone() == ("neondb", "neondb_owner")
+        cur.execute("SELECT current_user, count(*) FROM items")
+        assert cur.fetchone() == ("neondb_owner", 3)
 
 
 def test_operator_runs_templated_sql_files_and_returns_rows(main_uri: str, tmp_path: Any) -> None:
