@@ -53,6 +53,7 @@ def in_flight_operations(
 
     The list is read newest first and stops at the first operation older than ``since`` (default:
     one day ago), so a project with a long history costs a page or two, not all of them.
+    Returned oldest first (the order they were started).
     """
     since = since or datetime.now(timezone.utc) - IN_FLIGHT_LOOKBACK
     found: list[Operation] = []
@@ -65,6 +66,7 @@ def in_flight_operations(
             continue
         if op.status.is_in_flight:
             found.append(op)
+    found.reverse()
     return found
 
 

@@ -308,7 +308,8 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
     """Delete a branch by id or exact name and wait until it is gone.
 
     A branch that does not exist is success (logged). The default branch is always refused, a
-    protected one unless ``allow_protected=True``; a branch with children fails naming them.
+    protected one unless ``allow_protected=True`` (then it is unprotected first); a branch with
+    children fails naming them.
     """
 
     template_fields: Sequence[str] = (*JamboBaseOperator.template_fields, "branch")
@@ -343,7 +344,14 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
                 f"cannot delete branch {branch.name!r} ({branch.id}): it has child branches {names}; "
                 "delete them first"
             )
-        operations = hook.delete_branch(branch.id, project_id=project_id)
+        operations: list[Operation] = []
+        if branch.protected:
+            # Only reached with allow_protected=True; the service deletes no protected branch.
+            self.log.warning("Unprotecting branch %r (%s) to delete it", branch.name, branch.id)
+            operations.extend(
+                hook.update_branch(branch.id, project_id=project_id, protected=False).operations
+            )
+        operations.extend(hook.delete_branch(branch.id, project_id=project_id))
         self.log.info("Deleting branch %r (%s)", branch.name, branch.id)
         result = {
             "project_id": project_id,

@@ -117,6 +117,7 @@ def test_sensor_waits_for_operations_started_outside(
 ) -> None:
     emu = service.emu
     emu.set_operation_durations(default=30, start_compute=90)  # the manual clock stands still
+    emu.set_lock_rule(enabled=False)  # both changes in flight at once
     with service.hook() as hook:
         branch_ops = [op.id for op in hook.create_branch(name="external").operations]
         compute = hook.create_endpoint(hook.get_default_branch().id, type="read_only")

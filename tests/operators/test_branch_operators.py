@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -76,7 +75,7 @@ def test_create_branch_waits_and_returns_the_documented_xcom(jambo_project: Jamb
     assert ops
     assert all(op.status.value == "finished" for op in ops)
     assert branch.current_state == "ready"
-    annotations = branch.raw.get("annotation") or {}
+    annotations = (branch.raw.get("annotation") or {}).get("value") or {}
     assert {k: annotations.get(k) for k in ("dag_id", "run_id", "task_id", "try_number", "purpose")} == {
         "dag_id": "test_dag",
         "run_id": "manual__2026-06-01T00:00:00+00:00",
@@ -267,12 +266,13 @@ def test_delete_branch(jambo_project: JamboProject, by: str) -> None:
 
 
 def test_delete_missing_branch_is_success(
-    jambo_project: JamboProject, caplog: pytest.LogCaptureFixture
+    jambo_project: JamboProject, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with caplog.at_level(logging.INFO):
-        result = delete_op("never-existed").execute(make_context())
+    result = delete_op("never-existed").execute(make_context())
     assert result["deleted"] is False
-    assert "nothing to delete" in caplog.text
+    out, err = capsys.readouterr()
+    assert "'never-existed' does not exist" in out + err
+    assert "nothing to delete" in out + err
 
 
 def test_wrong_name_never_matches_a_prefix(jambo_project: JamboProject) -> None:

@@ -68,6 +68,7 @@ def test_poke_mode_execute_for_branch_operations(jambo_project: JamboProject) ->
 
 def test_branch_target_takes_only_that_branchs_in_flight_operations(jambo_project: JamboProject) -> None:
     jambo_project.emu.set_operation_durations(default=10)
+    jambo_project.emu.set_lock_rule(enabled=False)  # two creates in flight at once
     ids = start_branch("ext-1")
     other = start_branch("ext-2")
     s = sensor(branch="ext-1")
