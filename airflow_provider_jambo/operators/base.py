@@ -98,6 +98,8 @@ class JamboBaseOperator(BaseOperator):
         poll_interval: float = 2.0,
         **kwargs: Any,
     ) -> None:
+        # Each key of the returned dict is also its own XCom, so ``task.output["branch_id"]`` works.
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.jambo_conn_id = jambo_conn_id
         self.project_id = project_id
@@ -121,6 +123,18 @@ class JamboBaseOperator(BaseOperator):
         return not any(is_templated(v) for v in values)
 
     # -- run time -----------------------------------------------------------------------------------
+
+    def push_early(self, context: Context, result: dict[str, Any]) -> None:
+        """Push ``result`` before waiting, as the task's return value would be.
+
+        If the wait then fails or times out, a teardown reading ``task.output["branch_id"]`` (or the
+        return value) still finds what was created.
+        """
+        ti = context["ti"]
+        if self.multiple_outputs:
+            for key, value in result.items():
+                ti.xcom_push(key=key, value=value)
+        ti.xcom_push(key="return_value", value=result)
 
     @cached_property
     def hook(self) -> JamboHook:

@@ -238,7 +238,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
 
         result = self._result(creation, project_id)
         # Pushed before waiting: if the wait fails or times out, a teardown can still find and delete it.
-        context["ti"].xcom_push(key="return_value", value=result)
+        self.push_early(context, result)
         # For an adopted branch these are its operations still in flight (a previous try may have
         # died while the branch was being created), so a retry waits for them too.
         operations: list[Operation] = list(creation.operations)
@@ -288,7 +288,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         if result and result.get("branch_id"):
             return (
                 f"; branch {result['branch_id']} was created and is in this task's XCom "
-                "(return_value) so a teardown can delete it"
+                "(keys branch_id and return_value) so a teardown can delete it"
             )
         return ""
 

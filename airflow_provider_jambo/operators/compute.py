@@ -111,7 +111,7 @@ class JamboCreateComputeOperator(JamboBaseOperator):
         self.log.info("Created %s compute %s on branch %s", endpoint.type, endpoint.id, branch.id)
         result = endpoint_result(project_id, endpoint, created=True)
         # Pushed before waiting, so a teardown can delete the compute even if the wait fails.
-        context["ti"].xcom_push(key="return_value", value=result)
+        self.push_early(context, result)
         return self.wait_for(context, project_id=project_id, operations=mutation.operations, result=result)
 
     def failure_hint(self, result: dict[str, Any] | None) -> str:

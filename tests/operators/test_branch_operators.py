@@ -67,6 +67,8 @@ def test_create_branch_waits_and_returns_the_documented_xcom(jambo_project: Jamb
     assert timedelta(hours=1, minutes=55) < expires - datetime.now(timezone.utc) <= timedelta(hours=2)
     # Pushed before the wait (so a teardown finds it even if the wait fails), same value as returned.
     assert ctx["ti"].pushed["return_value"] == result
+    # multiple_outputs: each key is its own XCom too (``create.output["branch_id"]``).
+    assert {k: ctx["ti"].pushed[k] for k in RESULT_KEYS} == result
 
     with jambo_project.hook() as hook:
         branch = hook.get_branch(result["branch_id"])
