@@ -199,7 +199,10 @@ class ProxyHub:
                 reader, writer = await _streams(conn, None)
             if struct.unpack("!I", packet[4:8])[0] == pgwire.CANCEL_REQUEST:
                 await self._forward_cancel(packet)
-                writer.transport.abort()
+                # A clean close (TLS close_notify included): libpq reports an abort as a failure.
+                writer.close()
+                with contextlib.suppress(*_CLIENT_GONE, asyncio.TimeoutError):
+                    await asyncio.wait_for(writer.wait_closed(), 5)
                 return None
             return reader, writer, packet
 

@@ -1,0 +1,175 @@
+"""Logins through the endpoint proxies: URIs, TLS, passwords, roles, databases, suspend/start."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+
+from tests.dataplane.conftest import Project, scalar, uri
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["direct", "pooled"])
+def test_uri_connects_with_logical_names_over_tls(project: Project, pooled: bool) -> None:
+    address = project.endpoint("br-main")
+    assert address.host == "ep-br-main.us-east-2.aws.neon.tech"
+    assert address.pooler_host == "ep-br-main-pooler.us-east-2.aws.neon.tech"
+    assert "sslmode=require" in address.query
+    with project.connect(address, pooled=pooled) as conn:
+        assert conn.info.dbname == "neondb"
+        assert conn.info.user == "neondb_owner"
+        assert conn.pgconn.ssl_in_use
+        assert scalar(conn, "SELECT current_user") == "neondb_owner"
+        assert str(scalar(conn, "SELECT current_database()")).startswith("neondb")
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql CLI not installed")
+def test_psql_cli_accepts_the_uri(project: Project) -> None:
+    address = project.endpoint("br-main")
+    result = subprocess.run(
+        ["psql", uri(address, "neondb_owner", project.password, "neondb"), "-Atc", "SELECT 40 + 2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "42"
+
+
+def test_wrong_password_and_unknown_role_are_refused_alike(project: Project) -> None:
+    address = project.endpoint("br-main")
+    with pytest.raises(
+        psycopg.OperationalError, match='password authentication failed for user "neondb_owner"'
+    ):
+        project.connect(address, password="wrong")
+    with pytest.raises(psycopg.OperationalError, match='password authentication failed for user "nobody"'):
+        project.connect(address, role="nobody")
+
+
+def test_unknown_database_is_reported_after_login(project: Project) -> None:
+    with pytest.raises(psycopg.OperationalError, match='database "nope" does not exist'):
+        project.connect(project.endpoint("br-main"), database="nope")
+
+
+def test_passwords_are_per_branch_and_can_change(project: Project) -> None:
+    project.branch("br-child")
+    child = project.endpoint("br-child")
+    # The child starts with the parent's password (roles travel with the data) ...
+    project.connect(child).close()
+    # ... and a new one on the child leaves the parent's alone.
+    project.plane.set_role_password(project.id, "br-child", "neondb_owner", "child-secret")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        project.connect(child)
+    project.connect(child, password="child-secret").close()
+    project.connect(project.endpoint("br-main")).close()
+
+
+def test_api_created_role_and_database_are_usable(project: Project) -> None:
+    plane = project.plane
+    plane.create_role(project.id, "br-main", "app_user", "app-secret")
+    plane.create_database(project.id, "br-main", "appdb", "app_user")
+    address = project.endpoint("br-main")
+    with project.connect(address, role="app_user", password="app-secret", database="appdb") as conn:
+        conn.execute("CREATE TABLE t (x int)")
+        conn.execute("INSERT INTO t VALUES (1)")
+        assert scalar(conn, "SELECT count(*) FROM t") == 1
+    # A role created through the API can also work in the owner's database (group role grants).
+    with project.connect(address, role="app_user", password="app-secret") as conn:
+        conn.execute("CREATE TABLE made_by_app (x int)")
+    # The database and role exist on that branch only.
+    project.branch("br-before", parent="br-main")
+    plane.create_role(project.id, "br-main", "late_role", "late-secret")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        project.connect(project.endpoint("br-before"), role="late_role", password="late-secret")
+
+
+def test_deleted_role_and_database_are_gone(project: Project) -> None:
+    plane = project.plane
+    plane.create_role(project.id, "br-main", "temp_role", "temp-secret")
+    plane.create_database(project.id, "br-main", "tempdb", "neondb_owner")
+    address = project.endpoint("br-main")
+    with project.connect(address, role="temp_role", password="temp-secret") as conn:
+        conn.execute("CREATE TABLE owned_by_temp (x int)")
+
+    plane.delete_role(project.id, "br-main", "temp_role")
+    plane.delete_database(project.id, "br-main", "tempdb")
+    plane.delete_database(project.id, "br-main", "tempdb")  # already gone: no error
+
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        project.connect(address, role="temp_role", password="temp-secret")
+    with pytest.raises(psycopg.OperationalError, match='database "tempdb" does not exist'):
+        project.connect(address, database="tempdb")
+    with project.connect(address) as conn:  # the role's objects went to the database owner
+        owner = scalar(conn, "SELECT tableowner FROM pg_tables WHERE tablename = 'owned_by_temp'")
+        assert owner == "neondb_owner"
+
+
+def test_reserved_role_names_are_refused(project: Project) -> None:
+    from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
+
+    for name in ("pg_monitor", "jambo_admin", "neon_superuser"):
+        with pytest.raises(DataPlaneError, match="reserved"):
+            project.plane.create_role(project.id, "br-main", name, "x")
+
+
+def test_read_only_endpoint_refuses_writes(project: Project) -> None:
+    project.branch("br-child")
+    address = project.endpoint("br-child", "ep-ro", read_only=True)
+    with project.connect(address) as conn:
+        assert scalar(conn, "SELECT 1") == 1
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("CREATE TABLE nope (x int)")
+
+
+def test_suspend_drops_sessions_and_refuses_until_start_on_the_same_port(project: Project) -> None:
+    address = project.endpoint("br-main")
+    session = project.connect(address)
+    project.plane.suspend_endpoint(project.id, "br-main", "ep-br-main")
+
+    assert not project.plane.endpoint_running(project.id, "ep-br-main")
+    with pytest.raises(psycopg.OperationalError):
+        session.execute("SELECT 1")
+    session.close()
+    with pytest.raises(psycopg.OperationalError):
+        project.connect(address)
+
+    again = project.endpoint("br-main")
+    assert again.port == address.port
+    with project.connect(again) as conn:
+        assert scalar(conn, "SELECT 1") == 1
+
+
+def test_query_cancel_reaches_the_server(project: Project) -> None:
+    # cancel_safe(), not cancel(): libpq's legacy PQcancel blocks while holding the GIL, which
+    # deadlocks against a proxy running in the same Python process (as here).
+    with project.connect(project.endpoint("br-main")) as conn:
+        timer = threading.Timer(0.3, conn.cancel_safe)
+        timer.start()
+        try:
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                conn.execute("SELECT pg_sleep(30)")
+        finally:
+            timer.cancel()
+
+
+def test_concurrent_branch_creates_and_logins(project: Project) -> None:
+    with project.connect(project.endpoint("br-main")) as conn:
+        conn.execute("CREATE TABLE n AS SELECT 7 AS v")
+
+    def work(i: int) -> int:
+        project.branch(f"br-par-{i}")
+        with project.connect(project.endpoint(f"br-par-{i}")) as conn:
+            conn.execute(f"UPDATE n SET v = {i}")
+            return int(scalar(conn, "SELECT v FROM n"))  # type: ignore[call-overload]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(work, range(6))) == list(range(6))
+    with project.connect(project.endpoint("br-main")) as conn:
+        assert scalar(conn, "SELECT v FROM n") == 7
