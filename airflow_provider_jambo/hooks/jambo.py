@@ -639,6 +639,17 @@ class JamboHook(BaseHook):
             try:
                 created = self.request(req)
                 break
+            except JamboConflictError:
+                # Names are unique per project, so a re-sent create cannot make a second branch: a
+                # 409 here means an earlier attempt of ours was applied after all (late). Adopt it.
+                existing = self.find_branch_by_name(name, project_id=pid) if resends and name else None
+                if existing is None:
+                    raise
+                self._check_parent(existing, parent_id, pid)
+                self.log.info(
+                    "Branch %r (%s) was created by an earlier attempt: adopting it", name, existing.id
+                )
+                return self._adopted(existing, pid, created=True)
             except (JamboTransportError, JamboServerError) as err:
                 unknown = (isinstance(err, JamboTransportError) and err.sent) or (
                     isinstance(err, JamboServerError) and err.status in RESEND_SAFE_STATUSES

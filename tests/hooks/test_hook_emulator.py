@@ -100,8 +100,15 @@ def hook(connect: Callable[..., JamboHook]) -> JamboHook:
     return connect()
 
 
-def posts(emu: Any, route: str) -> list[dict[str, Any]]:
-    return [r for r in emu.requests() if r["method"] == "POST" and r["route"] == route]
+def posts(emu: Any, route: str, *, settle: int | None = None) -> list[dict[str, Any]]:
+    """The logged POSTs to ``route``. A dropped request is logged just after its connection closes,
+    so with ``settle=n`` wait (up to 2 s) for n entries to show up before answering."""
+    give_up = time.monotonic() + 2.0
+    while True:
+        found = [r for r in emu.requests() if r["method"] == "POST" and r["route"] == route]
+        if settle is None or len(found) >= settle or time.monotonic() > give_up:
+            return found
+        time.sleep(0.02)
 
 
 # --- projects -------------------------------------------------------------------------------------
@@ -221,8 +228,13 @@ def test_schema_and_compare_schema(hook: JamboHook) -> None:
     main = hook.get_default_branch()
     child = hook.create_branch(name="schema-child").branch
     db = hook.list_databases(main.id)[0].name
-    assert isinstance(hook.get_branch_schema(main.id, database=db), str)
-    assert isinstance(hook.compare_branch_schema(child.id, database=db, base_branch_id=main.id), str)
+    sql = hook.get_branch_schema(main.id, database=db)
+    assert "PostgreSQL database dump" in sql
+    assert f"Database: {db}" in sql
+    # Same schema on both sides: an empty diff (the emulator's NullDataPlane has no real data).
+    assert hook.compare_branch_schema(child.id, database=db, base_branch_id=main.id) == ""
+    with pytest.raises(JamboNotFoundError, match="/schema -> 404"):
+        hook.get_branch_schema(main.id, database="no_such_db")
 
 
 def test_bad_arguments_fail_before_any_request(hook: JamboHook, emu: Any) -> None:
@@ -432,7 +444,7 @@ def test_dropped_branch_create_is_adopted_not_duplicated(hook: JamboHook, emu: A
     assert creation.created
     assert creation.branch.name == "exactly-once"
     assert [b.name for b in hook.list_branches()].count("exactly-once") == 1
-    assert len(posts(emu, BRANCHES)) == 1
+    assert len(posts(emu, BRANCHES, settle=1)) == 1
     assert creation.read_write_endpoint is not None
 
 
@@ -441,6 +453,18 @@ def test_branch_create_after_500_is_looked_up_then_resent(hook: JamboHook, emu: 
     creation = hook.create_branch(name="after-500")
     assert creation.created
     assert [b.name for b in hook.list_branches()].count("after-500") == 1
+
+
+def test_timed_out_branch_create_never_duplicates(connect: Callable[..., JamboHook], emu: Any) -> None:
+    # The first POST is answered only after the client gave up; it may be applied before or after the
+    # lookup. Either way one branch results: names are unique, and a late 409 is adopted.
+    hook = connect(timeout=0.3)
+    emu.inject_fault("POST", BRANCHES, faults=[{"kind": "latency", "seconds": 1.0}], times=1)
+    creation = hook.create_branch(name="slow-create")
+    assert creation.created
+    time.sleep(1.2)  # let the emulator finish the slow request before counting
+    branches = [b for b in hook.list_branches() if b.name == "slow-create"]
+    assert [b.id for b in branches] == [creation.branch.id]
 
 
 @pytest.mark.parametrize(
@@ -499,9 +523,10 @@ def test_dropped_endpoint_create_is_not_resent(hook: JamboHook, emu: Any) -> Non
     branch = hook.create_branch(name="drop-ep").branch
     emu.inject_fault("POST", ENDPOINTS, faults=[{"kind": "drop_after_apply"}], times=1)
     with pytest.raises(JamboTransportError, match="no response") as raised:
-        hook.create_endpoint(branch.id)
+        # read_only: a second one would be accepted, so a re-send would show as two endpoints.
+        hook.create_endpoint(branch.id, type="read_only")
     assert raised.value.sent
-    assert len(posts(emu, ENDPOINTS)) == 1
+    assert len(posts(emu, ENDPOINTS, settle=1)) == 1
     assert len(hook.list_endpoints(branch_id=branch.id)) == 1
 
 

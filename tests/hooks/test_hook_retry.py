@@ -281,3 +281,47 @@ def test_retry_policy_round_trips_and_validates() -> None:
     assert (from_extras.max_attempts, from_extras.max_elapsed) == (3, 60.0)
     with pytest.raises(ValueError, match="max_retries must be a whole number"):
         RetryPolicy.from_connection_extras({"max_retries": "many"}, "c1")
+
+
+def test_branch_create_adopts_late_409_after_resend(
+    api: respx.MockRouter, make_hook: Callable[..., JamboHook]
+) -> None:
+    # Attempt 1 times out but is applied late; the lookup misses it; the re-send gets 409: adopt.
+    branch = {"id": "br-late", "project_id": "proj-1", "name": "late", "parent_id": "br-main"}
+    post = api.post("/projects/proj-1/branches").mock(
+        side_effect=[httpx.ReadTimeout("slow"), err(409, "branch already exists")]
+    )
+    lookup = api.get("/projects/proj-1/branches").mock(
+        side_effect=[
+            httpx.Response(200, json={"branches": [], "pagination": {}}),
+            httpx.Response(200, json={"branches": [branch], "pagination": {}}),
+        ]
+    )
+    api.get("/projects/proj-1/branches/br-late/endpoints").mock(
+        return_value=httpx.Response(200, json={"endpoints": []})
+    )
+    api.get("/projects/proj-1/operations").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "operations": [
+                    {"id": "op-1", "branch_id": "br-late", "action": "create_branch", "status": "running"}
+                ]
+            },
+        )
+    )
+    creation = make_hook().create_branch(name="late", parent_id="br-main")
+    assert creation.created
+    assert creation.branch.id == "br-late"
+    assert [op.id for op in creation.operations] == ["op-1"]
+    assert post.call_count == 2
+    assert lookup.call_count == 2
+
+
+def test_unnamed_branch_create_with_unknown_outcome_is_not_resent(
+    api: respx.MockRouter, make_hook: Callable[..., JamboHook]
+) -> None:
+    post = api.post("/projects/proj-1/branches").mock(side_effect=[err(502, "bad gateway"), OK])
+    with pytest.raises(JamboServerError, match="502"):
+        make_hook().create_branch()
+    assert post.call_count == 1
