@@ -7,7 +7,6 @@ generated key, once, when no ``--api-key`` was given).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import signal
 import socket
@@ -139,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        asyncio.run(server.serve(sockets=[sock]))
+        server.run(sockets=[sock])  # uvicorn's loop setup (uvloop when installed)
     finally:
         sock.close()
     return 0

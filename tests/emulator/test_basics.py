@@ -34,21 +34,25 @@ def test_create_project_makes_default_branch_endpoint_db_and_role(api: httpx.Cli
     assert response.status_code == 201
     body = response.json()
     project = body["project"]
-    assert ID_RE.match(project["id"]) and re.match(r"^[a-z]+-[a-z]+-\d{8}$", project["id"])
-    assert body["branch"]["name"] == "main" and body["branch"]["default"] is True
+    assert ID_RE.match(project["id"])
+    assert re.match(r"^[a-z]+-[a-z]+-\d{8}$", project["id"])
+    assert body["branch"]["name"] == "main"
+    assert body["branch"]["default"] is True
     assert body["branch"]["id"].startswith("br-")
     assert [e["type"] for e in body["endpoints"]] == ["read_write"]
     assert body["endpoints"][0]["id"].startswith("ep-")
     assert body["endpoints"][0]["host"] == f"{body['endpoints'][0]['id']}.us-east-2.aws.neon.tech"
     assert [d["name"] for d in body["databases"]] == ["neondb"]
-    assert body["roles"][0]["name"] == "neondb_owner" and body["roles"][0]["password"]
+    assert body["roles"][0]["name"] == "neondb_owner"
+    assert body["roles"][0]["password"]
     assert [op["action"] for op in body["operations"]] == ["create_timeline", "start_compute"]
     uri = body["connection_uris"][0]["connection_uri"]
     password = body["roles"][0]["password"]
     host = body["endpoints"][0]["host"]
     assert uri == f"postgresql://neondb_owner:{password}@{host}/neondb?sslmode=require"
     got = api.get(f"/projects/{project['id']}").json()["project"]
-    assert got["id"] == project["id"] and got["name"] == "demo"
+    assert got["id"] == project["id"]
+    assert got["name"] == "demo"
 
 
 def test_project_create_without_project_field_is_400_naming_it(api: httpx.Client) -> None:
@@ -95,13 +99,16 @@ def test_branch_create_with_endpoint_moves_through_states(
     jambo_emulator.advance(5)
     assert op_statuses(api, pid, created["operations"]) == ["finished", "scheduling"]
     branch = api.get(f"/projects/{pid}/branches/{branch_id}").json()["branch"]
-    assert branch["current_state"] == "ready" and "pending_state" not in branch
+    assert branch["current_state"] == "ready"
+    assert "pending_state" not in branch
     endpoint = api.get(f"/projects/{pid}/endpoints/{endpoint_id}").json()["endpoint"]
-    assert endpoint["current_state"] == "init" and endpoint["pending_state"] == "active"
+    assert endpoint["current_state"] == "init"
+    assert endpoint["pending_state"] == "active"
     jambo_emulator.advance(10)
     assert op_statuses(api, pid, created["operations"]) == ["finished", "finished"]
     endpoint = api.get(f"/projects/{pid}/endpoints/{endpoint_id}").json()["endpoint"]
-    assert endpoint["current_state"] == "active" and "pending_state" not in endpoint
+    assert endpoint["current_state"] == "active"
+    assert "pending_state" not in endpoint
 
 
 def test_zero_duration_operations_finish_by_the_next_request(
@@ -126,7 +133,8 @@ def test_branch_list_get_delete_and_repeated_delete(api: httpx.Client, project: 
     assert api.get(f"/projects/{pid}/branches/{bid}").status_code == 404
     assert api.get(f"/projects/{pid}/branches/{bid}").json()["message"] == "branch not found"
     again = api.delete(f"/projects/{pid}/branches/{bid}")
-    assert again.status_code == 204 and again.content == b""
+    assert again.status_code == 204
+    assert again.content == b""
     assert [e["branch_id"] for e in api.get(f"/projects/{pid}/endpoints").json()["endpoints"]] == [
         project["branch"]["id"]
     ]
