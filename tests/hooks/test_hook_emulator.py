@@ -419,20 +419,33 @@ def test_failed_then_finished_is_waited_through(hook: JamboHook, emu: Any) -> No
     assert result.status == "success", result.message
 
 
-def test_async_wait_and_requests(connect: Callable[..., JamboHook], emu: Any) -> None:
+def test_async_wait_with_faults_while_polling(
+    connect: Callable[..., JamboHook], emu: Any, emu_sleep: EmulatorSleep
+) -> None:
     hook = connect()
     emu.set_operation_durations(default=2.0)
     creation = hook.create_branch(name="async", endpoints=[{"type": "read_write"}])
+    ids = [o.id for o in creation.operations]
+    # Polling meets a 503 on the list call and a 429 (Retry-After 3) later: both retried.
+    emu.inject_fault(
+        "GET", "/projects/{project_id}/operations", faults=[{"kind": "status", "status": 503}], times=1
+    )
+    emu.inject_fault("GET", OPERATION, faults=[{"kind": "rate_limit", "retry_after": "3"}], times=1)
 
     async def run() -> Any:
         async_hook = connect()
         try:
-            return await async_hook.await_operations([o.id for o in creation.operations], timeout=120)
+            return await async_hook.await_operations(ids, timeout=120)
         finally:
             await async_hook.aclose()
 
     result = asyncio.run(run())
     assert result.status == "success", result.message
+    assert {op.id for op in result.operations} == set(ids)
+    assert 3.0 in emu_sleep.calls
+    statuses = [r["status"] for r in emu.requests()]
+    assert 503 in statuses
+    assert 429 in statuses
 
 
 # --- retry rules through the emulator's faults ----------------------------------------------------
