@@ -204,6 +204,63 @@ class ApiSpec:
             for err in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
         ]
 
+    def undeclared_fields(self, operation_id: str, status: int, body: Any) -> list[str]:
+        """JSON paths of response fields the schema never declares (OpenAPI allows them, but an
+        emulator that invents fields lets clients depend on things the real service never sends).
+        """
+        responses = self._op_object(operation_id)["responses"]
+        key = str(status) if str(status) in responses else "default"
+        media = self._deref(responses.get(key, {})).get("content", {}).get("application/json", {})
+        if "schema" not in media or body is None:
+            return []
+        found: list[str] = []
+        self._walk_undeclared(media["schema"], body, "$", found)
+        return found
+
+    def _walk_undeclared(self, schema: dict[str, Any], value: Any, where: str, found: list[str]) -> None:
+        schema = self._deref(schema)
+        if isinstance(value, list):
+            items = schema.get("items")
+            if items is None:
+                for part in schema.get("allOf", []) + schema.get("anyOf", []) + schema.get("oneOf", []):
+                    items = self._deref(part).get("items", items)
+            if items is not None:
+                for i, item in enumerate(value):
+                    self._walk_undeclared(items, item, f"{where}[{i}]", found)
+            return
+        if not isinstance(value, dict):
+            return
+        properties: dict[str, list[dict[str, Any]]] = {}
+        extra: list[dict[str, Any]] = []
+        free_form = False
+        for part in self._flatten(schema):
+            for name, sub in part.get("properties", {}).items():
+                properties.setdefault(name, []).append(sub)
+            additional = part.get("additionalProperties")
+            if isinstance(additional, dict):
+                extra.append(additional)
+            free_form = free_form or additional is True
+        if not properties and not extra:
+            return  # a free-form object: anything goes
+        for name, sub_value in value.items():
+            if name in properties:
+                for sub in properties[name]:
+                    self._walk_undeclared(sub, sub_value, f"{where}.{name}", found)
+            elif extra:
+                for sub in extra:
+                    self._walk_undeclared(sub, sub_value, f"{where}.{name}", found)
+            elif not free_form:
+                found.append(f"{where}.{name}")
+
+    def _flatten(self, schema: dict[str, Any]) -> list[dict[str, Any]]:
+        """The schema and every allOf/anyOf/oneOf part under it, $refs resolved."""
+        schema = self._deref(schema)
+        parts = [schema]
+        for key in ("allOf", "anyOf", "oneOf"):
+            for sub in schema.get(key, []):
+                parts += self._flatten(sub)
+        return parts
+
     def request_violations(self, operation_id: str, body: Any) -> list[str]:
         """Every way a request body breaks the spec (so the tests themselves send valid requests)."""
         op = self._op_object(operation_id)
