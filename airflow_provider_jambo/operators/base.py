@@ -158,6 +158,7 @@ class JamboBaseOperator(BaseOperator):
         deadline = time.time() + self.timeout
         if self.deferrable:
             self.log.info("Deferring until operations %s finish (timeout %.0f s)", ids, self.timeout)
+            self.push_early(context, result)
             self.defer(
                 trigger=JamboOperationTrigger(
                     jambo_conn_id=self.jambo_conn_id,
@@ -180,6 +181,10 @@ class JamboBaseOperator(BaseOperator):
         self, context: Context, event: dict[str, Any], result: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
         """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
+        if result is None:
+            # The result travels in next_kwargs; `airflow dags test` replaces those with the event
+            # when it runs the trigger inline, so fall back to the copy pushed before deferring.
+            result = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
         return self._finish(
             str(event.get("status")),
             list(event.get("operation_ids") or []),

@@ -72,6 +72,10 @@ class FakeTI:
         json.dumps(value)  # XCom values must be JSON-serialisable
         self.pushed[key] = value
 
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", **kwargs: Any) -> Any:
+        assert task_ids == self.task_id, "operators only read their own XCom back"
+        return self.pushed.get(key)
+
 
 def make_context(task_id: str = "test_task", try_number: int = 1) -> dict[str, Any]:
     ti = FakeTI(task_id=task_id, try_number=try_number)

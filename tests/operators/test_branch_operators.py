@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from operators.deferral import defer, resume, roundtrip
+from operators.deferral import defer, resume, roundtrip, run_trigger
 from operators.jambo_testing import JamboProject, make_context
 
 from airflow_provider_jambo.exceptions import (
@@ -318,6 +318,21 @@ def test_delete_deferrable(jambo_project: JamboProject) -> None:
     roundtrip(deferred.trigger)
     result = resume(op, ctx, deferred)
     assert result["deleted"] is True
+    assert jambo_project.branch_named("ci-1") is None
+
+
+def test_resume_without_result_kwarg_uses_the_xcom_pushed_before_deferring(
+    jambo_project: JamboProject,
+) -> None:
+    """`airflow dags test` drops next_kwargs when it runs the trigger inline: the result survives."""
+    create_op().execute(make_context())
+    ctx = make_context("delete_branch")
+    op = delete_op("ci-1", deferrable=True, poll_interval=0.05)
+    deferred = defer(op, ctx)
+    assert ctx["ti"].pushed["return_value"]["deleted"] is True
+    event = run_trigger(roundtrip(deferred.trigger))
+    result = op.resume_execution(deferred.method_name, {"event": event.payload}, ctx)
+    assert result == ctx["ti"].pushed["return_value"]
     assert jambo_project.branch_named("ci-1") is None
 
 
