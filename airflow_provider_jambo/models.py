@@ -9,7 +9,7 @@ flight. Passwords are never stored in ``raw`` and never shown in a ``repr``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
@@ -402,12 +402,6 @@ class ProjectCreation:
             roles=[Role.from_api(r) for r in _objs(data.get("roles"))],
             connection_uris=[ConnectionDetails.from_api(c) for c in _objs(data.get("connection_uris"))],
         )
-
-
-def operations_of(items: Sequence[Operation], ids: Sequence[str]) -> list[Operation]:
-    """The operations with the given ids, in the order of ``ids`` (missing ones skipped)."""
-    by_id = {op.id: op for op in items}
-    return [by_id[i] for i in ids if i in by_id]
 
 
 __all__ = [

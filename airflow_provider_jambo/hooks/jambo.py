@@ -67,6 +67,7 @@ from airflow_provider_jambo.models import (
     ProjectCreation,
     Role,
     _Unset,
+    parse_datetime,
     parse_operations,
 )
 
@@ -167,8 +168,6 @@ def _page(body: Any, key: str, limit: int) -> tuple[list[Mapping[str, Any]], str
 def _timestamp(name: str, value: datetime | str) -> str:
     """RFC 3339 with a time zone, seconds precision (what the API accepts for timestamps)."""
     if isinstance(value, str):
-        from airflow_provider_jambo.models import parse_datetime
-
         parsed = parse_datetime(value)
         has_zone = value.strip().endswith(("Z", "z")) or "+" in value[10:] or "-" in value[10:]
         if parsed is None or not has_zone:

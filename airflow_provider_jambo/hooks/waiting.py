@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
 from airflow_provider_jambo.exceptions import (
@@ -278,7 +278,3 @@ async def run_async(
                 step = steps.send(None)
     except StopIteration as done:
         return done.value
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
