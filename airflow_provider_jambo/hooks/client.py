@@ -233,7 +233,7 @@ def error_from_response(
     )
 
 
-def transport_error(req: ApiRequest[Any], err: httpx.TransportError, request_id: str) -> JamboTransportError:
+def transport_error(req: ApiRequest[Any], err: httpx.RequestError, request_id: str) -> JamboTransportError:
     # Connect failures (including a pool or connect timeout) never reached the service.
     sent = not isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
@@ -276,7 +276,7 @@ def send_sync(client: httpx.Client, req: ApiRequest[T], *, secrets: tuple[str, .
     request = _build(client, req)
     try:
         response = client.send(request)
-    except httpx.TransportError as err:
+    except httpx.RequestError as err:
         raise transport_error(req, err, request.headers[REQUEST_ID_HEADER]) from err
     return _result(req, response, secrets)
 
@@ -286,7 +286,7 @@ async def send_async(client: httpx.AsyncClient, req: ApiRequest[T], *, secrets: 
     request = _build(client, req)
     try:
         response = await client.send(request)
-    except httpx.TransportError as err:
+    except httpx.RequestError as err:
         raise transport_error(req, err, request.headers[REQUEST_ID_HEADER]) from err
     return _result(req, response, secrets)
 

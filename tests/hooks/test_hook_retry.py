@@ -325,3 +325,16 @@ def test_unnamed_branch_create_with_unknown_outcome_is_not_resent(
     with pytest.raises(JamboServerError, match="502"):
         make_hook().create_branch()
     assert post.call_count == 1
+
+
+def test_undecodable_answers_are_transport_errors(
+    api: respx.MockRouter, make_hook: Callable[..., JamboHook]
+) -> None:
+    get = api.get("/projects/proj-1").mock(side_effect=[httpx.DecodingError("bad gzip"), OK])
+    assert make_hook().request(GET_PROJECT)["project"]["id"] == "proj-1"
+    assert get.call_count == 2
+    api.post("/projects/proj-1/branches").mock(
+        return_value=httpx.Response(201, text="<html>proxy page</html>")
+    )
+    with pytest.raises(JamboTransportError, match="201 answer is not JSON"):
+        make_hook().request(POST_BRANCH)
