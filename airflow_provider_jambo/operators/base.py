@@ -80,7 +80,8 @@ class JamboBaseOperator(BaseOperator):
         ``[operators] default_deferrable``.
     :param timeout: how long to wait for the operations (seconds or timedelta). When it passes the
         task fails with a message naming the operations still in flight.
-    :param poll_interval: first interval between status checks, seconds (the hook backs off).
+    :param poll_interval: longest interval between status checks, seconds (polling starts shorter
+        and backs off up to it).
     """
 
     template_fields: Sequence[str] = ("jambo_conn_id", "project_id")

@@ -30,7 +30,7 @@ class JamboOperationTrigger(BaseTrigger):
     :param project_id: project the operations belong to.
     :param operation_ids: ids of the operations to wait for.
     :param deadline: absolute wall-clock deadline, epoch seconds (``time.time()`` scale).
-    :param poll_interval: first poll interval in seconds (the hook backs off from there).
+    :param poll_interval: longest interval between polls, seconds (polling starts shorter).
     :param retry_policy: ``RetryPolicy.to_dict()`` for transient API errors while polling;
         None uses the connection's settings.
     """
