@@ -109,6 +109,36 @@ def test_retried_task_adopts_its_branch(jambo_project: JamboProject) -> None:
     assert [b.name for b in jambo_project.branches()].count("ci-1") == 1
 
 
+def test_retry_after_a_timed_out_wait_adopts_the_branch_and_waits_for_its_operations(
+    jambo_project: JamboProject,
+) -> None:
+    emu = jambo_project.emu
+    emu.set_operation_durations(default=10)  # the manual clock stands still until advanced
+    first = make_context(try_number=1)
+    with pytest.raises(JamboOperationTimeoutError):
+        create_op(timeout=0.2, poll_interval=0.05).execute(first)
+    branch_id = first["ti"].pushed["branch_id"]
+
+    second = make_context(try_number=2)
+    op = create_op(deferrable=True, poll_interval=0.05)
+    deferred = defer(op, second)  # still in flight: the retry waits for the first try's operations
+    with jambo_project.hook() as hook:
+        in_flight = [op.id for op in hook.list_operations() if op.branch_id == branch_id]
+    assert sorted(deferred.trigger.operation_ids) == sorted(in_flight)
+    emu.advance(30)
+    result = resume(op, second, deferred)
+    assert result["branch_id"] == branch_id
+    assert result["created"] is False
+    assert [b.name for b in jambo_project.branches()].count("ci-1") == 1
+
+
+def test_without_wait_for_completion_returns_at_once(jambo_project: JamboProject) -> None:
+    jambo_project.emu.set_operation_durations(default=3600)
+    result = create_op(wait_for_completion=False, deferrable=True).execute(make_context())
+    assert result["created"] is True
+    assert jambo_project.branch_named("ci-1").current_state != "ready"
+
+
 def test_if_exists_fail_refuses_an_existing_branch(jambo_project: JamboProject) -> None:
     create_op().execute(make_context())
     with pytest.raises(JamboConflictError, match=r"already exists.*if_exists='fail'"):
