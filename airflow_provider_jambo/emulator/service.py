@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_jambo.emulator.errors import ApiError, bad_request
+from airflow_provider_jambo.emulator.ids import endpoint_host
 from airflow_provider_jambo.emulator.store import Branch, Database, Endpoint, Operation, Project, Role
 
 if TYPE_CHECKING:
@@ -520,6 +521,8 @@ def _start_op(
     ctx: EmulatorContext, project: Project, endpoint: Endpoint, *, after: Operation | None
 ) -> Operation:
     dp, pid, bid, eid = ctx.data_plane, project.id, endpoint.branch_id, endpoint.id
+    # The real-shaped host stays in the URIs; a read-only compute refuses writes for real.
+    host, read_only = endpoint_host(eid, endpoint.region_id), endpoint.type == "read_only"
 
     def started(op: Operation) -> None:
         endpoint.current_state, endpoint.pending_state = "active", None
@@ -538,7 +541,7 @@ def _start_op(
         after=after,
         on_finish=started,
         on_fail=settled,
-        effect=lambda: dp.start_endpoint(pid, bid, eid),
+        effect=lambda: dp.start_endpoint(pid, bid, eid, host=host, read_only=read_only),
         effect_name=f"start endpoint {eid}",
     )
 

@@ -152,3 +152,17 @@ def test_suspend_and_start_through_the_api(api: Api) -> None:
         _query(uri, "SELECT 1")
     api.call("POST", f"/projects/{pid}/endpoints/{endpoint}/start")
     assert _query(api.uri(pid, main), "SELECT 1") == [(1,)]
+
+
+def test_read_only_endpoint_through_the_api(api: Api) -> None:
+    pid, main = _new_project(api)
+    body = api.call(
+        "POST", f"/projects/{pid}/endpoints", json={"endpoint": {"branch_id": main, "type": "read_only"}}
+    )
+    endpoint = body["endpoint"]
+    params = {"endpoint_id": endpoint["id"], "database_name": "neondb", "role_name": "neondb_owner"}
+    uri = api.call("GET", f"/projects/{pid}/connection_uri", params=params)["uri"]
+    assert endpoint["host"] in uri  # the API's real-shaped host stays in the URI
+    assert _query(uri, "SELECT 1") == [(1,)]
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        _query(uri, "CREATE TABLE nope (x int)")
