@@ -173,3 +173,25 @@ def test_concurrent_branch_creates_and_logins(project: Project) -> None:
         assert list(pool.map(work, range(6))) == list(range(6))
     with project.connect(project.endpoint("br-main")) as conn:
         assert scalar(conn, "SELECT v FROM n") == 7
+
+
+def test_odd_database_and_role_names_round_trip(project: Project) -> None:
+    from urllib.parse import quote
+
+    odd_db, odd_role = 'my "odd" db\'s ~name', "Odd Role"
+    project.plane.create_role(project.id, "br-main", odd_role, "odd-secret")
+    project.plane.create_database(project.id, "br-main", odd_db, odd_role)
+    address = project.endpoint("br-main")
+    with project.connect(
+        address, role=quote(odd_role), password="odd-secret", database=quote(odd_db)
+    ) as conn:
+        assert scalar(conn, "SELECT current_user") == odd_role
+        conn.execute("CREATE TABLE t (x int)")
+    project.branch("br-odd-child")
+    with project.connect(
+        project.endpoint("br-odd-child"), role=quote(odd_role), password="odd-secret", database=quote(odd_db)
+    ) as conn:
+        assert scalar(conn, "SELECT count(*) FROM t") == 0
+    dump = project.plane.schema_dump(project.id, "br-main", odd_db)
+    assert dump is not None
+    assert 'OWNER TO "Odd Role"' in dump

@@ -386,7 +386,11 @@ class PostgresDataPlane:
         return target
 
     def _has_sessions(self, physical: str) -> bool:
-        rows = self._sql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = {quote_literal(physical)}")
+        # Client sessions only: CREATE DATABASE itself stops autovacuum workers on the template.
+        rows = self._sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+            f"AND datname = {quote_literal(physical)}"
+        )
         return rows[0][0] != "0"
 
     def _dump_restore(self, source: str, target: str, *, schema_only: bool) -> None:
