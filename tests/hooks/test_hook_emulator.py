@@ -328,6 +328,18 @@ def test_connection_uri_direct_and_pooled(hook: JamboHook) -> None:
     assert direct in masked
 
 
+def test_role_passwords_are_masked_before_returning(hook: JamboHook) -> None:
+    main = hook.get_default_branch()
+    with mock.patch.object(jambo_module, "mask_secret") as masker:
+        created = hook.create_role(main.id, "masked_role")
+        revealed = hook.reveal_role_password(main.id, "masked_role")
+        reset = hook.reset_role_password(main.id, "masked_role")
+    masked = {call.args[0] for call in masker.call_args_list}
+    assert created.resource.password in masked
+    assert revealed in masked
+    assert reset.resource.password in masked
+
+
 def test_passwords_and_key_never_logged_or_in_errors(
     connect: Callable[..., JamboHook],
     emu: Any,
