@@ -61,9 +61,11 @@ def test_connections_test_against_the_emulator(airflow_home: Path, jambo_emulato
 
     ok = run_airflow(["connections", "test", "jambo_default"], airflow_home, conn(jambo_emulator.api_key))
     assert "Connection success!" in ok.stdout, ok.stdout + ok.stderr
+    assert ok.returncode == 0
 
     bad = run_airflow(["connections", "test", "jambo_default"], airflow_home, conn(WRONG_KEY))
     output = bad.stdout + bad.stderr
     assert "Connection failed!" in output
+    assert bad.returncode != 0
     assert "GET /projects -> 401" in output
     assert WRONG_KEY not in output
