@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, AirflowFailException, Param, task
-from airflow.providers.common.sql.hooks.handlers import fetch_one_handler
 
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator, JamboDeleteBranchOperator
 from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
@@ -51,6 +50,14 @@ DATA_QUALITY_CHECKS = {
 def branch_slug(run_id: str) -> str:
     """A run id as a branch-name suffix: lower case, ``[a-z0-9-]`` only."""
     return re.sub(r"[^a-z0-9]+", "-", run_id.lower()).strip("-")[:60]
+
+
+def first_value(cursor: Any) -> Any:
+    """SQL handler: the first column of the first row, or None for statements without rows."""
+    if cursor.description is None:
+        return None
+    row = cursor.fetchone()
+    return row[0] if row else None
 
 
 BRANCH_NAME = "preview-{{ branch_slug(run_id) }}"
@@ -95,11 +102,11 @@ with DAG(
         sql="preview/transform.sql",
         split_statements=True,
         return_last=True,
-        # XCom: the last statement's row, (rows_transformed,).
-        handler=fetch_one_handler,
+        # XCom: the number the last statement selects (rows written), as a plain int.
+        handler=first_value,
     )
 
-    @task
+    @task(multiple_outputs=False)
     def check_data_quality(branch: dict[str, Any]) -> dict[str, int]:
         """Run every check; fail (no retries) naming each one that found offending rows."""
         from airflow_provider_jambo.hooks.sql import JamboPostgresHook

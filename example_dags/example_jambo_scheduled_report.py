@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param
 from airflow.sdk import CronDataIntervalTimetable
@@ -21,6 +22,16 @@ from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator, J
 from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
 
 SQL_DIR = Path(__file__).parent / "sql"
+
+
+def rows_as_dicts(cursor: Any) -> list[dict[str, Any]] | None:
+    """SQL handler: the result as ``[{column: value}, ...]`` (plain JSON in XCom)."""
+    if cursor.description is None:
+        return None
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
 BRANCH_NAME = "report-{{ data_interval_end | ds_nodash }}"
 
 with DAG(
@@ -49,7 +60,8 @@ with DAG(
         task_id="revenue_report",
         branch=branch_at_interval_end.output,
         sql="report/daily_revenue.sql",
-        # XCom: the report rows, [[country, orders, revenue], ...].
+        # XCom: the report, [{"country": ..., "orders": ..., "revenue": ...}, ...].
+        handler=rows_as_dicts,
         show_return_value_in_logs=True,
     )
 

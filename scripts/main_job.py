@@ -274,7 +274,7 @@ def describe_run(report: RunReport) -> dict[str, Any]:
     )
     line("migrate")
     rows = xcom.get(("transform", "return_value"))
-    line("transform", f"rows transformed: {rows[0] if isinstance(rows, list) and rows else rows}")
+    line("transform", f"rows transformed: {rows}" if rows is not None else "")
     checks = xcom.get(("check_data_quality", "return_value"))
     if isinstance(checks, dict):
         line("check_data_quality", f"{len(checks)} checks passed: {', '.join(checks)}")

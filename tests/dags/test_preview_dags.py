@@ -7,6 +7,7 @@ each test gets a fresh project whose ``main`` holds the demo data (``example_dag
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,12 @@ def emulator() -> Iterator[JamboEmulator]:
         if not emu.ctx.data_plane.enabled:
             pytest.skip("PostgreSQL server binaries not found: the emulator's data plane is off")
         yield emu
+
+
+@pytest.fixture(autouse=True)
+def sql_files(airflow_home: AirflowHome) -> None:
+    """The DAGs' ``sql/`` folder beside them, as it is deployed (the runner copies DAG files only)."""
+    shutil.copytree(EXAMPLE_DAGS / "sql", airflow_home.dags_folder / "sql", dirs_exist_ok=True)
 
 
 @dataclass
@@ -109,7 +116,7 @@ def test_preview_environment_end_to_end(airflow_home: AirflowHome, seeded: Proje
     branch = result.xcoms[("create_branch", "return_value")]
     assert branch["branch_name"].startswith("preview-")
     assert branch["parent_id"] == project.main_branch_id
-    assert result.xcoms[("transform", "return_value")] == [4]  # one revenue row per customer
+    assert result.xcoms[("transform", "return_value")] == 4  # one revenue row per customer
     checks = result.xcoms[("check_data_quality", "return_value")]
     assert set(checks) >= {"no order has a non-positive amount"}
     assert not any(checks.values())
@@ -142,15 +149,14 @@ def test_preview_environment_bad_data_fails_and_teardown_deletes(
     assert_no_secrets(result, project)
 
 
-def test_scheduled_report_on_a_branch_at_the_interval_end(
-    airflow_home: AirflowHome, project: Project
-) -> None:
+def test_scheduled_report_on_a_branch_at_the_interval_end(airflow_home: AirflowHome, seeded: Project) -> None:
+    project = seeded
     result = airflow_home.run_dag(REPORT, env=project.env, conf={"window_days": 3650})
     assert result.state == "success", result.describe()
     branch = result.xcoms[("branch_at_interval_end", "return_value")]
     assert branch["branch_name"].startswith("report-")
     rows = result.xcoms[("revenue_report", "return_value")]
-    by_country = {country: (orders, revenue) for country, orders, revenue in rows}
+    by_country = {row["country"]: (row["orders"], row["revenue"]) for row in rows}
     assert by_country == {"GB": (2, 155.5), "NL": (1, 12.99), "US": (3, 1294.1)}
     assert result.task_states["delete_branch"] == "success"
     assert branch["branch_name"] not in project.branch_names()
