@@ -100,3 +100,20 @@ def test_server_dies_with_an_emulator_killed_without_cleanup(tmp_path: Path) -> 
         child.send_signal(signal.SIGKILL)  # no atexit, no stop(): only the watchdog is left
         child.wait(10)
     _wait_gone(int(pid_text), base)
+
+
+def test_pristine_cluster_is_cached_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    for _ in range(2):  # first start runs initdb and fills the cache, the second copies it
+        plane = PostgresDataPlane()
+        plane.start()
+        try:
+            plane.create_branch("p", "br", None)
+            plane.create_role("p", "br", "neondb_owner", "secret-1")
+            plane.create_database("p", "br", "neondb", "neondb_owner")
+        finally:
+            plane.stop()
+        cached = list((tmp_path / "jambo-emulator").glob("pgdata-*"))
+        assert len(cached) == 1
+        assert (cached[0] / "PG_VERSION").is_file()
+        assert not list((tmp_path / "jambo-emulator").glob(".staging-*"))

@@ -60,7 +60,7 @@ _LOGICAL_PREFIX_BYTES = 40
 @dataclass
 class _Branch:
     databases: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical -> (physical, owner)
-    roles: dict[str, str] = field(default_factory=dict)  # role -> password
+    roles: dict[str, str] = field(default_factory=dict, repr=False)  # role -> password (secret)
 
 
 @dataclass

@@ -44,7 +44,7 @@ class Route:
     ``database`` None = no such database on the branch (reported after a good password)."""
 
     database: str | None
-    password: str | None
+    password: str | None = field(repr=False)
     read_only: bool
 
 
