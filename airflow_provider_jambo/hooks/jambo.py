@@ -109,9 +109,10 @@ class JamboSettings:
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     @classmethod
-    def from_connection(cls, conn: Any, extras: Mapping[str, Any]) -> JamboSettings:
-        conn_id = str(getattr(conn, "conn_id", "") or "")
-        api_key = conn.password
+    def from_connection(cls, conn: Any, extras: Mapping[str, Any], conn_id: str = "") -> JamboSettings:
+        conn_id = conn_id or str(getattr(conn, "conn_id", "") or "")
+        # A key pasted with a trailing newline is still the key.
+        api_key = (conn.password or "").strip()
         if not api_key:
             raise JamboConfigError(
                 f"connection {conn_id!r} has no API key: put the Jambo API key in its password field "
@@ -310,7 +311,7 @@ class JamboHook(BaseHook):
     # --- connection ----------------------------------------------------------------------------
 
     def _adopt_settings(self, conn: Any, extras: Mapping[str, Any]) -> JamboSettings:
-        settings = JamboSettings.from_connection(conn, extras)
+        settings = JamboSettings.from_connection(conn, extras, self.jambo_conn_id)
         mask_secret(settings.api_key)
         self._settings = settings
         return settings
