@@ -6,6 +6,7 @@ covers what the emulator cannot produce (read/connect timeouts) and checks the w
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -338,3 +339,21 @@ def test_undecodable_answers_are_transport_errors(
     )
     with pytest.raises(JamboTransportError, match="201 answer is not JSON"):
         make_hook().request(POST_BRANCH)
+
+
+def test_org_id_extra_scopes_project_listing_and_creation(
+    api: respx.MockRouter, make_hook: Callable[..., JamboHook]
+) -> None:
+    hook = make_hook(conn_kwargs={"org_id": "org-blue-123"})
+    page = {"projects": [{"id": "p-1", "name": "one"}], "pagination": {"cursor": "p-1"}}
+    listing = api.get("/projects").mock(return_value=httpx.Response(200, json=page))
+    assert [p.id for p in hook.list_projects()] == ["p-1"]  # a short page is the last one
+    assert listing.call_count == 1
+    assert listing.calls.last.request.url.params["org_id"] == "org-blue-123"
+    created = api.post("/projects").mock(
+        return_value=httpx.Response(201, json={"project": {"id": "p-2", "name": "two"}, "operations": []})
+    )
+    assert hook.create_project(name="two").project.id == "p-2"
+    assert json.loads(created.calls.last.request.content) == {
+        "project": {"name": "two", "org_id": "org-blue-123"}
+    }
