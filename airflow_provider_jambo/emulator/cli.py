@@ -17,7 +17,8 @@ import uvicorn
 
 from airflow_provider_jambo.emulator.app import create_app
 from airflow_provider_jambo.emulator.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
-from airflow_provider_jambo.emulator.server import resolve_data_plane, uvicorn_config
+from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
+from airflow_provider_jambo.emulator.server import raise_open_files_limit, resolve_data_plane, uvicorn_config
 
 
 def _scoped_key(text: str) -> tuple[str, str]:
@@ -74,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--postgres",
-        choices=("auto", "off"),
+        choices=("auto", "on", "off"),
         default="off",
-        help="real PostgreSQL behind branches: auto (when available) or off (default)",
+        help="real PostgreSQL behind branches: auto (when available), on (or fail), off (default)",
     )
     parser.add_argument(
         "--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug")
@@ -103,9 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         app = create_app(config, resolve_data_plane(args.postgres))
-    except ValueError as exc:
+    except (ValueError, DataPlaneError) as exc:
         print(f"jambo-emulator: {exc}", file=sys.stderr)
         return 2
+    raise_open_files_limit()
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -9,7 +9,7 @@ from airflow_provider_jambo.emulator.auth import can_see
 from airflow_provider_jambo.emulator.clock import Clock
 from airflow_provider_jambo.emulator.config import EmulatorConfig
 from airflow_provider_jambo.emulator.dataplane.base import DataPlane
-from airflow_provider_jambo.emulator.effects import DataPlaneRunner
+from airflow_provider_jambo.emulator.effects import DataPlaneRunner, log_failure
 from airflow_provider_jambo.emulator.errors import LOCKED_MESSAGE, ApiError, not_found
 from airflow_provider_jambo.emulator.faults import FaultInjector
 from airflow_provider_jambo.emulator.ids import IdGenerator
@@ -136,6 +136,7 @@ class EmulatorContext:
 
         self.engine.advance()
         service.delete_expired_branches(self)
+        service.suspend_inactive_endpoints(self)
         self.engine.advance()
 
     def advance(self, seconds: float) -> float:
@@ -146,14 +147,13 @@ class EmulatorContext:
     # -- reset -----------------------------------------------------------------------------------
     def reset(self) -> None:
         """Back to the configured start: no faults, logs or projects other than the bootstrap ones."""
-        from airflow_provider_jambo.emulator import service
-
         with self.store.lock:
-            old_projects = list(self.store.projects.values())
             self.store.projects = {}
         if self.runner.enabled:
-            for project in old_projects:
-                service.drop_data(self, project, wait=True)
+            try:
+                self.runner.call(self.data_plane.reset)  # after every queued call
+            except Exception as exc:  # noqa: BLE001 - reported; the control plane resets regardless
+                log_failure("reset", exc)
         self.request_log.clear()
         self.engine.clear()
         self._build_state()

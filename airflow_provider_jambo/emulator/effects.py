@@ -25,8 +25,8 @@ class DataPlaneRunner:
 
     @property
     def enabled(self) -> bool:
-        """Whether calls are worth making: anything but the null plane (whose calls are no-ops)."""
-        return not isinstance(self.data_plane, NullDataPlane)
+        """Whether calls are worth making: anything but the null plane itself (its calls are no-ops)."""
+        return type(self.data_plane) is not NullDataPlane
 
     def start(self) -> None:
         """Start the data plane on the worker now (later calls queue behind it)."""

@@ -19,12 +19,15 @@ from airflow_provider_jambo.emulator.dataplane.base import DataPlane, NullDataPl
 
 
 def resolve_data_plane(data_plane: DataPlane | str | None) -> DataPlane:
-    """``None``/``"off"`` -> the null plane; ``"auto"`` -> real PostgreSQL when available."""
+    """``None``/``"off"`` -> the null plane; ``"auto"`` -> real PostgreSQL when available; ``"on"``
+    -> real PostgreSQL or an error."""
     if data_plane is None or data_plane == "off":
         return NullDataPlane()
     if isinstance(data_plane, str):
-        if data_plane != "auto":
-            raise ValueError(f"data_plane must be 'auto', 'off', None or a DataPlane, got {data_plane!r}")
+        if data_plane not in ("auto", "on"):
+            raise ValueError(
+                f"data_plane must be 'auto', 'on', 'off', None or a DataPlane, got {data_plane!r}"
+            )
         try:
             from airflow_provider_jambo.emulator.dataplane import create_data_plane
         except ImportError:
@@ -54,6 +57,19 @@ def _protocol_class(base: type[Any]) -> type[Any]:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     return TransportExposingProtocol
+
+
+def raise_open_files_limit() -> None:
+    """Benchmarks hold 1,000+ connections: lift the soft limit on open files to the hard one."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def http_protocol() -> type[Any]:
@@ -135,6 +151,7 @@ class JamboEmulator:
     def start(self) -> JamboEmulator:
         if self._thread is not None:
             return self
+        raise_open_files_limit()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))

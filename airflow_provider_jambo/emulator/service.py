@@ -166,30 +166,12 @@ def create_project(ctx: EmulatorContext, spec: ProjectSpec, project_id: str | No
 
 
 def delete_project(ctx: EmulatorContext, project: Project) -> None:
+    """Gone from the API at once; its real data is dropped on the data-plane worker."""
     with ctx.store.lock:
         ctx.store.projects.pop(project.id, None)
         ctx.engine.forget_project(project.id)
-    drop_data(ctx, project, wait=False)
-
-
-def drop_data(ctx: EmulatorContext, project: Project, *, wait: bool) -> None:
-    """Remove a project's real data (computes, then branches children first)."""
-    if not ctx.runner.enabled:
-        return
     dp, pid = ctx.data_plane, project.id
-    endpoints = list(project.endpoints.values())
-    branches = sorted(project.branches.values(), key=lambda b: -b.seq)
-
-    def drop() -> None:
-        for e in endpoints:
-            dp.delete_endpoint(pid, e.branch_id, e.id)
-        for b in branches:
-            dp.delete_branch(pid, b.id)
-
-    if wait:
-        ctx.runner.call(drop)
-    else:
-        ctx.engine.run_detached(drop, f"delete project {pid}")
+    ctx.engine.run_detached(lambda: dp.delete_project(pid), f"delete project {pid}")
 
 
 # -- branches -----------------------------------------------------------------------------------------
@@ -387,6 +369,36 @@ def delete_expired_branches(ctx: EmulatorContext) -> int:
                 if branch.default or project.children_of(branch.id):
                     continue  # not allowed to carry expires_at; never delete such a branch
                 delete_branch(ctx, project, branch, by_ttl=True)
+                count += 1
+    return count
+
+
+#: ``suspend_timeout_seconds: 0`` means the service default.
+DEFAULT_SUSPEND_TIMEOUT = 300
+
+
+def suspend_inactive_endpoints(ctx: EmulatorContext) -> int:
+    """Active computes idle for ``suspend_timeout_seconds`` are suspended (``-1``: never).
+
+    Activity is not observed here (connections go to the data plane), so a compute counts as idle
+    from its last start. Only its state changes: a real compute wakes up on the next connection,
+    so the data plane keeps serving.
+    """
+    now, count = ctx.clock.now(), 0
+    with ctx.store.lock:
+        for project in ctx.store.projects.values():
+            for endpoint in project.endpoints.values():
+                timeout = endpoint.suspend_timeout_seconds or DEFAULT_SUSPEND_TIMEOUT
+                if (
+                    timeout < 0
+                    or endpoint.current_state != "active"
+                    or endpoint.pending_state is not None
+                    or endpoint.last_active is None
+                    or now < endpoint.last_active + timeout
+                ):
+                    continue
+                op = _suspend_op(ctx, project, endpoint, after=None, real=False)
+                op.duration = 0.0
                 count += 1
     return count
 

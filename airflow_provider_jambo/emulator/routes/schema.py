@@ -43,7 +43,7 @@ async def _schema_sql(ctx: EmulatorContext, project_id: str, branch: Branch, dat
         dump = await asyncio.wrap_future(future)
     except Exception as exc:  # noqa: BLE001 - a data-plane failure must become an API error, not a traceback
         log_failure("schema_dump", exc, f"{project_id}/{bid}/{database}")
-        raise ApiError(500, f"could not read the schema of database {database!r}") from None
+        raise ApiError(503, f"could not read the schema of database {database!r}; try again") from None
     return dump if dump is not None else generated_ddl(database, owner)
 
 
