@@ -145,6 +145,8 @@ class ProxyHub:
         loop = asyncio.get_running_loop()
         while True:
             conn, _ = await loop.sock_accept(listener.sock)
+            # Small protocol messages must not wait for delayed ACKs (Nagle): ~40 ms per login.
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             task = asyncio.create_task(self._session(key, conn))
             listener.sessions.add(task)
             task.add_done_callback(listener.sessions.discard)

@@ -9,6 +9,7 @@ proceeds without it.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -34,14 +35,23 @@ def _attributes(text: str) -> dict[str, str]:
     return attrs
 
 
+@functools.lru_cache(maxsize=4096)
+def _salted_password(password: str) -> tuple[bytes, bytes]:
+    """Salt and SaltedPassword, fixed per password as PostgreSQL stores them per role.
+
+    Cached: PBKDF2 costs milliseconds of the proxies' event loop on every login otherwise.
+    """
+    salt = secrets.token_bytes(16)
+    return salt, hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, ITERATIONS)
+
+
 class ScramExchange:
     """One authentication attempt. ``password`` None makes every proof fail (unknown role) while
     the exchange looks the same to the client, as PostgreSQL does."""
 
     def __init__(self, password: str | None) -> None:
-        self._salt = secrets.token_bytes(16)
         secret = password if password is not None else secrets.token_hex(16)
-        self._salted = hashlib.pbkdf2_hmac("sha256", secret.encode("utf-8"), self._salt, ITERATIONS)
+        self._salt, self._salted = _salted_password(secret)
         self._known = password is not None
         self._nonce = ""
         self._gs2_header = ""
