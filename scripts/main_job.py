@@ -266,12 +266,8 @@ def describe_run(report: RunReport) -> dict[str, Any]:
     def line(task_id: str, detail: str = "") -> None:
         print(f"    {task_id:<20} {states.get(task_id) or 'not run':<16} {detail}".rstrip(), flush=True)
 
-    line(
-        "create_branch",
-        f"branch {branch.get('branch_name')} ({branch.get('branch_id')}) from {branch.get('parent_id')}"
-        if branch
-        else "",
-    )
+    created = f"branch {branch.get('branch_name')} ({branch.get('branch_id')})"
+    line("create_branch", f"{created} from main ({branch.get('parent_id')})" if branch else "")
     line("migrate")
     rows = xcom.get(("transform", "return_value"))
     line("transform", f"rows transformed: {rows}" if rows is not None else "")
@@ -279,7 +275,10 @@ def describe_run(report: RunReport) -> dict[str, Any]:
     if isinstance(checks, dict):
         line("check_data_quality", f"{len(checks)} checks passed: {', '.join(checks)}")
     else:
-        line("check_data_quality", "(no result: the check failed, see its log)")
+        found = re.search(
+            r"data-quality checks failed on branch [^:]+: ([^\n\[]+)", report.output_path.read_text()
+        )
+        line("check_data_quality", found.group(1).strip() if found else "(no result: see the run's log)")
     diff = xcom.get(("schema_diff", "return_value"))
     line("schema_diff", f"{len(str(diff).splitlines())} diff lines" if diff is not None else "")
     if diff:
