@@ -195,3 +195,25 @@ def test_odd_database_and_role_names_round_trip(project: Project) -> None:
     dump = project.plane.schema_dump(project.id, "br-main", odd_db)
     assert dump is not None
     assert 'OWNER TO "Odd Role"' in dump
+
+
+def test_psycopg2_and_postgres_hook_accept_the_uri(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hostaddr`` in the query keeps the real host name in the URI while connecting to loopback."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    postgres_hook = pytest.importorskip("airflow.providers.postgres.hooks.postgres")
+    from airflow.models.connection import Connection
+
+    address = project.endpoint("br-main")
+    pooled = uri(address, "neondb_owner", project.password, "neondb", pooled=True)
+    with psycopg2.connect(pooled) as conn, conn.cursor() as cur:
+        cur.execute("SELECT current_user")
+        assert cur.fetchone() == ("neondb_owner",)
+
+    connection = Connection(
+        conn_id="jambo_branch", uri=uri(address, "neondb_owner", project.password, "neondb")
+    )
+    assert connection.host == address.host
+    assert connection.extra_dejson == {"sslmode": "require", "hostaddr": "127.0.0.1"}
+    monkeypatch.setenv("AIRFLOW_CONN_JAMBO_BRANCH", connection.get_uri())
+    hook = postgres_hook.PostgresHook(postgres_conn_id="jambo_branch")
+    assert hook.get_records("SELECT current_user, 40 + 2") == [("neondb_owner", 42)]
