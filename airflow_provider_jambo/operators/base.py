@@ -131,6 +131,8 @@ class JamboBaseOperator(BaseOperator):
         If the wait then fails or times out, a teardown reading ``task.output["branch_id"]`` (or the
         return value) still finds what was created.
         """
+        if not self.do_xcom_push:
+            return
         ti = context["ti"]
         if self.multiple_outputs:
             for key, value in result.items():
