@@ -82,7 +82,10 @@ class GatewayMiddleware:
             if status == 0 and not dropped:
                 status = 500
                 response = error_response(
-                    500, "internal server error (emulator bug; see its log)", request_id
+                    500,
+                    "internal server error (emulator bug; see its log)",
+                    request_id,
+                    headers={REQUEST_ID_HEADER: request_id},
                 )
                 await response(scope, receive, send)
         if dropped:

@@ -121,3 +121,31 @@ def test_endpoint_on_unknown_branch_or_region(api: httpx.Client, project: dict[s
     )
     assert bad_type.status_code == 400
     assert "endpoint.type" in bad_type.json()["message"]
+
+
+def test_inactive_compute_is_suspended_after_its_timeout(
+    jambo_emulator: JamboEmulator, api: httpx.Client, project: dict[str, Any]
+) -> None:
+    pid = project["project"]["id"]
+    default_timeout = project["endpoints"][0]["id"]  # suspend_timeout_seconds 0: the service default, 300 s
+    never = api.post(
+        f"/projects/{pid}/endpoints",
+        json={
+            "endpoint": {
+                "branch_id": project["branch"]["id"],
+                "type": "read_only",
+                "suspend_timeout_seconds": -1,
+            }
+        },
+    ).json()["endpoint"]["id"]
+    short = create_branch(
+        api, pid, name="short", endpoints=[{"type": "read_write", "suspend_timeout_seconds": 60}]
+    )["endpoints"][0]["id"]
+    api.get(f"/projects/{pid}")  # everything started
+    jambo_emulator.advance(61)
+    assert _endpoint(api, pid, short)["current_state"] == "idle"
+    assert _endpoint(api, pid, default_timeout)["current_state"] == "active"
+    jambo_emulator.advance(240)
+    assert _endpoint(api, pid, default_timeout)["current_state"] == "idle"
+    assert _endpoint(api, pid, never)["current_state"] == "active"
+    assert api.get(f"/projects/{pid}/operations").json()["operations"][0]["action"] == "suspend_compute"
