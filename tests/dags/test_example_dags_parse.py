@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from airflow.providers.common.compat.sdk import BaseHook
+from airflow.providers.common.compat.sdk import BaseHook, Connection, Variable
 from runner import EXAMPLE_DAGS
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
@@ -37,6 +37,8 @@ def no_io(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return _refuse
 
     monkeypatch.setattr(BaseHook, "get_connection", classmethod(refuse("connection lookup")))
+    monkeypatch.setattr(Connection, "get", classmethod(refuse("connection lookup")))
+    monkeypatch.setattr(Variable, "get", staticmethod(refuse("variable lookup")))
     if hasattr(BaseHook, "aget_connection"):
         monkeypatch.setattr(BaseHook, "aget_connection", classmethod(refuse("connection lookup")))
     monkeypatch.setattr(httpx.HTTPTransport, "handle_request", refuse("HTTP request"))
