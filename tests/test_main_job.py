@@ -1,8 +1,9 @@
 """The README's main job, run exactly as a new user would: ``bash scripts/main-job``.
 
-Slow (it migrates an Airflow home, starts the emulator with PostgreSQL and runs a DAG): one run of
-each outcome, success and bad data. Its own assertions are the script's; here we check it ended
-well, printed the story, and left no emulator or PostgreSQL process behind.
+Slow (it migrates an Airflow home, starts the emulator with PostgreSQL and runs a DAG), so one run:
+the success path. (The bad-data path of the same DAG is covered by tests/dags/test_preview_dags.py;
+``scripts/main-job --bad-data`` drives it by hand.) The script checks the branch is gone and main is
+untouched; here we check it said so, printed the story, and left no emulator running.
 """
 
 from __future__ import annotations
@@ -57,13 +58,3 @@ def test_main_job_runs_the_preview_dag_and_the_branch_is_gone() -> None:
     assert "main untouched: still 6 orders" in out
     assert out.rstrip().splitlines()[-1].startswith("[main-job] OK: the preview run succeeded")
     assert emulator_processes() <= before, "the main job left its emulator running"
-
-
-def test_main_job_bad_data_fails_the_check_and_still_deletes_the_branch() -> None:
-    proc = run_main_job("--bad-data")
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-8000:]
-    assert re.search(r"check_data_quality\s+failed", out), out
-    assert re.search(r"delete_branch\s+success\s+branch deleted", out), out
-    assert "is gone (GET -> 404)" in out
-    assert "failed at the data-quality check as expected" in out
