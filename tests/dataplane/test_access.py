@@ -217,3 +217,33 @@ def test_psycopg2_and_postgres_hook_accept_the_uri(project: Project, monkeypatch
     monkeypatch.setenv("AIRFLOW_CONN_JAMBO_BRANCH", connection.get_uri())
     hook = postgres_hook.PostgresHook(postgres_conn_id="jambo_branch")
     assert hook.get_records("SELECT current_user, 40 + 2") == [("neondb_owner", 42)]
+
+
+def test_negotiation_answers_gss_and_ssl_requests_and_survives_garbage(project: Project) -> None:
+    import socket
+    import struct
+
+    address = project.endpoint("br-main")
+    with socket.create_connection(("127.0.0.1", address.port), timeout=10) as sock:
+        sock.sendall(struct.pack("!II", 8, 80877104))  # GSSENCRequest
+        assert sock.recv(1) == b"N"
+        sock.sendall(struct.pack("!II", 8, 80877103))  # SSLRequest
+        assert sock.recv(1) == b"S"
+    with socket.create_connection(("127.0.0.1", address.port), timeout=10) as sock:
+        sock.sendall(b"\xff" * 64)  # not a PostgreSQL client: dropped without an answer
+        try:
+            answer = sock.recv(1)
+        except ConnectionResetError:  # closed with our bytes unread: a reset, also fine
+            answer = b""
+        assert answer == b""
+    with project.connect(address) as conn:  # the proxy still serves
+        assert scalar(conn, "SELECT 1") == 1
+
+
+def test_neon_endpoint_option_is_accepted(project: Project) -> None:
+    """Clients without SNI pass ``options=endpoint=<id>`` to the real service; it must not reach
+    the server as an unknown command-line option."""
+    address = project.endpoint("br-main")
+    target = uri(address, "neondb_owner", project.password, "neondb") + "&options=endpoint%3Dep-br-main"
+    with psycopg.connect(target) as conn:
+        assert scalar(conn, "SELECT 1") == 1
