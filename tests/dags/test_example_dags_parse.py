@@ -17,6 +17,9 @@ EXAMPLES = {
     "example_jambo_ephemeral_branch.py": "example_jambo_ephemeral_branch",
     "example_jambo_compute.py": "example_jambo_compute",
     "example_jambo_operation_sensor.py": "example_jambo_operation_sensor",
+    "example_jambo_preview_environment.py": "example_jambo_preview_environment",
+    "example_jambo_scheduled_report.py": "example_jambo_scheduled_report",
+    "example_jambo_janitor.py": "example_jambo_janitor",
 }
 
 
