@@ -1,0 +1,64 @@
+"""Shape of issue 5's example DAGs (parsed, not run): setup/teardown wiring, params, schedules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from runner import EXAMPLE_DAGS
+
+
+def load(name: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=EXAMPLE_DAGS / f"{name}.py")
+    assert bag.import_errors == {}
+    return bag.dags[name]
+
+
+def test_preview_environment_tears_the_branch_down_whatever_happens() -> None:
+    dag = load("example_jambo_preview_environment")
+    tasks = dag.task_dict
+    assert tasks["create_branch"].is_setup
+    assert tasks["delete_branch"].is_teardown
+    assert tasks["delete_branch"].upstream_task_ids == {"create_branch", "schema_diff"}
+    # migrations -> transformations -> checks -> diff, in that order
+    assert tasks["transform"].upstream_task_ids >= {"migrate"}
+    assert tasks["check_data_quality"].upstream_task_ids >= {"transform"}
+    assert tasks["schema_diff"].upstream_task_ids >= {"check_data_quality"}
+    assert dag.params["inject_bad_data"] is False
+    # The teardown deletes by the same exact name the setup creates.
+    assert tasks["delete_branch"].branch == tasks["create_branch"].branch_name
+
+
+@pytest.mark.parametrize(
+    ("run_id", "slug"),
+    [
+        ("manual__2026-11-27T08:35:10.795491+00:00", "manual-2026-11-27t08-35-10-795491-00-00"),
+        ("scheduled__2026-11-27T00:00:00+00:00", "scheduled-2026-11-27t00-00-00-00-00"),
+        ("My Run!", "my-run"),
+    ],
+)
+def test_branch_names_from_run_ids(run_id: str, slug: str) -> None:
+    branch_slug = load("example_jambo_preview_environment").user_defined_macros["branch_slug"]
+    assert branch_slug(run_id) == slug
+
+
+def test_scheduled_report_branches_at_the_data_interval_end() -> None:
+    dag = load("example_jambo_scheduled_report")
+    tasks = dag.task_dict
+    assert tasks["branch_at_interval_end"].parent_timestamp == "{{ data_interval_end | ts }}"
+    assert tasks["delete_branch"].is_teardown
+    # Daily with a real data interval (yesterday 00:00 -> today 00:00), not a zero-length trigger time.
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    assert dag.timetable.expression == "0 0 * * *"
+
+
+def test_janitor_defaults_are_narrow() -> None:
+    dag = load("example_jambo_janitor")
+    params = dag.params
+    assert params["name_prefix"] == "preview-"
+    assert params["annotations"] == {"dag_id": "example_jambo_preview_environment"}
+    assert params["max_age_hours"] == 24
+    assert params["dry_run"] is False
+    assert dag.render_template_as_native_obj
