@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 ID_PATTERN = r"^[a-z0-9-]{1,60}$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -36,10 +36,61 @@ class Body(BaseModel):
         return name in self.model_fields_set
 
 
+class PreloadLibraries(Body):
+    use_defaults: bool | None = None
+    enabled_libraries: list[str] | None = None
+
+
+class AllowedIps(Body):
+    ips: list[str] | None = None
+    protected_branches_only: bool | None = None
+
+
+Int64 = Annotated[int, Field(ge=0, le=2**63 - 1)]  # format: int64, minimum: 0
+
+
+class ProjectQuota(Body):
+    active_time_seconds: Int64 | None = None
+    compute_time_seconds: Int64 | None = None
+    written_data_bytes: Int64 | None = None
+    data_transfer_bytes: Int64 | None = None
+    logical_size_bytes: Int64 | None = None
+
+
+class MaintenanceWindow(Body):
+    weekdays: list[int]
+    start_time: str
+    end_time: str
+
+
+class ProjectSettings(Body):
+    """ProjectSettingsData: checked on the way in because the project echoes it back verbatim."""
+
+    quota: ProjectQuota | None = None
+    allowed_ips: AllowedIps | None = None
+    enable_logical_replication: bool | None = None
+    maintenance_window: MaintenanceWindow | None = None
+    block_public_connections: bool | None = None
+    block_vpc_connections: bool | None = None
+    audit_log_level: Literal["base", "extended", "full"] | None = None
+    hipaa: bool | None = None
+    preload_libraries: PreloadLibraries | None = None
+
+
+def _checked_project_settings(value: Any) -> Any:
+    # Validate against ProjectSettings, keep the plain dict the store holds.
+    if isinstance(value, dict):
+        return ProjectSettings.model_validate(value).model_dump(exclude_none=True)
+    return value
+
+
+ProjectSettingsDict = Annotated[dict[str, Any], BeforeValidator(_checked_project_settings)]
+
+
 class EndpointSettings(Body):
     pg_settings: dict[str, str] | None = None
     pgbouncer_settings: dict[str, str] | None = None
-    preload_libraries: dict[str, Any] | None = None
+    preload_libraries: PreloadLibraries | None = None
 
 
 class DefaultEndpointSettings(Body):
@@ -102,7 +153,7 @@ class ProjectBranchFields(Body):
 
 
 class ProjectFields(Body):
-    settings: dict[str, Any] | None = None
+    settings: ProjectSettingsDict | None = None
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     branch: ProjectBranchFields | None = None
     autoscaling_limit_min_cu: ComputeUnit | None = None
@@ -121,7 +172,7 @@ class ProjectCreateBody(Body):
 
 
 class ProjectUpdateFields(Body):
-    settings: dict[str, Any] | None = None
+    settings: ProjectSettingsDict | None = None
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     default_endpoint_settings: DefaultEndpointSettings | None = None
     history_retention_seconds: Annotated[int, Field(ge=0, le=2592000)] | None = None
