@@ -163,7 +163,7 @@ class ProxyHub:
                 backend = await self._login(key, reader, writer, packet)
             except _Refused as refusal:
                 writer.write(pgwire.error_response(refusal.sqlstate, refusal.text))
-                await writer.drain()
+                await _close_gracefully(writer)  # abort() could drop the error still in TLS buffers
                 return
             if backend is None:
                 return
@@ -202,9 +202,7 @@ class ProxyHub:
             if struct.unpack("!I", packet[4:8])[0] == pgwire.CANCEL_REQUEST:
                 await self._forward_cancel(packet)
                 # A clean close (TLS close_notify included): libpq reports an abort as a failure.
-                writer.close()
-                with contextlib.suppress(*_CLIENT_GONE, asyncio.TimeoutError):
-                    await asyncio.wait_for(writer.wait_closed(), 5)
+                await _close_gracefully(writer)
                 return None
             return reader, writer, packet
 
@@ -236,7 +234,10 @@ class ProxyHub:
             params.pop("options", None)
         if route.read_only:
             params["default_transaction_read_only"] = "on"
-        backend_reader, backend_writer = await asyncio.open_unix_connection(self._backend_socket)
+        try:
+            backend_reader, backend_writer = await asyncio.open_unix_connection(self._backend_socket)
+        except OSError as exc:
+            raise _Refused("57P03", "the database server behind this endpoint is not available") from exc
         backend_writer.write(pgwire.startup_message(params, protocol))
         return backend_reader, backend_writer
 
@@ -246,6 +247,13 @@ class ProxyHub:
             writer.write(packet)
             await writer.drain()
             writer.close()
+
+
+async def _close_gracefully(writer: asyncio.StreamWriter) -> None:
+    """Flush, say goodbye (TLS close_notify) and close; the caller aborts whatever is left."""
+    writer.close()
+    with contextlib.suppress(*_CLIENT_GONE, asyncio.TimeoutError):
+        await asyncio.wait_for(writer.wait_closed(), 5)
 
 
 async def _authenticate(
