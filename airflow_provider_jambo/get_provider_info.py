@@ -29,7 +29,11 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [
-            {"integration-name": "Jambo", "python-modules": ["airflow_provider_jambo.hooks.jambo"]},
+            {
+                "integration-name": "Jambo",
+                # hooks.sql (JamboPostgresHook) needs the `postgres` extra.
+                "python-modules": ["airflow_provider_jambo.hooks.jambo", "airflow_provider_jambo.hooks.sql"],
+            },
         ],
         "operators": [
             {
@@ -37,6 +41,9 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_jambo.operators.branch",
                     "airflow_provider_jambo.operators.compute",
+                    "airflow_provider_jambo.operators.janitor",
+                    # JamboBranchSQLOperator needs the `postgres` extra.
+                    "airflow_provider_jambo.operators.sql",
                 ],
             }
         ],
