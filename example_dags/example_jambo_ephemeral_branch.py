@@ -42,8 +42,11 @@ with DAG(
         from airflow_provider_jambo.hooks.jambo import JamboHook
 
         # The create task waited for its operations: the branch is ready to use.
-        state = JamboHook().get_branch(branch["branch_id"], project_id=branch["project_id"]).current_state
+        with JamboHook() as hook:
+            state = hook.get_branch(branch["branch_id"], project_id=branch["project_id"]).current_state
         print(f"working on branch {branch['branch_name']} ({branch['branch_id']}), state {state}")
+        # Coordinates only: a password is fetched where it is used (e.g. JamboPostgresHook) and never
+        # printed (`airflow dags test` shows task output unmasked).
         print(f"host {branch['host']}, database {branch['database']}, role {branch['role']}")
         if (params or {}).get("fail_work"):
             raise RuntimeError("the work failed (fail_work=true); the teardown still deletes the branch")
