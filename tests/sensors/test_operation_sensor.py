@@ -141,3 +141,13 @@ def test_resume_outcomes(event: dict, soft_fail: bool, raised: type[BaseExceptio
         "execute_complete", {"event": {"status": "success", "operation_ids": ["a-1"], "message": "ok"}}, {}
     )
     assert ok == ["a-1"]
+
+
+@pytest.mark.parametrize(
+    ("soft_fail", "raised"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
+)
+def test_airflow_deferral_timeout_backstop(soft_fail: bool, raised: type[BaseException]) -> None:
+    """If Airflow's own deferral timeout fires first, it is still a sensor timeout (or a skip)."""
+    s = sensor(operation_ids=["a-1"], soft_fail=soft_fail, deferrable=True)
+    with pytest.raises(raised):
+        s.resume_execution("__fail__", {"error": "Trigger timeout"}, make_context())
