@@ -171,6 +171,18 @@ def test_named_parent_at_a_point_in_time(jambo_project: JamboProject) -> None:
     assert branch.raw.get("parent_timestamp", "").startswith(at.strftime("%Y-%m-%dT%H:%M"))
 
 
+def test_schema_only_branch_is_a_root_and_is_adopted_on_retry(jambo_project: JamboProject) -> None:
+    first = create_op("schema", schema_only=True).execute(make_context())
+    assert first["created"] is True
+    assert first["parent_id"] is None  # a new root holding the parent's schema only
+    again = create_op("schema", schema_only=True).execute(make_context(try_number=2))
+    assert again["created"] is False
+    assert again["branch_id"] == first["branch_id"]
+    create_op("child").execute(make_context())
+    with pytest.raises(JamboConfigError, match="not the requested no parent"):
+        create_op("child", schema_only=True).execute(make_context())
+
+
 def test_parent_is_matched_by_exact_name_only(jambo_project: JamboProject) -> None:
     create_op("dev-1").execute(make_context())
     with pytest.raises(JamboError, match="'dev' not found"):
