@@ -247,3 +247,16 @@ def test_neon_endpoint_option_is_accepted(project: Project) -> None:
     target = uri(address, "neondb_owner", project.password, "neondb") + "&options=endpoint%3Dep-br-main"
     with psycopg.connect(target) as conn:
         assert scalar(conn, "SELECT 1") == 1
+
+
+def test_endpoint_moved_to_another_branch_keeps_its_port(project: Project) -> None:
+    with project.connect(project.endpoint("br-main")) as conn:
+        conn.execute("CREATE TABLE marker AS SELECT 'main' AS branch")
+    project.branch("br-other")
+    with project.connect(project.endpoint("br-other")) as conn:
+        conn.execute("UPDATE marker SET branch = 'other'")
+    first = project.endpoint("br-main", "ep-moving")
+    second = project.endpoint("br-other", "ep-moving")
+    assert second.port == first.port
+    with project.connect(second) as conn:
+        assert scalar(conn, "SELECT branch FROM marker") == "other"

@@ -23,8 +23,9 @@ import socket
 import ssl
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from airflow_provider_jambo.emulator.dataplane import pgwire
 from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
@@ -35,6 +36,7 @@ _AUTH_SASL, _AUTH_SASL_CONTINUE, _AUTH_SASL_FINAL = 10, 11, 12
 # The real service reads the endpoint from `options=endpoint=ep-...` when a client sends no SNI.
 _ENDPOINT_OPTION = re.compile(r"(^|\s)(--)?endpoint=\S*")
 
+T = TypeVar("T")
 _CLIENT_GONE = (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError)
 
 
@@ -90,6 +92,7 @@ class ProxyHub:
 
     def open(self, key: str, port: int) -> int:
         """Listen for endpoint ``key`` on 127.0.0.1:``port`` (0 or taken: a free one); the port."""
+        self.close(key)  # a re-open (new branch or mode) keeps the port: free it first
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -113,10 +116,10 @@ class ProxyHub:
         self._call(self._close(key))
 
     def is_open(self, key: str) -> bool:
-        return bool(self._call(self._is_open(key)))
+        return self._call(self._is_open(key))
 
-    def _call(self, coro: object) -> object:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)  # type: ignore[arg-type]
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
 
     async def _is_open(self, key: str) -> bool:
         return key in self._listeners
