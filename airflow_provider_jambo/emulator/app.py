@@ -17,8 +17,10 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_jambo.emulator.config import EmulatorConfig
@@ -143,7 +145,24 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
-    return error_response(exc.status_code, message, _request_id(request), headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first route that matched the path; Allow must list them all.
+        headers["Allow"] = _allowed_methods(request)
+    return error_response(exc.status_code, message, _request_id(request), headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    by_template: dict[str, set[str]] = {}
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE and isinstance(route, APIRoute):
+            by_template.setdefault(route.path, set()).update(route.methods)
+    if not by_template:
+        return ""
+    # A literal segment wins over a parameter (.../branches/count is not .../branches/{branch_id}).
+    best = min(by_template, key=lambda template: template.count("{"))
+    return ", ".join(sorted(by_template[best]))
 
 
 def create_app(config: EmulatorConfig | None = None, data_plane: DataPlane | None = None) -> FastAPI:
