@@ -58,9 +58,10 @@ def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> Non
 class JamboCreateBranchOperator(JamboBaseOperator):
     """Create a branch, or adopt the one a previous try created (``if_exists="reuse"``).
 
-    Returns (XCom) ``project_id``, ``branch_id``, ``branch_name``, ``parent_id``, ``created``,
-    ``endpoint_id``, ``host``, ``pooler_host``, ``database``, ``role``, ``expires_at`` — never a
-    password or a connection URI (get one at run time from the hook).
+    Returns (XCom) ``project_id``, ``branch_id``, ``branch_name``, ``parent_id`` (None for a
+    schema-only root), ``created``, ``endpoint_id``, ``host``, ``pooler_host``, ``database``,
+    ``role``, ``expires_at`` — never a password or a connection URI (get one at run time from the
+    hook). Each key is also its own XCom (``create.output["branch_id"]``).
 
     :param branch_name: exact name of the branch (templated).
     :param parent: parent branch, by id or exact name (templated); default: the default branch.

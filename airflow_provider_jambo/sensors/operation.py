@@ -7,6 +7,8 @@ Targets, in order of precedence:
 - otherwise every operation of ``branch`` (id or exact name) in flight when the sensor starts;
 - otherwise every operation of the project in flight when the sensor starts.
 
+(In-flight operations are looked up among those started in the last day; the list is newest first.)
+
 In ``poke`` and deferrable mode the set of in-flight operations is taken once, when the sensor
 starts; in ``reschedule`` mode each poke takes it again (the sensor then waits until nothing is in
 flight). Honours ``timeout`` (a deferred sensor carries it as an absolute deadline) and ``soft_fail``
