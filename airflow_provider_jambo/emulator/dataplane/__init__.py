@@ -27,12 +27,16 @@ def create_data_plane(mode: str) -> DataPlane:
     if mode == "off":
         return NullDataPlane()
     # Imported here: the control-plane-only path must not pay for (or depend on) any of this.
-    from airflow_provider_jambo.emulator.dataplane.postgres import PostgresDataPlane
     from airflow_provider_jambo.emulator.dataplane.server import unavailable_reason
 
     reason = unavailable_reason()
     if reason is None:
-        return PostgresDataPlane()
+        try:
+            from airflow_provider_jambo.emulator.dataplane.postgres import PostgresDataPlane
+        except ImportError as exc:  # the proxies' TLS needs `cryptography` (an Airflow dependency)
+            reason = f"cannot import {exc.name or 'a dependency'} ({exc})"
+        else:
+            return PostgresDataPlane()
     if mode == "on":
         raise DataPlaneError(f"data plane requested (postgres=on) but unavailable: {reason}")
     print(
