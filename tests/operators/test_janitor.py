@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 from airflow_provider_jambo.exceptions import JamboConfigError
+from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.models import Branch
 from airflow_provider_jambo.operators.janitor import (
     JamboDeleteStaleBranchesOperator,
@@ -148,3 +150,33 @@ def test_operator_checks_plain_arguments_at_parse_time() -> None:
     JamboDeleteStaleBranchesOperator(
         task_id="j", name_prefix="{{ params.prefix }}", older_than="{{ params.age }}"
     )
+
+
+def _create(hook: JamboHook, project_id: str, name: str, parent_id: str, **kwargs: Any) -> str:
+    creation = hook.create_branch(project_id, name=name, parent_id=parent_id, **kwargs)
+    hook.wait_for_operations([op.id for op in creation.operations], project_id=project_id, timeout=30)
+    return creation.branch.id
+
+
+def test_operator_dry_run_lists_and_changes_nothing(jambo_project: Any) -> None:
+    """In process against the emulator (the real run goes through `airflow dags test` in tests/dags)."""
+    hook = JamboHook()
+    pid, main = jambo_project.project_id, jambo_project.default_branch_id
+    tag = {"owner": "ci"}
+    old = _create(hook, pid, "tmp-old", main, annotations=tag)
+    child = _create(hook, pid, "tmp-old-child", old, annotations=tag)
+    _create(hook, pid, "tmp-protected", main, annotations=tag, protected=True)
+    _create(hook, pid, "tmp-untagged", main)
+    jambo_project.emu.clear_requests()
+
+    result = JamboDeleteStaleBranchesOperator(
+        task_id="janitor", name_prefix="tmp-", older_than=0, annotations=tag, dry_run="true"
+    ).execute({})
+
+    assert result["dry_run"] is True
+    assert [b["branch_id"] for b in result["would_delete"]] == [child, old]
+    assert [(b["name"], b["reason"]) for b in result["kept"]] == [("tmp-protected", "protected branch")]
+    assert not [r for r in jambo_project.emu.requests() if r["method"] != "GET"]
+    assert {"main", "tmp-old", "tmp-old-child", "tmp-protected", "tmp-untagged"} == {
+        b.name for b in jambo_project.branches()
+    }
