@@ -42,6 +42,8 @@ DAG_FILE = ROOT / "example_dags" / f"{DAG_ID}.py"
 SEED_SQL = ROOT / "example_dags" / "sql" / "seed_main.sql"
 BIN = Path(sys.executable).parent
 API_KEY = "main-job-key"
+#: Seconds the DAG run may take (it takes well under a minute).
+DAG_TIMEOUT = 600
 
 
 class JobFailed(Exception):
@@ -225,8 +227,21 @@ def run_dag(env: Mapping[str, str], home: Path, conf: Mapping[str, Any]) -> RunR
         "--conf",
         json.dumps(conf),
     ]
-    with open(output_path, "w") as out:
-        proc = subprocess.run(cmd, env=dict(env), stdout=out, stderr=subprocess.STDOUT, check=False, cwd=home)
+    try:
+        with open(output_path, "w") as out:
+            proc = subprocess.run(
+                cmd,
+                env=dict(env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+                cwd=home,
+                timeout=DAG_TIMEOUT,
+            )
+    except subprocess.TimeoutExpired:
+        raise JobFailed(
+            f"airflow dags test did not finish within {DAG_TIMEOUT} s:\n{_tail(output_path, 80)}"
+        ) from None
     report = RunReport(proc.returncode, None, {}, {}, output_path)
     db = sqlite3.connect(home / "airflow.db")
     try:
