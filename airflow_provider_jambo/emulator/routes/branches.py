@@ -19,6 +19,7 @@ from airflow_provider_jambo.emulator.routes.common import (
     encode_cursor,
     key_of,
     no_content,
+    path_id,
     respond,
 )
 from airflow_provider_jambo.emulator.schemas import BranchCreateBody, BranchRestoreBody, BranchUpdateBody
@@ -90,8 +91,9 @@ async def count_branches(request: Request, project_id: ProjectId, search: str | 
 
 
 @router.get("/projects/{project_id}/branches/{branch_id}")
-async def get_branch(request: Request, project_id: ProjectId, branch_id: BranchId) -> Response:
+async def get_branch(request: Request) -> Response:
     ctx = ctx_of(request)
+    project_id, branch_id = path_id(request, "project_id"), path_id(request, "branch_id")
     with ctx.store.lock:
         project = ctx.project_for(key_of(request), project_id)
         branch = ctx.branch_in(project, branch_id)

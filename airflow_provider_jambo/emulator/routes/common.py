@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import Path, Request
@@ -20,6 +21,20 @@ EndpointId = Annotated[str, Path(pattern=ID_PATTERN)]
 OperationId = Annotated[
     str, Path(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 ]
+
+_ID = re.compile(ID_PATTERN)
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def path_id(request: Request, name: str, *, uuid: bool = False) -> str:
+    """A validated id from the path, for the hot GET handlers that skip FastAPI's parameter parsing."""
+    value: str = request.path_params[name]
+    pattern = _UUID if uuid else _ID
+    if pattern.match(value) is None:
+        expected = f"string should match pattern '{pattern.pattern}'"
+        raise bad_request(f"invalid request: path parameter: invalid: {name} ({expected})")
+    return value
+
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 

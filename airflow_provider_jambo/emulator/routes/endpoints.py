@@ -16,6 +16,7 @@ from airflow_provider_jambo.emulator.routes.common import (
     ctx_of,
     key_of,
     no_content,
+    path_id,
     respond,
 )
 from airflow_provider_jambo.emulator.schemas import EndpointCreateBody, EndpointUpdateBody
@@ -51,8 +52,9 @@ async def list_branch_endpoints(request: Request, project_id: ProjectId, branch_
 
 
 @router.get("/projects/{project_id}/endpoints/{endpoint_id}")
-async def get_endpoint(request: Request, project_id: ProjectId, endpoint_id: EndpointId) -> Response:
+async def get_endpoint(request: Request) -> Response:
     ctx = ctx_of(request)
+    project_id, endpoint_id = path_id(request, "project_id"), path_id(request, "endpoint_id")
     with ctx.store.lock:
         project = ctx.project_for(key_of(request), project_id)
         return respond({"endpoint": serialize.endpoint(ctx.endpoint_in(project, endpoint_id))})

@@ -11,7 +11,7 @@ from airflow_provider_jambo.emulator import serialize, service
 from airflow_provider_jambo.emulator.auth import can_see, require_personal
 from airflow_provider_jambo.emulator.errors import bad_request
 from airflow_provider_jambo.emulator.gate import api_router
-from airflow_provider_jambo.emulator.routes.common import ProjectId, ctx_of, key_of, respond
+from airflow_provider_jambo.emulator.routes.common import ProjectId, ctx_of, key_of, path_id, respond
 from airflow_provider_jambo.emulator.schemas import ID_PATTERN, ProjectCreateBody, ProjectUpdateBody
 
 router = api_router()
@@ -117,8 +117,9 @@ async def create_project(request: Request, body: ProjectCreateBody) -> Response:
 
 
 @router.get("/projects/{project_id}")
-async def get_project(request: Request, project_id: ProjectId) -> Response:
+async def get_project(request: Request) -> Response:
     ctx = ctx_of(request)
+    project_id = path_id(request, "project_id")
     with ctx.store.lock:
         project = ctx.project_for(key_of(request), project_id)
         return respond({"project": serialize.project(project, ctx.clock.now())})
