@@ -60,6 +60,12 @@ class JamboBranchSQLOperator(SQLExecuteQueryOperator):
         self.jambo_conn_id = jambo_conn_id
         self.role = role
         self.pooled = pooled
+        # Coordinates given literally are checked while the DAG is parsed; an XComArg or a template
+        # only when rendered (still before any API call).
+        if isinstance(branch, BranchTarget) or (
+            isinstance(branch, Mapping) and not any("{{" in str(v) for v in branch.values())
+        ):
+            BranchTarget.from_value(branch, role=role)
 
     @cached_property
     def _branch_hook(self) -> JamboPostgresHook:

@@ -103,6 +103,13 @@ def test_hook_fetches_nothing_at_construction() -> None:
     assert repr(hook) == "JamboPostgresHook(branch_id='br-noisy-breeze-a5e59rrb', database='neondb')"
 
 
+def test_operator_checks_literal_coordinates_at_parse_time() -> None:
+    with pytest.raises(JamboConfigError, match="branch_id"):
+        JamboBranchSQLOperator(task_id="q", branch={**XCOM, "branch_id": "nope!"}, sql="SELECT 1")
+    # Templates inside are left for rendering time.
+    JamboBranchSQLOperator(task_id="q", branch={**XCOM, "branch_id": "{{ params.b }}"}, sql="SELECT 1")
+
+
 def test_operator_refuses_conn_id_and_templates_branch() -> None:
     with pytest.raises(JamboConfigError, match="conn_id is not allowed"):
         JamboBranchSQLOperator(task_id="q", branch=XCOM, sql="SELECT 1", conn_id="postgres_default")
