@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import socket
 import sys
@@ -18,6 +19,7 @@ import uvicorn
 from airflow_provider_jambo.emulator.app import create_app
 from airflow_provider_jambo.emulator.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
 from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
+from airflow_provider_jambo.emulator.schemas import ID_PATTERN
 from airflow_provider_jambo.emulator.server import raise_open_files_limit, resolve_data_plane, uvicorn_config
 
 
@@ -25,6 +27,8 @@ def _scoped_key(text: str) -> tuple[str, str]:
     key, sep, project_id = text.partition("=")
     if not sep or not key or not project_id:
         raise argparse.ArgumentTypeError(f"expected KEY=PROJECT_ID, got {text!r}")
+    if not re.fullmatch(ID_PATTERN, project_id):
+        raise argparse.ArgumentTypeError(f"PROJECT_ID must match {ID_PATTERN}, got {project_id!r}")
     return key, project_id
 
 
