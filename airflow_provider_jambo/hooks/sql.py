@@ -194,14 +194,18 @@ def get_branch_connection(
     """
     target = BranchTarget.from_value(branch, **overrides)
     api = hook or JamboHook(jambo_conn_id=jambo_conn_id)
-    uri = api.get_connection_uri(
-        branch_id=target.branch_id,
-        database=target.database,
-        role=target.role,
-        endpoint_id=target.endpoint_id,
-        pooled=target.pooled,
-        project_id=target.project_id,
-    )
+    try:
+        uri = api.get_connection_uri(
+            branch_id=target.branch_id,
+            database=target.database,
+            role=target.role,
+            endpoint_id=target.endpoint_id,
+            pooled=target.pooled,
+            project_id=target.project_id,
+        )
+    finally:
+        if hook is None:  # ours: release its HTTP client
+            api.close()
     return connection_from_uri(uri, conn_id=f"jambo_branch_{target.branch_id}")
 
 

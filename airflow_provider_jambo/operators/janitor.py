@@ -24,12 +24,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_jambo.exceptions import JamboConfigError
+from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.models import Branch
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
-
-    from airflow_provider_jambo.hooks.jambo import JamboHook
 
 __all__ = ["CleanupPlan", "JamboDeleteStaleBranchesOperator", "StaleBranchRule", "plan_cleanup"]
 
@@ -242,11 +241,12 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         raise JamboConfigError(f"janitor: dry_run must be true or false, got {self.dry_run_value!r}")
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_jambo.hooks.jambo import JamboHook
-
         rule = self._rule()
         dry_run = self._dry_run()
-        hook = JamboHook(jambo_conn_id=self.jambo_conn_id)
+        with JamboHook(jambo_conn_id=self.jambo_conn_id) as hook:
+            return self._clean(hook, rule, dry_run=dry_run)
+
+    def _clean(self, hook: JamboHook, rule: StaleBranchRule, *, dry_run: bool) -> dict[str, Any]:
         project_id = self.project_id or hook.project_id
         now = datetime.now(timezone.utc)
 
