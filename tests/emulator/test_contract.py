@@ -687,11 +687,10 @@ def test_conflicting_operation_in_flight_is_423(api: ContractClient, emu: JamboE
 
 def test_rate_limit_is_429(api: ContractClient, emu: JamboEmulator) -> None:
     emu.set_rate_limits(enabled=True)
-    statuses = [
-        api.call("GET", "/regions", expect=(200, 429)) is not None and api.exercised["getActiveRegions"]
-        for _ in range(45)
-    ]
-    assert 429 in api.exercised["getActiveRegions"], statuses[-1]
+    # 45 GETs of one route go past the 40/s burst limit (the deterministic clock does not move).
+    for _ in range(45):
+        api.call("GET", "/regions", expect=(200, 429))
+    assert api.exercised["getActiveRegions"] == {200, 429}
 
 
 def test_injected_faults_answer_the_error_shape(api: ContractClient, emu: JamboEmulator) -> None:
