@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 
-import psycopg
 import pytest
 
-from airflow_provider_jambo.emulator.dataplane.base import EndpointAddress
 from airflow_provider_jambo.emulator.dataplane.postgres import PostgresDataPlane
 from airflow_provider_jambo.emulator.dataplane.server import unavailable_reason
 
+from .support import Project
+
+_HERE = Path(__file__).resolve().parent
 _REASON = unavailable_reason()
 _projects = itertools.count(1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "tests/dataplane/" in str(item.fspath).replace("\\", "/"):
+        if item.path.is_relative_to(_HERE):
             item.add_marker(pytest.mark.postgres)
             if _REASON is not None:
                 item.add_marker(pytest.mark.skip(reason=f"PostgreSQL data plane unavailable: {_REASON}"))
@@ -34,47 +35,6 @@ def plane() -> Iterator[PostgresDataPlane]:
     dp.stop()
 
 
-@dataclass
-class Project:
-    """A project with a default branch ``br-main`` holding ``neondb`` owned by ``neondb_owner``."""
-
-    plane: PostgresDataPlane
-    id: str
-    password: str = "main-secret-1"
-
-    def branch(self, branch_id: str, parent: str | None = "br-main", *, schema_only: bool = False) -> None:
-        self.plane.create_branch(self.id, branch_id, parent, schema_only=schema_only)
-
-    def endpoint(
-        self, branch_id: str, endpoint_id: str | None = None, *, read_only: bool = False
-    ) -> EndpointAddress:
-        ep = endpoint_id or f"ep-{branch_id}"
-        address = self.plane.start_endpoint(
-            self.id, branch_id, ep, host=f"{ep}.us-east-2.aws.neon.tech", read_only=read_only
-        )
-        assert address is not None
-        return address
-
-    def connect(
-        self,
-        address: EndpointAddress,
-        *,
-        role: str = "neondb_owner",
-        password: str | None = None,
-        database: str = "neondb",
-        pooled: bool = False,
-    ) -> psycopg.Connection:
-        return psycopg.connect(
-            uri(address, role, password or self.password, database, pooled=pooled), autocommit=True
-        )
-
-
-def uri(address: EndpointAddress, role: str, password: str, database: str, *, pooled: bool = False) -> str:
-    """The URI exactly as the control plane builds it from an EndpointAddress."""
-    host = address.pooler_host if pooled else address.host
-    return f"postgresql://{role}:{password}@{host}:{address.port}/{database}?{address.query}"
-
-
 @pytest.fixture
 def project(plane: PostgresDataPlane) -> Iterator[Project]:
     proj = Project(plane, f"proj-{next(_projects)}")
@@ -83,9 +43,3 @@ def project(plane: PostgresDataPlane) -> Iterator[Project]:
     plane.create_database(proj.id, "br-main", "neondb", "neondb_owner")
     yield proj
     plane.delete_project(proj.id)
-
-
-def scalar(conn: psycopg.Connection, sql: str) -> object:
-    row = conn.execute(sql).fetchone()
-    assert row is not None
-    return row[0]

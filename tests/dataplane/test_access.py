@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tests.dataplane.conftest import Project, scalar, uri
+from .support import Project, scalar, uri
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["direct", "pooled"])

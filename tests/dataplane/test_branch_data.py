@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.dataplane.conftest import Project, scalar
+from .support import Project, scalar
 
 
 def _seed(project: Project) -> None:

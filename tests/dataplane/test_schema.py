@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from airflow_provider_jambo.emulator.dataplane import diff_schemas
 from airflow_provider_jambo.emulator.dataplane.schema import clean_dump
-from tests.dataplane.conftest import Project
+
+from .support import Project
 
 
 def test_schema_dump_is_real_ddl_with_logical_names(project: Project) -> None:
