@@ -59,6 +59,8 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        if scope["method"] in _BODY_METHODS:
+            _treat_body_as_json(scope)
         request_id = _client_request_id(scope) or self._new_request_id()
         scope["jambo.request_id"] = request_id
         header = (REQUEST_ID_HEADER.encode(), request_id.encode())
@@ -107,6 +109,22 @@ class GatewayMiddleware:
             )
         if dropped and TRANSPORT_KEY not in scope.get("state", {}):
             raise DroppedConnection(f"response to {scope['method']} {path} dropped after apply")
+
+
+_BODY_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+_JSON = b"application/json"
+
+
+def _treat_body_as_json(scope: Scope) -> None:
+    """The service decodes bodies as JSON whatever the Content-Type says (``curl -d`` sends a form
+    type); FastAPI would not, so the header is normalised before routing."""
+    headers = scope["headers"]
+    for index, (name, value) in enumerate(headers):
+        if name == b"content-type":
+            if b"json" not in value.lower():
+                headers[index] = (b"content-type", _JSON)
+            return
+    headers.append((b"content-type", _JSON))
 
 
 def _client_request_id(scope: Scope) -> str | None:

@@ -151,3 +151,14 @@ def test_unknown_route_is_404_json(api: httpx.Client) -> None:
     response = api.get("/no/such/route")
     assert response.status_code == 404
     assert response.json()["message"] == "not found"
+
+
+def test_body_is_json_whatever_the_content_type(api: httpx.Client, project: dict[str, Any]) -> None:
+    pid = project["project"]["id"]
+    form_typed = api.post(
+        f"/projects/{pid}/branches",
+        content=b'{"branch": {"name": "curl-d"}}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},  # what `curl -d` sends
+    )
+    assert form_typed.status_code == 201
+    assert form_typed.json()["branch"]["name"] == "curl-d"
