@@ -26,7 +26,7 @@ from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
 from airflow_provider_jambo.emulator.dataplane.pgwire import AdminConnection
 
 ADMIN_USER = "jambo_admin"
-MIN_MAJOR_VERSION = 13  # DROP DATABASE ... WITH (FORCE)
+MIN_MAJOR_VERSION = 14  # DROP DATABASE ... WITH (FORCE): 13; pg_read_all_data: 14
 _REQUIRED = ("initdb", "postgres", "pg_dump", "pg_restore")
 _MIN_TMPFS_BYTES = 2 * 1024**3  # a container's default 64 MB /dev/shm is too small
 _SOCKET_PORT = 5432  # only names the socket file; the server listens on no TCP port
