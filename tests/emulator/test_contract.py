@@ -79,6 +79,7 @@ class ContractClient:
         resp = self.http.request(method, path, **kwargs)
 
         body = _json_body(resp)
+        assert resp.headers.get(REQUEST_ID_HEADER), f"{method} {path}: no {REQUEST_ID_HEADER} header"
         where = f"{method} {path} -> {resp.status_code} {resp.text[:300]}"
         violations = self.spec.violations(op.operation_id, resp.status_code, body)
         assert violations == [], f"{where}\nspec violations:\n" + "\n".join(violations)
@@ -647,7 +648,12 @@ def test_invalid_requests_are_400_naming_the_field(api: ContractClient, emu: Jam
     assert "parent_id" in body["message"]
     body = api.call("POST", "/projects", json={}, expect=400, valid_request=False)
     assert "project" in body["message"]
-    api.call("GET", "/projects/Bad_Id!", expect=(400, 404))
+    for path, field_name in (
+        ("/projects/Bad_Id!", "project_id"),
+        (f"{base}/BR_X", "branch_id"),
+        (f"/projects/{project['project']['id']}/endpoints/{'e' * 61}", "endpoint_id"),
+    ):
+        assert field_name in api.call("GET", path, expect=400)["message"]
     api.call("GET", base, params={"limit": "lots"}, expect=400, valid_request=False)
 
 
