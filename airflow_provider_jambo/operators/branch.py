@@ -458,6 +458,11 @@ class JamboResetBranchOperator(JamboBaseOperator):
             raise JamboConfigError(
                 f"branch {branch.name!r} ({branch.id}) has no parent; name a source to reset from"
             )
+        if source.id == branch.id and not self.preserve_under_name:
+            raise JamboConfigError(
+                f"resetting branch {branch.name!r} to its own past needs preserve_under_name "
+                "(the service keeps the current state under that name)"
+            )
         from_parent = source.id == branch.parent_id and source_ts is None and self.source_lsn is None
         self.log.info("Resetting branch %r (%s) from %r (%s)", branch.name, branch.id, source.name, source.id)
         operations: list[Operation] = []

@@ -402,6 +402,28 @@ def test_reset_from_parent_with_preserved_copy(jambo_project: JamboProject) -> N
     assert branch.expires_at > datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00"))
 
 
+def test_reset_to_its_own_past_reapplies_the_ttl(jambo_project: JamboProject) -> None:
+    created = create_op(ttl=3600).execute(make_context())
+    jambo_project.emu.advance(600)
+    with jambo_project.hook() as hook:
+        born = hook.get_branch(created["branch_id"]).created_at
+    assert born is not None
+    at = born + timedelta(seconds=60)
+    jambo_project.emu.clear_requests()
+    with pytest.raises(JamboConfigError, match="needs preserve_under_name"):
+        reset_op("ci-1", source="ci-1", source_timestamp=at).execute(make_context())
+    result = reset_op("ci-1", source="ci-1", source_timestamp=at, preserve_under_name="ci-1-old").execute(
+        make_context()
+    )
+    assert result["source_id"] == created["branch_id"]
+    restores = [r for r in jambo_project.emu.requests() if r["path"].endswith("/restore")]
+    assert len(restores) == 1
+    # Not a reset from the parent, so the operator re-applied the branch's TTL interval itself.
+    expires = jambo_project.branch_named("ci-1").expires_at
+    assert expires is not None
+    assert timedelta(minutes=55) < expires - datetime.now(timezone.utc) <= timedelta(hours=1)
+
+
 def test_reset_with_new_ttl(jambo_project: JamboProject) -> None:
     create_op().execute(make_context())
     result = reset_op("ci-1", ttl=timedelta(hours=3)).execute(make_context())
