@@ -132,3 +132,15 @@ def test_operation_of_another_project_or_unknown_is_404(api: httpx.Client, proje
     assert response.status_code == 404
     assert response.json()["message"] == "operation not found"
     assert api.get(f"/projects/{pid}/operations/not-a-uuid").status_code == 400
+
+
+def test_operation_list_accepts_a_created_at_cursor(
+    jambo_emulator: JamboEmulator, api: httpx.Client, project: dict[str, Any]
+) -> None:
+    pid = project["project"]["id"]
+    jambo_emulator.advance(10)
+    create_branch(api, pid, name="newer")
+    newest = api.get(f"/projects/{pid}/operations", params={"limit": 1}).json()["operations"]
+    assert [op["action"] for op in newest] == ["create_branch"]
+    older = api.get(f"/projects/{pid}/operations", params={"cursor": newest[0]["created_at"]}).json()
+    assert [op["action"] for op in older["operations"]] == ["start_compute", "create_timeline"]

@@ -19,6 +19,7 @@ from airflow_provider_jambo.emulator.routes.common import (
     path_id,
     respond,
 )
+from airflow_provider_jambo.emulator.service import parse_timestamp
 
 router = api_router()
 
@@ -36,7 +37,13 @@ async def list_operations(
         project = ctx.project_for(key_of(request), project_id)
         ops = project.operations  # creation order; walk it backwards
         start = len(ops)
-        if cursor:
+        if cursor and cursor[:1].isdigit() and "T" in cursor:
+            # A client may pass the last item's ``created_at`` itself (the service's cursor is that):
+            # everything strictly older follows.
+            older_than = parse_timestamp(cursor, "cursor")
+            while start > 0 and ops[start - 1].created_at >= older_than:
+                start -= 1
+        elif cursor:
             before = int(decode_cursor(cursor, required=("created_at", "seq"))["seq"])
             while start > 0 and ops[start - 1].seq >= before:
                 start -= 1
