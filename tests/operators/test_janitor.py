@@ -180,3 +180,15 @@ def test_operator_dry_run_lists_and_changes_nothing(jambo_project: Any) -> None:
     assert {"main", "tmp-old", "tmp-old-child", "tmp-protected", "tmp-untagged"} == {
         b.name for b in jambo_project.branches()
     }
+
+
+def test_operator_rejects_bad_rendered_values_before_any_api_call() -> None:
+    # A dict rendered without render_template_as_native_obj arrives as its repr string.
+    with pytest.raises(JamboConfigError, match="render_template_as_native_obj"):
+        JamboDeleteStaleBranchesOperator(
+            task_id="j", name_prefix="p-", older_than=0, annotations="{'dag_id': 'x'}"
+        )
+    op = JamboDeleteStaleBranchesOperator(task_id="j", name_prefix="p-", older_than=0, dry_run="maybe")
+    # No Jambo connection exists here: reaching the API would fail differently.
+    with pytest.raises(JamboConfigError, match="dry_run must be true or false"):
+        op.execute({})
