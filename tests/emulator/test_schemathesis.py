@@ -35,6 +35,7 @@ would see nothing. 429 and its body are tested in test_contract.py.
 from __future__ import annotations
 
 import json
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -50,7 +51,8 @@ from spec import ISSUE_OPERATIONS, load_spec
 
 from airflow_provider_jambo.emulator import JamboEmulator
 
-MAX_EXAMPLES = 12
+# CI default; a deeper local hunt: JAMBO_SCHEMATHESIS_EXAMPLES=200 pytest tests/emulator/test_schemathesis.py
+MAX_EXAMPLES = int(os.environ.get("JAMBO_SCHEMATHESIS_EXAMPLES", "12"))
 
 CONFIG = schemathesis.Config.from_dict(
     {
