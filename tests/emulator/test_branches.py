@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import httpx
 import pytest
 from emulator_helpers import create_branch
 
-from airflow_provider_jambo.emulator import JamboEmulator
+from airflow_provider_jambo.emulator import EmulatorConfig, JamboEmulator
 
 
 def _iso(emu: JamboEmulator, seconds_from_now: float) -> str:
@@ -300,3 +301,18 @@ def test_schema_and_compare_schema(api: httpx.Client, project: dict[str, Any]) -
     assert diff.json() == {"diff": ""}
     no_parent = api.get(f"/projects/{pid}/branches/{main}/compare_schema", params={"db_name": "neondb"})
     assert no_parent.status_code == 400
+
+
+def test_background_sweeper_runs_without_requests() -> None:
+    """The server's own job deletes expired branches (here: every 50 ms, clock jumped by an hour)."""
+    config = EmulatorConfig(api_keys=["k"], operation_duration=0.0, sweep_interval=0.05)
+    with JamboEmulator(config=config) as emu, emu.client() as client:
+        pid = client.post("/projects", json={"project": {}}).json()["project"]["id"]
+        client.get(f"/projects/{pid}")  # bootstrap operations finish
+        bid = create_branch(client, pid, name="ttl", expires_at=_iso(emu, 600))["branch"]["id"]
+        emu.ctx.clock.advance(3600)  # no tick: only the background job can notice
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and bid in emu.ctx.store.projects[pid].branches:
+            time.sleep(0.05)
+        assert bid not in emu.ctx.store.projects[pid].branches
+        assert client.get(f"/projects/{pid}/branches/{bid}").status_code == 404
