@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -145,6 +145,23 @@ class JamboBaseOperator(BaseOperator):
 
     def resolved_project_id(self) -> str:
         return self.project_id or self.hook.project_id
+
+    def reference(self, field: str, key: str) -> str:
+        """The rendered value of ``field``: an id/name, or an upstream Jambo task's result dict
+        (``branch=create_branch.output``), whose ``key`` is used (and its ``project_id`` when this
+        task names none)."""
+        value = getattr(self, field)
+        if isinstance(value, Mapping):
+            if not value.get(key):
+                raise JamboConfigError(
+                    f"{field} is a dict without a {key!r} (pass an id, a name, or a Jambo task's result)"
+                )
+            if self.project_id is None and value.get("project_id"):
+                self.project_id = str(value["project_id"])
+            value = value[key]
+        if not isinstance(value, str) or not value.strip():
+            raise JamboConfigError(f"{field} must be a non-empty id or name, got {value!r}")
+        return value
 
     def wait_for(
         self,

@@ -346,23 +346,23 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
 
     template_fields: Sequence[str] = (*JamboBaseOperator.template_fields, "branch")
 
-    def __init__(self, *, branch: str, allow_protected: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, branch: str | Mapping[str, Any], allow_protected: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.branch = branch
         self.allow_protected = allow_protected
-        if self._known(branch):
+        if self._known(branch) and not isinstance(branch, Mapping):
             _check_name("branch", branch)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        _check_name("branch", self.branch)
+        ref = self.reference("branch", "branch_id")
         hook = self.hook
         project_id = self.resolved_project_id()
         try:
-            branch = hook.resolve_branch(self.branch, project_id=project_id)
+            branch = hook.resolve_branch(ref, project_id=project_id)
         except JamboNotFoundError:
-            self.log.info(
-                "Branch %r does not exist in project %s: nothing to delete", self.branch, project_id
-            )
+            self.log.info("Branch %r does not exist in project %s: nothing to delete", ref, project_id)
             return {"project_id": project_id, "branch_id": None, "branch_name": None, "deleted": False}
         if branch.default:
             raise JamboConfigError(
@@ -419,7 +419,7 @@ class JamboResetBranchOperator(JamboBaseOperator):
     def __init__(
         self,
         *,
-        branch: str,
+        branch: str | Mapping[str, Any],
         source: str | None = None,
         source_timestamp: datetime | str | None = None,
         source_lsn: str | None = None,
@@ -438,17 +438,17 @@ class JamboResetBranchOperator(JamboBaseOperator):
         self.allow_protected = allow_protected
         if ttl is not None:
             check_expiry(expires_at=None, ttl=ttl, protected=False)
-        if self._known(branch):
+        if self._known(branch) and not isinstance(branch, Mapping):
             _check_name("branch", branch)
         if self._known(source_timestamp, source_lsn):
             check_point_in_time("source", source_timestamp, source_lsn)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        _check_name("branch", self.branch)
+        ref = self.reference("branch", "branch_id")
         source_ts = check_point_in_time("source", self.source_timestamp, self.source_lsn)
         hook = self.hook
         project_id = self.resolved_project_id()
-        branch = hook.resolve_branch(self.branch, project_id=project_id)
+        branch = hook.resolve_branch(ref, project_id=project_id)
         refuse_guarded(branch, action="reset", allow_protected=self.allow_protected)
         if self.source:
             source = hook.resolve_branch(self.source, project_id=project_id)

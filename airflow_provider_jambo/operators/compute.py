@@ -6,7 +6,7 @@ Each waits for the operations its call started (here or deferred) and returns a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboNotFoundError
@@ -49,7 +49,7 @@ class JamboCreateComputeOperator(JamboBaseOperator):
     def __init__(
         self,
         *,
-        branch: str,
+        branch: str | Mapping[str, Any],
         compute_type: str = "read_write",
         min_cu: float | None = None,
         max_cu: float | None = None,
@@ -73,14 +73,14 @@ class JamboCreateComputeOperator(JamboBaseOperator):
             suspend_timeout_seconds=suspend_timeout_seconds,
         )
         check_choice("if_exists", if_exists, IF_EXISTS_POLICIES)
-        if self._known(branch):
+        if self._known(branch) and not isinstance(branch, Mapping):
             _check_id("branch", branch)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        _check_id("branch", self.branch)
+        ref = self.reference("branch", "branch_id")
         hook = self.hook
         project_id = self.resolved_project_id()
-        branch = hook.resolve_branch(self.branch, project_id=project_id)
+        branch = hook.resolve_branch(ref, project_id=project_id)
         if self.compute_type == "read_write":
             existing = [
                 ep for ep in hook.list_endpoints(project_id, branch_id=branch.id) if ep.type == "read_write"
@@ -125,26 +125,26 @@ class JamboDeleteComputeOperator(JamboBaseOperator):
 
     template_fields: Sequence[str] = (*JamboBaseOperator.template_fields, "endpoint_id")
 
-    def __init__(self, *, endpoint_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, endpoint_id: str | Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.endpoint_id = endpoint_id
-        if self._known(endpoint_id):
+        if self._known(endpoint_id) and not isinstance(endpoint_id, Mapping):
             _check_id("endpoint_id", endpoint_id)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        _check_id("endpoint_id", self.endpoint_id)
+        endpoint_id = self.reference("endpoint_id", "endpoint_id")
         hook = self.hook
         project_id = self.resolved_project_id()
         try:
-            endpoint = hook.get_endpoint(self.endpoint_id, project_id=project_id)
+            endpoint = hook.get_endpoint(endpoint_id, project_id=project_id)
         except JamboNotFoundError:
             self.log.info(
-                "Compute %s does not exist in project %s: nothing to delete", self.endpoint_id, project_id
+                "Compute %s does not exist in project %s: nothing to delete", endpoint_id, project_id
             )
             return {
                 "project_id": project_id,
                 "branch_id": None,
-                "endpoint_id": self.endpoint_id,
+                "endpoint_id": endpoint_id,
                 "deleted": False,
             }
         operations: list[Operation] = hook.delete_endpoint(endpoint.id, project_id=project_id)
@@ -164,19 +164,19 @@ class _EndpointActionOperator(JamboBaseOperator):
     template_fields: Sequence[str] = (*JamboBaseOperator.template_fields, "endpoint_id")
     action = ""
 
-    def __init__(self, *, endpoint_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, endpoint_id: str | Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.endpoint_id = endpoint_id
-        if self._known(endpoint_id):
+        if self._known(endpoint_id) and not isinstance(endpoint_id, Mapping):
             _check_id("endpoint_id", endpoint_id)
 
-    def _call(self, project_id: str) -> Mutation[Endpoint]:
+    def _call(self, endpoint_id: str, project_id: str) -> Mutation[Endpoint]:
         raise NotImplementedError
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        _check_id("endpoint_id", self.endpoint_id)
+        endpoint_id = self.reference("endpoint_id", "endpoint_id")
         project_id = self.resolved_project_id()
-        mutation = self._call(project_id)
+        mutation = self._call(endpoint_id, project_id)
         self.log.info("%s compute %s", self.action, mutation.resource.id)
         result = endpoint_result(project_id, mutation.resource)
         return self.wait_for(context, project_id=project_id, operations=mutation.operations, result=result)
@@ -187,8 +187,8 @@ class JamboStartComputeOperator(_EndpointActionOperator):
 
     action = "Starting"
 
-    def _call(self, project_id: str) -> Mutation[Endpoint]:
-        return self.hook.start_endpoint(self.endpoint_id, project_id=project_id)
+    def _call(self, endpoint_id: str, project_id: str) -> Mutation[Endpoint]:
+        return self.hook.start_endpoint(endpoint_id, project_id=project_id)
 
 
 class JamboSuspendComputeOperator(_EndpointActionOperator):
@@ -196,5 +196,5 @@ class JamboSuspendComputeOperator(_EndpointActionOperator):
 
     action = "Suspending"
 
-    def _call(self, project_id: str) -> Mutation[Endpoint]:
-        return self.hook.suspend_endpoint(self.endpoint_id, project_id=project_id)
+    def _call(self, endpoint_id: str, project_id: str) -> Mutation[Endpoint]:
+        return self.hook.suspend_endpoint(endpoint_id, project_id=project_id)

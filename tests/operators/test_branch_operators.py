@@ -309,6 +309,22 @@ def test_delete_branch(jambo_project: JamboProject, by: str) -> None:
     assert jambo_project.branch_named("ci-1") is None
 
 
+def test_delete_takes_the_create_result_and_its_project(
+    jambo_project: JamboProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = create_op().execute(make_context())
+    # The connection names no default project: the project comes from the upstream result.
+    from operators.jambo_testing import connection_json
+
+    conn = json.loads(connection_json(jambo_project.emu, jambo_project.project_id))
+    conn["extra"].pop("project_id")
+    monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", json.dumps(conn))
+    result = delete_op(created).execute(make_context())  # type: ignore[arg-type]
+    assert result["branch_id"] == created["branch_id"]
+    assert result["project_id"] == jambo_project.project_id
+    assert jambo_project.branch_named("ci-1") is None
+
+
 def test_delete_missing_branch_is_success(
     jambo_project: JamboProject, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -137,3 +137,20 @@ def test_compute_wait_timeout_names_the_compute(jambo_project: JamboProject) -> 
     with pytest.raises(JamboOperationTimeoutError, match="compute ep-"):
         create_compute(compute_type="read_only", timeout=0.3).execute(ctx)
     assert ctx["ti"].pushed["return_value"]["endpoint_id"].startswith("ep-")
+
+
+def test_upstream_results_are_accepted_as_references(jambo_project: JamboProject) -> None:
+    """``branch=create_branch.output`` / ``endpoint_id=create_compute.output`` (rendered dicts)."""
+    branch = bare_branch()
+    created = create_compute(branch, compute_type="read_only").execute(make_context())  # type: ignore[arg-type]
+    assert created["branch_id"] == branch["branch_id"]
+    suspended = JamboSuspendComputeOperator(task_id="s", endpoint_id=created, deferrable=False).execute(
+        make_context()
+    )
+    assert suspended["endpoint_id"] == created["endpoint_id"]
+    deleted = JamboDeleteComputeOperator(task_id="d", endpoint_id=created, deferrable=False).execute(
+        make_context()
+    )
+    assert deleted["deleted"] is True
+    with pytest.raises(JamboConfigError, match="dict without a 'endpoint_id'"):
+        JamboDeleteComputeOperator(task_id="d", endpoint_id={"branch_id": "br-x-1"}).execute(make_context())
