@@ -18,8 +18,9 @@ class EmulatorConfig:
     clock (it moves only through ``advance()``) unless ``manual_clock`` says otherwise.
     """
 
-    api_keys: list[str] = field(default_factory=list)
-    project_scoped_keys: dict[str, str] = field(default_factory=dict)
+    # Keys stay out of reprs (logs, tracebacks).
+    api_keys: list[str] = field(default_factory=list, repr=False)
+    project_scoped_keys: dict[str, str] = field(default_factory=dict, repr=False)
     deterministic: bool = False
     seed: int = 0
     manual_clock: bool | None = None

@@ -21,7 +21,7 @@ SUCCESS = frozenset({"finished", "skipped"})
 @dataclass(eq=False)
 class ApiKey:
     id: int
-    key: str
+    key: str = field(repr=False)
     name: str
     created_at: float
     created_by: str
@@ -34,7 +34,7 @@ class ApiKey:
 class Role:
     branch_id: str
     name: str
-    password: str
+    password: str = field(repr=False)
     created_at: float
     updated_at: float
     protected: bool = False

@@ -125,3 +125,16 @@ def test_users_me_and_regions(api: httpx.Client) -> None:
     assert me["email"]
     regions = api.get("/regions").json()["regions"]
     assert [r["region_id"] for r in regions if r["default"]] == ["aws-us-east-2"]
+
+
+def test_keys_and_passwords_stay_out_of_reprs(jambo_emulator: JamboEmulator) -> None:
+    body = jambo_emulator.create_project(name="secret-check")
+    password = body["roles"][0]["password"]
+    project = jambo_emulator.ctx.store.projects[body["project"]["id"]]
+    texts = [
+        repr(jambo_emulator.config),
+        repr(jambo_emulator),
+        repr(next(iter(jambo_emulator.ctx.store.api_keys.values()))),
+        repr(project.default_branch().roles["neondb_owner"]),
+    ]
+    assert not [t for t in texts if jambo_emulator.api_key in t or password in t]
