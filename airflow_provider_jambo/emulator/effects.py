@@ -8,6 +8,7 @@ finishes only once the call has returned) or wait for its future.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -61,10 +62,20 @@ class DataPlaneRunner:
             log_failure("stop", stopped.exception())  # type: ignore[arg-type]
 
 
+#: Passwords as generated here, and SQL that sets one: never echoed in errors or logs.
+_SECRETS = re.compile(r"npg_[A-Za-z0-9]+|(PASSWORD\s+)'(?:[^']|'')*'", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    return _SECRETS.sub(lambda m: f"{m.group(1)}'***'" if m.group(1) else "npg_***", text)
+
+
 def describe_failure(exc: BaseException) -> str:
-    """An operation's ``error`` text for a failed data-plane call (the traceback goes to the log)."""
-    return f"data plane: {type(exc).__name__}: {exc}"
+    """An operation's ``error`` text for a failed data-plane call (details go to the log)."""
+    return redact(f"data plane: {type(exc).__name__}: {exc}")
 
 
 def log_failure(what: str, exc: BaseException, extra: Any = None) -> None:
-    log.error("data-plane call %s failed (%s)", what, extra or "", exc_info=exc)
+    """The redacted message at ERROR; the traceback (whose text may hold a secret) only at DEBUG."""
+    log.error("data-plane call %s failed (%s): %s", what, extra or "", describe_failure(exc))
+    log.debug("data-plane call %s traceback", what, exc_info=exc)

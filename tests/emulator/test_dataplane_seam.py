@@ -197,3 +197,22 @@ def test_plugin_module_does_not_import_airflow() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_password_in_a_data_plane_error_is_redacted(emu: JamboEmulator, plane: RecordingDataPlane) -> None:
+    def leaky(project_id: str, branch_id: str, name: str, password: str) -> None:
+        raise RuntimeError(f"ALTER ROLE {name} PASSWORD '{password}' failed")
+
+    plane.set_role_password = leaky  # type: ignore[method-assign]
+    with emu.client() as client:
+        project = client.post("/projects", json={"project": {}}).json()
+        pid, bid = project["project"]["id"], project["branch"]["id"]
+        _wait_finished(client, pid, project["operations"])
+        reset = client.post(f"/projects/{pid}/branches/{bid}/roles/neondb_owner/reset_password").json()
+        password = reset["role"]["password"]
+        assert _wait_finished(client, pid, reset["operations"]) == ["error", "cancelled"]
+        error = client.get(f"/projects/{pid}/operations/{reset['operations'][0]['id']}").json()["operation"][
+            "error"
+        ]
+        assert password not in error
+        assert "PASSWORD '***'" in error
