@@ -202,10 +202,10 @@ def _new_branch_record(
     return branch
 
 
-def _branch_ready(project: Project, branch: Branch) -> Any:
+def _branch_ready(project: Project, branch: Branch, state: str = "ready") -> Any:
     def ready(op: Operation) -> None:
         if project.branches.get(branch.id) is branch:
-            branch.current_state = "ready"
+            branch.current_state = state
             branch.pending_state = None
             branch.state_changed_at = op.updated_at
 
@@ -234,6 +234,7 @@ class BranchSpec:
     parent_lsn: str | None = None
     parent_timestamp: float | None = None
     protected: bool = False
+    archived: bool = False
     init_source: str | None = None
     expires_at: float | None = None
     annotation: dict[str, str] | None = None
@@ -265,6 +266,8 @@ def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> C
             "cannot create a child of a branch that has an expiration (expires_at): "
             "expires_at is not allowed on parent branches"
         )
+    if spec.archived and spec.endpoints:
+        raise bad_request("branch.archived: an archived branch cannot be created with endpoints")
     rw = [e for e in spec.endpoints if e["type"] == "read_write"]
     if len(rw) > 1:
         raise bad_request("invalid endpoints: at most one read_write endpoint per branch")
@@ -275,6 +278,8 @@ def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> C
     schema_only = spec.init_source == "schema-only"
     branch = _new_branch_record(ctx, project, spec.name, parent=None if schema_only else parent, now=now)
     branch.protected = spec.protected
+    if spec.archived:
+        branch.pending_state = "archived"
     branch.init_source = spec.init_source
     branch.parent_lsn = spec.parent_lsn
     branch.parent_timestamp = spec.parent_timestamp if spec.parent_timestamp is not None else now
@@ -287,7 +292,7 @@ def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> C
         project,
         "create_branch",
         branch_id=branch.id,
-        on_finish=_branch_ready(project, branch),
+        on_finish=_branch_ready(project, branch, "archived" if spec.archived else "ready"),
         on_fail=_branch_settled(branch),
         effect=lambda: dp.create_branch(pid, bid, parent_id, schema_only=schema_only),
         effect_name=f"create branch {bid}",
@@ -607,6 +612,35 @@ def restart_endpoint(ctx: EmulatorContext, project: Project, endpoint: Endpoint)
     suspend = _suspend_op(ctx, project, endpoint, after=None)
     endpoint.pending_state = "active"
     return [suspend, _start_op(ctx, project, endpoint, after=suspend)]
+
+
+def move_endpoint(
+    ctx: EmulatorContext, project: Project, endpoint: Endpoint, branch_id: str
+) -> list[Operation]:
+    """The deprecated ``branch_id`` update: the compute stops serving the old branch and, if it
+    was running, starts again on the new one."""
+    ctx.check_lock(project)
+    dp, pid, old_bid, eid = ctx.data_plane, project.id, endpoint.branch_id, endpoint.id
+    was_active = endpoint.current_state == "active"
+
+    def stopped(op: Operation) -> None:
+        if not was_active:
+            endpoint.current_state, endpoint.pending_state = "idle", None
+
+    stop = ctx.engine.create(
+        project,
+        "suspend_compute",
+        branch_id=old_bid,
+        endpoint_id=eid,
+        on_finish=stopped,
+        effect=lambda: dp.delete_endpoint(pid, old_bid, eid),
+        effect_name=f"detach endpoint {eid}",
+    )
+    endpoint.branch_id, endpoint.address = branch_id, None
+    if not was_active:
+        return [stop]
+    endpoint.pending_state = "active"
+    return [stop, _start_op(ctx, project, endpoint, after=stop)]
 
 
 def delete_endpoint(ctx: EmulatorContext, project: Project, endpoint: Endpoint) -> list[Operation]:

@@ -316,3 +316,16 @@ def test_background_sweeper_runs_without_requests() -> None:
             time.sleep(0.05)
         assert bid not in emu.ctx.store.projects[pid].branches
         assert client.get(f"/projects/{pid}/branches/{bid}").status_code == 404
+
+
+def test_branch_created_archived(api: httpx.Client, project: dict[str, Any]) -> None:
+    pid = project["project"]["id"]
+    created = create_branch(api, pid, name="cold", archived=True)
+    assert created["branch"]["pending_state"] == "archived"
+    got = api.get(f"/projects/{pid}/branches/{created['branch']['id']}").json()["branch"]
+    assert got["current_state"] == "archived"
+    with_compute = api.post(
+        f"/projects/{pid}/branches",
+        json={"branch": {"archived": True}, "endpoints": [{"type": "read_write"}]},
+    )
+    assert with_compute.status_code == 400

@@ -149,3 +149,24 @@ def test_inactive_compute_is_suspended_after_its_timeout(
     assert _endpoint(api, pid, default_timeout)["current_state"] == "idle"
     assert _endpoint(api, pid, never)["current_state"] == "active"
     assert api.get(f"/projects/{pid}/operations").json()["operations"][0]["action"] == "suspend_compute"
+
+
+def test_moving_a_running_endpoint_restarts_it_on_the_new_branch(
+    api: httpx.Client, project: dict[str, Any]
+) -> None:
+    pid = project["project"]["id"]
+    created = create_branch(api, pid, name="old-home", endpoints=[{"type": "read_write"}])
+    eid = created["endpoints"][0]["id"]
+    target = create_branch(api, pid, name="new-home")["branch"]["id"]
+    moved = api.patch(f"/projects/{pid}/endpoints/{eid}", json={"endpoint": {"branch_id": target}})
+    assert moved.status_code == 200
+    assert moved.json()["endpoint"]["branch_id"] == target
+    assert [op["action"] for op in moved.json()["operations"]] == ["suspend_compute", "start_compute"]
+    assert op_statuses(api, pid, moved.json()["operations"]) == ["finished", "finished"]
+    assert _endpoint(api, pid, eid)["current_state"] == "active"
+    listed = api.get(f"/projects/{pid}/branches/{target}/endpoints").json()["endpoints"]
+    assert [e["id"] for e in listed] == [eid]
+    taken = api.patch(
+        f"/projects/{pid}/endpoints/{project['endpoints'][0]['id']}", json={"endpoint": {"branch_id": target}}
+    )
+    assert taken.status_code == 409

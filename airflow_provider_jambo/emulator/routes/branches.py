@@ -116,6 +116,7 @@ async def create_branch(
             else None
         ),
         protected=bool(fields.protected) if fields else False,
+        archived=bool(fields.archived) if fields else False,
         init_source=fields.init_source if fields else None,
         expires_at=(
             service.parse_timestamp(fields.expires_at, "branch.expires_at")

@@ -134,14 +134,17 @@ async def update_endpoint(
                 raise ApiError(409, "read-write endpoint already exists")
         ops: list[Operation] = []
         newly_disabled = fields.disabled is True and not endpoint.disabled
-        if newly_disabled and endpoint.current_state == "active":
+        moved = fields.branch_id is not None and fields.branch_id != endpoint.branch_id
+        if moved:
+            assert fields.branch_id is not None
+            ops = service.move_endpoint(ctx, project, endpoint, fields.branch_id)
+        elif newly_disabled and endpoint.current_state == "active":
             ctx.check_lock(project)
             ops = service.suspend_endpoint(ctx, project, endpoint)
         elif endpoint.current_state == "active" and (
             fields.given("autoscaling_limit_min_cu")
             or fields.given("autoscaling_limit_max_cu")
             or fields.given("settings")
-            or fields.given("branch_id")
         ):
             ctx.check_lock(project)
             ops = [
@@ -150,8 +153,6 @@ async def update_endpoint(
                 )
             ]
         endpoint.min_cu, endpoint.max_cu = min_cu, max_cu
-        if fields.branch_id is not None:
-            endpoint.branch_id = fields.branch_id
         if fields.settings is not None:
             endpoint.settings = fields.settings.model_dump(exclude_none=True)
         if fields.suspend_timeout_seconds is not None:
