@@ -11,6 +11,7 @@ call has returned, and a failed call ends it with status ``error``.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,13 @@ from airflow_provider_jambo.emulator.ids import IdGenerator
 from airflow_provider_jambo.emulator.store import SUCCESS, TERMINAL, Operation, Project, Store
 
 OUTCOMES = ("finished", "failed", "error", "failed_then_finished")
+
+
+def _ended(op: Operation) -> bool:
+    """Nothing more will happen (a ``failed`` that the service will retry has not ended)."""
+    return op.status in TERMINAL and not (op.status == "failed" and op.outcome == "failed_then_finished")
+
+
 FAILURE_MESSAGES = {
     "failed": "operation failed: compute node did not respond in time",
     "error": "operation error: internal error while executing the operation",
@@ -44,7 +52,9 @@ class OperationEngine:
         self.default_duration = default_duration
         self.durations = dict(durations)
         self._forced: dict[str, deque[str]] = {}
-        self._inflight: list[Operation] = []
+        self._heap: list[tuple[float, int, Operation]] = []
+        self._waiting: dict[str, list[Operation]] = {}  # predecessor id -> operations after it
+        self._forgotten: set[str] = set()
         self._inflight_per_project: dict[str, int] = {}
         self._next_due = float("inf")
         self._generation = 0
@@ -110,9 +120,11 @@ class OperationEngine:
         )
         project.operations.append(op)
         project.operations_by_id[op.id] = op
-        self._inflight.append(op)
         self._inflight_per_project[project.id] = self._inflight_per_project.get(project.id, 0) + 1
-        self._next_due = min(self._next_due, now)
+        if after is not None and not _ended(after):
+            self._waiting.setdefault(after.id, []).append(op)  # scheduled when ``after`` ends
+        else:
+            self._schedule(op, now)
         if effect is not None and self.runner.enabled:
             op.effect_done = False
             self.runner.submit(effect).add_done_callback(
@@ -138,46 +150,69 @@ class OperationEngine:
             op.effect_done_at = self.clock.now()
             op.effect_result = result
             op.effect_error = describe_failure(exc) if exc is not None else None
-            self._next_due = float("-inf")
+            if op.scheduled_due == float("inf"):  # it was waiting for exactly this
+                self._schedule(op, op.effect_done_at)
 
     # -- queries ---------------------------------------------------------------------------------
     def inflight_count(self, project_id: str) -> int:
         return self._inflight_per_project.get(project_id, 0)
 
     def forget_project(self, project_id: str) -> None:
+        """A deleted project's operations never move again (their heap entries are skipped)."""
         with self.store.lock:
-            self._inflight = [op for op in self._inflight if op.project_id != project_id]
+            self._forgotten.add(project_id)
             self._inflight_per_project.pop(project_id, None)
 
     def clear(self) -> None:
         with self.store.lock:
-            self._inflight.clear()
+            self._heap.clear()
+            self._waiting.clear()
             self._inflight_per_project.clear()
             self._next_due = float("inf")
             self._forced.clear()
 
+    def _schedule(self, op: Operation, due: float) -> None:
+        """(Re)queue ``op`` to be looked at once the clock reaches ``due`` (caller holds the lock)."""
+        op.scheduled_due = due
+        heapq.heappush(self._heap, (due, op.seq, op))
+        if due < self._next_due:
+            self._next_due = due
+
     # -- advancing -------------------------------------------------------------------------------
     def advance(self) -> None:
-        """Move every in-flight operation as far as the clock allows (cheap when nothing is due)."""
+        """Apply every transition due by now; costs a comparison when nothing is due.
+
+        A heap orders operations by when they next need a look (ties: creation order, so a
+        predecessor always goes first); an operation waiting for its predecessor or for its
+        data-plane call is not in the heap and is queued again when that ends.
+        """
         now = self.clock.now()
         if now < self._next_due:
             return
         with self.store.lock:
             self._generation += 1
-            next_due = float("inf")
-            still: list[Operation] = []
-            for op in self._inflight:  # creation order: a predecessor is always handled first
-                due = self._step(op, now)
-                if op.status in TERMINAL and not (
-                    op.status == "failed" and op.outcome == "failed_then_finished"
-                ):
-                    count = self._inflight_per_project.get(op.project_id, 1) - 1
-                    self._inflight_per_project[op.project_id] = count
-                    continue
-                still.append(op)
-                next_due = min(next_due, due)
-            self._inflight = still
-            self._next_due = next_due
+            heap, later = self._heap, []
+            while heap and heap[0][0] <= now:
+                due, _, op = heapq.heappop(heap)
+                if due != op.scheduled_due or op.project_id in self._forgotten:
+                    continue  # a stale entry (the operation was rescheduled) or a deleted project
+                next_due = self._step(op, now)
+                if _ended(op):
+                    op.scheduled_due = None
+                    self._inflight_per_project[op.project_id] = (
+                        self._inflight_per_project.get(op.project_id, 1) - 1
+                    )
+                    for waiter in self._waiting.pop(op.id, ()):
+                        self._schedule(waiter, max(waiter.created_at, op.updated_at))
+                elif next_due <= now:
+                    later.append(op)  # a retry waits for the next look, so "failed" can be seen
+                elif next_due == float("inf"):
+                    op.scheduled_due = next_due  # waiting for its data-plane call
+                else:
+                    self._schedule(op, next_due)
+            for op in later:
+                self._schedule(op, now)
+            self._next_due = heap[0][0] if heap else float("inf")
 
     def _step(self, op: Operation, now: float) -> float:
         """Apply every transition due by ``now``; return when this operation next needs a look."""

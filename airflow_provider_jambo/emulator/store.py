@@ -127,6 +127,8 @@ class Operation:
     finish_due: float | None = None
     finished_at: float | None = None
     failed_generation: int = -1
+    #: When the engine's heap expects to look at it next (None: ended; inf: waiting on a call).
+    scheduled_due: float | None = None
     on_finish: Callable[[Operation], None] | None = None
     on_fail: Callable[[Operation], None] | None = None
     effect_done: bool = True
