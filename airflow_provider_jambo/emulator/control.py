@@ -6,6 +6,7 @@ directly in process.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -137,8 +138,6 @@ async def config(request: Request) -> Response:
 
 @router.post("/reset")
 async def reset(request: Request) -> Response:
-    import asyncio
-
     await asyncio.to_thread(_controller(request).reset)  # may wait for the data plane
     return respond({"reset": True})
 
