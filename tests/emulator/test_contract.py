@@ -39,6 +39,7 @@ class ContractClient:
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(base_url=self.base_url, timeout=30.0)
+        self.last_response = httpx.Response(0)  # replaced by every call
 
     def close(self) -> None:
         self.http.close()
@@ -77,6 +78,7 @@ class ContractClient:
             kwargs["content"] = content
             send_headers.setdefault("Content-Type", "application/json")
         resp = self.http.request(method, path, **kwargs)
+        self.last_response = resp
 
         body = _json_body(resp)
         assert resp.headers.get(REQUEST_ID_HEADER), f"{method} {path}: no {REQUEST_ID_HEADER} header"
@@ -700,19 +702,44 @@ def test_rate_limit_is_429(api: ContractClient, emu: JamboEmulator) -> None:
 
 
 def test_injected_faults_answer_the_error_shape(api: ContractClient, emu: JamboEmulator) -> None:
+    server_errors = (500, 502, 503, 524)
     emu.inject_fault(
         "GET",
         "/regions",
         faults=[
             {"kind": "rate_limit", "retry_after": "2"},
+            {"kind": "rate_limit", "retry_after": None},
             {"kind": "locked"},
-            {"kind": "status", "status": 503},
+            *({"kind": "status", "status": status} for status in server_errors),
         ],
     )
     api.call("GET", "/regions", expect=429)
+    assert api.last_response.headers.get("retry-after") == "2"
+    api.call("GET", "/regions", expect=429)
+    assert "retry-after" not in api.last_response.headers
     api.call("GET", "/regions", expect=423)
-    api.call("GET", "/regions", expect=503)
-    api.call("GET", "/regions", expect=200)
+    for status in server_errors:
+        api.call("GET", "/regions", expect=status)
+    api.call("GET", "/regions", expect=200)  # the sequence is played once
+
+
+def test_project_scoped_key_sees_only_its_project(spec: ApiSpec) -> None:
+    with JamboEmulator(
+        api_key="personal", project_scoped_keys={"scoped": "old-violet-32930710"}, deterministic=True
+    ) as emulator:
+        emulator.set_rate_limits(enabled=False)
+        personal = ContractClient(spec, emulator.base_url, "personal")
+        scoped = ContractClient(spec, emulator.base_url, "scoped")
+        try:
+            other = personal.call("POST", "/projects", json={"project": {"name": "other"}}, expect=201)
+            listed = scoped.call("GET", "/projects", expect=200)["projects"]
+            assert [p["id"] for p in listed] == ["old-violet-32930710"]
+            scoped.call("GET", "/projects/old-violet-32930710", expect=200)
+            scoped.call("GET", f"/projects/{other['project']['id']}", expect=(403, 404))
+            scoped.call("GET", f"/projects/{other['project']['id']}/branches", expect=(403, 404))
+        finally:
+            personal.close()
+            scoped.close()
 
 
 def test_client_request_id_is_echoed(api: ContractClient) -> None:
