@@ -14,6 +14,8 @@ checks the groups together cover the issue's whole list.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -610,6 +612,35 @@ def test_connection_uri_user_and_regions(api: ContractClient, emu: JamboEmulator
     regions = api.call("GET", "/regions", expect=200)["regions"]
     assert any(r["region_id"] == "aws-us-east-2" for r in regions)
     covered(api, MISC_OPS)
+
+
+def test_ids_hosts_and_uris_have_the_real_shapes(api: ContractClient, emu: JamboEmulator) -> None:
+    project = new_project(api, emu)
+    # Observed: old-violet-32930710, br-noisy-breeze-a5e59rrb, ep-misty-sea-a5833nbi, uuid operations.
+    assert re.fullmatch(r"[a-z]+-[a-z]+-\d{8}", project["project"]["id"])
+    assert re.fullmatch(r"br-[a-z]+-[a-z]+-[a-z0-9]{8}", project["branch"]["id"])
+    endpoint = project["endpoints"][0]
+    assert re.fullmatch(r"ep-[a-z]+-[a-z]+-[a-z0-9]{8}", endpoint["id"])
+    for op in project["operations"]:
+        assert str(uuid.UUID(op["id"])) == op["id"]
+    assert isinstance(project["databases"][0]["id"], int)
+    key = api.call("POST", "/api_keys", json={"key_name": "shape"}, expect=200)
+    assert isinstance(key["id"], int)
+    uri = project["connection_uris"][0]
+    params = uri["connection_parameters"]
+    assert params["host"] == endpoint["host"]
+    assert params["pooler_host"] == endpoint["host"].replace(endpoint["id"], f"{endpoint['id']}-pooler", 1)
+    assert uri["connection_uri"] == (
+        f"postgresql://{params['role']}:{params['password']}@{params['host']}/{params['database']}?sslmode=require"
+    )
+    # Passwords are generated per role.
+    other = api.call(
+        "POST",
+        f"/projects/{project['project']['id']}/branches/{project['branch']['id']}/roles",
+        json={"role": {"name": "second"}},
+        expect=201,
+    )
+    assert other["role"]["password"] != params["password"]
 
 
 def test_groups_cover_every_issue_operation() -> None:
