@@ -11,16 +11,17 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_jambo.emulator.config import EmulatorConfig
@@ -170,12 +171,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, message, _request_id(request), headers=headers)
 
 
+def _route_table(routers: list[tuple[str, APIRouter]]) -> list[tuple[re.Pattern[str], str, set[str]]]:
+    """(path regex, template, methods) of every route. Built from the routers themselves: newer
+    FastAPI releases no longer copy included routes into ``app.router.routes``."""
+    table = []
+    for prefix, router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                regex, _, _ = compile_path(prefix + route.path)
+                table.append((regex, route.path, set(route.methods)))
+    return table
+
+
 def _allowed_methods(request: Request) -> str:
     by_template: dict[str, set[str]] = {}
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE and isinstance(route, APIRoute):
-            by_template.setdefault(route.path, set()).update(route.methods)
+    path = request.scope["path"]
+    for regex, template, methods in request.app.state.route_table:
+        if regex.match(path):
+            by_template.setdefault(template, set()).update(methods)
     if not by_template:
         return ""
     # A literal segment wins over a parameter (.../branches/count is not .../branches/{branch_id}).
@@ -187,7 +200,7 @@ def create_app(config: EmulatorConfig | None = None, data_plane: DataPlane | Non
     """A fresh emulator app; all state lives on ``app.state.ctx`` (no module globals)."""
     from airflow_provider_jambo.emulator.control import Controller
     from airflow_provider_jambo.emulator.control import router as control_router
-    from airflow_provider_jambo.emulator.routes import api_router
+    from airflow_provider_jambo.emulator.routes import API_MODULES, api_router
 
     ctx = EmulatorContext(
         config or EmulatorConfig(), data_plane if data_plane is not None else NullDataPlane()
@@ -215,6 +228,9 @@ def create_app(config: EmulatorConfig | None = None, data_plane: DataPlane | Non
     app.state.ctx = ctx
     app.state.controller = Controller(ctx)
     app.include_router(api_router, prefix=API_PREFIX)
+    app.state.route_table = _route_table(
+        [(API_PREFIX, module.router) for module in API_MODULES] + [(CONTROL_PREFIX, control_router)]
+    )
     app.include_router(control_router, prefix=CONTROL_PREFIX)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -34,7 +34,10 @@ class EmulatorRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        template = self.path_format[len(API_PREFIX) :] if self.path_format.startswith(API_PREFIX) else ""
+        # The spec's path template. Older FastAPI copies routes into the app with the prefix; newer
+        # releases (0.16x) include routers lazily and call this on the original, unprefixed route.
+        path = self.path_format
+        template = path[len(API_PREFIX) :] if path.startswith(API_PREFIX + "/") else path
 
         async def gated(request: Request) -> Response:
             ctx: EmulatorContext = request.app.state.ctx

@@ -20,9 +20,8 @@ from airflow_provider_jambo.emulator.routes import (
     schema,
 )
 
-api_router = APIRouter()
 # The routes pollers hit come first: routing tries routes in order.
-for _module in (
+API_MODULES = (
     operations,
     branches,
     endpoints,
@@ -33,5 +32,7 @@ for _module in (
     schema,
     account,
     api_keys,
-):
+)
+api_router = APIRouter()
+for _module in API_MODULES:
     api_router.include_router(_module.router)
