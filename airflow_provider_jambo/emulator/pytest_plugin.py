@@ -2,7 +2,9 @@
 
 Registered through the ``pytest11`` entry point, so any project that installs this provider gets
 ``jambo_emulator`` (function scope: a fresh deterministic emulator, zero operation durations) and
-``jambo_emulator_session`` (one server for the whole session). Must not import Airflow.
+``jambo_emulator_session`` (one server for the whole session). Real PostgreSQL behind the branches:
+``--jambo-emulator-postgres=auto`` or the ini option ``jambo_emulator_postgres = auto``.
+Must not import Airflow.
 """
 
 from __future__ import annotations
@@ -14,12 +16,33 @@ import pytest
 from airflow_provider_jambo.emulator.server import JamboEmulator
 
 SESSION_KEY = "jambo-emulator-test-key"
+_POSTGRES_MODES = ("auto", "on", "off")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    help_text = "Jambo API emulator fixtures: real PostgreSQL behind branches (auto, on, off; default off)"
+    parser.addoption("--jambo-emulator-postgres", choices=_POSTGRES_MODES, default=None, help=help_text)
+    parser.addini("jambo_emulator_postgres", help_text, default="off")
+
+
+def _postgres_mode(config: pytest.Config) -> str:
+    mode = config.getoption("--jambo-emulator-postgres") or config.getini("jambo_emulator_postgres") or "off"
+    if mode not in _POSTGRES_MODES:
+        raise pytest.UsageError(
+            f"jambo_emulator_postgres must be one of {', '.join(_POSTGRES_MODES)}, got {mode!r}"
+        )
+    return str(mode)
 
 
 @pytest.fixture(scope="session")
-def jambo_emulator_session() -> Iterator[JamboEmulator]:
+def jambo_emulator_session(pytestconfig: pytest.Config) -> Iterator[JamboEmulator]:
     """One deterministic emulator (zero operation durations) for the session; state accumulates."""
-    with JamboEmulator(api_key=SESSION_KEY, deterministic=True, operation_duration=0.0) as emulator:
+    with JamboEmulator(
+        api_key=SESSION_KEY,
+        deterministic=True,
+        operation_duration=0.0,
+        data_plane=_postgres_mode(pytestconfig),
+    ) as emulator:
         yield emulator
 
 
