@@ -13,13 +13,17 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import SPEC_PATH
 from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
+
+# Computed here, not imported from a conftest: with several test directories on the command line,
+# ``conftest`` may name another directory's module.
+SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "jambo-api-v2.openapi.yaml"
 
 # Every operation the emulator must serve (issue 2, "Paths, methods, status codes and bodies").
 ISSUE_OPERATIONS: tuple[str, ...] = (
