@@ -27,6 +27,8 @@ class _Unset(enum.Enum):
 
 
 UNSET = _Unset.UNSET
+#: ``init_source`` of a branch that copies only the parent's schema (and becomes a new root).
+SCHEMA_ONLY = "schema-only"
 
 
 class OperationStatus(str, enum.Enum):
@@ -203,6 +205,8 @@ class Branch:
     expires_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    #: ``parent-data`` or ``schema-only`` as the service reports it; None when it does not say.
+    init_source: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -220,8 +224,16 @@ class Branch:
             expires_at=parse_datetime(data.get("expires_at")),
             created_at=parse_datetime(data.get("created_at")),
             updated_at=parse_datetime(data.get("updated_at")),
+            init_source=_str(data, "init_source"),
             raw=dict(data),
         )
+
+    @property
+    def is_schema_only_root(self) -> bool:
+        """A root created with ``init_source=schema-only``: the service records no parent for it.
+        The default branch is a root too, so it never counts; a root that does not report its
+        init_source is given the benefit of the doubt."""
+        return self.parent_id is None and not self.default and self.init_source in (None, SCHEMA_ONLY)
 
     @property
     def is_ready(self) -> bool:
@@ -407,6 +419,7 @@ class ProjectCreation:
 __all__ = [
     "FAILURE_STATUSES",
     "IN_FLIGHT_STATUSES",
+    "SCHEMA_ONLY",
     "SUCCESS_STATUSES",
     "UNSET",
     "Branch",

@@ -56,6 +56,7 @@ from airflow_provider_jambo.hooks.waiting import (
     wait_steps,
 )
 from airflow_provider_jambo.models import (
+    SCHEMA_ONLY,
     UNSET,
     Branch,
     BranchCreation,
@@ -645,7 +646,7 @@ class JamboHook(BaseHook):
                 existing = self.find_branch_by_name(name, project_id=pid) if resends and name else None
                 if existing is None:
                     raise
-                self._check_parent(existing, parent_id, pid)
+                self._check_parent(existing, parent_id, init_source, pid)
                 self.log.info(
                     "Branch %r (%s) was created by an earlier attempt: adopting it", name, existing.id
                 )
@@ -662,7 +663,7 @@ class JamboHook(BaseHook):
                 self.log.warning("%s: outcome unknown; looking branch %r up before any re-send", err, name)
                 existing = self.find_branch_by_name(name, project_id=pid)
                 if existing is not None:
-                    self._check_parent(existing, parent_id, pid)
+                    self._check_parent(existing, parent_id, init_source, pid)
                     self.log.info(
                         "Branch %r (%s) was created by the lost request: adopting it", name, existing.id
                     )
@@ -685,7 +686,8 @@ class JamboHook(BaseHook):
         **kwargs: Any,
     ) -> BranchCreation:
         """The branch named ``name`` (``created=False``) or a new one; an existing branch must have
-        the requested parent (or the default branch when none is given), else JamboConflictError."""
+        the requested parent (or the default branch when none is given) or, for
+        ``init_source="schema-only"``, be a schema-only root; else JamboConflictError."""
         pid = self._pid(project_id)
         _check_name("branch name", name)
         existing = self.find_branch_by_name(name, project_id=pid)
@@ -697,19 +699,31 @@ class JamboHook(BaseHook):
                 existing = self.find_branch_by_name(name, project_id=pid)
                 if existing is None:
                     raise
-        self._check_parent(existing, parent_id, pid)
+        self._check_parent(existing, parent_id, kwargs.get("init_source"), pid)
         return self._adopted(existing, pid, created=False)
 
-    def _check_parent(self, branch: Branch, parent_id: str | None, pid: str) -> None:
-        expected = parent_id or self.get_default_branch(pid).id
-        if branch.parent_id != expected:
-            raise JamboConflictError(
-                409,
-                f"branch {branch.name!r} ({branch.id}) already exists with parent {branch.parent_id}, "
-                f"not the requested parent {expected}",
-                method="POST",
-                path=f"/projects/{pid}/branches",
-            )
+    def _check_parent(self, branch: Branch, parent_id: str | None, init_source: str | None, pid: str) -> None:
+        """An existing branch may be adopted only if it is what the create asked for.
+
+        A schema-only branch is a new root (the service records no parent), so it is matched by
+        being such a root; any other branch by its parent (the default branch when none is given).
+        """
+        if init_source == SCHEMA_ONLY:
+            if branch.is_schema_only_root:
+                return
+            requested = "a schema-only root (no parent)"
+        else:
+            expected = parent_id or self.get_default_branch(pid).id
+            if branch.parent_id == expected:
+                return
+            requested = f"parent {expected}"
+        raise JamboConflictError(
+            409,
+            f"branch {branch.name!r} ({branch.id}) already exists with parent {branch.parent_id}, "
+            f"not the requested {requested}",
+            method="POST",
+            path=f"/projects/{pid}/branches",
+        )
 
     def _adopted(self, branch: Branch, pid: str, *, created: bool) -> BranchCreation:
         """An existing branch as a creation result: its endpoints and its operations still in flight."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboConflictError, JamboNotFoundError
 from airflow_provider_jambo.models import BranchCreation
-from airflow_provider_jambo.operators.base import JamboBaseOperator, in_flight_operations
+from airflow_provider_jambo.operators.base import JamboBaseOperator
 from airflow_provider_jambo.operators.validation import (
     IF_EXISTS_POLICIES,
     check_choice,
@@ -214,9 +214,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
             "endpoints": endpoints,
             "annotations": self._annotations(context),
         }
-        if self.if_exists == "reuse" and self.schema_only:
-            creation = self._get_or_create_root(create_kwargs)
-        elif self.if_exists == "reuse":
+        if self.if_exists == "reuse":
             creation = hook.get_or_create_branch(self.branch_name, **create_kwargs)
         else:
             try:
@@ -247,27 +245,6 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         # died while the branch was being created), so a retry waits for them too.
         operations: list[Operation] = list(creation.operations)
         return self.wait_for(context, project_id=project_id, operations=operations, result=result)
-
-    def _get_or_create_root(self, create_kwargs: dict[str, Any]) -> BranchCreation:
-        """Get-or-create for a schema-only branch: a new *root* (the service records no parent),
-        so an existing branch of that name is adopted only if it is a root too."""
-        hook, project_id = self.hook, create_kwargs["project_id"]
-        existing = hook.find_branch_by_name(self.branch_name, project_id=project_id)
-        if existing is None:
-            try:
-                return hook.create_branch(name=self.branch_name, **create_kwargs)
-            except JamboConflictError:
-                # Created concurrently (or by a lost response of an earlier try): adopt it below.
-                existing = hook.find_branch_by_name(self.branch_name, project_id=project_id)
-                if existing is None:
-                    raise
-        since = existing.created_at - timedelta(minutes=5) if existing.created_at else None
-        return BranchCreation(
-            branch=existing,
-            endpoints=hook.list_endpoints(project_id, branch_id=existing.id),
-            operations=in_flight_operations(hook, project_id, branch_id=existing.id, since=since),
-            created=False,
-        )
 
     def _check_result(self, branch: Branch, parent: Branch) -> None:
         if branch.name != self.branch_name:

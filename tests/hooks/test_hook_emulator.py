@@ -204,6 +204,38 @@ def test_get_or_create_branch(hook: JamboHook, emu: Any) -> None:
         hook.get_or_create_branch("preview-1", parent_id=other_parent.id)
 
 
+def test_get_or_create_schema_only_branch_adopts_the_root(hook: JamboHook, emu: Any) -> None:
+    # The service makes a schema-only branch a new root: it reports no parent for it.
+    main = hook.get_default_branch()
+    first = hook.get_or_create_branch("schema", parent_id=main.id, init_source="schema-only")
+    again = hook.get_or_create_branch("schema", parent_id=main.id, init_source="schema-only")
+    assert first.created
+    assert first.branch.parent_id is None
+    assert first.branch.init_source == "schema-only"
+    assert not again.created
+    assert again.branch.id == first.branch.id
+    assert len(posts(emu, BRANCHES)) == 1
+    # A root is not what a parent-data create asks for, and a child is not a schema-only root.
+    with pytest.raises(JamboConflictError, match="already exists with parent None"):
+        hook.get_or_create_branch("schema", parent_id=main.id)
+    hook.create_branch(name="child", parent_id=main.id)
+    with pytest.raises(JamboConflictError, match="not the requested a schema-only root"):
+        hook.get_or_create_branch("child", parent_id=main.id, init_source="schema-only")
+    # The default branch is a root as well, but never a schema-only one.
+    with pytest.raises(JamboConflictError, match="not the requested a schema-only root"):
+        hook.get_or_create_branch(main.name, parent_id=main.id, init_source="schema-only")
+
+
+def test_dropped_schema_only_create_is_adopted(hook: JamboHook, emu: Any) -> None:
+    main = hook.get_default_branch()
+    emu.inject_fault("POST", BRANCHES, faults=[{"kind": "drop_after_apply"}], times=1)
+    creation = hook.create_branch(name="schema-once", parent_id=main.id, init_source="schema-only")
+    assert creation.created
+    assert creation.branch.parent_id is None
+    assert [b.name for b in hook.list_branches()].count("schema-once") == 1
+    assert len(posts(emu, BRANCHES, settle=1)) == 1
+
+
 def test_create_branch_duplicate_name_is_conflict(hook: JamboHook) -> None:
     hook.create_branch(name="twice")
     with pytest.raises(JamboConflictError, match=r"POST /projects/[a-z0-9-]+/branches -> 409"):

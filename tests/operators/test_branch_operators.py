@@ -179,7 +179,7 @@ def test_schema_only_branch_is_a_root_and_is_adopted_on_retry(jambo_project: Jam
     assert again["created"] is False
     assert again["branch_id"] == first["branch_id"]
     create_op("child").execute(make_context())
-    with pytest.raises(JamboConfigError, match="not the requested no parent"):
+    with pytest.raises(JamboConflictError, match="not the requested a schema-only root"):
         create_op("child", schema_only=True).execute(make_context())
 
 
