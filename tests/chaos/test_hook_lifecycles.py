@@ -1,0 +1,151 @@
+"""Chaos: many branch lifecycles through JamboHook, concurrently, under seeded injected faults.
+
+Each lifecycle is a small DAG run: ``create`` (get-or-create a uniquely named branch with a
+read_write compute, wait for its operations), on every other lifecycle ``reset`` (restore from the
+parent, wait), and the teardown ``delete`` (find by exact name, delete, wait), which runs whatever
+happened before it. Every task is retried like Airflow would (a fresh hook per try, from the start)
+when it fails with a JamboError. Afterwards: no lifecycle branch is left, no name exists twice,
+every lifecycle's create was applied exactly once, and the default, the protected and the unrelated
+branch are exactly as they were.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+from chaos_support import (
+    ChaosProject,
+    FastSleep,
+    TaskLog,
+    account,
+    check_invariant,
+    faults_injected,
+    inject_chaos,
+    run_task,
+    setup_project,
+    start_emulator,
+    tag_requests,
+)
+
+from airflow_provider_jambo.emulator import JamboEmulator
+from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.retry import RetryPolicy
+
+pytestmark = pytest.mark.chaos
+
+CONN_ID = "jambo_chaos"
+LIFECYCLES = 48
+WORKERS = 6
+FAULT_PROBABILITY = 0.2
+TASK_TRIES = 6
+#: Fewer attempts than the default, so requests do run out of retries and whole tasks are re-run.
+POLICY = RetryPolicy(max_attempts=4, max_elapsed=60.0, initial_wait=0.2, max_wait=2.0)
+
+
+@pytest.fixture
+def emulator() -> Iterator[JamboEmulator]:
+    emu = start_emulator()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def project(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> ChaosProject:
+    chaos = setup_project(emulator, "chaos-hook")
+    conn = {"conn_type": "jambo", "host": emulator.base_url, "password": emulator.api_key}
+    conn["extra"] = {"project_id": chaos.project_id}  # type: ignore[assignment]
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+    return chaos
+
+
+@dataclass
+class Lifecycle:
+    name: str
+    reset: bool
+    sleeps: FastSleep
+    tasks: TaskLog
+
+    def hook(self) -> JamboHook:
+        hook = JamboHook(CONN_ID, retry_policy=POLICY)
+        hook.sleep = self.sleeps
+        tag_requests(hook, self.name)
+        return hook
+
+    def create(self, try_number: int) -> tuple[str, str]:
+        with self.hook() as hook:
+            creation = hook.get_or_create_branch(self.name, endpoints=[{"type": "read_write"}])
+            branch = creation.branch
+            assert branch.name == self.name
+            assert not branch.default
+            assert branch.parent_id is not None
+            assert [ep.type for ep in creation.endpoints] == ["read_write"]
+            if try_number > 1 and not creation.created:
+                self.tasks.record_adopted()
+            hook.wait_for_operations([op.id for op in creation.operations], timeout=30).raise_for_status()
+            return branch.id, branch.parent_id
+
+    def reset_to_parent(self, branch_id: str, parent_id: str) -> None:
+        with self.hook() as hook:
+            mutation = hook.restore_branch(branch_id, source_branch_id=parent_id)
+            assert mutation.resource.id == branch_id
+            ops = [op.id for op in mutation.operations]
+            hook.wait_for_operations(ops, timeout=30).raise_for_status()
+
+    def delete(self) -> None:
+        with self.hook() as hook:
+            branch = hook.find_branch_by_name(self.name)
+            if branch is None:
+                return
+            assert not branch.default
+            assert not branch.protected
+            ops = hook.delete_branch(branch.id)
+            hook.wait_for_operations([op.id for op in ops], timeout=30).raise_for_status()
+
+    def run(self) -> None:
+        try:
+            branch_id, parent_id = run_task("create", self.create, tries=TASK_TRIES, log=self.tasks)
+            if self.reset:
+                run_task(
+                    "reset",
+                    lambda _try: self.reset_to_parent(branch_id, parent_id),
+                    tries=TASK_TRIES,
+                    log=self.tasks,
+                )
+        finally:
+            # The teardown runs whatever happened upstream (trigger rule all_done).
+            run_task("delete", lambda _try: self.delete(), tries=TASK_TRIES, log=self.tasks)
+
+
+def test_hook_lifecycles_under_faults_leave_a_clean_project(
+    project: ChaosProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu = project.emu
+    emu.clear_requests()
+    inject_chaos(emu, FAULT_PROBABILITY)
+    sleeps, tasks = FastSleep(), TaskLog()
+    lifecycles = [Lifecycle(f"chaos-hook-{i:02d}", i % 2 == 0, sleeps, tasks) for i in range(LIFECYCLES)]
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = [pool.submit(lc.run) for lc in lifecycles]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    injected = faults_injected(emu)
+    emu.clear_faults()
+
+    names = [lc.name for lc in lifecycles]
+    stats = account(emu.requests(), names)
+    with capsys.disabled():
+        print("\n" + stats.line("hook", injected, sleeps, tasks))
+
+    assert not errors, f"{len(errors)} lifecycles failed: {errors[:3]}"
+    assert check_invariant(project, names) == []
+    # Each lifecycle's create was applied exactly once (a re-sent or re-run create adopted it).
+    assert {n: c for n, c in stats.applied_creates.items() if c != 1} == {}
+    # The chaos really happened: faults on many requests, and whole tasks re-run because of them.
+    assert injected >= LIFECYCLES
+    assert tasks.task_retries > 0
