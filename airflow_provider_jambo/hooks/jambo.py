@@ -707,6 +707,8 @@ class JamboHook(BaseHook):
 
         A schema-only branch is a new root (the service records no parent), so it is matched by
         being such a root; any other branch by its parent (the default branch when none is given).
+        The error names both parents and says what to do, for whoever shows it (the operator
+        raises it unchanged).
         """
         if init_source == SCHEMA_ONLY:
             if branch.is_schema_only_root:
@@ -716,14 +718,30 @@ class JamboHook(BaseHook):
             expected = parent_id or self.get_default_branch(pid).id
             if branch.parent_id == expected:
                 return
-            requested = f"parent {expected}"
+            requested = f"parent {self._branch_label(expected, pid)}"
+        if branch.parent_id is not None:
+            actual = f"with parent {self._branch_label(branch.parent_id, pid)}"
+        elif branch.default:
+            actual = "as the project's default branch (no parent)"
+        else:
+            actual = "as a schema-only root (no parent)" if branch.is_schema_only_root else "with no parent"
         raise JamboConflictError(
             409,
-            f"branch {branch.name!r} ({branch.id}) already exists with parent {branch.parent_id}, "
-            f"not the requested {requested}",
+            f"branch {branch.name!r} ({branch.id}) already exists in project {pid} {actual}, "
+            f"not the requested {requested}, so it is not adopted. Use another branch name, delete "
+            "the existing branch, or set if_exists='fail' (JamboCreateBranchOperator) to fail "
+            "whenever the name is taken",
             method="POST",
             path=f"/projects/{pid}/branches",
         )
+
+    def _branch_label(self, branch_id: str, pid: str) -> str:
+        """``'main' (br-…)`` for an error message; the bare id when the branch is gone."""
+        try:
+            branch = self.get_branch(branch_id, project_id=pid)
+        except JamboNotFoundError:
+            return f"{branch_id} (deleted)"
+        return f"{branch.name!r} ({branch.id})"
 
     def _adopted(self, branch: Branch, pid: str, *, created: bool) -> BranchCreation:
         """An existing branch as a creation result: its endpoints and its operations still in flight."""

@@ -256,18 +256,8 @@ class JamboCreateBranchOperator(JamboBaseOperator):
                 f"branch {self.branch_name!r} resolved to {branch.id}, which is the parent or the default "
                 "branch; refusing to hand it downstream as an ephemeral branch"
             )
-        # A schema-only branch is a new root: the service records no parent for it.
-        expected = None if self.schema_only else parent.id
-        if branch.parent_id != expected:
-            wanted = (
-                "no parent (a schema-only root)"
-                if expected is None
-                else f"parent {parent.name!r} ({parent.id})"
-            )
-            raise JamboConfigError(
-                f"branch {self.branch_name!r} ({branch.id}) already exists with parent {branch.parent_id}, "
-                f"not the requested {wanted}; delete it or pick another name"
-            )
+        # Whether an existing branch has the requested parent is checked by the hook before it is
+        # adopted (JamboConflictError naming both parents); it is not repeated here.
 
     def _result(self, creation: BranchCreation, project_id: str) -> dict[str, Any]:
         branch = creation.branch

@@ -200,8 +200,16 @@ def test_get_or_create_branch(hook: JamboHook, emu: Any) -> None:
     assert again.branch.id == first.branch.id
     assert len(posts(emu, BRANCHES)) == 1
     other_parent = hook.create_branch(name="base").branch
-    with pytest.raises(JamboConflictError, match="already exists with parent"):
+    with pytest.raises(JamboConflictError) as raised:
         hook.get_or_create_branch("preview-1", parent_id=other_parent.id)
+    main = hook.get_default_branch()
+    assert raised.value.message == (
+        f"branch 'preview-1' ({first.branch.id}) already exists in project {main.project_id} "
+        f"with parent 'main' ({main.id}), not the requested parent 'base' ({other_parent.id}), "
+        "so it is not adopted. Use another branch name, delete the existing branch, or set "
+        "if_exists='fail' (JamboCreateBranchOperator) to fail whenever the name is taken"
+    )
+    assert len(posts(emu, BRANCHES)) == 2  # the conflict is found before any create is sent
 
 
 def test_get_or_create_schema_only_branch_adopts_the_root(hook: JamboHook, emu: Any) -> None:
@@ -216,13 +224,19 @@ def test_get_or_create_schema_only_branch_adopts_the_root(hook: JamboHook, emu: 
     assert again.branch.id == first.branch.id
     assert len(posts(emu, BRANCHES)) == 1
     # A root is not what a parent-data create asks for, and a child is not a schema-only root.
-    with pytest.raises(JamboConflictError, match="already exists with parent None"):
+    with pytest.raises(
+        JamboConflictError,
+        match=r"exists .* as a schema-only root \(no parent\), not the requested parent 'main'",
+    ):
         hook.get_or_create_branch("schema", parent_id=main.id)
     hook.create_branch(name="child", parent_id=main.id)
-    with pytest.raises(JamboConflictError, match="not the requested a schema-only root"):
+    with pytest.raises(
+        JamboConflictError,
+        match=r"with parent 'main' \(br-[a-z0-9-]+\), not the requested a schema-only root \(no parent\)",
+    ):
         hook.get_or_create_branch("child", parent_id=main.id, init_source="schema-only")
     # The default branch is a root as well, but never a schema-only one.
-    with pytest.raises(JamboConflictError, match="not the requested a schema-only root"):
+    with pytest.raises(JamboConflictError, match=r"as the project's default branch .* schema-only root"):
         hook.get_or_create_branch(main.name, parent_id=main.id, init_source="schema-only")
 
 

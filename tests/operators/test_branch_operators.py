@@ -149,9 +149,22 @@ def test_if_exists_fail_refuses_an_existing_branch(jambo_project: JamboProject) 
 def test_reused_branch_with_another_parent_is_reported(jambo_project: JamboProject) -> None:
     dev = create_op("dev").execute(make_context())
     create_op("feature").execute(make_context())  # child of the default branch
-    with pytest.raises(JamboError, match="already exists with parent"):
+    with pytest.raises(JamboConflictError) as raised:
         create_op("feature", parent="dev").execute(make_context(try_number=2))
     assert jambo_project.branch_named("feature").parent_id != dev["branch_id"]
+    # The operator surfaces the hook's message unchanged: both parents and what to do.
+    with jambo_project.hook() as hook, pytest.raises(JamboConflictError) as from_hook:
+        hook.get_or_create_branch("feature", parent_id=dev["branch_id"])
+    assert str(raised.value) == str(from_hook.value)
+    for part in (
+        "'feature'",
+        "with parent 'main'",
+        "requested parent 'dev'",
+        "another branch name",
+        "delete the existing branch",
+        "if_exists='fail'",
+    ):
+        assert part in str(raised.value)
 
 
 def test_named_parent_at_a_point_in_time(jambo_project: JamboProject) -> None:
@@ -179,7 +192,9 @@ def test_schema_only_branch_is_a_root_and_is_adopted_on_retry(jambo_project: Jam
     assert again["created"] is False
     assert again["branch_id"] == first["branch_id"]
     create_op("child").execute(make_context())
-    with pytest.raises(JamboConflictError, match="not the requested a schema-only root"):
+    with pytest.raises(
+        JamboConflictError, match=r"with parent 'main' .* not the requested a schema-only root"
+    ):
         create_op("child", schema_only=True).execute(make_context())
 
 
