@@ -80,8 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--postgres",
         choices=("auto", "on", "off"),
-        default="off",
-        help="real PostgreSQL behind branches: auto (when available), on (or fail), off (default)",
+        default="auto",
+        help=(
+            "real PostgreSQL behind branches: auto (default: when the server binaries are found, "
+            "else one line on stderr and the control plane alone), on (or fail), off"
+        ),
     )
     parser.add_argument(
         "--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug")

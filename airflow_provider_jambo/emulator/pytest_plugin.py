@@ -4,6 +4,11 @@ Registered through the ``pytest11`` entry point, so any project that installs th
 ``jambo_emulator`` (function scope: a fresh deterministic emulator, zero operation durations) and
 ``jambo_emulator_session`` (one server for the whole session). Real PostgreSQL behind the branches:
 ``--jambo-emulator-postgres=auto`` or the ini option ``jambo_emulator_postgres = auto``.
+
+Unlike ``jambo-emulator`` and ``JamboEmulator`` (data plane ``auto``), the fixtures default to the
+control plane only: most tests of DAGs and hooks check API calls, not data, while with a data plane
+the session starts a private PostgreSQL server, every project and branch creates real databases and
+a proxy, and each test's reset drops them again. Suites that run SQL on branches opt in.
 Must not import Airflow.
 """
 
@@ -20,7 +25,10 @@ _POSTGRES_MODES = ("auto", "on", "off")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    help_text = "Jambo API emulator fixtures: real PostgreSQL behind branches (auto, on, off; default off)"
+    help_text = (
+        "Jambo API emulator fixtures: real PostgreSQL behind branches (auto, on, off; default off, "
+        "as most tests need the API only)"
+    )
     parser.addoption("--jambo-emulator-postgres", choices=_POSTGRES_MODES, default=None, help=help_text)
     parser.addini("jambo_emulator_postgres", help_text, default="off")
 

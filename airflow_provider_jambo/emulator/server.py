@@ -19,8 +19,9 @@ from airflow_provider_jambo.emulator.dataplane.base import DataPlane, NullDataPl
 
 
 def resolve_data_plane(data_plane: DataPlane | str | None) -> DataPlane:
-    """``None``/``"off"`` -> the null plane; ``"auto"`` -> real PostgreSQL when available; ``"on"``
-    -> real PostgreSQL or an error."""
+    """``"auto"`` -> real PostgreSQL when its server binaries are found, else one line on stderr
+    and the null plane; ``"on"`` -> real PostgreSQL or an error; ``"off"``/``None`` -> the null
+    plane (control plane only)."""
     if data_plane is None or data_plane == "off":
         return NullDataPlane()
     if isinstance(data_plane, str):
@@ -101,6 +102,12 @@ class JamboEmulator:
 
     with JamboEmulator(api_key="test-key", deterministic=True, operation_duration=0.0) as emu:
         httpx.get(f"{emu.base_url}/projects", headers={"Authorization": f"Bearer {emu.api_key}"})
+
+    ``data_plane`` is ``"auto"`` by default, as for the ``jambo-emulator`` command: a private
+    PostgreSQL server (started with the emulator, ~0.5 s) holds every branch's data when its
+    binaries are found; otherwise one line on stderr says so and only the API is emulated. Pass
+    ``"off"`` when a test needs no data (faster), ``"on"`` to fail without PostgreSQL, or a
+    ``DataPlane`` instance.
     """
 
     def __init__(
@@ -117,7 +124,7 @@ class JamboEmulator:
         rate_limits: bool = True,
         lock_rule: bool = True,
         project_scoped_keys: dict[str, str] | None = None,
-        data_plane: DataPlane | str | None = None,
+        data_plane: DataPlane | str | None = "auto",
         config: EmulatorConfig | None = None,
     ) -> None:
         if config is None:

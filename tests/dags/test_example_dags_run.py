@@ -53,7 +53,10 @@ def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
     from operators.jambo_testing import connection_json
 
     with JamboEmulator(
-        api_key="dag-run-secret-key-0123456789", deterministic=True, operation_duration=0.0
+        api_key="dag-run-secret-key-0123456789",
+        deterministic=True,
+        operation_duration=0.0,
+        data_plane="off",  # the DAGs here need no data; PostgreSQL would only add start-up time
     ) as emu:
         project = emu.create_project(name="example-dags")
         project_id = project["id"] if "id" in project else project["project"]["id"]

@@ -58,7 +58,7 @@ def test_created_key_works_and_revoked_key_is_401(jambo_emulator: JamboEmulator,
 
 
 def test_generated_key_when_none_given() -> None:
-    with JamboEmulator(deterministic=True) as emu:
+    with JamboEmulator(deterministic=True, data_plane="off") as emu:
         assert len(emu.api_key) == 64
         with emu.client() as client:
             assert client.get("/projects").status_code == 200

@@ -306,7 +306,7 @@ def test_schema_and_compare_schema(api: httpx.Client, project: dict[str, Any]) -
 def test_background_sweeper_runs_without_requests() -> None:
     """The server's own job deletes expired branches (here: every 50 ms, clock jumped by an hour)."""
     config = EmulatorConfig(api_keys=["k"], operation_duration=0.0, sweep_interval=0.05)
-    with JamboEmulator(config=config) as emu, emu.client() as client:
+    with JamboEmulator(config=config, data_plane="off") as emu, emu.client() as client:
         pid = client.post("/projects", json={"project": {}}).json()["project"]["id"]
         client.get(f"/projects/{pid}")  # bootstrap operations finish
         bid = create_branch(client, pid, name="ttl", expires_at=_iso(emu, 600))["branch"]["id"]

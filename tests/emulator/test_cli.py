@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,8 +18,8 @@ import pytest
 LINE = re.compile(r"^Jambo API emulator listening on (http://127\.0\.0\.1:(\d+)/api/v2)$")
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="jambo-cli-")}
+def _start(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="jambo-cli-"), **(env_extra or {})}
     return subprocess.Popen(
         [
             sys.executable,
@@ -40,7 +41,14 @@ def _start(*args: str) -> subprocess.Popen[str]:
 @pytest.fixture
 def cli() -> Iterator[subprocess.Popen[str]]:
     process = _start(
-        "--api-key", "cli-key", "--operation-duration", "0.2", "--project-scoped-key", "pk=my-project"
+        "--api-key",
+        "cli-key",
+        "--operation-duration",
+        "0.2",
+        "--project-scoped-key",
+        "pk=my-project",
+        "--postgres",
+        "off",
     )
     yield process
     if process.poll() is None:
@@ -82,10 +90,14 @@ def test_cli_serves_until_sigterm_and_exits_0(cli: subprocess.Popen[str]) -> Non
     cli.send_signal(signal.SIGTERM)
     assert cli.wait(timeout=15) == 0
     assert cli.stdout.read() == ""  # exactly one line on stdout
+    assert cli.stderr is not None
+    assert "data plane" not in cli.stderr.read()  # off: no PostgreSQL search, nothing to say
 
 
-def test_cli_generates_and_prints_a_key_and_exits_0_on_sigint() -> None:
-    process = _start("--deterministic")
+def test_cli_generates_and_prints_a_key_and_exits_0_on_sigint(tmp_path: Path) -> None:
+    # Default --postgres auto on a machine without PostgreSQL (the binary search sees an empty dir):
+    # one line on stderr says so, and the control plane runs.
+    process = _start("--deterministic", env_extra={"JAMBO_PG_BINDIR": str(tmp_path)})
     try:
         assert process.stdout is not None
         match = LINE.match(process.stdout.readline().rstrip("\n"))
@@ -97,6 +109,13 @@ def test_cli_generates_and_prints_a_key_and_exits_0_on_sigint() -> None:
         assert response.status_code == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
+        assert process.stderr is not None
+        notes = [line for line in process.stderr.read().splitlines() if "data plane" in line]
+        assert notes == [
+            "jambo-emulator: data plane off (no PostgreSQL 14+ server binaries (initdb, postgres, "
+            f"pg_dump, pg_restore) found in $JAMBO_PG_BINDIR ({tmp_path})); the API works, "
+            "connection URIs do not connect"
+        ]
     finally:
         if process.poll() is None:
             process.kill()
@@ -113,3 +132,9 @@ def test_cli_rejects_a_malformed_scoped_key() -> None:
     )
     assert result.returncode == 2
     assert "KEY=PROJECT_ID" in result.stderr
+
+
+def test_postgres_defaults_to_auto() -> None:
+    from airflow_provider_jambo.emulator.cli import build_parser
+
+    assert build_parser().parse_args([]).postgres == "auto"

@@ -131,7 +131,9 @@ def spec() -> ApiSpec:
 
 @pytest.fixture
 def emu() -> Iterator[JamboEmulator]:
-    with JamboEmulator(api_key="contract-key", deterministic=True, operation_duration=0.0) as emulator:
+    with JamboEmulator(
+        api_key="contract-key", deterministic=True, operation_duration=0.0, data_plane="off"
+    ) as emulator:
         # A scenario sends well over 40 requests per second to one route; the rate limits have their
         # own behaviour tests, here they would only turn shape checks into 429s.
         emulator.set_rate_limits(enabled=False)
@@ -756,7 +758,10 @@ def test_injected_faults_answer_the_error_shape(api: ContractClient, emu: JamboE
 
 def test_project_scoped_key_sees_only_its_project(spec: ApiSpec) -> None:
     with JamboEmulator(
-        api_key="personal", project_scoped_keys={"scoped": "old-violet-32930710"}, deterministic=True
+        api_key="personal",
+        project_scoped_keys={"scoped": "old-violet-32930710"},
+        deterministic=True,
+        data_plane="off",
     ) as emulator:
         emulator.set_rate_limits(enabled=False)
         personal = ContractClient(spec, emulator.base_url, "personal")

@@ -27,13 +27,13 @@ def _ids(emu: JamboEmulator) -> list[str]:
 
 
 def test_same_seed_same_ids_and_reset_repeats_them() -> None:
-    with JamboEmulator(api_key="k", deterministic=True, seed=3) as first:
+    with JamboEmulator(api_key="k", deterministic=True, seed=3, data_plane="off") as first:
         ids = _ids(first)
         first.reset()
         assert _ids(first) == ids
-    with JamboEmulator(api_key="k", deterministic=True, seed=3) as second:
+    with JamboEmulator(api_key="k", deterministic=True, seed=3, data_plane="off") as second:
         assert _ids(second) == ids
-    with JamboEmulator(api_key="k", deterministic=True, seed=4) as other:
+    with JamboEmulator(api_key="k", deterministic=True, seed=4, data_plane="off") as other:
         assert _ids(other) != ids
 
 

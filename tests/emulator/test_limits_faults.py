@@ -38,7 +38,7 @@ def test_per_minute_budget_per_key() -> None:
     config = EmulatorConfig(
         api_keys=["k1", "k2"], deterministic=True, operation_duration=0, rate_limit_per_minute=5
     )
-    with JamboEmulator(config=config) as emu:
+    with JamboEmulator(config=config, data_plane="off") as emu:
         paths = ["/projects", "/regions", "/users/me", "/api_keys", "/projects", "/regions"]
         with httpx.Client(base_url=emu.base_url, headers={"Authorization": "Bearer k1"}) as k1:
             assert [k1.get(p).status_code for p in paths] == [200] * 5 + [429]

@@ -73,7 +73,9 @@ schema = schemathesis.openapi.from_dict(load_spec().document, config=CONFIG).inc
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[JamboEmulator]:
-    with JamboEmulator(api_key="schemathesis-key", deterministic=True, operation_duration=0.0) as emu:
+    with JamboEmulator(
+        api_key="schemathesis-key", deterministic=True, operation_duration=0.0, data_plane="off"
+    ) as emu:
         yield emu
 
 

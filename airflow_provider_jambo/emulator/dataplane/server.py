@@ -54,17 +54,23 @@ class Binaries:
 
 
 def find_binaries() -> Binaries | None:
-    """The newest usable PostgreSQL server binaries: $JAMBO_PG_BINDIR, Debian's layout, then PATH."""
+    """The newest usable PostgreSQL server binaries: Debian's layout, then PATH.
+
+    ``$JAMBO_PG_BINDIR``, when set, is the only place looked at: it picks one installation among
+    several, and pointing it at an empty directory runs the emulator as on a machine without
+    PostgreSQL (``auto`` then falls back to the control plane alone).
+    """
     candidates: list[Path] = []
     if os.environ.get("JAMBO_PG_BINDIR"):
         candidates.append(Path(os.environ["JAMBO_PG_BINDIR"]))
-    debian = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: _major_from_path(p) or 0, reverse=True
-    )
-    candidates.extend(Path(p) for p in debian)
-    on_path = shutil.which("initdb")
-    if on_path:
-        candidates.append(Path(on_path).resolve().parent)
+    else:
+        debian = sorted(
+            glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: _major_from_path(p) or 0, reverse=True
+        )
+        candidates.extend(Path(p) for p in debian)
+        on_path = shutil.which("initdb")
+        if on_path:
+            candidates.append(Path(on_path).resolve().parent)
     for bindir in candidates:
         if all(os.access(bindir / tool, os.X_OK) for tool in _REQUIRED):
             major = _major_from_path(str(bindir)) or _major_from_binary(bindir)
@@ -78,11 +84,20 @@ def unavailable_reason() -> str | None:
     if find_binaries() is None:
         return (
             f"no PostgreSQL {MIN_MAJOR_VERSION}+ server binaries (initdb, postgres, pg_dump, pg_restore) "
-            "found in $JAMBO_PG_BINDIR, /usr/lib/postgresql/*/bin or PATH"
+            f"found in {_searched()}"
         )
     if os.geteuid() == 0 and _postgres_user() is None:
         return "running as root, and there is no 'postgres' user to run the server as (initdb refuses root)"
     return None
+
+
+def _searched() -> str:
+    bindir = os.environ.get("JAMBO_PG_BINDIR")
+    return (
+        f"$JAMBO_PG_BINDIR ({bindir})"
+        if bindir
+        else "/usr/lib/postgresql/*/bin or PATH ($JAMBO_PG_BINDIR unset)"
+    )
 
 
 def _major_from_path(path: str) -> int | None:
