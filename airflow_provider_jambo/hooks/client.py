@@ -42,8 +42,25 @@ REQUEST_ID_HEADER = "X-Request-ID"
 RESPONSE_REQUEST_ID_HEADERS = ("x-neon-ret-request-id", "x-request-id")
 
 
+#: What an API key may contain: visible ASCII, no whitespace. Anything else cannot travel in an HTTP
+#: header, and h11 rejects such a header with an error that quotes it (key included), so it is
+#: refused before any request is built.
+API_KEY_PATTERN = re.compile(r"[\x21-\x7e]+")
+
+
 def _identity(body: Any) -> Any:
     return body
+
+
+def check_api_key(api_key: str, *, conn_id: str = "") -> str:
+    """Refuse a key an HTTP header cannot carry; the message never shows the key."""
+    if not API_KEY_PATTERN.fullmatch(api_key):
+        where = f"connection {conn_id!r}: " if conn_id else ""
+        raise JamboConfigError(
+            f"{where}the API key contains whitespace, control or non-ASCII characters, which an HTTP "
+            "header cannot carry; paste the key again (it is not shown here)"
+        )
+    return api_key
 
 
 def check_id(name: str, value: object) -> str:
@@ -212,7 +229,8 @@ def error_from_response(
         message = str(body.get("message") or "")
         request_id = str(body["request_id"]) if body.get("request_id") else None
     if not message:
-        text = response.text.strip()
+        # Redact before truncating: a cut through a secret would leave its beginning behind.
+        text = redact(response.text.strip(), secrets)
         message = text[:200] if text else (response.reason_phrase or "error")
     if request_id is None:
         for header in RESPONSE_REQUEST_ID_HEADERS:
@@ -233,10 +251,12 @@ def error_from_response(
     )
 
 
-def transport_error(req: ApiRequest[Any], err: httpx.RequestError, request_id: str) -> JamboTransportError:
+def transport_error(
+    req: ApiRequest[Any], err: httpx.RequestError, request_id: str, secrets: tuple[str, ...] = ()
+) -> JamboTransportError:
     # Connect failures (including a pool or connect timeout) never reached the service.
     sent = not isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-    reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    reason = redact(f"{type(err).__name__}: {err}", secrets) if str(err) else type(err).__name__
     return JamboTransportError(req.method, req.url_path, reason, request_id=request_id, sent=sent)
 
 
@@ -277,7 +297,7 @@ def send_sync(client: httpx.Client, req: ApiRequest[T], *, secrets: tuple[str, .
     try:
         response = client.send(request)
     except httpx.RequestError as err:
-        raise transport_error(req, err, request.headers[REQUEST_ID_HEADER]) from err
+        raise transport_error(req, err, request.headers[REQUEST_ID_HEADER], secrets) from err
     return _result(req, response, secrets)
 
 
@@ -287,7 +307,7 @@ async def send_async(client: httpx.AsyncClient, req: ApiRequest[T], *, secrets: 
     try:
         response = await client.send(request)
     except httpx.RequestError as err:
-        raise transport_error(req, err, request.headers[REQUEST_ID_HEADER]) from err
+        raise transport_error(req, err, request.headers[REQUEST_ID_HEADER], secrets) from err
     return _result(req, response, secrets)
 
 

@@ -35,6 +35,7 @@ from airflow_provider_jambo.get_provider_info import get_provider_info
 from airflow_provider_jambo.hooks.client import (
     DEFAULT_BASE_URL,
     ApiRequest,
+    check_api_key,
     check_id,
     client_kwargs,
     normalize_base_url,
@@ -119,6 +120,7 @@ class JamboSettings:
                 f"connection {conn_id!r} has no API key: put the Jambo API key in its password field "
                 "('API key' in the connection form)"
             )
+        check_api_key(api_key, conn_id=conn_id)
         base_url = normalize_base_url(conn.host, port=conn.port, schema=conn.schema, conn_id=conn_id)
         project_id = extras.get("project_id") or None
         if project_id is not None:
