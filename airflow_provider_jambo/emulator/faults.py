@@ -1,8 +1,8 @@
 """Injected faults, per route template and method: an exact sequence or a seeded probability.
 
-Kinds: ``status`` (500/502/503/524), ``rate_limit`` (429, optional ``retry_after``), ``locked``
-(423 with the real message), ``latency`` (sleep, then handle normally), ``drop_after_apply``
-(handle, then close the connection without a response), ``pass`` (a no-op step).
+Kinds: ``status`` (422 ``branch not ready yet``, 500/502/503/524), ``rate_limit`` (429, optional
+``retry_after``), ``locked`` (423 with the real message), ``latency`` (sleep, then handle normally),
+``drop_after_apply`` (handle, then close the connection without a response), ``pass`` (a no-op step).
 """
 
 from __future__ import annotations
@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("status", "rate_limit", "locked", "latency", "drop_after_apply", "pass")
-STATUSES = (500, 502, 503, 524)
+#: Injectable statuses and the message each answers with.
+STATUS_MESSAGES = {
+    # Seen from the service and worth retrying (behaviour notes), but not tied to a documented
+    # request or state, so the emulator never answers it by itself: tests inject it.
+    422: "branch not ready yet",
+    500: "internal server error",
+    502: "bad gateway",
+    503: "service unavailable",
+    524: "a timeout occurred (origin did not respond in time)",
+}
+STATUSES = tuple(STATUS_MESSAGES)
 
 
 def validate_fault(fault: dict[str, Any]) -> dict[str, Any]:

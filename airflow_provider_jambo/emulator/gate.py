@@ -18,15 +18,10 @@ from starlette.types import Scope
 from airflow_provider_jambo.emulator.auth import authenticate
 from airflow_provider_jambo.emulator.context import EmulatorContext
 from airflow_provider_jambo.emulator.errors import LOCKED_MESSAGE, ApiError
+from airflow_provider_jambo.emulator.faults import STATUS_MESSAGES
 from airflow_provider_jambo.emulator.limits import RATE_LIMIT_MESSAGE
 
 API_PREFIX = "/api/v2"
-FAULT_STATUS_MESSAGES = {
-    500: "internal server error",
-    502: "bad gateway",
-    503: "service unavailable",
-    524: "a timeout occurred (origin did not respond in time)",
-}
 
 
 class EmulatorRoute(APIRoute):
@@ -69,7 +64,7 @@ async def _apply_fault(fault: dict[str, Any], scope: Scope) -> Response | None:
         scope["jambo.drop"] = True
         return None
     if kind == "status":
-        raise ApiError(fault["status"], FAULT_STATUS_MESSAGES[fault["status"]])
+        raise ApiError(fault["status"], STATUS_MESSAGES[fault["status"]])
     if kind == "rate_limit":
         retry_after = fault.get("retry_after")
         raise ApiError(

@@ -735,7 +735,7 @@ def test_rate_limit_is_429(api: ContractClient, emu: JamboEmulator) -> None:
 
 
 def test_injected_faults_answer_the_error_shape(api: ContractClient, emu: JamboEmulator) -> None:
-    server_errors = (500, 502, 503, 524)
+    statuses = (422, 500, 502, 503, 524)
     emu.inject_fault(
         "GET",
         "/regions",
@@ -743,7 +743,7 @@ def test_injected_faults_answer_the_error_shape(api: ContractClient, emu: JamboE
             {"kind": "rate_limit", "retry_after": "2"},
             {"kind": "rate_limit", "retry_after": None},
             {"kind": "locked"},
-            *({"kind": "status", "status": status} for status in server_errors),
+            *({"kind": "status", "status": status} for status in statuses),
         ],
     )
     api.call("GET", "/regions", expect=429)
@@ -751,7 +751,7 @@ def test_injected_faults_answer_the_error_shape(api: ContractClient, emu: JamboE
     api.call("GET", "/regions", expect=429)
     assert "retry-after" not in api.last_response.headers
     api.call("GET", "/regions", expect=423)
-    for status in server_errors:
+    for status in statuses:
         api.call("GET", "/regions", expect=status)
     api.call("GET", "/regions", expect=200)  # the sequence is played once
 

@@ -70,6 +70,21 @@ def test_fault_sequence_plays_in_order_then_stops(
     assert jambo_emulator.ctx.faults.rules() == []
 
 
+def test_branch_not_ready_is_injectable_as_422(
+    jambo_emulator: JamboEmulator, api: httpx.Client, project: dict[str, Any]
+) -> None:
+    pid, bid = project["project"]["id"], project["branch"]["id"]
+    route = "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password"
+    jambo_emulator.inject_fault("GET", route, faults=[{"kind": "status", "status": 422}])
+    path = f"/projects/{pid}/branches/{bid}/roles/neondb_owner/reveal_password"
+    refused, revealed = api.get(path), api.get(path)
+    assert refused.status_code == 422
+    assert refused.json()["message"] == "branch not ready yet"
+    assert refused.json()["request_id"] == refused.headers["x-neon-ret-request-id"]
+    assert revealed.status_code == 200
+    assert revealed.json()["password"]
+
+
 def test_fault_times_repeats_the_sequence(
     jambo_emulator: JamboEmulator, api: httpx.Client, project: dict[str, Any]
 ) -> None:
