@@ -106,6 +106,30 @@ def tag_requests(hook: JamboHook, tag: str) -> None:
     hook.get_conn().event_hooks["request"].append(retag)
 
 
+BRANCHES_ROUTE = "/projects/{project_id}/branches"
+
+
+class FailLookupAfterCreate:
+    """An httpx request hook: when the client sends the branch create, the emulator is told to
+    answer the next ``attempts`` branch listings with 503. With the create's own response dropped,
+    the hook's lookup then runs out of retries and the task fails with the branch already made."""
+
+    def __init__(self, emu: JamboEmulator, attempts: int) -> None:
+        self.emu = emu
+        self.attempts = attempts
+        self.armed = False
+
+    def __call__(self, request: httpx.Request) -> None:
+        if request.method == "POST" and request.url.path.endswith("/branches") and not self.armed:
+            self.armed = True
+            status = {"kind": "status", "status": 503}
+            self.emu.inject_fault("GET", BRANCHES_ROUTE, faults=[status], times=self.attempts)
+
+    def prepare(self) -> None:
+        """Drop the next create's response (call with no other rule on the create route)."""
+        self.emu.inject_fault("POST", BRANCHES_ROUTE, faults=[{"kind": "drop_after_apply"}])
+
+
 @dataclass
 class TaskLog:
     """What the Airflow-like task runner saw, across all lifecycles (thread-safe)."""
@@ -255,7 +279,7 @@ class Accounting:
         return (
             f"chaos[{label}]: {len(counts)} lifecycles, {sum(counts)} requests, "
             f"per lifecycle mean {statistics.mean(counts):.1f} max {max(counts)}; "
-            f"faults injected {injected} ({outcomes}); hook retry/poll sleeps {sleeps.calls}; "
+            f"faults injected {injected}; failed answers: {outcomes}; hook retry/poll sleeps {sleeps.calls}; "
             f"task tries {sum(tasks.tries.values())} of which failed {tasks.task_retries} "
             f"{dict(tasks.failure_kinds)}; adopted on a re-run {tasks.adopted}"
         )

@@ -7,6 +7,11 @@ happened before it. Every task is retried like Airflow would (a fresh hook per t
 when it fails with a JamboError. Afterwards: no lifecycle branch is left, no name exists twice,
 every lifecycle's create was applied exactly once, and the default, the protected and the unrelated
 branch are exactly as they were.
+
+First a few lifecycles run one by one with a targeted sequence (the create's response dropped after
+the branch was made, then the lookup fails on every attempt), so some create tasks certainly fail
+with their branch made and their re-run must adopt it; then the rest run concurrently under random
+faults.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from chaos_support import (
     ChaosProject,
+    FailLookupAfterCreate,
     FastSleep,
     TaskLog,
     account,
@@ -39,6 +45,7 @@ pytestmark = pytest.mark.chaos
 
 CONN_ID = "jambo_chaos"
 LIFECYCLES = 48
+TARGETED = 4
 WORKERS = 6
 FAULT_PROBABILITY = 0.2
 TASK_TRIES = 6
@@ -70,11 +77,15 @@ class Lifecycle:
     reset: bool
     sleeps: FastSleep
     tasks: TaskLog
+    lookup_failure: FailLookupAfterCreate | None = None
+    created_flags: list[bool] = field(default_factory=list)
 
     def hook(self) -> JamboHook:
         hook = JamboHook(CONN_ID, retry_policy=POLICY)
         hook.sleep = self.sleeps
         tag_requests(hook, self.name)
+        if self.lookup_failure is not None:
+            hook.get_conn().event_hooks["request"].append(self.lookup_failure)
         return hook
 
     def create(self, try_number: int) -> tuple[str, str]:
@@ -85,6 +96,7 @@ class Lifecycle:
             assert not branch.default
             assert branch.parent_id is not None
             assert [ep.type for ep in creation.endpoints] == ["read_write"]
+            self.created_flags.append(creation.created)
             if try_number > 1 and not creation.created:
                 self.tasks.record_adopted()
             hook.wait_for_operations([op.id for op in creation.operations], timeout=30).raise_for_status()
@@ -127,14 +139,23 @@ def test_hook_lifecycles_under_faults_leave_a_clean_project(
 ) -> None:
     emu = project.emu
     emu.clear_requests()
-    inject_chaos(emu, FAULT_PROBABILITY)
     sleeps, tasks = FastSleep(), TaskLog()
     lifecycles = [Lifecycle(f"chaos-hook-{i:02d}", i % 2 == 0, sleeps, tasks) for i in range(LIFECYCLES)]
+    targeted, chaotic = lifecycles[:TARGETED], lifecycles[TARGETED:]
 
+    injected = 0
+    for lc in targeted:
+        lc.lookup_failure = FailLookupAfterCreate(emu, attempts=POLICY.max_attempts)
+        lc.lookup_failure.prepare()
+        lc.run()
+        injected += faults_injected(emu)
+        emu.clear_faults()
+
+    inject_chaos(emu, FAULT_PROBABILITY)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = [pool.submit(lc.run) for lc in lifecycles]
+        futures = [pool.submit(lc.run) for lc in chaotic]
     errors = [f.exception() for f in futures if f.exception() is not None]
-    injected = faults_injected(emu)
+    injected += faults_injected(emu)
     emu.clear_faults()
 
     names = [lc.name for lc in lifecycles]
@@ -146,6 +167,8 @@ def test_hook_lifecycles_under_faults_leave_a_clean_project(
     assert check_invariant(project, names) == []
     # Each lifecycle's create was applied exactly once (a re-sent or re-run create adopted it).
     assert {n: c for n, c in stats.applied_creates.items() if c != 1} == {}
-    # The chaos really happened: faults on many requests, and whole tasks re-run because of them.
+    # The targeted creates failed once with their branch made; the re-run adopted it.
+    assert [lc.created_flags for lc in targeted] == [[False]] * TARGETED
+    assert tasks.failures["create"] >= TARGETED
+    # The chaos really happened.
     assert injected >= LIFECYCLES
-    assert tasks.task_retries > 0
