@@ -112,9 +112,15 @@ def _num(data: Mapping[str, Any], key: str) -> float | None:
     return value
 
 
-def _int(data: Mapping[str, Any], key: str, default: int = 0) -> int:
+def _opt_int(data: Mapping[str, Any], key: str) -> int | None:
     value = data.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+    # bool is an int subclass, but ``true`` is not a number here.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _int(data: Mapping[str, Any], key: str, default: int = 0) -> int:
+    value = _opt_int(data, key)
+    return default if value is None else value
 
 
 def _obj(value: Any) -> Mapping[str, Any]:
@@ -180,13 +186,12 @@ class Project:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Project:
-        pg = data.get("pg_version")
         return cls(
             id=str(data.get("id", "")),
             name=str(data.get("name", "")),
             region_id=_str(data, "region_id"),
             org_id=_str(data, "org_id"),
-            pg_version=pg if isinstance(pg, int) and not isinstance(pg, bool) else None,
+            pg_version=_opt_int(data, "pg_version"),
             created_at=parse_datetime(data.get("created_at")),
             raw=dict(data),
         )
@@ -256,7 +261,6 @@ class Endpoint:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Endpoint:
-        timeout = data.get("suspend_timeout_seconds")
         return cls(
             id=str(data.get("id", "")),
             project_id=str(data.get("project_id", "")),
@@ -267,7 +271,7 @@ class Endpoint:
             pending_state=_str(data, "pending_state"),
             min_cu=_num(data, "autoscaling_limit_min_cu"),
             max_cu=_num(data, "autoscaling_limit_max_cu"),
-            suspend_timeout_seconds=timeout if isinstance(timeout, int) else None,
+            suspend_timeout_seconds=_opt_int(data, "suspend_timeout_seconds"),
             raw=dict(data),
         )
 
@@ -288,9 +292,8 @@ class Database:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Database:
-        db_id = data.get("id")
         return cls(
-            id=db_id if isinstance(db_id, int) and not isinstance(db_id, bool) else None,
+            id=_opt_int(data, "id"),
             branch_id=str(data.get("branch_id", "")),
             name=str(data.get("name", "")),
             owner_name=str(data.get("owner_name", "")),
@@ -353,6 +356,17 @@ def parse_operations(body: Any) -> list[Operation]:
     return [Operation.from_api(item) for item in _objs(_obj(body).get("operations"))]
 
 
+def _created_with(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a create answer (project or branch) carries beside the new resource."""
+    return {
+        "endpoints": [Endpoint.from_api(e) for e in _objs(data.get("endpoints"))],
+        "operations": parse_operations(data),
+        "databases": [Database.from_api(d) for d in _objs(data.get("databases"))],
+        "roles": [Role.from_api(r) for r in _objs(data.get("roles"))],
+        "connection_uris": [ConnectionDetails.from_api(c) for c in _objs(data.get("connection_uris"))],
+    }
+
+
 @dataclass(frozen=True)
 class Mutation(Generic[T]):
     """A changed resource and the operations that carry the change out."""
@@ -382,12 +396,8 @@ class BranchCreation:
         data = _obj(body)
         return cls(
             branch=Branch.from_api(_obj(data.get("branch"))),
-            endpoints=[Endpoint.from_api(e) for e in _objs(data.get("endpoints"))],
-            operations=parse_operations(data),
             created=created,
-            databases=[Database.from_api(d) for d in _objs(data.get("databases"))],
-            roles=[Role.from_api(r) for r in _objs(data.get("roles"))],
-            connection_uris=[ConnectionDetails.from_api(c) for c in _objs(data.get("connection_uris"))],
+            **_created_with(data),
         )
 
 
@@ -408,11 +418,7 @@ class ProjectCreation:
         return cls(
             project=Project.from_api(_obj(data.get("project"))),
             branch=Branch.from_api(branch) if branch else None,
-            endpoints=[Endpoint.from_api(e) for e in _objs(data.get("endpoints"))],
-            operations=parse_operations(data),
-            databases=[Database.from_api(d) for d in _objs(data.get("databases"))],
-            roles=[Role.from_api(r) for r in _objs(data.get("roles"))],
-            connection_uris=[ConnectionDetails.from_api(c) for c in _objs(data.get("connection_uris"))],
+            **_created_with(data),
         )
 
 

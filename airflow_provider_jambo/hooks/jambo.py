@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import platform
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -50,7 +50,9 @@ from airflow_provider_jambo.hooks.retry import (
 )
 from airflow_provider_jambo.hooks.waiting import (
     PollPolicy,
+    Step,
     WaitResult,
+    list_operations_request,
     resolve_deadline,
     run_async,
     run_sync,
@@ -81,7 +83,9 @@ BRANCH_PAGE_LIMIT = 1000
 PROJECT_PAGE_LIMIT = 100
 OPERATION_PAGE_LIMIT = 100
 ENDPOINT_TYPES = ("read_write", "read_only")
-INIT_SOURCES = ("parent-data", "schema-only")
+INIT_SOURCES = ("parent-data", SCHEMA_ONLY)
+#: Postgres identifiers are at most 63 bytes.
+ROLE_NAME_MAX = 63
 MIN_CU, MAX_CU, MAX_CU_SPREAD = 0.25, 16.0, 8.0
 SUSPEND_TIMEOUT_RANGE = (-1, 604800)
 MAX_EXPIRY = timedelta(days=30)
@@ -235,18 +239,86 @@ def _check_name(kind: str, value: object, max_len: int = 256) -> str:
     return value
 
 
-def _mask_uri_password(uri: str) -> None:
-    try:
-        password = urlsplit(uri).password
-    except ValueError:
-        password = None
-    if password:
-        mask_secret(password)
-        mask_secret(unquote(password))
+def _branch_create_body(
+    name: str | None,
+    parent_id: str | None,
+    parent_lsn: str | None,
+    parent_timestamp: datetime | str | None,
+    init_source: str | None,
+    protected: bool | None,
+    expires_at: datetime | str | None,
+    endpoints: Sequence[Mapping[str, Any]] | None,
+    annotations: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    branch: dict[str, Any] = {}
+    if name is not None:
+        branch["name"] = _check_name("branch name", name)
+    if parent_id is not None:
+        branch["parent_id"] = check_id("parent_id", parent_id)
+    if parent_lsn is not None and parent_timestamp is not None:
+        raise JamboConfigError("give parent_lsn or parent_timestamp, not both")
+    if parent_lsn is not None:
+        branch["parent_lsn"] = _check_name("parent_lsn", parent_lsn)
+    if parent_timestamp is not None:
+        branch["parent_timestamp"] = _timestamp("parent_timestamp", parent_timestamp)
+    if init_source is not None:
+        if init_source not in INIT_SOURCES:
+            raise JamboConfigError(f"init_source must be one of {INIT_SOURCES}, got {init_source!r}")
+        branch["init_source"] = init_source
+    if protected is not None:
+        branch["protected"] = bool(protected)
+    if expires_at is not None:
+        if protected:
+            raise JamboConfigError("expires_at is not allowed on a protected branch")
+        branch["expires_at"] = _check_expiry(expires_at, datetime.now(timezone.utc))
+    body: dict[str, Any] = {"branch": branch}
+    if endpoints:
+        eps = []
+        for ep in endpoints:
+            if not isinstance(ep, Mapping) or ep.get("type") not in ENDPOINT_TYPES:
+                raise JamboConfigError(f"each endpoint needs a type in {ENDPOINT_TYPES}, got {ep!r}")
+            _check_compute(
+                ep.get("autoscaling_limit_min_cu"),
+                ep.get("autoscaling_limit_max_cu"),
+                ep.get("suspend_timeout_seconds"),
+            )
+            eps.append(dict(ep))
+        if sum(1 for ep in eps if ep["type"] == "read_write") > 1:
+            raise JamboConfigError("a branch can have only one read_write endpoint")
+        body["endpoints"] = eps
+    if annotations:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
+            raise JamboConfigError("annotations must map strings to strings")
+        body["annotation_value"] = dict(annotations)
+    return body
+
+
+def _mask_secrets(roles: Sequence[Role] = (), uris: Sequence[str] = ()) -> None:
+    """Register role passwords and connection URIs (and the passwords inside them, raw and
+    percent-decoded) with the secrets masker before they are returned to anyone."""
+    for role in roles:
+        if role.password:
+            mask_secret(role.password)
+    for uri in uris:
+        try:
+            password = urlsplit(uri).password
+        except ValueError:
+            password = None
+        if password:
+            mask_secret(password)
+            mask_secret(unquote(password))
+        mask_secret(uri)
+
+
+# --- reading answers: the resource under its key, a list of them, or it plus its operations ----
 
 
 def _one(key: str, parse: Callable[[Mapping[str, Any]], T]) -> Callable[[Any], T]:
     return lambda body: parse(body[key])
+
+
+def _many(key: str, parse: Callable[[Mapping[str, Any]], T]) -> Callable[[Any], list[T]]:
+    return lambda body: [parse(item) for item in body.get(key) or []]
 
 
 def _mutation(key: str, parse: Callable[[Mapping[str, Any]], T]) -> Callable[[Any], Mutation[T]]:
@@ -264,6 +336,21 @@ def _with_annotation(body: Any) -> Branch:
     if isinstance(body.get("annotation"), Mapping):
         raw["annotation"] = body["annotation"]
     return Branch.from_api(raw)
+
+
+# --- paths below /projects/{project_id} of resources addressed by more than their id ------------
+
+_ENDPOINT = "/endpoints/{endpoint_id}"
+_DATABASE = "/branches/{branch_id}/databases/{database_name}"
+_ROLE = "/branches/{branch_id}/roles/{role_name}"
+
+
+def _database_ids(branch_id: str, name: str) -> dict[str, str]:
+    return {"branch_id": branch_id, "database_name": _check_name("database name", name)}
+
+
+def _role_ids(branch_id: str, name: str) -> dict[str, str]:
+    return {"branch_id": branch_id, "role_name": _check_name("role name", name, ROLE_NAME_MAX)}
 
 
 class JamboHook(BaseHook):
@@ -356,12 +443,14 @@ class JamboHook(BaseHook):
     @property
     def project_id(self) -> str:
         """The connection's default project (extra ``project_id``)."""
-        project_id = self.load().project_id
-        if not project_id:
+        return self._default_project(self.load())
+
+    def _default_project(self, settings: JamboSettings) -> str:
+        if not settings.project_id:
             raise JamboConfigError(
                 f"no project_id given and connection {self.jambo_conn_id!r} has no 'project_id' extra"
             )
-        return project_id
+        return settings.project_id
 
     def _pid(self, project_id: str | None) -> str:
         return check_id("project_id", project_id) if project_id is not None else self.project_id
@@ -440,17 +529,43 @@ class JamboHook(BaseHook):
             logger=self.log,
         )
 
-    def _paginate(
+    def _call(
         self,
-        make: Callable[[str | None], ApiRequest[Any]],
+        method: str,
+        path: str,
+        project_id: str | None,
+        ids: Mapping[str, str] | None = None,
+        *,
+        parse: Callable[[Any], T],
+        **request_fields: Any,
+    ) -> T:
+        """Send ``method /projects/{project_id}<path>`` and parse the answer.
+
+        ``project_id`` defaults to the connection's; ``ids`` fill the rest of the path template;
+        ``request_fields`` are the other :class:`ApiRequest` fields (query, json, idempotent).
+        """
+        path_params = {"project_id": self._pid(project_id), **(ids or {})}
+        return self.request(
+            ApiRequest(method, "/projects/{project_id}" + path, path_params, parse=parse, **request_fields)
+        )
+
+    def _pages(
+        self,
+        path: str,
+        path_params: Mapping[str, str],
         key: str,
         limit: int,
         parse: Callable[[Mapping[str, Any]], T],
+        **query: Any,
     ) -> Iterator[T]:
+        """Every item of a listing (``key`` in each page), following either pagination style."""
         cursor: str | None = None
         seen: set[str] = set()
         while True:
-            items, cursor = _page(self.request(make(cursor)), key, limit)
+            req: ApiRequest[Any] = ApiRequest(
+                "GET", path, path_params, query={"limit": limit, "cursor": cursor, **query}
+            )
+            items, cursor = _page(self.request(req), key, limit)
             yield from (parse(item) for item in items)
             if cursor is None or cursor in seen:
                 return
@@ -460,20 +575,12 @@ class JamboHook(BaseHook):
 
     def list_projects(self, *, search: str | None = None) -> Iterator[Project]:
         org_id = self.load().org_id
-
-        def make(cursor: str | None) -> ApiRequest[Any]:
-            query = {"limit": PROJECT_PAGE_LIMIT, "cursor": cursor, "search": search, "org_id": org_id}
-            return ApiRequest("GET", "/projects", query=query)
-
-        return self._paginate(make, "projects", PROJECT_PAGE_LIMIT, Project.from_api)
+        return self._pages(
+            "/projects", {}, "projects", PROJECT_PAGE_LIMIT, Project.from_api, search=search, org_id=org_id
+        )
 
     def get_project(self, project_id: str | None = None) -> Project:
-        pid = self._pid(project_id)
-        return self.request(
-            ApiRequest(
-                "GET", "/projects/{project_id}", {"project_id": pid}, parse=_one("project", Project.from_api)
-            )
-        )
+        return self._call("GET", "", project_id, parse=_one("project", Project.from_api))
 
     def create_project(self, name: str | None = None, region_id: str | None = None) -> ProjectCreation:
         """Create a project (not re-sent after an unknown outcome: project names are not unique)."""
@@ -487,30 +594,26 @@ class JamboHook(BaseHook):
         created = self.request(
             ApiRequest("POST", "/projects", json={"project": project}, parse=ProjectCreation.from_api)
         )
-        self._mask_creation(created.roles, [c.uri for c in created.connection_uris])
+        _mask_secrets(created.roles, [c.uri for c in created.connection_uris])
         return created
 
     # --- branches ------------------------------------------------------------------------------
 
     def list_branches(self, project_id: str | None = None, *, search: str | None = None) -> Iterator[Branch]:
         """Every branch of the project, following ``pagination.next`` across pages."""
-        pid = self._pid(project_id)
-
-        def make(cursor: str | None) -> ApiRequest[Any]:
-            query = {"limit": BRANCH_PAGE_LIMIT, "cursor": cursor, "search": search}
-            return ApiRequest("GET", "/projects/{project_id}/branches", {"project_id": pid}, query=query)
-
-        return self._paginate(make, "branches", BRANCH_PAGE_LIMIT, Branch.from_api)
+        path_params = {"project_id": self._pid(project_id)}
+        return self._pages(
+            "/projects/{project_id}/branches",
+            path_params,
+            "branches",
+            BRANCH_PAGE_LIMIT,
+            Branch.from_api,
+            search=search,
+        )
 
     def get_branch(self, branch_id: str, *, project_id: str | None = None) -> Branch:
-        pid = self._pid(project_id)
-        return self.request(
-            ApiRequest(
-                "GET",
-                "/projects/{project_id}/branches/{branch_id}",
-                {"project_id": pid, "branch_id": branch_id},
-                parse=_with_annotation,
-            )
+        return self._call(
+            "GET", "/branches/{branch_id}", project_id, {"branch_id": branch_id}, parse=_with_annotation
         )
 
     def find_branch_by_name(self, name: str, *, project_id: str | None = None) -> Branch | None:
@@ -546,60 +649,6 @@ class JamboHook(BaseHook):
             )
         return branch
 
-    def _branch_create_body(
-        self,
-        name: str | None,
-        parent_id: str | None,
-        parent_lsn: str | None,
-        parent_timestamp: datetime | str | None,
-        init_source: str | None,
-        protected: bool | None,
-        expires_at: datetime | str | None,
-        endpoints: Sequence[Mapping[str, Any]] | None,
-        annotations: Mapping[str, str] | None,
-    ) -> dict[str, Any]:
-        branch: dict[str, Any] = {}
-        if name is not None:
-            branch["name"] = _check_name("branch name", name)
-        if parent_id is not None:
-            branch["parent_id"] = check_id("parent_id", parent_id)
-        if parent_lsn is not None and parent_timestamp is not None:
-            raise JamboConfigError("give parent_lsn or parent_timestamp, not both")
-        if parent_lsn is not None:
-            branch["parent_lsn"] = _check_name("parent_lsn", parent_lsn)
-        if parent_timestamp is not None:
-            branch["parent_timestamp"] = _timestamp("parent_timestamp", parent_timestamp)
-        if init_source is not None:
-            if init_source not in INIT_SOURCES:
-                raise JamboConfigError(f"init_source must be one of {INIT_SOURCES}, got {init_source!r}")
-            branch["init_source"] = init_source
-        if protected is not None:
-            branch["protected"] = bool(protected)
-        if expires_at is not None:
-            if protected:
-                raise JamboConfigError("expires_at is not allowed on a protected branch")
-            branch["expires_at"] = _check_expiry(expires_at, datetime.now(timezone.utc))
-        body: dict[str, Any] = {"branch": branch}
-        if endpoints:
-            eps = []
-            for ep in endpoints:
-                if not isinstance(ep, Mapping) or ep.get("type") not in ENDPOINT_TYPES:
-                    raise JamboConfigError(f"each endpoint needs a type in {ENDPOINT_TYPES}, got {ep!r}")
-                _check_compute(
-                    ep.get("autoscaling_limit_min_cu"),
-                    ep.get("autoscaling_limit_max_cu"),
-                    ep.get("suspend_timeout_seconds"),
-                )
-                eps.append(dict(ep))
-            if sum(1 for ep in eps if ep["type"] == "read_write") > 1:
-                raise JamboConfigError("a branch can have only one read_write endpoint")
-            body["endpoints"] = eps
-        if annotations:
-            if not all(isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
-                raise JamboConfigError("annotations must map strings to strings")
-            body["annotation_value"] = dict(annotations)
-        return body
-
     def create_branch(
         self,
         project_id: str | None = None,
@@ -618,7 +667,7 @@ class JamboHook(BaseHook):
         looked up by name and adopted when it exists with the requested parent, instead of being
         created a second time; only when it is not there is the create sent again."""
         pid = self._pid(project_id)
-        body = self._branch_create_body(
+        body = _branch_create_body(
             name,
             parent_id,
             parent_lsn,
@@ -648,11 +697,6 @@ class JamboHook(BaseHook):
                 existing = self.find_branch_by_name(name, project_id=pid) if resends and name else None
                 if existing is None:
                     raise
-                self._check_parent(existing, parent_id, init_source, pid)
-                self.log.info(
-                    "Branch %r (%s) was created by an earlier attempt: adopting it", name, existing.id
-                )
-                return self._adopted(existing, pid, created=True)
             except (JamboTransportError, JamboServerError) as err:
                 unknown = (isinstance(err, JamboTransportError) and err.sent) or (
                     isinstance(err, JamboServerError) and err.status in RESEND_SAFE_STATUSES
@@ -664,19 +708,22 @@ class JamboHook(BaseHook):
                     raise
                 self.log.warning("%s: outcome unknown; looking branch %r up before any re-send", err, name)
                 existing = self.find_branch_by_name(name, project_id=pid)
-                if existing is not None:
-                    self._check_parent(existing, parent_id, init_source, pid)
-                    self.log.info(
-                        "Branch %r (%s) was created by the lost request: adopting it", name, existing.id
-                    )
-                    return self._adopted(existing, pid, created=True)
-                resends += 1
-                if resends >= policy.max_attempts:
-                    raise
-                wait = policy.backoff(resends)
-                self.log.warning("Branch %r does not exist: re-sending the create in %.2f s", name, wait)
-                self.sleep(wait)
-        self._mask_creation(created.roles, [c.uri for c in created.connection_uris])
+                if existing is None:
+                    resends += 1
+                    if resends >= policy.max_attempts:
+                        raise
+                    wait = policy.backoff(resends)
+                    self.log.warning("Branch %r does not exist: re-sending the create in %.2f s", name, wait)
+                    self.sleep(wait)
+                    continue
+            self._check_parent(existing, parent_id, init_source, pid)
+            self.log.info(
+                "Branch %r (%s) was created by a request whose answer was lost: adopting it",
+                name,
+                existing.id,
+            )
+            return self._adopted(existing, pid, created=True)
+        _mask_secrets(created.roles, [c.uri for c in created.connection_uris])
         return created
 
     def get_or_create_branch(
@@ -748,15 +795,7 @@ class JamboHook(BaseHook):
     def _adopted(self, branch: Branch, pid: str, *, created: bool) -> BranchCreation:
         """An existing branch as a creation result: its endpoints and its operations still in flight."""
         endpoints = self.list_endpoints(pid, branch_id=branch.id)
-        ops = self.request(
-            ApiRequest(
-                "GET",
-                "/projects/{project_id}/operations",
-                {"project_id": pid},
-                query={"limit": OPERATION_PAGE_LIMIT},
-                parse=parse_operations,
-            )
-        )
+        ops = self.request(list_operations_request(pid, limit=OPERATION_PAGE_LIMIT))
         in_flight = [op for op in ops if op.branch_id == branch.id and not op.status.is_success]
         return BranchCreation(branch=branch, endpoints=endpoints, operations=in_flight, created=created)
 
@@ -770,7 +809,6 @@ class JamboHook(BaseHook):
         expires_at: datetime | str | _Unset | None = UNSET,
     ) -> Mutation[Branch]:
         """Rename, (un)protect, or set/clear (``expires_at=None``) the expiry of a branch."""
-        pid = self._pid(project_id)
         branch: dict[str, Any] = {}
         if not isinstance(name, _Unset):
             branch["name"] = _check_name("branch name", name)
@@ -782,26 +820,19 @@ class JamboHook(BaseHook):
             )
         if not branch:
             raise JamboConfigError("update_branch needs at least one of name, protected, expires_at")
-        return self.request(
-            ApiRequest(
-                "PATCH",
-                "/projects/{project_id}/branches/{branch_id}",
-                {"project_id": pid, "branch_id": branch_id},
-                json={"branch": branch},
-                parse=_mutation("branch", Branch.from_api),
-            )
+        return self._call(
+            "PATCH",
+            "/branches/{branch_id}",
+            project_id,
+            {"branch_id": branch_id},
+            json={"branch": branch},
+            parse=_mutation("branch", Branch.from_api),
         )
 
     def delete_branch(self, branch_id: str, *, project_id: str | None = None) -> list[Operation]:
         """Delete a branch; ``[]`` when it is already gone (the API answers 204)."""
-        pid = self._pid(project_id)
-        return self.request(
-            ApiRequest(
-                "DELETE",
-                "/projects/{project_id}/branches/{branch_id}",
-                {"project_id": pid, "branch_id": branch_id},
-                parse=_ops_or_empty,
-            )
+        return self._call(
+            "DELETE", "/branches/{branch_id}", project_id, {"branch_id": branch_id}, parse=_ops_or_empty
         )
 
     def restore_branch(
@@ -815,7 +846,6 @@ class JamboHook(BaseHook):
         project_id: str | None = None,
     ) -> Mutation[Branch]:
         """Restore (reset) a branch from a source; reset to parent = ``source_branch_id=parent_id``."""
-        pid = self._pid(project_id)
         body: dict[str, Any] = {"source_branch_id": check_id("source_branch_id", source_branch_id)}
         if source_lsn is not None and source_timestamp is not None:
             raise JamboConfigError("give source_lsn or source_timestamp, not both")
@@ -827,27 +857,24 @@ class JamboHook(BaseHook):
             body["preserve_under_name"] = _check_name("preserve_under_name", preserve_under_name)
         if source_branch_id == branch_id and source_lsn is None and source_timestamp is None:
             raise JamboConfigError("restoring a branch from itself needs source_lsn or source_timestamp")
-        return self.request(
-            ApiRequest(
-                "POST",
-                "/projects/{project_id}/branches/{branch_id}/restore",
-                {"project_id": pid, "branch_id": branch_id},
-                json=body,
-                parse=_mutation("branch", Branch.from_api),
-            )
+        return self._call(
+            "POST",
+            "/branches/{branch_id}/restore",
+            project_id,
+            {"branch_id": branch_id},
+            json=body,
+            parse=_mutation("branch", Branch.from_api),
         )
 
     def set_default_branch(self, branch_id: str, *, project_id: str | None = None) -> Mutation[Branch]:
-        pid = self._pid(project_id)
-        return self.request(
-            ApiRequest(
-                "POST",
-                "/projects/{project_id}/branches/{branch_id}/set_as_default",
-                {"project_id": pid, "branch_id": branch_id},
-                # Setting the same default twice changes nothing: safe to re-send.
-                idempotent=True,
-                parse=_mutation("branch", Branch.from_api),
-            )
+        return self._call(
+            "POST",
+            "/branches/{branch_id}/set_as_default",
+            project_id,
+            {"branch_id": branch_id},
+            # Setting the same default twice changes nothing: safe to re-send.
+            idempotent=True,
+            parse=_mutation("branch", Branch.from_api),
         )
 
     def get_branch_schema(
@@ -860,20 +887,18 @@ class JamboHook(BaseHook):
         timestamp: datetime | str | None = None,
     ) -> str:
         """The branch's schema as SQL (``pg_dump --schema-only`` style)."""
-        pid = self._pid(project_id)
         query = {
             "db_name": _check_name("database", database),
             "lsn": lsn,
             "timestamp": _timestamp("timestamp", timestamp) if timestamp is not None else None,
         }
-        return self.request(
-            ApiRequest(
-                "GET",
-                "/projects/{project_id}/branches/{branch_id}/schema",
-                {"project_id": pid, "branch_id": branch_id},
-                query=query,
-                parse=lambda body: str((body or {}).get("sql") or ""),
-            )
+        return self._call(
+            "GET",
+            "/branches/{branch_id}/schema",
+            project_id,
+            {"branch_id": branch_id},
+            query=query,
+            parse=lambda body: str((body or {}).get("sql") or ""),
         )
 
     def compare_branch_schema(
@@ -885,19 +910,17 @@ class JamboHook(BaseHook):
         project_id: str | None = None,
     ) -> str:
         """A unified diff of the schema against ``base_branch_id`` (default: the parent)."""
-        pid = self._pid(project_id)
         query = {
             "db_name": _check_name("database", database),
             "base_branch_id": check_id("base_branch_id", base_branch_id) if base_branch_id else None,
         }
-        return self.request(
-            ApiRequest(
-                "GET",
-                "/projects/{project_id}/branches/{branch_id}/compare_schema",
-                {"project_id": pid, "branch_id": branch_id},
-                query=query,
-                parse=lambda body: str((body or {}).get("diff") or ""),
-            )
+        return self._call(
+            "GET",
+            "/branches/{branch_id}/compare_schema",
+            project_id,
+            {"branch_id": branch_id},
+            query=query,
+            parse=lambda body: str((body or {}).get("diff") or ""),
         )
 
     # --- endpoints (computes) ------------------------------------------------------------------
@@ -905,34 +928,21 @@ class JamboHook(BaseHook):
     def list_endpoints(
         self, project_id: str | None = None, *, branch_id: str | None = None
     ) -> list[Endpoint]:
-        pid = self._pid(project_id)
-        parse = lambda body: [Endpoint.from_api(e) for e in body.get("endpoints") or []]  # noqa: E731
+        """The project's endpoints, or only those of ``branch_id``."""
+        parse = _many("endpoints", Endpoint.from_api)
         if branch_id is None:
-            req = ApiRequest("GET", "/projects/{project_id}/endpoints", {"project_id": pid}, parse=parse)
-        else:
-            req = ApiRequest(
-                "GET",
-                "/projects/{project_id}/branches/{branch_id}/endpoints",
-                {"project_id": pid, "branch_id": branch_id},
-                parse=parse,
-            )
-        return self.request(req)
-
-    def _endpoint_req(
-        self, method: str, suffix: str, endpoint_id: str, pid: str, **kw: Any
-    ) -> ApiRequest[Any]:
-        return ApiRequest(
-            method,
-            "/projects/{project_id}/endpoints/{endpoint_id}" + suffix,
-            {"project_id": pid, "endpoint_id": endpoint_id},
-            **kw,
+            return self._call("GET", "/endpoints", project_id, parse=parse)
+        return self._call(
+            "GET", "/branches/{branch_id}/endpoints", project_id, {"branch_id": branch_id}, parse=parse
         )
 
     def get_endpoint(self, endpoint_id: str, *, project_id: str | None = None) -> Endpoint:
-        return self.request(
-            self._endpoint_req(
-                "GET", "", endpoint_id, self._pid(project_id), parse=_one("endpoint", Endpoint.from_api)
-            )
+        return self._call(
+            "GET",
+            _ENDPOINT,
+            project_id,
+            {"endpoint_id": endpoint_id},
+            parse=_one("endpoint", Endpoint.from_api),
         )
 
     def create_endpoint(
@@ -945,7 +955,6 @@ class JamboHook(BaseHook):
         max_cu: float | None = None,
         suspend_timeout_seconds: int | None = None,
     ) -> Mutation[Endpoint]:
-        pid = self._pid(project_id)
         if type not in ENDPOINT_TYPES:
             raise JamboConfigError(f"type must be one of {ENDPOINT_TYPES}, got {type!r}")
         endpoint = {
@@ -953,14 +962,12 @@ class JamboHook(BaseHook):
             "type": type,
             **_endpoint_body(min_cu, max_cu, suspend_timeout_seconds),
         }
-        return self.request(
-            ApiRequest(
-                "POST",
-                "/projects/{project_id}/endpoints",
-                {"project_id": pid},
-                json={"endpoint": endpoint},
-                parse=_mutation("endpoint", Endpoint.from_api),
-            )
+        return self._call(
+            "POST",
+            "/endpoints",
+            project_id,
+            json={"endpoint": endpoint},
+            parse=_mutation("endpoint", Endpoint.from_api),
         )
 
     def update_endpoint(
@@ -977,34 +984,28 @@ class JamboHook(BaseHook):
             raise JamboConfigError(
                 "update_endpoint needs at least one of min_cu, max_cu, suspend_timeout_seconds"
             )
-        return self.request(
-            self._endpoint_req(
-                "PATCH",
-                "",
-                endpoint_id,
-                self._pid(project_id),
-                json={"endpoint": endpoint},
-                # Setting the same limits again gives the same state.
-                idempotent=True,
-                parse=_mutation("endpoint", Endpoint.from_api),
-            )
+        return self._call(
+            "PATCH",
+            _ENDPOINT,
+            project_id,
+            {"endpoint_id": endpoint_id},
+            json={"endpoint": endpoint},
+            # Setting the same limits again gives the same state.
+            idempotent=True,
+            parse=_mutation("endpoint", Endpoint.from_api),
         )
 
     def delete_endpoint(self, endpoint_id: str, *, project_id: str | None = None) -> list[Operation]:
         """Delete a compute; ``[]`` when it is already gone."""
-        return self.request(
-            self._endpoint_req("DELETE", "", endpoint_id, self._pid(project_id), parse=_ops_or_empty)
-        )
+        return self._call("DELETE", _ENDPOINT, project_id, {"endpoint_id": endpoint_id}, parse=_ops_or_empty)
 
     def _endpoint_action(self, action: str, endpoint_id: str, project_id: str | None) -> Mutation[Endpoint]:
-        return self.request(
-            self._endpoint_req(
-                "POST",
-                f"/{action}",
-                endpoint_id,
-                self._pid(project_id),
-                parse=_mutation("endpoint", Endpoint.from_api),
-            )
+        return self._call(
+            "POST",
+            f"{_ENDPOINT}/{action}",
+            project_id,
+            {"endpoint_id": endpoint_id},
+            parse=_mutation("endpoint", Endpoint.from_api),
         )
 
     def start_endpoint(self, endpoint_id: str, *, project_id: str | None = None) -> Mutation[Endpoint]:
@@ -1018,26 +1019,22 @@ class JamboHook(BaseHook):
 
     # --- databases and roles of a branch -------------------------------------------------------
 
-    def _branch_req(self, method: str, suffix: str, branch_id: str, pid: str, **kw: Any) -> ApiRequest[Any]:
-        params = {"project_id": pid, "branch_id": branch_id, **kw.pop("extra_params", {})}
-        return ApiRequest(method, "/projects/{project_id}/branches/{branch_id}" + suffix, params, **kw)
-
     def list_databases(self, branch_id: str, *, project_id: str | None = None) -> list[Database]:
-        parse = lambda body: [Database.from_api(d) for d in body.get("databases") or []]  # noqa: E731
-        return self.request(
-            self._branch_req("GET", "/databases", branch_id, self._pid(project_id), parse=parse)
+        return self._call(
+            "GET",
+            "/branches/{branch_id}/databases",
+            project_id,
+            {"branch_id": branch_id},
+            parse=_many("databases", Database.from_api),
         )
 
     def get_database(self, branch_id: str, name: str, *, project_id: str | None = None) -> Database:
-        return self.request(
-            self._branch_req(
-                "GET",
-                "/databases/{database_name}",
-                branch_id,
-                self._pid(project_id),
-                extra_params={"database_name": _check_name("database name", name)},
-                parse=_one("database", Database.from_api),
-            )
+        return self._call(
+            "GET",
+            _DATABASE,
+            project_id,
+            _database_ids(branch_id, name),
+            parse=_one("database", Database.from_api),
         )
 
     def create_database(
@@ -1049,88 +1046,63 @@ class JamboHook(BaseHook):
                 "owner_name": _check_name("owner_name", owner_name),
             }
         }
-        return self.request(
-            self._branch_req(
-                "POST",
-                "/databases",
-                branch_id,
-                self._pid(project_id),
-                json=body,
-                parse=_mutation("database", Database.from_api),
-            )
+        return self._call(
+            "POST",
+            "/branches/{branch_id}/databases",
+            project_id,
+            {"branch_id": branch_id},
+            json=body,
+            parse=_mutation("database", Database.from_api),
         )
 
     def delete_database(self, branch_id: str, name: str, *, project_id: str | None = None) -> list[Operation]:
-        return self.request(
-            self._branch_req(
-                "DELETE",
-                "/databases/{database_name}",
-                branch_id,
-                self._pid(project_id),
-                extra_params={"database_name": _check_name("database name", name)},
-                parse=_ops_or_empty,
-            )
+        return self._call(
+            "DELETE", _DATABASE, project_id, _database_ids(branch_id, name), parse=_ops_or_empty
         )
 
     def list_roles(self, branch_id: str, *, project_id: str | None = None) -> list[Role]:
-        parse = lambda body: [Role.from_api(r) for r in body.get("roles") or []]  # noqa: E731
-        return self.request(self._branch_req("GET", "/roles", branch_id, self._pid(project_id), parse=parse))
+        return self._call(
+            "GET",
+            "/branches/{branch_id}/roles",
+            project_id,
+            {"branch_id": branch_id},
+            parse=_many("roles", Role.from_api),
+        )
 
     def get_role(self, branch_id: str, name: str, *, project_id: str | None = None) -> Role:
-        return self.request(
-            self._branch_req(
-                "GET",
-                "/roles/{role_name}",
-                branch_id,
-                self._pid(project_id),
-                extra_params={"role_name": _check_name("role name", name, 63)},
-                parse=_one("role", Role.from_api),
-            )
+        return self._call(
+            "GET", _ROLE, project_id, _role_ids(branch_id, name), parse=_one("role", Role.from_api)
         )
 
     def create_role(
         self, branch_id: str, name: str, *, no_login: bool = False, project_id: str | None = None
     ) -> Mutation[Role]:
         """Create a role; its password (when returned) is registered with the secrets masker."""
-        body: dict[str, Any] = {"role": {"name": _check_name("role name", name, 63)}}
+        body: dict[str, Any] = {"role": {"name": _check_name("role name", name, ROLE_NAME_MAX)}}
         if no_login:
             body["role"]["no_login"] = True
-        result = self.request(
-            self._branch_req(
-                "POST",
-                "/roles",
-                branch_id,
-                self._pid(project_id),
-                json=body,
-                parse=_mutation("role", Role.from_api),
-            )
+        result = self._call(
+            "POST",
+            "/branches/{branch_id}/roles",
+            project_id,
+            {"branch_id": branch_id},
+            json=body,
+            parse=_mutation("role", Role.from_api),
         )
-        self._mask_creation([result.resource], [])
+        _mask_secrets([result.resource])
         return result
 
     def delete_role(self, branch_id: str, name: str, *, project_id: str | None = None) -> list[Operation]:
-        return self.request(
-            self._branch_req(
-                "DELETE",
-                "/roles/{role_name}",
-                branch_id,
-                self._pid(project_id),
-                extra_params={"role_name": _check_name("role name", name, 63)},
-                parse=_ops_or_empty,
-            )
-        )
+        return self._call("DELETE", _ROLE, project_id, _role_ids(branch_id, name), parse=_ops_or_empty)
 
     def reveal_role_password(self, branch_id: str, role: str, *, project_id: str | None = None) -> str:
         """The role's password, registered with the secrets masker before it is returned."""
-        password: str = self.request(
-            self._branch_req(
-                "GET",
-                "/roles/{role_name}/reveal_password",
-                branch_id,
-                self._pid(project_id),
-                extra_params={"role_name": _check_name("role name", role, 63)},
-                parse=lambda body: str(body["password"]),
-            )
+        password: str = self._call(
+            "GET",
+            f"{_ROLE}/reveal_password",
+            project_id,
+            _role_ids(branch_id, role),
+            parse=lambda body: str(body["password"]),
         )
         mask_secret(password)
         return password
@@ -1140,63 +1112,61 @@ class JamboHook(BaseHook):
     ) -> Mutation[Role]:
         """Give the role a new password (in ``resource.password``, masked). Not re-sent on an unknown
         outcome: a second reset would invalidate the password the first one returned."""
-        result = self.request(
-            self._branch_req(
-                "POST",
-                "/roles/{role_name}/reset_password",
-                branch_id,
-                self._pid(project_id),
-                extra_params={"role_name": _check_name("role name", role, 63)},
-                parse=_mutation("role", Role.from_api),
-            )
+        result = self._call(
+            "POST",
+            f"{_ROLE}/reset_password",
+            project_id,
+            _role_ids(branch_id, role),
+            parse=_mutation("role", Role.from_api),
         )
-        self._mask_creation([result.resource], [])
+        _mask_secrets([result.resource])
         return result
-
-    @staticmethod
-    def _mask_creation(roles: Sequence[Role], uris: Sequence[str]) -> None:
-        for role in roles:
-            if role.password:
-                mask_secret(role.password)
-        for uri in uris:
-            _mask_uri_password(uri)
-            mask_secret(uri)
 
     # --- operations ----------------------------------------------------------------------------
 
     def get_operation(self, operation_id: str, *, project_id: str | None = None) -> Operation:
-        pid = self._pid(project_id)
-        return self.request(
-            ApiRequest(
-                "GET",
-                "/projects/{project_id}/operations/{operation_id}",
-                {"project_id": pid, "operation_id": operation_id},
-                parse=_one("operation", Operation.from_api),
-            )
+        return self._call(
+            "GET",
+            "/operations/{operation_id}",
+            project_id,
+            {"operation_id": operation_id},
+            parse=_one("operation", Operation.from_api),
         )
 
     def list_operations(self, project_id: str | None = None) -> Iterator[Operation]:
         """The project's operations, newest first, across all pages (stop iterating when done)."""
-        pid = self._pid(project_id)
+        path_params = {"project_id": self._pid(project_id)}
+        return self._pages(
+            "/projects/{project_id}/operations",
+            path_params,
+            "operations",
+            OPERATION_PAGE_LIMIT,
+            Operation.from_api,
+        )
 
-        def make(cursor: str | None) -> ApiRequest[Any]:
-            return ApiRequest(
-                "GET",
-                "/projects/{project_id}/operations",
-                {"project_id": pid},
-                query={"limit": OPERATION_PAGE_LIMIT, "cursor": cursor},
-            )
-
-        return self._paginate(make, "operations", OPERATION_PAGE_LIMIT, Operation.from_api)
-
-    @staticmethod
-    def _poll_policy(poll_interval: float | None) -> PollPolicy:
+    def _wait_steps(
+        self,
+        pid: str,
+        operation_ids: Sequence[str],
+        timeout: float | None,
+        deadline: datetime | float | None,
+        poll_interval: float | None,
+    ) -> Generator[Step, Any, WaitResult]:
+        """The polling loop of ``waiting.py`` on this hook's clock, for either driver."""
         if poll_interval is None:
-            return PollPolicy()
-        if poll_interval <= 0:
+            poll = PollPolicy()
+        elif poll_interval <= 0:
             raise JamboConfigError(f"poll_interval must be > 0 seconds, got {poll_interval}")
-        # The caller's interval is the cap; polling still starts short so quick operations return fast.
-        return PollPolicy(initial_interval=min(0.5, poll_interval), max_interval=poll_interval)
+        else:
+            # The caller's interval is the cap; polling still starts short so quick operations return fast.
+            poll = PollPolicy(initial_interval=min(0.5, poll_interval), max_interval=poll_interval)
+        return wait_steps(
+            pid,
+            list(operation_ids),
+            deadline=resolve_deadline(timeout, deadline, self.clock()),
+            clock=self.clock,
+            poll=poll,
+        )
 
     def wait_for_operations(
         self,
@@ -1212,14 +1182,7 @@ class JamboHook(BaseHook):
         ``deadline`` is absolute (aware datetime or epoch seconds); ``timeout`` is relative. The
         result is returned, not raised: call ``.raise_for_status()`` to fail on it.
         """
-        pid = self._pid(project_id)
-        steps = wait_steps(
-            pid,
-            list(operation_ids),
-            deadline=resolve_deadline(timeout, deadline, self.clock()),
-            clock=self.clock,
-            poll=self._poll_policy(poll_interval),
-        )
+        steps = self._wait_steps(self._pid(project_id), operation_ids, timeout, deadline, poll_interval)
         return run_sync(steps, self.request, self.sleep)
 
     async def await_operations(
@@ -1233,18 +1196,10 @@ class JamboHook(BaseHook):
     ) -> WaitResult:
         """The async twin of :meth:`wait_for_operations`: same generator, async driver."""
         settings = await self.aload()
-        if project_id is None and not settings.project_id:
-            raise JamboConfigError(
-                f"no project_id given and connection {self.jambo_conn_id!r} has no 'project_id' extra"
-            )
-        pid = check_id("project_id", project_id or settings.project_id)
-        steps = wait_steps(
-            pid,
-            list(operation_ids),
-            deadline=resolve_deadline(timeout, deadline, self.clock()),
-            clock=self.clock,
-            poll=self._poll_policy(poll_interval),
+        pid = (
+            check_id("project_id", project_id) if project_id is not None else self._default_project(settings)
         )
+        steps = self._wait_steps(pid, operation_ids, timeout, deadline, poll_interval)
         return await run_async(steps, self.arequest, self.asleep)
 
     # --- connection URI ------------------------------------------------------------------------
@@ -1260,25 +1215,17 @@ class JamboHook(BaseHook):
         project_id: str | None = None,
     ) -> str:
         """A ``postgresql://`` URI for the branch (direct or pooled); masked before it is returned."""
-        pid = self._pid(project_id)
         query = {
             "branch_id": check_id("branch_id", branch_id),
             "database_name": _check_name("database", database),
-            "role_name": _check_name("role", role, 63),
+            "role_name": _check_name("role", role, ROLE_NAME_MAX),
             "endpoint_id": check_id("endpoint_id", endpoint_id) if endpoint_id else None,
             "pooled": bool(pooled),
         }
-        uri: str = self.request(
-            ApiRequest(
-                "GET",
-                "/projects/{project_id}/connection_uri",
-                {"project_id": pid},
-                query=query,
-                parse=lambda body: str(body["uri"]),
-            )
+        uri: str = self._call(
+            "GET", "/connection_uri", project_id, query=query, parse=lambda body: str(body["uri"])
         )
-        _mask_uri_password(uri)
-        mask_secret(uri)
+        _mask_secrets(uris=[uri])
         return uri
 
     # --- connection test -----------------------------------------------------------------------
