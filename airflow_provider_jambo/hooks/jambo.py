@@ -52,6 +52,7 @@ from airflow_provider_jambo.hooks.waiting import (
     PollPolicy,
     Step,
     WaitResult,
+    fetch_steps,
     list_operations_request,
     resolve_deadline,
     run_async,
@@ -1132,6 +1133,18 @@ class JamboHook(BaseHook):
             {"operation_id": operation_id},
             parse=_one("operation", Operation.from_api),
         )
+
+    def get_operations(
+        self, operation_ids: Sequence[str], *, project_id: str | None = None
+    ) -> list[Operation]:
+        """The current state of several operations of one project, in the order given, read the
+        way waiting polls them: one list call serves two or more, those not on its page are read
+        by id (``waiting.fetch_steps``)."""
+        pid = self._pid(project_id)
+        ids = list(dict.fromkeys(check_id("operation_id", op_id) for op_id in operation_ids))
+        steps = fetch_steps(pid, ids, list_limit=PollPolicy().list_limit, read_by_id=set())
+        found, _ = run_sync(steps, self.request)
+        return [found[op_id] for op_id in ids]
 
     def list_operations(self, project_id: str | None = None) -> Iterator[Operation]:
         """The project's operations, newest first, across all pages (stop iterating when done)."""

@@ -7,7 +7,8 @@ polling loop is a generator (:func:`wait_steps`) that *yields* what it needs (``
 
 Economy: while two or more operations of the project are pending, one list call
 (``GET /projects/{id}/operations``, newest first) serves them all; an operation that is not on
-that page is read by id from then on. Intervals start at ``initial_interval`` and grow to
+that page is read by id from then on (:func:`fetch_steps`, one round of fetches, which is also
+what a sensor's poke costs). Intervals start at ``initial_interval`` and grow to
 ``max_interval``; a round of ``n`` requests is never followed by less than
 ``n / max_requests_per_second`` seconds, far below the service's 700 requests/minute.
 """
@@ -18,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from airflow_provider_jambo.exceptions import (
     JamboConfigError,
@@ -30,6 +31,7 @@ from airflow_provider_jambo.models import Operation, OperationStatus, parse_oper
 
 Verdict = Literal["success", "failure", "pending"]
 WaitStatus = Literal["success", "failed", "timeout"]
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,36 @@ def resolve_deadline(timeout: float | None, deadline: datetime | float | None, n
     return min(candidates) if candidates else None
 
 
+def fetch_steps(
+    project_id: str, operation_ids: Sequence[str], *, list_limit: int, read_by_id: set[str]
+) -> Generator[Fetch, Any, tuple[dict[str, Operation], int]]:
+    """Yield the fetches that bring ``operation_ids`` up to date; return them by id, and how many
+    requests that took.
+
+    When two or more of them are not in ``read_by_id``, one list call (newest first) serves them;
+    those not on that page are added to ``read_by_id`` (so later rounds read them directly) and,
+    like any other left, read by id.
+    """
+    found: dict[str, Operation] = {}
+    requests_made = 0
+    via_list = [i for i in operation_ids if i not in read_by_id]
+    if len(via_list) >= 2:
+        page: list[Operation] = yield Fetch(list_operations_request(project_id, limit=list_limit))
+        requests_made += 1
+        on_page = {op.id: op for op in page}
+        for op_id in via_list:
+            if op_id in on_page:
+                found[op_id] = on_page[op_id]
+            else:
+                read_by_id.add(op_id)
+    for op_id in operation_ids:
+        if op_id not in found:
+            got: list[Operation] = yield Fetch(get_operation_request(project_id, op_id))
+            requests_made += 1
+            found.update((op.id, op) for op in got)
+    return found, requests_made
+
+
 def wait_steps(
     project_id: str,
     operation_ids: Sequence[str],
@@ -216,22 +248,10 @@ def wait_steps(
     interval: float | None = None
     while True:
         pending = [i for i in ids if i not in latest or classify(latest[i]) == "pending"]
-        via_list = [i for i in pending if i not in read_by_id]
-        requests_made = 0
-        if len(via_list) >= 2:
-            page: list[Operation] = yield Fetch(list_operations_request(project_id, limit=poll.list_limit))
-            requests_made += 1
-            on_page = {op.id: op for op in page}
-            for op_id in via_list:
-                if op_id in on_page:
-                    latest[op_id] = on_page[op_id]
-                else:
-                    read_by_id.add(op_id)
-        for op_id in pending:
-            if op_id in read_by_id or len(via_list) < 2:
-                got: list[Operation] = yield Fetch(get_operation_request(project_id, op_id))
-                requests_made += 1
-                latest.update((op.id, op) for op in got)
+        fetched, requests_made = yield from fetch_steps(
+            project_id, pending, list_limit=poll.list_limit, read_by_id=read_by_id
+        )
+        latest.update(fetched)
         now = clock()
         passed = deadline is not None and now >= deadline
         ops = [latest[i] for i in ids if i in latest]
@@ -247,10 +267,10 @@ def wait_steps(
 
 
 def run_sync(
-    steps: Generator[Step, Any, WaitResult],
+    steps: Generator[Step, Any, R],
     fetch: Callable[[ApiRequest[list[Operation]]], list[Operation]],
     sleep: Callable[[float], None] = time.sleep,
-) -> WaitResult:
+) -> R:
     try:
         step = next(steps)
         while True:
@@ -264,10 +284,10 @@ def run_sync(
 
 
 async def run_async(
-    steps: Generator[Step, Any, WaitResult],
+    steps: Generator[Step, Any, R],
     fetch: Callable[[ApiRequest[list[Operation]]], Awaitable[list[Operation]]],
     sleep: Callable[[float], Awaitable[Any]],
-) -> WaitResult:
+) -> R:
     try:
         step = next(steps)
         while True:

@@ -158,8 +158,8 @@ class JamboOperationSensor(BaseSensorOperator):
         ids = self._target_ids()
         if not ids:
             return PokeReturnValue(is_done=True, xcom_value=[])
-        project_id = self._project_id()
-        ops = [self.hook.get_operation(op_id, project_id=project_id) for op_id in ids]
+        # One list call serves all of them (the hook's polling rules), not one read each.
+        ops = self.hook.get_operations(ids, project_id=self._project_id())
         result = evaluate(ops)
         if result is None:
             pending = [op.id for op in ops if not op.status.is_success]

@@ -449,6 +449,24 @@ def test_waiting_with_real_durations_backs_off(hook: JamboHook, emu: Any, emu_sl
     assert all(r["route"] in ("/projects/{project_id}/operations", OPERATION) for r in emu.requests())
 
 
+def test_get_operations_reads_several_with_one_list_call(hook: JamboHook, emu: Any) -> None:
+    emu.set_lock_rule(enabled=False)  # several creates in flight at once
+    emu.set_operation_durations(default=100.0)
+    made = [op for i in range(3) for op in hook.create_branch(name=f"many-{i}").operations]
+    ids = [op.id for op in reversed(made)]  # any order: the answer follows it
+    emu.clear_requests()
+    got = hook.get_operations(ids)
+    assert [op.id for op in got] == ids
+    assert [(r["method"], r["route"]) for r in emu.requests()] == [
+        ("GET", "/projects/{project_id}/operations")
+    ]
+    emu.clear_requests()
+    assert [op.id for op in hook.get_operations(ids[:1])] == ids[:1]
+    assert [r["route"] for r in emu.requests()] == [OPERATION]  # one operation: read by id
+    with pytest.raises(JamboConfigError, match="operation_id must be a Jambo id"):
+        hook.get_operations(["Not An Id"])
+
+
 def test_waiting_timeout(hook: JamboHook, emu: Any) -> None:
     emu.set_operation_durations(default=100.0)
     creation = hook.create_branch(name="slower")

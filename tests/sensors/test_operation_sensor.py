@@ -54,6 +54,26 @@ def test_poke_waits_for_given_ids(jambo_project: JamboProject) -> None:
     assert done.xcom_value == ids
 
 
+def test_a_poke_over_several_operations_costs_one_request(jambo_project: JamboProject) -> None:
+    emu = jambo_project.emu
+    emu.set_operation_durations(default=10)
+    emu.set_lock_rule(enabled=False)  # several creates in flight at once
+    ids = [op_id for name in ("ext-1", "ext-2", "ext-3") for op_id in start_branch(name)]
+    assert len(ids) == 6
+    s = sensor(operation_ids=ids)
+    emu.clear_requests()
+    assert s.poke(make_context()) is False
+    assert [(r["method"], r["route"]) for r in emu.requests()] == [
+        ("GET", "/projects/{project_id}/operations")
+    ]
+    emu.advance(30)
+    emu.clear_requests()
+    done = s.poke(make_context())
+    assert done
+    assert done.xcom_value == ids
+    assert len(emu.requests()) == 1
+
+
 def test_poke_mode_execute_for_branch_operations(jambo_project: JamboProject) -> None:
     jambo_project.emu.set_operation_durations(default=10)
     ids = start_branch("ext-1")
