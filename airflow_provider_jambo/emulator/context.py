@@ -10,7 +10,7 @@ from airflow_provider_jambo.emulator.clock import Clock
 from airflow_provider_jambo.emulator.config import EmulatorConfig
 from airflow_provider_jambo.emulator.dataplane.base import DataPlane
 from airflow_provider_jambo.emulator.effects import DataPlaneRunner, log_failure
-from airflow_provider_jambo.emulator.errors import LOCKED_MESSAGE, ApiError, not_found
+from airflow_provider_jambo.emulator.errors import LOCKED_MESSAGE, ApiError, found, not_found
 from airflow_provider_jambo.emulator.faults import FaultInjector
 from airflow_provider_jambo.emulator.ids import IdGenerator
 from airflow_provider_jambo.emulator.limits import RateLimiter
@@ -109,19 +109,23 @@ class EmulatorContext:
             raise not_found("project")
         return project
 
+    def project_branch(self, key: ApiKey, project_id: str, branch_id: str) -> tuple[Project, Branch]:
+        """The key's project and one of its branches (404 naming the missing one); hold the store lock."""
+        project = self.project_for(key, project_id)
+        return project, self.branch_in(project, branch_id)
+
+    def project_endpoint(self, key: ApiKey, project_id: str, endpoint_id: str) -> tuple[Project, Endpoint]:
+        """The key's project and one of its endpoints (404 naming the missing one); hold the store lock."""
+        project = self.project_for(key, project_id)
+        return project, self.endpoint_in(project, endpoint_id)
+
     @staticmethod
     def branch_in(project: Project, branch_id: str) -> Branch:
-        branch = project.branches.get(branch_id)
-        if branch is None:
-            raise not_found("branch")
-        return branch
+        return found(project.branches, branch_id, "branch")
 
     @staticmethod
     def endpoint_in(project: Project, endpoint_id: str) -> Endpoint:
-        endpoint = project.endpoints.get(endpoint_id)
-        if endpoint is None:
-            raise not_found("endpoint")
-        return endpoint
+        return found(project.endpoints, endpoint_id, "endpoint")
 
     def check_lock(self, project: Project) -> None:
         """The 423 rule: no new operations while the project has conflicting ones in flight."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TypeVar
 
 from starlette.responses import Response
 
 REQUEST_ID_HEADER = "x-neon-ret-request-id"
+T = TypeVar("T")
+
 LOCKED_MESSAGE = "project already has running conflicting operations, scheduling of new ones is prohibited"
 
 
@@ -26,6 +29,14 @@ class ApiError(Exception):
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, f"{what} not found")
+
+
+def found(items: Mapping[str, T], key: str, what: str) -> T:
+    """``items[key]``, or the service's 404 ``<what> not found``."""
+    item = items.get(key)
+    if item is None:
+        raise not_found(what)
+    return item
 
 
 def bad_request(message: str) -> ApiError:

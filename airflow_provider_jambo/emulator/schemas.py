@@ -16,6 +16,9 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 ComputeUnit = Annotated[float, Field(ge=0.25)]
 SuspendTimeout = Annotated[int, Field(ge=-1, le=604800)]
 PgName = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+BranchName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+ProjectName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+EndpointName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class Body(BaseModel):
@@ -87,32 +90,36 @@ def _checked_project_settings(value: Any) -> Any:
 ProjectSettingsDict = Annotated[dict[str, Any], BeforeValidator(_checked_project_settings)]
 
 
-class EndpointSettings(Body):
+class _PgSettings(Body):
     pg_settings: dict[str, str] | None = None
     pgbouncer_settings: dict[str, str] | None = None
+
+
+class _ComputeSize(Body):
+    """Size and auto-suspend of a compute, in every schema that configures one."""
+
+    autoscaling_limit_min_cu: ComputeUnit | None = None
+    autoscaling_limit_max_cu: ComputeUnit | None = None
+    suspend_timeout_seconds: SuspendTimeout | None = None
+
+
+class EndpointSettings(_PgSettings):
     preload_libraries: PreloadLibraries | None = None
 
 
-class DefaultEndpointSettings(Body):
-    pg_settings: dict[str, str] | None = None
-    pgbouncer_settings: dict[str, str] | None = None
-    autoscaling_limit_min_cu: ComputeUnit | None = None
-    autoscaling_limit_max_cu: ComputeUnit | None = None
-    suspend_timeout_seconds: SuspendTimeout | None = None
+class DefaultEndpointSettings(_PgSettings, _ComputeSize):
+    pass
 
 
-class BranchEndpointOptions(Body):
+class BranchEndpointOptions(_ComputeSize):
     type: Literal["read_only", "read_write"]
     settings: EndpointSettings | None = None
-    autoscaling_limit_min_cu: ComputeUnit | None = None
-    autoscaling_limit_max_cu: ComputeUnit | None = None
     provisioner: str | None = None
-    suspend_timeout_seconds: SuspendTimeout | None = None
 
 
 class BranchFields(Body):
     parent_id: Id | None = None
-    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    name: BranchName | None = None
     parent_lsn: str | None = None
     parent_timestamp: str | None = None
     protected: bool | None = None
@@ -129,7 +136,7 @@ class BranchCreateBody(Body):
 
 class BranchUpdateFields(Body):
     nullable = frozenset({"expires_at"})
-    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    name: BranchName | None = None
     protected: bool | None = None
     expires_at: str | None = None
 
@@ -146,34 +153,15 @@ class BranchRestoreBody(Body):
 
 
 class ProjectBranchFields(Body):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    name: BranchName | None = None
     role_name: PgName | None = None
     database_name: PgName | None = None
     annotations: Annotated[dict[str, str], Field(max_length=50)] | None = None
 
 
-class ProjectFields(Body):
-    settings: ProjectSettingsDict | None = None
-    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
-    branch: ProjectBranchFields | None = None
-    autoscaling_limit_min_cu: ComputeUnit | None = None
-    autoscaling_limit_max_cu: ComputeUnit | None = None
-    provisioner: str | None = None
-    region_id: str | None = None
-    default_endpoint_settings: DefaultEndpointSettings | None = None
-    pg_version: Annotated[int, Field(ge=14, le=18)] | None = None
-    store_passwords: bool | None = None
-    history_retention_seconds: Annotated[int, Field(ge=0, le=2592000)] | None = None
-    org_id: Id | None = None
-
-
-class ProjectCreateBody(Body):
-    project: ProjectFields
-
-
 class ProjectUpdateFields(Body):
     settings: ProjectSettingsDict | None = None
-    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    name: ProjectName | None = None
     default_endpoint_settings: DefaultEndpointSettings | None = None
     history_retention_seconds: Annotated[int, Field(ge=0, le=2592000)] | None = None
 
@@ -182,38 +170,47 @@ class ProjectUpdateBody(Body):
     project: ProjectUpdateFields
 
 
-class EndpointCreateFields(Body):
-    branch_id: Id
-    region_id: str | None = None
-    type: Literal["read_only", "read_write"]
-    settings: EndpointSettings | None = None
+class ProjectFields(ProjectUpdateFields):
+    """A create takes everything an update does, and what only a new project can choose."""
+
+    branch: ProjectBranchFields | None = None
     autoscaling_limit_min_cu: ComputeUnit | None = None
     autoscaling_limit_max_cu: ComputeUnit | None = None
+    provisioner: str | None = None
+    region_id: str | None = None
+    pg_version: Annotated[int, Field(ge=14, le=18)] | None = None
+    store_passwords: bool | None = None
+    org_id: Id | None = None
+
+
+class ProjectCreateBody(Body):
+    project: ProjectFields
+
+
+class _EndpointFields(_ComputeSize):
+    """What both an endpoint create and an update may set."""
+
+    settings: EndpointSettings | None = None
     provisioner: str | None = None
     pooler_enabled: bool | None = None
     pooler_mode: Literal["transaction"] | None = None
     disabled: bool | None = None
     passwordless_access: bool | None = None
-    suspend_timeout_seconds: SuspendTimeout | None = None
-    name: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    name: EndpointName | None = None
+
+
+class EndpointCreateFields(_EndpointFields):
+    branch_id: Id
+    region_id: str | None = None
+    type: Literal["read_only", "read_write"]
 
 
 class EndpointCreateBody(Body):
     endpoint: EndpointCreateFields
 
 
-class EndpointUpdateFields(Body):
+class EndpointUpdateFields(_EndpointFields):
     branch_id: Id | None = None
-    autoscaling_limit_min_cu: ComputeUnit | None = None
-    autoscaling_limit_max_cu: ComputeUnit | None = None
-    provisioner: str | None = None
-    settings: EndpointSettings | None = None
-    pooler_enabled: bool | None = None
-    pooler_mode: Literal["transaction"] | None = None
-    disabled: bool | None = None
-    passwordless_access: bool | None = None
-    suspend_timeout_seconds: SuspendTimeout | None = None
-    name: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
 
 
 class EndpointUpdateBody(Body):

@@ -21,6 +21,7 @@ from airflow_provider_jambo.emulator.routes.common import (
     no_content,
     path_id,
     respond,
+    with_operations,
 )
 from airflow_provider_jambo.emulator.schemas import BranchCreateBody, BranchRestoreBody, BranchUpdateBody
 from airflow_provider_jambo.emulator.store import Branch, Operation, Project
@@ -95,8 +96,7 @@ async def get_branch(request: Request) -> Response:
     ctx = ctx_of(request)
     project_id, branch_id = path_id(request, "project_id"), path_id(request, "branch_id")
     with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        branch = ctx.branch_in(project, branch_id)
+        _, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         return respond({"branch": serialize.branch(branch), "annotation": serialize.annotation(branch)})
 
 
@@ -177,9 +177,7 @@ def _apply_defaults(ep: dict[str, Any], project: Project, body: BranchCreateBody
 
 
 def _branch_ops(ctx: EmulatorContext, branch: Branch, ops: list[Operation], status: int = 200) -> Response:
-    return respond(
-        {"branch": serialize.branch(branch), "operations": serialize.operations(ops, ctx.clock.now())}, status
-    )
+    return with_operations("branch", serialize.branch(branch), ops, ctx.clock.now(), status)
 
 
 @router.patch("/projects/{project_id}/branches/{branch_id}")
@@ -192,8 +190,7 @@ async def update_branch(
     if fields.given("expires_at") and fields.expires_at is not None:
         expires_at = service.parse_timestamp(fields.expires_at, "branch.expires_at")
     with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        branch = ctx.branch_in(project, branch_id)
+        project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         if fields.name is not None and fields.name != branch.name and project.branch_by_name(fields.name):
             raise ApiError(409, "branch already exists")
         protected = branch.protected if fields.protected is None else fields.protected
@@ -252,8 +249,7 @@ async def restore_branch(
         else None
     )
     with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        branch = ctx.branch_in(project, branch_id)
+        project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         source = project.branches.get(body.source_branch_id)
         if source is None:
             raise ApiError(404, "source branch not found")
@@ -273,8 +269,7 @@ async def restore_branch(
 async def set_default_branch(request: Request, project_id: ProjectId, branch_id: BranchId) -> Response:
     ctx = ctx_of(request)
     with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        branch = ctx.branch_in(project, branch_id)
+        project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         if branch.expires_at is not None:
             raise bad_request(
                 "a branch with expires_at cannot become the default branch: remove expires_at first"

@@ -10,10 +10,11 @@ from typing import Annotated, Any
 from fastapi import Path, Request
 from starlette.responses import Response
 
+from airflow_provider_jambo.emulator import serialize
 from airflow_provider_jambo.emulator.context import EmulatorContext
 from airflow_provider_jambo.emulator.errors import bad_request
 from airflow_provider_jambo.emulator.schemas import ID_PATTERN
-from airflow_provider_jambo.emulator.store import ApiKey
+from airflow_provider_jambo.emulator.store import ApiKey, Operation
 
 ProjectId = Annotated[str, Path(pattern=ID_PATTERN)]
 BranchId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -45,6 +46,13 @@ def respond(body: Any, status: int = 200) -> Response:
 
 def no_content() -> Response:
     return Response(status_code=204)
+
+
+def with_operations(
+    kind: str, item: dict[str, Any], ops: list[Operation], now: float, status: int = 200
+) -> Response:
+    """A mutation's response: ``{kind: item, "operations": [...]}``."""
+    return respond({kind: item, "operations": serialize.operations(ops, now)}, status)
 
 
 def ctx_of(request: Request) -> EmulatorContext:

@@ -6,7 +6,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from airflow_provider_jambo.emulator import serialize, service
-from airflow_provider_jambo.emulator.errors import ApiError, bad_request, not_found
+from airflow_provider_jambo.emulator.errors import ApiError, bad_request, found
 from airflow_provider_jambo.emulator.gate import api_router
 from airflow_provider_jambo.emulator.routes.common import (
     BranchId,
@@ -15,6 +15,7 @@ from airflow_provider_jambo.emulator.routes.common import (
     key_of,
     no_content,
     respond,
+    with_operations,
 )
 from airflow_provider_jambo.emulator.schemas import DatabaseCreateBody
 from airflow_provider_jambo.emulator.store import Database
@@ -27,7 +28,7 @@ BASE = "/projects/{project_id}/branches/{branch_id}/databases"
 async def list_databases(request: Request, project_id: ProjectId, branch_id: BranchId) -> Response:
     ctx = ctx_of(request)
     with ctx.store.lock:
-        branch = ctx.branch_in(ctx.project_for(key_of(request), project_id), branch_id)
+        _, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         return respond({"databases": [serialize.database(d) for d in branch.databases.values()]})
 
 
@@ -37,11 +38,8 @@ async def get_database(
 ) -> Response:
     ctx = ctx_of(request)
     with ctx.store.lock:
-        branch = ctx.branch_in(ctx.project_for(key_of(request), project_id), branch_id)
-        database = branch.databases.get(database_name)
-        if database is None:
-            raise not_found("database")
-        return respond({"database": serialize.database(database)})
+        _, branch = ctx.project_branch(key_of(request), project_id, branch_id)
+        return respond({"database": serialize.database(found(branch.databases, database_name, "database"))})
 
 
 @router.post(BASE)
@@ -51,8 +49,7 @@ async def create_database(
     ctx = ctx_of(request)
     name, owner = body.database.name, body.database.owner_name
     with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        branch = ctx.branch_in(project, branch_id)
+        project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         if name in branch.databases:
             raise ApiError(409, "database already exists")
         if owner not in branch.roles:
@@ -64,9 +61,7 @@ async def create_database(
         now = ctx.clock.now()
         database = Database(ctx.ids.integer(), branch.id, name, owner, now, now)
         branch.databases[name] = database
-        return respond(
-            {"database": serialize.database(database), "operations": serialize.operations(ops, now)}, 201
-        )
+        return with_operations("database", serialize.database(database), ops, now, 201)
 
 
 @router.delete(BASE + "/{database_name}")
@@ -75,8 +70,7 @@ async def delete_database(
 ) -> Response:
     ctx = ctx_of(request)
     with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        branch = ctx.branch_in(project, branch_id)
+        project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         database = branch.databases.get(database_name)
         if database is None:
             return no_content()
@@ -89,9 +83,4 @@ async def delete_database(
             f"delete database {database_name}",
         )
         del branch.databases[database_name]
-        return respond(
-            {
-                "database": serialize.database(database),
-                "operations": serialize.operations(ops, ctx.clock.now()),
-            }
-        )
+        return with_operations("database", serialize.database(database), ops, ctx.clock.now())

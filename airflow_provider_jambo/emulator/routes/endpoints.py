@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Request
 from starlette.responses import Response
 
@@ -18,9 +20,10 @@ from airflow_provider_jambo.emulator.routes.common import (
     no_content,
     path_id,
     respond,
+    with_operations,
 )
 from airflow_provider_jambo.emulator.schemas import EndpointCreateBody, EndpointUpdateBody
-from airflow_provider_jambo.emulator.store import Endpoint, Operation
+from airflow_provider_jambo.emulator.store import Endpoint, Operation, Project
 
 router = api_router()
 
@@ -28,10 +31,7 @@ router = api_router()
 def _endpoint_ops(
     ctx: EmulatorContext, endpoint: Endpoint, ops: list[Operation], status: int = 200
 ) -> Response:
-    return respond(
-        {"endpoint": serialize.endpoint(endpoint), "operations": serialize.operations(ops, ctx.clock.now())},
-        status,
-    )
+    return with_operations("endpoint", serialize.endpoint(endpoint), ops, ctx.clock.now(), status)
 
 
 @router.get("/projects/{project_id}/endpoints")
@@ -116,8 +116,7 @@ async def update_endpoint(
     ctx = ctx_of(request)
     fields = body.endpoint
     with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        endpoint = ctx.endpoint_in(project, endpoint_id)
+        project, endpoint = ctx.project_endpoint(key_of(request), project_id, endpoint_id)
         min_cu = (
             endpoint.min_cu if fields.autoscaling_limit_min_cu is None else fields.autoscaling_limit_min_cu
         )
@@ -183,28 +182,21 @@ async def delete_endpoint(request: Request, project_id: ProjectId, endpoint_id: 
         return _endpoint_ops(ctx, endpoint, ops)
 
 
-@router.post("/projects/{project_id}/endpoints/{endpoint_id}/start")
-async def start_endpoint(request: Request, project_id: ProjectId, endpoint_id: EndpointId) -> Response:
-    ctx = ctx_of(request)
-    with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        endpoint = ctx.endpoint_in(project, endpoint_id)
-        return _endpoint_ops(ctx, endpoint, service.start_endpoint(ctx, project, endpoint))
+def _power_route(
+    action: str, change: Callable[[EmulatorContext, Project, Endpoint], list[Operation]]
+) -> None:
+    """``POST .../endpoints/{endpoint_id}/<action>``: the same handler for start, suspend, restart."""
+
+    async def handler(request: Request, project_id: ProjectId, endpoint_id: EndpointId) -> Response:
+        ctx = ctx_of(request)
+        with ctx.store.lock:
+            project, endpoint = ctx.project_endpoint(key_of(request), project_id, endpoint_id)
+            return _endpoint_ops(ctx, endpoint, change(ctx, project, endpoint))
+
+    handler.__name__ = handler.__qualname__ = f"{action}_endpoint"
+    router.post(f"/projects/{{project_id}}/endpoints/{{endpoint_id}}/{action}")(handler)
 
 
-@router.post("/projects/{project_id}/endpoints/{endpoint_id}/suspend")
-async def suspend_endpoint(request: Request, project_id: ProjectId, endpoint_id: EndpointId) -> Response:
-    ctx = ctx_of(request)
-    with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        endpoint = ctx.endpoint_in(project, endpoint_id)
-        return _endpoint_ops(ctx, endpoint, service.suspend_endpoint(ctx, project, endpoint))
-
-
-@router.post("/projects/{project_id}/endpoints/{endpoint_id}/restart")
-async def restart_endpoint(request: Request, project_id: ProjectId, endpoint_id: EndpointId) -> Response:
-    ctx = ctx_of(request)
-    with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        endpoint = ctx.endpoint_in(project, endpoint_id)
-        return _endpoint_ops(ctx, endpoint, service.restart_endpoint(ctx, project, endpoint))
+_power_route("start", service.start_endpoint)
+_power_route("suspend", service.suspend_endpoint)
+_power_route("restart", service.restart_endpoint)

@@ -6,7 +6,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from airflow_provider_jambo.emulator import serialize, service
-from airflow_provider_jambo.emulator.errors import ApiError, bad_request, not_found
+from airflow_provider_jambo.emulator.errors import ApiError, bad_request, found
 from airflow_provider_jambo.emulator.gate import api_router
 from airflow_provider_jambo.emulator.routes.common import (
     BranchId,
@@ -15,6 +15,7 @@ from airflow_provider_jambo.emulator.routes.common import (
     key_of,
     no_content,
     respond,
+    with_operations,
 )
 from airflow_provider_jambo.emulator.schemas import RoleCreateBody
 from airflow_provider_jambo.emulator.store import Role
@@ -27,7 +28,7 @@ BASE = "/projects/{project_id}/branches/{branch_id}/roles"
 async def list_roles(request: Request, project_id: ProjectId, branch_id: BranchId) -> Response:
     ctx = ctx_of(request)
     with ctx.store.lock:
-        branch = ctx.branch_in(ctx.project_for(key_of(request), project_id), branch_id)
+        _, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         return respond({"roles": [serialize.role(r) for r in branch.roles.values()]})
 
 
@@ -35,11 +36,8 @@ async def list_roles(request: Request, project_id: ProjectId, branch_id: BranchI
 async def get_role(request: Request, project_id: ProjectId, branch_id: BranchId, role_name: str) -> Response:
     ctx = ctx_of(request)
     with ctx.store.lock:
-        branch = ctx.branch_in(ctx.project_for(key_of(request), project_id), branch_id)
-        role = branch.roles.get(role_name)
-        if role is None:
-            raise not_found("role")
-        return respond({"role": serialize.role(role)})
+        _, branch = ctx.project_branch(key_of(request), project_id, branch_id)
+        return respond({"role": serialize.role(found(branch.roles, role_name, "role"))})
 
 
 @router.post(BASE)
@@ -49,8 +47,7 @@ async def create_role(
     ctx = ctx_of(request)
     name = body.role.name
     with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        branch = ctx.branch_in(project, branch_id)
+        project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         if name in branch.roles:
             raise ApiError(409, "role already exists")
         now = ctx.clock.now()
@@ -60,10 +57,7 @@ async def create_role(
             ctx, project, branch, lambda: dp.create_role(pid, bid, name, password), f"create role {name}"
         )
         branch.roles[name] = role
-        return respond(
-            {"role": serialize.role(role, with_password=True), "operations": serialize.operations(ops, now)},
-            201,
-        )
+        return with_operations("role", serialize.role(role, with_password=True), ops, now, 201)
 
 
 @router.delete(BASE + "/{role_name}")
@@ -72,8 +66,7 @@ async def delete_role(
 ) -> Response:
     ctx = ctx_of(request)
     with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        branch = ctx.branch_in(project, branch_id)
+        project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         role = branch.roles.get(role_name)
         if role is None:
             return no_content()
@@ -85,9 +78,7 @@ async def delete_role(
             ctx, project, branch, lambda: dp.delete_role(pid, bid, role_name), f"delete role {role_name}"
         )
         del branch.roles[role_name]
-        return respond(
-            {"role": serialize.role(role), "operations": serialize.operations(ops, ctx.clock.now())}
-        )
+        return with_operations("role", serialize.role(role), ops, ctx.clock.now())
 
 
 @router.get(BASE + "/{role_name}/reveal_password")
@@ -96,11 +87,8 @@ async def reveal_password(
 ) -> Response:
     ctx = ctx_of(request)
     with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        branch = ctx.branch_in(project, branch_id)
-        role = branch.roles.get(role_name)
-        if role is None:
-            raise not_found("role")
+        project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
+        role = found(branch.roles, role_name, "role")
         if not project.store_passwords:
             raise ApiError(412, "storing passwords is disabled for this project")
         return respond({"password": role.password})
@@ -112,11 +100,8 @@ async def reset_password(
 ) -> Response:
     ctx = ctx_of(request)
     with ctx.store.lock:
-        project = ctx.project_for(key_of(request), project_id)
-        branch = ctx.branch_in(project, branch_id)
-        role = branch.roles.get(role_name)
-        if role is None:
-            raise not_found("role")
+        project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
+        role = found(branch.roles, role_name, "role")
         password = ctx.ids.password()
         dp, pid, bid = ctx.data_plane, project.id, branch.id
         ops = service.config_ops(
@@ -128,6 +113,4 @@ async def reset_password(
         )
         now = ctx.clock.now()
         role.password, role.updated_at = password, now
-        return respond(
-            {"role": serialize.role(role, with_password=True), "operations": serialize.operations(ops, now)}
-        )
+        return with_operations("role", serialize.role(role, with_password=True), ops, now)

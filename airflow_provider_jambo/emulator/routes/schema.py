@@ -56,7 +56,7 @@ def _check_point(lsn: str | None, timestamp: str | None, prefix: str = "") -> No
 
 def _lookup(ctx: EmulatorContext, request: Request, project_id: str, branch_id: str, db_name: str) -> Branch:
     with ctx.store.lock:
-        branch = ctx.branch_in(ctx.project_for(key_of(request), project_id), branch_id)
+        _, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         if db_name not in branch.databases:
             raise not_found("database")
         return branch
