@@ -15,7 +15,7 @@ import platform
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -48,6 +48,15 @@ from airflow_provider_jambo.hooks.retry import (
     acall_with_retries,
     call_with_retries,
 )
+from airflow_provider_jambo.hooks.validation import (
+    ENDPOINT_TYPES,
+    ROLE_NAME_MAX,
+    branch_create_body,
+    check_expiry,
+    check_name,
+    endpoint_body,
+    rfc3339,
+)
 from airflow_provider_jambo.hooks.waiting import (
     PollPolicy,
     Step,
@@ -72,7 +81,6 @@ from airflow_provider_jambo.models import (
     ProjectCreation,
     Role,
     _Unset,
-    parse_datetime,
     parse_operations,
 )
 
@@ -83,13 +91,6 @@ MAX_CONNECT_TIMEOUT = 10.0
 BRANCH_PAGE_LIMIT = 1000
 PROJECT_PAGE_LIMIT = 100
 OPERATION_PAGE_LIMIT = 100
-ENDPOINT_TYPES = ("read_write", "read_only")
-INIT_SOURCES = ("parent-data", SCHEMA_ONLY)
-#: Postgres identifiers are at most 63 bytes.
-ROLE_NAME_MAX = 63
-MIN_CU, MAX_CU, MAX_CU_SPREAD = 0.25, 16.0, 8.0
-SUSPEND_TIMEOUT_RANGE = (-1, 604800)
-MAX_EXPIRY = timedelta(days=30)
 
 
 def _user_agent() -> str:
@@ -174,126 +175,6 @@ def _page(body: Any, key: str, limit: int) -> tuple[list[Mapping[str, Any]], str
     return items, None
 
 
-def _timestamp(name: str, value: datetime | str) -> str:
-    """RFC 3339 with a time zone, seconds precision (what the API accepts for timestamps)."""
-    if isinstance(value, str):
-        parsed = parse_datetime(value)
-        has_zone = value.strip().endswith(("Z", "z")) or "+" in value[10:] or "-" in value[10:]
-        if parsed is None or not has_zone:
-            raise JamboConfigError(
-                f"{name} must be an RFC 3339 timestamp with a time zone, e.g. 2025-06-09T18:02:16Z; "
-                f"got {value!r}"
-            )
-        value = parsed
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise JamboConfigError(f"{name} must be a timezone-aware datetime or RFC 3339 string, got {value!r}")
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _check_expiry(value: datetime | str, now: datetime) -> str:
-    text = _timestamp("expires_at", value)
-    when = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    if when <= now:
-        raise JamboConfigError(f"expires_at must be in the future, got {text}")
-    if when - now > MAX_EXPIRY:
-        raise JamboConfigError(f"expires_at must be at most 30 days ahead, got {text}")
-    return text
-
-
-def _check_compute(min_cu: float | None, max_cu: float | None, suspend_timeout_seconds: int | None) -> None:
-    for name, value in (("min_cu", min_cu), ("max_cu", max_cu)):
-        if value is not None and not MIN_CU <= value <= MAX_CU:
-            raise JamboConfigError(f"{name} must be between {MIN_CU} and {MAX_CU} compute units, got {value}")
-    if min_cu is not None and max_cu is not None:
-        if max_cu < min_cu:
-            raise JamboConfigError(f"max_cu ({max_cu}) must be >= min_cu ({min_cu})")
-        if max_cu - min_cu > MAX_CU_SPREAD:
-            raise JamboConfigError(f"max_cu - min_cu must be at most {MAX_CU_SPREAD}, got {max_cu - min_cu}")
-    if suspend_timeout_seconds is not None:
-        low, high = SUSPEND_TIMEOUT_RANGE
-        if not low <= suspend_timeout_seconds <= high:
-            raise JamboConfigError(
-                f"suspend_timeout_seconds must be between {low} (never) and {high}, "
-                f"got {suspend_timeout_seconds}"
-            )
-
-
-def _endpoint_body(
-    min_cu: float | None, max_cu: float | None, suspend_timeout_seconds: int | None
-) -> dict[str, Any]:
-    _check_compute(min_cu, max_cu, suspend_timeout_seconds)
-    body: dict[str, Any] = {}
-    if min_cu is not None:
-        body["autoscaling_limit_min_cu"] = min_cu
-    if max_cu is not None:
-        body["autoscaling_limit_max_cu"] = max_cu
-    if suspend_timeout_seconds is not None:
-        body["suspend_timeout_seconds"] = suspend_timeout_seconds
-    return body
-
-
-def _check_name(kind: str, value: object, max_len: int = 256) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        raise JamboConfigError(
-            f"{kind} must be a non-empty string of at most {max_len} characters, got {value!r}"
-        )
-    return value
-
-
-def _branch_create_body(
-    name: str | None,
-    parent_id: str | None,
-    parent_lsn: str | None,
-    parent_timestamp: datetime | str | None,
-    init_source: str | None,
-    protected: bool | None,
-    expires_at: datetime | str | None,
-    endpoints: Sequence[Mapping[str, Any]] | None,
-    annotations: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    branch: dict[str, Any] = {}
-    if name is not None:
-        branch["name"] = _check_name("branch name", name)
-    if parent_id is not None:
-        branch["parent_id"] = check_id("parent_id", parent_id)
-    if parent_lsn is not None and parent_timestamp is not None:
-        raise JamboConfigError("give parent_lsn or parent_timestamp, not both")
-    if parent_lsn is not None:
-        branch["parent_lsn"] = _check_name("parent_lsn", parent_lsn)
-    if parent_timestamp is not None:
-        branch["parent_timestamp"] = _timestamp("parent_timestamp", parent_timestamp)
-    if init_source is not None:
-        if init_source not in INIT_SOURCES:
-            raise JamboConfigError(f"init_source must be one of {INIT_SOURCES}, got {init_source!r}")
-        branch["init_source"] = init_source
-    if protected is not None:
-        branch["protected"] = bool(protected)
-    if expires_at is not None:
-        if protected:
-            raise JamboConfigError("expires_at is not allowed on a protected branch")
-        branch["expires_at"] = _check_expiry(expires_at, datetime.now(timezone.utc))
-    body: dict[str, Any] = {"branch": branch}
-    if endpoints:
-        eps = []
-        for ep in endpoints:
-            if not isinstance(ep, Mapping) or ep.get("type") not in ENDPOINT_TYPES:
-                raise JamboConfigError(f"each endpoint needs a type in {ENDPOINT_TYPES}, got {ep!r}")
-            _check_compute(
-                ep.get("autoscaling_limit_min_cu"),
-                ep.get("autoscaling_limit_max_cu"),
-                ep.get("suspend_timeout_seconds"),
-            )
-            eps.append(dict(ep))
-        if sum(1 for ep in eps if ep["type"] == "read_write") > 1:
-            raise JamboConfigError("a branch can have only one read_write endpoint")
-        body["endpoints"] = eps
-    if annotations:
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
-            raise JamboConfigError("annotations must map strings to strings")
-        body["annotation_value"] = dict(annotations)
-    return body
-
-
 def _mask_secrets(roles: Sequence[Role] = (), uris: Sequence[str] = ()) -> None:
     """Register role passwords and connection URIs (and the passwords inside them, raw and
     percent-decoded) with the secrets masker before they are returned to anyone."""
@@ -347,11 +228,11 @@ _ROLE = "/branches/{branch_id}/roles/{role_name}"
 
 
 def _database_ids(branch_id: str, name: str) -> dict[str, str]:
-    return {"branch_id": branch_id, "database_name": _check_name("database name", name)}
+    return {"branch_id": branch_id, "database_name": check_name("database name", name)}
 
 
 def _role_ids(branch_id: str, name: str) -> dict[str, str]:
-    return {"branch_id": branch_id, "role_name": _check_name("role name", name, ROLE_NAME_MAX)}
+    return {"branch_id": branch_id, "role_name": check_name("role name", name, ROLE_NAME_MAX)}
 
 
 class JamboHook(BaseHook):
@@ -587,9 +468,9 @@ class JamboHook(BaseHook):
         """Create a project (not re-sent after an unknown outcome: project names are not unique)."""
         project: dict[str, Any] = {}
         if name is not None:
-            project["name"] = _check_name("project name", name)
+            project["name"] = check_name("project name", name)
         if region_id is not None:
-            project["region_id"] = _check_name("region_id", region_id)
+            project["region_id"] = check_name("region_id", region_id)
         if self.load().org_id:
             project["org_id"] = self.load().org_id
         created = self.request(
@@ -619,13 +500,13 @@ class JamboHook(BaseHook):
 
     def find_branch_by_name(self, name: str, *, project_id: str | None = None) -> Branch | None:
         """The branch named exactly ``name`` (the API's ``search`` is partial; we match exactly)."""
-        _check_name("branch name", name)
+        check_name("branch name", name)
         return next((b for b in self.list_branches(project_id, search=name) if b.name == name), None)
 
     def resolve_branch(self, name_or_id: str, *, project_id: str | None = None) -> Branch:
         """A branch by id (``br-...``) or exact name; JamboNotFoundError when neither matches."""
         pid = self._pid(project_id)
-        _check_name("branch", name_or_id)
+        check_name("branch", name_or_id)
         if name_or_id.startswith("br-"):
             try:
                 return self.get_branch(check_id("branch_id", name_or_id), project_id=pid)
@@ -668,7 +549,7 @@ class JamboHook(BaseHook):
         looked up by name and adopted when it exists with the requested parent, instead of being
         created a second time; only when it is not there is the create sent again."""
         pid = self._pid(project_id)
-        body = _branch_create_body(
+        body = branch_create_body(
             name,
             parent_id,
             parent_lsn,
@@ -739,7 +620,7 @@ class JamboHook(BaseHook):
         the requested parent (or the default branch when none is given) or, for
         ``init_source="schema-only"``, be a schema-only root; else JamboConflictError."""
         pid = self._pid(project_id)
-        _check_name("branch name", name)
+        check_name("branch name", name)
         existing = self.find_branch_by_name(name, project_id=pid)
         if existing is None:
             try:
@@ -812,12 +693,12 @@ class JamboHook(BaseHook):
         """Rename, (un)protect, or set/clear (``expires_at=None``) the expiry of a branch."""
         branch: dict[str, Any] = {}
         if not isinstance(name, _Unset):
-            branch["name"] = _check_name("branch name", name)
+            branch["name"] = check_name("branch name", name)
         if not isinstance(protected, _Unset):
             branch["protected"] = bool(protected)
         if not isinstance(expires_at, _Unset):
             branch["expires_at"] = (
-                None if expires_at is None else _check_expiry(expires_at, datetime.now(timezone.utc))
+                None if expires_at is None else check_expiry(expires_at, datetime.now(timezone.utc))
             )
         if not branch:
             raise JamboConfigError("update_branch needs at least one of name, protected, expires_at")
@@ -851,11 +732,11 @@ class JamboHook(BaseHook):
         if source_lsn is not None and source_timestamp is not None:
             raise JamboConfigError("give source_lsn or source_timestamp, not both")
         if source_lsn is not None:
-            body["source_lsn"] = _check_name("source_lsn", source_lsn)
+            body["source_lsn"] = check_name("source_lsn", source_lsn)
         if source_timestamp is not None:
-            body["source_timestamp"] = _timestamp("source_timestamp", source_timestamp)
+            body["source_timestamp"] = rfc3339("source_timestamp", source_timestamp)
         if preserve_under_name is not None:
-            body["preserve_under_name"] = _check_name("preserve_under_name", preserve_under_name)
+            body["preserve_under_name"] = check_name("preserve_under_name", preserve_under_name)
         if source_branch_id == branch_id and source_lsn is None and source_timestamp is None:
             raise JamboConfigError("restoring a branch from itself needs source_lsn or source_timestamp")
         return self._call(
@@ -889,9 +770,9 @@ class JamboHook(BaseHook):
     ) -> str:
         """The branch's schema as SQL (``pg_dump --schema-only`` style)."""
         query = {
-            "db_name": _check_name("database", database),
+            "db_name": check_name("database", database),
             "lsn": lsn,
-            "timestamp": _timestamp("timestamp", timestamp) if timestamp is not None else None,
+            "timestamp": rfc3339("timestamp", timestamp) if timestamp is not None else None,
         }
         return self._call(
             "GET",
@@ -912,7 +793,7 @@ class JamboHook(BaseHook):
     ) -> str:
         """A unified diff of the schema against ``base_branch_id`` (default: the parent)."""
         query = {
-            "db_name": _check_name("database", database),
+            "db_name": check_name("database", database),
             "base_branch_id": check_id("base_branch_id", base_branch_id) if base_branch_id else None,
         }
         return self._call(
@@ -961,7 +842,7 @@ class JamboHook(BaseHook):
         endpoint = {
             "branch_id": check_id("branch_id", branch_id),
             "type": type,
-            **_endpoint_body(min_cu, max_cu, suspend_timeout_seconds),
+            **endpoint_body(min_cu, max_cu, suspend_timeout_seconds),
         }
         return self._call(
             "POST",
@@ -980,7 +861,7 @@ class JamboHook(BaseHook):
         max_cu: float | None = None,
         suspend_timeout_seconds: int | None = None,
     ) -> Mutation[Endpoint]:
-        endpoint = _endpoint_body(min_cu, max_cu, suspend_timeout_seconds)
+        endpoint = endpoint_body(min_cu, max_cu, suspend_timeout_seconds)
         if not endpoint:
             raise JamboConfigError(
                 "update_endpoint needs at least one of min_cu, max_cu, suspend_timeout_seconds"
@@ -1043,8 +924,8 @@ class JamboHook(BaseHook):
     ) -> Mutation[Database]:
         body = {
             "database": {
-                "name": _check_name("database name", name),
-                "owner_name": _check_name("owner_name", owner_name),
+                "name": check_name("database name", name),
+                "owner_name": check_name("owner_name", owner_name),
             }
         }
         return self._call(
@@ -1079,7 +960,7 @@ class JamboHook(BaseHook):
         self, branch_id: str, name: str, *, no_login: bool = False, project_id: str | None = None
     ) -> Mutation[Role]:
         """Create a role; its password (when returned) is registered with the secrets masker."""
-        body: dict[str, Any] = {"role": {"name": _check_name("role name", name, ROLE_NAME_MAX)}}
+        body: dict[str, Any] = {"role": {"name": check_name("role name", name, ROLE_NAME_MAX)}}
         if no_login:
             body["role"]["no_login"] = True
         result = self._call(
@@ -1230,8 +1111,8 @@ class JamboHook(BaseHook):
         """A ``postgresql://`` URI for the branch (direct or pooled); masked before it is returned."""
         query = {
             "branch_id": check_id("branch_id", branch_id),
-            "database_name": _check_name("database", database),
-            "role_name": _check_name("role", role, ROLE_NAME_MAX),
+            "database_name": check_name("database", database),
+            "role_name": check_name("role", role, ROLE_NAME_MAX),
             "endpoint_id": check_id("endpoint_id", endpoint_id) if endpoint_id else None,
             "pooled": bool(pooled),
         }
