@@ -161,7 +161,8 @@ def test_error_bodies_echoing_the_key_are_redacted_even_when_cut(
     monkeypatch.setenv(
         "AIRFLOW_CONN_JAMBO_ECHO", json.dumps({"conn_type": "jambo", "host": base, "password": key})
     )
-    page = "x" * 180 + f" Authorization: Bearer {key}"
+    page = "x" * 165 + f" Authorization: Bearer {key}"
+    assert page.index(key) < 200 < page.index(key) + len(key), "the 200-character cut must fall in the key"
     with respx.mock(base_url=base, assert_all_called=True) as mock:
         mock.get("/projects").mock(return_value=httpx.Response(400, text=page))
         mock.get("/projects/p-1").mock(
