@@ -54,7 +54,6 @@ FAULT_MENU: tuple[dict[str, Any], ...] = (
     {"kind": "drop_after_apply"},
 )
 PROTECTED_NAME = "chaos-protected"
-UNRELATED_NAME = "chaos-unrelated"
 
 
 def start_emulator() -> JamboEmulator:
@@ -196,9 +195,11 @@ def _wait_idle(client: httpx.Client, project_id: str) -> None:
     raise AssertionError(f"operations of project {project_id} still in flight")
 
 
-def setup_project(emu: JamboEmulator, name: str) -> ChaosProject:
+def setup_project(emu: JamboEmulator, name: str, *, unrelated_name: str) -> ChaosProject:
     """A project with its default branch, a protected branch and an unrelated branch with a compute;
-    created before any fault is injected, and snapshotted."""
+    created before any fault is injected, and snapshotted. Give the unrelated branch a name that
+    *contains* a lifecycle's name: the API's ``search`` is partial, so a lookup by name that is not
+    matched exactly would pick it (and a teardown would delete it)."""
     body = emu.create_project(name=name)
     project_id = body["project"]["id"]
     with emu.client() as client:
@@ -206,7 +207,7 @@ def setup_project(emu: JamboEmulator, name: str) -> ChaosProject:
         default_id = next(b["id"] for b in list_branches(client, project_id) if b["default"])
         for branch, endpoints in (
             ({"name": PROTECTED_NAME, "protected": True}, []),
-            ({"name": UNRELATED_NAME}, [{"type": "read_write"}]),
+            ({"name": unrelated_name}, [{"type": "read_write"}]),
         ):
             resp = client.post(
                 f"/projects/{project_id}/branches", json={"branch": branch, "endpoints": endpoints}
@@ -214,7 +215,7 @@ def setup_project(emu: JamboEmulator, name: str) -> ChaosProject:
             resp.raise_for_status()
             _wait_idle(client, project_id)
         names = {b["name"]: b["id"] for b in list_branches(client, project_id)}
-        guarded = (default_id, names[PROTECTED_NAME], names[UNRELATED_NAME])
+        guarded = (default_id, names[PROTECTED_NAME], names[unrelated_name])
         before = snapshot(client, project_id, guarded)
     return ChaosProject(emu, project_id, default_id, guarded, before)
 

@@ -8,7 +8,8 @@ when it fails with a JamboError. Afterwards: no lifecycle branch is left, no nam
 every lifecycle's create was applied exactly once, and the default, the protected and the unrelated
 branch are exactly as they were.
 
-First a few lifecycles run one by one with a targeted sequence (the create's response dropped after
+Every fourth lifecycle also runs a second create try concurrently (an Airflow zombie try and its
+retry). First a few lifecycles run one by one with a targeted sequence (the create's response dropped after
 the branch was made, then the lookup fails on every attempt), so some create tasks certainly fail
 with their branch made and their re-run must adopt it; then the rest run concurrently under random
 faults.
@@ -64,7 +65,7 @@ def emulator() -> Iterator[JamboEmulator]:
 
 @pytest.fixture
 def project(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> ChaosProject:
-    chaos = setup_project(emulator, "chaos-hook")
+    chaos = setup_project(emulator, "chaos-hook", unrelated_name="chaos-hook-01-unrelated")
     conn = {"conn_type": "jambo", "host": emulator.base_url, "password": emulator.api_key}
     conn["extra"] = {"project_id": chaos.project_id}  # type: ignore[assignment]
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
@@ -77,6 +78,9 @@ class Lifecycle:
     reset: bool
     sleeps: FastSleep
     tasks: TaskLog
+    #: Also run a second, concurrent create try (a zombie try still running while Airflow runs
+    #: the retry): both get-or-create the same name and must end with the same branch.
+    twin: bool = False
     lookup_failure: FailLookupAfterCreate | None = None
     created_flags: list[bool] = field(default_factory=list)
 
@@ -119,9 +123,18 @@ class Lifecycle:
             ops = hook.delete_branch(branch.id)
             hook.wait_for_operations([op.id for op in ops], timeout=30).raise_for_status()
 
+    def create_task(self) -> tuple[str, str]:
+        return run_task("create", self.create, tries=TASK_TRIES, log=self.tasks)
+
     def run(self) -> None:
         try:
-            branch_id, parent_id = run_task("create", self.create, tries=TASK_TRIES, log=self.tasks)
+            if self.twin:
+                with ThreadPoolExecutor(max_workers=1) as zombie_pool:
+                    zombie = zombie_pool.submit(self.create_task)
+                    branch_id, parent_id = self.create_task()
+                    assert zombie.result() == (branch_id, parent_id)
+            else:
+                branch_id, parent_id = self.create_task()
             if self.reset:
                 run_task(
                     "reset",
@@ -140,7 +153,10 @@ def test_hook_lifecycles_under_faults_leave_a_clean_project(
     emu = project.emu
     emu.clear_requests()
     sleeps, tasks = FastSleep(), TaskLog()
-    lifecycles = [Lifecycle(f"chaos-hook-{i:02d}", i % 2 == 0, sleeps, tasks) for i in range(LIFECYCLES)]
+    lifecycles = [
+        Lifecycle(f"chaos-hook-{i:02d}", i % 2 == 0, sleeps, tasks, twin=i >= TARGETED and i % 4 == 1)
+        for i in range(LIFECYCLES)
+    ]
     targeted, chaotic = lifecycles[:TARGETED], lifecycles[TARGETED:]
 
     injected = 0

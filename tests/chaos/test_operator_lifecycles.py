@@ -65,7 +65,7 @@ def emulator() -> Iterator[JamboEmulator]:
 
 @pytest.fixture
 def project(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> ChaosProject:
-    chaos = setup_project(emulator, "chaos-operators")
+    chaos = setup_project(emulator, "chaos-operators", unrelated_name="chaos-ops-01-unrelated")
     conn = {
         "conn_type": "jambo",
         "host": emulator.base_url,
