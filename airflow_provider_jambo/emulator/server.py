@@ -13,7 +13,6 @@ import uvicorn
 
 from airflow_provider_jambo.emulator.app import TRANSPORT_KEY, create_app
 from airflow_provider_jambo.emulator.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
-from airflow_provider_jambo.emulator.context import EmulatorContext
 from airflow_provider_jambo.emulator.control import Controller
 from airflow_provider_jambo.emulator.dataplane.base import DataPlane, NullDataPlane
 
@@ -97,8 +96,9 @@ def uvicorn_config(app: Any, *, log_level: str = "warning") -> uvicorn.Config:
     )
 
 
-class JamboEmulator:
-    """The emulator in process::
+class JamboEmulator(Controller):
+    """The emulator in process (its controls are the ``Controller`` methods: ``reset``,
+    ``set_operation_durations``, ``advance``, ``inject_fault``, ``requests``, ...)::
 
     with JamboEmulator(api_key="test-key", deterministic=True, operation_duration=0.0) as emu:
         httpx.get(f"{emu.base_url}/projects", headers={"Authorization": f"Bearer {emu.api_key}"})
@@ -148,8 +148,8 @@ class JamboEmulator:
         self.host = host
         self._port = port
         self.app = create_app(config, resolve_data_plane(data_plane))
-        self.ctx: EmulatorContext = self.app.state.ctx
-        self.controller: Controller = self.app.state.controller
+        super().__init__(self.app.state.ctx)
+        self.controller: Controller = self.app.state.controller  # what /_emulator uses (same state)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -226,7 +226,7 @@ class JamboEmulator:
         """The first personal key (generated when none was given)."""
         return self.ctx.primary_key
 
-    # -- conveniences and controls ------------------------------------------------------------------
+    # -- conveniences (the controls are inherited from Controller) ---------------------------------
     def client(self, **kwargs: Any) -> httpx.Client:
         """An httpx client for the API with the key set (close it, or use it as a context manager)."""
         headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
@@ -241,44 +241,3 @@ class JamboEmulator:
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body
-
-    def reset(self) -> None:
-        self.controller.reset()
-
-    def set_operation_durations(self, default: float | None = None, **per_action: float) -> dict[str, float]:
-        return self.controller.set_operation_durations(default, **per_action)
-
-    def advance(self, seconds: float) -> float:
-        return self.controller.advance(seconds)
-
-    def inject_fault(
-        self,
-        method: str,
-        route: str,
-        faults: list[dict[str, Any]],
-        *,
-        probability: float | None = None,
-        times: int | None = None,
-    ) -> dict[str, Any]:
-        return self.controller.inject_fault(method, route, faults, probability=probability, times=times)
-
-    def clear_faults(self) -> None:
-        self.controller.clear_faults()
-
-    def set_operation_outcome(self, action: str, outcome: str, times: int = 1) -> None:
-        self.controller.set_operation_outcome(action, outcome, times)
-
-    def set_rate_limits(self, enabled: bool) -> None:
-        self.controller.set_rate_limits(enabled)
-
-    def set_lock_rule(self, enabled: bool) -> None:
-        self.controller.set_lock_rule(enabled)
-
-    def requests(self) -> list[dict[str, Any]]:
-        return self.controller.requests()
-
-    def clear_requests(self) -> None:
-        self.controller.clear_requests()
-
-    def add_api_key(self, key: str | None = None, *, project_id: str | None = None) -> str:
-        return self.controller.add_api_key(key, project_id=project_id)

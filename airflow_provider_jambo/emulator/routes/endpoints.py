@@ -26,6 +26,15 @@ from airflow_provider_jambo.emulator.schemas import EndpointCreateBody, Endpoint
 from airflow_provider_jambo.emulator.store import Endpoint, Operation, Project
 
 router = api_router()
+#: Update fields stored as given (when not null) under the same name on the endpoint.
+_COPIED_ON_UPDATE = (
+    "suspend_timeout_seconds",
+    "provisioner",
+    "disabled",
+    "pooler_enabled",
+    "passwordless_access",
+    "name",
+)
 
 
 def _endpoint_ops(
@@ -154,18 +163,10 @@ async def update_endpoint(
         endpoint.min_cu, endpoint.max_cu = min_cu, max_cu
         if fields.settings is not None:
             endpoint.settings = fields.settings.model_dump(exclude_none=True)
-        if fields.suspend_timeout_seconds is not None:
-            endpoint.suspend_timeout_seconds = fields.suspend_timeout_seconds
-        if fields.provisioner is not None:
-            endpoint.provisioner = fields.provisioner
-        if fields.disabled is not None:
-            endpoint.disabled = fields.disabled
-        if fields.pooler_enabled is not None:
-            endpoint.pooler_enabled = fields.pooler_enabled
-        if fields.passwordless_access is not None:
-            endpoint.passwordless_access = fields.passwordless_access
-        if fields.name is not None:
-            endpoint.name = fields.name
+        for name in _COPIED_ON_UPDATE:
+            value = getattr(fields, name)
+            if value is not None:
+                setattr(endpoint, name, value)
         endpoint.updated_at = ctx.clock.now()
         return _endpoint_ops(ctx, endpoint, ops)
 
