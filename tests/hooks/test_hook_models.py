@@ -102,3 +102,21 @@ def test_branch_creation_hides_connection_uris() -> None:
     assert "Pa55-secret-word" not in repr(creation)
     assert [op.status for op in creation.operations] == [OperationStatus.RUNNING]
     assert ConnectionDetails.from_api({}).password is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "schema_only_root"),
+    [
+        ({"parent_id": None, "init_source": "schema-only"}, True),
+        ({"init_source": "schema-only"}, True),
+        ({}, True),  # a non-default root that does not say how it was made
+        ({"init_source": "parent-data"}, False),  # e.g. the first branch of an imported project
+        ({"default": True, "init_source": "parent-data"}, False),
+        ({"primary": True}, False),  # the default branch, in the deprecated spelling
+        ({"parent_id": "br-main", "init_source": "schema-only"}, False),
+    ],
+)
+def test_branch_schema_only_root(raw: dict[str, object], schema_only_root: bool) -> None:
+    branch = Branch.from_api({"id": "br-x", "project_id": "p", "name": "x", **raw})
+    assert branch.is_schema_only_root is schema_only_root
+    assert branch.init_source == raw.get("init_source")
