@@ -56,14 +56,17 @@ FAULT_MENU: tuple[dict[str, Any], ...] = (
 PROTECTED_NAME = "chaos-protected"
 
 
-def start_emulator() -> JamboEmulator:
-    """A deterministic emulator (seeded ids and faults, zero operation durations). Its own rate
-    limits are off: 429s come from the injected faults only, so the run does not depend on speed."""
+def start_emulator(operation_duration: float = 0.0) -> JamboEmulator:
+    """A deterministic emulator (seeded ids and faults). With zero durations its clock is manual
+    (operations finish at the next request); otherwise operations take that long in real time and
+    the 423 rule makes concurrent lifecycles collide as on the service. Its own rate limits are
+    off: 429s come from the injected faults only, so the run does not depend on speed."""
     return JamboEmulator(
         api_key="chaos-test-key",
         deterministic=True,
         seed=CHAOS_SEED,
-        operation_duration=0.0,
+        manual_clock=operation_duration == 0,
+        operation_duration=operation_duration,
         rate_limits=False,
         data_plane="off",
     ).start()

@@ -45,18 +45,37 @@ from airflow_provider_jambo.hooks.retry import RetryPolicy
 pytestmark = pytest.mark.chaos
 
 CONN_ID = "jambo_chaos"
-LIFECYCLES = 48
 TARGETED = 4
-WORKERS = 6
 FAULT_PROBABILITY = 0.2
 TASK_TRIES = 6
-#: Fewer attempts than the default, so requests do run out of retries and whole tasks are re-run.
-POLICY = RetryPolicy(max_attempts=4, max_elapsed=60.0, initial_wait=0.2, max_wait=2.0)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    lifecycles: int
+    workers: int
+    operation_duration: float
+    policy: RetryPolicy
+
+
+SCENARIOS = {
+    # Operations finish at once: the faults alone decide. Fewer attempts than the default, so
+    # requests do run out of retries and whole tasks are re-run.
+    "instant": Scenario(48, 6, 0.0, RetryPolicy(max_attempts=4, max_elapsed=60.0, initial_wait=0.2)),
+    # Operations take 10 ms of real time: waits really poll, adopted branches have operations in
+    # flight, and concurrent lifecycles get the project's 423 as on the service (default attempts).
+    "timed": Scenario(24, 2, 0.01, RetryPolicy(initial_wait=0.2)),
+}
+
+
+@pytest.fixture(params=sorted(SCENARIOS))
+def scenario(request: pytest.FixtureRequest) -> Scenario:
+    return SCENARIOS[request.param]
 
 
 @pytest.fixture
-def emulator() -> Iterator[JamboEmulator]:
-    emu = start_emulator()
+def emulator(scenario: Scenario) -> Iterator[JamboEmulator]:
+    emu = start_emulator(scenario.operation_duration)
     try:
         yield emu
     finally:
@@ -75,6 +94,7 @@ def project(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> ChaosPr
 @dataclass
 class Lifecycle:
     name: str
+    policy: RetryPolicy
     reset: bool
     sleeps: FastSleep
     tasks: TaskLog
@@ -85,7 +105,7 @@ class Lifecycle:
     created_flags: list[bool] = field(default_factory=list)
 
     def hook(self) -> JamboHook:
-        hook = JamboHook(CONN_ID, retry_policy=POLICY)
+        hook = JamboHook(CONN_ID, retry_policy=self.policy)
         hook.sleep = self.sleeps
         tag_requests(hook, self.name)
         if self.lookup_failure is not None:
@@ -148,27 +168,29 @@ class Lifecycle:
 
 
 def test_hook_lifecycles_under_faults_leave_a_clean_project(
-    project: ChaosProject, capsys: pytest.CaptureFixture[str]
+    project: ChaosProject, scenario: Scenario, capsys: pytest.CaptureFixture[str]
 ) -> None:
     emu = project.emu
     emu.clear_requests()
     sleeps, tasks = FastSleep(), TaskLog()
     lifecycles = [
-        Lifecycle(f"chaos-hook-{i:02d}", i % 2 == 0, sleeps, tasks, twin=i >= TARGETED and i % 4 == 1)
-        for i in range(LIFECYCLES)
+        Lifecycle(f"chaos-hook-{i:02d}", scenario.policy, i % 2 == 0, sleeps, tasks)
+        for i in range(scenario.lifecycles)
     ]
+    for i, lc in enumerate(lifecycles):
+        lc.twin = i >= TARGETED and i % 4 == 1
     targeted, chaotic = lifecycles[:TARGETED], lifecycles[TARGETED:]
 
     injected = 0
     for lc in targeted:
-        lc.lookup_failure = FailLookupAfterCreate(emu, attempts=POLICY.max_attempts)
+        lc.lookup_failure = FailLookupAfterCreate(emu, attempts=scenario.policy.max_attempts)
         lc.lookup_failure.prepare()
         lc.run()
         injected += faults_injected(emu)
         emu.clear_faults()
 
     inject_chaos(emu, FAULT_PROBABILITY)
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=scenario.workers) as pool:
         futures = [pool.submit(lc.run) for lc in chaotic]
     errors = [f.exception() for f in futures if f.exception() is not None]
     injected += faults_injected(emu)
@@ -177,7 +199,8 @@ def test_hook_lifecycles_under_faults_leave_a_clean_project(
     names = [lc.name for lc in lifecycles]
     stats = account(emu.requests(), names)
     with capsys.disabled():
-        print("\n" + stats.line("hook", injected, sleeps, tasks))
+        label = f"hook, {scenario.operation_duration:g} s operations"
+        print("\n" + stats.line(label, injected, sleeps, tasks))
 
     assert not errors, f"{len(errors)} lifecycles failed: {errors[:3]}"
     assert check_invariant(project, names) == []
@@ -187,4 +210,4 @@ def test_hook_lifecycles_under_faults_leave_a_clean_project(
     assert [lc.created_flags for lc in targeted] == [[False]] * TARGETED
     assert tasks.failures["create"] >= TARGETED
     # The chaos really happened.
-    assert injected >= LIFECYCLES
+    assert injected >= scenario.lifecycles

@@ -174,9 +174,10 @@ def test_operator_lifecycles_under_faults_leave_a_clean_project(
     for lc in lifecycles:
         creates = lc.results["create_branch"]
         assert len({r["branch_id"] for r in creates}) == 1, creates
-        deletes = lc.results["delete_branch"]
-        # The teardown deleted exactly that branch (a re-run after a lost answer finds nothing).
-        assert {d["branch_id"] for d in deletes if d["deleted"]} == {creates[0]["branch_id"]}
+        # The teardown deleted that branch and nothing else (a re-run of a teardown whose first try
+        # deleted it and then failed finds nothing to delete).
+        deleted = {d["branch_id"] for d in lc.results["delete_branch"] if d["deleted"]}
+        assert deleted <= {creates[0]["branch_id"]}
     for i in sorted(TARGETED):
         lc = lifecycles[i]
         # The first try failed after the dropped create; the re-run adopted the branch it made.
