@@ -15,8 +15,8 @@ from typing import Any
 KINDS = ("status", "rate_limit", "locked", "latency", "drop_after_apply", "pass")
 #: Injectable statuses and the message each answers with.
 STATUS_MESSAGES = {
-    # Seen from the service and worth retrying (behaviour notes), but not tied to a documented
-    # request or state, so the emulator never answers it by itself: tests inject it.
+    # Seen from the service and worth retrying (behaviour notes), which ties it to no request; the
+    # emulator answers it by itself only for schema reads of a branch still copying (routes/schema.py).
     422: "branch not ready yet",
     500: "internal server error",
     502: "bad gateway",

@@ -329,3 +329,31 @@ def test_branch_created_archived(api: httpx.Client, project: dict[str, Any]) -> 
         json={"branch": {"archived": True}, "endpoints": [{"type": "read_write"}]},
     )
     assert with_compute.status_code == 400
+
+
+def test_schema_of_a_branch_not_ready_yet_is_422(
+    jambo_emulator: JamboEmulator, api: httpx.Client, project: dict[str, Any]
+) -> None:
+    pid, main = project["project"]["id"], project["branch"]["id"]
+    jambo_emulator.set_operation_durations(default=5.0)  # the manual clock stands still meanwhile
+    bid = create_branch(api, pid, name="copying")["branch"]["id"]
+    params = {"db_name": "neondb"}
+    for path in (f"/projects/{pid}/branches/{bid}/schema", f"/projects/{pid}/branches/{bid}/compare_schema"):
+        response = api.get(path, params=params)
+        assert response.status_code == 422, path
+        assert response.json()["message"] == "branch not ready yet"
+    # The parent is ready, but a comparison needs both sides.
+    as_base = api.get(
+        f"/projects/{pid}/branches/{main}/compare_schema", params={**params, "base_branch_id": bid}
+    )
+    assert as_base.status_code == 422
+    assert api.get(f"/projects/{pid}/branches/{bid}/schema", params={"db_name": "nope"}).status_code == 404
+    jambo_emulator.advance(5)
+    assert api.get(f"/projects/{pid}/branches/{bid}/schema", params=params).status_code == 200
+    assert api.get(f"/projects/{pid}/branches/{bid}/compare_schema", params=params).json() == {"diff": ""}
+    restore = api.post(f"/projects/{pid}/branches/{bid}/restore", json={"source_branch_id": main})
+    assert restore.status_code == 200, restore.text
+    assert restore.json()["branch"]["current_state"] == "resetting"
+    assert api.get(f"/projects/{pid}/branches/{bid}/schema", params=params).status_code == 422
+    jambo_emulator.advance(5)
+    assert api.get(f"/projects/{pid}/branches/{bid}/schema", params=params).status_code == 200

@@ -54,11 +54,23 @@ def _check_point(lsn: str | None, timestamp: str | None, prefix: str = "") -> No
         parse_timestamp(timestamp, f"{prefix}timestamp")
 
 
+#: Branch states whose data is not there yet (being copied) or is being replaced (a restore).
+NOT_READY_STATES = frozenset({"init", "resetting"})
+
+
 def _lookup(ctx: EmulatorContext, request: Request, project_id: str, branch_id: str, db_name: str) -> Branch:
+    """The branch whose schema is read; 422 ``branch not ready yet`` while its data is not settled.
+
+    The behaviour notes: using a branch before its ``create_branch`` finishes has given users
+    "branch not ready" errors, and the service's 422 ``branch not ready yet`` is worth retrying.
+    Reading a schema is the API request that uses the branch's data.
+    """
     with ctx.store.lock:
         _, branch = ctx.project_branch(key_of(request), project_id, branch_id)
         if db_name not in branch.databases:
             raise not_found("database")
+        if branch.current_state in NOT_READY_STATES:
+            raise ApiError(422, "branch not ready yet")
         return branch
 
 
