@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
+from airflow_provider_jambo.emulator.effects import log_failure
 from airflow_provider_jambo.emulator.errors import ApiError, bad_request
 from airflow_provider_jambo.emulator.ids import endpoint_host
 from airflow_provider_jambo.emulator.store import Branch, Database, Endpoint, Operation, Project, Role
@@ -531,7 +533,23 @@ def add_endpoint(
         disabled=disabled,
     )
     project.endpoints[endpoint.id] = endpoint
+    _reserve_address(ctx, endpoint)
     return endpoint, _start_op(ctx, project, endpoint, after=after)
+
+
+def _reserve_address(ctx: EmulatorContext, endpoint: Endpoint) -> None:
+    """Fix the compute's real address now: the create response's connection URIs then connect
+    once ``start_compute`` finishes, as the service's do (until then connections are refused)."""
+    try:
+        endpoint.address = ctx.data_plane.reserve_endpoint(
+            endpoint.project_id,
+            endpoint.branch_id,
+            endpoint.id,
+            host=endpoint_host(endpoint.id, endpoint.region_id),
+            read_only=endpoint.type == "read_only",
+        )
+    except DataPlaneError as exc:  # no free port: the start will pick one and set the address then
+        log_failure("reserve_endpoint", exc, endpoint.id)
 
 
 def _start_op(

@@ -166,3 +166,40 @@ def test_read_only_endpoint_through_the_api(api: Api) -> None:
     assert _query(uri, "SELECT 1") == [(1,)]
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         _query(uri, "CREATE TABLE nope (x int)")
+
+
+def _status(api: Api, op: dict[str, Any]) -> str:
+    status: str = api.http.get(f"/projects/{op['project_id']}/operations/{op['id']}").json()["operation"][
+        "status"
+    ]
+    return status
+
+
+def test_uris_in_create_responses_connect_once_the_compute_started(api: Api) -> None:
+    """As on the service: the create response's URI is the final one (refused until started)."""
+    control = str(api.http.base_url).rstrip("/").replace("/api/v2", "/_emulator")
+    project = api.call("POST", "/projects", json={"project": {"name": "dp-uris"}})
+    pid = project["project"]["id"]
+    project_uri = project["connection_uris"][0]["connection_uri"]
+    assert _query(project_uri, "SELECT 1") == [(1,)]
+    httpx.put(f"{control}/operation_durations", json={"default": 5.0}).raise_for_status()
+    try:
+        created = api.http.post(
+            f"/projects/{pid}/branches",
+            json={"branch": {"name": "uri-now"}, "endpoints": [{"type": "read_write"}]},
+        ).json()
+        uri = created["connection_uris"][0]["connection_uri"]
+        assert uri == api.uri(pid, created["branch"]["id"])
+        with pytest.raises(psycopg.OperationalError, match="refused"):
+            _query(uri, "SELECT 1")
+        # create_branch, then start_compute: each needs the (manual) clock moved past its 5 s.
+        deadline = time.monotonic() + 60
+        while not all(_status(api, op) == "finished" for op in created["operations"]):
+            assert time.monotonic() < deadline
+            httpx.post(f"{control}/clock/advance", json={"seconds": 5}).raise_for_status()
+            time.sleep(0.02)
+    finally:
+        httpx.put(f"{control}/operation_durations", json={"default": 0.0}).raise_for_status()
+    assert _query(uri, "SELECT current_user") == [("neondb_owner",)]
+    pooled = uri.replace(".us-east-2", "-pooler.us-east-2", 1)
+    assert _query(pooled, "SELECT 1") == [(1,)]

@@ -24,6 +24,7 @@ class RecordingDataPlane(NullDataPlane):
         self.calls: list[tuple[Any, ...]] = []
         self.gate: threading.Event | None = None
         self.fail_create_branch = False
+        self.reserved: list[str] = []
 
     def start(self) -> None:
         self.calls.append(("start",))
@@ -61,6 +62,21 @@ class RecordingDataPlane(NullDataPlane):
     def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None:
         self.calls.append(("set_role_password", branch_id, name, password))
 
+    def reserve_endpoint(
+        self, project_id: str, branch_id: str, endpoint_id: str, *, host: str, read_only: bool = False
+    ) -> EndpointAddress | None:
+        self.reserved.append(endpoint_id)  # at request time, so not ordered with ``calls``
+        return self._address(endpoint_id, host)
+
+    @staticmethod
+    def _address(endpoint_id: str, host: str | None) -> EndpointAddress:
+        return EndpointAddress(
+            host=host or "localhost",
+            pooler_host=f"{endpoint_id}-pooler.local",
+            port=15432,
+            query="sslmode=require&hostaddr=127.0.0.1",
+        )
+
     def start_endpoint(
         self,
         project_id: str,
@@ -71,12 +87,7 @@ class RecordingDataPlane(NullDataPlane):
         read_only: bool = False,
     ) -> EndpointAddress | None:
         self.calls.append(("start_endpoint", endpoint_id))
-        return EndpointAddress(
-            host=host or "localhost",
-            pooler_host=f"{endpoint_id}-pooler.local",
-            port=15432,
-            query="sslmode=require&hostaddr=127.0.0.1",
-        )
+        return self._address(endpoint_id, host)
 
     def delete_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
         self.calls.append(("delete_endpoint", endpoint_id))
@@ -151,6 +162,25 @@ def test_calls_happen_in_order_and_uris_use_the_address(
         ("delete_branch", bid),
         ("delete_project", pid),
     ]
+
+
+def test_create_responses_carry_the_reserved_address(emu: JamboEmulator, plane: RecordingDataPlane) -> None:
+    with emu.client() as client:
+        project = client.post("/projects", json={"project": {}}).json()
+        pid, root_ep = project["project"]["id"], project["endpoints"][0]["id"]
+        uri = project["connection_uris"][0]["connection_uri"]
+        assert uri.endswith(".aws.neon.tech:15432/neondb?sslmode=require&hostaddr=127.0.0.1")
+        assert f"@{root_ep}." in uri
+        _wait_finished(client, pid, project["operations"])
+        branch = client.post(
+            f"/projects/{pid}/branches",
+            json={"branch": {"name": "dev"}, "endpoints": [{"type": "read_write"}]},
+        ).json()
+        eid = branch["endpoints"][0]["id"]
+        assert branch["connection_uris"][0]["connection_uri"].endswith(
+            ":15432/neondb?sslmode=require&hostaddr=127.0.0.1"
+        )
+        assert plane.reserved == [root_ep, eid]
 
 
 def test_operation_waits_for_the_data_plane_call(emu: JamboEmulator, plane: RecordingDataPlane) -> None:

@@ -71,6 +71,13 @@ class DataPlane(Protocol):
 
     def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None: ...
 
+    def reserve_endpoint(
+        self, project_id: str, branch_id: str, endpoint_id: str, *, host: str, read_only: bool = False
+    ) -> EndpointAddress | None:
+        """The address a new compute will have once started, fixed now so the create response's
+        URIs already name it (connections are refused until ``start_endpoint``); None without a
+        real server. Called from a request handler: must be quick and not wait for other calls."""
+
     def start_endpoint(
         self,
         project_id: str,
@@ -135,6 +142,11 @@ class NullDataPlane:
         return None
 
     def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None:
+        return None
+
+    def reserve_endpoint(
+        self, project_id: str, branch_id: str, endpoint_id: str, *, host: str, read_only: bool = False
+    ) -> EndpointAddress | None:
         return None
 
     def start_endpoint(

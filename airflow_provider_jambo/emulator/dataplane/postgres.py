@@ -242,6 +242,20 @@ class PostgresDataPlane:
 
     # -- endpoints -------------------------------------------------------------------------------
 
+    def reserve_endpoint(
+        self, project_id: str, branch_id: str, endpoint_id: str, *, host: str, read_only: bool = False
+    ) -> EndpointAddress | None:
+        # Only the registry lock: a branch copy may hold self._lock for seconds.
+        hub = self._hub
+        if hub is None:
+            return None
+        port = hub.reserve(_proxy_key(project_id, endpoint_id))
+        with self._state:
+            self._endpoints[(project_id, endpoint_id)] = _Endpoint(
+                project_id, branch_id, host, read_only, port=port
+            )
+        return EndpointAddress(host=host, pooler_host=_pooler_host(host), port=port, query=URI_QUERY)
+
     def start_endpoint(
         self,
         project_id: str,

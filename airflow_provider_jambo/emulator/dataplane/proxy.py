@@ -78,11 +78,18 @@ class ProxyHub:
             target=self._loop.run_forever, name="jambo-dataplane-proxy", daemon=True
         )
         self._listeners: dict[str, _Listener] = {}  # only touched on the loop thread
+        #: Bound, not yet listening sockets (reserve -> open); any thread, under the lock.
+        self._reserved: dict[str, socket.socket] = {}
+        self._reserved_lock = threading.Lock()
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        with self._reserved_lock:
+            reserved, self._reserved = list(self._reserved.values()), {}
+        for sock in reserved:
+            sock.close()
         if not self._thread.is_alive():
             return
         self._call(self._close_all())
@@ -90,18 +97,47 @@ class ProxyHub:
         self._thread.join(10)
         self._loop.close()
 
-    def open(self, key: str, port: int) -> int:
-        """Listen for endpoint ``key`` on 127.0.0.1:``port`` (0 or taken: a free one); the port."""
-        self.close(key)  # a re-open (new branch or mode) keeps the port: free it first
+    def reserve(self, key: str) -> int:
+        """Bind a free port for endpoint ``key`` now and listen on it at ``open``; the port.
+
+        So connection URIs can name the port before the compute has started (as the service's
+        create responses do); until then a connection is refused. Cheap and loop-free: callable
+        from a request handler.
+        """
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                if port == 0:
-                    raise
-                sock.bind(("127.0.0.1", 0))  # someone took the old port meanwhile
+            sock.bind(("127.0.0.1", 0))
+        except OSError as exc:
+            sock.close()
+            raise DataPlaneError(f"cannot reserve a port for endpoint {key}: {exc}") from exc
+        old = self._take_reserved(key)
+        if old is not None:
+            old.close()
+        with self._reserved_lock:
+            self._reserved[key] = sock
+        port: int = sock.getsockname()[1]
+        return port
+
+    def _take_reserved(self, key: str) -> socket.socket | None:
+        with self._reserved_lock:
+            return self._reserved.pop(key, None)
+
+    def open(self, key: str, port: int) -> int:
+        """Listen for endpoint ``key`` on its reserved socket, else on 127.0.0.1:``port`` (0 or
+        taken: a free one); the port."""
+        reserved = self._take_reserved(key)
+        self.close(key)  # a re-open (new branch or mode) keeps the port: free it first
+        sock = reserved or socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            if reserved is None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    if port == 0:
+                        raise
+                    sock.bind(("127.0.0.1", 0))  # someone took the old port meanwhile
             sock.listen(256)
             sock.setblocking(False)
         except OSError as exc:
@@ -112,7 +148,10 @@ class ProxyHub:
         return bound
 
     def close(self, key: str) -> None:
-        """Stop listening for ``key`` and drop its sessions (no-op when not open)."""
+        """Stop listening for ``key`` (or release its reservation) and drop its sessions."""
+        reserved = self._take_reserved(key)
+        if reserved is not None:
+            reserved.close()
         self._call(self._close(key))
 
     def is_open(self, key: str) -> bool:
