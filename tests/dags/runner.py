@@ -18,12 +18,17 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
 AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
+# `airflow dags test` names the DAG file `--dagfile-path` from Airflow 3; 2.x only has `--subdir`
+# (a file or a folder). Read from the installed metadata: this module must not import Airflow.
+AIRFLOW_2 = version("apache-airflow").startswith("2.")
+_DAG_FILE_FLAG = "--subdir" if AIRFLOW_2 else "--dagfile-path"
 
 
 @dataclass
@@ -117,14 +122,8 @@ class AirflowHome:
             if old.is_file():
                 old.unlink()
         shutil.copy(dag_file, self.dags_folder / dag_file.name)
-        cmd = [
-            str(AIRFLOW_BIN),
-            "dags",
-            "test",
-            dag_id,
-            "--dagfile-path",
-            str(self.dags_folder / dag_file.name),
-        ]
+        dag_path = str(self.dags_folder / dag_file.name)
+        cmd = [str(AIRFLOW_BIN), "dags", "test", dag_id, _DAG_FILE_FLAG, dag_path]
         if conf:
             cmd += ["--conf", json.dumps(dict(conf))]
         logs_before = set(self._log_paths())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from runner import EXAMPLE_DAGS, DagRunResult
+from runner import AIRFLOW_2, EXAMPLE_DAGS, DagRunResult
 
 from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.hooks.jambo import JamboHook
@@ -82,9 +82,12 @@ def test_ephemeral_branch_deferrable_success(
     assert result.xcoms[("delete_branch", "return_value")]["branch_id"] == created["branch_id"]
     # The deferral went through the trigger (run inline by `dags test`).
     assert "running trigger in line" in result.output
-    assert result.xcoms[("create_branch", "_link_JamboConsoleLink")] == (
-        f"https://console.neon.tech/app/projects/{service.project_id}/branches/{created['branch_id']}"
-    )
+    console = f"https://console.neon.tech/app/projects/{service.project_id}/branches/{created['branch_id']}"
+    if AIRFLOW_2:
+        # Airflow 2 stores no link XComs: the webserver calls get_link, which reads these two values.
+        assert created["project_id"] == service.project_id
+    else:
+        assert result.xcoms[("create_branch", "_link_JamboConsoleLink")] == console
     assert service.branch_names() == ["main"]
     service.assert_no_secrets(result)
 
