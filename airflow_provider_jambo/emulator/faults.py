@@ -146,7 +146,8 @@ class FaultInjector:
                         self.active = bool(self._rules)
                     return fault
                 if self._rng.random() >= rule.probability:
-                    return None
+                    # This rule did not fire; a later rule on the same route still gets its chance.
+                    continue
                 rule.injected += 1
                 fault = self._rng.choice(rule.faults)
                 if rule.times is not None and rule.injected >= rule.times:

@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
-from starlette.types import Scope
 
 from airflow_provider_jambo.emulator.auth import authenticate
 from airflow_provider_jambo.emulator.context import EmulatorContext
@@ -46,7 +45,7 @@ class EmulatorRoute(APIRoute):
             if ctx.faults.active:
                 fault = ctx.faults.pick(method, template)
                 if fault is not None:
-                    early = await _apply_fault(fault, scope)
+                    early = await _apply_fault(fault, request)
                     if early is not None:
                         return early
             ctx.engine.advance()
@@ -55,13 +54,16 @@ class EmulatorRoute(APIRoute):
         return gated
 
 
-async def _apply_fault(fault: dict[str, Any], scope: Scope) -> Response | None:
+async def _apply_fault(fault: dict[str, Any], request: Request) -> Response | None:
     kind = fault["kind"]
     if kind == "latency":
+        # Read the body before the delay, as a server behind a slow network would have it: a client
+        # that gives up during the delay must still see its request applied (a late create), not a 400.
+        await request.body()
         await asyncio.sleep(fault["seconds"])
         return None
     if kind == "drop_after_apply":
-        scope["jambo.drop"] = True
+        request.scope["jambo.drop"] = True
         return None
     if kind == "status":
         raise ApiError(fault["status"], STATUS_MESSAGES[fault["status"]])

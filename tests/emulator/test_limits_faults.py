@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -131,10 +132,42 @@ def test_latency_fault_then_normal_handling(
     jambo_emulator: JamboEmulator, api: httpx.Client, project: dict[str, Any]
 ) -> None:
     pid = project["project"]["id"]
-    jambo_emulator.inject_fault("GET", "/projects/{project_id}", faults=[{"kind": "latency", "seconds": 0.2}])
-    assert api.get(f"/projects/{pid}").status_code == 200
+    jambo_emulator.inject_fault(
+        "GET", "/projects/{project_id}", faults=[{"kind": "latency", "seconds": 0.05}]
+    )
+    delayed = api.get(f"/projects/{pid}")
+    assert delayed.status_code == 200
+    assert delayed.json()["project"]["id"] == pid
     entry = [r for r in jambo_emulator.requests() if r["route"] == "/projects/{project_id}"][-1]
-    assert entry["duration_ms"] >= 200
+    assert entry["status"] == 200
+    assert jambo_emulator.ctx.faults.rules() == []  # one delay, then normal handling
+
+
+def test_a_create_the_client_gave_up_on_during_latency_is_still_applied(
+    jambo_emulator: JamboEmulator, project: dict[str, Any]
+) -> None:
+    """A client timing out during a slow request does not undo it: the late create happens."""
+    pid = project["project"]["id"]
+    jambo_emulator.inject_fault("POST", BRANCHES, faults=[{"kind": "latency", "seconds": 1.0}])
+    with jambo_emulator.client() as impatient, pytest.raises(httpx.ReadTimeout):
+        impatient.post(f"/projects/{pid}/branches", json={"branch": {"name": "late"}}, timeout=0.1)
+    with jambo_emulator.client() as client:
+        for _ in range(100):
+            names = [b["name"] for b in client.get(f"/projects/{pid}/branches").json()["branches"]]
+            if "late" in names:
+                break
+            time.sleep(0.05)
+    assert "late" in names
+
+
+def test_a_probability_rule_that_does_not_fire_leaves_later_rules_their_chance(
+    jambo_emulator: JamboEmulator, api: httpx.Client, project: dict[str, Any]
+) -> None:
+    pid = project["project"]["id"]
+    route = "/projects/{project_id}"
+    jambo_emulator.inject_fault("GET", route, faults=[{"kind": "status", "status": 500}], probability=0.0)
+    jambo_emulator.inject_fault("GET", route, faults=[{"kind": "status", "status": 503}], probability=1.0)
+    assert [api.get(f"/projects/{pid}").status_code for _ in range(3)] == [503, 503, 503]
 
 
 def test_invalid_fault_specs_are_rejected(jambo_emulator: JamboEmulator) -> None:
