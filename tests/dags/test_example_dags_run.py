@@ -98,7 +98,7 @@ def test_ephemeral_branch_teardown_runs_when_work_fails(
     result = run_example_dag(EPHEMERAL, env=service.env, conf={"fail_work": True})
     assert result.state == "failed", result.describe()
     assert result.task_states == {"create_branch": "success", "work": "failed", "delete_branch": "success"}
-    assert "the teardown still deletes the branch" in result.output
+    assert "the teardown still deletes the branch" in result.flat_output()
     assert service.branch_names() == ["main"]
     service.assert_no_secrets(result)
 
