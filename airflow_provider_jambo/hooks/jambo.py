@@ -677,9 +677,13 @@ class JamboHook(BaseHook):
     def _adopted(self, branch: Branch, pid: str, *, created: bool) -> BranchCreation:
         """An existing branch as a creation result: its endpoints and its operations still in flight."""
         endpoints = self.list_endpoints(pid, branch_id=branch.id)
-        ops = self.request(list_operations_request(pid, limit=OPERATION_PAGE_LIMIT))
-        in_flight = [op for op in ops if op.branch_id == branch.id and not op.status.is_success]
+        in_flight = self._unfinished_branch_operations(pid, branch.id)
         return BranchCreation(branch=branch, endpoints=endpoints, operations=in_flight, created=created)
+
+    def _unfinished_branch_operations(self, pid: str, branch_id: str) -> list[Operation]:
+        """The branch's operations on the newest page that have not succeeded (yet)."""
+        ops = self.request(list_operations_request(pid, limit=OPERATION_PAGE_LIMIT))
+        return [op for op in ops if op.branch_id == branch_id and not op.status.is_success]
 
     def update_branch(
         self,
@@ -712,10 +716,17 @@ class JamboHook(BaseHook):
         )
 
     def delete_branch(self, branch_id: str, *, project_id: str | None = None) -> list[Operation]:
-        """Delete a branch; ``[]`` when it is already gone (the API answers 204)."""
-        return self._call(
-            "DELETE", "/branches/{branch_id}", project_id, {"branch_id": branch_id}, parse=_ops_or_empty
+        """Delete a branch; its deletion's operations, ``[]`` when it was gone long ago.
+
+        The API answers 204 for a branch that is already gone. That is also what a DELETE re-sent
+        after a lost response gets, while the first attempt's ``suspend_compute``/``delete_timeline``
+        still run: so on 204 the branch's unfinished operations are returned, for callers to wait on.
+        """
+        pid = self._pid(project_id)
+        ops: list[Operation] = self._call(
+            "DELETE", "/branches/{branch_id}", pid, {"branch_id": branch_id}, parse=_ops_or_empty
         )
+        return ops or self._unfinished_branch_operations(pid, branch_id)
 
     def restore_branch(
         self,

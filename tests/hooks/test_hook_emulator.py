@@ -250,6 +250,24 @@ def test_dropped_schema_only_create_is_adopted(hook: JamboHook, emu: Any) -> Non
     assert len(posts(emu, BRANCHES, settle=1)) == 1
 
 
+def test_delete_whose_response_was_lost_still_returns_the_deletion_operations(
+    hook: JamboHook, emu: Any
+) -> None:
+    """The re-sent DELETE gets 204 (already gone); the first attempt's operations are still running."""
+    creation = hook.create_branch(name="lost-delete", endpoints=[{"type": "read_write"}])
+    hook.wait_for_operations([o.id for o in creation.operations], timeout=60).raise_for_status()
+    emu.set_operation_durations(default=5.0)
+    emu.inject_fault("DELETE", BRANCH, faults=[{"kind": "drop_after_apply"}], times=1)
+    ops = hook.delete_branch(creation.branch.id)
+    assert {op.action for op in ops} >= {"delete_timeline"}
+    assert all(op.branch_id == creation.branch.id for op in ops)
+    assert any(op.status.is_in_flight for op in ops)
+    result = hook.wait_for_operations([op.id for op in ops], timeout=120)
+    assert result.status == "success"
+    # A branch deleted long ago: 204 and nothing to wait for.
+    assert hook.delete_branch(creation.branch.id) == []
+
+
 def test_create_branch_duplicate_name_is_conflict(hook: JamboHook) -> None:
     hook.create_branch(name="twice")
     with pytest.raises(JamboConflictError, match=r"POST /projects/[a-z0-9-]+/branches -> 409"):
