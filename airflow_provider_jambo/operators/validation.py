@@ -16,15 +16,11 @@ from airflow.providers.common.compat.sdk import XComArg
 
 from airflow_provider_jambo.exceptions import JamboConfigError
 
-#: The service refuses ``expires_at`` further ahead than this.
-MAX_TTL = timedelta(days=30)
-MIN_CU = 0.25
-MAX_CU = 16.0
-#: Autoscaling range limit: ``max_cu - min_cu`` may not exceed this.
-MAX_CU_SPREAD = 8.0
-#: ``suspend_timeout_seconds``: -1 never suspends, 0 is the service default, at most one week.
-SUSPEND_TIMEOUT_RANGE = (-1, 604800)
-COMPUTE_TYPES = ("read_write", "read_only")
+# The service's limits are the hook's: one place says them, the operators check them at parse time.
+from airflow_provider_jambo.hooks.validation import ENDPOINT_TYPES as COMPUTE_TYPES
+from airflow_provider_jambo.hooks.validation import MAX_CU, MAX_CU_SPREAD, MIN_CU, SUSPEND_TIMEOUT_RANGE
+from airflow_provider_jambo.hooks.validation import MAX_EXPIRY as MAX_TTL
+
 IF_EXISTS_POLICIES = ("reuse", "fail")
 
 
