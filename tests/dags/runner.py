@@ -36,6 +36,15 @@ _AIRFLOW_MASK_REQUEST = re.compile(r"^.*\[debug\s*\] Sending request\s+msg=MaskS
 _DAG_FILE_FLAG = "--subdir" if AIRFLOW_2 else "--dagfile-path"
 
 
+def dag_bag(dag_folder: Path) -> Any:
+    """Parse DAG files with Airflow's DagBag (not in common-compat: it moved in Airflow 3.1)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.1
+        from airflow.models.dagbag import DagBag
+    return DagBag(dag_folder=dag_folder)
+
+
 @dataclass
 class DagRunResult:
     dag_id: str
