@@ -68,6 +68,27 @@ class GatewayMiddleware:
         status = 0
         dropped = False
 
+        logged = False
+
+        def record() -> None:
+            """Add the request to the log; before the last body byte is sent, so a client that
+            has its answer always sees the entry (it raced the client on loaded machines)."""
+            nonlocal logged
+            logged = True
+            path = scope["path"]
+            if path.startswith(API_PREFIX):
+                self.ctx.request_log.add(
+                    {
+                        "method": scope["method"],
+                        "path": path,
+                        "route": scope.get("jambo.route"),
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "request_id": request_id,
+                        "dropped": dropped,
+                    }
+                )
+
         async def send_wrapper(message: Message) -> None:
             nonlocal status, dropped
             if scope.get("jambo.drop"):
@@ -78,6 +99,8 @@ class GatewayMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()
             await send(message)
 
         try:
@@ -86,6 +109,7 @@ class GatewayMiddleware:
             log.exception("unhandled error serving %s %s", scope["method"], scope["path"])
             if status == 0 and not dropped:
                 status = 500
+                record()
                 response = error_response(
                     500,
                     "internal server error (emulator bug; see its log)",
@@ -95,21 +119,10 @@ class GatewayMiddleware:
                 await response(scope, receive, send)
         if dropped:
             await _drop_connection(scope)
-        path = scope["path"]
-        if path.startswith(API_PREFIX):
-            self.ctx.request_log.add(
-                {
-                    "method": scope["method"],
-                    "path": path,
-                    "route": scope.get("jambo.route"),
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "request_id": request_id,
-                    "dropped": dropped,
-                }
-            )
+        if not logged:  # dropped, or the app failed before answering
+            record()
         if dropped and TRANSPORT_KEY not in scope.get("state", {}):
-            raise DroppedConnection(f"response to {scope['method']} {path} dropped after apply")
+            raise DroppedConnection(f"response to {scope['method']} {scope['path']} dropped after apply")
 
 
 _BODY_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
