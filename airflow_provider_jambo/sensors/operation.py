@@ -29,6 +29,7 @@ from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
@@ -72,6 +73,10 @@ def parse_operation_ids(value: Any) -> list[str]:
     if bad:
         raise JamboConfigError(f"operation_ids: {bad} do not look like operation ids (^[a-z0-9-]{{1,60}}$)")
     return list(dict.fromkeys(ids))
+
+
+#: ``next_kwargs["error"]`` when Airflow times a deferral out (2.x scheduler; 3.x TriggerFailureReason).
+_DEFERRAL_TIMEOUT_ERRORS = frozenset({"Trigger timeout", "Trigger/execution timeout"})
 
 
 class JamboOperationSensor(BaseSensorOperator):
@@ -170,6 +175,16 @@ class JamboOperationSensor(BaseSensorOperator):
             raise AirflowFailException(result.message)
         self.log.info(result.message)
         return PokeReturnValue(is_done=True, xcom_value=ids)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        # Airflow's own deferral timeout is a sensor timeout (a skip under soft_fail) on every
+        # version: 2.11 raises a plain, retryable TaskDeferralError for it, 3.0 ignores soft_fail.
+        if next_method == "__fail__" and (next_kwargs or {}).get("error") in _DEFERRAL_TIMEOUT_ERRORS:
+            message = f"Airflow timed the deferral out: {(next_kwargs or {}).get('error')}"
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
+        return super().resume_execution(next_method, next_kwargs, context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[str]:
         """Resume after the trigger (``resume_execution`` maps failures to skips under soft_fail)."""

@@ -163,11 +163,12 @@ def test_resume_outcomes(event: dict, soft_fail: bool, raised: type[BaseExceptio
     assert ok == ["a-1"]
 
 
+@pytest.mark.parametrize("error", ["Trigger timeout", "Trigger/execution timeout"])  # Airflow 3, 2
 @pytest.mark.parametrize(
     ("soft_fail", "raised"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
 )
-def test_airflow_deferral_timeout_backstop(soft_fail: bool, raised: type[BaseException]) -> None:
+def test_airflow_deferral_timeout_backstop(soft_fail: bool, raised: type[BaseException], error: str) -> None:
     """If Airflow's own deferral timeout fires first, it is still a sensor timeout (or a skip)."""
     s = sensor(operation_ids=["a-1"], soft_fail=soft_fail, deferrable=True)
     with pytest.raises(raised):
-        s.resume_execution("__fail__", {"error": "Trigger timeout"}, make_context())
+        s.resume_execution("__fail__", {"error": error}, make_context())
