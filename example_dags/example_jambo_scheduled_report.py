@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param
-from airflow.sdk import CronDataIntervalTimetable
+
+try:
+    from airflow.sdk import CronDataIntervalTimetable
+except ImportError:  # Airflow < 3.1: not in the SDK (nor in common-compat) yet
+    from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
 
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator, JamboDeleteBranchOperator
 from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
