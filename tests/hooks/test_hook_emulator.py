@@ -256,13 +256,14 @@ def test_delete_whose_response_was_lost_still_returns_the_deletion_operations(
     """The re-sent DELETE gets 204 (already gone); the first attempt's operations are still running."""
     creation = hook.create_branch(name="lost-delete", endpoints=[{"type": "read_write"}])
     hook.wait_for_operations([o.id for o in creation.operations], timeout=60).raise_for_status()
-    emu.set_operation_durations(default=5.0)
+    # Long enough that the retry layer's own waits (they advance this clock) cannot finish them.
+    emu.set_operation_durations(default=60.0)
     emu.inject_fault("DELETE", BRANCH, faults=[{"kind": "drop_after_apply"}], times=1)
     ops = hook.delete_branch(creation.branch.id)
     assert {op.action for op in ops} >= {"delete_timeline"}
     assert all(op.branch_id == creation.branch.id for op in ops)
     assert any(op.status.is_in_flight for op in ops)
-    result = hook.wait_for_operations([op.id for op in ops], timeout=120)
+    result = hook.wait_for_operations([op.id for op in ops], timeout=3600)
     assert result.status == "success"
     # A branch deleted long ago: 204 and nothing to wait for.
     assert hook.delete_branch(creation.branch.id) == []

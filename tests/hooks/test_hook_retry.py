@@ -15,7 +15,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 import respx
-from hook_support import API_KEY, FAKE_BASE, SleepRecorder, logged_text
+from hook_support import API_KEY, FAKE_BASE, SleepRecorder
 
 from airflow_provider_jambo.exceptions import (
     JamboAPIError,
@@ -211,7 +211,10 @@ def test_every_retry_is_logged_with_reason_and_wait(
     with caplog.at_level(logging.WARNING):
         make_hook().request(GET_PROJECT)
     # The hook logs through Airflow's logger: stdlib records (caplog) or structlog output (capsys).
-    lines = [line for line in logged_text(caplog, capsys).splitlines() if "Retrying GET" in line]
+    # Airflow 2.11/3.0 do both for one record, so count in one of them (the secrets checks use both).
+    captured = capsys.readouterr()
+    text = caplog.text if caplog.records else captured.out + captured.err
+    lines = [line for line in text.splitlines() if "Retrying GET" in line]
     assert len(lines) == 2
     assert "GET /projects/proj-1 in " in lines[0]
     assert "423 project already has running" in lines[0]
