@@ -168,7 +168,12 @@ def connection_from_uri(uri: str, *, conn_id: str) -> Connection:
     password = unquote(parts.password) if parts.password is not None else None
     if password:
         mask_secret(password)
-    extra = dict(parse_qsl(parts.query, keep_blank_values=True))
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    extra: dict[str, Any] = dict(params)
+    if params:
+        # libpq parameters (sslmode, hostaddr, options, ...) reach psycopg as connect arguments;
+        # the SQLAlchemy URL (get_uri, get_sqlalchemy_engine, pandas) takes them from here.
+        extra["sqlalchemy_query"] = params
     return Connection(
         conn_id=conn_id,
         conn_type="postgres",

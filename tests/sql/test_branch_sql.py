@@ -92,6 +92,22 @@ def test_hook_reads_the_parents_data_and_writes_only_the_branch(main_uri: str) -
         assert cur.fetchone() == ("neondb_owner", 3)
 
 
+def test_sqlalchemy_engine_reaches_the_branch(main_uri: str) -> None:
+    """get_uri()/get_sqlalchemy_engine() (pandas, SQLAlchemy users) carry hostaddr and sslmode too."""
+    branch = create_branch("sql-alchemy")
+    hook = JamboPostgresHook(branch=branch)
+    hook.run("INSERT INTO items VALUES (4, 'via sqlalchemy')")
+    assert "hostaddr=" in hook.get_uri()
+    assert "sslmode=require" in hook.get_uri()
+    engine = hook.get_sqlalchemy_engine()
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT count(*), current_user FROM items").fetchall()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [(3, "neondb_owner")]
+
+
 def test_operator_runs_templated_sql_files_and_returns_rows(main_uri: str, tmp_path: Any) -> None:
     branch = create_branch("sql-operator")
     op = JamboBranchSQLOperator(

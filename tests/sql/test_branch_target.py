@@ -85,7 +85,8 @@ def test_connection_from_uri_keeps_query_as_extras_and_masks_password() -> None:
         "neondb",
     )
     assert conn.password == password
-    assert conn.extra_dejson == {"sslmode": "require", "hostaddr": "127.0.0.1"}
+    libpq = {"sslmode": "require", "hostaddr": "127.0.0.1"}
+    assert conn.extra_dejson == {**libpq, "sqlalchemy_query": libpq}
     assert password not in str(redact(f"connecting with {password}"))
 
 
