@@ -55,6 +55,7 @@ from airflow_provider_jambo.hooks.validation import (
     check_expiry,
     check_name,
     endpoint_body,
+    point_in_time,
     rfc3339,
 )
 from airflow_provider_jambo.hooks.waiting import (
@@ -740,12 +741,7 @@ class JamboHook(BaseHook):
     ) -> Mutation[Branch]:
         """Restore (reset) a branch from a source; reset to parent = ``source_branch_id=parent_id``."""
         body: dict[str, Any] = {"source_branch_id": check_id("source_branch_id", source_branch_id)}
-        if source_lsn is not None and source_timestamp is not None:
-            raise JamboConfigError("give source_lsn or source_timestamp, not both")
-        if source_lsn is not None:
-            body["source_lsn"] = check_name("source_lsn", source_lsn)
-        if source_timestamp is not None:
-            body["source_timestamp"] = rfc3339("source_timestamp", source_timestamp)
+        body.update(point_in_time("source", source_lsn, source_timestamp))
         if preserve_under_name is not None:
             body["preserve_under_name"] = check_name("preserve_under_name", preserve_under_name)
         if source_branch_id == branch_id and source_lsn is None and source_timestamp is None:

@@ -90,6 +90,17 @@ def check_name(kind: str, value: object, max_len: int = 256) -> str:
     return value
 
 
+def point_in_time(prefix: str, lsn: str | None, timestamp: datetime | str | None) -> dict[str, str]:
+    """``{prefix}_lsn`` or ``{prefix}_timestamp`` (never both) of a branch create or restore."""
+    if lsn is not None and timestamp is not None:
+        raise JamboConfigError(f"give {prefix}_lsn or {prefix}_timestamp, not both")
+    if lsn is not None:
+        return {f"{prefix}_lsn": check_name(f"{prefix}_lsn", lsn)}
+    if timestamp is not None:
+        return {f"{prefix}_timestamp": rfc3339(f"{prefix}_timestamp", timestamp)}
+    return {}
+
+
 def branch_create_body(
     name: str | None,
     parent_id: str | None,
@@ -106,12 +117,7 @@ def branch_create_body(
         branch["name"] = check_name("branch name", name)
     if parent_id is not None:
         branch["parent_id"] = check_id("parent_id", parent_id)
-    if parent_lsn is not None and parent_timestamp is not None:
-        raise JamboConfigError("give parent_lsn or parent_timestamp, not both")
-    if parent_lsn is not None:
-        branch["parent_lsn"] = check_name("parent_lsn", parent_lsn)
-    if parent_timestamp is not None:
-        branch["parent_timestamp"] = rfc3339("parent_timestamp", parent_timestamp)
+    branch.update(point_in_time("parent", parent_lsn, parent_timestamp))
     if init_source is not None:
         if init_source not in INIT_SOURCES:
             raise JamboConfigError(f"init_source must be one of {INIT_SOURCES}, got {init_source!r}")
