@@ -181,6 +181,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         # Starlette names only the first route that matched the path; Allow must list them all.
         headers["Allow"] = _allowed_methods(request)
+        message = f"method not allowed: {request.method} {request.url.path} takes {headers['Allow']}"
     return error_response(exc.status_code, message, _request_id(request), headers=headers)
 
 
@@ -204,8 +205,10 @@ def _allowed_methods(request: Request) -> str:
             by_template.setdefault(template, set()).update(methods)
     if not by_template:
         return ""
+    from airflow_provider_jambo.emulator.routes import specificity
+
     # A literal segment wins over a parameter (.../branches/count is not .../branches/{branch_id}).
-    best = min(by_template, key=lambda template: template.count("{"))
+    best = min(by_template, key=specificity)
     return ", ".join(sorted(by_template[best]))
 
 
@@ -213,7 +216,7 @@ def create_app(config: EmulatorConfig | None = None, data_plane: DataPlane | Non
     """A fresh emulator app; all state lives on ``app.state.ctx`` (no module globals)."""
     from airflow_provider_jambo.emulator.control import Controller
     from airflow_provider_jambo.emulator.control import router as control_router
-    from airflow_provider_jambo.emulator.routes import API_MODULES, api_router
+    from airflow_provider_jambo.emulator.routes import api_router
 
     ctx = EmulatorContext(
         config or EmulatorConfig(), data_plane if data_plane is not None else NullDataPlane()
@@ -238,12 +241,12 @@ def create_app(config: EmulatorConfig | None = None, data_plane: DataPlane | Non
         redoc_url=None,
         lifespan=lifespan,
     )
+    # An unknown path is a 404, not a redirect to a path that may be another operation.
+    app.router.redirect_slashes = False
     app.state.ctx = ctx
     app.state.controller = Controller(ctx)
     app.include_router(api_router, prefix=API_PREFIX)
-    app.state.route_table = _route_table(
-        [(API_PREFIX, module.router) for module in API_MODULES] + [(CONTROL_PREFIX, control_router)]
-    )
+    app.state.route_table = _route_table([(API_PREFIX, api_router), (CONTROL_PREFIX, control_router)])
     app.include_router(control_router, prefix=CONTROL_PREFIX)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -36,4 +36,4 @@ def test_unexpected_error_is_a_json_500_and_logged(
 def test_wrong_method_is_a_json_405(api: httpx.Client) -> None:
     response = api.put("/projects")
     assert response.status_code == 405
-    assert response.json()["message"] == "method not allowed"
+    assert response.json()["message"].startswith("method not allowed")
