@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 # Must run before the first `import airflow` anywhere in the test session.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="jambo-tests-airflow-home-")
@@ -18,3 +21,13 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_PATH = ROOT.parent / "shared" / "reference" / "jambo-api-v2.openapi.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_request_budgets() -> Iterator[None]:
+    """Each test starts with full request budgets, as the emulator's reset() refills its limits."""
+    from airflow_provider_jambo.hooks.budget import reset_budgets
+
+    reset_budgets()
+    yield
+    reset_budgets()

@@ -8,12 +8,14 @@ single attempt and turn every failure into a typed error (``exceptions.py``); re
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import re
 import ssl
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -25,10 +27,12 @@ import httpx
 from airflow_provider_jambo.exceptions import (
     JamboAPIError,
     JamboConfigError,
+    JamboRateLimitedError,
     JamboTransportError,
     error_class_for,
     redact,
 )
+from airflow_provider_jambo.hooks.budget import Ticket
 
 T = TypeVar("T")
 
@@ -291,24 +295,52 @@ def _result(req: ApiRequest[T], response: httpx.Response, secrets: tuple[str, ..
     return req.parse(body)
 
 
-def send_sync(client: httpx.Client, req: ApiRequest[T], *, secrets: tuple[str, ...] = ()) -> T:
-    """One attempt with the sync client."""
+def _budgeted(ticket: Ticket | None, result: Callable[[], T]) -> T:
+    """Run ``result``; a 429 it raises pauses the account's budget (everyone waits for it)."""
+    try:
+        return result()
+    except JamboRateLimitedError as err:
+        if ticket is not None:
+            ticket.rate_limited(err.retry_after)
+        raise
+
+
+def send_sync(
+    client: httpx.Client,
+    req: ApiRequest[T],
+    *,
+    secrets: tuple[str, ...] = (),
+    ticket: Ticket | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """One attempt with the sync client, after waiting for the account's budget (``ticket``)."""
+    if ticket is not None:
+        ticket.acquire(sleep)
     request = _build(client, req)
     try:
         response = client.send(request)
     except httpx.RequestError as err:
         raise transport_error(req, err, request.headers[REQUEST_ID_HEADER], secrets) from err
-    return _result(req, response, secrets)
+    return _budgeted(ticket, lambda: _result(req, response, secrets))
 
 
-async def send_async(client: httpx.AsyncClient, req: ApiRequest[T], *, secrets: tuple[str, ...] = ()) -> T:
-    """One attempt with the async client."""
+async def send_async(
+    client: httpx.AsyncClient,
+    req: ApiRequest[T],
+    *,
+    secrets: tuple[str, ...] = (),
+    ticket: Ticket | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> T:
+    """One attempt with the async client; the budget is awaited, never slept on."""
+    if ticket is not None:
+        await ticket.aacquire(sleep)
     request = _build(client, req)
     try:
         response = await client.send(request)
     except httpx.RequestError as err:
         raise transport_error(req, err, request.headers[REQUEST_ID_HEADER], secrets) from err
-    return _result(req, response, secrets)
+    return _budgeted(ticket, lambda: _result(req, response, secrets))
 
 
 @functools.cache

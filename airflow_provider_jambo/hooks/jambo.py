@@ -32,6 +32,12 @@ from airflow_provider_jambo.exceptions import (
     JamboTransportError,
 )
 from airflow_provider_jambo.get_provider_info import get_provider_info
+from airflow_provider_jambo.hooks.budget import (
+    DEFAULT_REQUESTS_PER_MINUTE,
+    RequestBudget,
+    budget_for,
+    check_requests_per_minute,
+)
 from airflow_provider_jambo.hooks.client import (
     DEFAULT_BASE_URL,
     ApiRequest,
@@ -116,6 +122,12 @@ class JamboSettings:
     org_id: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE
+
+    @property
+    def budget(self) -> RequestBudget:
+        """The process's request budget for this account (shared by every hook on it)."""
+        return budget_for(self.base_url, self.api_key, self.requests_per_minute)
 
     @classmethod
     def from_connection(cls, conn: Any, extras: Mapping[str, Any], conn_id: str = "") -> JamboSettings:
@@ -146,7 +158,11 @@ class JamboSettings:
                     f"connection {conn_id!r}: extra timeout must be a positive number of seconds, "
                     f"got {extras['timeout']!r}"
                 )
+        requests_per_minute = DEFAULT_REQUESTS_PER_MINUTE
+        if extras.get("requests_per_minute") not in (None, ""):
+            requests_per_minute = check_requests_per_minute(extras["requests_per_minute"], conn_id=conn_id)
         return cls(
+            requests_per_minute=requests_per_minute,
             conn_id=conn_id,
             base_url=base_url,
             api_key=api_key,
@@ -241,7 +257,8 @@ class JamboHook(BaseHook):
 
     :param jambo_conn_id: connection of type ``jambo`` (password: API key; host: API base URL,
         empty for the public one; extras ``project_id``, ``org_id``, ``timeout``, ``max_retries``,
-        ``retry_max_wait``).
+        ``retry_max_wait``, ``requests_per_minute`` (this process's budget for the account,
+        default 560 of the service's 700; see ``hooks/budget.py``)).
     :param retry_policy: overrides the connection's retry settings (triggers carry one).
     :param timeout: overrides the connection's read timeout in seconds.
     """
@@ -390,11 +407,13 @@ class JamboHook(BaseHook):
     def request(self, req: ApiRequest[T], *, retry_policy: RetryPolicy | None = None) -> T:
         """Send ``req`` with the sync client, retrying per the policy; returns the parsed result."""
         client = self.get_conn()
-        secrets = (self.load().api_key,)
+        settings = self.load()
+        secrets = (settings.api_key,)
+        ticket = settings.budget.ticket()
         return call_with_retries(
             retry_policy or self.retry_policy,
             req,
-            lambda: send_sync(client, req, secrets=secrets),
+            lambda: send_sync(client, req, secrets=secrets, ticket=ticket, sleep=self.sleep),
             sleep=self.sleep,
             logger=self.log,
         )
@@ -404,10 +423,11 @@ class JamboHook(BaseHook):
         client = await self.aget_conn()
         settings = await self.aload()
         secrets = (settings.api_key,)
+        ticket = settings.budget.ticket()
         return await acall_with_retries(
             retry_policy or self._retry_policy_override or settings.retry_policy,
             req,
-            lambda: send_async(client, req, secrets=secrets),
+            lambda: send_async(client, req, secrets=secrets, ticket=ticket, sleep=self.asleep),
             sleep=self.asleep,
             logger=self.log,
         )
