@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
+from airflow_provider_jambo.rules import SCHEMA_ONLY, parse_rfc3339
+
 T = TypeVar("T")
 
 
@@ -27,8 +29,6 @@ class _Unset(enum.Enum):
 
 
 UNSET = _Unset.UNSET
-#: ``init_source`` of a branch that copies only the parent's schema (and becomes a new root).
-SCHEMA_ONLY = "schema-only"
 
 
 class OperationStatus(str, enum.Enum):
@@ -70,32 +70,14 @@ IN_FLIGHT_STATUSES = frozenset(
 
 
 def parse_datetime(value: Any) -> datetime | None:
-    """RFC 3339 → aware datetime; ``None`` for missing or unparsable values (never raises).
+    """An API timestamp → aware datetime; ``None`` for missing or unparsable values (never raises).
 
-    ``datetime.fromisoformat`` on Python 3.10 rejects ``Z`` and fractions that are not 3 or 6
-    digits, both of which the service sends, so normalise first.
+    The service's timestamps are UTC; one without a zone is read as UTC.
     """
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    date_part, sep, time_part = text.partition("T")
-    if sep and "." in time_part:
-        head, _, rest = time_part.partition(".")
-        digits = ""
-        for ch in rest:
-            if not ch.isdigit():
-                break
-            digits += ch
-        tail = rest[len(digits) :]
-        time_part = f"{head}.{(digits + '000000')[:6]}{tail}"
-        text = f"{date_part}T{time_part}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
+    parsed = parse_rfc3339(value)
+    if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed
 

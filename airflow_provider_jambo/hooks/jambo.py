@@ -15,7 +15,7 @@ import platform
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -42,7 +42,6 @@ from airflow_provider_jambo.hooks.client import (
     DEFAULT_BASE_URL,
     ApiRequest,
     check_api_key,
-    check_id,
     client_kwargs,
     normalize_base_url,
     send_async,
@@ -53,16 +52,6 @@ from airflow_provider_jambo.hooks.retry import (
     RetryPolicy,
     acall_with_retries,
     call_with_retries,
-)
-from airflow_provider_jambo.hooks.validation import (
-    ENDPOINT_TYPES,
-    ROLE_NAME_MAX,
-    branch_create_body,
-    check_expiry,
-    check_name,
-    endpoint_body,
-    point_in_time,
-    rfc3339,
 )
 from airflow_provider_jambo.hooks.waiting import (
     PollPolicy,
@@ -76,7 +65,6 @@ from airflow_provider_jambo.hooks.waiting import (
     wait_steps,
 )
 from airflow_provider_jambo.models import (
-    SCHEMA_ONLY,
     UNSET,
     Branch,
     BranchCreation,
@@ -89,6 +77,25 @@ from airflow_provider_jambo.models import (
     Role,
     _Unset,
     parse_operations,
+)
+from airflow_provider_jambo.rules import (
+    DEFAULT_CONN_ID,
+    ENDPOINT_TYPES,
+    ID_PATTERN,
+    ROLE_NAME_MAX,
+    SCHEMA_ONLY,
+    branch_create_body,
+    check_choice,
+    check_expires_at,
+    check_id,
+    check_lsn,
+    check_name,
+    check_past_timestamp,
+    check_poll_interval,
+    check_timeout,
+    endpoint_settings,
+    format_timestamp,
+    point_in_time,
 )
 
 T = TypeVar("T")
@@ -245,11 +252,11 @@ _ROLE = "/branches/{branch_id}/roles/{role_name}"
 
 
 def _database_ids(branch_id: str, name: str) -> dict[str, str]:
-    return {"branch_id": branch_id, "database_name": check_name("database name", name)}
+    return {"branch_id": branch_id, "database_name": check_name("name", name)}
 
 
 def _role_ids(branch_id: str, name: str) -> dict[str, str]:
-    return {"branch_id": branch_id, "role_name": check_name("role name", name, ROLE_NAME_MAX)}
+    return {"branch_id": branch_id, "role_name": check_name("name", name, ROLE_NAME_MAX)}
 
 
 class JamboHook(BaseHook):
@@ -264,7 +271,7 @@ class JamboHook(BaseHook):
     """
 
     conn_name_attr = "jambo_conn_id"
-    default_conn_name = "jambo_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "jambo"
     hook_name = "Jambo"
 
@@ -489,7 +496,7 @@ class JamboHook(BaseHook):
         """Create a project (not re-sent after an unknown outcome: project names are not unique)."""
         project: dict[str, Any] = {}
         if name is not None:
-            project["name"] = check_name("project name", name)
+            project["name"] = check_name("name", name)
         if region_id is not None:
             project["region_id"] = check_name("region_id", region_id)
         if self.load().org_id:
@@ -521,17 +528,17 @@ class JamboHook(BaseHook):
 
     def find_branch_by_name(self, name: str, *, project_id: str | None = None) -> Branch | None:
         """The branch named exactly ``name`` (the API's ``search`` is partial; we match exactly)."""
-        check_name("branch name", name)
+        check_name("name", name)
         return next((b for b in self.list_branches(project_id, search=name) if b.name == name), None)
 
     def resolve_branch(self, name_or_id: str, *, project_id: str | None = None) -> Branch:
         """A branch by id (``br-...``) or exact name; JamboNotFoundError when neither matches."""
+        check_name("name_or_id", name_or_id)
         pid = self._pid(project_id)
-        check_name("branch", name_or_id)
-        if name_or_id.startswith("br-"):
+        if name_or_id.startswith("br-") and ID_PATTERN.match(name_or_id):
             try:
-                return self.get_branch(check_id("branch_id", name_or_id), project_id=pid)
-            except (JamboNotFoundError, JamboConfigError):
+                return self.get_branch(name_or_id, project_id=pid)
+            except JamboNotFoundError:
                 pass  # a branch may be *named* like an id; fall back to the name
         branch = self.find_branch_by_name(name_or_id, project_id=pid)
         if branch is None:
@@ -640,8 +647,19 @@ class JamboHook(BaseHook):
         """The branch named ``name`` (``created=False``) or a new one; an existing branch must have
         the requested parent (or the default branch when none is given) or, for
         ``init_source="schema-only"``, be a schema-only root; else JamboConflictError."""
+        # Every argument is checked before the lookup, so bad input sends nothing at all.
+        branch_create_body(
+            check_name("name", name),
+            parent_id,
+            kwargs.get("parent_lsn"),
+            kwargs.get("parent_timestamp"),
+            kwargs.get("init_source"),
+            kwargs.get("protected"),
+            kwargs.get("expires_at"),
+            kwargs.get("endpoints"),
+            kwargs.get("annotations"),
+        )
         pid = self._pid(project_id)
-        check_name("branch name", name)
         existing = self.find_branch_by_name(name, project_id=pid)
         if existing is None:
             try:
@@ -718,12 +736,12 @@ class JamboHook(BaseHook):
         """Rename, (un)protect, or set/clear (``expires_at=None``) the expiry of a branch."""
         branch: dict[str, Any] = {}
         if not isinstance(name, _Unset):
-            branch["name"] = check_name("branch name", name)
+            branch["name"] = check_name("name", name)
         if not isinstance(protected, _Unset):
             branch["protected"] = bool(protected)
         if not isinstance(expires_at, _Unset):
             branch["expires_at"] = (
-                None if expires_at is None else check_expiry(expires_at, datetime.now(timezone.utc))
+                None if expires_at is None else format_timestamp(check_expires_at("expires_at", expires_at))
             )
         if not branch:
             raise JamboConfigError("update_branch needs at least one of name, protected, expires_at")
@@ -796,10 +814,16 @@ class JamboHook(BaseHook):
         timestamp: datetime | str | None = None,
     ) -> str:
         """The branch's schema as SQL (``pg_dump --schema-only`` style)."""
+        if lsn is not None and timestamp is not None:
+            raise JamboConfigError("give either lsn or timestamp, not both")
         query = {
             "db_name": check_name("database", database),
-            "lsn": lsn,
-            "timestamp": rfc3339("timestamp", timestamp) if timestamp is not None else None,
+            "lsn": check_lsn("lsn", lsn) if lsn is not None else None,
+            "timestamp": (
+                format_timestamp(check_past_timestamp("timestamp", timestamp))
+                if timestamp is not None
+                else None
+            ),
         }
         return self._call(
             "GET",
@@ -864,12 +888,10 @@ class JamboHook(BaseHook):
         max_cu: float | None = None,
         suspend_timeout_seconds: int | None = None,
     ) -> Mutation[Endpoint]:
-        if type not in ENDPOINT_TYPES:
-            raise JamboConfigError(f"type must be one of {ENDPOINT_TYPES}, got {type!r}")
         endpoint = {
             "branch_id": check_id("branch_id", branch_id),
-            "type": type,
-            **endpoint_body(min_cu, max_cu, suspend_timeout_seconds),
+            "type": check_choice("type", type, ENDPOINT_TYPES),
+            **endpoint_settings(min_cu, max_cu, suspend_timeout_seconds),
         }
         return self._call(
             "POST",
@@ -888,7 +910,7 @@ class JamboHook(BaseHook):
         max_cu: float | None = None,
         suspend_timeout_seconds: int | None = None,
     ) -> Mutation[Endpoint]:
-        endpoint = endpoint_body(min_cu, max_cu, suspend_timeout_seconds)
+        endpoint = endpoint_settings(min_cu, max_cu, suspend_timeout_seconds)
         if not endpoint:
             raise JamboConfigError(
                 "update_endpoint needs at least one of min_cu, max_cu, suspend_timeout_seconds"
@@ -951,7 +973,7 @@ class JamboHook(BaseHook):
     ) -> Mutation[Database]:
         body = {
             "database": {
-                "name": check_name("database name", name),
+                "name": check_name("name", name),
                 "owner_name": check_name("owner_name", owner_name),
             }
         }
@@ -987,7 +1009,7 @@ class JamboHook(BaseHook):
         self, branch_id: str, name: str, *, no_login: bool = False, project_id: str | None = None
     ) -> Mutation[Role]:
         """Create a role; its password (when returned) is registered with the secrets masker."""
-        body: dict[str, Any] = {"role": {"name": check_name("role name", name, ROLE_NAME_MAX)}}
+        body: dict[str, Any] = {"role": {"name": check_name("name", name, ROLE_NAME_MAX)}}
         if no_login:
             body["role"]["no_login"] = True
         result = self._call(
@@ -1074,13 +1096,14 @@ class JamboHook(BaseHook):
         poll_interval: float | None,
     ) -> Generator[Step, Any, WaitResult]:
         """The polling loop of ``waiting.py`` on this hook's clock, for either driver."""
+        if timeout is not None:
+            check_timeout("timeout", timeout)
         if poll_interval is None:
             poll = PollPolicy()
-        elif poll_interval <= 0:
-            raise JamboConfigError(f"poll_interval must be > 0 seconds, got {poll_interval}")
         else:
+            interval = check_poll_interval("poll_interval", poll_interval)
             # The caller's interval is the cap; polling still starts short so quick operations return fast.
-            poll = PollPolicy(initial_interval=min(0.5, poll_interval), max_interval=poll_interval)
+            poll = PollPolicy(initial_interval=min(0.5, interval), max_interval=interval)
         return wait_steps(
             pid,
             list(operation_ids),

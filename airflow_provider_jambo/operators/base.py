@@ -26,7 +26,14 @@ from airflow_provider_jambo.exceptions import (
 )
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.links import JamboConsoleLink
-from airflow_provider_jambo.operators.validation import check_timeout, is_templated
+from airflow_provider_jambo.rules import (
+    DEFAULT_CONN_ID,
+    check_id,
+    check_poll_interval,
+    check_ref,
+    check_timeout,
+    is_known,
+)
 from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 
 if TYPE_CHECKING:
@@ -34,7 +41,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_jambo.models import Operation
 
-DEFAULT_CONN_ID = "jambo_default"
 #: Default time the operator waits for its operations (seconds).
 DEFAULT_TIMEOUT = 30 * 60.0
 #: How far back to look for operations still in flight (the list is newest first; older ones are done).
@@ -107,21 +113,15 @@ class JamboBaseOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.timeout = check_timeout("timeout", timeout)
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, (int, float))
-            or poll_interval <= 0
-        ):
-            raise JamboConfigError(
-                f"poll_interval must be a positive number of seconds, got {poll_interval!r}"
-            )
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = check_poll_interval("poll_interval", poll_interval)
+        if project_id is not None and self._known(project_id):
+            check_id("project_id", project_id)
 
     # -- parse-time checks --------------------------------------------------------------------------
 
     def _known(self, *values: Any) -> bool:
         """True when none of ``values`` is a template still to render (so they can be checked now)."""
-        return not any(is_templated(v) for v in values)
+        return is_known(*values)
 
     # -- run time -----------------------------------------------------------------------------------
 
@@ -144,7 +144,9 @@ class JamboBaseOperator(BaseOperator):
         return JamboHook(jambo_conn_id=self.jambo_conn_id)
 
     def resolved_project_id(self) -> str:
-        return self.project_id or self.hook.project_id
+        if self.project_id is not None:
+            return check_id("project_id", self.project_id)
+        return self.hook.project_id
 
     def reference(self, field: str, key: str) -> str:
         """The rendered value of ``field``: an id/name, or an upstream Jambo task's result dict
@@ -159,9 +161,7 @@ class JamboBaseOperator(BaseOperator):
             if self.project_id is None and value.get("project_id"):
                 self.project_id = str(value["project_id"])
             value = value[key]
-        if not isinstance(value, str) or not value.strip():
-            raise JamboConfigError(f"{field} must be a non-empty id or name, got {value!r}")
-        return value
+        return check_ref(field, value)
 
     def wait_for(
         self,

@@ -14,14 +14,20 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboConflictError, JamboNotFoundError
 from airflow_provider_jambo.models import BranchCreation
 from airflow_provider_jambo.operators.base import JamboBaseOperator
-from airflow_provider_jambo.operators.validation import (
+from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
+    MAX_EXPIRY,
+    SCHEMA_ONLY,
+    check_annotations,
     check_choice,
-    check_compute,
     check_expiry,
-    check_point_in_time,
+    check_name,
+    check_operator_compute,
+    check_ref,
+    check_ttl,
+    endpoint_settings,
     format_timestamp,
-    to_timedelta,
+    point_in_time,
 )
 
 if TYPE_CHECKING:
@@ -32,11 +38,6 @@ if TYPE_CHECKING:
 
 def _iso(value: datetime | None) -> str | None:
     return format_timestamp(value) if value is not None else None
-
-
-def _check_name(field: str, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise JamboConfigError(f"{field} must be a non-empty branch name or id, got {value!r}")
 
 
 def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> None:
@@ -137,34 +138,27 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         """Check every argument whose value is known (all of them at run time)."""
         known = (lambda *values: self._known(*values)) if at_parse else (lambda *values: True)
         check_choice("if_exists", self.if_exists, IF_EXISTS_POLICIES)
-        check_compute(
-            compute_type=self.compute_type,
-            min_cu=self.min_cu,
-            max_cu=self.max_cu,
-            suspend_timeout_seconds=self.suspend_timeout_seconds,
-        )
+        check_operator_compute(self.compute_type, self.min_cu, self.max_cu, self.suspend_timeout_seconds)
         if self.ttl is not None:
-            to_timedelta("ttl", self.ttl)
+            check_ttl("ttl", self.ttl)
         if known(self.expires_at):
             check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
         elif self.ttl is not None:
             raise JamboConfigError("give either expires_at (absolute) or ttl (relative), not both")
         if known(self.parent_timestamp, self.parent_lsn):
-            check_point_in_time("parent", self.parent_timestamp, self.parent_lsn)
+            point_in_time("parent", self.parent_lsn, self.parent_timestamp)
         if known(self.branch_name):
-            _check_name("branch_name", self.branch_name)
+            check_name("branch_name", self.branch_name)
+        if self.parent is not None and known(self.parent):
+            check_ref("parent", self.parent)
+        if self.database is not None and known(self.database):
+            check_name("database", self.database)
         if self.schema_only and (self.parent_timestamp is not None or self.parent_lsn is not None):
             raise JamboConfigError(
                 "schema_only branches take the parent's current schema; drop parent_timestamp/lsn"
             )
-        if (
-            known(self.annotations)
-            and self.annotations is not None
-            and not isinstance(self.annotations, Mapping)
-        ):
-            raise JamboConfigError(
-                f"annotations must be a dict of strings, got {type(self.annotations).__name__}"
-            )
+        if known(self.annotations) and self.annotations is not None:
+            check_annotations("annotations", self.annotations)
 
     def _annotations(self, context: Context) -> dict[str, str]:
         tags: dict[str, str] = {}
@@ -182,9 +176,9 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         return tags
 
     def execute(self, context: Context) -> dict[str, Any] | None:
+        # Every rendered argument is checked before the first request.
         self._validate(at_parse=False)
         expires = check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
-        parent_ts = check_point_in_time("parent", self.parent_timestamp, self.parent_lsn)
         hook = self.hook
         project_id = self.resolved_project_id()
 
@@ -195,20 +189,14 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         )
         endpoints = None
         if self.compute_type is not None:
-            endpoint: dict[str, Any] = {"type": self.compute_type}
-            if self.min_cu is not None:
-                endpoint["autoscaling_limit_min_cu"] = self.min_cu
-            if self.max_cu is not None:
-                endpoint["autoscaling_limit_max_cu"] = self.max_cu
-            if self.suspend_timeout_seconds is not None:
-                endpoint["suspend_timeout_seconds"] = self.suspend_timeout_seconds
-            endpoints = [endpoint]
+            limits = endpoint_settings(self.min_cu, self.max_cu, self.suspend_timeout_seconds)
+            endpoints = [{"type": self.compute_type, **limits}]
         create_kwargs: dict[str, Any] = {
             "project_id": project_id,
             "parent_id": parent.id,
             "parent_lsn": self.parent_lsn,
-            "parent_timestamp": parent_ts,
-            "init_source": "schema-only" if self.schema_only else None,
+            "parent_timestamp": self.parent_timestamp,
+            "init_source": SCHEMA_ONLY if self.schema_only else None,
             "protected": self.protected or None,
             "expires_at": _iso(expires),
             "endpoints": endpoints,
@@ -320,7 +308,7 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         self.branch = branch
         self.allow_protected = allow_protected
         if self._known(branch) and not isinstance(branch, Mapping):
-            _check_name("branch", branch)
+            check_ref("branch", branch)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         ref = self.reference("branch", "branch_id")
@@ -404,15 +392,24 @@ class JamboResetBranchOperator(JamboBaseOperator):
         self.ttl = ttl
         self.allow_protected = allow_protected
         if ttl is not None:
-            check_expiry(expires_at=None, ttl=ttl, protected=False)
-        if self._known(branch) and not isinstance(branch, Mapping):
-            _check_name("branch", branch)
-        if self._known(source_timestamp, source_lsn):
-            check_point_in_time("source", source_timestamp, source_lsn)
+            check_ttl("ttl", ttl)
+        self._validate()
+
+    def _validate(self) -> None:
+        """Check the arguments whose value is known (all of them once rendered)."""
+        if self._known(self.source) and self.source is not None:
+            check_ref("source", self.source)
+        if self._known(self.preserve_under_name) and self.preserve_under_name is not None:
+            check_name("preserve_under_name", self.preserve_under_name)
+        if self._known(self.source_timestamp, self.source_lsn):
+            point_in_time("source", self.source_lsn, self.source_timestamp)
+        if self._known(self.branch) and not isinstance(self.branch, Mapping):
+            check_ref("branch", self.branch)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         ref = self.reference("branch", "branch_id")
-        source_ts = check_point_in_time("source", self.source_timestamp, self.source_lsn)
+        self._validate()
+        source_ts = self.source_timestamp
         hook = self.hook
         project_id = self.resolved_project_id()
         branch = hook.resolve_branch(ref, project_id=project_id)
@@ -468,4 +465,4 @@ class JamboResetBranchOperator(JamboBaseOperator):
         interval = branch.raw.get("ttl_interval_seconds")
         if branch.expires_at is None or from_parent or not isinstance(interval, int) or interval <= 0:
             return None
-        return now + timedelta(seconds=min(interval, 30 * 86400))
+        return now + min(timedelta(seconds=interval), MAX_EXPIRY)

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import time_machine
 from operators.deferral import defer, resume, roundtrip, run_trigger
 from operators.jambo_testing import JamboProject, make_context
 
@@ -174,9 +175,12 @@ def test_named_parent_at_a_point_in_time(jambo_project: JamboProject) -> None:
         created_at = hook.get_branch(dev["branch_id"]).created_at
     assert created_at is not None
     at = created_at + timedelta(seconds=60)
-    result = create_op("dev-then", parent="dev", parent_timestamp=at, compute_type=None).execute(
-        make_context()
-    )
+    # The emulator's clock was advanced past ``at``; a point in time must not be in this machine's
+    # future either (the provider refuses that before sending), so this machine's clock follows.
+    with time_machine.travel(at + timedelta(seconds=1), tick=True):
+        result = create_op("dev-then", parent="dev", parent_timestamp=at, compute_type=None).execute(
+            make_context()
+        )
     assert result["parent_id"] == dev["branch_id"]
     assert result["endpoint_id"] is None
     assert result["host"] is None
@@ -441,18 +445,22 @@ def test_reset_to_its_own_past_reapplies_the_ttl(jambo_project: JamboProject) ->
     assert born is not None
     at = born + timedelta(seconds=60)
     jambo_project.emu.clear_requests()
-    with pytest.raises(JamboConfigError, match="needs preserve_under_name"):
-        reset_op("ci-1", source="ci-1", source_timestamp=at).execute(make_context())
-    result = reset_op("ci-1", source="ci-1", source_timestamp=at, preserve_under_name="ci-1-old").execute(
-        make_context()
-    )
-    assert result["source_id"] == created["branch_id"]
-    restores = [r for r in jambo_project.emu.requests() if r["path"].endswith("/restore")]
-    assert len(restores) == 1
-    # Not a reset from the parent, so the operator re-applied the branch's TTL interval itself.
-    expires = jambo_project.branch_named("ci-1").expires_at
-    assert expires is not None
-    assert timedelta(minutes=55) < expires - datetime.now(timezone.utc) <= timedelta(hours=1)
+    # ``at`` is in the emulator's (advanced) past; this machine's clock follows it, since a point
+    # in time in the local future is refused before anything is sent.
+    with time_machine.travel(at + timedelta(seconds=1), tick=True):
+        with pytest.raises(JamboConfigError, match="needs preserve_under_name"):
+            reset_op("ci-1", source="ci-1", source_timestamp=at).execute(make_context())
+        result = reset_op("ci-1", source="ci-1", source_timestamp=at, preserve_under_name="ci-1-old").execute(
+            make_context()
+        )
+        assert result["source_id"] == created["branch_id"]
+        restores = [r for r in jambo_project.emu.requests() if r["path"].endswith("/restore")]
+        assert len(restores) == 1
+        # Not a reset from the parent, so the operator re-applied the branch's TTL interval itself.
+        expires = jambo_project.branch_named("ci-1").expires_at
+        assert expires is not None
+        # (+2 s: the service's timestamps and TTL interval are whole seconds.)
+        assert timedelta(minutes=55) < expires - datetime.now(timezone.utc) <= timedelta(hours=1, seconds=2)
 
 
 def test_reset_with_new_ttl(jambo_project: JamboProject) -> None:

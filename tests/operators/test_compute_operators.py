@@ -66,7 +66,7 @@ def test_compute_arguments_checked_at_parse_time() -> None:
         create_compute(max_cu=32)
     with pytest.raises(JamboConfigError, match="compute_type must be one of read_write, read_only"):
         create_compute(compute_type="gpu")
-    with pytest.raises(JamboConfigError, match="branch must be a non-empty id"):
+    with pytest.raises(JamboConfigError, match="branch must be a non-empty string"):
         create_compute("")
 
 
