@@ -700,9 +700,9 @@ class JamboHook(BaseHook):
         return BranchCreation(branch=branch, endpoints=endpoints, operations=in_flight, created=created)
 
     def _unfinished_branch_operations(self, pid: str, branch_id: str) -> list[Operation]:
-        """The branch's operations on the newest page that have not succeeded (yet)."""
+        """The branch's pending operations on the newest page (``Operation.is_pending``)."""
         ops = self.request(list_operations_request(pid, limit=OPERATION_PAGE_LIMIT))
-        return [op for op in ops if op.branch_id == branch_id and not op.status.is_success]
+        return [op for op in ops if op.branch_id == branch_id and op.is_pending]
 
     def update_branch(
         self,
