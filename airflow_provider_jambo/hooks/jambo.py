@@ -24,9 +24,12 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHo
 
 from airflow_provider_jambo import __version__
 from airflow_provider_jambo.exceptions import (
+    JamboBranchConflict,
+    JamboBranchNotFound,
     JamboConfigError,
     JamboConflictError,
     JamboError,
+    JamboLookupError,
     JamboNotFoundError,
     JamboServerError,
     JamboTransportError,
@@ -512,7 +515,8 @@ class JamboHook(BaseHook):
         return next((b for b in self.list_branches(project_id, search=name) if b.name == name), None)
 
     def resolve_branch(self, name_or_id: str, *, project_id: str | None = None) -> Branch:
-        """A branch by id (``br-...``) or exact name; JamboNotFoundError when neither matches."""
+        """A branch by id (``br-...``) or exact name; :class:`JamboBranchNotFound` when neither
+        matches (the provider's lookup, not a 404)."""
         check_name("name_or_id", name_or_id)
         pid = self._pid(project_id)
         if name_or_id.startswith("br-") and ID_PATTERN.match(name_or_id):
@@ -522,11 +526,10 @@ class JamboHook(BaseHook):
                 pass  # a branch may be *named* like an id; fall back to the name
         branch = self.find_branch_by_name(name_or_id, project_id=pid)
         if branch is None:
-            raise JamboNotFoundError(
-                404,
-                f"branch {name_or_id!r} not found (neither an id nor an exact name) in project {pid}",
-                method="GET",
-                path=f"/projects/{pid}/branches",
+            raise JamboBranchNotFound(
+                f"branch {name_or_id!r} not found in project {pid}: no branch has that id or exact name",
+                name=name_or_id,
+                project_id=pid,
             )
         return branch
 
@@ -534,9 +537,7 @@ class JamboHook(BaseHook):
         pid = self._pid(project_id)
         branch = next((b for b in self.list_branches(pid) if b.default), None)
         if branch is None:
-            raise JamboNotFoundError(
-                404, f"project {pid} has no default branch", method="GET", path=f"/projects/{pid}/branches"
-            )
+            raise JamboLookupError(f"project {pid} has no default branch among its branches")
         return branch
 
     def create_branch(
@@ -626,7 +627,7 @@ class JamboHook(BaseHook):
     ) -> BranchCreation:
         """The branch named ``name`` (``created=False``) or a new one; an existing branch must have
         the requested parent (or the default branch when none is given) or, for
-        ``init_source="schema-only"``, be a schema-only root; else JamboConflictError."""
+        ``init_source="schema-only"``, be a schema-only root; else JamboBranchConflict."""
         # Every argument is checked before the lookup, so bad input sends nothing at all.
         branch_create_body(
             check_name("name", name),
@@ -675,14 +676,11 @@ class JamboHook(BaseHook):
             actual = "as the project's default branch (no parent)"
         else:
             actual = "as a schema-only root (no parent)" if branch.is_schema_only_root else "with no parent"
-        raise JamboConflictError(
-            409,
+        raise JamboBranchConflict(
             f"branch {branch.name!r} ({branch.id}) already exists in project {pid} {actual}, "
             f"not the requested {requested}, so it is not adopted. Use another branch name, delete "
             "the existing branch, or set if_exists='fail' (JamboCreateBranchOperator) to fail "
-            "whenever the name is taken",
-            method="POST",
-            path=f"/projects/{pid}/branches",
+            "whenever the name is taken"
         )
 
     def _branch_label(self, branch_id: str, pid: str) -> str:
