@@ -12,6 +12,7 @@
     │   ├── JamboRateLimitedError      429
     │   └── JamboServerError           5xx (incl. the CDN's 524)
     ├── JamboTransportError            nobody: no answer (connect/read error, timeout, dropped)
+    │   └── JamboTLSError              the TLS handshake failed (never retried)
     ├── JamboLookupError               the provider, after reading: what was named is not there
     │   └── JamboBranchNotFound        no branch with that id or exact name
     ├── JamboRefusedError              the provider, after reading: it will not do what was asked
@@ -173,6 +174,19 @@ class JamboTransportError(JamboError):
         )
 
 
+class JamboTLSError(JamboTransportError):
+    """The TLS handshake failed (e.g. https to a server that speaks plain http, or an untrusted
+    certificate). Never retried: it does not heal by trying again."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.method, self.path, self.reason), {"request_id": self.request_id})
+
+    def __init__(
+        self, method: str, path: str, reason: str, *, request_id: str | None = None, sent: bool = False
+    ) -> None:
+        super().__init__(method, path, reason, request_id=request_id, sent=sent)
+
+
 def _rebuild_transport_error(
     method: str, path: str, reason: str, request_id: str | None, sent: bool
 ) -> JamboTransportError:
@@ -259,6 +273,7 @@ __all__ = [
     "JamboRateLimitedError",
     "JamboRefusedError",
     "JamboServerError",
+    "JamboTLSError",
     "JamboTransportError",
     "error_class_for",
     "redact",

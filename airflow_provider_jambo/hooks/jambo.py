@@ -11,6 +11,7 @@ hook for keep-alive. Every call is an :class:`ApiRequest` sent by :meth:`request
 from __future__ import annotations
 
 import asyncio
+import json
 import platform
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -93,6 +94,7 @@ from airflow_provider_jambo.rules import (
     endpoint_settings,
     format_timestamp,
     point_in_time,
+    seconds,
 )
 
 T = TypeVar("T")
@@ -130,6 +132,13 @@ class JamboSettings:
     @classmethod
     def from_connection(cls, conn: Any, extras: Mapping[str, Any], conn_id: str = "") -> JamboSettings:
         conn_id = conn_id or str(getattr(conn, "conn_id", "") or "")
+        # Before anything else: another type's password must never travel as a bearer token.
+        conn_type = getattr(conn, "conn_type", None)
+        if conn_type != JamboHook.conn_type:
+            raise JamboConfigError(
+                f"connection {conn_id!r} has conn_type {conn_type!r}; the Jambo hook needs a connection "
+                f"of type {JamboHook.conn_type!r} (its password is sent as the API key)"
+            )
         # A key pasted with a trailing newline is still the key.
         api_key = (conn.password or "").strip()
         if not api_key:
@@ -148,14 +157,9 @@ class JamboSettings:
         timeout = DEFAULT_TIMEOUT
         if extras.get("timeout") not in (None, ""):
             try:
-                timeout = float(extras["timeout"])
-            except (TypeError, ValueError):
-                timeout = -1.0
-            if timeout <= 0:
-                raise JamboConfigError(
-                    f"connection {conn_id!r}: extra timeout must be a positive number of seconds, "
-                    f"got {extras['timeout']!r}"
-                )
+                timeout = seconds("extra timeout", extras["timeout"], allow_text=True)
+            except JamboConfigError as err:
+                raise JamboConfigError(f"connection {conn_id!r}: {err}") from None
         return cls(
             conn_id=conn_id,
             base_url=base_url,
@@ -165,6 +169,24 @@ class JamboSettings:
             timeout=timeout,
             retry_policy=RetryPolicy.from_connection_extras(extras, conn_id),
         )
+
+
+def _extras(conn: Any, conn_id: str) -> Mapping[str, Any]:
+    """The connection's extras; refused when they are not a JSON object (Airflow would log a
+    traceback, ignore them and let the call go out without them)."""
+    text = getattr(conn, "extra", None)
+    if not text:
+        return {}
+    try:
+        extras = json.loads(text)
+    except ValueError:
+        extras = None
+    if not isinstance(extras, Mapping):
+        raise JamboConfigError(
+            f"connection {conn_id!r}: extra must be a JSON object such as "
+            '{"project_id": "old-violet-32930710"}; it is not (its text is not shown, it may hold secrets)'
+        )
+    return extras
 
 
 def _page(body: Any, key: str, limit: int) -> tuple[list[Mapping[str, Any]], str | None]:
@@ -309,7 +331,7 @@ class JamboHook(BaseHook):
                     f"connection {self.jambo_conn_id!r} is not defined (create a 'jambo' connection "
                     f"or set AIRFLOW_CONN_{self.jambo_conn_id.upper()})"
                 ) from err
-            self._adopt_settings(conn, conn.extra_dejson)
+            self._adopt_settings(conn, _extras(conn, self.jambo_conn_id))
         assert self._settings is not None
         return self._settings
 
@@ -325,6 +347,7 @@ class JamboHook(BaseHook):
                 conn = await get_async_connection(self.jambo_conn_id, hook=self)
             except AirflowNotFoundException as err:
                 raise JamboConfigError(f"connection {self.jambo_conn_id!r} is not defined") from err
+            _extras(conn, self.jambo_conn_id)  # refuses extras that are not a JSON object
             self._adopt_settings(conn, await get_async_extra_dejson(conn))
         assert self._settings is not None
         return self._settings
