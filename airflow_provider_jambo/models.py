@@ -32,7 +32,12 @@ UNSET = _Unset.UNSET
 
 
 class OperationStatus(str, enum.Enum):
-    """Status of an operation; unknown values map to ``UNKNOWN`` (treated as in flight)."""
+    """Status of an operation; unknown values map to ``UNKNOWN`` (treated as in flight).
+
+    Whether an *operation* is still pending depends on more than its status (``failed`` with a
+    ``retry_at`` is retried by the service): that is :attr:`Operation.is_pending`, the one
+    definition every caller uses.
+    """
 
     SCHEDULING = "scheduling"
     RUNNING = "running"
@@ -67,6 +72,9 @@ FAILURE_STATUSES = frozenset({OperationStatus.ERROR, OperationStatus.CANCELLED})
 IN_FLIGHT_STATUSES = frozenset(
     {OperationStatus.SCHEDULING, OperationStatus.RUNNING, OperationStatus.CANCELLING}
 )
+#: Statuses after which nothing more happens to an operation. ``failed`` is absent: it is final
+#: only once the service stops retrying it (no ``retry_at``).
+TERMINAL_STATUSES = SUCCESS_STATUSES | FAILURE_STATUSES
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -146,6 +154,24 @@ class Operation:
             total_duration_ms=_int(data, "total_duration_ms"),
             raw=dict(data),
         )
+
+    @property
+    def is_succeeded(self) -> bool:
+        return self.status.is_success
+
+    @property
+    def is_pending(self) -> bool:
+        """Not done yet: in flight, of an unknown status, or ``failed`` with a ``retry_at`` (the
+        service will try it again). The hook, the operators, the sensor and the waiting rules all
+        ask this, so none of them skips an operation the service is still working on."""
+        if self.status is OperationStatus.FAILED:
+            return self.retry_at is not None
+        return self.status not in TERMINAL_STATUSES
+
+    @property
+    def is_failed(self) -> bool:
+        """Done without success: ``error``/``cancelled``, or ``failed`` with no retry planned."""
+        return not self.is_pending and not self.is_succeeded
 
     def describe(self) -> str:
         """``create_branch 5f0c… on br-x: <error>`` for failure messages."""
@@ -409,6 +435,7 @@ __all__ = [
     "IN_FLIGHT_STATUSES",
     "SCHEMA_ONLY",
     "SUCCESS_STATUSES",
+    "TERMINAL_STATUSES",
     "UNSET",
     "Branch",
     "BranchCreation",

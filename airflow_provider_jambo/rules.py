@@ -136,6 +136,20 @@ def check_poll_interval(param: str, value: object) -> float:
     return seconds(param, value)
 
 
+def check_whole_number(param: str, value: object, *, minimum: int = 0) -> int:
+    """A whole number ``>= minimum``, given as an int or as integer text (connection extras)."""
+    rule = f"{param} must be a whole number >= {minimum}"
+    number: object = value
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise JamboConfigError(f"{rule}, got {value!r}") from None
+    if isinstance(number, bool) or not isinstance(number, int) or number < minimum:
+        raise JamboConfigError(f"{rule}, got {value!r}")
+    return number
+
+
 # --- compute units and suspend timeout -----------------------------------------------------------
 
 ENDPOINT_TYPES = ("read_write", "read_only")

@@ -28,6 +28,7 @@ from airflow_provider_jambo.exceptions import (
     JamboAPIError,
     JamboConfigError,
     JamboRateLimitedError,
+    JamboTLSError,
     JamboTransportError,
     error_class_for,
     redact,
@@ -161,6 +162,17 @@ def normalize_base_url(
         bare_host = urlsplit(f"//{text}").hostname or ""
         text = f"{'http' if _is_loopback(bare_host) else 'https'}://{text}"
     parts = urlsplit(text)
+    # Dropped silently, these would send the key somewhere else than the user thinks.
+    if parts.query or parts.fragment or "?" in text or "#" in text:
+        raise JamboConfigError(
+            f"{where}host must be an API URL without a query or fragment (e.g. "
+            f"https://console.neon.tech/api/v2), got {host!r}"
+        )
+    if "@" in parts.netloc:
+        raise JamboConfigError(
+            f"{where}host must not carry user info (user:password@); the API key goes in the "
+            "connection's password"
+        )
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise JamboConfigError(f"{where}API base URL must use https (got scheme {parts.scheme!r})")
@@ -245,9 +257,30 @@ def error_from_response(
     )
 
 
+def _ssl_cause(err: BaseException) -> ssl.SSLError | None:
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def transport_error(
     req: ApiRequest[Any], err: httpx.RequestError, request_id: str, secrets: tuple[str, ...] = ()
 ) -> JamboTransportError:
+    tls = _ssl_cause(err) if isinstance(err, httpx.ConnectError) else None
+    if tls is not None:
+        hint = (
+            "the server does not speak TLS: if it is plain http (such as the local emulator), "
+            "put an http:// URL in the connection's host"
+            if "WRONG_VERSION_NUMBER" in str(tls)
+            else "check the server's certificate and the connection's host"
+        )
+        reason = redact(f"TLS handshake failed ({type(tls).__name__}: {tls}); {hint}", secrets)
+        return JamboTLSError(req.method, req.url_path, reason, request_id=request_id)
     # Connect failures (including a pool or connect timeout) never reached the service.
     sent = not isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     reason = redact(f"{type(err).__name__}: {err}", secrets) if str(err) else type(err).__name__

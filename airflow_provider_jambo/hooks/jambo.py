@@ -11,6 +11,7 @@ hook for keep-alive. Every call is an :class:`ApiRequest` sent by :meth:`request
 from __future__ import annotations
 
 import asyncio
+import json
 import platform
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -24,9 +25,12 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHo
 
 from airflow_provider_jambo import __version__
 from airflow_provider_jambo.exceptions import (
+    JamboBranchConflict,
+    JamboBranchNotFound,
     JamboConfigError,
     JamboConflictError,
     JamboError,
+    JamboLookupError,
     JamboNotFoundError,
     JamboServerError,
     JamboTransportError,
@@ -96,6 +100,7 @@ from airflow_provider_jambo.rules import (
     endpoint_settings,
     format_timestamp,
     point_in_time,
+    seconds,
 )
 
 T = TypeVar("T")
@@ -139,6 +144,13 @@ class JamboSettings:
     @classmethod
     def from_connection(cls, conn: Any, extras: Mapping[str, Any], conn_id: str = "") -> JamboSettings:
         conn_id = conn_id or str(getattr(conn, "conn_id", "") or "")
+        # Before anything else: another type's password must never travel as a bearer token.
+        conn_type = getattr(conn, "conn_type", None)
+        if conn_type != JamboHook.conn_type:
+            raise JamboConfigError(
+                f"connection {conn_id!r} has conn_type {conn_type!r}; the Jambo hook needs a connection "
+                f"of type {JamboHook.conn_type!r} (its password is sent as the API key)"
+            )
         # A key pasted with a trailing newline is still the key.
         api_key = (conn.password or "").strip()
         if not api_key:
@@ -157,14 +169,9 @@ class JamboSettings:
         timeout = DEFAULT_TIMEOUT
         if extras.get("timeout") not in (None, ""):
             try:
-                timeout = float(extras["timeout"])
-            except (TypeError, ValueError):
-                timeout = -1.0
-            if timeout <= 0:
-                raise JamboConfigError(
-                    f"connection {conn_id!r}: extra timeout must be a positive number of seconds, "
-                    f"got {extras['timeout']!r}"
-                )
+                timeout = seconds("extra timeout", extras["timeout"], allow_text=True)
+            except JamboConfigError as err:
+                raise JamboConfigError(f"connection {conn_id!r}: {err}") from None
         requests_per_minute = DEFAULT_REQUESTS_PER_MINUTE
         if extras.get("requests_per_minute") not in (None, ""):
             requests_per_minute = check_requests_per_minute(extras["requests_per_minute"], conn_id=conn_id)
@@ -178,6 +185,24 @@ class JamboSettings:
             timeout=timeout,
             retry_policy=RetryPolicy.from_connection_extras(extras, conn_id),
         )
+
+
+def _extras(conn: Any, conn_id: str) -> Mapping[str, Any]:
+    """The connection's extras; refused when they are not a JSON object (Airflow would log a
+    traceback, ignore them and let the call go out without them)."""
+    text = getattr(conn, "extra", None)
+    if not text:
+        return {}
+    try:
+        extras = json.loads(text)
+    except ValueError:
+        extras = None
+    if not isinstance(extras, Mapping):
+        raise JamboConfigError(
+            f"connection {conn_id!r}: extra must be a JSON object such as "
+            '{"project_id": "old-violet-32930710"}; it is not (its text is not shown, it may hold secrets)'
+        )
+    return extras
 
 
 def _page(body: Any, key: str, limit: int) -> tuple[list[Mapping[str, Any]], str | None]:
@@ -323,7 +348,7 @@ class JamboHook(BaseHook):
                     f"connection {self.jambo_conn_id!r} is not defined (create a 'jambo' connection "
                     f"or set AIRFLOW_CONN_{self.jambo_conn_id.upper()})"
                 ) from err
-            self._adopt_settings(conn, conn.extra_dejson)
+            self._adopt_settings(conn, _extras(conn, self.jambo_conn_id))
         assert self._settings is not None
         return self._settings
 
@@ -339,6 +364,7 @@ class JamboHook(BaseHook):
                 conn = await get_async_connection(self.jambo_conn_id, hook=self)
             except AirflowNotFoundException as err:
                 raise JamboConfigError(f"connection {self.jambo_conn_id!r} is not defined") from err
+            _extras(conn, self.jambo_conn_id)  # refuses extras that are not a JSON object
             self._adopt_settings(conn, await get_async_extra_dejson(conn))
         assert self._settings is not None
         return self._settings
@@ -532,7 +558,8 @@ class JamboHook(BaseHook):
         return next((b for b in self.list_branches(project_id, search=name) if b.name == name), None)
 
     def resolve_branch(self, name_or_id: str, *, project_id: str | None = None) -> Branch:
-        """A branch by id (``br-...``) or exact name; JamboNotFoundError when neither matches."""
+        """A branch by id (``br-...``) or exact name; :class:`JamboBranchNotFound` when neither
+        matches (the provider's lookup, not a 404)."""
         check_name("name_or_id", name_or_id)
         pid = self._pid(project_id)
         if name_or_id.startswith("br-") and ID_PATTERN.match(name_or_id):
@@ -542,11 +569,10 @@ class JamboHook(BaseHook):
                 pass  # a branch may be *named* like an id; fall back to the name
         branch = self.find_branch_by_name(name_or_id, project_id=pid)
         if branch is None:
-            raise JamboNotFoundError(
-                404,
-                f"branch {name_or_id!r} not found (neither an id nor an exact name) in project {pid}",
-                method="GET",
-                path=f"/projects/{pid}/branches",
+            raise JamboBranchNotFound(
+                f"branch {name_or_id!r} not found in project {pid}: no branch has that id or exact name",
+                name=name_or_id,
+                project_id=pid,
             )
         return branch
 
@@ -554,9 +580,7 @@ class JamboHook(BaseHook):
         pid = self._pid(project_id)
         branch = next((b for b in self.list_branches(pid) if b.default), None)
         if branch is None:
-            raise JamboNotFoundError(
-                404, f"project {pid} has no default branch", method="GET", path=f"/projects/{pid}/branches"
-            )
+            raise JamboLookupError(f"project {pid} has no default branch among its branches")
         return branch
 
     def create_branch(
@@ -646,7 +670,7 @@ class JamboHook(BaseHook):
     ) -> BranchCreation:
         """The branch named ``name`` (``created=False``) or a new one; an existing branch must have
         the requested parent (or the default branch when none is given) or, for
-        ``init_source="schema-only"``, be a schema-only root; else JamboConflictError."""
+        ``init_source="schema-only"``, be a schema-only root; else JamboBranchConflict."""
         # Every argument is checked before the lookup, so bad input sends nothing at all.
         branch_create_body(
             check_name("name", name),
@@ -695,14 +719,11 @@ class JamboHook(BaseHook):
             actual = "as the project's default branch (no parent)"
         else:
             actual = "as a schema-only root (no parent)" if branch.is_schema_only_root else "with no parent"
-        raise JamboConflictError(
-            409,
+        raise JamboBranchConflict(
             f"branch {branch.name!r} ({branch.id}) already exists in project {pid} {actual}, "
             f"not the requested {requested}, so it is not adopted. Use another branch name, delete "
             "the existing branch, or set if_exists='fail' (JamboCreateBranchOperator) to fail "
-            "whenever the name is taken",
-            method="POST",
-            path=f"/projects/{pid}/branches",
+            "whenever the name is taken"
         )
 
     def _branch_label(self, branch_id: str, pid: str) -> str:
@@ -720,9 +741,9 @@ class JamboHook(BaseHook):
         return BranchCreation(branch=branch, endpoints=endpoints, operations=in_flight, created=created)
 
     def _unfinished_branch_operations(self, pid: str, branch_id: str) -> list[Operation]:
-        """The branch's operations on the newest page that have not succeeded (yet)."""
+        """The branch's pending operations on the newest page (``Operation.is_pending``)."""
         ops = self.request(list_operations_request(pid, limit=OPERATION_PAGE_LIMIT))
-        return [op for op in ops if op.branch_id == branch_id and not op.status.is_success]
+        return [op for op in ops if op.branch_id == branch_id and op.is_pending]
 
     def update_branch(
         self,

@@ -32,9 +32,11 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying
 from airflow_provider_jambo.exceptions import (
     JamboAPIError,
     JamboConfigError,
+    JamboTLSError,
     JamboTransportError,
 )
 from airflow_provider_jambo.hooks.client import ApiRequest
+from airflow_provider_jambo.rules import check_whole_number, seconds
 
 T = TypeVar("T")
 
@@ -87,28 +89,20 @@ class RetryPolicy:
 
     @classmethod
     def from_connection_extras(cls, extras: Mapping[str, Any], conn_id: str = "") -> RetryPolicy:
-        """``max_retries`` (retries after the first try) and ``retry_max_wait`` (total seconds)."""
+        """``max_retries`` (retries after the first try) and ``retry_max_wait`` (total seconds),
+        checked under those names (not the policy's internal ones)."""
         kwargs: dict[str, Any] = {}
         where = f"connection {conn_id!r}: " if conn_id else ""
-        if extras.get("max_retries") not in (None, ""):
-            try:
-                kwargs["max_attempts"] = int(extras["max_retries"]) + 1
-            except (TypeError, ValueError):
-                raise JamboConfigError(
-                    f"{where}extra max_retries must be a whole number >= 0, got {extras['max_retries']!r}"
-                ) from None
-        if extras.get("retry_max_wait") not in (None, ""):
-            try:
-                kwargs["max_elapsed"] = float(extras["retry_max_wait"])
-            except (TypeError, ValueError):
-                raise JamboConfigError(
-                    f"{where}extra retry_max_wait must be a number of seconds, "
-                    f"got {extras['retry_max_wait']!r}"
-                ) from None
         try:
-            return cls(**kwargs)
+            if extras.get("max_retries") not in (None, ""):
+                kwargs["max_attempts"] = check_whole_number("extra max_retries", extras["max_retries"]) + 1
+            if extras.get("retry_max_wait") not in (None, ""):
+                kwargs["max_elapsed"] = seconds(
+                    "extra retry_max_wait", extras["retry_max_wait"], allow_zero=True, allow_text=True
+                )
         except JamboConfigError as err:
             raise JamboConfigError(f"{where}{err}") from None
+        return cls(**kwargs)
 
     @property
     def locked_budget(self) -> float:
@@ -132,6 +126,8 @@ def retry_reason(req: ApiRequest[Any], exc: BaseException) -> str | None:
         if status in RESEND_SAFE_STATUSES and req.safe_to_resend:
             return f"{status} {exc.message}"
         return None
+    if isinstance(exc, JamboTLSError):
+        return None  # a TLS mismatch (e.g. https to a plain-http server) does not heal by retrying
     if isinstance(exc, JamboTransportError) and (not exc.sent or req.safe_to_resend):
         return exc.reason
     return None

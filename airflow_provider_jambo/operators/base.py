@@ -87,7 +87,9 @@ def in_flight_operations(
     endpoint_id: str | None = None,
     since: datetime | None = None,
 ) -> list[Operation]:
-    """Operations of a project (optionally of one branch or endpoint) that are still in flight.
+    """Operations of a project (optionally of one branch or endpoint) still pending.
+
+    Pending is :attr:`Operation.is_pending` (``failed`` with a ``retry_at`` included).
 
     The list is read newest first and stops at the first operation older than ``since`` (default:
     one day ago), so a project with a long history costs a page or two, not all of them.
@@ -102,7 +104,7 @@ def in_flight_operations(
             continue
         if endpoint_id is not None and op.endpoint_id != endpoint_id:
             continue
-        if op.status.is_in_flight:
+        if op.is_pending:
             found.append(op)
     found.reverse()
     return found

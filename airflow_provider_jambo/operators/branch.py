@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_jambo.exceptions import (
+    JamboBranchNotFound,
     JamboConfigError,
     JamboConflictError,
     JamboError,
+    JamboLookupError,
     JamboNotFoundError,
+    JamboRefusedError,
 )
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.models import BranchCreation
@@ -139,12 +142,12 @@ def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> Non
     if allow_protected:
         return
     if branch.default:
-        raise JamboConfigError(
+        raise JamboRefusedError(
             f"refusing to {action} branch {branch.name!r} ({branch.id}): it is the project's default branch; "
             "pass allow_protected=True if you really mean it"
         )
     if branch.protected:
-        raise JamboConfigError(
+        raise JamboRefusedError(
             f"refusing to {action} branch {branch.name!r} ({branch.id}): it is protected; "
             "pass allow_protected=True if you really mean it"
         )
@@ -466,11 +469,11 @@ class JamboCreateBranchOperator(JamboBaseOperator):
 
     def _check_result(self, branch: Branch, parent: Branch) -> None:
         if branch.name != self.branch_name:
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"the service returned branch {branch.name!r} ({branch.id}) for name {self.branch_name!r}"
             )
         if branch.id == parent.id or branch.default:
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"branch {self.branch_name!r} resolved to {branch.id}, which is the parent or the default "
                 "branch; refusing to hand it downstream as an ephemeral branch"
             )
@@ -520,7 +523,7 @@ def _pick_database(databases: Iterable[Database], name: str | None) -> Database 
         if db.name == name:
             return db
     have = ", ".join(d.name for d in items) or "none"
-    raise JamboConfigError(f"database={name!r} does not exist on the branch; it has: {have}")
+    raise JamboLookupError(f"database={name!r} does not exist on the branch; it has: {have}")
 
 
 class JamboDeleteBranchOperator(JamboBaseOperator):
@@ -548,18 +551,18 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         project_id = self.resolved_project_id()
         try:
             branch = hook.resolve_branch(ref, project_id=project_id)
-        except JamboNotFoundError:
+        except JamboBranchNotFound:
             self.log.info("Branch %r does not exist in project %s: nothing to delete", ref, project_id)
             return {"project_id": project_id, "branch_id": None, "branch_name": None, "deleted": False}
         if branch.default:
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"refusing to delete branch {branch.name!r} ({branch.id}): it is the project's default branch"
             )
         refuse_guarded(branch, action="delete", allow_protected=self.allow_protected)
         children = [b for b in hook.list_branches(project_id) if b.parent_id == branch.id]
         if children:
             names = ", ".join(f"{c.name!r} ({c.id})" for c in children)
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"cannot delete branch {branch.name!r} ({branch.id}): it has child branches {names}; "
                 "delete them first"
             )
@@ -655,11 +658,11 @@ class JamboResetBranchOperator(JamboBaseOperator):
         elif branch.parent_id:
             source = hook.get_branch(branch.parent_id, project_id=project_id)
         else:
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"branch {branch.name!r} ({branch.id}) has no parent; name a source to reset from"
             )
         if source.id == branch.id and not self.preserve_under_name:
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"resetting branch {branch.name!r} to its own past needs preserve_under_name "
                 "(the service keeps the current state under that name)"
             )

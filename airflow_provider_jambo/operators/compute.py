@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_jambo.exceptions import JamboConfigError, JamboNotFoundError
+from airflow_provider_jambo.exceptions import JamboConfigError, JamboNotFoundError, JamboRefusedError
 from airflow_provider_jambo.operators.base import JamboBaseOperator, in_flight_operations
 from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
@@ -84,7 +84,7 @@ class JamboCreateComputeOperator(JamboBaseOperator):
             if existing:
                 endpoint = existing[0]
                 if self.if_exists == "fail":
-                    raise JamboConfigError(
+                    raise JamboRefusedError(
                         f"branch {branch.name!r} ({branch.id}) already has read_write compute "
                         f"{endpoint.id} and if_exists='fail' (a branch has at most one; "
                         "use if_exists='reuse' to adopt it)"

@@ -161,7 +161,7 @@ class JamboOperationSensor(BaseSensorOperator):
         ops = self.hook.get_operations(ids, project_id=self._project_id())
         result = evaluate(ops)
         if result is None:
-            pending = [op.id for op in ops if not op.status.is_success]
+            pending = [op.id for op in ops if op.is_pending]
             self.log.info("Still waiting for %s", pending)
             return False
         if result.status == "failed":

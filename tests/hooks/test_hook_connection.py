@@ -73,8 +73,8 @@ def test_plain_http_to_remote_host_is_refused(set_connection: Callable[..., str]
         ({"project_id": "Not Valid"}, "extra project_id must be a Jambo id"),
         ({"timeout": "soon"}, "extra timeout must be a positive number"),
         ({"timeout": 0}, "extra timeout must be a positive number"),
-        ({"max_retries": -2}, "max_attempts must be >= 1"),
-        ({"retry_max_wait": "x"}, "retry_max_wait must be a number"),
+        ({"max_retries": -2}, "extra max_retries must be a whole number >= 0"),
+        ({"retry_max_wait": "x"}, "extra retry_max_wait must be a non-negative number"),
     ],
 )
 def test_bad_extras_are_clear_errors(

@@ -20,6 +20,8 @@ from hook_support import logged_text
 from airflow_provider_jambo.exceptions import (
     JamboAPIError,
     JamboAuthError,
+    JamboBranchConflict,
+    JamboBranchNotFound,
     JamboConfigError,
     JamboConflictError,
     JamboLockedError,
@@ -155,7 +157,7 @@ def test_branch_lifecycle(hook: JamboHook, emu: Any, project_id: str) -> None:
     assert branch.is_ready
     assert hook.resolve_branch("dev").id == branch.id
     assert hook.resolve_branch(branch.id).id == branch.id
-    with pytest.raises(JamboNotFoundError, match="branch 'nope' not found"):
+    with pytest.raises(JamboBranchNotFound, match="branch 'nope' not found"):
         hook.resolve_branch("nope")
 
     renamed = hook.update_branch(branch.id, name="dev-renamed")
@@ -200,10 +202,10 @@ def test_get_or_create_branch(hook: JamboHook, emu: Any) -> None:
     assert again.branch.id == first.branch.id
     assert len(posts(emu, BRANCHES)) == 1
     other_parent = hook.create_branch(name="base").branch
-    with pytest.raises(JamboConflictError) as raised:
+    with pytest.raises(JamboBranchConflict) as raised:
         hook.get_or_create_branch("preview-1", parent_id=other_parent.id)
     main = hook.get_default_branch()
-    assert raised.value.message == (
+    assert str(raised.value) == (
         f"branch 'preview-1' ({first.branch.id}) already exists in project {main.project_id} "
         f"with parent 'main' ({main.id}), not the requested parent 'base' ({other_parent.id}), "
         "so it is not adopted. Use another branch name, delete the existing branch, or set "
@@ -225,18 +227,18 @@ def test_get_or_create_schema_only_branch_adopts_the_root(hook: JamboHook, emu: 
     assert len(posts(emu, BRANCHES)) == 1
     # A root is not what a parent-data create asks for, and a child is not a schema-only root.
     with pytest.raises(
-        JamboConflictError,
+        JamboBranchConflict,
         match=r"exists .* as a schema-only root \(no parent\), not the requested parent 'main'",
     ):
         hook.get_or_create_branch("schema", parent_id=main.id)
     hook.create_branch(name="child", parent_id=main.id)
     with pytest.raises(
-        JamboConflictError,
+        JamboBranchConflict,
         match=r"with parent 'main' \(br-[a-z0-9-]+\), not the requested a schema-only root \(no parent\)",
     ):
         hook.get_or_create_branch("child", parent_id=main.id, init_source="schema-only")
     # The default branch is a root as well, but never a schema-only one.
-    with pytest.raises(JamboConflictError, match=r"as the project's default branch .* schema-only root"):
+    with pytest.raises(JamboBranchConflict, match=r"as the project's default branch .* schema-only root"):
         hook.get_or_create_branch(main.name, parent_id=main.id, init_source="schema-only")
 
 
