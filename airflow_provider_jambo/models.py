@@ -165,6 +165,14 @@ class Operation:
             raw=dict(data),
         )
 
+    @property
+    def is_pending(self) -> bool:
+        """Still to be waited for: in flight (or an unknown status), or ``failed`` while the
+        service will retry it (``retry_at`` set)."""
+        if self.status is OperationStatus.FAILED:
+            return self.retry_at is not None
+        return self.status.is_in_flight
+
     def describe(self) -> str:
         """``create_branch 5f0c… on br-x: <error>`` for failure messages."""
         target = self.endpoint_id or self.branch_id or self.project_id

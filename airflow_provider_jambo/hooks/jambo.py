@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import platform
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -48,6 +48,7 @@ from airflow_provider_jambo.hooks.client import (
     send_async,
     send_sync,
 )
+from airflow_provider_jambo.hooks.poller import shared_poller
 from airflow_provider_jambo.hooks.retry import (
     RESEND_SAFE_STATUSES,
     RetryPolicy,
@@ -66,12 +67,10 @@ from airflow_provider_jambo.hooks.validation import (
 )
 from airflow_provider_jambo.hooks.waiting import (
     PollPolicy,
-    Step,
     WaitResult,
-    fetch_steps,
     list_operations_request,
+    read_steps,
     resolve_deadline,
-    run_async,
     run_sync,
     wait_steps,
 )
@@ -703,7 +702,7 @@ class JamboHook(BaseHook):
 
     def _unfinished_branch_operations(self, pid: str, branch_id: str) -> list[Operation]:
         """The branch's operations on the newest page that have not succeeded (yet)."""
-        ops = self.request(list_operations_request(pid, limit=OPERATION_PAGE_LIMIT))
+        ops = parse_operations(self.request(list_operations_request(pid, limit=OPERATION_PAGE_LIMIT)))
         return [op for op in ops if op.branch_id == branch_id and not op.status.is_success]
 
     def update_branch(
@@ -1047,11 +1046,15 @@ class JamboHook(BaseHook):
     ) -> list[Operation]:
         """The current state of several operations of one project, in the order given, read the
         way waiting polls them: one list call serves two or more, those not on its page are read
-        by id (``waiting.fetch_steps``)."""
+        by id (``waiting.read_steps``, one round of a wait)."""
         pid = self._pid(project_id)
         ids = list(dict.fromkeys(check_id("operation_id", op_id) for op_id in operation_ids))
-        steps = fetch_steps(pid, ids, list_limit=PollPolicy().list_limit, read_by_id=set())
-        found, _ = run_sync(steps, self.request)
+        found = run_sync(read_steps(pid, ids), self.request)
+        missing = [op_id for op_id in ids if op_id not in found]
+        if missing:
+            raise JamboNotFoundError(
+                404, f"operations {missing} not found", method="GET", path=f"/projects/{pid}/operations"
+            )
         return [found[op_id] for op_id in ids]
 
     def list_operations(self, project_id: str | None = None) -> Iterator[Operation]:
@@ -1065,29 +1068,14 @@ class JamboHook(BaseHook):
             Operation.from_api,
         )
 
-    def _wait_steps(
-        self,
-        pid: str,
-        operation_ids: Sequence[str],
-        timeout: float | None,
-        deadline: datetime | float | None,
-        poll_interval: float | None,
-    ) -> Generator[Step, Any, WaitResult]:
-        """The polling loop of ``waiting.py`` on this hook's clock, for either driver."""
+    @staticmethod
+    def _poll_policy(poll_interval: float | None) -> PollPolicy:
         if poll_interval is None:
-            poll = PollPolicy()
-        elif poll_interval <= 0:
+            return PollPolicy()
+        if poll_interval <= 0:
             raise JamboConfigError(f"poll_interval must be > 0 seconds, got {poll_interval}")
-        else:
-            # The caller's interval is the cap; polling still starts short so quick operations return fast.
-            poll = PollPolicy(initial_interval=min(0.5, poll_interval), max_interval=poll_interval)
-        return wait_steps(
-            pid,
-            list(operation_ids),
-            deadline=resolve_deadline(timeout, deadline, self.clock()),
-            clock=self.clock,
-            poll=poll,
-        )
+        # The caller's interval caps the backoff; polling still starts short so quick operations return fast.
+        return PollPolicy(initial_interval=min(0.5, poll_interval), max_interval=poll_interval)
 
     def wait_for_operations(
         self,
@@ -1101,10 +1089,26 @@ class JamboHook(BaseHook):
         """Poll until every operation succeeded, one failed, or the timeout/deadline passed.
 
         ``deadline`` is absolute (aware datetime or epoch seconds); ``timeout`` is relative. The
-        result is returned, not raised: call ``.raise_for_status()`` to fail on it.
+        result is returned, not raised: call ``.raise_for_status()`` to fail on it. The rules are
+        the shared poller's (``hooks/waiting.py``), driven here in the calling thread.
         """
-        steps = self._wait_steps(self._pid(project_id), operation_ids, timeout, deadline, poll_interval)
+        steps = wait_steps(
+            self._pid(project_id),
+            list(operation_ids),
+            deadline=resolve_deadline(timeout, deadline, self.clock()),
+            clock=self.clock,
+            poll=self._poll_policy(poll_interval),
+        )
         return run_sync(steps, self.request, self.sleep)
+
+    def _sibling(self) -> JamboHook:
+        """A hook on the same connection, policy and seams (the shared poller's own)."""
+        hook = JamboHook(
+            self.jambo_conn_id, retry_policy=self._retry_policy_override, timeout=self._timeout_override
+        )
+        hook._settings = self._settings
+        hook.sleep, hook.asleep, hook.clock = self.sleep, self.asleep, self.clock
+        return hook
 
     async def await_operations(
         self,
@@ -1115,13 +1119,21 @@ class JamboHook(BaseHook):
         deadline: datetime | float | None = None,
         poll_interval: float | None = None,
     ) -> WaitResult:
-        """The async twin of :meth:`wait_for_operations`: same generator, async driver."""
-        settings = await self.aload()
+        """:meth:`wait_for_operations` without blocking the loop: the wait registers with the
+        process's shared poller of this connection and project (``hooks/poller.py``), which polls
+        once per tick for every waiter."""
         pid = (
-            check_id("project_id", project_id) if project_id is not None else self._default_project(settings)
+            check_id("project_id", project_id)
+            if project_id is not None
+            else self._default_project(await self.aload())
         )
-        steps = self._wait_steps(pid, operation_ids, timeout, deadline, poll_interval)
-        return await run_async(steps, self.arequest, self.asleep)
+        poll = self._poll_policy(poll_interval)
+        resolved = resolve_deadline(timeout, deadline, self.clock())
+        ids = list(operation_ids)
+        if not ids:
+            return WaitResult("success", [], "no operations to wait for")
+        poller = shared_poller((self.jambo_conn_id, pid), self._sibling, poll)
+        return await poller.wait(ids, deadline=resolved, cap=poll.max_interval)
 
     # --- connection URI ------------------------------------------------------------------------
 
