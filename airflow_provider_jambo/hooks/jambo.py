@@ -14,7 +14,7 @@ import asyncio
 import json
 import platform
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -51,6 +51,7 @@ from airflow_provider_jambo.hooks.client import (
     send_async,
     send_sync,
 )
+from airflow_provider_jambo.hooks.poller import shared_poller
 from airflow_provider_jambo.hooks.retry import (
     RESEND_SAFE_STATUSES,
     RetryPolicy,
@@ -59,12 +60,10 @@ from airflow_provider_jambo.hooks.retry import (
 )
 from airflow_provider_jambo.hooks.waiting import (
     PollPolicy,
-    Step,
     WaitResult,
-    fetch_steps,
     list_operations_request,
+    read_steps,
     resolve_deadline,
-    run_async,
     run_sync,
     wait_steps,
 )
@@ -1090,11 +1089,15 @@ class JamboHook(BaseHook):
     ) -> list[Operation]:
         """The current state of several operations of one project, in the order given, read the
         way waiting polls them: one list call serves two or more, those not on its page are read
-        by id (``waiting.fetch_steps``)."""
+        by id (``waiting.read_steps``, one round of a wait)."""
         pid = self._pid(project_id)
         ids = list(dict.fromkeys(check_id("operation_id", op_id) for op_id in operation_ids))
-        steps = fetch_steps(pid, ids, list_limit=PollPolicy().list_limit, read_by_id=set())
-        found, _ = run_sync(steps, self.request)
+        found = run_sync(read_steps(pid, ids), self.request)
+        missing = [op_id for op_id in ids if op_id not in found]
+        if missing:
+            raise JamboNotFoundError(
+                404, f"operations {missing} not found", method="GET", path=f"/projects/{pid}/operations"
+            )
         return [found[op_id] for op_id in ids]
 
     def list_operations(self, project_id: str | None = None) -> Iterator[Operation]:
@@ -1108,15 +1111,10 @@ class JamboHook(BaseHook):
             Operation.from_api,
         )
 
-    def _wait_steps(
-        self,
-        pid: str,
-        operation_ids: Sequence[str],
-        timeout: float | None,
-        deadline: datetime | float | None,
-        poll_interval: float | None,
-    ) -> Generator[Step, Any, WaitResult]:
-        """The polling loop of ``waiting.py`` on this hook's clock, for either driver."""
+    def _wait_terms(
+        self, timeout: float | None, deadline: datetime | float | None, poll_interval: float | None
+    ) -> tuple[float | None, PollPolicy]:
+        """A wait's absolute deadline and polling pace, from the caller's (checked) values."""
         if timeout is not None:
             check_timeout("timeout", timeout)
         if poll_interval is None:
@@ -1125,13 +1123,7 @@ class JamboHook(BaseHook):
             interval = check_poll_interval("poll_interval", poll_interval)
             # The caller's interval is the cap; polling still starts short so quick operations return fast.
             poll = PollPolicy(initial_interval=min(0.5, interval), max_interval=interval)
-        return wait_steps(
-            pid,
-            list(operation_ids),
-            deadline=resolve_deadline(timeout, deadline, self.clock()),
-            clock=self.clock,
-            poll=poll,
-        )
+        return resolve_deadline(timeout, deadline, self.clock()), poll
 
     def wait_for_operations(
         self,
@@ -1145,10 +1137,23 @@ class JamboHook(BaseHook):
         """Poll until every operation succeeded, one failed, or the timeout/deadline passed.
 
         ``deadline`` is absolute (aware datetime or epoch seconds); ``timeout`` is relative. The
-        result is returned, not raised: call ``.raise_for_status()`` to fail on it.
+        result is returned, not raised: call ``.raise_for_status()`` to fail on it. The rules are
+        the shared poller's (``hooks/waiting.py``), driven here in the calling thread.
         """
-        steps = self._wait_steps(self._pid(project_id), operation_ids, timeout, deadline, poll_interval)
+        resolved, poll = self._wait_terms(timeout, deadline, poll_interval)
+        steps = wait_steps(
+            self._pid(project_id), list(operation_ids), deadline=resolved, clock=self.clock, poll=poll
+        )
         return run_sync(steps, self.request, self.sleep)
+
+    def _sibling(self) -> JamboHook:
+        """A hook on the same connection, policy and seams (the shared poller's own)."""
+        hook = JamboHook(
+            self.jambo_conn_id, retry_policy=self._retry_policy_override, timeout=self._timeout_override
+        )
+        hook._settings = self._settings
+        hook.sleep, hook.asleep, hook.clock = self.sleep, self.asleep, self.clock
+        return hook
 
     async def await_operations(
         self,
@@ -1159,13 +1164,20 @@ class JamboHook(BaseHook):
         deadline: datetime | float | None = None,
         poll_interval: float | None = None,
     ) -> WaitResult:
-        """The async twin of :meth:`wait_for_operations`: same generator, async driver."""
-        settings = await self.aload()
+        """:meth:`wait_for_operations` without blocking the loop: the wait registers with the
+        process's shared poller of this connection and project (``hooks/poller.py``), which polls
+        once per tick for every waiter."""
         pid = (
-            check_id("project_id", project_id) if project_id is not None else self._default_project(settings)
+            check_id("project_id", project_id)
+            if project_id is not None
+            else self._default_project(await self.aload())
         )
-        steps = self._wait_steps(pid, operation_ids, timeout, deadline, poll_interval)
-        return await run_async(steps, self.arequest, self.asleep)
+        resolved, poll = self._wait_terms(timeout, deadline, poll_interval)
+        ids = list(operation_ids)
+        if not ids:
+            return WaitResult("success", [], "no operations to wait for")
+        poller = shared_poller((self.jambo_conn_id, pid), self._sibling, poll)
+        return await poller.wait(ids, deadline=resolved, cap=poll.max_interval)
 
     # --- connection URI ------------------------------------------------------------------------
 

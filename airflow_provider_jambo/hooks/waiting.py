@@ -1,21 +1,29 @@
 """Waiting for operations: the rules, written once, driven by the sync hook, the async hook or a trigger.
 
-The rules are pure functions (``classify``, ``evaluate``, ``PollPolicy.next_interval``). The
-polling loop is a generator (:func:`wait_steps`) that *yields* what it needs (``Fetch`` a request,
-``Sleep`` some seconds) and receives the fetched operations back, so :func:`run_sync` and
-:func:`run_async` are a few lines each and cannot drift apart.
+The rules are pure functions (``classify``, ``evaluate``, ``next_due``, ``PollPolicy.next_interval``)
+and one state without I/O, :class:`Watch`: the waits on one project and what was last seen of their
+operations. The polling loop is a generator (:func:`watch_steps`) that *yields* what it needs
+(``Fetch`` a request, ``Sleep`` some seconds, ``Deliver`` a settled wait) and receives the answers
+back. It is driven by :func:`run_sync` for a sync wait (:func:`wait_steps`, one waiter on a private
+watch), by :func:`run_async`, and by the process's shared poller (``hooks/poller.py``), where every
+trigger and async wait on a (connection, project) registers as a waiter of one watch.
 
-Economy: while two or more operations of the project are pending, one list call
-(``GET /projects/{id}/operations``, newest first) serves them all; an operation that is not on
-that page is read by id from then on (:func:`fetch_steps`, one round of fetches, which is also
-what a sensor's poke costs). Intervals start at ``initial_interval`` and grow to
-``max_interval``; a round of ``n`` requests is never followed by less than
-``n / max_requests_per_second`` seconds, far below the service's 700 requests/minute.
+Economy: a round serves every waiter of the watch with one list call (``GET
+/projects/{id}/operations``, newest first, page sized to the pending operations); an operation that
+is not on that page is read by id from then on, a bounded batch per round; a lone pending
+operation is read by id. Duration-aware: each finished operation seen teaches :class:`Durations`
+how long its action takes in that project, and a waiter is next looked at when its operations are
+expected to be done; without an expectation (or once it passed) intervals start at
+``initial_interval`` and grow to the waiter's cap. A round of ``n`` requests is never followed by
+less than ``n / max_requests_per_second`` seconds, and every request also draws from the
+account's budget (``hooks/budget.py``).
 """
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
@@ -23,11 +31,13 @@ from typing import Any, Literal, TypeAlias, TypeVar
 
 from airflow_provider_jambo.exceptions import (
     JamboConfigError,
+    JamboError,
+    JamboNotFoundError,
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
 from airflow_provider_jambo.hooks.client import ApiRequest, check_id
-from airflow_provider_jambo.models import Operation, OperationStatus, parse_operations
+from airflow_provider_jambo.models import Operation, OperationStatus
 
 Verdict = Literal["success", "failure", "pending"]
 WaitStatus = Literal["success", "failed", "timeout"]
@@ -43,6 +53,10 @@ class PollPolicy:
     factor: float = 1.5
     max_requests_per_second: float = 2.0
     list_limit: int = 100
+    #: How long after an operation's expected end to look (plus 2% of its expected duration).
+    margin: float = 0.1
+    #: Reads by id per round at most (operations not on the list's page).
+    by_id_per_round: int = 10
 
     def __post_init__(self) -> None:
         if self.initial_interval < 0 or self.max_interval < self.initial_interval:
@@ -50,9 +64,16 @@ class PollPolicy:
                 "poll intervals must satisfy 0 <= initial_interval <= max_interval, "
                 f"got {self.initial_interval} and {self.max_interval}"
             )
-        if self.factor < 1 or self.max_requests_per_second <= 0 or not 1 <= self.list_limit <= 1000:
+        if (
+            self.factor < 1
+            or self.max_requests_per_second <= 0
+            or not 1 <= self.list_limit <= 1000
+            or self.margin < 0
+            or self.by_id_per_round < 1
+        ):
             raise JamboConfigError(
-                "poll policy needs factor >= 1, max_requests_per_second > 0 and 1 <= list_limit <= 1000"
+                "poll policy needs factor >= 1, max_requests_per_second > 0, 1 <= list_limit <= 1000, "
+                "margin >= 0 and by_id_per_round >= 1"
             )
 
     def next_interval(self, previous: float | None) -> float:
@@ -141,14 +162,297 @@ def evaluate(operations: Sequence[Operation], *, deadline_passed: bool = False) 
     return None
 
 
+# --- what polling learns: how long each action takes ---------------------------------------------
+
+
+#: Finished operations remembered per action (the median of them is the expectation).
+SAMPLES_PER_ACTION = 8
+#: Finished operations already learned from, remembered to not count one twice (bounded).
+LEARNED_MEMORY = 512
+
+
+class Durations:
+    """How long operations of each action take in one project, learned from finished ones.
+
+    The span is ``updated_at - created_at`` of a finished operation (both on the service's clock,
+    so no clock skew; it includes time queued behind an earlier operation of the same change, which
+    is what a waiter experiences), else its ``total_duration_ms``.
+    """
+
+    def __init__(self) -> None:
+        self._spans: dict[str, deque[float]] = {}
+        self._learned: deque[str] = deque(maxlen=LEARNED_MEMORY)
+        self._learned_set: set[str] = set()
+
+    def knows(self, op_id: str) -> bool:
+        return op_id in self._learned_set
+
+    def learn(self, op: Operation) -> None:
+        if op.status is not OperationStatus.FINISHED or op.id in self._learned_set:
+            return
+        span = None
+        if op.created_at is not None and op.updated_at is not None:
+            span = (op.updated_at - op.created_at).total_seconds()
+        if not span or span <= 0:
+            span = op.total_duration_ms / 1000.0
+        if span <= 0:
+            return
+        if len(self._learned) == self._learned.maxlen:
+            self._learned_set.discard(self._learned[0])
+        self._learned.append(op.id)
+        self._learned_set.add(op.id)
+        self._spans.setdefault(op.action, deque(maxlen=SAMPLES_PER_ACTION)).append(span)
+
+    def expected(self, action: str) -> float | None:
+        spans = self._spans.get(action)
+        return statistics.median(spans) if spans else None
+
+    def longest(self) -> float | None:
+        """The longest expectation of any action (for an operation not seen yet)."""
+        known = [statistics.median(s) for s in self._spans.values() if s]
+        return max(known) if known else None
+
+
+_durations: dict[str, Durations] = {}
+
+
+def durations_for(project_id: str) -> Durations:
+    """The process's learned durations for a project (shared by every wait on it)."""
+    return _durations.setdefault(project_id, Durations())
+
+
+def forget_durations() -> None:
+    """Forget what was learned (tests: emulated projects reuse ids)."""
+    _durations.clear()
+
+
+# --- the shared poll: every waiter of one project served by one round of requests ------------------
+
+
+@dataclass(eq=False)
+class Waiter:
+    """One wait registered with a :class:`Watch` (its operations, deadline and poll cap)."""
+
+    ids: list[str]
+    deadline: float | None
+    cap: float
+    registered_at: float
+    due: float = 0.0
+    interval: float | None = None
+    #: The driver's handle (an asyncio future for the shared poller).
+    handle: Any = field(default=None, repr=False)
+
+
+Outcome: TypeAlias = "WaitResult | JamboError"
+
+
+def expected_done(
+    waiter: Waiter, pending: Sequence[Operation | None], durations: Durations, margin: float
+) -> float | None:
+    """When ``waiter``'s pending operations should all be done (local clock), or ``None`` when
+    there is nothing to go on. An operation not seen yet (its action unknown) gets a first look
+    after the longest known action's time, but no later than the waiter's cap."""
+    spans: list[float] = []
+    for op in pending:
+        if op is not None:
+            span = durations.expected(op.action)
+        else:
+            longest = durations.longest()
+            span = None if longest is None else min(longest, waiter.cap)
+        if span is None:
+            return None
+        spans.append(span)
+    if not spans:
+        return None
+    longest = max(spans)
+    return waiter.registered_at + longest + margin + 0.02 * longest
+
+
+def next_due(
+    waiter: Waiter,
+    latest: Mapping[str, Operation],
+    durations: Durations,
+    poll: PollPolicy,
+    now: float,
+) -> float:
+    """When ``waiter`` next needs a look (pure; updates only its backoff state).
+
+    Duration-aware: while its operations are expected to finish later, look then (even beyond the
+    cap: an early look would only say "still running"). Without an expectation, or once it has
+    passed, back off from ``initial_interval`` to the waiter's cap. Never past its deadline.
+    """
+    pending = [latest.get(i) for i in waiter.ids if i not in latest or latest[i].is_pending]
+    expected = expected_done(waiter, pending, durations, poll.margin)
+    if expected is not None and expected > now:
+        due = expected
+    else:
+        waiter.interval = min(waiter.cap, poll.next_interval(waiter.interval))
+        due = now + waiter.interval
+    if waiter.deadline is not None:
+        due = min(due, waiter.deadline)
+    return due
+
+
+class Watch:
+    """The waits on one project and what was last seen of their operations (no I/O, no clock).
+
+    A round (:meth:`round_steps`) serves every waiter: one list call (newest first, its page long
+    enough for all pending operations) reads them all; an operation not on that page is read by
+    id from then on, at most ``by_id_per_round`` of them per round (oldest read first), so a
+    round's cost is bounded. A lone pending operation is read by id (a smaller answer).
+    """
+
+    def __init__(
+        self, project_id: str, poll: PollPolicy = PollPolicy(), durations: Durations | None = None
+    ) -> None:
+        self.project_id = check_id("project_id", project_id)
+        self.poll = poll
+        self.durations = durations if durations is not None else durations_for(project_id)
+        self.waiters: list[Waiter] = []
+        self.latest: dict[str, Operation] = {}
+        self.read_by_id: dict[str, float] = {}  # op id -> when last read
+        self.last_round_at: float | None = None
+        self.last_round_requests = 0
+        self.rounds = 0
+        self.requests = 0
+
+    def add(
+        self, operation_ids: Sequence[str], *, deadline: float | None, now: float, cap: float | None = None
+    ) -> Waiter:
+        ids = list(dict.fromkeys(operation_ids))
+        for op_id in ids:
+            check_id("operation_id", op_id)
+        waiter = Waiter(ids, deadline, cap if cap is not None else self.poll.max_interval, now)
+        # First look at once (an operation may be done already), unless it is expected later.
+        pending = [self.latest.get(i) for i in ids if i not in self.latest or self.latest[i].is_pending]
+        expected = expected_done(waiter, pending, self.durations, self.poll.margin)
+        waiter.due = expected if expected is not None and expected > now else now
+        if deadline is not None:
+            waiter.due = min(waiter.due, deadline)
+        self.waiters.append(waiter)
+        return waiter
+
+    def remove(self, waiter: Waiter) -> None:
+        if waiter in self.waiters:
+            self.waiters.remove(waiter)
+        wanted = {i for w in self.waiters for i in w.ids}
+        for op_id in [i for i in self.latest if i not in wanted]:
+            del self.latest[op_id]
+        for op_id in [i for i in self.read_by_id if i not in wanted]:
+            del self.read_by_id[op_id]
+
+    def _pending(self, waiters: Sequence[Waiter]) -> list[str]:
+        ids = dict.fromkeys(i for w in waiters for i in w.ids)
+        return [i for i in ids if i not in self.latest or self.latest[i].is_pending]
+
+    def next_round_at(self) -> float | None:
+        """When the next round is due: the earliest waiter's look, not sooner after the last round
+        than ``initial_interval`` or the rate floor, but never after a waiter's deadline."""
+        if not self.waiters:
+            return None
+        at = min(w.due for w in self.waiters)
+        if self.last_round_at is not None:
+            floor = max(
+                self.poll.initial_interval, self.last_round_requests / self.poll.max_requests_per_second
+            )
+            at = max(at, self.last_round_at + floor)
+        deadlines = [w.deadline for w in self.waiters if w.deadline is not None]
+        return min([at, *deadlines])
+
+    def _see(self, raw: Any, wanted: set[str], page: bool) -> set[str]:
+        """Take in operation dicts: those waited for, and finished ones to learn from."""
+        seen: set[str] = set()
+        for item in raw:
+            if not isinstance(item, Mapping):
+                continue
+            op_id = item.get("id")
+            if op_id in wanted:
+                op = Operation.from_api(item)
+                self.latest[op.id] = op
+                self.durations.learn(op)
+                seen.add(op.id)
+            elif page and item.get("status") == "finished" and not self.durations.knows(str(op_id)):
+                self.durations.learn(Operation.from_api(item))
+        return seen
+
+    def round_steps(self, now: float) -> Generator[Fetch, Any, list[tuple[Waiter, Outcome]]]:
+        """Yield the requests of one round; return the waiters it settled and their outcomes.
+
+        The driver sends back each request's decoded body, or the ``JamboNotFoundError`` a read by
+        id met (that operation's waiters get it; the others go on)."""
+        due = [w for w in self.waiters if w.due <= now or (w.deadline is not None and w.deadline <= now)]
+        pending = self._pending(self.waiters)
+        via_list = [i for i in pending if i not in self.read_by_id]
+        requests = 0
+        missing: dict[str, JamboNotFoundError] = {}
+        lone = len(via_list) == 1
+        if via_list and not lone:
+            limit = min(1000, max(self.poll.list_limit, len(pending) + self.poll.list_limit))
+            body = yield Fetch(list_operations_request(self.project_id, limit=limit))
+            requests += 1
+            ops = body.get("operations") if isinstance(body, Mapping) else None
+            seen = self._see(ops or [], set(pending), page=True)
+            for op_id in via_list:
+                if op_id not in seen:
+                    self.read_by_id[op_id] = float("-inf")  # not on the page: read by id, first
+        due_ids = set(self._pending(due))
+        by_id = [i for i in pending if i in self.read_by_id and i in due_ids]
+        if lone and via_list[0] in due_ids:
+            by_id.insert(0, via_list[0])
+        by_id.sort(key=lambda i: self.read_by_id.get(i, float("-inf")))
+        for op_id in by_id[: self.poll.by_id_per_round]:
+            body = yield Fetch(get_operation_request(self.project_id, op_id))
+            requests += 1
+            if op_id in self.read_by_id:
+                self.read_by_id[op_id] = now
+            if isinstance(body, JamboNotFoundError):
+                missing[op_id] = body
+            elif isinstance(body, Mapping):
+                self._see([body.get("operation")], {op_id}, page=False)
+        self.last_round_at = now
+        self.last_round_requests = requests
+        self.rounds += 1
+        self.requests += requests
+        return self._settle(now, missing)
+
+    def _settle(self, now: float, missing: Mapping[str, JamboNotFoundError]) -> list[tuple[Waiter, Outcome]]:
+        settled: list[tuple[Waiter, Outcome]] = []
+        for waiter in self.waiters:
+            gone = next((missing[i] for i in waiter.ids if i in missing), None)
+            if gone is not None:
+                settled.append((waiter, gone))
+                continue
+            passed = waiter.deadline is not None and now >= waiter.deadline
+            ops = [self.latest[i] for i in waiter.ids if i in self.latest]
+            if len(ops) == len(waiter.ids):
+                result = evaluate(ops, deadline_passed=passed)
+            elif any(classify(op) == "failure" for op in ops):
+                result = evaluate(ops)
+            else:
+                result = self._timeout(waiter, ops) if passed else None
+            if result is not None:
+                settled.append((waiter, result))
+            else:
+                waiter.due = next_due(waiter, self.latest, self.durations, self.poll, now)
+        return settled
+
+    def _timeout(self, waiter: Waiter, ops: Sequence[Operation]) -> WaitResult:
+        seen = {op.id for op in ops}
+        names = [op.describe() for op in ops if classify(op, deadline_passed=True) != "success"]
+        names += [f"{i} (not seen yet)" for i in waiter.ids if i not in seen]
+        return WaitResult(
+            "timeout", list(ops), f"timed out waiting for {len(names)} operation(s): {'; '.join(names)}"
+        )
+
+
 # --- the polling loop as a generator of steps --------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Fetch:
-    """Send ``request``; send back its result (a list of operations)."""
+    """Send ``request``; send back its decoded body (or the 404 error of a read by id)."""
 
-    request: ApiRequest[list[Operation]]
+    request: ApiRequest[Any]
 
 
 @dataclass(frozen=True)
@@ -156,27 +460,31 @@ class Sleep:
     seconds: float
 
 
-Step: TypeAlias = "Fetch | Sleep"
+@dataclass(frozen=True)
+class Deliver:
+    """``waiter`` is settled: hand it ``outcome``."""
+
+    waiter: Waiter
+    outcome: Outcome
 
 
-def get_operation_request(project_id: str, operation_id: str) -> ApiRequest[list[Operation]]:
+Step: TypeAlias = "Fetch | Sleep | Deliver"
+
+
+def get_operation_request(project_id: str, operation_id: str) -> ApiRequest[Any]:
     return ApiRequest(
         "GET",
         "/projects/{project_id}/operations/{operation_id}",
         {"project_id": project_id, "operation_id": operation_id},
-        parse=lambda body: [Operation.from_api(body["operation"])],
     )
 
 
-def list_operations_request(
-    project_id: str, *, limit: int, cursor: str | None = None
-) -> ApiRequest[list[Operation]]:
+def list_operations_request(project_id: str, *, limit: int, cursor: str | None = None) -> ApiRequest[Any]:
     return ApiRequest(
         "GET",
         "/projects/{project_id}/operations",
         {"project_id": project_id},
         query={"limit": limit, "cursor": cursor},
-        parse=parse_operations,
     )
 
 
@@ -196,34 +504,21 @@ def resolve_deadline(timeout: float | None, deadline: datetime | float | None, n
     return min(candidates) if candidates else None
 
 
-def fetch_steps(
-    project_id: str, operation_ids: Sequence[str], *, list_limit: int, read_by_id: set[str]
-) -> Generator[Fetch, Any, tuple[dict[str, Operation], int]]:
-    """Yield the fetches that bring ``operation_ids`` up to date; return them by id, and how many
-    requests that took.
-
-    When two or more of them are not in ``read_by_id``, one list call (newest first) serves them;
-    those not on that page are added to ``read_by_id`` (so later rounds read them directly) and,
-    like any other left, read by id.
-    """
-    found: dict[str, Operation] = {}
-    requests_made = 0
-    via_list = [i for i in operation_ids if i not in read_by_id]
-    if len(via_list) >= 2:
-        page: list[Operation] = yield Fetch(list_operations_request(project_id, limit=list_limit))
-        requests_made += 1
-        on_page = {op.id: op for op in page}
-        for op_id in via_list:
-            if op_id in on_page:
-                found[op_id] = on_page[op_id]
-            else:
-                read_by_id.add(op_id)
-    for op_id in operation_ids:
-        if op_id not in found:
-            got: list[Operation] = yield Fetch(get_operation_request(project_id, op_id))
-            requests_made += 1
-            found.update((op.id, op) for op in got)
-    return found, requests_made
+def watch_steps(watch: Watch, clock: Callable[[], float]) -> Generator[Step, Any, None]:
+    """Serve every waiter of ``watch`` until none is left: sleep until the next round is due, run
+    it, deliver what it settled. Waiters may join or leave between steps (the shared poller's
+    driver interrupts a ``Sleep`` when they do)."""
+    while True:
+        at = watch.next_round_at()
+        if at is None:
+            return
+        now = clock()
+        if at > now:
+            yield Sleep(at - now)
+            continue
+        for waiter, outcome in (yield from watch.round_steps(now)):
+            watch.remove(waiter)
+            yield Deliver(waiter, outcome)
 
 
 def wait_steps(
@@ -233,66 +528,92 @@ def wait_steps(
     deadline: float | None,
     clock: Callable[[], float] = time.time,
     poll: PollPolicy = PollPolicy(),
+    durations: Durations | None = None,
 ) -> Generator[Step, Any, WaitResult]:
-    """Yield the fetches and sleeps needed to wait for ``operation_ids``; return the result."""
-    check_id("project_id", project_id)
-    ids = list(dict.fromkeys(operation_ids))
-    for op_id in ids:
-        check_id("operation_id", op_id)
-    if not ids:
+    """One wait on a private :class:`Watch` (a sync wait in a worker): the same rules as the
+    shared poller's. Returns the result; raises the 404 of an operation that does not exist."""
+    watch = Watch(project_id, poll, durations)
+    if not operation_ids:
         return WaitResult("success", [], "no operations to wait for")
-    latest: dict[str, Operation] = {}
-    read_by_id: set[str] = set()
-    interval: float | None = None
+    waiter = watch.add(operation_ids, deadline=deadline, now=clock())
+    steps = watch_steps(watch, clock)
+    reply: Any = None
     while True:
-        pending = [i for i in ids if i not in latest or classify(latest[i]) == "pending"]
-        fetched, requests_made = yield from fetch_steps(
-            project_id, pending, list_limit=poll.list_limit, read_by_id=read_by_id
-        )
-        latest.update(fetched)
-        now = clock()
-        passed = deadline is not None and now >= deadline
-        ops = [latest[i] for i in ids if i in latest]
-        result = evaluate(ops, deadline_passed=passed)
-        if result is not None:
-            return result
-        interval = poll.next_interval(interval)
-        pause = max(interval, requests_made / poll.max_requests_per_second)
-        if deadline is not None:
-            # Wake up at the deadline for one last look rather than oversleeping it.
-            pause = max(0.0, min(pause, deadline - now))
-        yield Sleep(pause)
+        step = steps.send(reply)
+        if isinstance(step, Deliver):
+            if isinstance(step.outcome, JamboError):
+                raise step.outcome
+            assert step.waiter is waiter
+            return step.outcome
+        reply = yield step
+
+
+def read_steps(project_id: str, operation_ids: Sequence[str]) -> Generator[Fetch, Any, dict[str, Operation]]:
+    """One round for ``operation_ids`` (a sensor's poke): their current states by id."""
+    watch = Watch(project_id)
+    watch.add(operation_ids, deadline=None, now=0.0)
+    settled = yield from watch.round_steps(0.0)
+    for _waiter, outcome in settled:
+        if isinstance(outcome, JamboError):
+            raise outcome
+    return dict(watch.latest)
+
+
+def missing_operation(req: ApiRequest[Any], err: JamboNotFoundError) -> JamboNotFoundError:
+    """A 404 on a read by id is an answer (that operation does not exist); elsewhere it is raised."""
+    if "{operation_id}" not in req.path:
+        raise err
+    return err
+
+
+def _answer(fetch: Callable[[ApiRequest[Any]], Any], req: ApiRequest[Any]) -> Any:
+    try:
+        return fetch(req)
+    except JamboNotFoundError as err:
+        return missing_operation(req, err)
 
 
 def run_sync(
     steps: Generator[Step, Any, R],
-    fetch: Callable[[ApiRequest[list[Operation]]], list[Operation]],
+    fetch: Callable[[ApiRequest[Any]], Any],
     sleep: Callable[[float], None] = time.sleep,
 ) -> R:
     try:
         step = next(steps)
         while True:
             if isinstance(step, Fetch):
-                step = steps.send(fetch(step.request))
-            else:
+                step = steps.send(_answer(fetch, step.request))
+            elif isinstance(step, Sleep):
                 sleep(step.seconds)
                 step = steps.send(None)
+            else:
+                raise TypeError(f"run_sync drives a single wait, got {step!r}")
     except StopIteration as done:
         return done.value
 
 
+async def fetch_async(fetch: Callable[[ApiRequest[Any]], Awaitable[Any]], req: ApiRequest[Any]) -> Any:
+    """The async counterpart of the 404 rule in :func:`run_sync` (a missing operation is an answer)."""
+    try:
+        return await fetch(req)
+    except JamboNotFoundError as err:
+        return missing_operation(req, err)
+
+
 async def run_async(
     steps: Generator[Step, Any, R],
-    fetch: Callable[[ApiRequest[list[Operation]]], Awaitable[list[Operation]]],
+    fetch: Callable[[ApiRequest[Any]], Awaitable[Any]],
     sleep: Callable[[float], Awaitable[Any]],
 ) -> R:
     try:
         step = next(steps)
         while True:
             if isinstance(step, Fetch):
-                step = steps.send(await fetch(step.request))
-            else:
+                step = steps.send(await fetch_async(fetch, step.request))
+            elif isinstance(step, Sleep):
                 await sleep(step.seconds)
                 step = steps.send(None)
+            else:
+                raise TypeError(f"run_async drives a single wait, got {step!r}")
     except StopIteration as done:
         return done.value
