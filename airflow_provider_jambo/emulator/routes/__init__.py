@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from airflow_provider_jambo.emulator.routes import (
     account,
+    anonymized,
     api_keys,
     branches,
     connection,
@@ -32,6 +33,7 @@ API_MODULES = (
     schema,
     account,
     api_keys,
+    anonymized,
 )
 api_router = APIRouter()
 for _module in API_MODULES:
