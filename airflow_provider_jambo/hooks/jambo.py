@@ -32,6 +32,7 @@ from airflow_provider_jambo.exceptions import (
     JamboTransportError,
 )
 from airflow_provider_jambo.get_provider_info import get_provider_info
+from airflow_provider_jambo.hooks.anonymization import AnonymizedBranchesMixin
 from airflow_provider_jambo.hooks.client import (
     DEFAULT_BASE_URL,
     ApiRequest,
@@ -236,8 +237,10 @@ def _role_ids(branch_id: str, name: str) -> dict[str, str]:
     return {"branch_id": branch_id, "role_name": check_name("role name", name, ROLE_NAME_MAX)}
 
 
-class JamboHook(BaseHook):
+class JamboHook(AnonymizedBranchesMixin, BaseHook):
     """Interact with the Jambo serverless-Postgres API.
+
+    Anonymized branches (create, masking rules, anonymize, status): ``hooks/anonymization.py``.
 
     :param jambo_conn_id: connection of type ``jambo`` (password: API key; host: API base URL,
         empty for the public one; extras ``project_id``, ``org_id``, ``timeout``, ``max_retries``,
