@@ -27,7 +27,7 @@ from airflow_provider_jambo.exceptions import (
     JamboTransportError,
 )
 from airflow_provider_jambo.hooks.client import ApiRequest, check_id
-from airflow_provider_jambo.hooks.retry import RESEND_SAFE_STATUSES
+from airflow_provider_jambo.hooks.retry import outcome_unknown
 from airflow_provider_jambo.hooks.validation import branch_create_body
 from airflow_provider_jambo.hooks.waiting import (
     Fetch,
@@ -365,10 +365,8 @@ class AnonymizedBranchesMixin:
         try:
             created = self.request(req)
         except (JamboTransportError, JamboServerError) as err:
-            unknown = (isinstance(err, JamboTransportError) and err.sent) or (
-                isinstance(err, JamboServerError) and err.status in RESEND_SAFE_STATUSES
-            )
-            existing = self.find_branch_by_name(name, project_id=pid) if unknown and name else None
+            known_name = name if outcome_unknown(err) else None
+            existing = self.find_branch_by_name(known_name, project_id=pid) if known_name else None
             if existing is None:
                 raise
             log.warning("%s; branch %r exists after all: adopting it", err, name)

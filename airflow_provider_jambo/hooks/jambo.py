@@ -44,10 +44,10 @@ from airflow_provider_jambo.hooks.client import (
     send_sync,
 )
 from airflow_provider_jambo.hooks.retry import (
-    RESEND_SAFE_STATUSES,
     RetryPolicy,
     acall_with_retries,
     call_with_retries,
+    outcome_unknown,
 )
 from airflow_provider_jambo.hooks.validation import (
     ENDPOINT_TYPES,
@@ -584,10 +584,7 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
                 if existing is None:
                     raise
             except (JamboTransportError, JamboServerError) as err:
-                unknown = (isinstance(err, JamboTransportError) and err.sent) or (
-                    isinstance(err, JamboServerError) and err.status in RESEND_SAFE_STATUSES
-                )
-                if not unknown:
+                if not outcome_unknown(err):
                     raise
                 if name is None:
                     self.log.error("%s; the branch has no name to look it up by, so it is not re-sent", err)

@@ -157,3 +157,19 @@ def test_an_anonymized_branch_is_adopted_and_reanonymized_with_new_rules(jambo_p
     assert again["masked_columns"] == 2
     hook = jambo_project.hook()
     assert set(hook.get_masking_rules(first["branch_id"])) == {MaskingRule(**EMAIL), MaskingRule(**NAME)}
+
+
+def test_a_lost_create_response_adopts_the_branch_instead_of_a_second_create(
+    jambo_project: JamboProject,
+) -> None:
+    emu = jambo_project.emu
+    emu.inject_fault(
+        "POST", "/projects/{project_id}/branch_anonymized", faults=[{"kind": "drop_after_apply"}], times=1
+    )
+    creation = jambo_project.hook().create_anonymized_branch(
+        name="lost-answer", parent_id=jambo_project.default_branch_id, masking_rules=[EMAIL]
+    )
+    assert creation.created is True
+    assert [b.name for b in jambo_project.branches()].count("lost-answer") == 1
+    posts = [r for r in emu.requests() if r["route"] == "/projects/{project_id}/branch_anonymized"]
+    assert len(posts) == 1  # looked up by name, never re-sent
