@@ -39,6 +39,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Jambo",
                 "python-modules": [
+                    "airflow_provider_jambo.operators.anonymized",
                     "airflow_provider_jambo.operators.branch",
                     "airflow_provider_jambo.operators.compute",
                     "airflow_provider_jambo.operators.janitor",
@@ -51,7 +52,13 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Jambo", "python-modules": ["airflow_provider_jambo.sensors.operation"]},
         ],
         "triggers": [
-            {"integration-name": "Jambo", "python-modules": ["airflow_provider_jambo.triggers.operation"]},
+            {
+                "integration-name": "Jambo",
+                "python-modules": [
+                    "airflow_provider_jambo.triggers.anonymized",
+                    "airflow_provider_jambo.triggers.operation",
+                ],
+            },
         ],
         "extra-links": ["airflow_provider_jambo.links.JamboConsoleLink"],
         "connection-types": [

@@ -9,9 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_jambo.emulator.dataplane.base import EndpointAddress
+
+if TYPE_CHECKING:
+    from airflow_provider_jambo.emulator.anonymization import Anonymization
 
 #: Operation statuses after which nothing more happens to the operation.
 TERMINAL = frozenset({"finished", "skipped", "error", "cancelled", "failed"})
@@ -77,6 +80,8 @@ class Branch:
     creation_source: str = "console"
     databases: dict[str, Database] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
+    #: Set for branches made by ``POST .../branch_anonymized`` (anonymization.py).
+    anonymization: Anonymization | None = None
 
 
 @dataclass(eq=False)

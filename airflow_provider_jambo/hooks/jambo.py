@@ -36,6 +36,7 @@ from airflow_provider_jambo.exceptions import (
     JamboTransportError,
 )
 from airflow_provider_jambo.get_provider_info import get_provider_info
+from airflow_provider_jambo.hooks.anonymization import AnonymizedBranchesMixin
 from airflow_provider_jambo.hooks.budget import (
     DEFAULT_REQUESTS_PER_MINUTE,
     RequestBudget,
@@ -53,10 +54,10 @@ from airflow_provider_jambo.hooks.client import (
 )
 from airflow_provider_jambo.hooks.poller import shared_poller
 from airflow_provider_jambo.hooks.retry import (
-    RESEND_SAFE_STATUSES,
     RetryPolicy,
     acall_with_retries,
     call_with_retries,
+    outcome_unknown,
 )
 from airflow_provider_jambo.hooks.waiting import (
     PollPolicy,
@@ -283,8 +284,10 @@ def _role_ids(branch_id: str, name: str) -> dict[str, str]:
     return {"branch_id": branch_id, "role_name": check_name("name", name, ROLE_NAME_MAX)}
 
 
-class JamboHook(BaseHook):
+class JamboHook(AnonymizedBranchesMixin, BaseHook):
     """Interact with the Jambo serverless-Postgres API.
+
+    Anonymized branches (create, masking rules, anonymize, status): ``hooks/anonymization.py``.
 
     :param jambo_conn_id: connection of type ``jambo`` (password: API key; host: API base URL,
         empty for the public one; extras ``project_id``, ``org_id``, ``timeout``, ``max_retries``,
@@ -631,10 +634,7 @@ class JamboHook(BaseHook):
                 if existing is None:
                     raise
             except (JamboTransportError, JamboServerError) as err:
-                unknown = (isinstance(err, JamboTransportError) and err.sent) or (
-                    isinstance(err, JamboServerError) and err.status in RESEND_SAFE_STATUSES
-                )
-                if not unknown:
+                if not outcome_unknown(err):
                     raise
                 if name is None:
                     self.log.error("%s; the branch has no name to look it up by, so it is not re-sent", err)

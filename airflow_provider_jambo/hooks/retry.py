@@ -115,6 +115,14 @@ class RetryPolicy:
         return ceiling / 2 + rng() * ceiling / 2
 
 
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a failed non-idempotent request may have been applied all the same (sent, then no
+    answer, or a server error after it); callers reconcile by re-reading before any re-send."""
+    if isinstance(exc, JamboTransportError):
+        return exc.sent
+    return isinstance(exc, JamboAPIError) and exc.status in RESEND_SAFE_STATUSES
+
+
 def retry_reason(req: ApiRequest[Any], exc: BaseException) -> str | None:
     """Why ``exc`` may be retried for ``req``; ``None`` when it must not be."""
     if isinstance(exc, JamboAPIError):

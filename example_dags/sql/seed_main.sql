@@ -3,7 +3,9 @@
 CREATE TABLE IF NOT EXISTS customers (
     id      integer PRIMARY KEY,
     name    text    NOT NULL,
-    country text    NOT NULL
+    country text    NOT NULL,
+    -- personal data: the anonymized preview example masks it (example_jambo_anonymized_preview.py)
+    email   text    NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS orders (
@@ -13,11 +15,11 @@ CREATE TABLE IF NOT EXISTS orders (
     ordered_at  timestamptz    NOT NULL
 );
 
-INSERT INTO customers (id, name, country) VALUES
-    (1, 'Ada', 'GB'),
-    (2, 'Grace', 'US'),
-    (3, 'Edsger', 'NL'),
-    (4, 'Barbara', 'US')
+INSERT INTO customers (id, name, country, email) VALUES
+    (1, 'Ada', 'GB', 'ada.lovelace@analytical-engines.example'),
+    (2, 'Grace', 'US', 'grace.hopper@cobol.example'),
+    (3, 'Edsger', 'NL', 'e.w.dijkstra@eindhoven.example'),
+    (4, 'Barbara', 'US', 'barbara.liskov@mit.example')
 ON CONFLICT (id) DO NOTHING;
 
 INSERT INTO orders (id, customer_id, amount, ordered_at) VALUES

@@ -20,6 +20,7 @@ EXAMPLES = {
     "example_jambo_preview_environment.py": "example_jambo_preview_environment",
     "example_jambo_scheduled_report.py": "example_jambo_scheduled_report",
     "example_jambo_janitor.py": "example_jambo_janitor",
+    "example_jambo_anonymized_preview.py": "example_jambo_anonymized_preview",
 }
 
 

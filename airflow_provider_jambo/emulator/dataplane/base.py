@@ -13,8 +13,12 @@ passwords. A control plane that reports other passwords for the child must call
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from airflow_provider_jambo.emulator.dataplane.masking import MaskRule
 
 
 class DataPlaneError(RuntimeError):
@@ -100,6 +104,10 @@ class DataPlane(Protocol):
     def schema_dump(self, project_id: str, branch_id: str, database: str) -> str | None:
         """Real DDL of the database (pg_dump --schema-only), or None when there is no real data."""
 
+    def apply_masking(self, project_id: str, branch_id: str, rules: Sequence[MaskRule]) -> None:
+        """Static masking in the branch's own copy (never its parent's): each database's rules in
+        one transaction; DataPlaneError naming the table or column that cannot be masked."""
+
 
 class NullDataPlane:
     """Control plane only: every call is a no-op; URIs keep the real service's shapes."""
@@ -167,4 +175,7 @@ class NullDataPlane:
         return None
 
     def schema_dump(self, project_id: str, branch_id: str, database: str) -> str | None:
+        return None
+
+    def apply_masking(self, project_id: str, branch_id: str, rules: Sequence[MaskRule]) -> None:
         return None

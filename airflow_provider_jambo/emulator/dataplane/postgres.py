@@ -28,9 +28,11 @@ import itertools
 import subprocess
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError, EndpointAddress
+from airflow_provider_jambo.emulator.dataplane.masking import MaskRule, masking_statements
 from airflow_provider_jambo.emulator.dataplane.pgwire import (
     DEPENDENT_OBJECTS_STILL_EXIST,
     DUPLICATE_OBJECT,
@@ -326,6 +328,20 @@ class PostgresDataPlane:
                 ]
             )
         return clean_dump(raw.decode("utf-8"), {physical: database})
+
+    # -- masking ---------------------------------------------------------------------------------
+
+    def apply_masking(self, project_id: str, branch_id: str, rules: Sequence[MaskRule]) -> None:
+        with self._lock:
+            branch = self._branch(project_id, branch_id)
+            by_database: dict[str, list[MaskRule]] = {}
+            for rule in rules:
+                by_database.setdefault(rule.database, []).append(rule)
+            for database, database_rules in by_database.items():
+                if database not in branch.databases:
+                    raise DataPlaneError(f"database {database!r} does not exist on branch {branch_id}")
+                # One simple query: its statements run in one implicit transaction (all or nothing).
+                self._sql_in(branch.databases[database][0], "; ".join(masking_statements(database_rules)))
 
     # -- internals -------------------------------------------------------------------------------
 

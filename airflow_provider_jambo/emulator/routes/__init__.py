@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 
 from airflow_provider_jambo.emulator.routes import (
     account,
+    anonymized,
     api_keys,
     branches,
     connection,
@@ -38,6 +39,7 @@ API_MODULES = (
     schema,
     account,
     api_keys,
+    anonymized,
 )
 
 
