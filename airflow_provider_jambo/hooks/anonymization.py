@@ -28,7 +28,6 @@ from airflow_provider_jambo.exceptions import (
 )
 from airflow_provider_jambo.hooks.client import ApiRequest, check_id
 from airflow_provider_jambo.hooks.retry import outcome_unknown
-from airflow_provider_jambo.hooks.validation import branch_create_body
 from airflow_provider_jambo.hooks.waiting import (
     Fetch,
     PollPolicy,
@@ -39,6 +38,7 @@ from airflow_provider_jambo.hooks.waiting import (
     run_sync,
 )
 from airflow_provider_jambo.models import BranchCreation, parse_datetime
+from airflow_provider_jambo.rules import branch_create_body
 
 if TYPE_CHECKING:
     from airflow_provider_jambo.models import Branch

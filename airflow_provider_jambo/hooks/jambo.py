@@ -741,7 +741,7 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
 
     def _unfinished_branch_operations(self, pid: str, branch_id: str) -> list[Operation]:
         """The branch's pending operations on the newest page (``Operation.is_pending``)."""
-        ops = self.request(list_operations_request(pid, limit=OPERATION_PAGE_LIMIT))
+        ops = parse_operations(self.request(list_operations_request(pid, limit=OPERATION_PAGE_LIMIT)))
         return [op for op in ops if op.branch_id == branch_id and op.is_pending]
 
     def update_branch(

@@ -30,6 +30,7 @@ from airflow_provider_jambo.hooks.waiting import (
     classify,
     list_operations_request,
 )
+from airflow_provider_jambo.models import parse_operations
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ def idle_steps(
     locks the project.
     """
     while True:
-        page: list[Any] = yield Fetch(list_operations_request(project_id, limit=PollPolicy().list_limit))
+        body = yield Fetch(list_operations_request(project_id, limit=PollPolicy().list_limit))
+        page = parse_operations(body)
         busy = [op for op in page if classify(op) == "pending"]
         if not busy:
             return WaitResult("success", [], f"project {project_id} has no operation in flight")
