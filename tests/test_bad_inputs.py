@@ -106,14 +106,15 @@ def bad_conn(**payload: Any) -> Callable[[Env], dict[str, Any]]:
     """A connection to the emulator with ``payload`` overriding the good one's fields."""
 
     def build(env: Env) -> dict[str, Any]:
+        fields = dict(payload)
         good: dict[str, Any] = {
             "conn_type": "jambo",
             "host": env.emu.base_url,
             "password": env.emu.api_key,
             "extra": {"project_id": env.project_id},
         }
-        extra = payload.pop("extra_fields", None)
-        good.update(payload)
+        extra = fields.pop("extra_fields", None)
+        good.update(fields)
         if extra is not None:
             good["extra"] = {**good["extra"], **extra}
         return good
@@ -133,6 +134,15 @@ def host_with(prefix: str = "", suffix: str = "") -> Callable[[Env], dict[str, A
 
 def list_projects(hook: JamboHook) -> object:
     return list(hook.list_projects())
+
+
+def conn_case(
+    case_id: str, param: str, conn: Callable[[Env], dict[str, Any]] | None = None, **extra_fields: Any
+) -> Case:
+    """A first call through the ``jambo_bad`` connection: ``conn``, or the good one with these
+    extras, whose settings are the mistake."""
+    build = conn or bad_conn(extra_fields=extra_fields)
+    return Case(case_id, param, lambda e: list_projects(e.hook("jambo_bad")), conn=build)
 
 
 def ep(**fields: Any) -> list[dict[str, Any]]:
@@ -370,144 +380,34 @@ CASES: list[Case] = [
     Case("hook wait timeout inf", "timeout", lambda e: e.hook().wait_for_operations(["op-1"], timeout=INF)),
     Case("hook wait bad id", "operation_id", lambda e: e.hook().wait_for_operations(["BAD"])),
     # --- connection ----------------------------------------------------------------------------
-    Case(
-        "conn type postgres",
-        "conn_type",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(conn_type="postgres"),
-    ),
-    Case(
-        "conn type http",
-        "conn_type",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(conn_type="http"),
-    ),
-    Case(
-        "conn host query",
-        "host",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=host_with(suffix="/some/path?x=1"),
-    ),
-    Case(
-        "conn host fragment",
-        "host",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=host_with(suffix="#frag"),
-    ),
-    Case(
-        "conn host userinfo",
-        "host",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=host_with(prefix="u:p@"),
-    ),
-    Case(
-        "conn max_retries -1",
-        "max_retries",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra_fields={"max_retries": -1}),
-    ),
-    Case(
-        "conn max_retries 1.7",
-        "max_retries",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra_fields={"max_retries": 1.7}),
-    ),
-    Case(
-        "conn max_retries text",
-        "max_retries",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra_fields={"max_retries": "many"}),
-    ),
-    Case(
-        "conn max_retries bool",
-        "max_retries",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra_fields={"max_retries": True}),
-    ),
-    Case(
-        "conn retry_max_wait -1",
-        "retry_max_wait",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra_fields={"retry_max_wait": -1}),
-    ),
-    Case(
-        "conn retry_max_wait nan",
-        "retry_max_wait",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra_fields={"retry_max_wait": "nan"}),
-    ),
-    Case(
-        "conn retry_max_wait inf",
-        "retry_max_wait",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra_fields={"retry_max_wait": "inf"}),
-    ),
-    Case(
-        "conn timeout nan",
-        "timeout",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra_fields={"timeout": "nan"}),
-    ),
-    Case(
-        "conn timeout inf",
-        "timeout",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra_fields={"timeout": "inf"}),
-    ),
-    Case(
-        "conn timeout negative",
-        "timeout",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra_fields={"timeout": -3}),
-    ),
-    Case(
-        "conn timeout 0",
-        "timeout",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra_fields={"timeout": 0}),
-    ),
+    conn_case("conn type postgres", "conn_type", bad_conn(conn_type="postgres")),
+    conn_case("conn type http", "conn_type", bad_conn(conn_type="http")),
+    conn_case("conn host query", "host", host_with(suffix="/some/path?x=1")),
+    conn_case("conn host fragment", "host", host_with(suffix="#frag")),
+    conn_case("conn host userinfo", "host", host_with(prefix="u:p@")),
+    conn_case("conn max_retries -1", "max_retries", max_retries=-1),
+    conn_case("conn max_retries 1.7", "max_retries", max_retries=1.7),
+    conn_case("conn max_retries text", "max_retries", max_retries="many"),
+    conn_case("conn max_retries bool", "max_retries", max_retries=True),
+    conn_case("conn retry_max_wait -1", "retry_max_wait", retry_max_wait=-1),
+    conn_case("conn retry_max_wait nan", "retry_max_wait", retry_max_wait="nan"),
+    conn_case("conn retry_max_wait inf", "retry_max_wait", retry_max_wait="inf"),
+    conn_case("conn timeout nan", "timeout", timeout="nan"),
+    conn_case("conn timeout inf", "timeout", timeout="inf"),
+    conn_case("conn timeout negative", "timeout", timeout=-3),
+    conn_case("conn timeout 0", "timeout", timeout=0),
     Case(
         "conn project_id extra",
         "project_id",
         lambda e: e.hook("jambo_bad").get_project(),
         conn=bad_conn(extra_fields={"project_id": "Not Valid"}),
     ),
-    Case(
-        "conn extra not JSON",
-        "extra",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra="{nope"),
-    ),
-    Case(
-        "conn extra a list",
-        "extra",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(extra="[1, 2]"),
-    ),
-    Case(
-        "conn no password",
-        "password",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(password=None),
-    ),
-    Case(
-        "conn key with newline",
-        "API key",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(password="ab\ncd"),
-    ),
-    Case(
-        "conn ftp host",
-        "https",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(host="ftp://example.com"),
-    ),
-    Case(
-        "conn plain http off loopback",
-        "plain http",
-        lambda e: list_projects(e.hook("jambo_bad")),
-        conn=bad_conn(host="http://example.com"),
-    ),
+    conn_case("conn extra not JSON", "extra", bad_conn(extra="{nope")),
+    conn_case("conn extra a list", "extra", bad_conn(extra="[1, 2]")),
+    conn_case("conn no password", "password", bad_conn(password=None)),
+    conn_case("conn key with newline", "API key", bad_conn(password="ab\ncd")),
+    conn_case("conn ftp host", "https", bad_conn(host="ftp://example.com")),
+    conn_case("conn plain http off loopback", "plain http", bad_conn(host="http://example.com")),
     Case("conn not defined", "jambo_missing", lambda e: list_projects(e.hook("jambo_missing"))),
     Case(
         "conn no project anywhere",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_jambo.exceptions import (
     JamboAPIError,
@@ -30,6 +30,7 @@ from airflow_provider_jambo.hooks.anonymization import (
     check_masking_rules,
 )
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.models import AnonymizedBranchResult
 from airflow_provider_jambo.operators.base import QueueingHook
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
 from airflow_provider_jambo.triggers.anonymized import JamboAnonymizationTrigger
@@ -93,7 +94,7 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
 
     # -- the create, then the anonymization ---------------------------------------------------------
 
-    def execute(self, context: Context) -> dict[str, Any] | None:
+    def execute(self, context: Context) -> AnonymizedBranchResult:
         check_masking_rules(self.masking_rules)  # rendered now: before any API call
         result = super().execute(context)  # creates, waits for its operations (or defers)
         # The create's all-or-nothing covers the anonymization too: a branch whose masking failed
@@ -102,28 +103,28 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
             return self._anonymize(context, result)
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any], result: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
+        self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
+    ) -> AnonymizedBranchResult:
         """After the create's operations (deferred): go on with the anonymization."""
         # Runs inside resume_execution's all-or-nothing (JamboCreateBranchOperator).
         done = super().execute_complete(context, event, result)
         return self._anonymize(context, done)
 
     def execute_anonymized(
-        self, context: Context, event: dict[str, Any], result: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+        self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
+    ) -> AnonymizedBranchResult:
         """After the anonymization (deferred): the trigger's event decides."""
         result = result or self._pulled(context)
         if event.get("status") == "error":
             raise JamboError(f"waiting for the anonymization failed: {event.get('message')}")
         return self._finish_anonymization(AnonymizationResult.from_dict(event), result)
 
-    def _pulled(self, context: Context) -> dict[str, Any] | None:
+    def _pulled(self, context: Context) -> Mapping[str, Any] | None:
         # `airflow dags test` runs triggers inline and replaces next_kwargs with the event.
         pulled = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
         return pulled if isinstance(pulled, dict) else None
 
-    def _anonymize(self, context: Context, result: dict[str, Any] | None) -> dict[str, Any]:
+    def _anonymize(self, context: Context, result: Mapping[str, Any] | None) -> AnonymizedBranchResult:
         if result is None or not result.get("branch_id"):
             raise JamboError("the branch create returned no branch to anonymize")
         project_id, branch_id = str(result["project_id"]), str(result["branch_id"])
@@ -149,7 +150,7 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
         )
         return self._finish_anonymization(waited, result)
 
-    def _prepare_adopted(self, project_id: str, branch_id: str, result: dict[str, Any]) -> None:
+    def _prepare_adopted(self, project_id: str, branch_id: str, result: Mapping[str, Any]) -> None:
         """An existing branch: only an anonymized one, and with these rules (else re-anonymized)."""
         hook = self.hook
         name = result.get("branch_name")
@@ -178,14 +179,14 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
         hook.start_anonymization(branch_id, project_id=project_id)
 
     def _finish_anonymization(
-        self, waited: AnonymizationResult, result: dict[str, Any] | None
-    ) -> dict[str, Any]:
+        self, waited: AnonymizationResult, result: Mapping[str, Any] | None
+    ) -> AnonymizedBranchResult:
         if waited.status == "success" and result is not None:
             self.log.info("%s", waited.message)
             status = self.hook.get_anonymized_status(
                 str(result["branch_id"]), project_id=str(result["project_id"])
             )
-            return {**result, "masked_columns": status.masked_columns}
+            return cast(AnonymizedBranchResult, {**result, "masked_columns": status.masked_columns})
         if waited.status == "timeout":
             error: JamboError = JamboOperationTimeoutError(
                 f"{waited.message} after the timeout of {self.timeout:g} s"

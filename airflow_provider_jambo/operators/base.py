@@ -39,6 +39,7 @@ from airflow_provider_jambo.exceptions import (
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.retry import RetryPolicy
 from airflow_provider_jambo.links import JamboConsoleLink
+from airflow_provider_jambo.models import parse_operation_event
 from airflow_provider_jambo.rules import (
     DEFAULT_CONN_ID,
     check_id,
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_jambo.models import Operation
 
+#: An operator's XCom result (a TypedDict of ``models.py``, or a plain dict).
+ResultT = TypeVar("ResultT", bound=Mapping[str, Any])
 #: Default time the operator waits for its operations (seconds).
 DEFAULT_TIMEOUT = 30 * 60.0
 #: How far back to look for operations still in flight (the list is newest first; older ones are done).
@@ -168,7 +171,7 @@ class JamboBaseOperator(BaseOperator):
 
     # -- run time -----------------------------------------------------------------------------------
 
-    def push_early(self, context: Context, result: dict[str, Any]) -> None:
+    def push_early(self, context: Context, result: Mapping[str, Any]) -> None:
         """Push ``result`` before waiting, as the task's return value would be.
 
         If the wait then fails or times out, a teardown reading ``task.output["branch_id"]`` (or the
@@ -294,8 +297,8 @@ class JamboBaseOperator(BaseOperator):
         *,
         project_id: str,
         operations: Sequence[Operation],
-        result: dict[str, Any],
-    ) -> dict[str, Any] | None:
+        result: ResultT,
+    ) -> ResultT | None:
         """Wait for ``operations`` (here or deferred) and return ``result`` once they all succeeded."""
         ids = [op.id for op in operations]
         if not self.wait_for_completion or not ids:
@@ -308,7 +311,8 @@ class JamboBaseOperator(BaseOperator):
                 ids, project_id=project_id, deadline=grace_end, poll_interval=self.poll_interval
             )
             if waited.status != "timeout" or grace_end >= deadline:
-                return self._finish(waited.status, ids, waited.message, result)
+                self._finish(waited.status, ids, waited.message, result)
+                return result
         if self.deferrable:
             self.log.info("Deferring until operations %s finish (timeout %.0f s)", ids, self.timeout)
             self.push_early(context, result)
@@ -328,26 +332,23 @@ class JamboBaseOperator(BaseOperator):
         waited = self.hook.wait_for_operations(
             ids, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
         )
-        return self._finish(waited.status, ids, waited.message, result)
+        self._finish(waited.status, ids, waited.message, result)
+        return result
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any], result: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
+        self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
+    ) -> Mapping[str, Any] | None:
         """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
         if result is None:
             # The result travels in next_kwargs; `airflow dags test` replaces those with the event
             # when it runs the trigger inline, so fall back to the copy pushed before deferring.
             result = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
-        return self._finish(
-            str(event.get("status")),
-            list(event.get("operation_ids") or []),
-            str(event.get("message")),
-            result,
-        )
+        parsed = parse_operation_event(event)
+        return self._finish(parsed["status"], parsed["operation_ids"], parsed["message"], result)
 
     def _finish(
-        self, status: str, operation_ids: list[str], message: str, result: dict[str, Any] | None
-    ) -> dict[str, Any] | None:
+        self, status: str, operation_ids: list[str], message: str, result: Mapping[str, Any] | None
+    ) -> Mapping[str, Any] | None:
         if status == "success":
             self.log.info("Operations %s finished: %s", operation_ids, message)
             return result
@@ -361,6 +362,6 @@ class JamboBaseOperator(BaseOperator):
             )
         raise JamboError(f"waiting for operations {', '.join(operation_ids)} failed: {message}{hint}")
 
-    def failure_hint(self, result: dict[str, Any] | None) -> str:
+    def failure_hint(self, result: Mapping[str, Any] | None) -> str:
         """Extra text for a failed wait (e.g. which branch was left behind); empty by default."""
         return ""

@@ -28,7 +28,12 @@ from airflow_provider_jambo.exceptions import (
     JamboRefusedError,
 )
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.models import BranchCreation
+from airflow_provider_jambo.models import (
+    BranchCreation,
+    BranchResult,
+    DeletedBranchResult,
+    ResetBranchResult,
+)
 from airflow_provider_jambo.operators.base import JamboBaseOperator, QueueingHook
 from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
@@ -296,7 +301,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         tags.update({str(k): str(v) for k, v in (self.annotations or {}).items()})
         return tags
 
-    def execute(self, context: Context) -> dict[str, Any] | None:
+    def execute(self, context: Context) -> BranchResult | None:
         # Every rendered argument is checked before the first request.
         self._context = context
         if self.branch_name is None:
@@ -480,7 +485,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         # Whether an existing branch has the requested parent is checked by the hook before it is
         # adopted (JamboConflictError naming both parents); it is not repeated here.
 
-    def _result(self, creation: BranchCreation, project_id: str) -> dict[str, Any]:
+    def _result(self, creation: BranchCreation, project_id: str) -> BranchResult:
         branch = creation.branch
         endpoint: Endpoint | None = creation.read_write_endpoint or next(iter(creation.endpoints), None)
         if endpoint is None and self.compute_type is not None and not creation.created:
@@ -504,7 +509,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
             "expires_at": _iso(branch.expires_at),
         }
 
-    def failure_hint(self, result: dict[str, Any] | None) -> str:
+    def failure_hint(self, result: Mapping[str, Any] | None) -> str:
         if not result or not result.get("branch_id"):
             return ""
         if self.keep_on_failure:
@@ -545,7 +550,7 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         if self._known(branch) and not isinstance(branch, Mapping):
             check_ref("branch", branch)
 
-    def execute(self, context: Context) -> dict[str, Any] | None:
+    def execute(self, context: Context) -> DeletedBranchResult | None:
         ref = self.reference("branch", "branch_id")
         hook = self.hook
         project_id = self.resolved_project_id()
@@ -579,7 +584,7 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
             self.send(lambda: hook.delete_branch(branch.id, project_id=project_id), project_id=project_id)
         )
         self.log.info("Deleting branch %r (%s)", branch.name, branch.id)
-        result = {
+        result: DeletedBranchResult = {
             "project_id": project_id,
             "branch_id": branch.id,
             "branch_name": branch.name,
@@ -645,7 +650,7 @@ class JamboResetBranchOperator(JamboBaseOperator):
         if self._known(self.branch) and not isinstance(self.branch, Mapping):
             check_ref("branch", self.branch)
 
-    def execute(self, context: Context) -> dict[str, Any] | None:
+    def execute(self, context: Context) -> ResetBranchResult | None:
         ref = self.reference("branch", "branch_id")
         self._validate()
         source_ts = self.source_timestamp
@@ -693,7 +698,7 @@ class JamboResetBranchOperator(JamboBaseOperator):
         )
         operations.extend(mutation.operations)
         reset = mutation.resource
-        result = {
+        result: ResetBranchResult = {
             "project_id": project_id,
             "branch_id": branch.id,
             "branch_name": branch.name,

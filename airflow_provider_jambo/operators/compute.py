@@ -22,19 +22,27 @@ from airflow_provider_jambo.rules import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_jambo.models import Endpoint, Mutation, Operation
+    from airflow_provider_jambo.models import (
+        ComputeResult,
+        DeletedComputeResult,
+        Endpoint,
+        Mutation,
+        Operation,
+    )
 
 
-def endpoint_result(project_id: str, endpoint: Endpoint, **extra: Any) -> dict[str, Any]:
-    return {
+def endpoint_result(project_id: str, endpoint: Endpoint, *, created: bool | None = None) -> ComputeResult:
+    result: ComputeResult = {
         "project_id": project_id,
         "branch_id": endpoint.branch_id,
         "endpoint_id": endpoint.id,
         "type": endpoint.type,
         "host": endpoint.host,
         "pooler_host": endpoint.pooled_host,
-        **extra,
     }
+    if created is not None:
+        result["created"] = created
+    return result
 
 
 class JamboCreateComputeOperator(JamboBaseOperator):
@@ -72,7 +80,7 @@ class JamboCreateComputeOperator(JamboBaseOperator):
         if self._known(branch) and not isinstance(branch, Mapping):
             check_ref("branch", branch)
 
-    def execute(self, context: Context) -> dict[str, Any] | None:
+    def execute(self, context: Context) -> ComputeResult | None:
         ref = self.reference("branch", "branch_id")
         hook = self.hook
         project_id = self.resolved_project_id()
@@ -113,7 +121,7 @@ class JamboCreateComputeOperator(JamboBaseOperator):
         self.push_early(context, result)
         return self.wait_for(context, project_id=project_id, operations=mutation.operations, result=result)
 
-    def failure_hint(self, result: dict[str, Any] | None) -> str:
+    def failure_hint(self, result: Mapping[str, Any] | None) -> str:
         if result and result.get("endpoint_id"):
             return f"; compute {result['endpoint_id']} is in this task's XCom (return_value)"
         return ""
@@ -130,7 +138,7 @@ class JamboDeleteComputeOperator(JamboBaseOperator):
         if self._known(endpoint_id) and not isinstance(endpoint_id, Mapping):
             check_id("endpoint_id", endpoint_id)
 
-    def execute(self, context: Context) -> dict[str, Any] | None:
+    def execute(self, context: Context) -> DeletedComputeResult | None:
         endpoint_id = check_id("endpoint_id", self.reference("endpoint_id", "endpoint_id"))
         hook = self.hook
         project_id = self.resolved_project_id()
@@ -150,7 +158,7 @@ class JamboDeleteComputeOperator(JamboBaseOperator):
             lambda: hook.delete_endpoint(endpoint.id, project_id=project_id), project_id=project_id
         )
         self.log.info("Deleting compute %s of branch %s", endpoint.id, endpoint.branch_id)
-        result = {
+        result: DeletedComputeResult = {
             "project_id": project_id,
             "branch_id": endpoint.branch_id,
             "endpoint_id": endpoint.id,
@@ -174,7 +182,7 @@ class _EndpointActionOperator(JamboBaseOperator):
     def _call(self, endpoint_id: str, project_id: str) -> Mutation[Endpoint]:
         raise NotImplementedError
 
-    def execute(self, context: Context) -> dict[str, Any] | None:
+    def execute(self, context: Context) -> ComputeResult | None:
         endpoint_id = check_id("endpoint_id", self.reference("endpoint_id", "endpoint_id"))
         project_id = self.resolved_project_id()
         mutation = self.send(lambda: self._call(endpoint_id, project_id), project_id=project_id)

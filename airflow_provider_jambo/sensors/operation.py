@@ -36,6 +36,7 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.waiting import evaluate
+from airflow_provider_jambo.models import parse_operation_event
 from airflow_provider_jambo.operators.base import in_flight_operations
 from airflow_provider_jambo.rules import (
     DEFAULT_CONN_ID,
@@ -182,8 +183,8 @@ class JamboOperationSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[str]:
         """Resume after the trigger (``resume_execution`` maps failures to skips under soft_fail)."""
-        status, message = event.get("status"), str(event.get("message"))
-        ids = [str(i) for i in event.get("operation_ids") or []]
+        parsed = parse_operation_event(event)
+        status, message, ids = parsed["status"], parsed["message"], parsed["operation_ids"]
         if status == "success":
             self.log.info(message)
             return ids

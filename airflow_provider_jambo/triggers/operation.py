@@ -21,6 +21,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_jambo.exceptions import JamboError
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.retry import RetryPolicy
+from airflow_provider_jambo.models import operation_event
 
 
 class JamboOperationTrigger(BaseTrigger):
@@ -67,7 +68,7 @@ class JamboOperationTrigger(BaseTrigger):
         )
 
     def _event(self, status: str, message: str) -> TriggerEvent:
-        return TriggerEvent({"status": status, "operation_ids": list(self.operation_ids), "message": message})
+        return TriggerEvent(dict(operation_event(status, self.operation_ids, message)))
 
     def _hook(self) -> JamboHook:
         policy = RetryPolicy.from_dict(self.retry_policy) if self.retry_policy is not None else None

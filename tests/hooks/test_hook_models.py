@@ -144,3 +144,17 @@ def test_one_definition_of_a_pending_operation(
     assert op.is_pending is pending
     assert op.is_failed is failed
     assert op.is_succeeded is (not pending and not failed)
+
+
+def test_trigger_events_are_built_and_parsed_in_one_place() -> None:
+    from airflow_provider_jambo.models import operation_event, parse_operation_event
+
+    event = operation_event("timeout", ("op-1", "op-2"), "still running")
+    assert event == {"status": "timeout", "operation_ids": ["op-1", "op-2"], "message": "still running"}
+    assert parse_operation_event(dict(event)) == event
+    # What comes back from the metadata database is not trusted to be well formed.
+    assert parse_operation_event({"status": "weird", "operation_ids": None}) == {
+        "status": "error",
+        "operation_ids": [],
+        "message": "",
+    }

@@ -129,7 +129,7 @@ def test_a_failed_anonymization_deferred_also_deletes_the_branch(jambo_project: 
 
 def test_a_failed_create_deletes_the_branch(jambo_project: JamboProject) -> None:
     jambo_project.emu.set_operation_outcome("create_branch", "error")
-    with pytest.raises(JamboOperationFailedError, match="create_branch .* error"):
+    with pytest.raises(JamboOperationFailedError, match=r"create_branch .* error"):
         _operator().execute(make_context())
     assert jambo_project.branch_named("preview-anon") is None
 
