@@ -45,7 +45,7 @@ def test_operations_still_pending_after_the_grace_are_deferred(live_project: Jam
     started = time.time()
     deferred = defer(op, make_context())
     assert 0.3 <= time.time() - started < 2.5
-    assert isinstance(deferred.trigger, JamboOperationTrigger)
+    assert type(deferred.trigger) is JamboOperationTrigger
     # One deadline for the task: the trigger's is the operator's, not restarted by the grace.
     assert deferred.trigger.deadline == pytest.approx(op.run_deadline())
 
