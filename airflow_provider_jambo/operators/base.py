@@ -36,6 +36,7 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
+from airflow_provider_jambo.hooks.client import ApiRequest
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.retry import RetryPolicy
 from airflow_provider_jambo.links import JamboConsoleLink
@@ -74,12 +75,14 @@ T = TypeVar("T")
 
 
 class QueueingHook(JamboHook):
-    """The operators' hook: a 423 is raised at once (never re-sent blindly), because the operator
-    waits for the project's operations in flight itself (:meth:`JamboBaseOperator.send`)."""
+    """The operators' hook: a change refused with 423 is raised at once (never re-sent blindly),
+    because the operator waits for the project's operations in flight itself
+    (:meth:`JamboBaseOperator.send`). Reads keep the hook's usual retries."""
 
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return replace(super().retry_policy, locked_max_elapsed=0.0)
+    def request(self, req: ApiRequest[T], *, retry_policy: RetryPolicy | None = None) -> T:
+        if retry_policy is None and req.method != "GET":
+            retry_policy = replace(self.retry_policy, locked_max_elapsed=0.0)
+        return super().request(req, retry_policy=retry_policy)
 
 
 def in_flight_operations(
@@ -162,6 +165,8 @@ class JamboBaseOperator(BaseOperator):
         self.defer_grace_seconds = seconds("defer_grace_seconds", defer_grace_seconds, allow_zero=True)
         # Set on the first call of run_deadline(); carried across deferrals in the resume kwargs.
         self._deadline: float | None = None
+        #: (project_id, branch_id, API base URL) of what this task returned, for JamboConsoleLink.
+        self.console_target: tuple[str, str, str | None] | None = None
 
     # -- parse-time checks --------------------------------------------------------------------------
 
@@ -170,6 +175,16 @@ class JamboBaseOperator(BaseOperator):
         return is_known(*values)
 
     # -- run time -----------------------------------------------------------------------------------
+
+    def remember_result(self, result: Mapping[str, Any] | None) -> None:
+        """Keep the ids the console link shows (read back at the end of the task, Airflow 3)."""
+        if not result or not result.get("project_id") or not result.get("branch_id"):
+            return
+        try:
+            base_url: str | None = self.hook.settings.base_url
+        except JamboConfigError:
+            base_url = None
+        self.console_target = (str(result["project_id"]), str(result["branch_id"]), base_url)
 
     def push_early(self, context: Context, result: Mapping[str, Any]) -> None:
         """Push ``result`` before waiting, as the task's return value would be.
@@ -300,6 +315,7 @@ class JamboBaseOperator(BaseOperator):
         result: ResultT,
     ) -> ResultT | None:
         """Wait for ``operations`` (here or deferred) and return ``result`` once they all succeeded."""
+        self.remember_result(result)
         ids = [op.id for op in operations]
         if not self.wait_for_completion or not ids:
             return result
@@ -351,6 +367,7 @@ class JamboBaseOperator(BaseOperator):
     ) -> Mapping[str, Any] | None:
         if status == "success":
             self.log.info("Operations %s finished: %s", operation_ids, message)
+            self.remember_result(result)
             return result
         hint = self.failure_hint(result)
         if status == "failed":

@@ -38,6 +38,7 @@ from airflow_provider_jambo.operators.base import JamboBaseOperator, QueueingHoo
 from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
     MAX_EXPIRY,
+    NAME_MAX,
     SCHEMA_ONLY,
     check_annotations,
     check_choice,
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
 
 #: The service's longest branch name (the hook's ``check_name`` limit).
-BRANCH_NAME_MAX = 256
+BRANCH_NAME_MAX = NAME_MAX
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -463,6 +464,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
                 err,
             )
             return
+        self.console_target = None  # no link to a branch that is gone
         if waited.succeeded:
             self.log.warning("The task failed: deleted branch %s, which it had created", bid)
         else:

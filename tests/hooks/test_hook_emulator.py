@@ -657,12 +657,19 @@ def test_read_timeout_retried_for_get(
 
 
 def test_retries_are_bounded(connect: Callable[..., JamboHook], emu: Any) -> None:
-    hook = connect(retry_policy=RetryPolicy(max_attempts=3, initial_wait=0.1))
+    hook = connect(retry_policy=RetryPolicy(max_attempts=3, initial_wait=0.1, locked_max_elapsed=1.0))
     main = hook.get_default_branch()
-    emu.inject_fault("GET", BRANCH, faults=[{"kind": "locked"}], times=10)
-    with pytest.raises(JamboLockedError, match="423"):
+    emu.inject_fault("GET", BRANCH, faults=[{"kind": "status", "status": 503}], times=10)
+    with pytest.raises(JamboServerError, match="503"):
         hook.get_branch(main.id)
     assert len([r for r in emu.requests() if r["route"] == BRANCH]) == 3
+    # 423s are bounded by time (locked_max_elapsed), not by max_attempts.
+    emu.clear_faults()
+    emu.clear_requests()
+    emu.inject_fault("GET", BRANCH, faults=[{"kind": "locked"}], times=20)
+    with pytest.raises(JamboLockedError, match="423"):
+        hook.get_branch(main.id)
+    assert len([r for r in emu.requests() if r["route"] == BRANCH]) > 3
 
 
 def test_rate_limited_error_after_exhaustion(connect: Callable[..., JamboHook], emu: Any) -> None:
