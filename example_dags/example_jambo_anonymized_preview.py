@@ -4,7 +4,7 @@ personal data.
     create_anonymized_branch (setup) -> migrate -> transform -> check_anonymized_results
                                                       delete_branch (teardown)
 
-* ``create_anonymized_branch`` copies ``main`` into ``anon-preview-<hash of the run id>`` and masks
+* ``create_anonymized_branch`` copies ``main`` into ``anon-preview-<run id>`` and masks
   ``customers.name`` (``anon.fake_first_name()``) and ``customers.email`` (``anon.fake_email()``)
   before the task returns: no later task ever sees the personal data. If the masking fails, the
   branch is deleted and the run fails there.
@@ -23,7 +23,6 @@ constant if the check must never flake).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import DAG, AirflowFailException, Param, task
 
 from airflow_provider_jambo.operators.anonymized import JamboCreateAnonymizedBranchOperator
-from airflow_provider_jambo.operators.branch import JamboDeleteBranchOperator
+from airflow_provider_jambo.operators.branch import JamboDeleteBranchOperator, run_branch_name
 from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
 
 log = logging.getLogger(__name__)
@@ -51,12 +50,7 @@ MASKING_RULES = [
 ]
 
 
-def anon_branch_name(run_id: str) -> str:
-    """A short, stable branch name per run (run ids hold characters branch names should not)."""
-    return "anon-preview-" + hashlib.sha256(run_id.encode()).hexdigest()[:12]
-
-
-BRANCH_NAME = "{{ anon_branch_name(run_id) }}"
+BRANCH_NAME = "{{ run_branch_name(run_id, 'anon-preview-') }}"
 
 
 def anonymization_findings(
@@ -86,7 +80,7 @@ with DAG(
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     template_searchpath=[str(SQL_DIR)],
-    user_defined_macros={"anon_branch_name": anon_branch_name},
+    user_defined_macros={"run_branch_name": run_branch_name},
     params={
         "parent": Param("main", type="string", description="Branch to copy (id or exact name)."),
         # transform.sql's switch (the preview example's bad-data demo); off here.
