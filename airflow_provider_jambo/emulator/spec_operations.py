@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Every operation of the published Jambo API v2 spec: (operationId, method, path template).
 
 The emulator serves each one, or answers 501 naming it (``routes/not_emulated.py``), so no request

@@ -20,6 +20,7 @@ from airflow_provider_jambo.emulator.routes import (
     databases,
     endpoints,
     operations,
+    organizations,
     projects,
     roles,
     schema,
@@ -38,6 +39,7 @@ API_MODULES = (
     schema,
     account,
     api_keys,
+    organizations,
 )
 
 
