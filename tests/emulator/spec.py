@@ -348,7 +348,7 @@ def load_spec() -> ApiSpec:
 
 
 # Operations issue 11 added (organizations, shared projects, recovery, permissions, ...). Each has a
-# scenario in test_contract_more.py that exercises it with a success status.
+# scenario in test_contract.py that exercises it with a success status.
 ISSUE_11_OPERATIONS: tuple[str, ...] = (
     "getCurrentUserOrganizations",
     "getOrganization",
