@@ -28,12 +28,11 @@ from airflow_provider_jambo.emulator.config import EmulatorConfig
 from airflow_provider_jambo.emulator.context import EmulatorContext
 from airflow_provider_jambo.emulator.dataplane.base import DataPlane, NullDataPlane
 from airflow_provider_jambo.emulator.errors import REQUEST_ID_HEADER, ApiError, error_response
-from airflow_provider_jambo.emulator.gate import API_PREFIX
+from airflow_provider_jambo.emulator.gate import API_PREFIX, CONTROL_PREFIX
 from airflow_provider_jambo.emulator.validation import describe_validation_error
 
 log = logging.getLogger(__name__)
 
-CONTROL_PREFIX = "/_emulator"
 #: Key in the ASGI scope's ``state`` under which our uvicorn protocol puts the connection's transport.
 TRANSPORT_KEY = "jambo.transport"
 
@@ -59,8 +58,14 @@ class GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await self._refuse(scope, receive, send, *refusal)
+            return
         if scope["method"] in _BODY_METHODS:
+            receive = _limited(receive, self.ctx.config.max_body_bytes)
+        started = time.perf_counter()
+        if scope["method"] in _BODY_METHODS and not scope["path"].startswith(CONTROL_PREFIX):
             _treat_body_as_json(scope)
         request_id = _client_request_id(scope) or self._new_request_id()
         scope["jambo.request_id"] = request_id
@@ -75,19 +80,17 @@ class GatewayMiddleware:
             has its answer always sees the entry (it raced the client on loaded machines)."""
             nonlocal logged
             logged = True
-            path = scope["path"]
-            if path.startswith(API_PREFIX):
-                self.ctx.request_log.add(
-                    {
-                        "method": scope["method"],
-                        "path": path,
-                        "route": scope.get("jambo.route"),
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                        "request_id": request_id,
-                        "dropped": dropped,
-                    }
-                )
+            self.ctx.request_log.add(
+                {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": scope.get("jambo.route"),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "request_id": request_id,
+                    "dropped": dropped,
+                }
+            )
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, dropped
@@ -123,6 +126,67 @@ class GatewayMiddleware:
             record()
         if dropped and TRANSPORT_KEY not in scope.get("state", {}):
             raise DroppedConnection(f"response to {scope['method']} {scope['path']} dropped after apply")
+
+    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
+        """Why a request is refused before the app sees it: a declared body over the limit, or a
+        control request the guard turns away."""
+        limit = self.ctx.config.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    return 400, "Content-Length must be a number of bytes"
+                if declared > limit:
+                    return 413, _too_large(limit)
+        if scope["path"].startswith(CONTROL_PREFIX):
+            from airflow_provider_jambo.emulator.control import guard
+
+            return guard(scope, self.ctx.config)
+        return None
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
+        """Answer without reading the body (and close: the unread body must not become a request)."""
+        request_id = _client_request_id(scope) or self._new_request_id()
+        self.ctx.request_log.add(
+            {
+                "method": scope["method"],
+                "path": scope["path"],
+                "route": None,
+                "status": status,
+                "duration_ms": 0.0,
+                "request_id": request_id,
+                "dropped": False,
+            }
+        )
+        headers = {REQUEST_ID_HEADER: request_id}
+        if status == 413:
+            headers["Connection"] = "close"
+        await error_response(status, message, request_id, headers=headers)(scope, receive, send)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` once a streamed body passes the limit (FastAPI re-raises HTTP errors)."""
+
+
+def _too_large(limit: int) -> str:
+    return f"request body too large: the emulator accepts at most {limit} bytes"
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that counts body bytes and stops at the limit (a chunked body has no length)."""
+    seen = 0
+
+    async def counting() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(413, _too_large(limit))
+        return message
+
+    return counting
 
 
 _BODY_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -178,6 +242,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
     headers = dict(exc.headers or {})
+    if isinstance(exc, BodyTooLarge):
+        headers["Connection"] = "close"  # the rest of the body is never read
     if exc.status_code == 405:
         # Starlette names only the first route that matched the path; Allow must list them all.
         headers["Allow"] = _allowed_methods(request)

@@ -1,9 +1,10 @@
-"""API keys: personal keys see every project, project-scoped keys see one."""
+"""API keys: personal keys see every project of the user, organization keys the org's projects,
+project-scoped keys (org keys limited to one project) that one project."""
 
 from __future__ import annotations
 
 from airflow_provider_jambo.emulator.errors import ApiError
-from airflow_provider_jambo.emulator.store import ApiKey, Store
+from airflow_provider_jambo.emulator.store import ApiKey, Project, Store
 
 _BEARER = "bearer "
 
@@ -20,11 +21,23 @@ def authenticate(store: Store, authorization: str | None) -> ApiKey:
     return key
 
 
-def can_see(key: ApiKey, project_id: str) -> bool:
-    return key.project_id is None or key.project_id == project_id
+def can_see(key: ApiKey, project: Project) -> bool:
+    if key.project_id is not None:
+        return key.project_id == project.id
+    return key.org_id is None or key.org_id == project.org_id
 
 
 def require_personal(key: ApiKey, what: str) -> None:
-    """Account-level actions are not available to a key limited to one project."""
+    """Account-level actions need a personal key."""
     if key.project_id is not None:
         raise ApiError(403, f"a project-scoped API key cannot {what}")
+    if key.org_id is not None:
+        raise ApiError(403, f"an organization API key cannot {what}")
+
+
+def require_org_access(key: ApiKey, org_id: str, what: str) -> None:
+    """Organization actions: a personal key (the user is a member) or that org's own key."""
+    if key.project_id is not None:
+        raise ApiError(403, f"a project-scoped API key cannot {what}")
+    if key.org_id is not None and key.org_id != org_id:
+        raise ApiError(403, f"an API key of another organization cannot {what}")

@@ -14,13 +14,9 @@ import socket
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
-from airflow_provider_jambo.emulator.app import create_app
+from airflow_provider_jambo.emulator import EmulatorDependencyError, require_server
 from airflow_provider_jambo.emulator.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
-from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
 from airflow_provider_jambo.emulator.schemas import ID_PATTERN
-from airflow_provider_jambo.emulator.server import raise_open_files_limit, resolve_data_plane, uvicorn_config
 
 
 def _scoped_key(text: str) -> tuple[str, str]:
@@ -87,6 +83,29 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--control-token",
+        default=None,
+        metavar="TOKEN",
+        help=(
+            "require this token (header X-Emulator-Control-Token) on every /_emulator request, and "
+            "then answer control requests from beyond loopback too (default: loopback clients only)"
+        ),
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name the control API accepts besides IP addresses and localhost (repeatable)",
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=EmulatorConfig.max_body_bytes,
+        metavar="BYTES",
+        help="largest request body accepted; larger ones get 413 (default 1 MiB)",
+    )
+    parser.add_argument(
         "--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug")
     )
     return parser
@@ -94,6 +113,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        require_server()
+    except EmulatorDependencyError as exc:
+        print(f"jambo-emulator: {exc}", file=sys.stderr)
+        return 2
+    # The server's modules need the emulator extra, checked just above.
+    import uvicorn
+
+    from airflow_provider_jambo.emulator.app import create_app
+    from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
+    from airflow_provider_jambo.emulator.server import (
+        exposure_warning,
+        raise_open_files_limit,
+        resolve_data_plane,
+        uvicorn_config,
+    )
+
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -108,7 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         operation_duration=duration,
         rate_limits=not args.no_rate_limits,
         lock_rule=not args.no_lock_rule,
+        control_token=args.control_token,
+        allowed_hosts=[name.lower() for name in args.allowed_host],
+        max_body_bytes=args.max_body_bytes,
     )
+    if args.max_body_bytes < 1024:
+        print("jambo-emulator: --max-body-bytes must be at least 1024", file=sys.stderr)
+        return 2
     try:
         app = create_app(config, resolve_data_plane(args.postgres))
     except (ValueError, DataPlaneError) as exc:
@@ -127,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     server = uvicorn.Server(uvicorn_config(app, log_level=args.log_level))
+    warning = exposure_warning(args.host, config)
     ctx = app.state.ctx
     # Print only once the server accepts connections, so "listening" is true when read.
     original_startup = server.startup
@@ -134,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     async def startup(sockets: list[socket.socket] | None = None) -> None:
         await original_startup(sockets=sockets)
         print(f"Jambo API emulator listening on http://{host}:{port}/api/v2", flush=True)
+        if warning is not None:
+            print(f"\n{'!' * 78}\n{warning}\n{'!' * 78}\n", file=sys.stderr, flush=True)
         if ctx.generated_key is not None:
             print(f"API key: {ctx.generated_key}", flush=True)
 

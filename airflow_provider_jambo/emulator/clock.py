@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import time
 
+#: One advance moves at most ten years; the clock runs at most a hundred years ahead (timestamps
+#: stay printable, and ``seconds`` of 1e308 is a typo, not a test).
+MAX_ADVANCE = 10 * 365 * 86400
+MAX_OFFSET = 100 * 365 * 86400
+
 
 class Clock:
     """Epoch seconds. A manual clock stands still until advanced; a real clock can also be advanced.
@@ -25,8 +30,10 @@ class Clock:
         return time.time() + self._offset
 
     def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError(f"seconds must be >= 0, got {seconds}")
+        if not 0 <= seconds <= MAX_ADVANCE:  # also refuses NaN
+            raise ValueError(f"seconds must be between 0 and {MAX_ADVANCE} (ten years), got {seconds}")
+        if self._offset + seconds > MAX_OFFSET:
+            raise ValueError(f"the clock may run at most {MAX_OFFSET} seconds (a hundred years) ahead")
         self._offset += seconds
 
 

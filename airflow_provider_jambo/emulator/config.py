@@ -35,6 +35,13 @@ class EmulatorConfig:
     sweep_interval: float = 1.0
     request_log_size: int = 50_000
     region_id: str = "aws-us-east-2"
+    #: When set, every control-API request must carry it in ``X-Emulator-Control-Token`` (and then
+    #: clients beyond loopback may use the control API). Unset: loopback clients only.
+    control_token: str | None = field(default=None, repr=False)
+    #: Host names (besides IP literals and localhost) the control API accepts in ``Host``.
+    allowed_hosts: list[str] = field(default_factory=list)
+    #: Largest request body any route accepts (413 above it, before the body is read).
+    max_body_bytes: int = 1 << 20
 
     @property
     def uses_manual_clock(self) -> bool:

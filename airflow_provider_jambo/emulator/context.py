@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from airflow_provider_jambo.emulator.auth import can_see
@@ -16,7 +17,7 @@ from airflow_provider_jambo.emulator.ids import IdGenerator
 from airflow_provider_jambo.emulator.limits import RateLimiter
 from airflow_provider_jambo.emulator.operations import OperationEngine
 from airflow_provider_jambo.emulator.requestlog import RequestLog
-from airflow_provider_jambo.emulator.store import ApiKey, Branch, Endpoint, Project, Store
+from airflow_provider_jambo.emulator.store import ApiKey, Branch, Endpoint, Organization, Project, Store
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class EmulatorContext:
         """(Re)create every piece of mutable state from the config."""
         config = self.config
         self.clock = Clock(manual=config.uses_manual_clock)
+        self.started_at = self.clock.now()
         self.ids = IdGenerator(config.deterministic, config.seed)
         self.store = Store()
         self.engine = OperationEngine(
@@ -49,6 +51,10 @@ class EmulatorContext:
         self.rate_limits_enabled = config.rate_limits
         self.lock_rule_enabled = config.lock_rule
         self.owner_id = self.ids.user_id()
+        # Derived from the owner id rather than drawn from the seeded generator, so that adding
+        # organizations did not change any other deterministic id.
+        self.default_org_id = f"org-emulator-{int(self.owner_id[:8], 16) % 100_000_000:08d}"
+        self.add_organization("Jambo Emulator", org_id=self.default_org_id)
         self._bootstrap()
 
     def _bootstrap(self) -> None:
@@ -63,7 +69,8 @@ class EmulatorContext:
             self.add_api_key(key, name=f"emulator-key-{index}")
         for key, project_id in self.config.project_scoped_keys.items():
             if project_id not in self.store.projects:
-                service.create_project(self, service.ProjectSpec(name=project_id), project_id=project_id)
+                spec = service.ProjectSpec(name=project_id, org_id=self.default_org_id)
+                service.create_project(self, spec, project_id=project_id)
             self.add_api_key(key, name=f"project-key-{project_id}", project_id=project_id)
         # Bootstrap work (the scoped keys' projects) is done, not in flight.
         self.finish_all()
@@ -81,15 +88,32 @@ class EmulatorContext:
     @property
     def primary_key(self) -> str:
         for key in self.store.api_keys.values():
-            if key.project_id is None and not key.revoked:
+            if key.personal and not key.revoked:
                 return key.key
         return next(iter(self.store.api_keys))
 
-    def add_api_key(self, key: str, *, name: str, project_id: str | None = None) -> ApiKey:
+    def add_organization(self, name: str, *, org_id: str | None = None) -> Organization:
+        """An organization the emulator's user belongs to (as admin)."""
+        with self.store.lock:
+            number = len(self.store.organizations)
+            org_id = org_id or f"org-{self.default_org_id[4:]}-{number}"
+            now = self.clock.now()
+            member_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"jambo-emulator:{self.owner_id}:{org_id}"))
+            org = Organization(org_id, name, now, now, member_id=member_id)
+            self.store.organizations[org_id] = org
+            return org
+
+    def add_api_key(
+        self, key: str, *, name: str, project_id: str | None = None, org_id: str | None = None
+    ) -> ApiKey:
+        """A personal key; an org key (``org_id``); or, with ``project_id``, one limited to that
+        project (an org key of the project's organization)."""
         with self.store.lock:
             existing = self.store.api_keys.get(key)
             if existing is not None:
                 return existing
+            if project_id is not None:
+                org_id = self.store.projects[project_id].org_id
             record = ApiKey(
                 id=self.ids.integer() + 100_000,
                 key=key,
@@ -97,6 +121,7 @@ class EmulatorContext:
                 created_at=self.clock.now(),
                 created_by=self.owner_id,
                 project_id=project_id,
+                org_id=org_id,
             )
             self.store.api_keys[key] = record
             self.store.api_keys_by_id[record.id] = record
@@ -105,7 +130,7 @@ class EmulatorContext:
     # -- lookups used by every handler (caller holds the lock) --------------------------------
     def project_for(self, key: ApiKey, project_id: str) -> Project:
         project = self.store.projects.get(project_id)
-        if project is None or not can_see(key, project_id):
+        if project is None or not can_see(key, project):
             raise not_found("project")
         return project
 

@@ -7,10 +7,13 @@ Kinds: ``status`` (422 ``branch not ready yet``, 500/502/503/524), ``rate_limit`
 
 from __future__ import annotations
 
+import difflib
 import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+from airflow_provider_jambo.emulator.spec_operations import SPEC_OPERATIONS
 
 KINDS = ("status", "rate_limit", "locked", "latency", "drop_after_apply", "pass")
 #: Injectable statuses and the message each answers with.
@@ -24,6 +27,10 @@ STATUS_MESSAGES = {
     524: "a timeout occurred (origin did not respond in time)",
 }
 STATUSES = tuple(STATUS_MESSAGES)
+#: Spec path template -> its methods: what a fault rule may name.
+SPEC_ROUTES: dict[str, set[str]] = {}
+for _op_id, _method, _path in SPEC_OPERATIONS:
+    SPEC_ROUTES.setdefault(_path, set()).add(_method)
 
 
 def validate_fault(fault: dict[str, Any]) -> dict[str, Any]:
@@ -41,8 +48,15 @@ def validate_fault(fault: dict[str, Any]) -> dict[str, Any]:
         clean["status"] = status
     elif kind == "rate_limit":
         retry_after = fault.get("retry_after")
-        if retry_after is not None and not isinstance(retry_after, (str, int, float)):
-            raise ValueError(f"retry_after must be a string, a number or null, got {retry_after!r}")
+        if isinstance(retry_after, bool) or not (
+            retry_after is None
+            or (isinstance(retry_after, str) and len(retry_after) <= 100 and retry_after.isprintable())
+            or (isinstance(retry_after, (int, float)) and 0 <= retry_after <= 86400)
+        ):
+            raise ValueError(
+                "retry_after must be a short string, a number of seconds (0-86400) or null, "
+                f"got {retry_after!r}"
+            )
         clean["retry_after"] = None if retry_after is None else str(retry_after)
     elif kind == "latency":
         seconds = fault.get("seconds")
@@ -109,6 +123,16 @@ class FaultInjector:
             )
         if route.startswith("/api/v2/"):
             route = route[len("/api/v2") :]
+        methods = SPEC_ROUTES.get(route)
+        if methods is None:
+            close = difflib.get_close_matches(route, SPEC_ROUTES, n=3, cutoff=0.5)
+            hint = f"; closest: {', '.join(close)}" if close else ""
+            raise ValueError(
+                f"route {route!r} is not a path template of the spec (GET /_emulator/routes lists them){hint}"
+            )
+        method = method.upper()
+        if method != "*" and method not in methods:
+            raise ValueError(f"{route} has no method {method}; allowed: *, {', '.join(sorted(methods))}")
         if not isinstance(faults, list) or not faults:
             raise ValueError("faults must be a non-empty list")
         clean = [validate_fault(f) for f in faults]
@@ -118,12 +142,14 @@ class FaultInjector:
             and 0 <= probability <= 1
         ):
             raise ValueError(f"probability must be between 0 and 1, got {probability!r}")
-        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
-            raise ValueError(f"times must be a positive integer or null, got {times!r}")
+        if times is not None and (
+            not isinstance(times, int) or isinstance(times, bool) or not 1 <= times <= 1_000_000
+        ):
+            raise ValueError(f"times must be an integer between 1 and 1000000, or null, got {times!r}")
         if probability is None and times is None:
             times = 1
         with self._lock:
-            rule = FaultRule(self._next_id, method.upper(), route, clean, probability, times)
+            rule = FaultRule(self._next_id, method, route, clean, probability, times)
             self._next_id += 1
             self._rules.append(rule)
             self.active = True

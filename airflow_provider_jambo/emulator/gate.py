@@ -21,6 +21,8 @@ from airflow_provider_jambo.emulator.faults import STATUS_MESSAGES
 from airflow_provider_jambo.emulator.limits import RATE_LIMIT_MESSAGE
 
 API_PREFIX = "/api/v2"
+#: The emulator's own control API (no gate: ``control.guard`` protects it).
+CONTROL_PREFIX = "/_emulator"
 
 
 class EmulatorRoute(APIRoute):

@@ -22,6 +22,44 @@ from airflow_provider_jambo.emulator.ids import IdGenerator
 from airflow_provider_jambo.emulator.store import SUCCESS, TERMINAL, Operation, Project, Store
 
 OUTCOMES = ("finished", "failed", "error", "failed_then_finished")
+#: The spec's OperationAction enum: what durations and forced outcomes may name.
+ACTIONS = (
+    "create_compute",
+    "create_timeline",
+    "start_compute",
+    "suspend_compute",
+    "apply_config",
+    "check_availability",
+    "delete_timeline",
+    "create_branch",
+    "import_data",
+    "tenant_ignore",
+    "tenant_attach",
+    "tenant_detach",
+    "tenant_reattach",
+    "replace_safekeeper",
+    "disable_maintenance",
+    "apply_storage_config",
+    "prepare_secondary_pageserver",
+    "switch_pageserver",
+    "detach_parent_branch",
+    "timeline_archive",
+    "timeline_unarchive",
+    "start_reserved_compute",
+    "sync_dbs_and_roles_from_compute",
+    "apply_schema_from_branch",
+    "timeline_mark_invisible",
+    "timeline_update_protected_config",
+    "prewarm_replica",
+    "promote_replica",
+    "set_storage_non_dirty",
+    "swap_binding_id",
+    "finalize_migration",
+    "mark_migration_prepared",
+    "update_catalog",
+)
+#: Longest operation duration a control call may set (an hour: anything longer is a typo).
+MAX_DURATION = 3600.0
 
 
 def _ended(op: Operation) -> bool:
@@ -50,6 +88,7 @@ class OperationEngine:
         self.ids = ids
         self.runner = runner
         self.default_duration = default_duration
+        self.configured_default = default_duration
         self.durations = dict(durations)
         self._forced: dict[str, deque[str]] = {}
         self._heap: list[tuple[float, int, Operation]] = []
@@ -60,20 +99,38 @@ class OperationEngine:
         self._generation = 0
 
     # -- configuration -------------------------------------------------------------------------
-    def set_durations(self, default: float | None = None, **per_action: float) -> None:
+    def set_durations(
+        self, default: float | None = None, *, replace: bool = False, **per_action: float
+    ) -> None:
+        """Merge into the current durations, or (``replace``) make these the whole table: actions
+        not named go back to the default, and an unnamed default to the configured one."""
+        unknown = sorted(set(per_action) - set(ACTIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown operation action(s) {', '.join(unknown)}; allowed: default, {', '.join(ACTIONS)}"
+            )
         for name, value in [("default", default), *per_action.items()]:
-            if value is not None and value < 0:
-                raise ValueError(f"duration for {name} must be >= 0, got {value}")
+            if value is not None and not (
+                isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= MAX_DURATION
+            ):
+                raise ValueError(
+                    f"duration for {name} must be between 0 and {MAX_DURATION:g} seconds, got {value!r}"
+                )
         with self.store.lock:
+            if replace:
+                self.durations.clear()
+                self.default_duration = self.configured_default
             if default is not None:
-                self.default_duration = default
-            self.durations.update(per_action)
+                self.default_duration = float(default)
+            self.durations.update({name: float(value) for name, value in per_action.items()})
 
     def force_outcome(self, action: str, outcome: str, times: int = 1) -> None:
+        if action not in ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
-        if times < 1:
-            raise ValueError(f"times must be >= 1, got {times}")
+        if not 1 <= times <= 10_000:
+            raise ValueError(f"times must be between 1 and 10000, got {times}")
         with self.store.lock:
             self._forced.setdefault(action, deque()).extend([outcome] * times)
 

@@ -15,10 +15,14 @@ Must not import Airflow.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_jambo.emulator.server import JamboEmulator
+if TYPE_CHECKING:
+    # Imported inside the fixture: the plugin loads with every pytest run of every project that
+    # installs the provider, and must cost nothing there (nor need the emulator extra).
+    from airflow_provider_jambo.emulator.server import JamboEmulator
 
 SESSION_KEY = "jambo-emulator-test-key"
 _POSTGRES_MODES = ("auto", "on", "off")
@@ -45,6 +49,14 @@ def _postgres_mode(config: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def jambo_emulator_session(pytestconfig: pytest.Config) -> Iterator[JamboEmulator]:
     """One deterministic emulator (zero operation durations) for the session; state accumulates."""
+    from airflow_provider_jambo.emulator import EmulatorDependencyError, require_server
+
+    try:
+        require_server()
+    except EmulatorDependencyError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    from airflow_provider_jambo.emulator.server import JamboEmulator
+
     with JamboEmulator(
         api_key=SESSION_KEY,
         deterministic=True,

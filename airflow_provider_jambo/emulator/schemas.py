@@ -237,3 +237,20 @@ class RoleCreateBody(Body):
 
 class ApiKeyCreateBody(Body):
     key_name: Annotated[str, StringConstraints(max_length=64)]
+
+
+class OrgApiKeyCreateBody(ApiKeyCreateBody):
+    project_id: Id | None = None
+
+
+class DatabaseUpdateFields(Body):
+    name: PgName | None = None
+    owner_name: PgName | None = None
+
+
+class DatabaseUpdateBody(Body):
+    database: DatabaseUpdateFields
+
+
+class PermissionGrantBody(Body):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=256, pattern=r"^[^@\s]+@[^@\s]+$")]

@@ -18,10 +18,14 @@ from airflow_provider_jambo.emulator.store import (
     Database,
     Endpoint,
     Operation,
+    Organization,
+    Permission,
     Project,
     Role,
 )
 
+#: The emulator's one user.
+USER_EMAIL = "emulator@example.com"
 LOGICAL_SIZE = 30_785_536
 SIZE_LIMIT_MIB = 512
 
@@ -202,7 +206,7 @@ def project(p: Project, now: float) -> dict[str, Any]:
             "data_transfer_bytes": 0,
             "data_storage_bytes_hour": 0,
             "owner": {
-                "email": "emulator@example.com",
+                "email": USER_EMAIL,
                 "name": "Jambo Emulator",
                 "branches_limit": 5000,
                 "subscription_type": "launch",
@@ -246,7 +250,7 @@ def connection_uri(e: Endpoint, database_name: str, r: Role, *, pooled: bool = F
 
 
 def api_key_item(k: ApiKey) -> dict[str, Any]:
-    return {
+    body = {
         "id": k.id,
         "name": k.name,
         "created_at": iso(k.created_at),
@@ -254,3 +258,66 @@ def api_key_item(k: ApiKey) -> dict[str, Any]:
         "last_used_at": iso(k.last_used_at) if k.last_used_at is not None else None,
         "last_used_from_addr": "127.0.0.1" if k.last_used_at is not None else "",
     }
+    return _with_project(body, k)
+
+
+def api_key_created(k: ApiKey) -> dict[str, Any]:
+    body = {
+        "id": k.id,
+        "key": k.key,
+        "name": k.name,
+        "created_at": iso(k.created_at),
+        "created_by": k.created_by,
+    }
+    return _with_project(body, k)
+
+
+def api_key_revoked(k: ApiKey) -> dict[str, Any]:
+    body = {
+        "id": k.id,
+        "name": k.name,
+        "created_at": iso(k.created_at),
+        "created_by": k.created_by,
+        "last_used_at": iso(k.last_used_at) if k.last_used_at is not None else None,
+        "last_used_from_addr": "127.0.0.1" if k.last_used_at is not None else "",
+        "revoked": k.revoked,
+    }
+    return _with_project(body, k)
+
+
+def _with_project(body: dict[str, Any], k: ApiKey) -> dict[str, Any]:
+    """Org keys limited to a project say which (personal keys never carry the field)."""
+    if k.project_id is not None:
+        body["project_id"] = k.project_id
+    return body
+
+
+def organization(o: Organization) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "name": o.name,
+        "handle": o.id,
+        "plan": o.plan,
+        "created_at": iso(o.created_at),
+        "updated_at": iso(o.updated_at),
+        "managed_by": "console",
+        "allow_hipaa_projects": False,
+        "require_mfa": False,
+    }
+
+
+def member(o: Organization, user_id: str) -> dict[str, Any]:
+    return {
+        "id": o.member_id,
+        "user_id": user_id,
+        "org_id": o.id,
+        "role": "admin",
+        "joined_at": iso(o.created_at),
+    }
+
+
+def permission(p: Permission) -> dict[str, Any]:
+    body = {"id": p.id, "granted_to_email": p.email, "granted_at": iso(p.granted_at)}
+    if p.revoked_at is not None:
+        body["revoked_at"] = iso(p.revoked_at)
+    return body

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import logging
 import socket
 import threading
 from types import TracebackType
@@ -15,6 +17,8 @@ from airflow_provider_jambo.emulator.app import TRANSPORT_KEY, create_app
 from airflow_provider_jambo.emulator.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
 from airflow_provider_jambo.emulator.control import Controller
 from airflow_provider_jambo.emulator.dataplane.base import DataPlane, NullDataPlane
+
+log = logging.getLogger(__name__)
 
 
 def resolve_data_plane(data_plane: DataPlane | str | None) -> DataPlane:
@@ -35,6 +39,32 @@ def resolve_data_plane(data_plane: DataPlane | str | None) -> DataPlane:
         plane: DataPlane = create_data_plane(data_plane)
         return plane
     return data_plane
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when ``host`` (what the server binds) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(host: str, config: EmulatorConfig) -> str | None:
+    """The warning to print when the API listens beyond loopback (None when it does not)."""
+    if is_loopback_host(host):
+        return None
+    control = (
+        "The control API (/_emulator) needs the control token."
+        if config.control_token
+        else "The control API (/_emulator) still answers loopback clients only (no --control-token)."
+    )
+    return (
+        f"WARNING: the Jambo API emulator listens on {host}, beyond loopback: anyone who can reach "
+        f"this machine can use it with an API key it accepts. It is a test double with no real "
+        f"security; do not expose it to networks you do not trust. {control}"
+    )
 
 
 def _protocol_class(base: type[Any]) -> type[Any]:
@@ -124,6 +154,7 @@ class JamboEmulator(Controller):
         rate_limits: bool = True,
         lock_rule: bool = True,
         project_scoped_keys: dict[str, str] | None = None,
+        control_token: str | None = None,
         data_plane: DataPlane | str | None = "auto",
         config: EmulatorConfig | None = None,
     ) -> None:
@@ -143,6 +174,7 @@ class JamboEmulator(Controller):
                 operation_durations=dict(operation_durations or {}),
                 rate_limits=rate_limits,
                 lock_rule=lock_rule,
+                control_token=control_token,
             )
         self.config = config
         self.host = host
@@ -159,6 +191,9 @@ class JamboEmulator(Controller):
         if self._thread is not None:
             return self
         raise_open_files_limit()
+        warning = exposure_warning(self.host, self.config)
+        if warning is not None:
+            log.warning("%s", warning)
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))

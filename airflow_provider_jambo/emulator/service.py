@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
 from airflow_provider_jambo.emulator.effects import log_failure
-from airflow_provider_jambo.emulator.errors import ApiError, bad_request
+from airflow_provider_jambo.emulator.errors import ApiError, bad_request, not_found
 from airflow_provider_jambo.emulator.ids import endpoint_host
 from airflow_provider_jambo.emulator.store import Branch, Database, Endpoint, Operation, Project, Role
 
@@ -107,6 +107,9 @@ def create_project(ctx: EmulatorContext, spec: ProjectSpec, project_id: str | No
     region_id = spec.region_id or ctx.config.region_id
     if region_id not in REGION_IDS:
         raise bad_request(f"invalid region_id {region_id!r}: must be one of {', '.join(REGION_IDS)}")
+    org_id = spec.org_id or ctx.default_org_id
+    if org_id not in store.organizations:
+        raise not_found("organization")
     with store.lock:
         pid = project_id or _unique(ctx.ids.project_id, store.project_seq)
         if pid in store.projects:
@@ -120,7 +123,7 @@ def create_project(ctx: EmulatorContext, spec: ProjectSpec, project_id: str | No
             updated_at=now,
             seq=store.next_seq(),
             owner_id=ctx.owner_id,
-            org_id=spec.org_id,
+            org_id=org_id,
             store_passwords=spec.store_passwords,
             history_retention_seconds=spec.history_retention_seconds,
             settings=spec.settings,
@@ -464,6 +467,9 @@ def restore_branch(
         branch.parent_timestamp = source_timestamp if source_timestamp is not None else now
         branch.roles, branch.databases = {}, {}
         copy_schema_from(ctx, source, branch, now)
+    if backup_id is not None:
+        # "The backup becomes the parent of your original branch": a rollback is a reset from it.
+        branch.parent_id, branch.parent_lsn, branch.parent_timestamp = backup_id, None, now
     if branch.expires_at is not None and branch.ttl_interval_seconds is not None:
         branch.expires_at = now + branch.ttl_interval_seconds  # a reset restarts the TTL clock
     ops = [

@@ -29,8 +29,25 @@ class ApiKey:
     created_at: float
     created_by: str
     project_id: str | None = None
+    #: An organization's key (sees the org's projects); with ``project_id``, limited to that one.
+    org_id: str | None = None
     revoked: bool = False
     last_used_at: float | None = None
+
+    @property
+    def personal(self) -> bool:
+        return self.org_id is None and self.project_id is None
+
+
+@dataclass(eq=False)
+class Organization:
+    id: str
+    name: str
+    created_at: float
+    updated_at: float
+    #: The emulator's one user is a member of every organization, with this member id.
+    member_id: str
+    plan: str = "launch"
 
 
 @dataclass(eq=False)
@@ -143,6 +160,16 @@ class Operation:
 
 
 @dataclass(eq=False)
+class Permission:
+    """Access to a project granted to someone by email (revoked ones are kept, with the time)."""
+
+    id: str
+    email: str
+    granted_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(eq=False)
 class Project:
     id: str
     name: str
@@ -162,6 +189,7 @@ class Project:
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     operations: list[Operation] = field(default_factory=list)
     operations_by_id: dict[str, Operation] = field(default_factory=dict)
+    permissions: dict[str, Permission] = field(default_factory=dict)
 
     def default_branch(self) -> Branch:
         for branch in self.branches.values():
@@ -188,6 +216,7 @@ class Store:
         self.projects: dict[str, Project] = {}
         #: Every project id ever created -> its creation order (cursors survive deletes).
         self.project_seq: dict[str, int] = {}
+        self.organizations: dict[str, Organization] = {}
         self.api_keys: dict[str, ApiKey] = {}
         self.api_keys_by_id: dict[int, ApiKey] = {}
         self._seq = 0

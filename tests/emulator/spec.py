@@ -348,8 +348,22 @@ def load_spec() -> ApiSpec:
 
 
 # Operations issue 11 added (organizations, shared projects, recovery, permissions, ...). Each has a
-# scenario in test_contract_more.py that exercises it with a success status.
-ISSUE_11_OPERATIONS: tuple[str, ...] = ()
+# scenario in test_contract.py that exercises it with a success status.
+ISSUE_11_OPERATIONS: tuple[str, ...] = (
+    "getCurrentUserOrganizations",
+    "getOrganization",
+    "listOrgApiKeys",
+    "createOrgApiKey",
+    "revokeOrgApiKey",
+    "getOrganizationMembers",
+    "getOrganizationMember",
+    "listSharedProjects",
+    "updateProjectBranchDatabase",
+    "listProjectPermissions",
+    "grantPermissionToProject",
+    "revokePermissionFromProject",
+    "getAuthDetails",
+)
 
 #: Every operation the emulator serves; every other spec operation answers 501 naming itself.
 EMULATED_OPERATIONS: tuple[str, ...] = ISSUE_OPERATIONS + ISSUE_11_OPERATIONS

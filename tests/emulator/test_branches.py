@@ -196,6 +196,9 @@ def test_restore_with_preserve_under_name_keeps_old_state_and_moves_children(
     assert branches["dev"]["id"] == bid  # the restored branch keeps its id
     assert backup["id"] != bid
     assert branches["dev-child"]["parent_id"] == backup["id"]
+    # "The backup becomes the parent of your original branch" (a rollback is a reset from it).
+    assert branches["dev"]["parent_id"] == backup["id"]
+    assert backup["parent_id"] == main
     assert api.get(f"/projects/{pid}/branches/{child}").json()["branch"]["parent_id"] == backup["id"]
 
 

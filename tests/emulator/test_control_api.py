@@ -66,15 +66,19 @@ def test_switches_faults_requests_and_reset(
     assert rule.status_code == 201
     assert control.get("/faults").json()["faults"][0]["route"] == "/projects/{project_id}"
     assert api.get(f"/projects/{pid}").status_code == 502
-    bad = control.post("/faults", json={"method": "GET", "route": "/x", "faults": [{"kind": "nope"}]})
+    bad = control.post(
+        "/faults", json={"method": "GET", "route": "/projects/{project_id}", "faults": [{"kind": "nope"}]}
+    )
     assert bad.status_code == 400
     assert "kind" in bad.json()["message"]
     requests = control.get("/requests").json()["requests"]
-    assert requests[-1]["status"] == 502
-    assert all(not r["path"].startswith("/_emulator") for r in requests)
-    assert control.delete("/requests").status_code == 200
-    assert control.get("/requests").json() == {"requests": []}
-    assert control.post("/reset").json() == {"reset": True}
+    assert [r for r in requests if r["path"].startswith("/api/v2")][-1]["status"] == 502
+    assert {"POST", "GET"} <= {r["method"] for r in requests if r["path"] == "/_emulator/faults"}
+    assert control.delete("/requests", headers={"Content-Type": "application/json"}).status_code == 200
+    assert [(r["method"], r["path"]) for r in control.get("/requests").json()["requests"]] == [
+        ("DELETE", "/_emulator/requests")
+    ]
+    assert control.post("/reset", json={}).json() == {"reset": True}
     assert api.get(f"/projects/{pid}").status_code == 404
     assert control.get("/config").json()["rate_limits"] is True
 

@@ -21,6 +21,7 @@ from airflow_provider_jambo.emulator.routes import (
     databases,
     endpoints,
     operations,
+    organizations,
     projects,
     roles,
     schema,
@@ -40,6 +41,7 @@ API_MODULES = (
     account,
     api_keys,
     anonymized,
+    organizations,
 )
 
 

@@ -1,4 +1,4 @@
-"""The account: users/me and the list of regions."""
+"""The account: users/me, the key's identity (/auth) and the list of regions."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import Query, Request
 from starlette.responses import Response
 
+from airflow_provider_jambo.emulator.clock import iso
 from airflow_provider_jambo.emulator.gate import api_router
-from airflow_provider_jambo.emulator.routes.common import ctx_of, respond
+from airflow_provider_jambo.emulator.routes.common import ctx_of, key_of, respond
 from airflow_provider_jambo.emulator.schemas import ID_PATTERN
+from airflow_provider_jambo.emulator.serialize import USER_EMAIL
 from airflow_provider_jambo.emulator.service import REGIONS
 
 router = api_router()
@@ -23,14 +25,14 @@ async def current_user(request: Request) -> Response:
             "active_seconds_limit": 360000,
             "auth_accounts": [
                 {
-                    "email": "emulator@example.com",
+                    "email": USER_EMAIL,
                     "image": "",
                     "login": "emulator",
                     "name": "Jambo Emulator",
                     "provider": "keycloak",
                 }
             ],
-            "email": "emulator@example.com",
+            "email": USER_EMAIL,
             "id": ctx.owner_id,
             "image": "",
             "login": "emulator",
@@ -41,8 +43,33 @@ async def current_user(request: Request) -> Response:
             "max_autoscaling_limit": 16,
             "compute_seconds_limit": 360000,
             "plan": "launch",
+            # Optional in the spec, always sent by the service (the Python SDK's model needs it).
+            "billing_account": {
+                "state": "active",
+                "payment_source": {"type": "none"},
+                "subscription_type": "launch",
+                "payment_method": "none",
+                "quota_reset_at_last": iso(ctx.started_at),
+                "name": "Jambo Emulator",
+                "email": USER_EMAIL,
+                "address_city": "",
+                "address_country": "",
+                "address_line1": "",
+                "address_line2": "",
+                "address_postal_code": "",
+                "address_state": "",
+            },
         }
     )
+
+
+@router.get("/auth")
+async def auth_details(request: Request) -> Response:
+    """Who the key is: the user (personal key) or an organization (org and project-scoped keys)."""
+    ctx, key = ctx_of(request), key_of(request)
+    if key.org_id is None:
+        return respond({"account_id": ctx.owner_id, "auth_method": "api_key_user"})
+    return respond({"account_id": key.org_id, "auth_method": "api_key_org"})
 
 
 @router.get("/regions")

@@ -7,7 +7,6 @@ from starlette.responses import Response
 
 from airflow_provider_jambo.emulator import serialize
 from airflow_provider_jambo.emulator.auth import require_personal
-from airflow_provider_jambo.emulator.clock import iso
 from airflow_provider_jambo.emulator.errors import not_found
 from airflow_provider_jambo.emulator.gate import api_router
 from airflow_provider_jambo.emulator.routes.common import ctx_of, key_of, respond
@@ -21,7 +20,7 @@ async def list_api_keys(request: Request) -> Response:
     ctx = ctx_of(request)
     require_personal(key_of(request), "manage API keys")
     with ctx.store.lock:
-        keys = [k for k in ctx.store.api_keys.values() if not k.revoked and k.project_id is None]
+        keys = [k for k in ctx.store.api_keys.values() if not k.revoked and k.personal]
         return respond([serialize.api_key_item(k) for k in keys])
 
 
@@ -31,15 +30,7 @@ async def create_api_key(request: Request, body: ApiKeyCreateBody) -> Response:
     require_personal(key_of(request), "manage API keys")
     with ctx.store.lock:
         record = ctx.add_api_key(ctx.ids.api_key(), name=body.key_name)
-        return respond(
-            {
-                "id": record.id,
-                "key": record.key,
-                "name": record.name,
-                "created_at": iso(record.created_at),
-                "created_by": record.created_by,
-            }
-        )
+        return respond(serialize.api_key_created(record))
 
 
 @router.delete("/api_keys/{key_id}")
@@ -48,17 +39,7 @@ async def revoke_api_key(request: Request, key_id: int) -> Response:
     require_personal(key_of(request), "manage API keys")
     with ctx.store.lock:
         record = ctx.store.api_keys_by_id.get(key_id)
-        if record is None or record.revoked or record.project_id is not None:
+        if record is None or record.revoked or not record.personal:
             raise not_found("API key")
         record.revoked = True
-        return respond(
-            {
-                "id": record.id,
-                "name": record.name,
-                "created_at": iso(record.created_at),
-                "created_by": record.created_by,
-                "last_used_at": iso(record.last_used_at) if record.last_used_at is not None else None,
-                "last_used_from_addr": "127.0.0.1" if record.last_used_at is not None else "",
-                "revoked": True,
-            }
-        )
+        return respond(serialize.api_key_revoked(record))

@@ -1,4 +1,4 @@
-"""Databases of a branch: list, get, create, delete."""
+"""Databases of a branch: list, get, create, update (rename, new owner), delete."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from airflow_provider_jambo.emulator.routes.common import (
     respond,
     with_operations,
 )
-from airflow_provider_jambo.emulator.schemas import DatabaseCreateBody
+from airflow_provider_jambo.emulator.routes.not_emulated import NOT_EMULATED_CODE, NOT_EMULATED_STATUS
+from airflow_provider_jambo.emulator.schemas import DatabaseCreateBody, DatabaseUpdateBody
 from airflow_provider_jambo.emulator.store import Database
 
 router = api_router()
@@ -62,6 +63,41 @@ async def create_database(
         database = Database(ctx.ids.integer(), branch.id, name, owner, now, now)
         branch.databases[name] = database
         return with_operations("database", serialize.database(database), ops, now, 201)
+
+
+@router.patch(BASE + "/{database_name}")
+async def update_database(
+    request: Request, project_id: ProjectId, branch_id: BranchId, database_name: str, body: DatabaseUpdateBody
+) -> Response:
+    ctx = ctx_of(request)
+    name, owner = body.database.name, body.database.owner_name
+    with ctx.store.lock:
+        project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
+        database = found(branch.databases, database_name, "database")
+        if name is not None and name != database_name and name in branch.databases:
+            raise ApiError(409, "database already exists")
+        if owner is not None and owner not in branch.roles:
+            raise bad_request(f"invalid database.owner_name: role {owner!r} does not exist on this branch")
+        if ctx.runner.enabled and (
+            name not in (None, database_name) or owner not in (None, database.owner_name)
+        ):
+            # The data plane has no rename/owner change yet: refusing beats an API that lies.
+            raise ApiError(
+                NOT_EMULATED_STATUS,
+                "updateProjectBranchDatabase: renaming a database or changing its owner is not emulated "
+                "with real PostgreSQL behind the branches (--postgres on)",
+                code=NOT_EMULATED_CODE,
+            )
+        ops = service.config_ops(ctx, project, branch, lambda: None, f"update database {database_name}")
+        now = ctx.clock.now()
+        if name is not None and name != database_name:
+            del branch.databases[database_name]
+            database.name = name
+            branch.databases[name] = database
+        if owner is not None:
+            database.owner_name = owner
+        database.updated_at = now
+        return with_operations("database", serialize.database(database), ops, now)
 
 
 @router.delete(BASE + "/{database_name}")

@@ -1,31 +1,37 @@
-"""Projects: list (cursor/limit/search), create, get, update, delete."""
+"""Projects: list (cursor/limit/search), shared ones, create, get, update, delete, permissions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Query, Request
 from starlette.responses import Response
 
 from airflow_provider_jambo.emulator import serialize, service
-from airflow_provider_jambo.emulator.auth import can_see, require_personal
-from airflow_provider_jambo.emulator.errors import bad_request
+from airflow_provider_jambo.emulator.auth import can_see
+from airflow_provider_jambo.emulator.errors import ApiError, bad_request, not_found
 from airflow_provider_jambo.emulator.gate import api_router
 from airflow_provider_jambo.emulator.routes.common import ProjectId, ctx_of, key_of, path_id, respond
-from airflow_provider_jambo.emulator.schemas import ID_PATTERN, ProjectCreateBody, ProjectUpdateBody
+from airflow_provider_jambo.emulator.schemas import (
+    ID_PATTERN,
+    PermissionGrantBody,
+    ProjectCreateBody,
+    ProjectUpdateBody,
+)
+from airflow_provider_jambo.emulator.store import Permission, Project
 
 router = api_router()
 
 
-@router.get("/projects")
-async def list_projects(
+def _list(
     request: Request,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=400)] = 10,
-    search: str | None = None,
-    org_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    timeout: Annotated[int | None, Query(ge=100, le=30000)] = None,
-    recoverable: bool = False,
+    cursor: str | None,
+    limit: int,
+    search: str | None,
+    keep: Callable[[Project], bool],
+    *,
+    shared: bool = False,
 ) -> Response:
     """Oldest first; the cursor is the last item's project id."""
     ctx, key = ctx_of(request), key_of(request)
@@ -38,32 +44,61 @@ async def list_projects(
         needle = search.lower() if search else None
         items = []
         for project in ctx.store.projects.values():  # dicts keep creation order
-            if project.seq <= after or not can_see(key, project.id):
-                continue
-            if org_id is not None and project.org_id != org_id:
+            if project.seq <= after or not can_see(key, project) or not keep(project):
                 continue
             if needle and needle not in project.name.lower() and needle not in project.id:
                 continue
-            if recoverable:
-                continue  # deleted projects are gone at once here: nothing is recoverable
             items.append(project)
             if len(items) == limit:
                 break
-        body: dict[str, object] = {
-            "projects": [serialize.project_list_item(p) for p in items],
-            "applications": {},
-            "integrations": {},
-        }
+        body: dict[str, object] = {"projects": [serialize.project_list_item(p) for p in items]}
+        if not shared:  # only the own-projects list carries them
+            body["applications"], body["integrations"] = {}, {}
         if items:
             body["pagination"] = {"cursor": items[-1].id}
     return respond(body)
 
 
+@router.get("/projects")
+async def list_projects(
+    request: Request,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=400)] = 10,
+    search: str | None = None,
+    org_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    timeout: Annotated[int | None, Query(ge=100, le=30000)] = None,
+    recoverable: bool = False,
+) -> Response:
+    # Deleted projects are gone at once here: nothing is recoverable.
+    return _list(request, cursor, limit, search, lambda p: not recoverable and org_id in (None, p.org_id))
+
+
+@router.get("/projects/shared")
+async def list_shared_projects(
+    request: Request,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=400)] = 10,
+    search: str | None = None,
+    timeout: Annotated[int | None, Query(ge=100, le=30000)] = None,
+) -> Response:
+    """Projects shared with the emulator's user: those with a live permission for its email."""
+    return _list(request, cursor, limit, search, _shared_with_user, shared=True)
+
+
+def _shared_with_user(project: Project) -> bool:
+    return any(
+        p.email.lower() == serialize.USER_EMAIL and p.revoked_at is None for p in project.permissions.values()
+    )
+
+
 @router.post("/projects")
 async def create_project(request: Request, body: ProjectCreateBody) -> Response:
     ctx, key = ctx_of(request), key_of(request)
-    require_personal(key, "create projects")
     fields = body.project
+    if key.project_id is not None:
+        raise ApiError(403, "a project-scoped API key cannot create projects")
+    if key.org_id is not None and fields.org_id not in (None, key.org_id):
+        raise ApiError(403, "an organization API key creates projects in its own organization only")
     defaults = (
         fields.default_endpoint_settings.model_dump(exclude_none=True)
         if fields.default_endpoint_settings
@@ -86,7 +121,7 @@ async def create_project(request: Request, body: ProjectCreateBody) -> Response:
         branch_name=(branch.name if branch and branch.name else "main"),
         role_name=branch.role_name if branch else None,
         database_name=(branch.database_name if branch and branch.database_name else "neondb"),
-        org_id=fields.org_id,
+        org_id=fields.org_id or key.org_id,
         store_passwords=True if fields.store_passwords is None else fields.store_passwords,
         history_retention_seconds=86400
         if fields.history_retention_seconds is None
@@ -160,3 +195,39 @@ async def delete_project(request: Request, project_id: ProjectId) -> Response:
         body = {"project": serialize.project(project, ctx.clock.now())}
         service.delete_project(ctx, project)
     return respond(body)
+
+
+@router.get("/projects/{project_id}/permissions")
+async def list_permissions(request: Request) -> Response:
+    ctx = ctx_of(request)
+    project_id = path_id(request, "project_id")
+    with ctx.store.lock:
+        project = ctx.project_for(key_of(request), project_id)
+        live = [p for p in project.permissions.values() if p.revoked_at is None]
+        return respond({"project_permissions": [serialize.permission(p) for p in live]})
+
+
+@router.post("/projects/{project_id}/permissions")
+async def grant_permission(request: Request, project_id: ProjectId, body: PermissionGrantBody) -> Response:
+    ctx = ctx_of(request)
+    with ctx.store.lock:
+        project = ctx.project_for(key_of(request), project_id)
+        email = body.email.lower()
+        for existing in project.permissions.values():
+            if existing.email == email and existing.revoked_at is None:
+                return respond(serialize.permission(existing))  # granting twice changes nothing
+        permission = Permission(str(ctx.ids.operation_id()), email, ctx.clock.now())
+        project.permissions[permission.id] = permission
+        return respond(serialize.permission(permission))
+
+
+@router.delete("/projects/{project_id}/permissions/{permission_id}")
+async def revoke_permission(request: Request, project_id: ProjectId, permission_id: str) -> Response:
+    ctx = ctx_of(request)
+    with ctx.store.lock:
+        project = ctx.project_for(key_of(request), project_id)
+        permission = project.permissions.get(permission_id)
+        if permission is None or permission.revoked_at is not None:
+            raise not_found("permission")
+        permission.revoked_at = ctx.clock.now()
+        return respond(serialize.permission(permission))
