@@ -24,13 +24,23 @@ read the branch registry under a second, short-held lock.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import datetime
 import itertools
 import subprocess
 import tempfile
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError, EndpointAddress
+from airflow_provider_jambo.emulator.dataplane.base import (
+    DataPlaneError,
+    EndpointAddress,
+    PointInTime,
+    format_lsn,
+    parse_lsn,
+)
 from airflow_provider_jambo.emulator.dataplane.pgwire import (
     DEPENDENT_OBJECTS_STILL_EXIST,
     DUPLICATE_OBJECT,
@@ -55,12 +65,36 @@ GROUP_ROLE = "neon_superuser"
 DEFAULT_HOST_SUFFIX = "us-east-2.aws.neon.tech"
 URI_QUERY = "sslmode=require&hostaddr=127.0.0.1"
 _LOGICAL_PREFIX_BYTES = 40
+#: Replaying a long history into the temporary server can take a while.
+_RECOVERY_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class _Version:
+    """What a branch consisted of from one moment on (its history, to find a past state in)."""
+
+    time: float  # wall clock, after the change had committed
+    lsn: int  # WAL insert position after the change
+    databases: dict[str, tuple[str, str]]
+    roles: dict[str, str] = field(repr=False)
 
 
 @dataclass
 class _Branch:
     databases: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical -> (physical, owner)
     roles: dict[str, str] = field(default_factory=dict, repr=False)  # role -> password (secret)
+    history: list[_Version] = field(default_factory=list, repr=False)
+
+    def at(self, point: PointInTime) -> _Version | None:
+        """The version current at ``point`` (None: the branch did not exist yet)."""
+        found = None
+        for version in self.history:
+            if point.lsn is not None and version.lsn > parse_lsn(point.lsn):
+                break
+            if point.timestamp is not None and version.time > point.timestamp:
+                break
+            found = version
+        return found
 
 
 @dataclass
@@ -80,12 +114,13 @@ class PostgresDataPlane:
         found = binaries or find_binaries()
         if found is None:
             raise DataPlaneError("no PostgreSQL server binaries found (see server.find_binaries)")
-        self._server = PostgresServer(found)
+        self._server = PostgresServer(found, history=True)
         self._lock = threading.RLock()  # DDL, admin connection, lifecycle
         self._state = threading.Lock()  # registry reads by the proxies
         self._branches: dict[tuple[str, str], _Branch] = {}
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
         self._names = itertools.count(1)
+        self._history_start: dict[str, int] = {}  # project -> WAL position its data began at
         self._admin: AdminConnection | None = None
         self._hub: ProxyHub | None = None
 
@@ -139,35 +174,56 @@ class PostgresDataPlane:
                 self.delete_endpoint(key[0], "", key[1])
             for _, branch_id in [k for k in self._branches if k[0] == project_id]:
                 self.delete_branch(project_id, branch_id)
+            self._history_start.pop(project_id, None)
 
     # -- branches --------------------------------------------------------------------------------
 
     def create_branch(
-        self, project_id: str, branch_id: str, parent_branch_id: str | None, *, schema_only: bool = False
-    ) -> None:
+        self,
+        project_id: str,
+        branch_id: str,
+        parent_branch_id: str | None,
+        *,
+        schema_only: bool = False,
+        at: PointInTime | None = None,
+    ) -> str | None:
         with self._lock:
-            if (project_id, branch_id) in self._branches:
-                return
+            existing = self._branches.get((project_id, branch_id))
+            if existing is not None:
+                return format_lsn(existing.history[0].lsn) if existing.history else None
             branch = _Branch()
             if parent_branch_id is not None:
                 parent = self._branch(project_id, parent_branch_id)
-                branch.roles = dict(parent.roles)
-                branch.databases = self._copy_databases(parent, schema_only=schema_only)
+                branch.databases, branch.roles, lsn = self._copy_branch(parent, at, schema_only=schema_only)
             with self._state:
                 self._branches[(project_id, branch_id)] = branch
+            now_lsn = self._remember(branch)
+            if parent_branch_id is None:
+                self._history_start.setdefault(project_id, now_lsn)
+                return None
+            return format_lsn(lsn if lsn is not None else now_lsn)
 
-    def reset_branch(self, project_id: str, branch_id: str, source_branch_id: str) -> None:
+    def reset_branch(
+        self, project_id: str, branch_id: str, source_branch_id: str, *, at: PointInTime | None = None
+    ) -> str | None:
         with self._lock:
             source = self._branch(project_id, source_branch_id)
             target = self._branches.get((project_id, branch_id))
             # Copy first: if that fails, the branch keeps its old data.
-            databases = self._copy_databases(source, schema_only=False)
+            databases, roles, lsn = self._copy_branch(source, at, schema_only=False)
+            replaced = _Branch(databases, roles, list(target.history) if target is not None else [])
             with self._state:
-                self._branches[(project_id, branch_id)] = _Branch(databases, dict(source.roles))
+                self._branches[(project_id, branch_id)] = replaced
             if target is not None:
                 for physical, _ in target.databases.values():
                     self._drop_database(physical)
-                self._drop_unused_roles(set(target.roles))
+                self._drop_unused_roles(set(target.roles) - set(roles))
+            now_lsn = self._remember(replaced)
+            return format_lsn(lsn if lsn is not None else now_lsn)
+
+    def history_start(self, project_id: str) -> str | None:
+        start = self._history_start.get(project_id)
+        return format_lsn(start) if start is not None else None
 
     def delete_branch(self, project_id: str, branch_id: str) -> None:
         with self._lock:
@@ -199,6 +255,7 @@ class PostgresDataPlane:
             self._sql_in(physical, f"GRANT ALL ON SCHEMA public TO {GROUP_ROLE}")
             with self._state:
                 branch.databases[name] = (physical, owner)
+            self._remember(branch)
 
     def delete_database(self, project_id: str, branch_id: str, name: str) -> None:
         with self._lock:
@@ -208,19 +265,17 @@ class PostgresDataPlane:
             with self._state:
                 physical, _ = branch.databases.pop(name)
             self._drop_database(physical)
+            self._remember(branch)
 
     def create_role(self, project_id: str, branch_id: str, name: str, password: str) -> None:
         with self._lock:
             branch = self._branch(project_id, branch_id)
             _check_role_name(name)
             if name not in branch.roles:
-                try:
-                    self._sql(f"CREATE ROLE {quote_ident(name)} LOGIN IN ROLE {GROUP_ROLE}")
-                except PgServerError as exc:
-                    if exc.sqlstate != DUPLICATE_OBJECT:  # another branch has it already
-                        raise
+                self._ensure_role(name)  # another branch may have it already
             with self._state:
                 branch.roles[name] = password
+            self._remember(branch)
 
     def delete_role(self, project_id: str, branch_id: str, name: str) -> None:
         with self._lock:
@@ -231,6 +286,7 @@ class PostgresDataPlane:
                 del branch.roles[name]
             self._disown(branch, name)
             self._drop_unused_roles({name})
+            self._remember(branch)
 
     def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None:
         with self._lock:
@@ -239,6 +295,7 @@ class PostgresDataPlane:
                 raise DataPlaneError(f"role {name!r} does not exist on branch {branch_id}")
             with self._state:
                 branch.roles[name] = password
+            self._remember(branch)
 
     # -- endpoints -------------------------------------------------------------------------------
 
@@ -311,21 +368,32 @@ class PostgresDataPlane:
 
     # -- schema ----------------------------------------------------------------------------------
 
-    def schema_dump(self, project_id: str, branch_id: str, database: str) -> str | None:
+    def schema_dump(
+        self, project_id: str, branch_id: str, database: str, *, at: PointInTime | None = None
+    ) -> str | None:
         with self._lock:
             branch = self._branches.get((project_id, branch_id))
-            if branch is None or database not in branch.databases:
+            if branch is None:
                 return None
-            physical, _ = branch.databases[database]
-            raw = self._server.run_tool(
-                [
-                    self._server.binaries.tool("pg_dump"),
-                    "--schema-only",
-                    "-d",
-                    self._server.conninfo(physical),
-                ]
-            )
+            if at is None:
+                found = branch.databases.get(database)
+                if found is None:
+                    return None
+                physical = found[0]
+                raw = self._schema_only(self._server, physical)
+            else:
+                version = self._version_at(branch, branch_id, at)
+                if database not in version.databases:
+                    return None
+                physical = version.databases[database][0]
+                with self._recovered(at) as (past, _):
+                    raw = self._schema_only(past, physical)
         return clean_dump(raw.decode("utf-8"), {physical: database})
+
+    def _schema_only(self, server: PostgresServer, physical: str) -> bytes:
+        return server.run_tool(
+            [server.binaries.tool("pg_dump"), "--schema-only", "-d", server.conninfo(physical)]
+        )
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -369,6 +437,84 @@ class PostgresDataPlane:
         prefix = logical.encode("utf-8")[:_LOGICAL_PREFIX_BYTES].decode("utf-8", "ignore")
         return f"{prefix}~{next(self._names)}"
 
+    def _remember(self, branch: _Branch) -> int:
+        """Add the branch's current state to its history; the WAL position it starts at."""
+        rows = self._sql("SELECT pg_current_wal_insert_lsn()::text")
+        lsn = parse_lsn(rows[0][0] or "0/0")
+        version = _Version(time.time(), lsn, dict(branch.databases), dict(branch.roles))
+        with self._state:
+            branch.history.append(version)
+        return lsn
+
+    def _version_at(self, branch: _Branch, branch_id: str, at: PointInTime) -> _Version:
+        version = branch.at(at)
+        if version is None:
+            raise DataPlaneError(f"branch {branch_id} did not exist yet at {_describe(at)}")
+        return version
+
+    def _copy_branch(
+        self, source: _Branch, at: PointInTime | None, *, schema_only: bool
+    ) -> tuple[dict[str, tuple[str, str]], dict[str, str], int | None]:
+        """The source's databases copied (now, or as they were ``at``), its roles, and the WAL
+        position of a point-in-time copy (None for a copy now)."""
+        if at is None:
+            return self._copy_databases(source, schema_only=schema_only), dict(source.roles), None
+        version = self._version_at(source, "(source)", at)
+        for role in version.roles:
+            self._ensure_role(role)  # deleted since then: the restored objects still name it
+        copied: dict[str, tuple[str, str]] = {}
+        with self._recovered(at) as (past, lsn):
+            try:
+                for logical, (physical, owner) in version.databases.items():
+                    target = self._physical_name(logical)
+                    self._sql(
+                        f"CREATE DATABASE {quote_ident(target)} OWNER {quote_ident(owner)} TEMPLATE template0"
+                    )
+                    copied[logical] = (target, owner)
+                    self._dump_restore(past.conninfo(physical), target, schema_only=schema_only)
+            except BaseException:
+                for new_physical, _ in copied.values():
+                    self._drop_database(new_physical)
+                raise
+        return copied, dict(version.roles), lsn
+
+    @contextlib.contextmanager
+    def _recovered(self, at: PointInTime) -> Iterator[tuple[PostgresServer, int]]:
+        """A temporary server holding the whole cluster as it was ``at`` (PostgreSQL's own
+        point-in-time recovery from the start-up base backup and the WAL since), and the WAL
+        position recovery stopped at. Stopped and removed on exit."""
+        current = parse_lsn(self._sql("SELECT pg_current_wal_insert_lsn()::text")[0][0] or "0/0")
+        if at.lsn is not None:
+            if parse_lsn(at.lsn) > current:
+                raise DataPlaneError(f"lsn {at.lsn} has not been written yet (now at {format_lsn(current)})")
+            # Stop just before the first record at or after the position: the state *at* it.
+            target = {"recovery_target_lsn": at.lsn, "recovery_target_inclusive": "off"}
+        else:
+            assert at.timestamp is not None
+            when = datetime.datetime.fromtimestamp(at.timestamp, datetime.timezone.utc)
+            target = {"recovery_target_time": when.isoformat(sep=" ")}
+        # Recovery stops at the first commit past the target, so one must exist (a transaction
+        # with an xid commits with a WAL record; commits are synchronous, so it is on disk).
+        self._sql("SELECT pg_current_xact_id()")
+        past = self._server.recovery_server(target)
+        try:
+            past.start(timeout=_RECOVERY_TIMEOUT)
+            admin = past.admin()
+            try:
+                replayed = admin.execute("SELECT pg_last_wal_replay_lsn()::text")
+            finally:
+                admin.close()
+            yield past, parse_lsn(replayed[0][0] or format_lsn(current))
+        finally:
+            past.stop()
+
+    def _ensure_role(self, name: str) -> None:
+        try:
+            self._sql(f"CREATE ROLE {quote_ident(name)} LOGIN IN ROLE {GROUP_ROLE}")
+        except PgServerError as exc:
+            if exc.sqlstate != DUPLICATE_OBJECT:
+                raise
+
     def _copy_databases(self, source: _Branch, *, schema_only: bool) -> dict[str, tuple[str, str]]:
         copied: dict[str, tuple[str, str]] = {}
         try:
@@ -393,7 +539,7 @@ class PostgresDataPlane:
                     raise
         self._sql(f"{create} TEMPLATE template0")
         try:
-            self._dump_restore(source, target, schema_only=schema_only)
+            self._dump_restore(self._server.conninfo(source), target, schema_only=schema_only)
         except BaseException:
             self._drop_database(target)
             raise
@@ -407,9 +553,10 @@ class PostgresDataPlane:
         )
         return rows[0][0] != "0"
 
-    def _dump_restore(self, source: str, target: str, *, schema_only: bool) -> None:
-        """Copy ``source`` into the empty ``target`` from one consistent snapshot (pg_dump's)."""
-        dump_argv = [self._server.binaries.tool("pg_dump"), "-Fc", "-d", self._server.conninfo(source)]
+    def _dump_restore(self, source_conninfo: str, target: str, *, schema_only: bool) -> None:
+        """Copy the database at ``source_conninfo`` into the empty ``target`` (on this plane's
+        server) from one consistent snapshot (pg_dump's)."""
+        dump_argv = [self._server.binaries.tool("pg_dump"), "-Fc", "-d", source_conninfo]
         if schema_only:
             dump_argv.insert(1, "--schema-only")
         restore_argv = [
@@ -471,6 +618,13 @@ def _check_role_name(name: str) -> None:
         raise DataPlaneError(
             f"role name {name!r} is reserved (names starting with 'pg_', {ADMIN_USER!r} and {GROUP_ROLE!r})"
         )
+
+
+def _describe(at: PointInTime) -> str:
+    if at.lsn is not None:
+        return f"lsn {at.lsn}"
+    assert at.timestamp is not None
+    return datetime.datetime.fromtimestamp(at.timestamp, datetime.timezone.utc).isoformat()
 
 
 def _proxy_key(project_id: str, endpoint_id: str) -> str:
