@@ -29,7 +29,13 @@ from typing import Any, TypeVar
 
 from airflow_provider_jambo.emulator.dataplane import pgwire
 from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
-from airflow_provider_jambo.emulator.dataplane.scram import MECHANISM, ScramError, ScramExchange
+from airflow_provider_jambo.emulator.dataplane.scram import (
+    MECHANISM,
+    MECHANISM_PLUS,
+    ScramError,
+    ScramExchange,
+)
+from airflow_provider_jambo.emulator.dataplane.tls import ServerTls
 
 _MAX_STARTUP = 10_000
 _AUTH_SASL, _AUTH_SASL_CONTINUE, _AUTH_SASL_FINAL = 10, 11, 12
@@ -69,9 +75,10 @@ class _Listener:
 
 
 class ProxyHub:
-    def __init__(self, backend_socket: str, ssl_context: ssl.SSLContext, resolve: Resolver) -> None:
+    def __init__(self, backend_socket: str, tls: ServerTls, resolve: Resolver) -> None:
         self._backend_socket = backend_socket
-        self._ssl = ssl_context
+        self._ssl = tls.context
+        self._end_point = tls.end_point
         self._resolve = resolve
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -264,7 +271,8 @@ class ProxyHub:
         route = self._resolve(key, user, database)
         if route is None:
             raise _Refused("57P03", "the endpoint is not running")
-        if not await _authenticate(reader, writer, route.password):
+        tls = writer.get_extra_info("ssl_object") is not None
+        if not await _authenticate(reader, writer, route.password, self._end_point if tls else None):
             raise _Refused("28P01", f'password authentication failed for user "{user}"')
         if route.database is None:
             raise _Refused("3D000", f'database "{database}" does not exist')
@@ -299,19 +307,25 @@ async def _close_gracefully(writer: asyncio.StreamWriter) -> None:
 
 
 async def _authenticate(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, password: str | None
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    password: str | None,
+    end_point: bytes | None,
 ) -> bool:
-    """SCRAM-SHA-256 towards the client; True when the password is right."""
-    exchange = ScramExchange(password)
-    writer.write(pgwire.message(b"R", struct.pack("!I", _AUTH_SASL) + MECHANISM.encode() + b"\x00\x00"))
+    """SCRAM-SHA-256 towards the client, also -PLUS when ``end_point`` (TLS) is given; True when
+    the password is right."""
+    offered = [MECHANISM_PLUS, MECHANISM] if end_point is not None else [MECHANISM]
+    names = b"".join(name.encode() + b"\x00" for name in offered) + b"\x00"
+    writer.write(pgwire.message(b"R", struct.pack("!I", _AUTH_SASL) + names))
     await writer.drain()
     try:
         kind, payload = await _read_message(reader)
         if kind != b"p":
             raise _Refused("08P01", "expected SASL response")
         mechanism, _, rest = payload.partition(b"\x00")
-        if mechanism.decode(errors="replace") != MECHANISM:
+        if mechanism.decode(errors="replace") not in offered:
             raise _Refused("28000", "client selected an invalid SASL authentication mechanism")
+        exchange = ScramExchange(password, mechanism.decode(), end_point)
         size = struct.unpack("!i", rest[:4])[0]
         server_first = exchange.server_first(rest[4 : 4 + size])
         writer.write(pgwire.message(b"R", struct.pack("!I", _AUTH_SASL_CONTINUE) + server_first))
