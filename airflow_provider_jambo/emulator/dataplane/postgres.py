@@ -26,12 +26,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime
+import hashlib
 import itertools
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from airflow_provider_jambo.emulator.dataplane.base import (
@@ -81,6 +82,9 @@ class _Version:
 
 @dataclass
 class _Branch:
+    #: Suffix of the branch's physical role names (``neondb_owner~7``); fixed for its lifetime,
+    #: so a reset keeps the branch's roles and only their objects change.
+    tag: int = 0
     databases: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical -> (physical, owner)
     roles: dict[str, str] = field(default_factory=dict, repr=False)  # role -> password (secret)
     history: list[_Version] = field(default_factory=list, repr=False)
@@ -191,10 +195,13 @@ class PostgresDataPlane:
             existing = self._branches.get((project_id, branch_id))
             if existing is not None:
                 return format_lsn(existing.history[0].lsn) if existing.history else None
-            branch = _Branch()
+            branch = _Branch(tag=next(self._names))
+            lsn = None
             if parent_branch_id is not None:
                 parent = self._branch(project_id, parent_branch_id)
-                branch.databases, branch.roles, lsn = self._copy_branch(parent, at, schema_only=schema_only)
+                branch.databases, branch.roles, lsn = self._copy_branch(
+                    parent, branch.tag, at, schema_only=schema_only
+                )
             with self._state:
                 self._branches[(project_id, branch_id)] = branch
             now_lsn = self._remember(branch)
@@ -209,15 +216,17 @@ class PostgresDataPlane:
         with self._lock:
             source = self._branch(project_id, source_branch_id)
             target = self._branches.get((project_id, branch_id))
+            tag = target.tag if target is not None else next(self._names)
             # Copy first: if that fails, the branch keeps its old data.
-            databases, roles, lsn = self._copy_branch(source, at, schema_only=False)
-            replaced = _Branch(databases, roles, list(target.history) if target is not None else [])
+            databases, roles, lsn = self._copy_branch(source, tag, at, schema_only=False)
+            history = list(target.history) if target is not None else []
+            replaced = _Branch(tag, databases, roles, history)
             with self._state:
                 self._branches[(project_id, branch_id)] = replaced
             if target is not None:
                 for physical, _ in target.databases.values():
                     self._drop_database(physical)
-                self._drop_unused_roles(set(target.roles) - set(roles))
+                self._drop_roles(tag, set(target.roles) - set(roles))
             now_lsn = self._remember(replaced)
             return format_lsn(lsn if lsn is not None else now_lsn)
 
@@ -236,7 +245,7 @@ class PostgresDataPlane:
                 return
             for physical, _ in branch.databases.values():
                 self._drop_database(physical)
-            self._drop_unused_roles(set(branch.roles))
+            self._drop_roles(branch.tag, set(branch.roles))
 
     # -- databases and roles ---------------------------------------------------------------------
 
@@ -249,10 +258,19 @@ class PostgresDataPlane:
                 raise DataPlaneError(f"owner role {owner!r} does not exist on branch {branch_id}")
             physical = self._physical_name(name)
             self._sql(
-                f"CREATE DATABASE {quote_ident(physical)} OWNER {quote_ident(owner)} TEMPLATE template0"
+                f"CREATE DATABASE {quote_ident(physical)} OWNER {quote_ident(role_name(owner, branch.tag))} "
+                "TEMPLATE template0"
             )
-            # Let every branch role create objects in public, as on the real service.
-            self._sql_in(physical, f"GRANT ALL ON SCHEMA public TO {GROUP_ROLE}")
+            # Every branch role may create objects in public, as on the real service; large
+            # objects are writes a read-only role could otherwise make (outside table grants).
+            self._sql_in(
+                physical,
+                f"GRANT ALL ON SCHEMA public TO {GROUP_ROLE}; "
+                "REVOKE EXECUTE ON FUNCTION lo_creat(integer), lo_create(oid), lo_from_bytea(oid, bytea) "
+                f"FROM PUBLIC; GRANT EXECUTE ON FUNCTION lo_creat(integer), lo_create(oid), "
+                f"lo_from_bytea(oid, bytea) TO {GROUP_ROLE}",
+            )
+            self._sql(_database_access(physical, branch.tag, owner, branch.roles))
             with self._state:
                 branch.databases[name] = (physical, owner)
             self._remember(branch)
@@ -272,7 +290,9 @@ class PostgresDataPlane:
             branch = self._branch(project_id, branch_id)
             _check_role_name(name)
             if name not in branch.roles:
-                self._ensure_role(name)  # another branch may have it already
+                self._ensure_roles(branch.tag, [name])
+                for physical, owner in branch.databases.values():
+                    self._sql(_database_access(physical, branch.tag, owner, [*branch.roles, name]))
             with self._state:
                 branch.roles[name] = password
             self._remember(branch)
@@ -285,7 +305,7 @@ class PostgresDataPlane:
             with self._state:
                 del branch.roles[name]
             self._disown(branch, name)
-            self._drop_unused_roles({name})
+            self._drop_roles(branch.tag, {name})
             self._remember(branch)
 
     def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None:
@@ -379,16 +399,20 @@ class PostgresDataPlane:
                 found = branch.databases.get(database)
                 if found is None:
                     return None
-                physical = found[0]
+                physical, roles = found[0], list(branch.roles)
                 raw = self._schema_only(self._server, physical)
             else:
                 version = self._version_at(branch, branch_id, at)
                 if database not in version.databases:
                     return None
-                physical = version.databases[database][0]
+                physical, roles = version.databases[database][0], list(version.roles)
                 with self._recovered(at) as (past, _):
                     raw = self._schema_only(past, physical)
-        return clean_dump(raw.decode("utf-8"), {physical: database})
+        names = {physical: database}
+        for role in roles:
+            names[role_name(role, branch.tag)] = role
+            names[role_name(role, branch.tag, read_only=True)] = role
+        return clean_dump(raw.decode("utf-8"), names)
 
     def _schema_only(self, server: PostgresServer, physical: str) -> bytes:
         return server.run_tool(
@@ -408,7 +432,10 @@ class PostgresDataPlane:
             if branch is None:
                 return Route(None, None, endpoint.read_only)
             found = branch.databases.get(database)
-            return Route(found[0] if found else None, branch.roles.get(user), endpoint.read_only)
+            backend_user = role_name(user, branch.tag, read_only=endpoint.read_only)
+            return Route(
+                found[0] if found else None, branch.roles.get(user), endpoint.read_only, backend_user
+            )
 
     def _branch(self, project_id: str, branch_id: str) -> _Branch:
         branch = self._branches.get((project_id, branch_id))
@@ -453,30 +480,61 @@ class PostgresDataPlane:
         return version
 
     def _copy_branch(
-        self, source: _Branch, at: PointInTime | None, *, schema_only: bool
+        self, source: _Branch, tag: int, at: PointInTime | None, *, schema_only: bool
     ) -> tuple[dict[str, tuple[str, str]], dict[str, str], int | None]:
-        """The source's databases copied (now, or as they were ``at``), its roles, and the WAL
-        position of a point-in-time copy (None for a copy now)."""
+        """The source's databases copied (now, or as they were ``at``) for the branch with
+        physical role suffix ``tag``, its roles, and the WAL position of a point-in-time copy
+        (None for a copy now). Objects owned by the source's roles are handed to the new
+        branch's roles of the same logical name."""
         if at is None:
-            return self._copy_databases(source, schema_only=schema_only), dict(source.roles), None
+            roles = dict(source.roles)
+            self._ensure_roles(tag, roles)
+            return self._copy_databases(source, tag, roles, schema_only=schema_only), roles, None
         version = self._version_at(source, "(source)", at)
-        for role in version.roles:
-            self._ensure_role(role)  # deleted since then: the restored objects still name it
+        roles = dict(version.roles)
+        self._ensure_roles(tag, roles)
+        # Roles deleted since then: the restored objects still name them, until handed over.
+        revived = [r for r in roles if r not in source.roles and source.tag != tag]
+        self._ensure_roles(source.tag, revived)
         copied: dict[str, tuple[str, str]] = {}
-        with self._recovered(at) as (past, lsn):
-            try:
+        try:
+            with self._recovered(at) as (past, lsn):
                 for logical, (physical, owner) in version.databases.items():
                     target = self._physical_name(logical)
-                    self._sql(
-                        f"CREATE DATABASE {quote_ident(target)} OWNER {quote_ident(owner)} TEMPLATE template0"
-                    )
+                    self._create_copy_target(target, tag, owner)
                     copied[logical] = (target, owner)
                     self._dump_restore(past.conninfo(physical), target, schema_only=schema_only)
-            except BaseException:
-                for new_physical, _ in copied.values():
-                    self._drop_database(new_physical)
-                raise
-        return copied, dict(version.roles), lsn
+                    self._hand_over(target, source, tag, owner, roles)
+        except BaseException:
+            for new_physical, _ in copied.values():
+                self._drop_database(new_physical)
+            raise
+        finally:
+            self._drop_roles(source.tag, set(revived))
+        return copied, roles, lsn
+
+    def _create_copy_target(self, target: str, tag: int, owner: str, template: str = "template0") -> None:
+        strategy = (
+            " STRATEGY FILE_COPY" if template != "template0" and self._server.binaries.major >= 15 else ""
+        )
+        self._sql(
+            f"CREATE DATABASE {quote_ident(target)} OWNER {quote_ident(role_name(owner, tag))} "
+            f"TEMPLATE {quote_ident(template)}{strategy}"
+        )
+
+    def _hand_over(self, physical: str, source: _Branch, tag: int, owner: str, roles: dict[str, str]) -> None:
+        """In a fresh copy, move everything the source branch's roles own or were granted to the
+        new branch's roles (one transaction). ``REASSIGN``/``DROP OWNED`` also touch shared objects,
+        so the source's own databases get their owners and grants back in the same transaction."""
+        statements: list[str] = []
+        if source.tag != tag:
+            for role in roles:
+                old, new = quote_ident(role_name(role, source.tag)), quote_ident(role_name(role, tag))
+                statements.append(f"REASSIGN OWNED BY {old} TO {new}; DROP OWNED BY {old}")
+            for source_db, source_owner in source.databases.values():
+                statements.append(_database_access(source_db, source.tag, source_owner, source.roles))
+        statements.append(_database_access(physical, tag, owner, roles))
+        self._sql_in(physical, "BEGIN; " + "; ".join(statements) + "; COMMIT")
 
     @contextlib.contextmanager
     def _recovered(self, at: PointInTime) -> Iterator[tuple[PostgresServer, int]]:
@@ -508,36 +566,53 @@ class PostgresDataPlane:
         finally:
             past.stop()
 
-    def _ensure_role(self, name: str) -> None:
-        try:
-            self._sql(f"CREATE ROLE {quote_ident(name)} LOGIN IN ROLE {GROUP_ROLE}")
-        except PgServerError as exc:
-            if exc.sqlstate != DUPLICATE_OBJECT:
-                raise
+    def _ensure_roles(self, tag: int, names: Iterable[str]) -> None:
+        """The branch's physical roles for these logical names: a read-write one (member of the
+        group role: all data of the databases it may connect to) and a read-only one (SELECT only,
+        read-only transactions by default) for read-only endpoints. Neither is a superuser, can
+        create roles or databases, or is a member of any other branch's roles."""
+        for name in names:
+            _check_role_name(name)
+            for read_only in (False, True):
+                physical = quote_ident(role_name(name, tag, read_only=read_only))
+                group = "pg_read_all_data" if read_only else GROUP_ROLE
+                try:
+                    self._sql(f"CREATE ROLE {physical} LOGIN IN ROLE {group}")
+                except PgServerError as exc:
+                    if exc.sqlstate != DUPLICATE_OBJECT:
+                        raise
+                if read_only:
+                    self._sql(f"ALTER ROLE {physical} SET default_transaction_read_only = on")
 
-    def _copy_databases(self, source: _Branch, *, schema_only: bool) -> dict[str, tuple[str, str]]:
+    def _copy_databases(
+        self, source: _Branch, tag: int, roles: dict[str, str], *, schema_only: bool
+    ) -> dict[str, tuple[str, str]]:
         copied: dict[str, tuple[str, str]] = {}
         try:
             for logical, (physical, owner) in source.databases.items():
-                copied[logical] = (self._copy_database(logical, physical, owner, schema_only), owner)
+                target = self._copy_database(logical, physical, tag, owner, schema_only)
+                copied[logical] = (target, owner)
+                try:
+                    self._hand_over(target, source, tag, owner, roles)
+                except BaseException:
+                    self._drop_database(target)
+                    raise
         except BaseException:
             for new_physical, _ in copied.values():
                 self._drop_database(new_physical)
             raise
         return copied
 
-    def _copy_database(self, logical: str, source: str, owner: str, schema_only: bool) -> str:
+    def _copy_database(self, logical: str, source: str, tag: int, owner: str, schema_only: bool) -> str:
         target = self._physical_name(logical)
-        create = f"CREATE DATABASE {quote_ident(target)} OWNER {quote_ident(owner)}"
         if not schema_only and not self._has_sessions(source):
-            strategy = " STRATEGY FILE_COPY" if self._server.binaries.major >= 15 else ""
             try:
-                self._sql(f"{create} TEMPLATE {quote_ident(source)}{strategy}")
+                self._create_copy_target(target, tag, owner, template=source)
                 return target
             except PgServerError as exc:
                 if exc.sqlstate != OBJECT_IN_USE:  # a session arrived just now: copy by dump
                     raise
-        self._sql(f"{create} TEMPLATE template0")
+        self._create_copy_target(target, tag, owner)
         try:
             self._dump_restore(self._server.conninfo(source), target, schema_only=schema_only)
         except BaseException:
@@ -583,34 +658,53 @@ class PostgresDataPlane:
         self._sql(f"DROP DATABASE IF EXISTS {quote_ident(physical)} WITH (FORCE)")
 
     def _disown(self, branch: _Branch, role: str) -> None:
-        """Hand the role's objects in the branch's databases to each database's owner.
-
-        ``REASSIGN OWNED`` also moves shared objects (databases of *other* branches the role owns),
-        so their ownership is put back afterwards.
-        """
-        owned_rows = self._sql(
-            "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
-            f"WHERE r.rolname = {quote_literal(role)}"
-        )
-        owned_elsewhere = {row[0] for row in owned_rows if row[0]} - {p for p, _ in branch.databases.values()}
+        """Hand the role's objects in the branch's databases to each database's owner."""
+        who = quote_ident(role_name(role, branch.tag))
         for physical, owner in branch.databases.values():
             if owner == role:
                 continue  # the role owns the database itself; it keeps it (the API refuses this)
-            who = quote_ident(role)
-            self._sql_in(physical, f"REASSIGN OWNED BY {who} TO {quote_ident(owner)}; DROP OWNED BY {who}")
-        for physical in owned_elsewhere:
-            self._sql(f"ALTER DATABASE {quote_ident(physical)} OWNER TO {quote_ident(role)}")
+            heir = quote_ident(role_name(owner, branch.tag))
+            self._sql_in(physical, f"REASSIGN OWNED BY {who} TO {heir}; DROP OWNED BY {who}")
 
-    def _drop_unused_roles(self, names: set[str]) -> None:
-        in_use = {name for branch in self._branches.values() for name in branch.roles}
-        for name in sorted(names - in_use):
-            try:
-                self._sql(f"DROP ROLE IF EXISTS {quote_ident(name)}")
-            except PgServerError as exc:
-                if exc.sqlstate != DEPENDENT_OBJECTS_STILL_EXIST:
-                    raise
-                # Still owns something somewhere (e.g. a database it owned on a deleted branch's
-                # sibling); harmless: no branch lists it, so nobody can log in as it.
+    def _drop_roles(self, tag: int, names: set[str]) -> None:
+        """Drop the physical roles (both kinds) of these logical names of one branch."""
+        for name in sorted(names):
+            for read_only in (False, True):
+                try:
+                    self._sql(f"DROP ROLE IF EXISTS {quote_ident(role_name(name, tag, read_only=read_only))}")
+                except PgServerError as exc:
+                    if exc.sqlstate != DEPENDENT_OBJECTS_STILL_EXIST:
+                        raise
+                    # Still owns a database it was left as owner of; harmless: no branch routes
+                    # a login to it.
+
+
+def role_name(logical: str, tag: int, *, read_only: bool = False) -> str:
+    """The physical role behind a branch's logical role: ``neondb_owner~7`` (``~7~ro`` for
+    read-only endpoints). Long names are shortened with a hash so the result fits PostgreSQL's
+    63 bytes and stays unique."""
+    raw = logical.encode("utf-8")
+    if len(raw) > _LOGICAL_PREFIX_BYTES:
+        digest = hashlib.sha256(raw).hexdigest()[:8]
+        logical = raw[: _LOGICAL_PREFIX_BYTES - 9].decode("utf-8", "ignore") + "_" + digest
+    return f"{logical}~{tag}{'~ro' if read_only else ''}"
+
+
+def _database_access(physical: str, tag: int, owner: str, roles: Iterable[str]) -> str:
+    """SQL that makes the branch's roles the only ones that can reach one of its databases:
+    its owner is the branch's owner role, nobody else (no PUBLIC) may connect; read-write roles
+    may connect and make temp tables, read-only roles may only connect."""
+    db = quote_ident(physical)
+    statements = [
+        f"ALTER DATABASE {db} OWNER TO {quote_ident(role_name(owner, tag))}",
+        f"REVOKE ALL ON DATABASE {db} FROM PUBLIC",
+    ]
+    for role in roles:
+        statements.append(f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {quote_ident(role_name(role, tag))}")
+        statements.append(
+            f"GRANT CONNECT ON DATABASE {db} TO {quote_ident(role_name(role, tag, read_only=True))}"
+        )
+    return "; ".join(statements)
 
 
 def _check_role_name(name: str) -> None:

@@ -6,8 +6,9 @@ A client connects to an endpoint's port on 127.0.0.1 with the logical names from
 1. answers GSSENCRequest with 'N' and SSLRequest with 'S' and TLS (self-signed; see ``tls``);
    plain connections are accepted too;
 2. verifies the branch role's password with SCRAM-SHA-256 itself (passwords are per branch);
-3. connects to the server's Unix socket (trust) with the database name rewritten to the branch's
-   physical database, then relays bytes both ways. The server's AuthenticationOk, parameters and
+3. connects to the server's Unix socket (trust) with the database and user names rewritten to the
+   branch's physical database and role (``neondb_owner~7``; ``~7~ro`` on read-only endpoints), then
+   relays bytes both ways. The server's AuthenticationOk, parameters and
    everything after flow through unchanged.
 
 CancelRequests are forwarded to the server (the backend key data the client holds is the server's).
@@ -54,6 +55,8 @@ class Route:
     database: str | None
     password: str | None = field(repr=False)
     read_only: bool
+    #: The physical role the session logs into the server as (the branch's own role).
+    user: str = ""
 
 
 #: (endpoint key, logical user, logical database) -> Route, or None when the endpoint is gone.
@@ -277,6 +280,7 @@ class ProxyHub:
         if route.database is None:
             raise _Refused("3D000", f'database "{database}" does not exist')
         params["database"] = route.database
+        params["user"] = route.user or user
         options = _ENDPOINT_OPTION.sub(" ", params.get("options", "")).strip()
         if options:
             params["options"] = options
