@@ -55,9 +55,7 @@ def main() -> None:
         plane.create_database(PROJECT, "br-main", "neondb", "neondb_owner")
         address = plane.start_endpoint(PROJECT, "br-main", "ep-main", host="ep-main.local")
         assert address is not None
-        uri = (
-            f"postgresql://neondb_owner:{PASSWORD}@{address.host}:{address.port}/neondb?{address.query}"
-        )
+        uri = f"postgresql://neondb_owner:{PASSWORD}@{address.host}:{address.port}/neondb?{address.query}"
         with psycopg.connect(uri, autocommit=True) as conn:
             conn.execute(
                 "CREATE TABLE items AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS payload "

@@ -33,6 +33,7 @@ def test_channel_binding_require_without_tls_is_refused_by_the_client(project: P
     plain = uri(address, "neondb_owner", project.password, "neondb").replace(
         "sslmode=require", "sslmode=disable"
     )
+    plain += "&options=endpoint%3Dep-br-main"  # no TLS, no SNI: the service's way to name it
     with pytest.raises(psycopg.OperationalError, match="channel binding"):
         psycopg.connect(f"{plain}&channel_binding=require")
     with psycopg.connect(plain, autocommit=True) as conn:  # plain SCRAM without TLS still works

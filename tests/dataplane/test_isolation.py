@@ -23,7 +23,8 @@ _other = itertools.count(1)
 @pytest.fixture
 def victim(plane: PostgresDataPlane) -> Iterator[Project]:
     """Project B: its own branch, database and owner role (same logical names as A's)."""
-    proj = Project(plane, f"victim-{next(_other)}", password="victim-secret")
+    number = next(_other)
+    proj = Project(plane, f"victim-{number}", password="victim-secret", endpoint_prefix=f"ep-victim{number}-")
     plane.create_branch(proj.id, "br-main", None)
     plane.create_role(proj.id, "br-main", "neondb_owner", proj.password)
     plane.create_database(proj.id, "br-main", "neondb", "neondb_owner")

@@ -13,9 +13,9 @@ second; a server per branch would cost a second and ~40 MB each):
 - a branch copy is ``CREATE DATABASE ... TEMPLATE <parent's db>`` when nobody is connected to the
   parent's database, otherwise ``pg_dump | pg_restore`` from a consistent snapshot, so a branch
   create never disturbs the parent's sessions;
-- one TCP proxy per running endpoint (``proxy.ProxyHub``); suspend closes its listener and drops its
-  sessions (connections are refused until start; the real service would wake the compute on
-  connect), start listens again on the same port.
+- one TCP listener for every endpoint (``proxy.ProxyHub``), routed by the TLS server name (the
+  endpoint host, as the service routes) or ``options=endpoint=<id>``; suspend drops the endpoint's
+  sessions and refuses logins until start (the real service would wake the compute on connect).
 
 All methods are safe to call from several threads: DDL is serialised by one lock, and the proxies
 read the branch registry under a second, short-held lock.
@@ -28,6 +28,7 @@ import contextlib
 import datetime
 import hashlib
 import itertools
+import socket
 import subprocess
 import tempfile
 import threading
@@ -64,7 +65,6 @@ from airflow_provider_jambo.emulator.dataplane.tls import server_context
 #: Group role every branch role belongs to, as on the real service (read/write on all data).
 GROUP_ROLE = "neon_superuser"
 DEFAULT_HOST_SUFFIX = "us-east-2.aws.neon.tech"
-URI_QUERY = "sslmode=require&hostaddr=127.0.0.1"
 _LOGICAL_PREFIX_BYTES = 40
 #: Replaying a long history into the temporary server can take a while.
 _RECOVERY_TIMEOUT = 300.0
@@ -114,7 +114,26 @@ class _Endpoint:
 class PostgresDataPlane:
     enabled = True
 
-    def __init__(self, binaries: Binaries | None = None) -> None:
+    def __init__(
+        self,
+        binaries: Binaries | None = None,
+        *,
+        bind_host: str = "127.0.0.1",
+        port: int = 0,
+        advertise_host: str | None = None,
+    ) -> None:
+        """``bind_host``/``port``: where the one proxy listener for all endpoints is bound (0: a
+        free port); ``advertise_host``: the address URIs carry as ``hostaddr`` (another host or
+        container reaches the data plane there; default the bind address, or 127.0.0.1 when
+        bound to all interfaces). A name is resolved to its IPv4 address (``hostaddr`` is numeric)."""
+        self._bind_host, self._port = bind_host, port
+        advertise = advertise_host or ("127.0.0.1" if bind_host in ("0.0.0.0", "") else bind_host)
+        try:
+            self._advertise = socket.gethostbyname(advertise)
+        except OSError as exc:
+            raise DataPlaneError(
+                f"cannot resolve the advertised data-plane host {advertise!r}: {exc}"
+            ) from exc
         found = binaries or find_binaries()
         if found is None:
             raise DataPlaneError("no PostgreSQL server binaries found (see server.find_binaries)")
@@ -146,7 +165,11 @@ class PostgresDataPlane:
                     f"CREATE ROLE {GROUP_ROLE} NOLOGIN IN ROLE pg_read_all_data, pg_write_all_data"
                 )
                 self._hub = ProxyHub(
-                    self._server.socket_path, server_context(self._server.base_dir), self._route
+                    self._server.socket_path,
+                    server_context(self._server.base_dir),
+                    self._route,
+                    bind_host=self._bind_host,
+                    port=self._port,
                 )
                 self._hub.start()
             except BaseException:
@@ -326,12 +349,11 @@ class PostgresDataPlane:
         hub = self._hub
         if hub is None:
             return None
-        port = hub.reserve(_proxy_key(project_id, endpoint_id))
         with self._state:
             self._endpoints[(project_id, endpoint_id)] = _Endpoint(
-                project_id, branch_id, host, read_only, port=port
+                project_id, branch_id, host, read_only, port=hub.port
             )
-        return EndpointAddress(host=host, pooler_host=_pooler_host(host), port=port, query=URI_QUERY)
+        return self._address(host)
 
     def start_endpoint(
         self,
@@ -351,19 +373,16 @@ class PostgresDataPlane:
                 )
             elif host:
                 endpoint.host = host
-            if not endpoint.running or endpoint.branch_id != branch_id or endpoint.read_only != read_only:
-                endpoint.port = hub.open(_proxy_key(project_id, endpoint_id), endpoint.port)
+            moved = endpoint.running and (endpoint.branch_id != branch_id or endpoint.read_only != read_only)
             with self._state:
                 endpoint.branch_id = branch_id
                 endpoint.read_only = read_only
                 endpoint.running = True
+                endpoint.port = hub.port
                 self._endpoints[(project_id, endpoint_id)] = endpoint
-            return EndpointAddress(
-                host=endpoint.host,
-                pooler_host=_pooler_host(endpoint.host),
-                port=endpoint.port,
-                query=URI_QUERY,
-            )
+            if moved:  # sessions of the old branch or mode must not stay on the endpoint
+                hub.drop_sessions(_proxy_key(project_id, endpoint_id))
+            return self._address(endpoint.host)
 
     def suspend_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
         with self._lock:
@@ -372,19 +391,34 @@ class PostgresDataPlane:
                 return
             with self._state:
                 endpoint.running = False
-            self._running_hub().close(_proxy_key(project_id, endpoint_id))
+            self._running_hub().drop_sessions(_proxy_key(project_id, endpoint_id))
 
     def delete_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
         with self._lock:
             with self._state:
                 endpoint = self._endpoints.pop((project_id, endpoint_id), None)
             if endpoint is not None and self._hub is not None:
-                self._hub.close(_proxy_key(project_id, endpoint_id))
+                self._hub.drop_sessions(_proxy_key(project_id, endpoint_id))
 
     def endpoint_running(self, project_id: str, endpoint_id: str) -> bool:
-        """Whether the endpoint's listener is open (for tests and the control plane's checks)."""
-        with self._lock:
-            return self._hub is not None and self._hub.is_open(_proxy_key(project_id, endpoint_id))
+        """Whether the endpoint accepts logins (for tests and the control plane's checks)."""
+        with self._state:
+            endpoint = self._endpoints.get((project_id, endpoint_id))
+            return self._hub is not None and endpoint is not None and endpoint.running
+
+    @property
+    def port(self) -> int | None:
+        """The one port every endpoint is reached on (routed by TLS server name), once started."""
+        return self._hub.port if self._hub is not None else None
+
+    def _address(self, host: str) -> EndpointAddress:
+        assert self._hub is not None
+        return EndpointAddress(
+            host=host,
+            pooler_host=_pooler_host(host),
+            port=self._hub.port,
+            query=f"sslmode=require&hostaddr={self._advertise}",
+        )
 
     # -- schema ----------------------------------------------------------------------------------
 
@@ -421,20 +455,22 @@ class PostgresDataPlane:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _route(self, key: str, user: str, database: str) -> Route | None:
-        """Called by the proxies (loop thread) for each login."""
-        project_id, _, endpoint_id = key.partition("/")
+    def _route(self, endpoint_id: str, user: str, database: str) -> Route | None:
+        """Called by the proxy (loop thread) for each login; None: no such endpoint."""
         with self._state:
-            endpoint = self._endpoints.get((project_id, endpoint_id))
-            if endpoint is None or not endpoint.running:
+            found_endpoint = [e for (_, eid), e in self._endpoints.items() if eid == endpoint_id]
+            if len(found_endpoint) != 1:
+                # Ids are global on the service; two projects sharing one cannot be told apart.
                 return None
-            branch = self._branches.get((project_id, endpoint.branch_id))
-            if branch is None:
-                return Route(None, None, endpoint.read_only)
+            endpoint = found_endpoint[0]
+            key = _proxy_key(endpoint.project_id, endpoint_id)
+            branch = self._branches.get((endpoint.project_id, endpoint.branch_id))
+            if not endpoint.running or branch is None:
+                return Route(None, None, endpoint.read_only, key=key, running=endpoint.running)
             found = branch.databases.get(database)
             backend_user = role_name(user, branch.tag, read_only=endpoint.read_only)
             return Route(
-                found[0] if found else None, branch.roles.get(user), endpoint.read_only, backend_user
+                found[0] if found else None, branch.roles.get(user), endpoint.read_only, backend_user, key
             )
 
     def _branch(self, project_id: str, branch_id: str) -> _Branch:
