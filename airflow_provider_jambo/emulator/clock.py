@@ -12,14 +12,16 @@ class Clock:
     branch's expiry without sleeping.
     """
 
-    def __init__(self, manual: bool) -> None:
+    def __init__(self, manual: bool, start_offset: float = 0.0) -> None:
+        """``start_offset``: seconds the clock starts ahead of (or, negative, behind) real time, so
+        a test can have projects that existed before a past moment (a backfill's data interval)."""
         self.manual = manual
-        self._offset = 0.0
+        self._offset = start_offset
         # A manual clock starts at the real time (whole seconds) so that client-computed
         # timestamps such as ``expires_at = now + 1h`` stay valid against it.
         self._frozen = float(int(time.time())) if manual else 0.0
         #: (wall time of the change, offset from then on); the first entry is the clock's start.
-        self._offsets: list[tuple[float, float]] = [(time.time(), 0.0)]
+        self._offsets: list[tuple[float, float]] = [(time.time(), start_offset)]
 
     def now(self) -> float:
         if self.manual:

@@ -35,6 +35,9 @@ class EmulatorConfig:
     sweep_interval: float = 1.0
     request_log_size: int = 50_000
     region_id: str = "aws-us-east-2"
+    #: Seconds the clock starts ahead of real time (negative: behind), e.g. -2 days for a test
+    #: whose project must have existed at a past data interval's end; ``advance()`` catches up.
+    clock_start_offset: float = 0.0
 
     @property
     def uses_manual_clock(self) -> bool:
