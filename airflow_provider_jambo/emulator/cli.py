@@ -106,6 +106,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest request body accepted; larger ones get 413 (default 1 MiB)",
     )
     parser.add_argument(
+        "--data-plane-bind",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address the data plane's one PostgreSQL port listens on (default 127.0.0.1; 0.0.0.0: all)",
+    )
+    parser.add_argument(
+        "--data-plane-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="the data plane's one port for every endpoint (default 0: a free port)",
+    )
+    parser.add_argument(
+        "--advertise-host",
+        default=None,
+        metavar="ADDRESS",
+        help=(
+            "address connection URIs carry as hostaddr, for clients on other hosts or containers "
+            "(default: the bind address, 127.0.0.1 when bound to all)"
+        ),
+    )
+    parser.add_argument(
         "--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug")
     )
     return parser
@@ -152,7 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("jambo-emulator: --max-body-bytes must be at least 1024", file=sys.stderr)
         return 2
     try:
-        app = create_app(config, resolve_data_plane(args.postgres))
+        plane = resolve_data_plane(
+            args.postgres,
+            bind_host=args.data_plane_bind,
+            port=args.data_plane_port,
+            advertise_host=args.advertise_host,
+        )
+        app = create_app(config, plane)
     except (ValueError, DataPlaneError) as exc:
         print(f"jambo-emulator: {exc}", file=sys.stderr)
         return 2

@@ -17,12 +17,16 @@ class Clock:
     branch's expiry without sleeping.
     """
 
-    def __init__(self, manual: bool) -> None:
+    def __init__(self, manual: bool, start_offset: float = 0.0) -> None:
+        """``start_offset``: seconds the clock starts ahead of (or, negative, behind) real time, so
+        a test can have projects that existed before a past moment (a backfill's data interval)."""
         self.manual = manual
-        self._offset = 0.0
+        self._offset = start_offset
         # A manual clock starts at the real time (whole seconds) so that client-computed
         # timestamps such as ``expires_at = now + 1h`` stay valid against it.
         self._frozen = float(int(time.time())) if manual else 0.0
+        #: (wall time of the change, offset from then on); the first entry is the clock's start.
+        self._offsets: list[tuple[float, float]] = [(time.time(), start_offset)]
 
     def now(self) -> float:
         if self.manual:
@@ -35,6 +39,21 @@ class Clock:
         if self._offset + seconds > MAX_OFFSET:
             raise ValueError(f"the clock may run at most {MAX_OFFSET} seconds (a hundred years) ahead")
         self._offset += seconds
+        self._offsets.append((time.time(), self._offset))
+
+    def wall_time(self, ts: float) -> float:
+        """The last wall-clock moment at which this clock read at most ``ts``: what "the data as
+        it was at ``ts``" means for real data written in wall-clock time (a manual clock stands
+        still between advances, so everything written until the advance past ``ts`` counts)."""
+        now = time.time()
+        answer = self._offsets[0][0]
+        for i, (since, offset) in enumerate(self._offsets):
+            until = self._offsets[i + 1][0] if i + 1 < len(self._offsets) else now
+            reading_at_since = (self._frozen if self.manual else since) + offset
+            if reading_at_since > ts:
+                break
+            answer = until if self.manual else min(ts - offset, until)
+        return answer
 
 
 def iso(ts: float) -> str:

@@ -42,6 +42,9 @@ class EmulatorConfig:
     allowed_hosts: list[str] = field(default_factory=list)
     #: Largest request body any route accepts (413 above it, before the body is read).
     max_body_bytes: int = 1 << 20
+    #: Seconds the clock starts ahead of real time (negative: behind), e.g. -2 days for a test
+    #: whose project must have existed at a past data interval's end; ``advance()`` catches up.
+    clock_start_offset: float = 0.0
 
     @property
     def uses_manual_clock(self) -> bool:

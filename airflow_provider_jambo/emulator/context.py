@@ -34,7 +34,7 @@ class EmulatorContext:
     def _build_state(self) -> None:
         """(Re)create every piece of mutable state from the config."""
         config = self.config
-        self.clock = Clock(manual=config.uses_manual_clock)
+        self.clock = Clock(manual=config.uses_manual_clock, start_offset=config.clock_start_offset)
         self.started_at = self.clock.now()
         self.ids = IdGenerator(config.deterministic, config.seed)
         self.store = Store()

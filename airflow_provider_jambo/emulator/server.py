@@ -21,10 +21,10 @@ from airflow_provider_jambo.emulator.dataplane.base import DataPlane, NullDataPl
 log = logging.getLogger(__name__)
 
 
-def resolve_data_plane(data_plane: DataPlane | str | None) -> DataPlane:
+def resolve_data_plane(data_plane: DataPlane | str | None, **options: Any) -> DataPlane:
     """``"auto"`` -> real PostgreSQL when its server binaries are found, else one line on stderr
     and the null plane; ``"on"`` -> real PostgreSQL or an error; ``"off"``/``None`` -> the null
-    plane (control plane only)."""
+    plane (control plane only). ``options`` go to ``create_data_plane`` (addresses)."""
     if data_plane is None or data_plane == "off":
         return NullDataPlane()
     if isinstance(data_plane, str):
@@ -36,7 +36,7 @@ def resolve_data_plane(data_plane: DataPlane | str | None) -> DataPlane:
             from airflow_provider_jambo.emulator.dataplane import create_data_plane
         except ImportError:
             return NullDataPlane()  # the real data plane is not available in this build
-        plane: DataPlane = create_data_plane(data_plane)
+        plane: DataPlane = create_data_plane(data_plane, **options)
         return plane
     return data_plane
 

@@ -6,11 +6,13 @@ are only ever attached to operations (run on the data-plane worker), never made 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
+from airflow_provider_jambo.emulator.clock import iso
+from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError, PointInTime, parse_lsn
 from airflow_provider_jambo.emulator.effects import log_failure
 from airflow_provider_jambo.emulator.errors import ApiError, bad_request, not_found
 from airflow_provider_jambo.emulator.ids import endpoint_host
@@ -50,6 +52,58 @@ def parse_timestamp(value: str, field_name: str) -> float:
     if parsed.tzinfo is None or "T" not in text.upper():
         raise bad_request(f"invalid {field_name}: {value!r} must be RFC 3339 with a time zone (Z or +hh:mm)")
     return parsed.timestamp()
+
+
+def point_in_time(
+    ctx: EmulatorContext,
+    project: Project,
+    branch: Branch,
+    *,
+    lsn: str | None,
+    timestamp: float | None,
+    prefix: str,
+) -> PointInTime | None:
+    """The one rule for a point in a branch's history (branch create, restore, schema): at most
+    one of ``{prefix}lsn`` / ``{prefix}timestamp``; not in the future; not before the project (or
+    the branch) existed; inside the project's ``history_retention_seconds``. A 400 naming the
+    field otherwise. Timestamps are converted from the emulator's clock to wall-clock time."""
+    if lsn is not None and timestamp is not None:
+        raise bad_request(f"{prefix}lsn and {prefix}timestamp cannot be specified at the same time")
+    if timestamp is not None:
+        now = ctx.clock.now()
+        field_name = f"{prefix}timestamp"
+        if timestamp > now:
+            raise bad_request(f"invalid {field_name}: must not be in the future")
+        # Whole seconds: the API reports creation times so, and a client may pass them back.
+        if timestamp < math.floor(project.created_at):
+            raise bad_request(
+                f"invalid {field_name}: {iso(timestamp)} is before the project was created "
+                f"({iso(project.created_at)})"
+            )
+        window_start = now - project.history_retention_seconds
+        if timestamp < window_start:
+            raise bad_request(
+                f"invalid {field_name}: {iso(timestamp)} is outside the project's history retention "
+                f"window (history_retention_seconds={project.history_retention_seconds}: "
+                f"{iso(window_start)} or later)"
+            )
+        if timestamp < math.floor(branch.created_at):
+            raise bad_request(
+                f"invalid {field_name}: {iso(timestamp)} is before branch {branch.id} was created "
+                f"({iso(branch.created_at)})"
+            )
+        return PointInTime(timestamp=ctx.clock.wall_time(timestamp))
+    if lsn is not None:
+        field_name = f"{prefix}lsn"
+        try:
+            position = parse_lsn(lsn)
+        except ValueError as exc:
+            raise bad_request(f"invalid {field_name}: {exc}") from None
+        start = ctx.data_plane.history_start(project.id)
+        if start is not None and position < parse_lsn(start):
+            raise bad_request(f"invalid {field_name}: {lsn} is before the project's history begins ({start})")
+        return PointInTime(lsn=lsn)
+    return None
 
 
 def check_expires_at(ctx: EmulatorContext, expires_at: float, field_name: str) -> int:
@@ -255,12 +309,9 @@ def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> C
         raise bad_request(
             f"invalid branch.init_source {spec.init_source!r}: must be parent-data or schema-only"
         )
-    if spec.parent_lsn is not None and spec.parent_timestamp is not None:
-        raise bad_request(
-            "branch.parent_lsn and branch.parent_timestamp cannot be specified at the same time"
-        )
-    if spec.parent_timestamp is not None and spec.parent_timestamp > now:
-        raise bad_request("invalid branch.parent_timestamp: must not be in the future")
+    at = point_in_time(
+        ctx, project, parent, lsn=spec.parent_lsn, timestamp=spec.parent_timestamp, prefix="branch.parent_"
+    )
     ttl = None
     if spec.expires_at is not None:
         ttl = check_expires_at(ctx, spec.expires_at, "branch.expires_at")
@@ -299,7 +350,9 @@ def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> C
         branch_id=branch.id,
         on_finish=_branch_ready(project, branch, "archived" if spec.archived else "ready"),
         on_fail=_branch_settled(branch),
-        effect=lambda: dp.create_branch(pid, bid, parent_id, schema_only=schema_only),
+        effect=lambda: _report_lsn(
+            branch, dp.create_branch(pid, bid, parent_id, schema_only=schema_only, at=at)
+        ),
         effect_name=f"create branch {bid}",
     )
     ops, endpoints = [op], []
@@ -319,6 +372,14 @@ def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> C
         endpoints.append(endpoint)
         ops.append(start)
     return Created(project, branch, endpoints, ops)
+
+
+def _report_lsn(branch: Branch, lsn: str | None) -> None:
+    """The real WAL position a copy stands at becomes the branch's ``parent_lsn`` (unless the
+    request named one). Runs on the data-plane worker: a single attribute store, no store lock
+    (a request thread may hold it while waiting for this worker)."""
+    if lsn is not None and branch.parent_lsn is None:
+        branch.parent_lsn = lsn
 
 
 def delete_branch(
@@ -424,10 +485,7 @@ def restore_branch(
     preserve_under_name: str | None,
 ) -> list[Operation]:
     now = ctx.clock.now()
-    if source_lsn is not None and source_timestamp is not None:
-        raise bad_request("source_lsn and source_timestamp cannot be specified at the same time")
-    if source_timestamp is not None and source_timestamp > now:
-        raise bad_request("invalid source_timestamp: must not be in the future")
+    at = point_in_time(ctx, project, source, lsn=source_lsn, timestamp=source_timestamp, prefix="source_")
     to_itself = source.id == branch.id
     if to_itself and source_lsn is None and source_timestamp is None:
         raise bad_request("restoring a branch onto itself needs source_lsn or source_timestamp")
@@ -456,8 +514,9 @@ def restore_branch(
     def reset_data() -> None:
         if backup_id is not None:
             dp.create_branch(pid, backup_id, bid)
-        if not to_itself:  # the data plane has no history: "to itself" keeps the current data
-            dp.reset_branch(pid, bid, sid)
+        lsn = dp.reset_branch(pid, bid, sid, at=at)
+        if not to_itself:
+            _report_lsn(branch, lsn)
 
     branch.current_state, branch.pending_state, branch.state_changed_at = "resetting", "ready", now
     branch.last_reset_at = branch.updated_at = now

@@ -6,6 +6,7 @@ each test gets a fresh project whose ``main`` holds the demo data (``example_dag
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 from dags.runner import EXAMPLE_DAGS, AirflowHome, DagRunResult
 
 from airflow_provider_jambo.emulator import JamboEmulator
+from airflow_provider_jambo.emulator.config import EmulatorConfig
 from airflow_provider_jambo.hooks.jambo import JamboHook
 
 pytestmark = [pytest.mark.dags, pytest.mark.postgres]
@@ -65,6 +67,10 @@ class Project:
 
 @pytest.fixture
 def project(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> Project:
+    return _new_project(emulator, monkeypatch)
+
+
+def _new_project(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> Project:
     body = emulator.create_project(name="preview-dags")
     project_id = body["id"] if "id" in body else body["project"]["id"]
     conn_json = json.dumps(
@@ -149,17 +155,55 @@ def test_preview_environment_bad_data_fails_and_teardown_deletes(
     assert_no_secrets(result, project)
 
 
-def test_scheduled_report_on_a_branch_at_the_interval_end(airflow_home: AirflowHome, seeded: Project) -> None:
-    project = seeded
+TWO_DAYS = 2 * 86400.0
+
+
+@pytest.fixture
+def emulator_two_days_behind() -> Iterator[JamboEmulator]:
+    """An emulator whose clock starts two days behind real time, so a project made now existed
+    at the last midnight; ``advance(TWO_DAYS)`` brings its clock back to real time (operators
+    compute TTLs from real time)."""
+    config = EmulatorConfig(
+        api_keys=["dags-backfill-key"], operation_duration=0.0, clock_start_offset=-TWO_DAYS
+    )
+    with JamboEmulator(config=config, data_plane="auto") as emu:
+        if not emu.ctx.data_plane.enabled:
+            pytest.skip("PostgreSQL server binaries not found: the emulator's data plane is off")
+        yield emu
+
+
+def test_scheduled_report_backfill_reports_the_data_as_it_was_at_the_interval_end(
+    airflow_home: AirflowHome, emulator_two_days_behind: JamboEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows written at two known times: the seed before the interval's end (last midnight), a late
+    order dated inside the interval after it. The run for that interval must not see the late one."""
+    emu = emulator_two_days_behind
+    project = _new_project(emu, monkeypatch)
+    with psycopg.connect(project.main_uri, connect_timeout=10) as conn:
+        conn.execute(SEED_SQL)
+    emu.advance(TWO_DAYS)  # now past the interval's end: what follows is written after it
+    midnight = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    late = midnight - dt.timedelta(hours=1)  # dated inside the interval, written after its end
+    with psycopg.connect(project.main_uri, connect_timeout=10) as conn:
+        conn.execute(
+            "INSERT INTO orders (id, customer_id, amount, ordered_at) "
+            "SELECT 9001, id, 1000.00, %s FROM customers WHERE country = 'NL' LIMIT 1",
+            (late,),
+        )
+    assert project.main_query("SELECT count(*) FROM orders WHERE id = 9001") == 1
+
+    # `dags test` without a date runs the last complete interval: the one ending at midnight.
     result = airflow_home.run_dag(REPORT, env=project.env, conf={"window_days": 3650})
     assert result.state == "success", result.describe()
+    assert f"data_interval_end={midnight.isoformat(sep=' ')}" in result.output
     branch = result.xcoms[("branch_at_interval_end", "return_value")]
     assert branch["branch_name"].startswith("report-")
-    rows = result.xcoms[("revenue_report", "return_value")]
-    by_country = {row["country"]: (row["orders"], row["revenue"]) for row in rows}
-    assert by_country == {"GB": (2, 155.5), "NL": (1, 12.99), "US": (3, 1294.1)}
     assert result.task_states["delete_branch"] == "success"
     assert branch["branch_name"] not in project.branch_names()
+    rows = result.xcoms[("revenue_report", "return_value")]
+    by_country = {row["country"]: (row["orders"], row["revenue"]) for row in rows}
+    # As seeded: the late NL order (1000.00) is not in the report of the interval before it.
+    assert by_country == {"GB": (2, 155.5), "NL": (1, 12.99), "US": (3, 1294.1)}
     assert_no_secrets(result, project)
 
 

@@ -17,6 +17,9 @@ class Project:
     plane: PostgresDataPlane
     id: str
     password: str = "main-secret-1"
+    #: Endpoint ids are global (the proxy routes by the endpoint host): projects alive at the
+    #: same time need different ones.
+    endpoint_prefix: str = "ep-"
 
     def branch(self, branch_id: str, parent: str | None = "br-main", *, schema_only: bool = False) -> None:
         self.plane.create_branch(self.id, branch_id, parent, schema_only=schema_only)
@@ -24,7 +27,7 @@ class Project:
     def endpoint(
         self, branch_id: str, endpoint_id: str | None = None, *, read_only: bool = False
     ) -> EndpointAddress:
-        ep = endpoint_id or f"ep-{branch_id}"
+        ep = endpoint_id or f"{self.endpoint_prefix}{branch_id}"
         address = self.plane.start_endpoint(
             self.id, branch_id, ep, host=f"{ep}.us-east-2.aws.neon.tech", read_only=read_only
         )

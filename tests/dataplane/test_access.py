@@ -25,7 +25,8 @@ def test_uri_connects_with_logical_names_over_tls(project: Project, pooled: bool
         assert conn.info.dbname == "neondb"
         assert conn.info.user == "neondb_owner"
         assert conn.pgconn.ssl_in_use
-        assert scalar(conn, "SELECT current_user") == "neondb_owner"
+        # The branch's own physical role (README, "The emulator"): isolation between branches.
+        assert re.fullmatch(r"neondb_owner~\d+", str(scalar(conn, "SELECT current_user")))
         # A documented limit (README, "The emulator"): server-side, the physical name shows.
         assert re.fullmatch(r"neondb~\d+", str(scalar(conn, "SELECT current_database()")))
 
@@ -109,7 +110,9 @@ def test_deleted_role_and_database_are_gone(project: Project) -> None:
     with pytest.raises(psycopg.OperationalError, match='database "tempdb" does not exist'):
         project.connect(address, database="tempdb")
     with project.connect(address) as conn:  # the role's objects went to the database owner
-        owner = scalar(conn, "SELECT tableowner FROM pg_tables WHERE tablename = 'owned_by_temp'")
+        owner = scalar(
+            conn, "SELECT split_part(tableowner, '~', 1) FROM pg_tables WHERE tablename = 'owned_by_temp'"
+        )
         assert owner == "neondb_owner"
 
 
@@ -187,7 +190,7 @@ def test_odd_database_and_role_names_round_trip(project: Project) -> None:
     with project.connect(
         address, role=quote(odd_role), password="odd-secret", database=quote(odd_db)
     ) as conn:
-        assert scalar(conn, "SELECT current_user") == odd_role
+        assert scalar(conn, "SELECT split_part(current_user, '~', 1)") == odd_role
         conn.execute("CREATE TABLE t (x int)")
     project.branch("br-odd-child")
     with project.connect(
@@ -208,7 +211,7 @@ def test_psycopg2_and_postgres_hook_accept_the_uri(project: Project, monkeypatch
     address = project.endpoint("br-main")
     pooled = uri(address, "neondb_owner", project.password, "neondb", pooled=True)
     with psycopg2.connect(pooled) as conn, conn.cursor() as cur:
-        cur.execute("SELECT current_user")
+        cur.execute("SELECT split_part(current_user, '~', 1)")
         assert cur.fetchone() == ("neondb_owner",)
 
     connection = Connection(
@@ -218,7 +221,7 @@ def test_psycopg2_and_postgres_hook_accept_the_uri(project: Project, monkeypatch
     assert connection.extra_dejson == {"sslmode": "require", "hostaddr": "127.0.0.1"}
     monkeypatch.setenv("AIRFLOW_CONN_JAMBO_BRANCH", connection.get_uri())
     hook = postgres_hook.PostgresHook(postgres_conn_id="jambo_branch")
-    assert hook.get_records("SELECT current_user, 40 + 2") == [("neondb_owner", 42)]
+    assert hook.get_records("SELECT split_part(current_user, '~', 1), 40 + 2") == [("neondb_owner", 42)]
 
 
 def test_negotiation_answers_gss_and_ssl_requests_and_survives_garbage(project: Project) -> None:

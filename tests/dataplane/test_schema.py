@@ -50,4 +50,5 @@ def test_diff_shows_what_the_child_changed(project: Project) -> None:
 
 def test_clean_dump_maps_quoted_and_bare_physical_names() -> None:
     text = '\\restrict abc123\nALTER DATABASE "neondb~7" SET x = 1;\n-- neondb~7\n\\unrestrict abc123\n'
-    assert clean_dump(text, {"neondb~7": "neondb"}) == 'ALTER DATABASE "neondb" SET x = 1;\n-- neondb\n'
+    # As pg_dump prints the logical name itself: bare when it needs no quotes.
+    assert clean_dump(text, {"neondb~7": "neondb"}) == "ALTER DATABASE neondb SET x = 1;\n-- neondb\n"

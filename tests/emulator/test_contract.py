@@ -318,7 +318,8 @@ def test_branches(api: ContractClient, emu: JamboEmulator, spec: ApiSpec) -> Non
     assert got["annotation"]["value"] == {"repo": "jambo", "run": "42"}
     for extra in (
         {"name": "at-lsn", "parent_id": main_id, "parent_lsn": "0/1F4D2E8"},
-        {"name": "at-time", "parent_id": main_id, "parent_timestamp": in_days(-0.01)},
+        # A point in the past, but not before the project existed (that is refused).
+        {"name": "at-time", "parent_id": main_id, "parent_timestamp": project["branch"]["created_at"]},
         {"name": "schema", "parent_id": main_id, "init_source": "schema-only"},
         {"name": "guarded", "parent_id": main_id, "protected": True},
     ):
@@ -367,7 +368,7 @@ def test_branches(api: ContractClient, emu: JamboEmulator, spec: ApiSpec) -> Non
         # dev has a child (ttl), so the spec requires preserve_under_name.
         json={
             "source_branch_id": main_id,
-            "source_timestamp": in_days(-0.01),
+            "source_timestamp": project["branch"]["created_at"],
             "preserve_under_name": "dev-old",
         },
         expect=200,

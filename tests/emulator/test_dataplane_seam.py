@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from airflow_provider_jambo.emulator import JamboEmulator
-from airflow_provider_jambo.emulator.dataplane.base import EndpointAddress, NullDataPlane
+from airflow_provider_jambo.emulator.dataplane.base import EndpointAddress, NullDataPlane, PointInTime
 
 
 class RecordingDataPlane(NullDataPlane):
@@ -39,16 +39,29 @@ class RecordingDataPlane(NullDataPlane):
         self.calls.append(("delete_project", project_id))
 
     def create_branch(
-        self, project_id: str, branch_id: str, parent_branch_id: str | None, *, schema_only: bool = False
-    ) -> None:
+        self,
+        project_id: str,
+        branch_id: str,
+        parent_branch_id: str | None,
+        *,
+        schema_only: bool = False,
+        at: PointInTime | None = None,
+    ) -> str | None:
         if self.gate is not None:
             self.gate.wait(10)
         if self.fail_create_branch:
             raise RuntimeError("disk full")
         self.calls.append(("create_branch", branch_id, parent_branch_id))
+        return None
 
-    def reset_branch(self, project_id: str, branch_id: str, source_branch_id: str) -> None:
+    def reset_branch(
+        self, project_id: str, branch_id: str, source_branch_id: str, *, at: PointInTime | None = None
+    ) -> str | None:
         self.calls.append(("reset_branch", branch_id, source_branch_id))
+        return None
+
+    def history_start(self, project_id: str) -> str | None:
+        return None
 
     def delete_branch(self, project_id: str, branch_id: str) -> None:
         self.calls.append(("delete_branch", branch_id))
@@ -92,7 +105,9 @@ class RecordingDataPlane(NullDataPlane):
     def delete_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
         self.calls.append(("delete_endpoint", endpoint_id))
 
-    def schema_dump(self, project_id: str, branch_id: str, database: str) -> str | None:
+    def schema_dump(
+        self, project_id: str, branch_id: str, database: str, *, at: PointInTime | None = None
+    ) -> str | None:
         return f"CREATE TABLE {branch_id.replace('-', '_')} (id int);\n"
 
 

@@ -18,10 +18,13 @@ from airflow_provider_jambo.emulator.dataplane.schema import diff_schemas
 MODES = ("auto", "on", "off")
 
 
-def create_data_plane(mode: str) -> DataPlane:
+def create_data_plane(
+    mode: str, *, bind_host: str = "127.0.0.1", port: int = 0, advertise_host: str | None = None
+) -> DataPlane:
     """``off``: control plane only. ``on``: a real PostgreSQL data plane, or DataPlaneError when
     this machine cannot run one. ``auto``: ``on`` when possible, otherwise one line on stderr and
-    the control plane alone. The returned plane is not started yet."""
+    the control plane alone. The returned plane is not started yet. ``bind_host``/``port``: the
+    one listener of all endpoints; ``advertise_host``: the address URIs name (``hostaddr``)."""
     if mode not in MODES:
         raise ValueError(f"data plane mode must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "off":
@@ -36,7 +39,7 @@ def create_data_plane(mode: str) -> DataPlane:
         except ImportError as exc:  # the proxies' TLS needs `cryptography` (an Airflow dependency)
             reason = f"cannot import {exc.name or 'a dependency'} ({exc})"
         else:
-            return PostgresDataPlane()
+            return PostgresDataPlane(bind_host=bind_host, port=port, advertise_host=advertise_host)
     if mode == "on":
         raise DataPlaneError(f"data plane requested (postgres=on) but unavailable: {reason}")
     print(

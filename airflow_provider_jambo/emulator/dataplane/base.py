@@ -26,6 +26,32 @@ class DataPlaneError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class PointInTime:
+    """A past moment of a branch's data: a WAL position the data plane reported
+    (``pg_current_wal_lsn()`` text such as ``0/16B3748``), or a wall-clock time in epoch seconds
+    (real time, not the emulator's clock: the service converts). Exactly one is set."""
+
+    lsn: str | None = None
+    timestamp: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.lsn is None) == (self.timestamp is None):
+            raise ValueError("a point in time is either an lsn or a timestamp")
+
+
+def parse_lsn(text: str) -> int:
+    """``X/Y`` (hex halves, as PostgreSQL prints an LSN) -> its 64-bit position; ValueError if not."""
+    high, sep, low = text.strip().partition("/")
+    if not sep or not high or not low or len(high) > 8 or len(low) > 8:
+        raise ValueError(f"{text!r} is not an LSN (two hexadecimal halves, e.g. 0/16B3748)")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def format_lsn(position: int) -> str:
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+
+
+@dataclass(frozen=True)
 class EndpointAddress:
     """Where a compute really accepts connections, as its connection URIs must say.
 
@@ -56,12 +82,27 @@ class DataPlane(Protocol):
         """Drop all branches, databases and endpoints of the project."""
 
     def create_branch(
-        self, project_id: str, branch_id: str, parent_branch_id: str | None, *, schema_only: bool = False
-    ) -> None:
-        """Copy the parent's databases and roles now (``parent_branch_id`` None: a new, empty root)."""
+        self,
+        project_id: str,
+        branch_id: str,
+        parent_branch_id: str | None,
+        *,
+        schema_only: bool = False,
+        at: PointInTime | None = None,
+    ) -> str | None:
+        """Copy the parent's databases and roles now, or as they were ``at`` a past point
+        (``parent_branch_id`` None: a new, empty root). Returns the real WAL position the copy
+        stands at (the branch's ``parent_lsn``), None without a real server."""
 
-    def reset_branch(self, project_id: str, branch_id: str, source_branch_id: str) -> None:
-        """Replace the branch's data with the source branch's current data."""
+    def reset_branch(
+        self, project_id: str, branch_id: str, source_branch_id: str, *, at: PointInTime | None = None
+    ) -> str | None:
+        """Replace the branch's data with the source branch's data now, or ``at`` a past point
+        (the source may be the branch itself); the WAL position, as for ``create_branch``."""
+
+    def history_start(self, project_id: str) -> str | None:
+        """The WAL position at which the project's data began (points before it did not exist);
+        None when unknown. In-memory: quick, callable from a request handler."""
 
     def delete_branch(self, project_id: str, branch_id: str) -> None: ...
 
@@ -101,8 +142,11 @@ class DataPlane(Protocol):
 
     def delete_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None: ...
 
-    def schema_dump(self, project_id: str, branch_id: str, database: str) -> str | None:
-        """Real DDL of the database (pg_dump --schema-only), or None when there is no real data."""
+    def schema_dump(
+        self, project_id: str, branch_id: str, database: str, *, at: PointInTime | None = None
+    ) -> str | None:
+        """Real DDL of the database (pg_dump --schema-only), now or ``at`` a past point, or None
+        when there is no real data."""
 
     def apply_masking(self, project_id: str, branch_id: str, rules: Sequence[MaskRule]) -> None:
         """Static masking in the branch's own copy (never its parent's): each database's rules in
@@ -127,11 +171,22 @@ class NullDataPlane:
         return None
 
     def create_branch(
-        self, project_id: str, branch_id: str, parent_branch_id: str | None, *, schema_only: bool = False
-    ) -> None:
+        self,
+        project_id: str,
+        branch_id: str,
+        parent_branch_id: str | None,
+        *,
+        schema_only: bool = False,
+        at: PointInTime | None = None,
+    ) -> str | None:
         return None
 
-    def reset_branch(self, project_id: str, branch_id: str, source_branch_id: str) -> None:
+    def reset_branch(
+        self, project_id: str, branch_id: str, source_branch_id: str, *, at: PointInTime | None = None
+    ) -> str | None:
+        return None
+
+    def history_start(self, project_id: str) -> str | None:
         return None
 
     def delete_branch(self, project_id: str, branch_id: str) -> None:
@@ -174,7 +229,9 @@ class NullDataPlane:
     def delete_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
         return None
 
-    def schema_dump(self, project_id: str, branch_id: str, database: str) -> str | None:
+    def schema_dump(
+        self, project_id: str, branch_id: str, database: str, *, at: PointInTime | None = None
+    ) -> str | None:
         return None
 
     def apply_masking(self, project_id: str, branch_id: str, rules: Sequence[MaskRule]) -> None:

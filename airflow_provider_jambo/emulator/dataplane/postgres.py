@@ -13,9 +13,9 @@ second; a server per branch would cost a second and ~40 MB each):
 - a branch copy is ``CREATE DATABASE ... TEMPLATE <parent's db>`` when nobody is connected to the
   parent's database, otherwise ``pg_dump | pg_restore`` from a consistent snapshot, so a branch
   create never disturbs the parent's sessions;
-- one TCP proxy per running endpoint (``proxy.ProxyHub``); suspend closes its listener and drops its
-  sessions (connections are refused until start; the real service would wake the compute on
-  connect), start listens again on the same port.
+- one TCP listener for every endpoint (``proxy.ProxyHub``), routed by the TLS server name (the
+  endpoint host, as the service routes) or ``options=endpoint=<id>``; suspend drops the endpoint's
+  sessions and refuses logins until start (the real service would wake the compute on connect).
 
 All methods are safe to call from several threads: DDL is serialised by one lock, and the proxies
 read the branch registry under a second, short-held lock.
@@ -24,14 +24,25 @@ read the branch registry under a second, short-held lock.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import datetime
+import hashlib
 import itertools
+import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError, EndpointAddress
+from airflow_provider_jambo.emulator.dataplane.base import (
+    DataPlaneError,
+    EndpointAddress,
+    PointInTime,
+    format_lsn,
+    parse_lsn,
+)
 from airflow_provider_jambo.emulator.dataplane.masking import MaskRule, masking_statements
 from airflow_provider_jambo.emulator.dataplane.pgwire import (
     DEPENDENT_OBJECTS_STILL_EXIST,
@@ -55,14 +66,40 @@ from airflow_provider_jambo.emulator.dataplane.tls import server_context
 #: Group role every branch role belongs to, as on the real service (read/write on all data).
 GROUP_ROLE = "neon_superuser"
 DEFAULT_HOST_SUFFIX = "us-east-2.aws.neon.tech"
-URI_QUERY = "sslmode=require&hostaddr=127.0.0.1"
 _LOGICAL_PREFIX_BYTES = 40
+#: Replaying a long history into the temporary server can take a while.
+_RECOVERY_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class _Version:
+    """What a branch consisted of from one moment on (its history, to find a past state in)."""
+
+    time: float  # wall clock, after the change had committed
+    lsn: int  # WAL insert position after the change
+    databases: dict[str, tuple[str, str]]
+    roles: dict[str, str] = field(repr=False)
 
 
 @dataclass
 class _Branch:
+    #: Suffix of the branch's physical role names (``neondb_owner~7``); fixed for its lifetime,
+    #: so a reset keeps the branch's roles and only their objects change.
+    tag: int = 0
     databases: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical -> (physical, owner)
     roles: dict[str, str] = field(default_factory=dict, repr=False)  # role -> password (secret)
+    history: list[_Version] = field(default_factory=list, repr=False)
+
+    def at(self, point: PointInTime) -> _Version | None:
+        """The version current at ``point`` (None: the branch did not exist yet)."""
+        found = None
+        for version in self.history:
+            if point.lsn is not None and version.lsn > parse_lsn(point.lsn):
+                break
+            if point.timestamp is not None and version.time > point.timestamp:
+                break
+            found = version
+        return found
 
 
 @dataclass
@@ -78,16 +115,36 @@ class _Endpoint:
 class PostgresDataPlane:
     enabled = True
 
-    def __init__(self, binaries: Binaries | None = None) -> None:
+    def __init__(
+        self,
+        binaries: Binaries | None = None,
+        *,
+        bind_host: str = "127.0.0.1",
+        port: int = 0,
+        advertise_host: str | None = None,
+    ) -> None:
+        """``bind_host``/``port``: where the one proxy listener for all endpoints is bound (0: a
+        free port); ``advertise_host``: the address URIs carry as ``hostaddr`` (another host or
+        container reaches the data plane there; default the bind address, or 127.0.0.1 when
+        bound to all interfaces). A name is resolved to its IPv4 address (``hostaddr`` is numeric)."""
+        self._bind_host, self._port = bind_host, port
+        advertise = advertise_host or ("127.0.0.1" if bind_host in ("0.0.0.0", "") else bind_host)
+        try:
+            self._advertise = socket.gethostbyname(advertise)
+        except OSError as exc:
+            raise DataPlaneError(
+                f"cannot resolve the advertised data-plane host {advertise!r}: {exc}"
+            ) from exc
         found = binaries or find_binaries()
         if found is None:
             raise DataPlaneError("no PostgreSQL server binaries found (see server.find_binaries)")
-        self._server = PostgresServer(found)
+        self._server = PostgresServer(found, history=True)
         self._lock = threading.RLock()  # DDL, admin connection, lifecycle
         self._state = threading.Lock()  # registry reads by the proxies
         self._branches: dict[tuple[str, str], _Branch] = {}
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
         self._names = itertools.count(1)
+        self._history_start: dict[str, int] = {}  # project -> WAL position its data began at
         self._admin: AdminConnection | None = None
         self._hub: ProxyHub | None = None
 
@@ -109,7 +166,11 @@ class PostgresDataPlane:
                     f"CREATE ROLE {GROUP_ROLE} NOLOGIN IN ROLE pg_read_all_data, pg_write_all_data"
                 )
                 self._hub = ProxyHub(
-                    self._server.socket_path, server_context(self._server.base_dir), self._route
+                    self._server.socket_path,
+                    server_context(self._server.base_dir),
+                    self._route,
+                    bind_host=self._bind_host,
+                    port=self._port,
                 )
                 self._hub.start()
             except BaseException:
@@ -141,35 +202,61 @@ class PostgresDataPlane:
                 self.delete_endpoint(key[0], "", key[1])
             for _, branch_id in [k for k in self._branches if k[0] == project_id]:
                 self.delete_branch(project_id, branch_id)
+            self._history_start.pop(project_id, None)
 
     # -- branches --------------------------------------------------------------------------------
 
     def create_branch(
-        self, project_id: str, branch_id: str, parent_branch_id: str | None, *, schema_only: bool = False
-    ) -> None:
+        self,
+        project_id: str,
+        branch_id: str,
+        parent_branch_id: str | None,
+        *,
+        schema_only: bool = False,
+        at: PointInTime | None = None,
+    ) -> str | None:
         with self._lock:
-            if (project_id, branch_id) in self._branches:
-                return
-            branch = _Branch()
+            existing = self._branches.get((project_id, branch_id))
+            if existing is not None:
+                return format_lsn(existing.history[0].lsn) if existing.history else None
+            branch = _Branch(tag=next(self._names))
+            lsn = None
             if parent_branch_id is not None:
                 parent = self._branch(project_id, parent_branch_id)
-                branch.roles = dict(parent.roles)
-                branch.databases = self._copy_databases(parent, schema_only=schema_only)
+                branch.databases, branch.roles, lsn = self._copy_branch(
+                    parent, branch.tag, at, schema_only=schema_only
+                )
             with self._state:
                 self._branches[(project_id, branch_id)] = branch
+            now_lsn = self._remember(branch)
+            if parent_branch_id is None:
+                self._history_start.setdefault(project_id, now_lsn)
+                return None
+            return format_lsn(lsn if lsn is not None else now_lsn)
 
-    def reset_branch(self, project_id: str, branch_id: str, source_branch_id: str) -> None:
+    def reset_branch(
+        self, project_id: str, branch_id: str, source_branch_id: str, *, at: PointInTime | None = None
+    ) -> str | None:
         with self._lock:
             source = self._branch(project_id, source_branch_id)
             target = self._branches.get((project_id, branch_id))
+            tag = target.tag if target is not None else next(self._names)
             # Copy first: if that fails, the branch keeps its old data.
-            databases = self._copy_databases(source, schema_only=False)
+            databases, roles, lsn = self._copy_branch(source, tag, at, schema_only=False)
+            history = list(target.history) if target is not None else []
+            replaced = _Branch(tag, databases, roles, history)
             with self._state:
-                self._branches[(project_id, branch_id)] = _Branch(databases, dict(source.roles))
+                self._branches[(project_id, branch_id)] = replaced
             if target is not None:
                 for physical, _ in target.databases.values():
                     self._drop_database(physical)
-                self._drop_unused_roles(set(target.roles))
+                self._drop_roles(tag, set(target.roles) - set(roles))
+            now_lsn = self._remember(replaced)
+            return format_lsn(lsn if lsn is not None else now_lsn)
+
+    def history_start(self, project_id: str) -> str | None:
+        start = self._history_start.get(project_id)
+        return format_lsn(start) if start is not None else None
 
     def delete_branch(self, project_id: str, branch_id: str) -> None:
         with self._lock:
@@ -182,7 +269,7 @@ class PostgresDataPlane:
                 return
             for physical, _ in branch.databases.values():
                 self._drop_database(physical)
-            self._drop_unused_roles(set(branch.roles))
+            self._drop_roles(branch.tag, set(branch.roles))
 
     # -- databases and roles ---------------------------------------------------------------------
 
@@ -195,12 +282,22 @@ class PostgresDataPlane:
                 raise DataPlaneError(f"owner role {owner!r} does not exist on branch {branch_id}")
             physical = self._physical_name(name)
             self._sql(
-                f"CREATE DATABASE {quote_ident(physical)} OWNER {quote_ident(owner)} TEMPLATE template0"
+                f"CREATE DATABASE {quote_ident(physical)} OWNER {quote_ident(role_name(owner, branch.tag))} "
+                "TEMPLATE template0"
             )
-            # Let every branch role create objects in public, as on the real service.
-            self._sql_in(physical, f"GRANT ALL ON SCHEMA public TO {GROUP_ROLE}")
+            # Every branch role may create objects in public, as on the real service; large
+            # objects are writes a read-only role could otherwise make (outside table grants).
+            self._sql_in(
+                physical,
+                f"GRANT ALL ON SCHEMA public TO {GROUP_ROLE}; "
+                "REVOKE EXECUTE ON FUNCTION lo_creat(integer), lo_create(oid), lo_from_bytea(oid, bytea) "
+                f"FROM PUBLIC; GRANT EXECUTE ON FUNCTION lo_creat(integer), lo_create(oid), "
+                f"lo_from_bytea(oid, bytea) TO {GROUP_ROLE}",
+            )
+            self._sql(_database_access(physical, branch.tag, owner, branch.roles))
             with self._state:
                 branch.databases[name] = (physical, owner)
+            self._remember(branch)
 
     def delete_database(self, project_id: str, branch_id: str, name: str) -> None:
         with self._lock:
@@ -210,19 +307,19 @@ class PostgresDataPlane:
             with self._state:
                 physical, _ = branch.databases.pop(name)
             self._drop_database(physical)
+            self._remember(branch)
 
     def create_role(self, project_id: str, branch_id: str, name: str, password: str) -> None:
         with self._lock:
             branch = self._branch(project_id, branch_id)
             _check_role_name(name)
             if name not in branch.roles:
-                try:
-                    self._sql(f"CREATE ROLE {quote_ident(name)} LOGIN IN ROLE {GROUP_ROLE}")
-                except PgServerError as exc:
-                    if exc.sqlstate != DUPLICATE_OBJECT:  # another branch has it already
-                        raise
+                self._ensure_roles(branch.tag, [name])
+                for physical, owner in branch.databases.values():
+                    self._sql(_database_access(physical, branch.tag, owner, [*branch.roles, name]))
             with self._state:
                 branch.roles[name] = password
+            self._remember(branch)
 
     def delete_role(self, project_id: str, branch_id: str, name: str) -> None:
         with self._lock:
@@ -232,7 +329,8 @@ class PostgresDataPlane:
             with self._state:
                 del branch.roles[name]
             self._disown(branch, name)
-            self._drop_unused_roles({name})
+            self._drop_roles(branch.tag, {name})
+            self._remember(branch)
 
     def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None:
         with self._lock:
@@ -241,6 +339,7 @@ class PostgresDataPlane:
                 raise DataPlaneError(f"role {name!r} does not exist on branch {branch_id}")
             with self._state:
                 branch.roles[name] = password
+            self._remember(branch)
 
     # -- endpoints -------------------------------------------------------------------------------
 
@@ -251,12 +350,11 @@ class PostgresDataPlane:
         hub = self._hub
         if hub is None:
             return None
-        port = hub.reserve(_proxy_key(project_id, endpoint_id))
         with self._state:
             self._endpoints[(project_id, endpoint_id)] = _Endpoint(
-                project_id, branch_id, host, read_only, port=port
+                project_id, branch_id, host, read_only, port=hub.port
             )
-        return EndpointAddress(host=host, pooler_host=_pooler_host(host), port=port, query=URI_QUERY)
+        return self._address(host)
 
     def start_endpoint(
         self,
@@ -276,19 +374,16 @@ class PostgresDataPlane:
                 )
             elif host:
                 endpoint.host = host
-            if not endpoint.running or endpoint.branch_id != branch_id or endpoint.read_only != read_only:
-                endpoint.port = hub.open(_proxy_key(project_id, endpoint_id), endpoint.port)
+            moved = endpoint.running and (endpoint.branch_id != branch_id or endpoint.read_only != read_only)
             with self._state:
                 endpoint.branch_id = branch_id
                 endpoint.read_only = read_only
                 endpoint.running = True
+                endpoint.port = hub.port
                 self._endpoints[(project_id, endpoint_id)] = endpoint
-            return EndpointAddress(
-                host=endpoint.host,
-                pooler_host=_pooler_host(endpoint.host),
-                port=endpoint.port,
-                query=URI_QUERY,
-            )
+            if moved:  # sessions of the old branch or mode must not stay on the endpoint
+                hub.drop_sessions(_proxy_key(project_id, endpoint_id))
+            return self._address(endpoint.host)
 
     def suspend_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
         with self._lock:
@@ -297,37 +392,67 @@ class PostgresDataPlane:
                 return
             with self._state:
                 endpoint.running = False
-            self._running_hub().close(_proxy_key(project_id, endpoint_id))
+            self._running_hub().drop_sessions(_proxy_key(project_id, endpoint_id))
 
     def delete_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
         with self._lock:
             with self._state:
                 endpoint = self._endpoints.pop((project_id, endpoint_id), None)
             if endpoint is not None and self._hub is not None:
-                self._hub.close(_proxy_key(project_id, endpoint_id))
+                self._hub.drop_sessions(_proxy_key(project_id, endpoint_id))
 
     def endpoint_running(self, project_id: str, endpoint_id: str) -> bool:
-        """Whether the endpoint's listener is open (for tests and the control plane's checks)."""
-        with self._lock:
-            return self._hub is not None and self._hub.is_open(_proxy_key(project_id, endpoint_id))
+        """Whether the endpoint accepts logins (for tests and the control plane's checks)."""
+        with self._state:
+            endpoint = self._endpoints.get((project_id, endpoint_id))
+            return self._hub is not None and endpoint is not None and endpoint.running
+
+    @property
+    def port(self) -> int | None:
+        """The one port every endpoint is reached on (routed by TLS server name), once started."""
+        return self._hub.port if self._hub is not None else None
+
+    def _address(self, host: str) -> EndpointAddress:
+        assert self._hub is not None
+        return EndpointAddress(
+            host=host,
+            pooler_host=_pooler_host(host),
+            port=self._hub.port,
+            query=f"sslmode=require&hostaddr={self._advertise}",
+        )
 
     # -- schema ----------------------------------------------------------------------------------
 
-    def schema_dump(self, project_id: str, branch_id: str, database: str) -> str | None:
+    def schema_dump(
+        self, project_id: str, branch_id: str, database: str, *, at: PointInTime | None = None
+    ) -> str | None:
         with self._lock:
             branch = self._branches.get((project_id, branch_id))
-            if branch is None or database not in branch.databases:
+            if branch is None:
                 return None
-            physical, _ = branch.databases[database]
-            raw = self._server.run_tool(
-                [
-                    self._server.binaries.tool("pg_dump"),
-                    "--schema-only",
-                    "-d",
-                    self._server.conninfo(physical),
-                ]
-            )
-        return clean_dump(raw.decode("utf-8"), {physical: database})
+            if at is None:
+                found = branch.databases.get(database)
+                if found is None:
+                    return None
+                physical, roles = found[0], list(branch.roles)
+                raw = self._schema_only(self._server, physical)
+            else:
+                version = self._version_at(branch, branch_id, at)
+                if database not in version.databases:
+                    return None
+                physical, roles = version.databases[database][0], list(version.roles)
+                with self._recovered(at) as (past, _):
+                    raw = self._schema_only(past, physical)
+        names = {physical: database}
+        for role in roles:
+            names[role_name(role, branch.tag)] = role
+            names[role_name(role, branch.tag, read_only=True)] = role
+        return clean_dump(raw.decode("utf-8"), names)
+
+    def _schema_only(self, server: PostgresServer, physical: str) -> bytes:
+        return server.run_tool(
+            [server.binaries.tool("pg_dump"), "--schema-only", "-d", server.conninfo(physical)]
+        )
 
     # -- masking ---------------------------------------------------------------------------------
 
@@ -345,18 +470,23 @@ class PostgresDataPlane:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _route(self, key: str, user: str, database: str) -> Route | None:
-        """Called by the proxies (loop thread) for each login."""
-        project_id, _, endpoint_id = key.partition("/")
+    def _route(self, endpoint_id: str, user: str, database: str) -> Route | None:
+        """Called by the proxy (loop thread) for each login; None: no such endpoint."""
         with self._state:
-            endpoint = self._endpoints.get((project_id, endpoint_id))
-            if endpoint is None or not endpoint.running:
+            found_endpoint = [e for (_, eid), e in self._endpoints.items() if eid == endpoint_id]
+            if len(found_endpoint) != 1:
+                # Ids are global on the service; two projects sharing one cannot be told apart.
                 return None
-            branch = self._branches.get((project_id, endpoint.branch_id))
-            if branch is None:
-                return Route(None, None, endpoint.read_only)
+            endpoint = found_endpoint[0]
+            key = _proxy_key(endpoint.project_id, endpoint_id)
+            branch = self._branches.get((endpoint.project_id, endpoint.branch_id))
+            if not endpoint.running or branch is None:
+                return Route(None, None, endpoint.read_only, key=key, running=endpoint.running)
             found = branch.databases.get(database)
-            return Route(found[0] if found else None, branch.roles.get(user), endpoint.read_only)
+            backend_user = role_name(user, branch.tag, read_only=endpoint.read_only)
+            return Route(
+                found[0] if found else None, branch.roles.get(user), endpoint.read_only, backend_user, key
+            )
 
     def _branch(self, project_id: str, branch_id: str) -> _Branch:
         branch = self._branches.get((project_id, branch_id))
@@ -385,31 +515,157 @@ class PostgresDataPlane:
         prefix = logical.encode("utf-8")[:_LOGICAL_PREFIX_BYTES].decode("utf-8", "ignore")
         return f"{prefix}~{next(self._names)}"
 
-    def _copy_databases(self, source: _Branch, *, schema_only: bool) -> dict[str, tuple[str, str]]:
+    def _remember(self, branch: _Branch) -> int:
+        """Add the branch's current state to its history; the WAL position it starts at."""
+        rows = self._sql("SELECT pg_current_wal_insert_lsn()::text")
+        lsn = parse_lsn(rows[0][0] or "0/0")
+        version = _Version(time.time(), lsn, dict(branch.databases), dict(branch.roles))
+        with self._state:
+            branch.history.append(version)
+        return lsn
+
+    def _version_at(self, branch: _Branch, branch_id: str, at: PointInTime) -> _Version:
+        version = branch.at(at)
+        if version is None:
+            raise DataPlaneError(f"branch {branch_id} did not exist yet at {_describe(at)}")
+        return version
+
+    def _copy_branch(
+        self, source: _Branch, tag: int, at: PointInTime | None, *, schema_only: bool
+    ) -> tuple[dict[str, tuple[str, str]], dict[str, str], int | None]:
+        """The source's databases copied (now, or as they were ``at``) for the branch with
+        physical role suffix ``tag``, its roles, and the WAL position of a point-in-time copy
+        (None for a copy now). Objects owned by the source's roles are handed to the new
+        branch's roles of the same logical name."""
+        if at is None:
+            roles = dict(source.roles)
+            self._ensure_roles(tag, roles)
+            return self._copy_databases(source, tag, roles, schema_only=schema_only), roles, None
+        version = self._version_at(source, "(source)", at)
+        roles = dict(version.roles)
+        self._ensure_roles(tag, roles)
+        # Roles deleted since then: the restored objects still name them, until handed over.
+        revived = [r for r in roles if r not in source.roles and source.tag != tag]
+        self._ensure_roles(source.tag, revived)
+        copied: dict[str, tuple[str, str]] = {}
+        try:
+            with self._recovered(at) as (past, lsn):
+                for logical, (physical, owner) in version.databases.items():
+                    target = self._physical_name(logical)
+                    self._create_copy_target(target, tag, owner)
+                    copied[logical] = (target, owner)
+                    self._dump_restore(past.conninfo(physical), target, schema_only=schema_only)
+                    self._hand_over(target, source, tag, owner, roles)
+        except BaseException:
+            for new_physical, _ in copied.values():
+                self._drop_database(new_physical)
+            raise
+        finally:
+            self._drop_roles(source.tag, set(revived))
+        return copied, roles, lsn
+
+    def _create_copy_target(self, target: str, tag: int, owner: str, template: str = "template0") -> None:
+        strategy = (
+            " STRATEGY FILE_COPY" if template != "template0" and self._server.binaries.major >= 15 else ""
+        )
+        self._sql(
+            f"CREATE DATABASE {quote_ident(target)} OWNER {quote_ident(role_name(owner, tag))} "
+            f"TEMPLATE {quote_ident(template)}{strategy}"
+        )
+
+    def _hand_over(self, physical: str, source: _Branch, tag: int, owner: str, roles: dict[str, str]) -> None:
+        """In a fresh copy, move everything the source branch's roles own or were granted to the
+        new branch's roles (one transaction). ``REASSIGN``/``DROP OWNED`` also touch shared objects,
+        so the source's own databases get their owners and grants back in the same transaction."""
+        statements: list[str] = []
+        if source.tag != tag:
+            for role in roles:
+                old, new = quote_ident(role_name(role, source.tag)), quote_ident(role_name(role, tag))
+                statements.append(f"REASSIGN OWNED BY {old} TO {new}; DROP OWNED BY {old}")
+            for source_db, source_owner in source.databases.values():
+                statements.append(_database_access(source_db, source.tag, source_owner, source.roles))
+        statements.append(_database_access(physical, tag, owner, roles))
+        self._sql_in(physical, "BEGIN; " + "; ".join(statements) + "; COMMIT")
+
+    @contextlib.contextmanager
+    def _recovered(self, at: PointInTime) -> Iterator[tuple[PostgresServer, int]]:
+        """A temporary server holding the whole cluster as it was ``at`` (PostgreSQL's own
+        point-in-time recovery from the start-up base backup and the WAL since), and the WAL
+        position recovery stopped at. Stopped and removed on exit."""
+        current = parse_lsn(self._sql("SELECT pg_current_wal_insert_lsn()::text")[0][0] or "0/0")
+        if at.lsn is not None:
+            if parse_lsn(at.lsn) > current:
+                raise DataPlaneError(f"lsn {at.lsn} has not been written yet (now at {format_lsn(current)})")
+            # Stop just before the first record at or after the position: the state *at* it.
+            target = {"recovery_target_lsn": at.lsn, "recovery_target_inclusive": "off"}
+        else:
+            assert at.timestamp is not None
+            when = datetime.datetime.fromtimestamp(at.timestamp, datetime.timezone.utc)
+            target = {"recovery_target_time": when.isoformat(sep=" ")}
+        # Recovery stops at the first commit past the target, so one must exist (a transaction
+        # with an xid commits with a WAL record; commits are synchronous, so it is on disk).
+        self._sql("SELECT pg_current_xact_id()")
+        past = self._server.recovery_server(target)
+        try:
+            past.start(timeout=_RECOVERY_TIMEOUT)
+            admin = past.admin()
+            try:
+                replayed = admin.execute("SELECT pg_last_wal_replay_lsn()::text")
+            finally:
+                admin.close()
+            yield past, parse_lsn(replayed[0][0] or format_lsn(current))
+        finally:
+            past.stop()
+
+    def _ensure_roles(self, tag: int, names: Iterable[str]) -> None:
+        """The branch's physical roles for these logical names: a read-write one (member of the
+        group role: all data of the databases it may connect to) and a read-only one (SELECT only,
+        read-only transactions by default) for read-only endpoints. Neither is a superuser, can
+        create roles or databases, or is a member of any other branch's roles."""
+        for name in names:
+            _check_role_name(name)
+            for read_only in (False, True):
+                physical = quote_ident(role_name(name, tag, read_only=read_only))
+                group = "pg_read_all_data" if read_only else GROUP_ROLE
+                try:
+                    self._sql(f"CREATE ROLE {physical} LOGIN IN ROLE {group}")
+                except PgServerError as exc:
+                    if exc.sqlstate != DUPLICATE_OBJECT:
+                        raise
+                if read_only:
+                    self._sql(f"ALTER ROLE {physical} SET default_transaction_read_only = on")
+
+    def _copy_databases(
+        self, source: _Branch, tag: int, roles: dict[str, str], *, schema_only: bool
+    ) -> dict[str, tuple[str, str]]:
         copied: dict[str, tuple[str, str]] = {}
         try:
             for logical, (physical, owner) in source.databases.items():
-                copied[logical] = (self._copy_database(logical, physical, owner, schema_only), owner)
+                target = self._copy_database(logical, physical, tag, owner, schema_only)
+                copied[logical] = (target, owner)
+                try:
+                    self._hand_over(target, source, tag, owner, roles)
+                except BaseException:
+                    self._drop_database(target)
+                    raise
         except BaseException:
             for new_physical, _ in copied.values():
                 self._drop_database(new_physical)
             raise
         return copied
 
-    def _copy_database(self, logical: str, source: str, owner: str, schema_only: bool) -> str:
+    def _copy_database(self, logical: str, source: str, tag: int, owner: str, schema_only: bool) -> str:
         target = self._physical_name(logical)
-        create = f"CREATE DATABASE {quote_ident(target)} OWNER {quote_ident(owner)}"
         if not schema_only and not self._has_sessions(source):
-            strategy = " STRATEGY FILE_COPY" if self._server.binaries.major >= 15 else ""
             try:
-                self._sql(f"{create} TEMPLATE {quote_ident(source)}{strategy}")
+                self._create_copy_target(target, tag, owner, template=source)
                 return target
             except PgServerError as exc:
                 if exc.sqlstate != OBJECT_IN_USE:  # a session arrived just now: copy by dump
                     raise
-        self._sql(f"{create} TEMPLATE template0")
+        self._create_copy_target(target, tag, owner)
         try:
-            self._dump_restore(source, target, schema_only=schema_only)
+            self._dump_restore(self._server.conninfo(source), target, schema_only=schema_only)
         except BaseException:
             self._drop_database(target)
             raise
@@ -423,9 +679,10 @@ class PostgresDataPlane:
         )
         return rows[0][0] != "0"
 
-    def _dump_restore(self, source: str, target: str, *, schema_only: bool) -> None:
-        """Copy ``source`` into the empty ``target`` from one consistent snapshot (pg_dump's)."""
-        dump_argv = [self._server.binaries.tool("pg_dump"), "-Fc", "-d", self._server.conninfo(source)]
+    def _dump_restore(self, source_conninfo: str, target: str, *, schema_only: bool) -> None:
+        """Copy the database at ``source_conninfo`` into the empty ``target`` (on this plane's
+        server) from one consistent snapshot (pg_dump's)."""
+        dump_argv = [self._server.binaries.tool("pg_dump"), "-Fc", "-d", source_conninfo]
         if schema_only:
             dump_argv.insert(1, "--schema-only")
         restore_argv = [
@@ -452,34 +709,53 @@ class PostgresDataPlane:
         self._sql(f"DROP DATABASE IF EXISTS {quote_ident(physical)} WITH (FORCE)")
 
     def _disown(self, branch: _Branch, role: str) -> None:
-        """Hand the role's objects in the branch's databases to each database's owner.
-
-        ``REASSIGN OWNED`` also moves shared objects (databases of *other* branches the role owns),
-        so their ownership is put back afterwards.
-        """
-        owned_rows = self._sql(
-            "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
-            f"WHERE r.rolname = {quote_literal(role)}"
-        )
-        owned_elsewhere = {row[0] for row in owned_rows if row[0]} - {p for p, _ in branch.databases.values()}
+        """Hand the role's objects in the branch's databases to each database's owner."""
+        who = quote_ident(role_name(role, branch.tag))
         for physical, owner in branch.databases.values():
             if owner == role:
                 continue  # the role owns the database itself; it keeps it (the API refuses this)
-            who = quote_ident(role)
-            self._sql_in(physical, f"REASSIGN OWNED BY {who} TO {quote_ident(owner)}; DROP OWNED BY {who}")
-        for physical in owned_elsewhere:
-            self._sql(f"ALTER DATABASE {quote_ident(physical)} OWNER TO {quote_ident(role)}")
+            heir = quote_ident(role_name(owner, branch.tag))
+            self._sql_in(physical, f"REASSIGN OWNED BY {who} TO {heir}; DROP OWNED BY {who}")
 
-    def _drop_unused_roles(self, names: set[str]) -> None:
-        in_use = {name for branch in self._branches.values() for name in branch.roles}
-        for name in sorted(names - in_use):
-            try:
-                self._sql(f"DROP ROLE IF EXISTS {quote_ident(name)}")
-            except PgServerError as exc:
-                if exc.sqlstate != DEPENDENT_OBJECTS_STILL_EXIST:
-                    raise
-                # Still owns something somewhere (e.g. a database it owned on a deleted branch's
-                # sibling); harmless: no branch lists it, so nobody can log in as it.
+    def _drop_roles(self, tag: int, names: set[str]) -> None:
+        """Drop the physical roles (both kinds) of these logical names of one branch."""
+        for name in sorted(names):
+            for read_only in (False, True):
+                try:
+                    self._sql(f"DROP ROLE IF EXISTS {quote_ident(role_name(name, tag, read_only=read_only))}")
+                except PgServerError as exc:
+                    if exc.sqlstate != DEPENDENT_OBJECTS_STILL_EXIST:
+                        raise
+                    # Still owns a database it was left as owner of; harmless: no branch routes
+                    # a login to it.
+
+
+def role_name(logical: str, tag: int, *, read_only: bool = False) -> str:
+    """The physical role behind a branch's logical role: ``neondb_owner~7`` (``~7~ro`` for
+    read-only endpoints). Long names are shortened with a hash so the result fits PostgreSQL's
+    63 bytes and stays unique."""
+    raw = logical.encode("utf-8")
+    if len(raw) > _LOGICAL_PREFIX_BYTES:
+        digest = hashlib.sha256(raw).hexdigest()[:8]
+        logical = raw[: _LOGICAL_PREFIX_BYTES - 9].decode("utf-8", "ignore") + "_" + digest
+    return f"{logical}~{tag}{'~ro' if read_only else ''}"
+
+
+def _database_access(physical: str, tag: int, owner: str, roles: Iterable[str]) -> str:
+    """SQL that makes the branch's roles the only ones that can reach one of its databases:
+    its owner is the branch's owner role, nobody else (no PUBLIC) may connect; read-write roles
+    may connect and make temp tables, read-only roles may only connect."""
+    db = quote_ident(physical)
+    statements = [
+        f"ALTER DATABASE {db} OWNER TO {quote_ident(role_name(owner, tag))}",
+        f"REVOKE ALL ON DATABASE {db} FROM PUBLIC",
+    ]
+    for role in roles:
+        statements.append(f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {quote_ident(role_name(role, tag))}")
+        statements.append(
+            f"GRANT CONNECT ON DATABASE {db} TO {quote_ident(role_name(role, tag, read_only=True))}"
+        )
+    return "; ".join(statements)
 
 
 def _check_role_name(name: str) -> None:
@@ -487,6 +763,13 @@ def _check_role_name(name: str) -> None:
         raise DataPlaneError(
             f"role name {name!r} is reserved (names starting with 'pg_', {ADMIN_USER!r} and {GROUP_ROLE!r})"
         )
+
+
+def _describe(at: PointInTime) -> str:
+    if at.lsn is not None:
+        return f"lsn {at.lsn}"
+    assert at.timestamp is not None
+    return datetime.datetime.fromtimestamp(at.timestamp, datetime.timezone.utc).isoformat()
 
 
 def _proxy_key(project_id: str, endpoint_id: str) -> str:

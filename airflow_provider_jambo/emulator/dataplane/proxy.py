@@ -1,17 +1,20 @@
-"""Per-endpoint TCP proxies in front of the private server (one asyncio loop in its own thread).
+"""One TCP proxy for all endpoints in front of the private server (one asyncio loop, own thread).
 
-A client connects to an endpoint's port on 127.0.0.1 with the logical names from the API's URIs
-(user ``neondb_owner``, database ``neondb``). The proxy:
+A client connects to the one port with the logical names from the API's URIs (user
+``neondb_owner``, database ``neondb``) and the endpoint's host as TLS server name (SNI; libpq
+sends it for a host name even with ``hostaddr``), as the real service routes; without SNI the
+endpoint comes from ``options=endpoint=<id>`` as on the service. The proxy:
 
 1. answers GSSENCRequest with 'N' and SSLRequest with 'S' and TLS (self-signed; see ``tls``);
    plain connections are accepted too;
 2. verifies the branch role's password with SCRAM-SHA-256 itself (passwords are per branch);
-3. connects to the server's Unix socket (trust) with the database name rewritten to the branch's
-   physical database, then relays bytes both ways. The server's AuthenticationOk, parameters and
+3. connects to the server's Unix socket (trust) with the database and user names rewritten to the
+   branch's physical database and role (``neondb_owner~7``; ``~7~ro`` on read-only endpoints), then
+   relays bytes both ways. The server's AuthenticationOk, parameters and
    everything after flow through unchanged.
 
 CancelRequests are forwarded to the server (the backend key data the client holds is the server's).
-Closing an endpoint (suspend/delete) closes its listener and drops its open sessions.
+Suspending or deleting an endpoint drops its open sessions (``drop_sessions``).
 """
 
 from __future__ import annotations
@@ -29,12 +32,18 @@ from typing import Any, TypeVar
 
 from airflow_provider_jambo.emulator.dataplane import pgwire
 from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError
-from airflow_provider_jambo.emulator.dataplane.scram import MECHANISM, ScramError, ScramExchange
+from airflow_provider_jambo.emulator.dataplane.scram import (
+    MECHANISM,
+    MECHANISM_PLUS,
+    ScramError,
+    ScramExchange,
+)
+from airflow_provider_jambo.emulator.dataplane.tls import ServerTls
 
 _MAX_STARTUP = 10_000
 _AUTH_SASL, _AUTH_SASL_CONTINUE, _AUTH_SASL_FINAL = 10, 11, 12
 # The real service reads the endpoint from `options=endpoint=ep-...` when a client sends no SNI.
-_ENDPOINT_OPTION = re.compile(r"(^|\s)(--)?endpoint=\S*")
+_ENDPOINT_OPTION = re.compile(r"(^|\s)(--)?endpoint=(\S*)")
 
 T = TypeVar("T")
 _CLIENT_GONE = (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError)
@@ -48,9 +57,14 @@ class Route:
     database: str | None
     password: str | None = field(repr=False)
     read_only: bool
+    #: The physical role the session logs into the server as (the branch's own role).
+    user: str = ""
+    #: The endpoint's key (its sessions are dropped together); ``running`` False: refused.
+    key: str = ""
+    running: bool = True
 
 
-#: (endpoint key, logical user, logical database) -> Route, or None when the endpoint is gone.
+#: (endpoint id, logical user, logical database) -> Route, or None when there is no such endpoint.
 Resolver = Callable[[str, str, str], "Route | None"]
 
 
@@ -61,148 +75,123 @@ class _Refused(Exception):
         self.text = text
 
 
-@dataclass
-class _Listener:
-    sock: socket.socket
-    accept_task: asyncio.Task[None] | None = None
-    sessions: set[asyncio.Task[None]] = field(default_factory=set)
-
-
 class ProxyHub:
-    def __init__(self, backend_socket: str, ssl_context: ssl.SSLContext, resolve: Resolver) -> None:
+    def __init__(
+        self,
+        backend_socket: str,
+        tls: ServerTls,
+        resolve: Resolver,
+        *,
+        bind_host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self._backend_socket = backend_socket
-        self._ssl = ssl_context
+        self._ssl = tls.context
+        self._ssl.sni_callback = self._remember_sni
+        self._end_point = tls.end_point
         self._resolve = resolve
+        self._bind = (bind_host, port)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="jambo-dataplane-proxy", daemon=True
         )
-        self._listeners: dict[str, _Listener] = {}  # only touched on the loop thread
-        #: Bound, not yet listening sockets (reserve -> open); any thread, under the lock.
-        self._reserved: dict[str, socket.socket] = {}
-        self._reserved_lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._accept_task: asyncio.Task[None] | None = None
+        self._sessions: dict[str, set[asyncio.Task[None]]] = {}  # endpoint key -> sessions (loop)
+        self._pending: set[asyncio.Task[None]] = set()  # not routed yet (loop thread)
+        self._sni: dict[int, str] = {}  # id(SSLObject) -> server name, during a handshake
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        with self._reserved_lock:
-            reserved, self._reserved = list(self._reserved.values()), {}
-        for sock in reserved:
-            sock.close()
-        if not self._thread.is_alive():
-            return
-        self._call(self._close_all())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def reserve(self, key: str) -> int:
-        """Bind a free port for endpoint ``key`` now and listen on it at ``open``; the port.
-
-        So connection URIs can name the port before the compute has started (as the service's
-        create responses do); until then a connection is refused. Cheap and loop-free: callable
-        from a request handler.
-        """
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", 0))
-        except OSError as exc:
-            sock.close()
-            raise DataPlaneError(f"cannot reserve a port for endpoint {key}: {exc}") from exc
-        old = self._take_reserved(key)
-        if old is not None:
-            old.close()
-        with self._reserved_lock:
-            self._reserved[key] = sock
-        port: int = sock.getsockname()[1]
+    @property
+    def port(self) -> int:
+        if self._sock is None:
+            raise DataPlaneError("the data-plane proxy is not listening (call start() first)")
+        port: int = self._sock.getsockname()[1]
         return port
 
-    def _take_reserved(self, key: str) -> socket.socket | None:
-        with self._reserved_lock:
-            return self._reserved.pop(key, None)
-
-    def open(self, key: str, port: int) -> int:
-        """Listen for endpoint ``key`` on its reserved socket, else on 127.0.0.1:``port`` (0 or
-        taken: a free one); the port."""
-        reserved = self._take_reserved(key)
-        self.close(key)  # a re-open (new branch or mode) keeps the port: free it first
-        sock = reserved or socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    def start(self) -> None:
+        family = socket.AF_INET6 if ":" in self._bind[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            if reserved is None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    if port == 0:
-                        raise
-                    sock.bind(("127.0.0.1", 0))  # someone took the old port meanwhile
-            sock.listen(256)
+            sock.bind(self._bind)
+            sock.listen(512)
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
-            raise DataPlaneError(f"cannot listen for endpoint {key}: {exc}") from exc
-        bound: int = sock.getsockname()[1]
-        self._call(self._open(key, sock))
-        return bound
+            raise DataPlaneError(
+                f"cannot listen for the data plane on {self._bind[0]}:{self._bind[1]}: {exc}"
+            ) from exc
+        self._sock = sock
+        self._thread.start()
+        self._call(self._start_accepting())
 
-    def close(self, key: str) -> None:
-        """Stop listening for ``key`` (or release its reservation) and drop its sessions."""
-        reserved = self._take_reserved(key)
-        if reserved is not None:
-            reserved.close()
-        self._call(self._close(key))
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._call(self._close_all())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+        if self._sock is not None:
+            self._sock.close()
 
-    def is_open(self, key: str) -> bool:
-        return self._call(self._is_open(key))
+    def drop_sessions(self, key: str) -> None:
+        """Close every open session of endpoint ``key`` (suspend, delete, moved to a branch)."""
+        self._call(self._drop(key))
+
+    def _remember_sni(self, ssl_object: Any, server_name: str | None, _context: ssl.SSLContext) -> None:
+        if server_name:
+            self._sni[id(ssl_object)] = server_name
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
 
-    async def _is_open(self, key: str) -> bool:
-        return key in self._listeners
+    async def _start_accepting(self) -> None:
+        self._accept_task = asyncio.create_task(self._accept())
 
-    async def _open(self, key: str, sock: socket.socket) -> None:
-        await self._close(key)
-        listener = _Listener(sock)
-        listener.accept_task = asyncio.create_task(self._accept(key, listener))
-        self._listeners[key] = listener
-
-    async def _close(self, key: str) -> None:
-        listener = self._listeners.pop(key, None)
-        if listener is None:
-            return
-        tasks = [t for t in (listener.accept_task, *listener.sessions) if t is not None]
+    async def _drop(self, key: str) -> None:
+        tasks = list(self._sessions.pop(key, set()))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        listener.sock.close()
 
     async def _close_all(self) -> None:
-        for key in list(self._listeners):
-            await self._close(key)
+        tasks = [t for t in (self._accept_task, *self._pending) if t is not None]
+        for key in list(self._sessions):
+            tasks.extend(self._sessions.pop(key))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _accept(self, key: str, listener: _Listener) -> None:
+    async def _accept(self) -> None:
         loop = asyncio.get_running_loop()
+        assert self._sock is not None
         while True:
-            conn, _ = await loop.sock_accept(listener.sock)
+            conn, _ = await loop.sock_accept(self._sock)
             # Small protocol messages must not wait for delayed ACKs (Nagle): ~40 ms per login.
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            task = asyncio.create_task(self._session(key, conn))
-            listener.sessions.add(task)
-            task.add_done_callback(listener.sessions.discard)
+            task = asyncio.create_task(self._session(conn))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
-    async def _session(self, key: str, conn: socket.socket) -> None:
+    def _track(self, key: str) -> None:
+        """Move the current session from pending to its endpoint's set."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._pending.discard(task)
+        sessions = self._sessions.setdefault(key, set())
+        sessions.add(task)
+        task.add_done_callback(sessions.discard)
+
+    async def _session(self, conn: socket.socket) -> None:
         writers: list[asyncio.StreamWriter] = []
         try:
             streams = await self._negotiate(conn)
             if streams is None:
                 return
-            reader, writer, packet = streams
+            reader, writer, packet, server_name = streams
             writers.append(writer)
             try:
-                backend = await self._login(key, reader, writer, packet)
+                backend = await self._login(server_name, reader, writer, packet)
             except _Refused as refusal:
                 writer.write(pgwire.error_response(refusal.sqlstate, refusal.text))
                 await _close_gracefully(writer)  # abort() could drop the error still in TLS buffers
@@ -220,7 +209,7 @@ class ProxyHub:
 
     async def _negotiate(
         self, conn: socket.socket
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes] | None:
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes, str | None] | None:
         """Handle SSL/GSS requests and cancels; streams plus the first real packet, or None."""
         loop = asyncio.get_running_loop()
         while True:
@@ -232,6 +221,7 @@ class ProxyHub:
             if code == pgwire.SSL_REQUEST:
                 await loop.sock_sendall(conn, b"S")
                 reader, writer = await _streams(conn, self._ssl)
+                server_name = self._sni.pop(id(writer.get_extra_info("ssl_object")), None)
                 size = struct.unpack("!I", await reader.readexactly(4))[0]
                 if not 8 <= size <= _MAX_STARTUP:
                     return None
@@ -241,15 +231,20 @@ class ProxyHub:
                     return None
                 packet = head + await _recv_exact(loop, conn, length - 8)
                 reader, writer = await _streams(conn, None)
+                server_name = None
             if struct.unpack("!I", packet[4:8])[0] == pgwire.CANCEL_REQUEST:
                 await self._forward_cancel(packet)
                 # A clean close (TLS close_notify included): libpq reports an abort as a failure.
                 await _close_gracefully(writer)
                 return None
-            return reader, writer, packet
+            return reader, writer, packet, server_name
 
     async def _login(
-        self, key: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, packet: bytes
+        self,
+        server_name: str | None,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        packet: bytes,
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         protocol = struct.unpack("!I", packet[4:8])[0]
         if protocol >> 16 != 3:
@@ -261,14 +256,25 @@ class ProxyHub:
         if "replication" in params:
             raise _Refused("28000", "replication connections are not supported by the emulator")
         database = params.get("database") or user
-        route = self._resolve(key, user, database)
+        endpoint_id = _endpoint_id(server_name, params.get("options", ""))
+        if endpoint_id is None:
+            raise _Refused("08004", _NO_ENDPOINT)
+        route = self._resolve(endpoint_id, user, database)
         if route is None:
-            raise _Refused("57P03", "the endpoint is not running")
-        if not await _authenticate(reader, writer, route.password):
+            raise _Refused("08004", f'endpoint "{endpoint_id}" not found')
+        if not route.running:
+            raise _Refused(
+                "57P03",
+                f'endpoint "{endpoint_id}" is not running: connection refused until its compute starts',
+            )
+        self._track(route.key)
+        tls = writer.get_extra_info("ssl_object") is not None
+        if not await _authenticate(reader, writer, route.password, self._end_point if tls else None):
             raise _Refused("28P01", f'password authentication failed for user "{user}"')
         if route.database is None:
             raise _Refused("3D000", f'database "{database}" does not exist')
         params["database"] = route.database
+        params["user"] = route.user or user
         options = _ENDPOINT_OPTION.sub(" ", params.get("options", "")).strip()
         if options:
             params["options"] = options
@@ -291,6 +297,23 @@ class ProxyHub:
             writer.close()
 
 
+_NO_ENDPOINT = (
+    "Endpoint ID is not specified. Either please upgrade the postgres client library (libpq) for "
+    "SNI support or pass the endpoint ID (first part of the domain name) as a parameter: "
+    "'?options=endpoint%3D<endpoint-id>'"
+)
+
+
+def _endpoint_id(server_name: str | None, options: str) -> str | None:
+    """The endpoint a login is for: the first label of the TLS server name (``ep-x`` or
+    ``ep-x-pooler``), else ``options=endpoint=<id>``."""
+    if server_name:
+        first = server_name.split(".", 1)[0]
+        return first.removesuffix("-pooler")
+    match = _ENDPOINT_OPTION.search(options)
+    return match.group(3) if match and match.group(3) else None
+
+
 async def _close_gracefully(writer: asyncio.StreamWriter) -> None:
     """Flush, say goodbye (TLS close_notify) and close; the caller aborts whatever is left."""
     writer.close()
@@ -299,19 +322,25 @@ async def _close_gracefully(writer: asyncio.StreamWriter) -> None:
 
 
 async def _authenticate(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, password: str | None
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    password: str | None,
+    end_point: bytes | None,
 ) -> bool:
-    """SCRAM-SHA-256 towards the client; True when the password is right."""
-    exchange = ScramExchange(password)
-    writer.write(pgwire.message(b"R", struct.pack("!I", _AUTH_SASL) + MECHANISM.encode() + b"\x00\x00"))
+    """SCRAM-SHA-256 towards the client, also -PLUS when ``end_point`` (TLS) is given; True when
+    the password is right."""
+    offered = [MECHANISM_PLUS, MECHANISM] if end_point is not None else [MECHANISM]
+    names = b"".join(name.encode() + b"\x00" for name in offered) + b"\x00"
+    writer.write(pgwire.message(b"R", struct.pack("!I", _AUTH_SASL) + names))
     await writer.drain()
     try:
         kind, payload = await _read_message(reader)
         if kind != b"p":
             raise _Refused("08P01", "expected SASL response")
         mechanism, _, rest = payload.partition(b"\x00")
-        if mechanism.decode(errors="replace") != MECHANISM:
+        if mechanism.decode(errors="replace") not in offered:
             raise _Refused("28000", "client selected an invalid SASL authentication mechanism")
+        exchange = ScramExchange(password, mechanism.decode(), end_point)
         size = struct.unpack("!i", rest[:4])[0]
         server_first = exchange.server_first(rest[4 : 4 + size])
         writer.write(pgwire.message(b"R", struct.pack("!I", _AUTH_SASL_CONTINUE) + server_first))

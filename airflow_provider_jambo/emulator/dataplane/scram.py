@@ -1,9 +1,9 @@
 """Server side of SCRAM-SHA-256 (RFC 5802/7677), as PostgreSQL and the real service speak it.
 
-The proxy verifies a branch role's password itself (passwords are per branch, roles are shared
-by the one private server), so clients authenticate exactly as against the real service. Channel
-binding is not offered (no ``-PLUS`` mechanism), so libpq's default ``channel_binding=prefer``
-proceeds without it.
+The proxy verifies a branch role's password itself (passwords are per branch), so clients
+authenticate exactly as against the real service. Over TLS both ``SCRAM-SHA-256-PLUS`` (channel
+binding ``tls-server-end-point``, RFC 5929, so ``channel_binding=require`` works) and plain
+``SCRAM-SHA-256`` are offered, as PostgreSQL does; without TLS only the plain one.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import hmac
 import secrets
 
 MECHANISM = "SCRAM-SHA-256"
+MECHANISM_PLUS = "SCRAM-SHA-256-PLUS"
+CHANNEL_BINDING_TYPE = "tls-server-end-point"
 ITERATIONS = 4096
 
 
@@ -47,12 +49,24 @@ def _salted_password(password: str) -> tuple[bytes, bytes]:
 
 class ScramExchange:
     """One authentication attempt. ``password`` None makes every proof fail (unknown role) while
-    the exchange looks the same to the client, as PostgreSQL does."""
+    the exchange looks the same to the client, as PostgreSQL does.
 
-    def __init__(self, password: str | None) -> None:
+    ``mechanism`` is what the client chose; ``end_point`` the certificate's channel-binding data
+    when the connection is TLS (PLUS was offered), None otherwise."""
+
+    def __init__(
+        self, password: str | None, mechanism: str = MECHANISM, end_point: bytes | None = None
+    ) -> None:
+        if mechanism not in (MECHANISM, MECHANISM_PLUS) or (
+            mechanism == MECHANISM_PLUS and end_point is None
+        ):
+            raise ScramError(f"client selected an invalid SASL authentication mechanism {mechanism!r}")
         secret = password if password is not None else secrets.token_hex(16)
         self._salt, self._salted = _salted_password(secret)
         self._known = password is not None
+        self._plus = mechanism == MECHANISM_PLUS
+        self._end_point = end_point
+        self._binding = b""
         self._nonce = ""
         self._gs2_header = ""
         self._client_first_bare = ""
@@ -64,8 +78,19 @@ class ScramExchange:
             cbind_flag, _authzid, bare = text.split(",", 2)
         except ValueError as exc:
             raise ScramError("malformed SCRAM client-first message") from exc
-        if cbind_flag not in ("n", "y"):
-            raise ScramError("channel binding was requested but is not offered")
+        if self._plus:
+            if cbind_flag != f"p={CHANNEL_BINDING_TYPE}":
+                raise ScramError(f"{MECHANISM_PLUS} needs channel binding {CHANNEL_BINDING_TYPE}")
+            assert self._end_point is not None
+            self._binding = self._end_point
+        elif cbind_flag.startswith("p="):
+            raise ScramError(f"channel binding was requested with {MECHANISM}; use {MECHANISM_PLUS}")
+        elif cbind_flag == "y" and self._end_point is not None:
+            # The client could bind but believes the server cannot, yet PLUS was offered: a
+            # downgrade in between (RFC 5802 6).
+            raise ScramError("channel binding downgrade detected (PLUS was offered)")
+        elif cbind_flag not in ("n", "y"):
+            raise ScramError(f"malformed SCRAM channel-binding flag {cbind_flag[:20]!r}")
         attrs = _attributes(bare)
         if "r" not in attrs:
             raise ScramError("SCRAM client-first message has no nonce")
@@ -84,7 +109,7 @@ class ScramExchange:
         attrs = _attributes(without_proof)
         if attrs.get("r") != self._nonce:
             raise ScramError("SCRAM nonce mismatch")
-        if attrs.get("c") != _b64(self._gs2_header.encode("utf-8")):
+        if attrs.get("c") != _b64(self._gs2_header.encode("utf-8") + self._binding):
             raise ScramError("SCRAM channel-binding data mismatch")
         auth_message = f"{self._client_first_bare},{self._server_first},{without_proof}".encode()
         client_key = hmac.new(self._salted, b"Client Key", hashlib.sha256).digest()

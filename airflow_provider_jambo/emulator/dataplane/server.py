@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from airflow_provider_jambo.emulator.dataplane.pgwire import AdminConnection
 
 ADMIN_USER = "jambo_admin"
 MIN_MAJOR_VERSION = 14  # DROP DATABASE ... WITH (FORCE): 13; pg_read_all_data: 14
-_REQUIRED = ("initdb", "postgres", "pg_dump", "pg_restore")
+_REQUIRED = ("initdb", "postgres", "pg_dump", "pg_restore", "pg_basebackup")
 _MIN_TMPFS_BYTES = 2 * 1024**3  # a container's default 64 MB /dev/shm is too small
 _SOCKET_PORT = 5432  # only names the socket file; the server listens on no TCP port
 
@@ -126,13 +127,41 @@ def _postgres_user() -> pwd.struct_passwd | None:
 
 
 class PostgresServer:
-    """One running server. ``start()`` takes about a second (initdb dominates)."""
+    """One running server. ``start()`` takes about a second (initdb dominates).
 
-    def __init__(self, binaries: Binaries) -> None:
+    ``history=True`` (the emulator's main server) archives its WAL into ``wal_archive`` and takes a
+    base backup at start, so ``recovery_server`` can bring back any moment since then.
+    ``seed`` (a recovery server) fills the data dir instead of a fresh cluster; ``settings`` are
+    added to the server's command line.
+    """
+
+    def __init__(
+        self,
+        binaries: Binaries,
+        *,
+        history: bool = False,
+        seed: Callable[[str], None] | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.binaries = binaries
         self.base_dir = ""
+        self._history = history
+        self._seed = seed
+        self._settings = dict(settings or {})
         self._process: subprocess.Popen[bytes] | None = None
         self._run_as: pwd.struct_passwd | None = _postgres_user() if os.geteuid() == 0 else None
+
+    @property
+    def data_dir(self) -> str:
+        return os.path.join(self.base_dir, "data")
+
+    @property
+    def wal_archive(self) -> str:
+        return os.path.join(self.base_dir, "wal_archive")
+
+    @property
+    def base_backup_dir(self) -> str:
+        return os.path.join(self.base_dir, "base_backup")
 
     @property
     def socket_dir(self) -> str:
@@ -157,13 +186,24 @@ class PostgresServer:
     def start(self, timeout: float = 30.0) -> None:
         # A short path: Unix socket paths are limited to ~107 bytes.
         self.base_dir = tempfile.mkdtemp(prefix="jambo-pg-", dir=_scratch_root())
-        data_dir = os.path.join(self.base_dir, "data")
+        data_dir = self.data_dir
         if self._run_as is not None:
             os.chown(self.base_dir, self._run_as.pw_uid, self._run_as.pw_gid)
         try:
-            self._prepare_data_dir(data_dir)
+            if self._seed is not None:
+                self._seed(data_dir)
+                if self._run_as is not None:
+                    _chown_tree(data_dir, self._run_as.pw_uid, self._run_as.pw_gid)
+            else:
+                self._prepare_data_dir(data_dir)
+            if self._history:
+                os.mkdir(self.wal_archive, 0o700)
+                if self._run_as is not None:
+                    os.chown(self.wal_archive, self._run_as.pw_uid, self._run_as.pw_gid)
             self._launch(data_dir)
             self._wait_ready(timeout)
+            if self._history:
+                self._take_base_backup()
         except BaseException:
             self.stop()
             raise
@@ -185,13 +225,73 @@ class PostgresServer:
     def admin(self, database: str = "postgres") -> AdminConnection:
         return AdminConnection(self.socket_path, ADMIN_USER, database)
 
-    def run_tool(self, argv: list[str], stdin: bytes | None = None) -> bytes:
-        """Run a client tool (pg_dump, pg_restore) against the socket; raise with its stderr."""
-        result = subprocess.run(argv, input=stdin, capture_output=True, check=False)
+    def run_tool(self, argv: list[str], stdin: bytes | None = None, *, as_server_user: bool = False) -> bytes:
+        """Run a client tool (pg_dump, pg_restore) against the socket; raise with its stderr.
+        ``as_server_user``: files it writes belong to the server's user (whose watchdog removes them)."""
+        result = subprocess.run(
+            argv,
+            input=stdin,
+            capture_output=True,
+            check=False,
+            cwd=self.base_dir or None,
+            user=self._uid if as_server_user else None,
+            group=self._gid if as_server_user else None,
+            extra_groups=self._extra_groups if as_server_user else None,
+        )
         if result.returncode != 0:
             err = result.stderr.decode("utf-8", "replace").strip()
             raise DataPlaneError(f"{os.path.basename(argv[0])} failed: {err[-2000:]}")
         return result.stdout
+
+    def recovery_server(self, target: dict[str, str]) -> PostgresServer:
+        """A not yet started server that recovers this one's base backup plus archived WAL up to
+        ``target`` (``recovery_target_time`` or ``recovery_target_lsn`` and options), then
+        promotes. Its ``start()`` returns once recovery has finished; stop it when done."""
+        if not self._history:
+            raise DataPlaneError("this server keeps no history (started without history=True)")
+        backup = self.base_backup_dir
+
+        def seed(data_dir: str) -> None:
+            shutil.copytree(backup, data_dir, symlinks=True)
+            os.chmod(data_dir, 0o700)
+            Path(data_dir, "recovery.signal").touch()
+
+        # Archived segments first; the segment being written (and finished ones not archived yet)
+        # only exist in pg_wal. Both are read-only for the recovering server.
+        restore = (
+            f"cp {_sh_quote(self.wal_archive)}/%f %p 2>/dev/null || "
+            f"cp {_sh_quote(os.path.join(self.data_dir, 'pg_wal'))}/%f %p"
+        )
+        settings = {
+            "restore_command": restore,
+            "recovery_target_action": "promote",
+            "archive_mode": "off",
+            "hot_standby": "off",  # no connection before recovery has ended: start() waits for it
+            **target,
+        }
+        return PostgresServer(self.binaries, seed=seed, settings=settings)
+
+    def _take_base_backup(self) -> None:
+        # Streams the WAL it needs (-X stream), so the backup is consistent on its own.
+        self.run_tool(
+            [
+                self.binaries.tool("pg_basebackup"),
+                "-D",
+                self.base_backup_dir,
+                "-h",
+                self.socket_dir,
+                "-p",
+                str(_SOCKET_PORT),
+                "-U",
+                ADMIN_USER,
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+            as_server_user=True,
+        )
 
     @property
     def _uid(self) -> int | None:
@@ -262,18 +362,32 @@ class PostgresServer:
             "listen_addresses=",
             "-c",
             "unix_socket_permissions=0700",
-            # Throw-away data: durability costs time and buys nothing here.
+            # Throw-away data: durability costs time and buys nothing here. Commits stay synchronous
+            # (a write(), no fsync): `pg_current_wal_lsn()` after a commit then covers it, so an
+            # LSN a client reads can be branched from.
             "-c",
             "fsync=off",
             "-c",
             "full_page_writes=off",
             "-c",
-            "synchronous_commit=off",
-            "-c",
             "max_connections=300",
             "-c",
             "log_min_messages=warning",
         ]
+        settings = dict(self._settings)
+        if self._history:
+            # WAL kept for point-in-time recovery: copied atomically (a recovering server must
+            # never read a half-copied segment).
+            archive = _sh_quote(self.wal_archive)
+            settings.update(
+                wal_level="replica",
+                archive_mode="on",
+                archive_command=(
+                    f"test ! -f {archive}/%f && cp %p {archive}/%f.tmp && mv {archive}/%f.tmp {archive}/%f"
+                ),
+            )
+        for name, value in settings.items():
+            postgres_argv += ["-c", f"{name}={value}"]
         log = open(os.path.join(self.base_dir, "server.log"), "wb")  # noqa: SIM115 - child keeps it
         try:
             self._process = subprocess.Popen(
@@ -364,6 +478,10 @@ def _chown_tree(top: str, uid: int, gid: int) -> None:
     for root, dirs, files in os.walk(top):
         for name in (*dirs, *files):
             os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
+
+
+def _sh_quote(path: str) -> str:
+    return "'" + path.replace("'", "'\\''") + "'"
 
 
 def _conninfo_escape(value: str) -> str:

@@ -7,8 +7,10 @@ can honestly offer. ``cryptography`` comes with Airflow.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import ssl
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -16,8 +18,26 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def server_context(directory: str) -> ssl.SSLContext:
-    """Write a fresh key and certificate into ``directory`` and return a server-side context."""
+@dataclass(frozen=True)
+class ServerTls:
+    context: ssl.SSLContext
+    #: RFC 5929 ``tls-server-end-point`` channel-binding data of the certificate (SCRAM -PLUS).
+    end_point: bytes
+
+
+def end_point_hash(cert: x509.Certificate) -> bytes:
+    """RFC 5929 4.1: the certificate hashed with its signature's hash algorithm, SHA-256 when
+    that is MD5 or SHA-1 (or unknown), as PostgreSQL's ``be_tls_get_certificate_hash`` does."""
+    algorithm = cert.signature_hash_algorithm
+    name = algorithm.name if algorithm is not None else "sha256"
+    if name in ("md5", "sha1"):
+        name = "sha256"
+    return hashlib.new(name, cert.public_bytes(serialization.Encoding.DER)).digest()
+
+
+def server_context(directory: str) -> ServerTls:
+    """Write a fresh key and certificate into ``directory``; a server-side context and the
+    certificate's channel-binding data."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jambo-emulator")])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -53,4 +73,4 @@ def server_context(directory: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_path, key_path)
-    return context
+    return ServerTls(context, end_point_hash(cert))

@@ -10,12 +10,13 @@ from fastapi import Query, Request
 from starlette.responses import Response
 
 from airflow_provider_jambo.emulator.context import EmulatorContext
+from airflow_provider_jambo.emulator.dataplane.base import PointInTime
 from airflow_provider_jambo.emulator.effects import log_failure
 from airflow_provider_jambo.emulator.errors import ApiError, bad_request, not_found
 from airflow_provider_jambo.emulator.gate import api_router
 from airflow_provider_jambo.emulator.routes.common import BranchId, ProjectId, ctx_of, key_of, respond
 from airflow_provider_jambo.emulator.schemas import ID_PATTERN
-from airflow_provider_jambo.emulator.service import parse_timestamp
+from airflow_provider_jambo.emulator.service import parse_timestamp, point_in_time
 from airflow_provider_jambo.emulator.store import Branch
 
 router = api_router()
@@ -33,12 +34,14 @@ def generated_ddl(database: str, owner: str) -> str:
     )
 
 
-async def _schema_sql(ctx: EmulatorContext, project_id: str, branch: Branch, database: str) -> str:
+async def _schema_sql(
+    ctx: EmulatorContext, project_id: str, branch: Branch, database: str, at: PointInTime | None
+) -> str:
     owner = branch.databases[database].owner_name
     if not ctx.runner.enabled:
         return generated_ddl(database, owner)
     dp, bid = ctx.data_plane, branch.id
-    future = ctx.runner.submit(lambda: dp.schema_dump(project_id, bid, database))
+    future = ctx.runner.submit(lambda: dp.schema_dump(project_id, bid, database, at=at))
     try:
         dump = await asyncio.wrap_future(future)
     except Exception as exc:  # noqa: BLE001 - a data-plane failure must become an API error, not a traceback
@@ -47,11 +50,19 @@ async def _schema_sql(ctx: EmulatorContext, project_id: str, branch: Branch, dat
     return dump if dump is not None else generated_ddl(database, owner)
 
 
-def _check_point(lsn: str | None, timestamp: str | None, prefix: str = "") -> None:
-    if lsn is not None and timestamp is not None:
-        raise bad_request(f"{prefix}lsn and {prefix}timestamp cannot be specified at the same time")
-    if timestamp is not None:
-        parse_timestamp(timestamp, f"{prefix}timestamp")
+def _point(
+    ctx: EmulatorContext,
+    request: Request,
+    project_id: str,
+    branch: Branch,
+    lsn: str | None,
+    timestamp: str | None,
+    prefix: str = "",
+) -> PointInTime | None:
+    ts = parse_timestamp(timestamp, f"{prefix}timestamp") if timestamp is not None else None
+    with ctx.store.lock:
+        project = ctx.project_for(key_of(request), project_id)
+        return point_in_time(ctx, project, branch, lsn=lsn, timestamp=ts, prefix=prefix)
 
 
 #: Branch states whose data is not there yet (being copied) or is being replaced (a restore).
@@ -87,12 +98,12 @@ async def get_schema(
     ctx = ctx_of(request)
     if format not in ("sql", "json"):
         raise bad_request(f"invalid format {format!r}: must be sql or json")
-    _check_point(lsn, timestamp)
     branch = _lookup(ctx, request, project_id, branch_id, db_name)
+    at = _point(ctx, request, project_id, branch, lsn, timestamp)
     if format == "json":
         body: dict[str, Any] = {"json": {"tables": []}}
         return respond(body)
-    return respond({"sql": await _schema_sql(ctx, project_id, branch, db_name)})
+    return respond({"sql": await _schema_sql(ctx, project_id, branch, db_name, at)})
 
 
 @router.get("/projects/{project_id}/branches/{branch_id}/compare_schema")
@@ -109,15 +120,15 @@ async def compare_schema(
 ) -> Response:
     """Unified diff from the base branch (default: the parent) to this branch."""
     ctx = ctx_of(request)
-    _check_point(lsn, timestamp)
-    _check_point(base_lsn, base_timestamp, "base_")
     branch = _lookup(ctx, request, project_id, branch_id, db_name)
     base_id = base_branch_id or branch.parent_id
     if base_id is None:
         raise bad_request("base_branch_id is required: the branch has no parent to compare with")
     base = _lookup(ctx, request, project_id, base_id, db_name)
-    base_sql = await _schema_sql(ctx, project_id, base, db_name)
-    branch_sql = await _schema_sql(ctx, project_id, branch, db_name)
+    at = _point(ctx, request, project_id, branch, lsn, timestamp)
+    base_at = _point(ctx, request, project_id, base, base_lsn, base_timestamp, "base_")
+    base_sql = await _schema_sql(ctx, project_id, base, db_name, base_at)
+    branch_sql = await _schema_sql(ctx, project_id, branch, db_name, at)
     diff = "".join(
         difflib.unified_diff(
             base_sql.splitlines(keepends=True),
