@@ -27,6 +27,7 @@ from airflow_provider_jambo.emulator.clock import iso
 from airflow_provider_jambo.emulator.dataplane.masking import MaskingError, MaskRule, parse_rule
 from airflow_provider_jambo.emulator.effects import describe_failure, log_failure
 from airflow_provider_jambo.emulator.errors import bad_request
+from airflow_provider_jambo.emulator.operations import ANONYMIZE
 from airflow_provider_jambo.emulator.store import Branch, Operation, Project
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 #: States from which ``POST .../anonymize`` may start a run.
 RUNNABLE = frozenset({"initialized", "error", "anonymized"})
 #: The key of ``set_operation_durations`` that paces a masking run.
-DURATION_KEY = "anonymize"
+DURATION_KEY = ANONYMIZE
 
 
 @dataclass(eq=False)

@@ -26,7 +26,7 @@ from airflow_provider_jambo.emulator.config import EmulatorConfig
 from airflow_provider_jambo.emulator.context import EmulatorContext
 from airflow_provider_jambo.emulator.errors import ApiError, bad_request
 from airflow_provider_jambo.emulator.gate import CONTROL_PREFIX
-from airflow_provider_jambo.emulator.operations import ACTIONS, MAX_DURATION, OUTCOMES
+from airflow_provider_jambo.emulator.operations import ACTIONS, DURATION_KEYS, MAX_DURATION, OUTCOMES
 from airflow_provider_jambo.emulator.routes.common import respond
 from airflow_provider_jambo.emulator.spec_operations import SPEC_OPERATIONS
 
@@ -298,7 +298,7 @@ async def reset(request: Request) -> Response:
 
 
 async def _durations(request: Request, *, replace: bool) -> Response:
-    data = await _body(request, ("default", *ACTIONS))
+    data = await _body(request, ("default", *DURATION_KEYS))
     values = {name: _number(data, name, 0, MAX_DURATION) for name in data}
     default = values.pop("default", None)
     return respond(_call(_controller(request).set_operation_durations, default, replace=replace, **values))

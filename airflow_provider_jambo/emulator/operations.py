@@ -58,6 +58,10 @@ ACTIONS = (
     "mark_migration_prepared",
     "update_catalog",
 )
+#: A masking run of an anonymized branch: no operation action in the spec, but paced like one.
+ANONYMIZE = "anonymize"
+#: What ``set_operation_durations`` may name: every operation action, plus the masking run.
+DURATION_KEYS = (*ACTIONS, ANONYMIZE)
 #: Longest operation duration a control call may set (an hour: anything longer is a typo).
 MAX_DURATION = 3600.0
 
@@ -104,10 +108,11 @@ class OperationEngine:
     ) -> None:
         """Merge into the current durations, or (``replace``) make these the whole table: actions
         not named go back to the default, and an unnamed default to the configured one."""
-        unknown = sorted(set(per_action) - set(ACTIONS))
+        unknown = sorted(set(per_action) - set(DURATION_KEYS))
         if unknown:
             raise ValueError(
-                f"unknown operation action(s) {', '.join(unknown)}; allowed: default, {', '.join(ACTIONS)}"
+                f"unknown operation action(s) {', '.join(unknown)}; "
+                f"allowed: default, {', '.join(DURATION_KEYS)}"
             )
         for name, value in [("default", default), *per_action.items()]:
             if value is not None and not (

@@ -365,5 +365,14 @@ ISSUE_11_OPERATIONS: tuple[str, ...] = (
     "getAuthDetails",
 )
 
+# Anonymized branches (issue 13), each exercised with a success status in test_anonymized.py.
+ISSUE_13_OPERATIONS: tuple[str, ...] = (
+    "createProjectBranchAnonymized",
+    "getMaskingRules",
+    "updateMaskingRules",
+    "startAnonymization",
+    "getAnonymizedBranchStatus",
+)
+
 #: Every operation the emulator serves; every other spec operation answers 501 naming itself.
-EMULATED_OPERATIONS: tuple[str, ...] = ISSUE_OPERATIONS + ISSUE_11_OPERATIONS
+EMULATED_OPERATIONS: tuple[str, ...] = ISSUE_OPERATIONS + ISSUE_11_OPERATIONS + ISSUE_13_OPERATIONS
