@@ -24,14 +24,13 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
-from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.links import JamboConsoleLink
 from airflow_provider_jambo.operators.validation import check_timeout, is_templated
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_jambo.hooks.jambo import JamboHook
     from airflow_provider_jambo.models import Operation
 
 DEFAULT_CONN_ID = "jambo_default"
@@ -141,6 +140,9 @@ class JamboBaseOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> JamboHook:
+        # Imported here, not at module level: DAG parsing never pays for httpx, tenacity, the hook.
+        from airflow_provider_jambo.hooks.jambo import JamboHook
+
         return JamboHook(jambo_conn_id=self.jambo_conn_id)
 
     def resolved_project_id(self) -> str:
@@ -179,6 +181,8 @@ class JamboBaseOperator(BaseOperator):
         if self.deferrable:
             self.log.info("Deferring until operations %s finish (timeout %.0f s)", ids, self.timeout)
             self.push_early(context, result)
+            from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+
             self.defer(
                 trigger=JamboOperationTrigger(
                     jambo_conn_id=self.jambo_conn_id,

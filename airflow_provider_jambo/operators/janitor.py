@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.models import Branch
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_jambo.hooks.jambo import JamboHook
 
 __all__ = ["CleanupPlan", "JamboDeleteStaleBranchesOperator", "StaleBranchRule", "plan_cleanup"]
 
@@ -243,6 +244,8 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         rule = self._rule()
         dry_run = self._dry_run()
+        from airflow_provider_jambo.hooks.jambo import JamboHook  # not at parse time
+
         with JamboHook(jambo_conn_id=self.jambo_conn_id) as hook:
             return self._clean(hook, rule, dry_run=dry_run)
 

@@ -36,14 +36,13 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.hooks.waiting import evaluate
 from airflow_provider_jambo.operators.base import DEFAULT_CONN_ID, in_flight_operations
 from airflow_provider_jambo.operators.validation import is_templated
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_jambo.hooks.jambo import JamboHook
 
 _ID = re.compile(r"^[a-z0-9-]{1,60}$")
 #: Airflow's own deferral timeout fires this much after the trigger's deadline, so the trigger's
@@ -118,6 +117,9 @@ class JamboOperationSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> JamboHook:
+        # Imported here, not at module level: DAG parsing never pays for httpx, tenacity, the hook.
+        from airflow_provider_jambo.hooks.jambo import JamboHook
+
         return JamboHook(jambo_conn_id=self.jambo_conn_id)
 
     def _project_id(self) -> str:
@@ -146,6 +148,8 @@ class JamboOperationSensor(BaseSensorOperator):
         if not ids:
             return []
         deadline = time.time() + self.timeout
+        from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+
         self.defer(
             trigger=JamboOperationTrigger(
                 jambo_conn_id=self.jambo_conn_id,
@@ -165,6 +169,8 @@ class JamboOperationSensor(BaseSensorOperator):
             return PokeReturnValue(is_done=True, xcom_value=[])
         # One list call serves all of them (the hook's polling rules), not one read each.
         ops = self.hook.get_operations(ids, project_id=self._project_id())
+        from airflow_provider_jambo.hooks.waiting import evaluate
+
         result = evaluate(ops)
         if result is None:
             pending = [op.id for op in ops if not op.status.is_success]
