@@ -18,8 +18,10 @@ from airflow_provider_jambo.hooks.waiting import (
     WaitResult,
     Watch,
     classify,
+    durations_for,
     evaluate,
     next_due,
+    read_steps,
     resolve_deadline,
     run_async,
     run_sync,
@@ -326,3 +328,11 @@ def test_without_history_polling_falls_back_to_backoff(sleeps: SleepRecorder) ->
     steps = wait_steps("proj-1", [ID1], deadline=None, clock=sleeps.clock, durations=Durations())
     assert run_sync(steps, service.fetch, sleeps).status == "success"
     assert sleeps.calls == [0.5, 0.75, 1.125, 1.6875, 2.53125]
+
+
+def test_a_poke_reads_every_operation_whatever_durations_expect() -> None:
+    durations_for("proj-1").learn(finished("old-1", "create_branch", 30.0))
+    service = FakeService({ID1: ["running"]})
+    found = run_sync(read_steps("proj-1", [ID1]), service.fetch)
+    assert list(found) == [ID1]
+    assert service.requests == [f"GET /projects/proj-1/operations/{ID1}"]
