@@ -19,6 +19,12 @@ success), CPU of this process per wait-minute, RSS growth per wait, detection de
 time the wait returned minus the operation's ``updated_at`` when it finished; same machine clock).
 ``--projects`` adds a run of the largest N spread over that many projects (fairness: the slowest
 project's p95 is printed too).
+
+Measured 2026-12-01 on the busy 2-core development machine (20-s operations; ours vs 5-s poller):
+N=100: 38 vs 1,130 req/min, 0 vs 60 429s, p50 1.77 vs 3.71 s, 9.8 ms CPU/wait-minute, 49 KiB/wait;
+N=500: 30 vs 600 req/min, 0 vs 78 429s, p50 4.65 vs 30.3 s, 3.5 ms, 5 KiB; N=1,000: 0 errors and
+0 429s vs 778 baseline waits not done in 240 s, p50 10.8 s (the emulator was saturated; suspect).
+Detection p50 <= 1.5 s and <= 10 KiB/wait at N=100 are not met yet.
 """
 
 from __future__ import annotations
