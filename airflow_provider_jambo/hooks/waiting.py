@@ -549,8 +549,9 @@ def wait_steps(
 
 
 def read_steps(project_id: str, operation_ids: Sequence[str]) -> Generator[Fetch, Any, dict[str, Operation]]:
-    """One round for ``operation_ids`` (a sensor's poke): their current states by id."""
-    watch = Watch(project_id)
+    """One round for ``operation_ids`` (a sensor's poke): their current states by id. Every one is
+    read now, whatever the learned durations expect (hence no shared ``Durations`` here)."""
+    watch = Watch(project_id, durations=Durations())
     watch.add(operation_ids, deadline=None, now=0.0)
     settled = yield from watch.round_steps(0.0)
     for _waiter, outcome in settled:

@@ -50,12 +50,12 @@ from airflow_provider_jambo.rules import (
     is_known,
     seconds,
 )
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger, wait_until_idle
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_jambo.hooks.jambo import JamboHook
     from airflow_provider_jambo.models import Operation
 
 #: An operator's XCom result (a TypedDict of ``models.py``, or a plain dict).
@@ -332,6 +332,8 @@ class JamboBaseOperator(BaseOperator):
         if self.deferrable:
             self.log.info("Deferring until operations %s finish (timeout %.0f s)", ids, self.timeout)
             self.push_early(context, result)
+            from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+
             self.defer(
                 trigger=JamboOperationTrigger(
                     jambo_conn_id=self.jambo_conn_id,

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.models import Branch
 from airflow_provider_jambo.rules import (
     DEFAULT_CONN_ID,
@@ -39,6 +38,8 @@ from airflow_provider_jambo.rules import (
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_jambo.hooks.jambo import JamboHook
 
 __all__ = ["CleanupPlan", "JamboDeleteStaleBranchesOperator", "StaleBranchRule", "plan_cleanup"]
 
@@ -237,6 +238,9 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         check_timeout("operation_timeout", self.operation_timeout)
         if self.project_id is not None:
             check_id("project_id", self.project_id)
+
+        from airflow_provider_jambo.hooks.jambo import JamboHook  # not at parse time
+
         with JamboHook(jambo_conn_id=self.jambo_conn_id) as hook:
             return self._clean(hook, rule, dry_run=dry_run)
 

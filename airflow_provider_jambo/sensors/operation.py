@@ -34,8 +34,6 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.hooks.waiting import evaluate
 from airflow_provider_jambo.models import parse_operation_event
 from airflow_provider_jambo.operators.base import in_flight_operations
 from airflow_provider_jambo.rules import (
@@ -50,6 +48,8 @@ from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_jambo.hooks.jambo import JamboHook
 
 #: Airflow's own deferral timeout fires this much after the trigger's deadline, so the trigger's
 #: clearer timeout message (naming the operations) normally wins; both end as a sensor timeout.
@@ -109,6 +109,9 @@ class JamboOperationSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> JamboHook:
+        # Imported here, not at module level: DAG parsing never pays for httpx, tenacity, the hook.
+        from airflow_provider_jambo.hooks.jambo import JamboHook
+
         return JamboHook(jambo_conn_id=self.jambo_conn_id)
 
     def _project_id(self) -> str:
@@ -141,6 +144,7 @@ class JamboOperationSensor(BaseSensorOperator):
         if not ids:
             return []
         deadline = time.time() + self.timeout
+
         self.defer(
             trigger=JamboOperationTrigger(
                 jambo_conn_id=self.jambo_conn_id,
@@ -160,6 +164,8 @@ class JamboOperationSensor(BaseSensorOperator):
             return PokeReturnValue(is_done=True, xcom_value=[])
         # One list call serves all of them (the hook's polling rules), not one read each.
         ops = self.hook.get_operations(ids, project_id=self._project_id())
+        from airflow_provider_jambo.hooks.waiting import evaluate
+
         result = evaluate(ops)
         if result is None:
             pending = [op.id for op in ops if op.is_pending]

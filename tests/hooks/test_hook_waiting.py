@@ -13,10 +13,15 @@ from hook_support import SleepRecorder
 from airflow_provider_jambo.exceptions import JamboOperationFailedError, JamboOperationTimeoutError
 from airflow_provider_jambo.hooks.client import ApiRequest
 from airflow_provider_jambo.hooks.waiting import (
+    Durations,
     PollPolicy,
     WaitResult,
+    Watch,
     classify,
+    durations_for,
     evaluate,
+    next_due,
+    read_steps,
     resolve_deadline,
     run_async,
     run_sync,
@@ -258,3 +263,76 @@ def test_bad_ids_rejected_before_any_request(sleeps: SleepRecorder) -> None:
 def test_no_operations_is_success(sleeps: SleepRecorder) -> None:
     fetch: Callable[[ApiRequest[list[Operation]]], list[Operation]] = FakeService({}).fetch
     assert run_sync(wait_steps("proj-1", [], deadline=None), fetch, sleeps).status == "success"
+
+
+# --- duration-aware polling (pure, fake clock) -----------------------------------------------------
+
+
+def finished(op_id: str, action: str, seconds: float) -> Operation:
+    return Operation.from_api(
+        {
+            "id": op_id,
+            "project_id": "proj-1",
+            "action": action,
+            "status": "finished",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": f"2026-01-01T00:00:{seconds:06.3f}Z",
+        }
+    )
+
+
+def test_durations_learn_the_median_span_once_per_operation() -> None:
+    durations = Durations()
+    for i, seconds in enumerate([3.0, 3.2, 9.0]):
+        durations.learn(finished(f"op-{i}", "create_branch", seconds))
+    durations.learn(finished("op-0", "create_branch", 50.0))  # seen again: not counted twice
+    durations.learn(op(ID1, "running"))  # unfinished: nothing to learn
+    assert durations.expected("create_branch") == 3.2
+    assert durations.expected("start_compute") is None
+    assert durations.longest() == 3.2
+
+
+def test_a_wait_looks_when_its_operations_are_expected_done() -> None:
+    durations = Durations()
+    durations.learn(finished("old-1", "create_branch", 3.0))
+    durations.learn(finished("old-2", "start_compute", 6.0))
+    watch = Watch("proj-1", PollPolicy(max_interval=2.0), durations)
+    waiter = watch.add([ID1, ID2], deadline=None, now=100.0, cap=2.0)
+    # Actions not seen yet: a first look after the longest known action, capped by the waiter's cap.
+    assert waiter.due == pytest.approx(100.0 + 2.0 + 0.1 + 0.04)
+    watch.latest[ID1] = op(ID1, "running", action="create_branch")
+    watch.latest[ID2] = op(ID2, "scheduling", action="start_compute")
+    # Both seen: the look is when the slower one should be done (beyond the cap: an earlier look
+    # would only say "still running").
+    assert next_due(waiter, watch.latest, durations, watch.poll, 102.2) == pytest.approx(106.0 + 0.1 + 0.12)
+    # Overdue: back off from initial_interval up to the cap.
+    assert next_due(waiter, watch.latest, durations, watch.poll, 107.0) == pytest.approx(107.5)
+    assert next_due(waiter, watch.latest, durations, watch.poll, 107.5) == pytest.approx(108.25)
+
+
+def test_duration_aware_wait_costs_one_look_when_durations_are_known(sleeps: SleepRecorder) -> None:
+    durations = Durations()
+    durations.learn(finished("old-1", "create_branch", 3.0))
+    service = FakeService({ID1: ["finished"]})
+    start = sleeps.now
+    # The action of an operation not seen yet is unknown: the first look comes after the longest
+    # known action (capped by the cap), not at once; here that is when it is done: one read.
+    steps = wait_steps("proj-1", [ID1], deadline=None, clock=sleeps.clock, durations=durations)
+    assert run_sync(steps, service.fetch, sleeps).status == "success"
+    assert len(service.requests) == 1
+    assert sleeps.now - start == pytest.approx(3.0 + 0.1 + 0.06)
+
+
+def test_without_history_polling_falls_back_to_backoff(sleeps: SleepRecorder) -> None:
+    service = FakeService({ID1: ["running"] * 5 + ["finished"]})
+    steps = wait_steps("proj-1", [ID1], deadline=None, clock=sleeps.clock, durations=Durations())
+    assert run_sync(steps, service.fetch, sleeps).status == "success"
+    assert sleeps.calls == [0.5, 0.75, 1.125, 1.6875, 2.53125]
+
+
+def test_a_poke_reads_every_operation_whatever_durations_expect() -> None:
+    durations_for("proj-1").learn(finished("old-1", "create_branch", 30.0))
+    service = FakeService({ID1: ["running"]})
+    found = run_sync(read_steps("proj-1", [ID1]), service.fetch)
+    assert list(found) == [ID1]
+    assert service.requests == [f"GET /projects/proj-1/operations/{ID1}"]
