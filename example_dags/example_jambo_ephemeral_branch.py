@@ -15,7 +15,11 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator, JamboDeleteBranchOperator
+from airflow_provider_jambo.operators.branch import (
+    JamboCreateBranchOperator,
+    JamboDeleteBranchOperator,
+    run_branch_name,
+)
 
 with DAG(
     dag_id="example_jambo_ephemeral_branch",
@@ -23,12 +27,14 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     params={"fail_work": Param(False, type="boolean", description="make the work task fail")},
+    user_defined_macros={"run_branch_name": run_branch_name},
     tags=["example", "jambo"],
 ) as dag:
     create_branch = JamboCreateBranchOperator(
         task_id="create_branch",
-        # Unique per run; a retried task adopts the branch its earlier try created (if_exists="reuse").
-        branch_name="ephemeral-{{ ts_nodash | lower }}",
+        # Unique per run, from the run id: a manual run (Airflow 3's default) has no logical date, so
+        # no ts/ds. A retried task adopts the branch its earlier try created (if_exists="reuse").
+        branch_name="{{ run_branch_name(run_id, 'ephemeral-') }}",
         ttl=timedelta(hours=6),
         compute_type="read_write",
         min_cu=0.25,

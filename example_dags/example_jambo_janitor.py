@@ -5,8 +5,10 @@ A branch is stale when its name starts with ``name_prefix``, it carries every an
 it is older than ``max_age_hours``. Preview branches normally go in their DAG's teardown and expire
 by TTL; this catches whatever leaked anyway (a killed worker, a branch created by hand).
 
-``dry_run`` (a DAG param, default off) lists what would be deleted and touches nothing:
-``airflow dags test example_jambo_janitor --conf '{"dry_run": true}'``.
+``dry_run`` (a DAG param, default **on**) lists what would be deleted and touches nothing; a real
+cleanup needs ``{"dry_run": false}`` in the run's conf:
+``airflow dags test example_jambo_janitor --conf '{"dry_run": false}'``. The DAG is also paused when
+it is first deployed, so unpausing it (daily schedule) starts dry runs, never a surprise deletion.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ with DAG(
     schedule="@daily",
     start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
     catchup=False,
+    is_paused_upon_creation=True,
     # Params keep their types (bool, int, dict) when rendered into the operator's fields.
     render_template_as_native_obj=True,
     params={
@@ -33,7 +36,7 @@ with DAG(
             description="Annotation values a branch must all carry to be deleted ({} for none).",
         ),
         "max_age_hours": Param(24, type="number", minimum=0),
-        "dry_run": Param(False, type="boolean", description="List what would be deleted; delete nothing."),
+        "dry_run": Param(True, type="boolean", description="List what would be deleted; delete nothing."),
     },
     tags=["jambo", "example"],
 ) as dag:

@@ -20,14 +20,17 @@ Trigger with ``{"inject_bad_data": true}`` to see a check fail and the branch st
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, AirflowFailException, Param, task
 
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator, JamboDeleteBranchOperator
+from airflow_provider_jambo.operators.branch import (
+    JamboCreateBranchOperator,
+    JamboDeleteBranchOperator,
+    run_branch_name,
+)
 from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
 
 log = logging.getLogger(__name__)
@@ -47,11 +50,6 @@ DATA_QUALITY_CHECKS = {
 }
 
 
-def branch_slug(run_id: str) -> str:
-    """A run id as a branch-name suffix: lower case, ``[a-z0-9-]`` only."""
-    return re.sub(r"[^a-z0-9]+", "-", run_id.lower()).strip("-")[:60]
-
-
 def first_value(cursor: Any) -> Any:
     """SQL handler: the first column of the first row, or None for statements without rows."""
     if cursor.description is None:
@@ -60,7 +58,8 @@ def first_value(cursor: Any) -> Any:
     return row[0] if row else None
 
 
-BRANCH_NAME = "preview-{{ branch_slug(run_id) }}"
+#: From the run id (every run has one; a manual run has no logical date, so no ts/ds).
+BRANCH_NAME = "{{ run_branch_name(run_id, 'preview-') }}"
 
 with DAG(
     dag_id="example_jambo_preview_environment",
@@ -69,7 +68,7 @@ with DAG(
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     template_searchpath=[str(SQL_DIR)],
-    user_defined_macros={"branch_slug": branch_slug},
+    user_defined_macros={"run_branch_name": run_branch_name},
     params={
         "parent": Param("main", type="string", description="Branch to copy (id or exact name)."),
         "inject_bad_data": Param(

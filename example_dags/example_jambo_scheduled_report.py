@@ -7,6 +7,10 @@ point in time), so the report is reproducible and late writes to production cann
 heavy query runs on the branch's own compute, not production's. The report rows are the
 ``revenue_report`` task's XCom; the branch is deleted afterwards whatever happened (teardown), with
 a TTL as a backstop.
+
+A manual run (Airflow 3's CLI, REST API and UI trigger without a logical date) has no data
+interval: it branches ``main`` as it was when the run was triggered (``dag_run.run_after``). Branch
+names come from the run id, which every run has.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param
+from jinja2 import pass_context
 
 try:
     from airflow.sdk import CronDataIntervalTimetable
 except ImportError:  # Airflow < 3.1: not in the SDK (nor in common-compat) yet
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
 
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator, JamboDeleteBranchOperator
+from airflow_provider_jambo.operators.branch import (
+    JamboCreateBranchOperator,
+    JamboDeleteBranchOperator,
+    run_branch_name,
+)
 from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -36,7 +45,18 @@ def rows_as_dicts(cursor: Any) -> list[dict[str, Any]] | None:
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-BRANCH_NAME = "report-{{ data_interval_end | ds_nodash }}"
+@pass_context
+def report_end(context: Any) -> str:
+    """The data interval's end (RFC 3339); for a manual run without one, when it was triggered.
+
+    Read with ``context.get``: a run without a logical date has no ``data_interval_end`` at all,
+    and the DAG's StrictUndefined would fail a template naming it.
+    """
+    end = context.get("data_interval_end") or context["dag_run"].run_after
+    return str(end.isoformat())
+
+
+BRANCH_NAME = "{{ run_branch_name(run_id, 'report-') }}"
 
 with DAG(
     dag_id="example_jambo_scheduled_report",
@@ -46,6 +66,7 @@ with DAG(
     start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
     catchup=False,
     template_searchpath=[str(SQL_DIR)],
+    user_defined_macros={"run_branch_name": run_branch_name, "report_end": report_end},
     params={
         "parent": Param("main", type="string", description="Branch to report on (id or exact name)."),
         "window_days": Param(7, type="integer", minimum=1, description="Days of orders the report covers."),
@@ -56,7 +77,7 @@ with DAG(
         task_id="branch_at_interval_end",
         branch_name=BRANCH_NAME,
         parent="{{ params.parent }}",
-        parent_timestamp="{{ data_interval_end | ts }}",
+        parent_timestamp="{{ report_end() }}",
         ttl=timedelta(hours=3),
     )
 

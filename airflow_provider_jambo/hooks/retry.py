@@ -3,7 +3,11 @@
 What is retried (``retry_reason``):
 
 * 423 (locked by a conflicting operation), 503 and 429: always; the service did not apply the
-  request. 429 waits for ``Retry-After`` when the service sends it.
+  request. 429 waits for ``Retry-After`` when the service sends it. 423s are bounded by time
+  (``locked_max_elapsed``), not by the attempt count: a busy project is a queue to wait in, and
+  many runs mutating one project would exhaust any fixed number of attempts. Operators set it to 0
+  and wait for the project's operations in flight themselves (``operators/base.py``) rather than
+  re-sending blindly.
 * 422 ``... not ready yet``: always (the target is still initialising; nothing was applied).
 * Connect failures: always (the request never left this machine).
 * 500/502/504/524 and read errors/timeouts/dropped responses: only when the request is safe to
@@ -36,7 +40,8 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-ALWAYS_RETRY_STATUSES = frozenset({423, 429, 503})
+LOCKED = 423
+ALWAYS_RETRY_STATUSES = frozenset({LOCKED, 429, 503})
 #: Server errors retried only for requests that are safe to re-send.
 RESEND_SAFE_STATUSES = frozenset({500, 502, 504, 524})
 
@@ -48,6 +53,9 @@ class RetryPolicy:
     ``max_attempts`` counts the first try. ``max_elapsed`` bounds the total time including waits:
     a retry whose wait would cross it is not made. Waits grow ``initial_wait * multiplier**n``
     up to ``max_wait``, with "equal jitter" (half fixed, half random) so parallel tasks spread out.
+    ``locked_max_elapsed`` bounds how long 423s are retried (None: ``max_elapsed``; 0: raised at
+    once, for callers that wait for the project themselves); 423 attempts do not count against
+    ``max_attempts``.
     """
 
     max_attempts: int = 9
@@ -55,12 +63,13 @@ class RetryPolicy:
     initial_wait: float = 0.5
     max_wait: float = 30.0
     multiplier: float = 2.0
+    locked_max_elapsed: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise JamboConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
-        for name in ("max_elapsed", "initial_wait", "max_wait"):
-            if getattr(self, name) < 0:
+        for name in ("max_elapsed", "initial_wait", "max_wait", "locked_max_elapsed"):
+            if (getattr(self, name) or 0) < 0:
                 raise JamboConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.multiplier < 1:
             raise JamboConfigError(f"multiplier must be >= 1, got {self.multiplier}")
@@ -101,6 +110,11 @@ class RetryPolicy:
         except JamboConfigError as err:
             raise JamboConfigError(f"{where}{err}") from None
 
+    @property
+    def locked_budget(self) -> float:
+        """Seconds 423s are retried for."""
+        return self.max_elapsed if self.locked_max_elapsed is None else self.locked_max_elapsed
+
     def backoff(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
         """Exponential wait with equal jitter for the ``retry_number``-th retry (1-based)."""
         ceiling = min(self.max_wait, self.initial_wait * self.multiplier ** max(0, retry_number - 1))
@@ -132,6 +146,14 @@ def wait_seconds(policy: RetryPolicy, exc: BaseException | None, retry_number: i
     return policy.backoff(retry_number)
 
 
+def _is_locked(state: RetryCallState) -> bool:
+    outcome = state.outcome
+    if outcome is None or not outcome.failed:
+        return False
+    exc = outcome.exception()
+    return isinstance(exc, JamboAPIError) and exc.status == LOCKED
+
+
 class _Rules:
     """The tenacity callbacks for one request under one policy (shared by sync and async)."""
 
@@ -151,24 +173,33 @@ class _Rules:
         return wait_seconds(self.policy, exc, state.attempt_number)
 
     def stop(self, state: RetryCallState) -> bool:
-        if state.attempt_number >= self.policy.max_attempts:
-            return True
         # With an injected (fake) sleep the wall clock does not move, so count the waits too.
         elapsed = max(state.seconds_since_start or 0.0, state.idle_for)
-        return elapsed + (state.upcoming_sleep or 0.0) > self.policy.max_elapsed
+        upcoming = state.upcoming_sleep or 0.0
+        if _is_locked(state):
+            # Time-bounded only: waiting in a busy project's queue is not a failing request.
+            return elapsed + upcoming > self.policy.locked_budget
+        if state.attempt_number >= self.policy.max_attempts:
+            return True
+        return elapsed + upcoming > self.policy.max_elapsed
 
     def before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         reason = retry_reason(self.req, exc) if exc else "unknown"
         request_id = getattr(exc, "request_id", None)
+        bound = (
+            f"a locked project is waited for up to {self.policy.locked_budget:g} s"
+            if _is_locked(state)
+            else f"at most {self.policy.max_attempts} attempts"
+        )
         self.log.warning(
-            "Retrying %s in %.2f s (attempt %d of %d failed: %s%s)",
+            "Retrying %s in %.2f s (attempt %d failed: %s%s; %s)",
             self.req.describe(),
             state.upcoming_sleep,
             state.attempt_number,
-            self.policy.max_attempts,
             reason,
             f"; request id {request_id}" if request_id else "",
+            bound,
         )
 
     def kwargs(self) -> dict[str, Any]:

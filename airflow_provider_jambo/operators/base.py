@@ -6,28 +6,42 @@
   :class:`~airflow_provider_jambo.triggers.operation.JamboOperationTrigger` (``deferrable``).
 - The operator owns its deadline (``timeout``): the trigger reports a timeout and the operator fails
   with a clear message, instead of ``execution_timeout`` killing the task (which would skip cleanup).
+  One deadline per task run covers its waits for a locked project and for its own operations.
+- Short operations never go through a deferral round trip: a deferrable operator first waits
+  inline for ``defer_grace_seconds`` (longer than Airflow's ~5 s deferral round trip) and defers
+  only if its operations are still pending. Besides saving the round trip, this keeps the usual
+  3-second operations clear of an Airflow race where a trigger firing before the worker has
+  reported the deferral gets the task marked failed (apache/airflow#72716, #71580, #67287).
+- A locked project (423) is a queue, not a failure: every change is sent through :meth:`send`, which
+  waits until the project's operations in flight are done (``triggers/project.py``; in the triggerer
+  when deferrable, after the same inline grace) and sends again, until the deadline.
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_jambo.exceptions import (
     JamboConfigError,
     JamboError,
+    JamboLockedError,
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.retry import RetryPolicy
 from airflow_provider_jambo.links import JamboConsoleLink
 from airflow_provider_jambo.operators.validation import check_timeout, is_templated
 from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger, wait_until_idle
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -39,6 +53,23 @@ DEFAULT_CONN_ID = "jambo_default"
 DEFAULT_TIMEOUT = 30 * 60.0
 #: How far back to look for operations still in flight (the list is newest first; older ones are done).
 IN_FLIGHT_LOOKBACK = timedelta(days=1)
+#: Inline wait before a deferrable operator defers (seconds): longer than Airflow's deferral round
+#: trip (~5 s: the task supervisor reaps the deferred process at its next heartbeat).
+DEFAULT_DEFER_GRACE = 10.0
+#: Longest pause (seconds, jittered) between "the project is unlocked" and sending again, so the
+#: runs queued on one project do not all send at the same instant.
+LOCKED_RESEND_MAX_WAIT = 2.0
+
+T = TypeVar("T")
+
+
+class QueueingHook(JamboHook):
+    """The operators' hook: a 423 is raised at once (never re-sent blindly), because the operator
+    waits for the project's operations in flight itself (:meth:`JamboBaseOperator.send`)."""
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return replace(super().retry_policy, locked_max_elapsed=0.0)
 
 
 def in_flight_operations(
@@ -82,6 +113,9 @@ class JamboBaseOperator(BaseOperator):
         task fails with a message naming the operations still in flight.
     :param poll_interval: longest interval between status checks, seconds (polling starts shorter
         and backs off up to it).
+    :param defer_grace_seconds: with ``deferrable``, wait this long inline first and defer only if
+        the operations (or a lock on the project) are still pending; 0 defers at once. Default:
+        ``[jambo] default_defer_grace_seconds`` (``AIRFLOW__JAMBO__DEFAULT_DEFER_GRACE_SECONDS``), else 10.
     """
 
     template_fields: Sequence[str] = ("jambo_conn_id", "project_id")
@@ -97,6 +131,9 @@ class JamboBaseOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         timeout: timedelta | float = DEFAULT_TIMEOUT,
         poll_interval: float = 2.0,
+        defer_grace_seconds: float = conf.getfloat(
+            "jambo", "default_defer_grace_seconds", fallback=DEFAULT_DEFER_GRACE
+        ),
         **kwargs: Any,
     ) -> None:
         # Each key of the returned dict is also its own XCom, so ``task.output["branch_id"]`` works.
@@ -116,6 +153,17 @@ class JamboBaseOperator(BaseOperator):
                 f"poll_interval must be a positive number of seconds, got {poll_interval!r}"
             )
         self.poll_interval = float(poll_interval)
+        if (
+            isinstance(defer_grace_seconds, bool)
+            or not isinstance(defer_grace_seconds, (int, float))
+            or defer_grace_seconds < 0
+        ):
+            raise JamboConfigError(
+                f"defer_grace_seconds must be a number of seconds >= 0, got {defer_grace_seconds!r}"
+            )
+        self.defer_grace_seconds = float(defer_grace_seconds)
+        # Set on the first call of run_deadline(); carried across deferrals in the resume kwargs.
+        self._deadline: float | None = None
 
     # -- parse-time checks --------------------------------------------------------------------------
 
@@ -141,7 +189,89 @@ class JamboBaseOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> JamboHook:
-        return JamboHook(jambo_conn_id=self.jambo_conn_id)
+        return QueueingHook(jambo_conn_id=self.jambo_conn_id)
+
+    def run_deadline(self) -> float:
+        """The absolute deadline (epoch seconds) of this task run's waits: ``timeout`` from its start."""
+        if self._deadline is None:
+            self._deadline = time.time() + self.timeout
+        return self._deadline
+
+    def send(
+        self,
+        call: Callable[[], T],
+        *,
+        project_id: str,
+        deadline: float | None = None,
+        defer: bool = True,
+        hook: JamboHook | None = None,
+    ) -> T:
+        """Make a change (``call``); while the project is locked (423), wait until its operations in
+        flight are done and send it again, until ``deadline`` (default: :meth:`run_deadline`).
+
+        A deferrable operator waits inline for ``defer_grace_seconds`` at most, then defers to
+        :class:`JamboProjectIdleTrigger` and runs ``execute`` again when the project is unlocked
+        (``defer=False`` keeps the whole wait inline, e.g. for a cleanup). ``hook`` (default
+        ``self.hook``) is the one ``call`` uses.
+        """
+        deadline = self.run_deadline() if deadline is None else deadline
+        while True:
+            try:
+                return call()
+            except JamboLockedError as err:
+                self._wait_unlocked(
+                    err, hook or self.hook, project_id=project_id, deadline=deadline, defer=defer
+                )
+
+    def _wait_unlocked(
+        self, err: JamboLockedError, hook: JamboHook, *, project_id: str, deadline: float, defer: bool
+    ) -> None:
+        now = time.time()
+        budget = max(0.0, deadline - now)
+        deferring = defer and self.deferrable
+        inline_until = min(deadline, now + self.defer_grace_seconds) if deferring else deadline
+        self.log.info(
+            "Project %s is locked (%s): waiting for its operations in flight, then sending again",
+            project_id,
+            err.message,
+        )
+        waited = wait_until_idle(hook, project_id, deadline=inline_until, poll_interval=self.poll_interval)
+        if waited.succeeded:
+            # Others queued on this project were woken by the same finish: spread the re-sends.
+            hook.sleep(random.uniform(0.0, LOCKED_RESEND_MAX_WAIT))
+            return
+        if deferring and time.time() < deadline:
+            self.log.info("Project %s still busy: deferring until it is unlocked", project_id)
+            self.defer(
+                trigger=JamboProjectIdleTrigger(
+                    jambo_conn_id=self.jambo_conn_id,
+                    project_id=project_id,
+                    deadline=deadline,
+                    poll_interval=self.poll_interval,
+                    retry_policy=self.hook.retry_policy.to_dict(),
+                ),
+                method_name="execute_unlocked",
+                kwargs={"deadline": deadline},
+            )
+        raise JamboOperationTimeoutError(
+            f"{err.method} {err.path} was refused while project {project_id} was locked "
+            f"({err.status} {err.message}), and it stayed locked for the {budget:.1f} s left "
+            f"of the timeout: {waited.message}",
+            waited.operations,
+        ) from err
+
+    def execute_unlocked(self, context: Context, event: dict[str, Any], deadline: float) -> Any:
+        """Resume after :class:`JamboProjectIdleTrigger`: run ``execute`` again (it re-sends the
+        change; creates adopt what exists), under the same deadline."""
+        self._deadline = float(deadline)
+        status, message = event.get("status"), event.get("message")
+        if status == "timeout":
+            raise JamboOperationTimeoutError(
+                f"the project stayed locked until the timeout of {self.timeout:g} s: {message}"
+            )
+        if status != "success":
+            raise JamboError(f"waiting for the project to be unlocked failed: {message}")
+        return self.execute(context)
 
     def resolved_project_id(self) -> str:
         return self.project_id or self.hook.project_id
@@ -175,7 +305,15 @@ class JamboBaseOperator(BaseOperator):
         ids = [op.id for op in operations]
         if not self.wait_for_completion or not ids:
             return result
-        deadline = time.time() + self.timeout
+        deadline = self.run_deadline()
+        if self.deferrable and self.defer_grace_seconds > 0:
+            # Most operations take seconds: finish them here rather than through a deferral.
+            grace_end = min(deadline, time.time() + self.defer_grace_seconds)
+            waited = self.hook.wait_for_operations(
+                ids, project_id=project_id, deadline=grace_end, poll_interval=self.poll_interval
+            )
+            if waited.status != "timeout" or grace_end >= deadline:
+                return self._finish(waited.status, ids, waited.message, result)
         if self.deferrable:
             self.log.info("Deferring until operations %s finish (timeout %.0f s)", ids, self.timeout)
             self.push_early(context, result)

@@ -7,13 +7,26 @@ to be neither its parent nor the default branch before anything is handed downst
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_jambo.exceptions import JamboConfigError, JamboConflictError, JamboNotFoundError
+from airflow.providers.common.compat.sdk import TaskDeferred
+
+from airflow_provider_jambo.exceptions import (
+    JamboConfigError,
+    JamboConflictError,
+    JamboError,
+    JamboNotFoundError,
+)
+from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.models import BranchCreation
-from airflow_provider_jambo.operators.base import JamboBaseOperator
+from airflow_provider_jambo.operators.base import JamboBaseOperator, QueueingHook
 from airflow_provider_jambo.operators.validation import (
     IF_EXISTS_POLICIES,
     check_choice,
@@ -30,6 +43,53 @@ if TYPE_CHECKING:
     from airflow_provider_jambo.models import Branch, Database, Endpoint, Operation
 
 
+#: The service's longest branch name (the hook's ``check_name`` limit).
+BRANCH_NAME_MAX = 256
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def run_branch_name(run_id: str, prefix: str = "", *, max_len: int = BRANCH_NAME_MAX) -> str:
+    """A branch name for a DAG run: ``prefix`` + the run id as ``[a-z0-9-]``.
+
+    Built from the run id because it is the one identifier every run has: a manual run of Airflow 3
+    has no logical date, so ``ts``/``ds`` and friends are undefined then. The same run (and so a
+    retried task) always gets the same name, so the retry adopts its branch. When the slug loses
+    information (case, punctuation, truncation) an 8-character hash of the run id is appended, so two
+    run ids that only differ in punctuation still get different branches.
+    Use it in templates as a macro: ``user_defined_macros={"run_branch_name": run_branch_name}``
+    and ``branch_name="{{ run_branch_name(run_id, 'preview-') }}"``.
+    """
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise JamboConfigError(f"run_id must be a non-empty string, got {run_id!r}")
+    if not isinstance(prefix, str):
+        raise JamboConfigError(f"prefix must be a string, got {prefix!r}")
+    slug = _NOT_SLUG.sub("-", run_id.lower()).strip("-")
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    room = max_len - len(prefix)
+    if slug == run_id and len(slug) <= room:
+        name = prefix + slug
+    else:
+        if room < len(digest) + 1:
+            raise JamboConfigError(
+                f"prefix {prefix!r} leaves no room for the run id in a branch name "
+                f"of at most {max_len} characters"
+            )
+        keep = slug[: room - len(digest) - 1].rstrip("-")
+        name = f"{prefix}{keep}-{digest}" if keep else prefix + digest
+    _check_name("branch name", name)
+    return name
+
+
+def default_branch_name(context: Context) -> str:
+    """The create operator's name when none is given: ``<dag_id>-<task_id>[-<map_index>]-<run id>``."""
+    ti = context["ti"]
+    prefix = f"{ti.dag_id}-{ti.task_id}-"
+    map_index = getattr(ti, "map_index", None)
+    if isinstance(map_index, int) and map_index >= 0:
+        prefix += f"{map_index}-"
+    return run_branch_name(str(context["run_id"]), _NOT_SLUG.sub("-", prefix.lower()).lstrip("-"))
+
+
 def _iso(value: datetime | None) -> str | None:
     return format_timestamp(value) if value is not None else None
 
@@ -37,6 +97,40 @@ def _iso(value: datetime | None) -> str | None:
 def _check_name(field: str, value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise JamboConfigError(f"{field} must be a non-empty branch name or id, got {value!r}")
+
+
+#: How long the create operator's cleanup after a failure may take (delete, waiting for the
+#: project to be unlocked and for the delete's operations), seconds.
+CLEANUP_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class _CreatedBranch:
+    """What a failed create task may have to delete: a branch it created, or one it adopted."""
+
+    project_id: str
+    branch_id: str
+    created: bool
+
+
+def made_by_task(branch: Branch, ti: Any) -> bool:
+    """Whether ``branch`` carries the default annotations of this task instance (any try).
+
+    Read from the branch's annotation (``GET /branches/{id}``); a branch created without
+    ``default_annotations`` never matches, so it is never taken for this task's own.
+    """
+    annotation = branch.raw.get("annotation")
+    tags = annotation.get("value") if isinstance(annotation, Mapping) else None
+    if not isinstance(tags, Mapping):
+        return False
+    map_index = getattr(ti, "map_index", None)
+    mapped = str(map_index) if isinstance(map_index, int) and map_index >= 0 else None
+    return (
+        tags.get("dag_id") == str(ti.dag_id)
+        and tags.get("run_id") == str(ti.run_id)
+        and tags.get("task_id") == str(ti.task_id)
+        and tags.get("map_index") == mapped
+    )
 
 
 def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> None:
@@ -63,7 +157,10 @@ class JamboCreateBranchOperator(JamboBaseOperator):
     ``role``, ``expires_at`` — never a password or a connection URI (get one at run time from the
     hook). Each key is also its own XCom (``create.output["branch_id"]``).
 
-    :param branch_name: exact name of the branch (templated).
+    :param branch_name: exact name of the branch (templated). Default:
+        ``<dag_id>-<task_id>-<run id>`` as built by :func:`run_branch_name` (unique per run and task,
+        the same for every try). Build names from ``run_id``, not ``ts``/``ds``: a manual run of
+        Airflow 3 has no logical date, and those variables are undefined then.
     :param parent: parent branch, by id or exact name (templated); default: the default branch.
     :param parent_timestamp: branch from the parent's state at this time (datetime or RFC 3339).
     :param parent_lsn: branch from the parent's state at this LSN (exclusive with ``parent_timestamp``).
@@ -79,6 +176,16 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         ``try_number`` are added unless ``default_annotations=False``.
     :param if_exists: ``reuse`` (get-or-create; a retried task adopts its branch) or ``fail``.
     :param database: which database to report in the return value (default: the branch's first).
+    :param keep_on_failure: keep the branch when the task fails after creating it (see below).
+
+    All or nothing: when anything fails after the branch was created (its operations failed or
+    timed out, the triggerer lacks the connection, the trigger crashed, the task is killed or
+    times out: ``on_kill``), the task deletes the branch before it fails, best effort and logged,
+    unless ``keep_on_failure=True``. It deletes only a branch this task created: in this try, or
+    in an earlier try of the same task instance (an adopted branch whose default annotations name
+    this ``dag_id``, ``run_id``, ``task_id`` and ``map_index``). Any other branch it adopted (made by
+    hand, by another task or run, or without ``default_annotations``) is left alone. A process
+    killed with SIGKILL cannot clean up: give the branch a ``ttl`` so the service deletes it.
     """
 
     template_fields: Sequence[str] = (
@@ -96,7 +203,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
     def __init__(
         self,
         *,
-        branch_name: str,
+        branch_name: str | None = None,
         parent: str | None = None,
         parent_timestamp: datetime | str | None = None,
         parent_lsn: str | None = None,
@@ -112,6 +219,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         default_annotations: bool = True,
         if_exists: str = "reuse",
         database: str | None = None,
+        keep_on_failure: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -131,6 +239,13 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         self.default_annotations = default_annotations
         self.if_exists = if_exists
         self.database = database
+        self.keep_on_failure = keep_on_failure
+        # Run-time state for the cleanup after a failure (also reached from on_kill).
+        self._created_branch: _CreatedBranch | None = None
+        self._cleaned_up = False
+        self._resumed = False
+        self._resume_result: Any = None
+        self._context: Context | None = None
         self._validate(at_parse=True)
 
     def _validate(self, *, at_parse: bool) -> None:
@@ -151,7 +266,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
             raise JamboConfigError("give either expires_at (absolute) or ttl (relative), not both")
         if known(self.parent_timestamp, self.parent_lsn):
             check_point_in_time("parent", self.parent_timestamp, self.parent_lsn)
-        if known(self.branch_name):
+        if self.branch_name is not None and known(self.branch_name):
             _check_name("branch_name", self.branch_name)
         if self.schema_only and (self.parent_timestamp is not None or self.parent_lsn is not None):
             raise JamboConfigError(
@@ -178,10 +293,16 @@ class JamboCreateBranchOperator(JamboBaseOperator):
                     "try_number": str(ti.try_number),
                 }
             )
+            map_index = getattr(ti, "map_index", None)
+            if isinstance(map_index, int) and map_index >= 0:
+                tags["map_index"] = str(map_index)
         tags.update({str(k): str(v) for k, v in (self.annotations or {}).items()})
         return tags
 
     def execute(self, context: Context) -> dict[str, Any] | None:
+        self._context = context
+        if self.branch_name is None:
+            self.branch_name = default_branch_name(context)
         self._validate(at_parse=False)
         expires = check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
         parent_ts = check_point_in_time("parent", self.parent_timestamp, self.parent_lsn)
@@ -214,11 +335,16 @@ class JamboCreateBranchOperator(JamboBaseOperator):
             "endpoints": endpoints,
             "annotations": self._annotations(context),
         }
+        name = self.branch_name
         if self.if_exists == "reuse":
-            creation = hook.get_or_create_branch(self.branch_name, **create_kwargs)
+            creation = self.send(
+                lambda: hook.get_or_create_branch(name, **create_kwargs), project_id=project_id
+            )
         else:
             try:
-                creation = hook.create_branch(name=self.branch_name, **create_kwargs)
+                creation = self.send(
+                    lambda: hook.create_branch(name=name, **create_kwargs), project_id=project_id
+                )
             except JamboConflictError as err:
                 raise JamboConflictError(
                     err.status,
@@ -238,13 +364,117 @@ class JamboCreateBranchOperator(JamboBaseOperator):
                 "Created branch %r (%s) from %r (%s)", branch.name, branch.id, parent.name, parent.id
             )
 
-        result = self._result(creation, project_id)
-        # Pushed before waiting: if the wait fails or times out, a teardown can still find and delete it.
-        self.push_early(context, result)
-        # For an adopted branch these are its operations still in flight (a previous try may have
-        # died while the branch was being created), so a retry waits for them too.
-        operations: list[Operation] = list(creation.operations)
-        return self.wait_for(context, project_id=project_id, operations=operations, result=result)
+        self._created_branch = _CreatedBranch(project_id, branch.id, creation.created)
+        with self._all_or_nothing():
+            result = self._result(creation, project_id)
+            # Pushed before waiting: a deferred task resumes (or fails) with it, and a teardown finds it.
+            self.push_early(context, result)
+            # For an adopted branch these are its operations still in flight (a previous try may have
+            # died while the branch was being created), so a retry waits for them too.
+            operations: list[Operation] = list(creation.operations)
+            return self.wait_for(context, project_id=project_id, operations=operations, result=result)
+
+    # -- all or nothing -----------------------------------------------------------------------------
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after a deferral; any failure there (an error or timeout event, or a crashed
+        trigger: Airflow's ``__fail__`` raising ``TaskDeferralError``) deletes the branch first."""
+        self._context = context
+        if next_method == "execute_unlocked":
+            # Deferred before anything was created (the project was locked); execute cleans up.
+            return super().resume_execution(next_method, next_kwargs, context)
+        # What was created is read back (the resume kwargs, else the XCom pushed before deferring)
+        # only on failure.
+        self._resumed = True
+        self._resume_result = (next_kwargs or {}).get("result")
+        with self._all_or_nothing():
+            return super().resume_execution(next_method, next_kwargs, context)
+
+    @contextmanager
+    def _all_or_nothing(self) -> Iterator[None]:
+        try:
+            yield
+        except TaskDeferred:
+            raise
+        except BaseException:
+            # Re-raised unchanged: the cleanup only adds to what the task reports.
+            self.cleanup_after_failure()
+            raise
+
+    def on_kill(self) -> None:
+        # Called from a signal handler, maybe in the middle of a request of self.hook: use a new one.
+        self.cleanup_after_failure(QueueingHook(jambo_conn_id=self.jambo_conn_id))
+
+    def cleanup_after_failure(self, hook: JamboHook | None = None) -> None:
+        """Delete the branch this task created (once; best effort, logged). See the class docstring."""
+        context = self._context
+        if self._created_branch is None and self._resumed:
+            # A resumed task finds its branch in the resume kwargs, or (Airflow's __fail__ for a
+            # crashed trigger carries only the error) in the XCom pushed before it deferred.
+            pushed = self._resume_result
+            if pushed is None and context is not None and "ti" in context:
+                pushed = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
+            if isinstance(pushed, Mapping) and pushed.get("branch_id") and pushed.get("project_id"):
+                self._created_branch = _CreatedBranch(
+                    str(pushed["project_id"]), str(pushed["branch_id"]), bool(pushed.get("created"))
+                )
+        target = self._created_branch
+        if target is None or self._cleaned_up:
+            return
+        self._cleaned_up = True
+        if self.keep_on_failure:
+            self.log.warning(
+                "The task failed; keeping branch %s (keep_on_failure=True): delete it yourself, "
+                "or let its TTL do so",
+                target.branch_id,
+            )
+            return
+        hook = hook or self.hook
+        pid, bid = target.project_id, target.branch_id
+        try:
+            if not target.created:
+                branch = hook.get_branch(bid, project_id=pid)
+                if context is None or "ti" not in context or not made_by_task(branch, context["ti"]):
+                    self.log.info(
+                        "The task failed; branch %r (%s) was adopted, not created by this task: "
+                        "left as it is",
+                        branch.name,
+                        bid,
+                    )
+                    return
+            deadline = time.time() + CLEANUP_TIMEOUT
+            operations = self.send(
+                lambda: hook.delete_branch(bid, project_id=pid),
+                project_id=pid,
+                deadline=deadline,
+                defer=False,
+                hook=hook,
+            )
+            waited = hook.wait_for_operations(
+                [op.id for op in operations],
+                project_id=pid,
+                deadline=deadline,
+                poll_interval=self.poll_interval,
+            )
+        except JamboNotFoundError:
+            self.log.info("The task failed; branch %s is already gone", bid)
+            return
+        except JamboError as err:
+            self.log.error(
+                "The task failed, and deleting branch %s (created by this task) failed too: %s. "
+                "Delete it by hand; its TTL, if it has one, deletes it eventually",
+                bid,
+                err,
+            )
+            return
+        if waited.succeeded:
+            self.log.warning("The task failed: deleted branch %s, which it had created", bid)
+        else:
+            self.log.error(
+                "The task failed: deleting branch %s (created by this task) was sent, but %s",
+                bid,
+                waited.message,
+            )
 
     def _check_result(self, branch: Branch, parent: Branch) -> None:
         if branch.name != self.branch_name:
@@ -284,12 +514,14 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         }
 
     def failure_hint(self, result: dict[str, Any] | None) -> str:
-        if result and result.get("branch_id"):
+        if not result or not result.get("branch_id"):
+            return ""
+        if self.keep_on_failure:
             return (
-                f"; branch {result['branch_id']} was created and is in this task's XCom "
-                "(keys branch_id and return_value) so a teardown can delete it"
+                f"; branch {result['branch_id']} is kept (keep_on_failure=True) and is in this "
+                "task's XCom (keys branch_id and return_value)"
             )
-        return ""
+        return f"; branch {result['branch_id']} is deleted by this task if it created it (see the log)"
 
 
 def _pick_database(databases: Iterable[Database], name: str | None) -> Database | None:
@@ -347,10 +579,14 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         if branch.protected:
             # Only reached with allow_protected=True; the service deletes no protected branch.
             self.log.warning("Unprotecting branch %r (%s) to delete it", branch.name, branch.id)
-            operations.extend(
-                hook.update_branch(branch.id, project_id=project_id, protected=False).operations
+            unprotect = self.send(
+                lambda: hook.update_branch(branch.id, project_id=project_id, protected=False),
+                project_id=project_id,
             )
-        operations.extend(hook.delete_branch(branch.id, project_id=project_id))
+            operations.extend(unprotect.operations)
+        operations.extend(
+            self.send(lambda: hook.delete_branch(branch.id, project_id=project_id), project_id=project_id)
+        )
         self.log.info("Deleting branch %r (%s)", branch.name, branch.id)
         result = {
             "project_id": project_id,
@@ -437,16 +673,22 @@ class JamboResetBranchOperator(JamboBaseOperator):
         if expires is not None:
             # Set before the restore: a reset from the parent re-applies the (new) TTL interval, and
             # an update right after it would collide with the restore's operations (423).
-            update = hook.update_branch(
-                branch.id, project_id=project_id, expires_at=format_timestamp(expires)
+            update = self.send(
+                lambda: hook.update_branch(
+                    branch.id, project_id=project_id, expires_at=format_timestamp(expires)
+                ),
+                project_id=project_id,
             )
             operations.extend(update.operations)
-        mutation = hook.restore_branch(
-            branch.id,
-            source_branch_id=source.id,
-            source_lsn=self.source_lsn,
-            source_timestamp=source_ts,
-            preserve_under_name=self.preserve_under_name,
+        mutation = self.send(
+            lambda: hook.restore_branch(
+                branch.id,
+                source_branch_id=source.id,
+                source_lsn=self.source_lsn,
+                source_timestamp=source_ts,
+                preserve_under_name=self.preserve_under_name,
+                project_id=project_id,
+            ),
             project_id=project_id,
         )
         operations.extend(mutation.operations)

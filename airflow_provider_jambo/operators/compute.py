@@ -99,13 +99,16 @@ class JamboCreateComputeOperator(JamboBaseOperator):
                 operations = in_flight_operations(hook, project_id, endpoint_id=endpoint.id)
                 result = endpoint_result(project_id, endpoint, created=False)
                 return self.wait_for(context, project_id=project_id, operations=operations, result=result)
-        mutation = hook.create_endpoint(
-            branch.id,
+        mutation = self.send(
+            lambda: hook.create_endpoint(
+                branch.id,
+                project_id=project_id,
+                type=self.compute_type,
+                min_cu=self.min_cu,
+                max_cu=self.max_cu,
+                suspend_timeout_seconds=self.suspend_timeout_seconds,
+            ),
             project_id=project_id,
-            type=self.compute_type,
-            min_cu=self.min_cu,
-            max_cu=self.max_cu,
-            suspend_timeout_seconds=self.suspend_timeout_seconds,
         )
         endpoint = mutation.resource
         self.log.info("Created %s compute %s on branch %s", endpoint.type, endpoint.id, branch.id)
@@ -147,7 +150,9 @@ class JamboDeleteComputeOperator(JamboBaseOperator):
                 "endpoint_id": endpoint_id,
                 "deleted": False,
             }
-        operations: list[Operation] = hook.delete_endpoint(endpoint.id, project_id=project_id)
+        operations: list[Operation] = self.send(
+            lambda: hook.delete_endpoint(endpoint.id, project_id=project_id), project_id=project_id
+        )
         self.log.info("Deleting compute %s of branch %s", endpoint.id, endpoint.branch_id)
         result = {
             "project_id": project_id,
@@ -176,7 +181,7 @@ class _EndpointActionOperator(JamboBaseOperator):
     def execute(self, context: Context) -> dict[str, Any] | None:
         endpoint_id = self.reference("endpoint_id", "endpoint_id")
         project_id = self.resolved_project_id()
-        mutation = self._call(endpoint_id, project_id)
+        mutation = self.send(lambda: self._call(endpoint_id, project_id), project_id=project_id)
         self.log.info("%s compute %s", self.action, mutation.resource.id)
         result = endpoint_result(project_id, mutation.resource)
         return self.wait_for(context, project_id=project_id, operations=mutation.operations, result=result)

@@ -72,7 +72,15 @@ def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
 def test_ephemeral_branch_deferrable_success(
     run_example_dag: Callable[..., DagRunResult], service: Service
 ) -> None:
-    result = run_example_dag(EPHEMERAL, env={**service.env, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"})
+    result = run_example_dag(
+        EPHEMERAL,
+        env={
+            **service.env,
+            "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
+            # Defer at once (no inline grace), so the trigger path is what runs here.
+            "AIRFLOW__JAMBO__DEFAULT_DEFER_GRACE_SECONDS": "0",
+        },
+    )
     assert result.state == "success", result.describe()
     assert result.task_states == {"create_branch": "success", "work": "success", "delete_branch": "success"}
     created = result.xcoms[("create_branch", "return_value")]

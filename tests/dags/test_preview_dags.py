@@ -181,7 +181,7 @@ def test_janitor_deletes_stale_branches_children_first(airflow_home: AirflowHome
     _branch(hook, project, "feature-x", main, annotations=tag)
     project.emu.clear_requests()
 
-    result = airflow_home.run_dag(JANITOR, env=project.env, conf={"max_age_hours": 0})
+    result = airflow_home.run_dag(JANITOR, env=project.env, conf={"max_age_hours": 0, "dry_run": False})
     assert result.state == "success", result.describe()
     plan = result.xcoms[("delete_stale_branches", "return_value")]
     assert plan["dry_run"] is False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from runner import EXAMPLE_DAGS, dag_bag
 
 
@@ -29,23 +28,10 @@ def test_preview_environment_tears_the_branch_down_whatever_happens() -> None:
     assert tasks["delete_branch"].branch == tasks["create_branch"].branch_name
 
 
-@pytest.mark.parametrize(
-    ("run_id", "slug"),
-    [
-        ("manual__2026-11-27T08:35:10.795491+00:00", "manual-2026-11-27t08-35-10-795491-00-00"),
-        ("scheduled__2026-11-27T00:00:00+00:00", "scheduled-2026-11-27t00-00-00-00-00"),
-        ("My Run!", "my-run"),
-    ],
-)
-def test_branch_names_from_run_ids(run_id: str, slug: str) -> None:
-    branch_slug = load("example_jambo_preview_environment").user_defined_macros["branch_slug"]
-    assert branch_slug(run_id) == slug
-
-
 def test_scheduled_report_branches_at_the_data_interval_end() -> None:
     dag = load("example_jambo_scheduled_report")
     tasks = dag.task_dict
-    assert tasks["branch_at_interval_end"].parent_timestamp == "{{ data_interval_end | ts }}"
+    assert tasks["branch_at_interval_end"].parent_timestamp == "{{ report_end() }}"
     assert tasks["delete_branch"].is_teardown
     # Daily with a real data interval (yesterday 00:00 -> today 00:00), not a zero-length trigger time.
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
@@ -60,5 +46,7 @@ def test_janitor_defaults_are_narrow() -> None:
     assert params["name_prefix"] == "preview-"
     assert params["annotations"] == {"dag_id": "example_jambo_preview_environment"}
     assert params["max_age_hours"] == 24
-    assert params["dry_run"] is False
+    # Unpausing (or triggering) the example lists what it would delete; deleting needs dry_run=false.
+    assert params["dry_run"] is True
+    assert dag.is_paused_upon_creation is True
     assert dag.render_template_as_native_obj

@@ -360,3 +360,43 @@ def test_org_id_extra_scopes_project_listing_and_creation(
     assert json.loads(created.calls.last.request.content) == {
         "project": {"name": "two", "org_id": "org-blue-123"}
     }
+
+
+def test_423s_are_bounded_by_time_not_by_attempts(
+    api: respx.MockRouter, make_hook: Callable[..., JamboHook], sleeps: SleepRecorder
+) -> None:
+    """A busy project is a queue: 12 locked answers outlast max_attempts=3 and still succeed."""
+    route = api.post("/projects/proj-1/branches").mock(side_effect=[err(423, "locked")] * 12 + [OK])
+    policy = RetryPolicy(
+        max_attempts=3, max_elapsed=5.0, initial_wait=0.5, max_wait=1.0, locked_max_elapsed=60
+    )
+    make_hook(retry_policy=policy).request(POST_BRANCH)
+    assert route.call_count == 13
+    # Jittered waits (equal jitter: half fixed, half random), so parallel runs spread out.
+    assert all(0.25 <= wait <= 1.0 for wait in sleeps.calls)
+    assert len(set(sleeps.calls)) > 1
+    # Past the time bound the 423 is raised.
+    route.reset()
+    route.mock(return_value=err(423, "locked"))
+    sleeps.calls.clear()
+    with pytest.raises(JamboLockedError):
+        make_hook(retry_policy=RetryPolicy(max_wait=1.0, locked_max_elapsed=10)).request(POST_BRANCH)
+    assert 9.0 <= sum(sleeps.calls) <= 10.0
+
+
+def test_other_errors_keep_the_attempt_bound_and_zero_raises_423_at_once(
+    api: respx.MockRouter, make_hook: Callable[..., JamboHook], sleeps: SleepRecorder
+) -> None:
+    route = api.get("/projects/proj-1").mock(return_value=err(503, "unavailable"))
+    with pytest.raises(JamboServerError):
+        make_hook(retry_policy=RetryPolicy(max_attempts=3, locked_max_elapsed=600)).request(GET_PROJECT)
+    assert route.call_count == 3
+    locked = api.post("/projects/proj-1/branches").mock(return_value=err(423, "locked"))
+    sleeps.calls.clear()
+    with pytest.raises(JamboLockedError):
+        make_hook(retry_policy=RetryPolicy(locked_max_elapsed=0)).request(POST_BRANCH)
+    assert locked.call_count == 1
+    assert sleeps.calls == []
+    assert RetryPolicy.from_dict(RetryPolicy(locked_max_elapsed=0).to_dict()).locked_budget == 0
+    with pytest.raises(ValueError, match="locked_max_elapsed must be >= 0"):
+        RetryPolicy(locked_max_elapsed=-1)

@@ -41,6 +41,7 @@ RESULT_KEYS = {
 
 def create_op(name: str = "ci-1", **kwargs: object) -> JamboCreateBranchOperator:
     kwargs.setdefault("deferrable", False)
+    kwargs.setdefault("defer_grace_seconds", 0)  # defer at once (the grace has its own tests)
     return JamboCreateBranchOperator(task_id="create_branch", branch_name=name, **kwargs)  # type: ignore[arg-type]
 
 
@@ -115,8 +116,9 @@ def test_retry_after_a_timed_out_wait_adopts_the_branch_and_waits_for_its_operat
     emu = jambo_project.emu
     emu.set_operation_durations(default=10)  # the manual clock stands still until advanced
     first = make_context(try_number=1)
+    # keep_on_failure stands in for a first try killed (SIGKILL) before it could delete its branch.
     with pytest.raises(JamboOperationTimeoutError):
-        create_op(timeout=0.2, poll_interval=0.05).execute(first)
+        create_op(timeout=0.2, poll_interval=0.05, keep_on_failure=True).execute(first)
     branch_id = first["ti"].pushed["branch_id"]
 
     second = make_context(try_number=2)
@@ -279,7 +281,7 @@ def test_execute_complete_outcomes() -> None:
         op.execute_complete(
             {}, {"status": "failed", "operation_ids": ids, "message": "create_branch op-1 failed"}, result
         )
-    with pytest.raises(JamboOperationTimeoutError, match="br-a-1 was created") as info:
+    with pytest.raises(JamboOperationTimeoutError, match="br-a-1 is deleted by this task") as info:
         op.execute_complete(
             {}, {"status": "timeout", "operation_ids": ids, "message": "still running"}, result
         )
@@ -292,7 +294,7 @@ def test_sync_wait_timeout_fails_but_keeps_the_branch_id(jambo_project: JamboPro
     jambo_project.emu.set_operation_durations(default=3600)  # manual clock never reaches it
     ctx = make_context()
     with pytest.raises(JamboOperationTimeoutError, match="not done within the timeout"):
-        create_op(timeout=0.3, poll_interval=0.05).execute(ctx)
+        create_op(timeout=0.3, poll_interval=0.05, keep_on_failure=True).execute(ctx)
     assert ctx["ti"].pushed["return_value"]["branch_id"] == jambo_project.branch_named("ci-1").id
 
 
@@ -300,6 +302,8 @@ def test_failed_create_operation_fails_the_task(jambo_project: JamboProject) -> 
     jambo_project.emu.set_operation_outcome("create_branch", "error", times=1)
     with pytest.raises(JamboOperationFailedError, match="create_branch"):
         create_op(poll_interval=0.05).execute(make_context())
+    # All or nothing: the task deleted the branch it created before failing.
+    assert jambo_project.branch_named("ci-1") is None
 
 
 # --- delete ----------------------------------------------------------------------------------------
@@ -307,6 +311,7 @@ def test_failed_create_operation_fails_the_task(jambo_project: JamboProject) -> 
 
 def delete_op(branch: str, **kwargs: object) -> JamboDeleteBranchOperator:
     kwargs.setdefault("deferrable", False)
+    kwargs.setdefault("defer_grace_seconds", 0)  # defer at once (the grace has its own tests)
     return JamboDeleteBranchOperator(task_id="delete_branch", branch=branch, **kwargs)  # type: ignore[arg-type]
 
 
@@ -414,6 +419,7 @@ def test_resume_without_result_kwarg_uses_the_xcom_pushed_before_deferring(
 
 def reset_op(branch: str, **kwargs: object) -> JamboResetBranchOperator:
     kwargs.setdefault("deferrable", False)
+    kwargs.setdefault("defer_grace_seconds", 0)  # defer at once (the grace has its own tests)
     return JamboResetBranchOperator(task_id="reset_branch", branch=branch, **kwargs)  # type: ignore[arg-type]
 
 

@@ -23,6 +23,7 @@ def bare_branch(name: str = "bare") -> dict:
 
 def create_compute(branch: str = "main", **kwargs: object) -> JamboCreateComputeOperator:
     kwargs.setdefault("deferrable", False)
+    kwargs.setdefault("defer_grace_seconds", 0)
     kwargs.setdefault("poll_interval", 0.05)
     return JamboCreateComputeOperator(task_id="create_compute", branch=branch, **kwargs)  # type: ignore[arg-type]
 
@@ -111,7 +112,13 @@ def test_create_compute_deferrable(jambo_project: JamboProject) -> None:
 def test_start_suspend_deferrable(jambo_project: JamboProject, operator: type) -> None:
     created = create_compute(compute_type="read_only").execute(make_context())
     ctx = make_context()
-    op = operator(task_id="x", endpoint_id=created["endpoint_id"], deferrable=True, poll_interval=0.05)
+    op = operator(
+        task_id="x",
+        endpoint_id=created["endpoint_id"],
+        deferrable=True,
+        defer_grace_seconds=0,
+        poll_interval=0.05,
+    )
     if operator is JamboStartComputeOperator:
         JamboSuspendComputeOperator(
             task_id="s", endpoint_id=created["endpoint_id"], deferrable=False
@@ -125,7 +132,11 @@ def test_delete_compute_deferrable(jambo_project: JamboProject) -> None:
     created = create_compute(compute_type="read_only").execute(make_context())
     ctx = make_context()
     op = JamboDeleteComputeOperator(
-        task_id="d", endpoint_id=created["endpoint_id"], deferrable=True, poll_interval=0.05
+        task_id="d",
+        endpoint_id=created["endpoint_id"],
+        deferrable=True,
+        defer_grace_seconds=0,
+        poll_interval=0.05,
     )
     deferred = defer(op, ctx)
     assert resume(op, ctx, deferred)["deleted"] is True

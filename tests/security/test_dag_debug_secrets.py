@@ -52,6 +52,7 @@ def test_dags_test_at_debug_shows_secrets_only_in_airflows_mask_messages(
                 "AIRFLOW_CONN_JAMBO_DEFAULT": conn,
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
                 "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
+                "AIRFLOW__JAMBO__DEFAULT_DEFER_GRACE_SECONDS": "0",
             },
         )
         store = emu.ctx.store

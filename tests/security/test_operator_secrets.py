@@ -110,7 +110,9 @@ def test_deferral_carries_only_a_connection_id(
     sec_project: SecProject, leak_watch: LeakWatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     context = make_context("create_branch")
-    operator = JamboCreateBranchOperator(task_id="create_branch", branch_name="sec-deferred", deferrable=True)
+    operator = JamboCreateBranchOperator(
+        task_id="create_branch", branch_name="sec-deferred", deferrable=True, defer_grace_seconds=0
+    )
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute(context)
     classpath, kwargs = deferred.value.trigger.serialize()

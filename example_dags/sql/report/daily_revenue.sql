@@ -6,7 +6,7 @@ SELECT c.country,
 FROM customers AS c
 LEFT JOIN orders AS o
        ON o.customer_id = c.id
-      AND o.ordered_at <  '{{ data_interval_end | ts }}'::timestamptz
-      AND o.ordered_at >= '{{ data_interval_end | ts }}'::timestamptz - interval '{{ params.window_days }} days'
+      AND o.ordered_at <  '{{ report_end() }}'::timestamptz
+      AND o.ordered_at >= '{{ report_end() }}'::timestamptz - interval '{{ params.window_days }} days'
 GROUP BY c.country
 ORDER BY c.country;

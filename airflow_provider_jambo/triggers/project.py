@@ -1,0 +1,157 @@
+"""Waiting until a project is unlocked: none of its operations is still in flight.
+
+The service answers 423 to a change while the project has a conflicting operation in flight (any,
+for the emulator's rule). Instead of re-sending blindly, an operator waits until the operations in
+flight are done and then sends again; many runs mutating one project so form a queue instead of
+failing. The rule is written once (:func:`idle_steps`, a generator like ``hooks/waiting.py``'s) and
+driven here by the sync hook (:func:`wait_until_idle`, in a worker) and by
+:class:`JamboProjectIdleTrigger` (in the triggerer, for deferrable operators). Each round costs one
+list call (``GET /projects/{id}/operations``, newest first); the waiting itself is the hook's
+``wait_for_operations``/``await_operations`` with its pacing and budget. "In flight" is the waiting
+rules' ``pending`` (so ``failed`` with a ``retry_at`` still holds the lock, as on the service).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_jambo.exceptions import JamboError
+from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.retry import RetryPolicy
+from airflow_provider_jambo.hooks.waiting import (
+    Fetch,
+    PollPolicy,
+    WaitResult,
+    classify,
+    list_operations_request,
+)
+
+
+@dataclass(frozen=True)
+class AwaitOperations:
+    """Wait (with the hook's waiting rules) for these operations; send back the ``WaitResult``."""
+
+    operation_ids: list[str]
+
+
+def idle_steps(
+    project_id: str, *, deadline: float, clock: Callable[[], float] = time.time
+) -> Generator[Fetch | AwaitOperations, Any, WaitResult]:
+    """List the project's operations; while some are in flight, wait for them and look again.
+
+    Returns ``success`` once none is in flight, ``timeout`` when ``deadline`` passes first. Whether
+    the operations of others succeeded does not matter here: a finished or failed one no longer
+    locks the project.
+    """
+    while True:
+        page: list[Any] = yield Fetch(list_operations_request(project_id, limit=PollPolicy().list_limit))
+        busy = [op for op in page if classify(op) == "pending"]
+        if not busy:
+            return WaitResult("success", [], f"project {project_id} has no operation in flight")
+        if clock() >= deadline:
+            names = "; ".join(op.describe() for op in busy)
+            return WaitResult(
+                "timeout", busy, f"project {project_id} still has operations in flight: {names}"
+            )
+        waited: WaitResult = yield AwaitOperations([op.id for op in busy])
+        if waited.status == "timeout":
+            return WaitResult("timeout", waited.operations, f"project {project_id}: {waited.message}")
+
+
+def wait_until_idle(
+    hook: JamboHook, project_id: str, *, deadline: float, poll_interval: float | None = None
+) -> WaitResult:
+    """Drive :func:`idle_steps` with the sync hook (in a worker)."""
+    steps = idle_steps(project_id, deadline=deadline, clock=hook.clock)
+    try:
+        step = next(steps)
+        while True:
+            if isinstance(step, Fetch):
+                step = steps.send(hook.request(step.request))
+            else:
+                step = steps.send(
+                    hook.wait_for_operations(
+                        step.operation_ids,
+                        project_id=project_id,
+                        deadline=deadline,
+                        poll_interval=poll_interval,
+                    )
+                )
+    except StopIteration as done:
+        return done.value
+
+
+class JamboProjectIdleTrigger(BaseTrigger):
+    """Wait in the triggerer until ``project_id`` has no operation in flight, or ``deadline`` passes.
+
+    Yields one event ``{"status": "success" | "timeout" | "error", "message": str}``; like
+    :class:`~airflow_provider_jambo.triggers.operation.JamboOperationTrigger` it carries only plain
+    values (a connection id, never a key) and an absolute deadline, so a restarted triggerer
+    resumes the same wait.
+    """
+
+    def __init__(
+        self,
+        *,
+        jambo_conn_id: str,
+        project_id: str,
+        deadline: float,
+        poll_interval: float = 2.0,
+        retry_policy: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.jambo_conn_id = jambo_conn_id
+        self.project_id = project_id
+        self.deadline = float(deadline)
+        self.poll_interval = float(poll_interval)
+        self.retry_policy = dict(retry_policy) if retry_policy is not None else None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "jambo_conn_id": self.jambo_conn_id,
+                "project_id": self.project_id,
+                "deadline": self.deadline,
+                "poll_interval": self.poll_interval,
+                "retry_policy": self.retry_policy,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield TriggerEvent(await self._wait())
+
+    async def _wait(self) -> dict[str, str]:
+        policy = RetryPolicy.from_dict(self.retry_policy) if self.retry_policy is not None else None
+        hook = JamboHook(jambo_conn_id=self.jambo_conn_id, retry_policy=policy)
+        steps = idle_steps(self.project_id, deadline=self.deadline, clock=hook.clock)
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, Fetch):
+                    step = steps.send(await hook.arequest(step.request))
+                else:
+                    step = steps.send(
+                        await hook.await_operations(
+                            step.operation_ids,
+                            project_id=self.project_id,
+                            deadline=self.deadline,
+                            poll_interval=self.poll_interval,
+                        )
+                    )
+        except StopIteration as done:
+            result: WaitResult = done.value
+        except JamboError as err:
+            # The provider's own errors (auth, connection missing here, retries exhausted) become an
+            # event the operator reports (and cleans up after); anything else fails the trigger loudly.
+            self.log.error("Waiting for project %s to be unlocked failed: %s", self.project_id, err)
+            return {"status": "error", "message": str(err)}
+        finally:
+            await hook.aclose()
+        self.log.info("%s", result.message)
+        return {"status": result.status, "message": result.message}
