@@ -430,6 +430,9 @@ class AirflowStack:
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
                 "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+                # Task supervisors' calls to the execution API (default 5 s): on a busy 2-core box
+                # with every component on it, 5 s is too short and a task fails before it starts.
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
                 "AIRFLOW_CONN_JAMBO_DEFAULT": json.dumps(connection),
             }
         )
@@ -479,6 +482,9 @@ class AirflowStack:
             self.check_running()
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.api_url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                    # The execution API (what task supervisors call) builds its versioned routes on
+                    # its first request, which took 40 s on a busy machine: warm it up now.
+                    httpx.get(f"{self.api_url}/execution/health", timeout=180).raise_for_status()
                     return
             time.sleep(0.5)
         raise StackError(
