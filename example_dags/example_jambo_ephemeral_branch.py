@@ -2,8 +2,10 @@
 
 The create task is the *setup* and the delete task its *teardown*: Airflow runs the teardown once
 the work is done, whether the work succeeded or failed, and the run's state still reports the
-work's failure. The create task pushes the branch id before it waits for the branch to be ready, so
-even a create that timed out is cleaned up. A TTL is the backstop if the teardown never runs.
+work's failure. A teardown does not run when its setup failed, so the create task cleans up after
+itself: if anything fails after it created the branch (a failed or timed-out wait, a trigger
+error), it deletes the branch before failing. A TTL is the backstop for what no task can clean up
+(a worker killed with SIGKILL).
 
 Trigger with ``{"fail_work": true}`` to see the teardown run after a failed work task.
 """

@@ -164,6 +164,8 @@ class JamboBaseOperator(BaseOperator):
         self.defer_grace_seconds = float(defer_grace_seconds)
         # Set on the first call of run_deadline(); carried across deferrals in the resume kwargs.
         self._deadline: float | None = None
+        #: (project_id, branch_id, API base URL) of what this task returned, for JamboConsoleLink.
+        self.console_target: tuple[str, str, str | None] | None = None
 
     # -- parse-time checks --------------------------------------------------------------------------
 
@@ -172,6 +174,16 @@ class JamboBaseOperator(BaseOperator):
         return not any(is_templated(v) for v in values)
 
     # -- run time -----------------------------------------------------------------------------------
+
+    def remember_result(self, result: Mapping[str, Any] | None) -> None:
+        """Keep the ids the console link shows (read back at the end of the task, Airflow 3)."""
+        if not result or not result.get("project_id") or not result.get("branch_id"):
+            return
+        try:
+            base_url: str | None = self.hook.settings.base_url
+        except JamboConfigError:
+            base_url = None
+        self.console_target = (str(result["project_id"]), str(result["branch_id"]), base_url)
 
     def push_early(self, context: Context, result: dict[str, Any]) -> None:
         """Push ``result`` before waiting, as the task's return value would be.
@@ -302,6 +314,7 @@ class JamboBaseOperator(BaseOperator):
         result: dict[str, Any],
     ) -> dict[str, Any] | None:
         """Wait for ``operations`` (here or deferred) and return ``result`` once they all succeeded."""
+        self.remember_result(result)
         ids = [op.id for op in operations]
         if not self.wait_for_completion or not ids:
             return result
@@ -355,6 +368,7 @@ class JamboBaseOperator(BaseOperator):
     ) -> dict[str, Any] | None:
         if status == "success":
             self.log.info("Operations %s finished: %s", operation_ids, message)
+            self.remember_result(result)
             return result
         hint = self.failure_hint(result)
         if status == "failed":

@@ -467,6 +467,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
                 err,
             )
             return
+        self.console_target = None  # no link to a branch that is gone
         if waited.succeeded:
             self.log.warning("The task failed: deleted branch %s, which it had created", bid)
         else:

@@ -18,11 +18,10 @@ from collections.abc import AsyncIterator, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_jambo.exceptions import JamboError
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.hooks.retry import RetryPolicy
 from airflow_provider_jambo.hooks.waiting import (
     Fetch,
     PollPolicy,
@@ -30,6 +29,7 @@ from airflow_provider_jambo.hooks.waiting import (
     classify,
     list_operations_request,
 )
+from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 
 
 @dataclass(frozen=True)
@@ -86,49 +86,25 @@ def wait_until_idle(
         return done.value
 
 
-class JamboProjectIdleTrigger(BaseTrigger):
+class JamboProjectIdleTrigger(JamboOperationTrigger):
     """Wait in the triggerer until ``project_id`` has no operation in flight, or ``deadline`` passes.
 
-    Yields one event ``{"status": "success" | "timeout" | "error", "message": str}``; like
-    :class:`~airflow_provider_jambo.triggers.operation.JamboOperationTrigger` it carries only plain
-    values (a connection id, never a key) and an absolute deadline, so a restarted triggerer
-    resumes the same wait.
+    Takes :class:`~airflow_provider_jambo.triggers.operation.JamboOperationTrigger`'s arguments
+    (``jambo_conn_id``, ``project_id``, ``deadline``, ``poll_interval``, ``retry_policy``; its
+    ``operation_ids`` are not needed, the project's are found each round) and so its plain-value
+    serialization: a connection id, never a key, and an absolute deadline that a restarted
+    triggerer resumes. Yields one event ``{"status": "success" | "timeout" | "error", "message"}``.
     """
 
-    def __init__(
-        self,
-        *,
-        jambo_conn_id: str,
-        project_id: str,
-        deadline: float,
-        poll_interval: float = 2.0,
-        retry_policy: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
-        self.jambo_conn_id = jambo_conn_id
-        self.project_id = project_id
-        self.deadline = float(deadline)
-        self.poll_interval = float(poll_interval)
-        self.retry_policy = dict(retry_policy) if retry_policy is not None else None
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "jambo_conn_id": self.jambo_conn_id,
-                "project_id": self.project_id,
-                "deadline": self.deadline,
-                "poll_interval": self.poll_interval,
-                "retry_policy": self.retry_policy,
-            },
-        )
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("operation_ids", [])
+        super().__init__(**kwargs)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        yield TriggerEvent(await self._wait())
+        yield TriggerEvent(await self._wait_until_idle())
 
-    async def _wait(self) -> dict[str, str]:
-        policy = RetryPolicy.from_dict(self.retry_policy) if self.retry_policy is not None else None
-        hook = JamboHook(jambo_conn_id=self.jambo_conn_id, retry_policy=policy)
+    async def _wait_until_idle(self) -> dict[str, str]:
+        hook = self._hook()
         steps = idle_steps(self.project_id, deadline=self.deadline, clock=hook.clock)
         try:
             step = next(steps)

@@ -90,12 +90,12 @@ def test_ephemeral_branch_deferrable_success(
     assert result.xcoms[("delete_branch", "return_value")]["branch_id"] == created["branch_id"]
     # The deferral went through the trigger (run inline by `dags test`).
     assert "running trigger in line" in result.output
-    console = f"https://console.neon.tech/app/projects/{service.project_id}/branches/{created['branch_id']}"
     if AIRFLOW_2:
         # Airflow 2 stores no link XComs: the webserver calls get_link, which reads these two values.
         assert created["project_id"] == service.project_id
     else:
-        assert result.xcoms[("create_branch", "_link_JamboConsoleLink")] == console
+        # The connection targets the emulator, whose branches the real console does not know.
+        assert result.xcoms[("create_branch", "_link_JamboConsoleLink")] == ""
     assert service.branch_names() == ["main"]
     service.assert_no_secrets(result)
 

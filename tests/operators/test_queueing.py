@@ -1,0 +1,137 @@
+"""Short operations finish inline (the grace), and a locked project (423) is a queue, not a failure."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from operators.deferral import defer, roundtrip, run_trigger
+from operators.jambo_testing import JamboProject, make_context
+
+from airflow_provider_jambo.exceptions import JamboError, JamboOperationTimeoutError
+from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
+from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger
+
+
+def create_op(name: str, **kwargs: Any) -> JamboCreateBranchOperator:
+    kwargs.setdefault("deferrable", False)
+    kwargs.setdefault("poll_interval", 0.1)
+    return JamboCreateBranchOperator(task_id="test_task", branch_name=name, **kwargs)
+
+
+def statuses(project: JamboProject, method: str, suffix: str) -> list[int]:
+    return [
+        r["status"] for r in project.emu.requests() if r["method"] == method and r["path"].endswith(suffix)
+    ]
+
+
+# --- the grace ------------------------------------------------------------------------------------
+
+
+def test_short_operations_finish_inline_without_a_deferral(live_project: JamboProject) -> None:
+    op = create_op("grace-1", deferrable=True, defer_grace_seconds=5)
+    result = op.execute(make_context())  # no TaskDeferred: done within the grace
+    assert result is not None
+    assert result["created"] is True
+    assert live_project.branch_named("grace-1").current_state == "ready"
+
+
+def test_operations_still_pending_after_the_grace_are_deferred(live_project: JamboProject) -> None:
+    live_project.emu.set_operation_durations(default=3)
+    op = create_op("grace-2", deferrable=True, defer_grace_seconds=0.3)
+    started = time.time()
+    deferred = defer(op, make_context())
+    assert 0.3 <= time.time() - started < 2.5
+    assert type(deferred.trigger) is JamboOperationTrigger
+    # One deadline for the task: the trigger's is the operator's, not restarted by the grace.
+    assert deferred.trigger.deadline == pytest.approx(op.run_deadline())
+
+
+@pytest.mark.parametrize("grace", [-1, "10", True])
+def test_bad_grace_is_refused_at_parse_time(grace: Any) -> None:
+    with pytest.raises(JamboError, match="defer_grace_seconds must be a number of seconds >= 0"):
+        create_op("x", defer_grace_seconds=grace)
+
+
+# --- 423: queue on the project's operations in flight ---------------------------------------------
+
+
+def test_simultaneous_creates_on_one_project_all_succeed(live_project: JamboProject) -> None:
+    """Eight runs at once: the lock rule answers 423 to all but one at a time; none fails."""
+    live_project.emu.clear_requests()
+
+    def run(i: int) -> dict[str, Any] | None:
+        return create_op(f"queued-{i}", timeout=120).execute(make_context(task_id="test_task"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(run, range(8)))
+    assert all(r is not None and r["created"] for r in results)
+    posts = statuses(live_project, "POST", "/branches")
+    assert posts.count(201) == 8
+    assert 423 in posts, "the runs did collide (else this test proves nothing)"
+    # Waiting happens on the operations list, not by hammering the create: at most a handful of
+    # POSTs per run (one per time the project became free and another run won the race).
+    assert len(posts) <= 8 * 8
+    assert sorted(b.name for b in live_project.branches()) == [
+        "main",
+        *sorted(f"queued-{i}" for i in range(8)),
+    ]
+
+
+def test_deferrable_create_waits_for_a_locked_project_in_the_triggerer(live_project: JamboProject) -> None:
+    live_project.emu.set_operation_durations(default=2)
+    hook = live_project.hook()
+    hook.create_branch(name="blocker", parent_id=live_project.default_branch_id)  # locks for ~2 s
+    live_project.emu.set_operation_durations(default=0.3)
+    live_project.emu.clear_requests()
+    op = create_op("after-lock", deferrable=True, defer_grace_seconds=0.2)
+    context = make_context()
+    deferred = defer(op, context)
+    assert isinstance(deferred.trigger, JamboProjectIdleTrigger)
+    assert deferred.method_name == "execute_unlocked"
+    assert statuses(live_project, "POST", "/branches") == [423]
+    # The triggerer waits; the task resumes and sends again (a fresh operator, as in a new worker).
+    event = run_trigger(roundtrip(deferred.trigger))
+    assert event.payload["status"] == "success"
+    resumed = create_op("after-lock", deferrable=True, defer_grace_seconds=5)
+    result = resumed.resume_execution(
+        deferred.method_name, {**deferred.kwargs, "event": event.payload}, context
+    )
+    assert result["created"] is True
+    assert statuses(live_project, "POST", "/branches") == [423, 201]
+    # Still the first try's deadline.
+    assert resumed.run_deadline() == deferred.kwargs["deadline"]
+
+
+def test_a_project_locked_past_the_timeout_fails_naming_the_operations(live_project: JamboProject) -> None:
+    live_project.emu.set_operation_durations(default=30)
+    live_project.hook().create_branch(name="blocker", parent_id=live_project.default_branch_id)
+    with pytest.raises(JamboOperationTimeoutError, match="stayed locked") as info:
+        create_op("never", timeout=0.5).execute(make_context())
+    assert "create_branch" in str(info.value)
+    assert live_project.branch_named("never") is None
+
+
+def test_idle_trigger_reports_timeout_and_errors(
+    live_project: JamboProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_project.emu.set_operation_durations(default=30)
+    live_project.hook().create_branch(name="blocker", parent_id=live_project.default_branch_id)
+    trigger = JamboProjectIdleTrigger(
+        jambo_conn_id="jambo_default", project_id=live_project.project_id, deadline=time.time() + 0.3
+    )
+    event = run_trigger(roundtrip(trigger)).payload
+    assert event["status"] == "timeout"
+    assert "create_branch" in event["message"]
+    with pytest.raises(JamboOperationTimeoutError, match="stayed locked"):
+        create_op("x").execute_unlocked(make_context(), event, deadline=time.time())
+    # A triggerer without the connection: an error event, never a crash.
+    monkeypatch.delenv("AIRFLOW_CONN_JAMBO_DEFAULT")
+    missing = run_trigger(
+        JamboProjectIdleTrigger(jambo_conn_id="jambo_default", project_id="p-1", deadline=time.time() + 5)
+    ).payload
+    assert missing["status"] == "error"
+    assert "jambo_default" in missing["message"]
