@@ -724,14 +724,13 @@ def _client_stack(workdir: Path) -> AirflowStack:
     state = _read_state(workdir)
     if state["status"] != "ready" or not _alive(state["supervisor_pid"]):
         raise StackError(f"the stack in {workdir} is not running (status {state['status']})")
-    stack = AirflowStack.__new__(AirflowStack)
-    stack.options = StackOptions(
+    options = StackOptions(
         executor=state["executor"], dags_folder=Path(state["dags_folder"]), workdir=workdir
     )
-    stack.workdir, stack.logs, stack.home = workdir, workdir / "logs", Path(state["airflow_home"])
+    stack = AirflowStack(options)
+    stack.home = Path(state["airflow_home"])
     stack.api_url, stack.api_password = state["api_url"], state["api_password"]
     stack.emulator_url, stack.api_key = state["emulator_url"], state["jambo_api_key"]
-    stack.components, stack._token, stack._metadata_server = {}, None, None
     return stack
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,14 @@ from airflow_stack import AirflowStack
 
 #: "<executor> <dag_id> <run state> <seconds>" per run, printed in the terminal summary.
 TIMINGS: list[str] = []
+
+
+def fresh_case(stack: AirflowStack) -> Iterator[AirflowStack]:
+    """A case's view of the shared stack: every component up, the emulator reset and re-seeded."""
+    stack.check_running()
+    stack.reset_emulator()
+    yield stack
+    stack.check_running()
 
 
 @dataclass

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from airflow_stack import AirflowStack
-from stack_support import assert_only_main, run_dag
+from stack_support import assert_only_main, fresh_case, run_dag
 
 pytestmark = pytest.mark.deployment
 
@@ -20,10 +20,7 @@ WORKERS = {"worker1.stack", "worker2.stack"}
 
 @pytest.fixture
 def stack(celery_stack: AirflowStack) -> Iterator[AirflowStack]:
-    celery_stack.check_running()
-    celery_stack.reset_emulator()
-    yield celery_stack
-    celery_stack.check_running()
+    yield from fresh_case(celery_stack)
 
 
 @pytest.mark.parametrize("dag_id", ["example_jambo_ephemeral_branch", "example_jambo_preview_environment"])

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from airflow_stack import AirflowStack, wait_until
-from stack_support import assert_only_main, branch_posts, finish, run_dag, trigger
+from stack_support import assert_only_main, branch_posts, finish, fresh_case, run_dag, trigger
 
 pytestmark = pytest.mark.deployment
 
@@ -25,10 +25,7 @@ PREVIEW = "example_jambo_preview_environment"
 
 @pytest.fixture
 def stack(local_stack: AirflowStack) -> Iterator[AirflowStack]:
-    local_stack.check_running()
-    local_stack.reset_emulator()
-    yield local_stack
-    local_stack.check_running()
+    yield from fresh_case(local_stack)
 
 
 def _all_success(run: object) -> None:
