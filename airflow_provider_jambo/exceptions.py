@@ -1,10 +1,31 @@
-"""Every error the provider raises.
+"""Every error the provider raises, grouped by who decided.
 
-``JamboError`` derives from ``AirflowException`` so Airflow treats all of them as task failures. API
-errors keep the status, the service's error code and message, the request id and the call
-(``METHOD /path``) so a log line says what failed and how to find it on the service side. No error
-ever carries the API key or a role password: messages are built from the response body and the
-concrete path only, and :func:`redact` removes any known secret defensively.
+::
+
+    JamboError (AirflowException)
+    ├── JamboConfigError (ValueError)  the provider, before any request: bad argument or connection
+    ├── JamboAPIError                  the service: it answered with an error status
+    │   ├── JamboAuthError             401 / 403
+    │   ├── JamboNotFoundError         404
+    │   ├── JamboConflictError         409
+    │   ├── JamboLockedError           423
+    │   ├── JamboRateLimitedError      429
+    │   └── JamboServerError           5xx (incl. the CDN's 524)
+    ├── JamboTransportError            nobody: no answer (connect/read error, timeout, dropped)
+    ├── JamboLookupError               the provider, after reading: what was named is not there
+    │   └── JamboBranchNotFound        no branch with that id or exact name
+    ├── JamboRefusedError              the provider, after reading: it will not do what was asked
+    │   └── JamboBranchConflict        the existing branch is not the one asked for (not adopted)
+    ├── JamboOperationFailedError      the service's operations ended in failure
+    └── JamboOperationTimeoutError     the operations were still pending at the deadline
+
+Only ``JamboAPIError`` and its subclasses stand for a real response: they carry its status, the
+service's code and message, the request id and the call (``METHOD /path``), so a log line says what
+failed and how to find it on the service side. Lookups and refusals are the provider's own
+decisions and say so; they carry no status or path of a request that was never made.
+
+No error ever carries the API key or a role password: messages are built from the response body
+and the concrete path only, and :func:`redact` removes any known secret defensively.
 """
 
 from __future__ import annotations
@@ -158,6 +179,37 @@ def _rebuild_transport_error(
     return JamboTransportError(method, path, reason, request_id=request_id, sent=sent)
 
 
+class JamboLookupError(JamboError):
+    """The provider looked for something by name (after reading the service's lists) and it is not
+    there. Not a 404: no request for that resource was made."""
+
+
+class JamboBranchNotFound(JamboLookupError):
+    """No branch with that id or exact name in the project."""
+
+    def __init__(self, message: str, *, name: str = "", project_id: str = "") -> None:
+        self.name = name
+        self.project_id = project_id
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_branch_not_found, (str(self), self.name, self.project_id))
+
+
+def _rebuild_branch_not_found(message: str, name: str, project_id: str) -> JamboBranchNotFound:
+    return JamboBranchNotFound(message, name=name, project_id=project_id)
+
+
+class JamboRefusedError(JamboError):
+    """The provider refused to act on what it read from the service: e.g. the default or a
+    protected branch named for deletion, or a branch with children. Nothing was changed."""
+
+
+class JamboBranchConflict(JamboRefusedError):
+    """A branch of the requested name exists but is not what was asked for (another parent, not
+    a schema-only root, or ``if_exists='fail'``), so it is not adopted."""
+
+
 class JamboOperationFailedError(JamboError):
     """One or more operations ended in failure; ``operations`` holds all of them."""
 
@@ -194,14 +246,18 @@ def error_class_for(status: int) -> type[JamboAPIError]:
 __all__ = [
     "JamboAPIError",
     "JamboAuthError",
+    "JamboBranchConflict",
+    "JamboBranchNotFound",
     "JamboConfigError",
     "JamboConflictError",
     "JamboError",
     "JamboLockedError",
+    "JamboLookupError",
     "JamboNotFoundError",
     "JamboOperationFailedError",
     "JamboOperationTimeoutError",
     "JamboRateLimitedError",
+    "JamboRefusedError",
     "JamboServerError",
     "JamboTransportError",
     "error_class_for",

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
+from airflow_provider_jambo.rules import SCHEMA_ONLY, parse_rfc3339
+
 T = TypeVar("T")
 
 
@@ -27,12 +29,15 @@ class _Unset(enum.Enum):
 
 
 UNSET = _Unset.UNSET
-#: ``init_source`` of a branch that copies only the parent's schema (and becomes a new root).
-SCHEMA_ONLY = "schema-only"
 
 
 class OperationStatus(str, enum.Enum):
-    """Status of an operation; unknown values map to ``UNKNOWN`` (treated as in flight)."""
+    """Status of an operation; unknown values map to ``UNKNOWN`` (treated as in flight).
+
+    Whether an *operation* is still pending depends on more than its status (``failed`` with a
+    ``retry_at`` is retried by the service): that is :attr:`Operation.is_pending`, the one
+    definition every caller uses.
+    """
 
     SCHEDULING = "scheduling"
     RUNNING = "running"
@@ -67,35 +72,20 @@ FAILURE_STATUSES = frozenset({OperationStatus.ERROR, OperationStatus.CANCELLED})
 IN_FLIGHT_STATUSES = frozenset(
     {OperationStatus.SCHEDULING, OperationStatus.RUNNING, OperationStatus.CANCELLING}
 )
+#: Statuses after which nothing more happens to an operation. ``failed`` is absent: it is final
+#: only once the service stops retrying it (no ``retry_at``).
+TERMINAL_STATUSES = SUCCESS_STATUSES | FAILURE_STATUSES
 
 
 def parse_datetime(value: Any) -> datetime | None:
-    """RFC 3339 → aware datetime; ``None`` for missing or unparsable values (never raises).
+    """An API timestamp → aware datetime; ``None`` for missing or unparsable values (never raises).
 
-    ``datetime.fromisoformat`` on Python 3.10 rejects ``Z`` and fractions that are not 3 or 6
-    digits, both of which the service sends, so normalise first.
+    The service's timestamps are UTC; one without a zone is read as UTC.
     """
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    date_part, sep, time_part = text.partition("T")
-    if sep and "." in time_part:
-        head, _, rest = time_part.partition(".")
-        digits = ""
-        for ch in rest:
-            if not ch.isdigit():
-                break
-            digits += ch
-        tail = rest[len(digits) :]
-        time_part = f"{head}.{(digits + '000000')[:6]}{tail}"
-        text = f"{date_part}T{time_part}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
+    parsed = parse_rfc3339(value)
+    if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed
 
@@ -164,6 +154,24 @@ class Operation:
             total_duration_ms=_int(data, "total_duration_ms"),
             raw=dict(data),
         )
+
+    @property
+    def is_succeeded(self) -> bool:
+        return self.status.is_success
+
+    @property
+    def is_pending(self) -> bool:
+        """Not done yet: in flight, of an unknown status, or ``failed`` with a ``retry_at`` (the
+        service will try it again). The hook, the operators, the sensor and the waiting rules all
+        ask this, so none of them skips an operation the service is still working on."""
+        if self.status is OperationStatus.FAILED:
+            return self.retry_at is not None
+        return self.status not in TERMINAL_STATUSES
+
+    @property
+    def is_failed(self) -> bool:
+        """Done without success: ``error``/``cancelled``, or ``failed`` with no retry planned."""
+        return not self.is_pending and not self.is_succeeded
 
     def describe(self) -> str:
         """``create_branch 5f0c… on br-x: <error>`` for failure messages."""
@@ -427,6 +435,7 @@ __all__ = [
     "IN_FLIGHT_STATUSES",
     "SCHEMA_ONLY",
     "SUCCESS_STATUSES",
+    "TERMINAL_STATUSES",
     "UNSET",
     "Branch",
     "BranchCreation",

@@ -29,12 +29,12 @@ from airflow_provider_jambo.exceptions import (
     error_class_for,
     redact,
 )
+from airflow_provider_jambo.rules import check_id
 
 T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
 API_PREFIX = "/api/v2"
-ID_PATTERN = re.compile(r"^[a-z0-9-]{1,60}$")
 #: Methods whose repetition cannot change the outcome (a repeated DELETE answers 204).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -61,16 +61,6 @@ def check_api_key(api_key: str, *, conn_id: str = "") -> str:
             "header cannot carry; paste the key again (it is not shown here)"
         )
     return api_key
-
-
-def check_id(name: str, value: object) -> str:
-    """Validate a resource id (``^[a-z0-9-]{1,60}$``) before it goes into a URL."""
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
-        raise JamboConfigError(
-            f"{name} must be a Jambo id matching ^[a-z0-9-]{{1,60}}$ (lowercase letters, digits, '-'), "
-            f"got {value!r}"
-        )
-    return value
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import platform
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -24,9 +24,12 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHo
 
 from airflow_provider_jambo import __version__
 from airflow_provider_jambo.exceptions import (
+    JamboBranchConflict,
+    JamboBranchNotFound,
     JamboConfigError,
     JamboConflictError,
     JamboError,
+    JamboLookupError,
     JamboNotFoundError,
     JamboServerError,
     JamboTransportError,
@@ -36,7 +39,6 @@ from airflow_provider_jambo.hooks.client import (
     DEFAULT_BASE_URL,
     ApiRequest,
     check_api_key,
-    check_id,
     client_kwargs,
     normalize_base_url,
     send_async,
@@ -47,16 +49,6 @@ from airflow_provider_jambo.hooks.retry import (
     RetryPolicy,
     acall_with_retries,
     call_with_retries,
-)
-from airflow_provider_jambo.hooks.validation import (
-    ENDPOINT_TYPES,
-    ROLE_NAME_MAX,
-    branch_create_body,
-    check_expiry,
-    check_name,
-    endpoint_body,
-    point_in_time,
-    rfc3339,
 )
 from airflow_provider_jambo.hooks.waiting import (
     PollPolicy,
@@ -70,7 +62,6 @@ from airflow_provider_jambo.hooks.waiting import (
     wait_steps,
 )
 from airflow_provider_jambo.models import (
-    SCHEMA_ONLY,
     UNSET,
     Branch,
     BranchCreation,
@@ -83,6 +74,25 @@ from airflow_provider_jambo.models import (
     Role,
     _Unset,
     parse_operations,
+)
+from airflow_provider_jambo.rules import (
+    DEFAULT_CONN_ID,
+    ENDPOINT_TYPES,
+    ID_PATTERN,
+    ROLE_NAME_MAX,
+    SCHEMA_ONLY,
+    branch_create_body,
+    check_choice,
+    check_expires_at,
+    check_id,
+    check_lsn,
+    check_name,
+    check_past_timestamp,
+    check_poll_interval,
+    check_timeout,
+    endpoint_settings,
+    format_timestamp,
+    point_in_time,
 )
 
 T = TypeVar("T")
@@ -229,11 +239,11 @@ _ROLE = "/branches/{branch_id}/roles/{role_name}"
 
 
 def _database_ids(branch_id: str, name: str) -> dict[str, str]:
-    return {"branch_id": branch_id, "database_name": check_name("database name", name)}
+    return {"branch_id": branch_id, "database_name": check_name("name", name)}
 
 
 def _role_ids(branch_id: str, name: str) -> dict[str, str]:
-    return {"branch_id": branch_id, "role_name": check_name("role name", name, ROLE_NAME_MAX)}
+    return {"branch_id": branch_id, "role_name": check_name("name", name, ROLE_NAME_MAX)}
 
 
 class JamboHook(BaseHook):
@@ -247,7 +257,7 @@ class JamboHook(BaseHook):
     """
 
     conn_name_attr = "jambo_conn_id"
-    default_conn_name = "jambo_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "jambo"
     hook_name = "Jambo"
 
@@ -469,7 +479,7 @@ class JamboHook(BaseHook):
         """Create a project (not re-sent after an unknown outcome: project names are not unique)."""
         project: dict[str, Any] = {}
         if name is not None:
-            project["name"] = check_name("project name", name)
+            project["name"] = check_name("name", name)
         if region_id is not None:
             project["region_id"] = check_name("region_id", region_id)
         if self.load().org_id:
@@ -501,25 +511,25 @@ class JamboHook(BaseHook):
 
     def find_branch_by_name(self, name: str, *, project_id: str | None = None) -> Branch | None:
         """The branch named exactly ``name`` (the API's ``search`` is partial; we match exactly)."""
-        check_name("branch name", name)
+        check_name("name", name)
         return next((b for b in self.list_branches(project_id, search=name) if b.name == name), None)
 
     def resolve_branch(self, name_or_id: str, *, project_id: str | None = None) -> Branch:
-        """A branch by id (``br-...``) or exact name; JamboNotFoundError when neither matches."""
+        """A branch by id (``br-...``) or exact name; :class:`JamboBranchNotFound` when neither
+        matches (the provider's lookup, not a 404)."""
+        check_name("name_or_id", name_or_id)
         pid = self._pid(project_id)
-        check_name("branch", name_or_id)
-        if name_or_id.startswith("br-"):
+        if name_or_id.startswith("br-") and ID_PATTERN.match(name_or_id):
             try:
-                return self.get_branch(check_id("branch_id", name_or_id), project_id=pid)
-            except (JamboNotFoundError, JamboConfigError):
+                return self.get_branch(name_or_id, project_id=pid)
+            except JamboNotFoundError:
                 pass  # a branch may be *named* like an id; fall back to the name
         branch = self.find_branch_by_name(name_or_id, project_id=pid)
         if branch is None:
-            raise JamboNotFoundError(
-                404,
-                f"branch {name_or_id!r} not found (neither an id nor an exact name) in project {pid}",
-                method="GET",
-                path=f"/projects/{pid}/branches",
+            raise JamboBranchNotFound(
+                f"branch {name_or_id!r} not found in project {pid}: no branch has that id or exact name",
+                name=name_or_id,
+                project_id=pid,
             )
         return branch
 
@@ -527,9 +537,7 @@ class JamboHook(BaseHook):
         pid = self._pid(project_id)
         branch = next((b for b in self.list_branches(pid) if b.default), None)
         if branch is None:
-            raise JamboNotFoundError(
-                404, f"project {pid} has no default branch", method="GET", path=f"/projects/{pid}/branches"
-            )
+            raise JamboLookupError(f"project {pid} has no default branch among its branches")
         return branch
 
     def create_branch(
@@ -619,9 +627,20 @@ class JamboHook(BaseHook):
     ) -> BranchCreation:
         """The branch named ``name`` (``created=False``) or a new one; an existing branch must have
         the requested parent (or the default branch when none is given) or, for
-        ``init_source="schema-only"``, be a schema-only root; else JamboConflictError."""
+        ``init_source="schema-only"``, be a schema-only root; else JamboBranchConflict."""
+        # Every argument is checked before the lookup, so bad input sends nothing at all.
+        branch_create_body(
+            check_name("name", name),
+            parent_id,
+            kwargs.get("parent_lsn"),
+            kwargs.get("parent_timestamp"),
+            kwargs.get("init_source"),
+            kwargs.get("protected"),
+            kwargs.get("expires_at"),
+            kwargs.get("endpoints"),
+            kwargs.get("annotations"),
+        )
         pid = self._pid(project_id)
-        check_name("branch name", name)
         existing = self.find_branch_by_name(name, project_id=pid)
         if existing is None:
             try:
@@ -657,14 +676,11 @@ class JamboHook(BaseHook):
             actual = "as the project's default branch (no parent)"
         else:
             actual = "as a schema-only root (no parent)" if branch.is_schema_only_root else "with no parent"
-        raise JamboConflictError(
-            409,
+        raise JamboBranchConflict(
             f"branch {branch.name!r} ({branch.id}) already exists in project {pid} {actual}, "
             f"not the requested {requested}, so it is not adopted. Use another branch name, delete "
             "the existing branch, or set if_exists='fail' (JamboCreateBranchOperator) to fail "
-            "whenever the name is taken",
-            method="POST",
-            path=f"/projects/{pid}/branches",
+            "whenever the name is taken"
         )
 
     def _branch_label(self, branch_id: str, pid: str) -> str:
@@ -682,9 +698,9 @@ class JamboHook(BaseHook):
         return BranchCreation(branch=branch, endpoints=endpoints, operations=in_flight, created=created)
 
     def _unfinished_branch_operations(self, pid: str, branch_id: str) -> list[Operation]:
-        """The branch's operations on the newest page that have not succeeded (yet)."""
+        """The branch's pending operations on the newest page (``Operation.is_pending``)."""
         ops = self.request(list_operations_request(pid, limit=OPERATION_PAGE_LIMIT))
-        return [op for op in ops if op.branch_id == branch_id and not op.status.is_success]
+        return [op for op in ops if op.branch_id == branch_id and op.is_pending]
 
     def update_branch(
         self,
@@ -698,12 +714,12 @@ class JamboHook(BaseHook):
         """Rename, (un)protect, or set/clear (``expires_at=None``) the expiry of a branch."""
         branch: dict[str, Any] = {}
         if not isinstance(name, _Unset):
-            branch["name"] = check_name("branch name", name)
+            branch["name"] = check_name("name", name)
         if not isinstance(protected, _Unset):
             branch["protected"] = bool(protected)
         if not isinstance(expires_at, _Unset):
             branch["expires_at"] = (
-                None if expires_at is None else check_expiry(expires_at, datetime.now(timezone.utc))
+                None if expires_at is None else format_timestamp(check_expires_at("expires_at", expires_at))
             )
         if not branch:
             raise JamboConfigError("update_branch needs at least one of name, protected, expires_at")
@@ -776,10 +792,16 @@ class JamboHook(BaseHook):
         timestamp: datetime | str | None = None,
     ) -> str:
         """The branch's schema as SQL (``pg_dump --schema-only`` style)."""
+        if lsn is not None and timestamp is not None:
+            raise JamboConfigError("give either lsn or timestamp, not both")
         query = {
             "db_name": check_name("database", database),
-            "lsn": lsn,
-            "timestamp": rfc3339("timestamp", timestamp) if timestamp is not None else None,
+            "lsn": check_lsn("lsn", lsn) if lsn is not None else None,
+            "timestamp": (
+                format_timestamp(check_past_timestamp("timestamp", timestamp))
+                if timestamp is not None
+                else None
+            ),
         }
         return self._call(
             "GET",
@@ -844,12 +866,10 @@ class JamboHook(BaseHook):
         max_cu: float | None = None,
         suspend_timeout_seconds: int | None = None,
     ) -> Mutation[Endpoint]:
-        if type not in ENDPOINT_TYPES:
-            raise JamboConfigError(f"type must be one of {ENDPOINT_TYPES}, got {type!r}")
         endpoint = {
             "branch_id": check_id("branch_id", branch_id),
-            "type": type,
-            **endpoint_body(min_cu, max_cu, suspend_timeout_seconds),
+            "type": check_choice("type", type, ENDPOINT_TYPES),
+            **endpoint_settings(min_cu, max_cu, suspend_timeout_seconds),
         }
         return self._call(
             "POST",
@@ -868,7 +888,7 @@ class JamboHook(BaseHook):
         max_cu: float | None = None,
         suspend_timeout_seconds: int | None = None,
     ) -> Mutation[Endpoint]:
-        endpoint = endpoint_body(min_cu, max_cu, suspend_timeout_seconds)
+        endpoint = endpoint_settings(min_cu, max_cu, suspend_timeout_seconds)
         if not endpoint:
             raise JamboConfigError(
                 "update_endpoint needs at least one of min_cu, max_cu, suspend_timeout_seconds"
@@ -931,7 +951,7 @@ class JamboHook(BaseHook):
     ) -> Mutation[Database]:
         body = {
             "database": {
-                "name": check_name("database name", name),
+                "name": check_name("name", name),
                 "owner_name": check_name("owner_name", owner_name),
             }
         }
@@ -967,7 +987,7 @@ class JamboHook(BaseHook):
         self, branch_id: str, name: str, *, no_login: bool = False, project_id: str | None = None
     ) -> Mutation[Role]:
         """Create a role; its password (when returned) is registered with the secrets masker."""
-        body: dict[str, Any] = {"role": {"name": check_name("role name", name, ROLE_NAME_MAX)}}
+        body: dict[str, Any] = {"role": {"name": check_name("name", name, ROLE_NAME_MAX)}}
         if no_login:
             body["role"]["no_login"] = True
         result = self._call(
@@ -1054,13 +1074,14 @@ class JamboHook(BaseHook):
         poll_interval: float | None,
     ) -> Generator[Step, Any, WaitResult]:
         """The polling loop of ``waiting.py`` on this hook's clock, for either driver."""
+        if timeout is not None:
+            check_timeout("timeout", timeout)
         if poll_interval is None:
             poll = PollPolicy()
-        elif poll_interval <= 0:
-            raise JamboConfigError(f"poll_interval must be > 0 seconds, got {poll_interval}")
         else:
+            interval = check_poll_interval("poll_interval", poll_interval)
             # The caller's interval is the cap; polling still starts short so quick operations return fast.
-            poll = PollPolicy(initial_interval=min(0.5, poll_interval), max_interval=poll_interval)
+            poll = PollPolicy(initial_interval=min(0.5, interval), max_interval=interval)
         return wait_steps(
             pid,
             list(operation_ids),

@@ -21,7 +21,6 @@ provider does not import this module.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.rules import ID_PATTERN
 
 try:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -45,7 +45,6 @@ except ImportError as err:  # pragma: no cover - only without the extra
 
 __all__ = ["BranchTarget", "JamboPostgresHook", "get_branch_connection"]
 
-_ID = re.compile(r"^[a-z0-9-]{1,60}$")
 # Keys a branch mapping may carry that would mean someone put a secret where coordinates belong.
 _SECRET_KEYS = frozenset({"password", "connection_uri", "connection_uris", "uri"})
 
@@ -70,7 +69,7 @@ class BranchTarget:
             value = getattr(self, field)
             if value is None and field != "branch_id":
                 continue
-            if not isinstance(value, str) or not _ID.match(value):
+            if not isinstance(value, str) or not ID_PATTERN.match(value):
                 raise JamboConfigError(
                     f"branch coordinates: {field} must be an id matching ^[a-z0-9-]{{1,60}}$, got {value!r}"
                 )

@@ -76,13 +76,11 @@ class PollPolicy:
 def classify(op: Operation, *, deadline_passed: bool = False) -> Verdict:
     """success = finished/skipped; failure = error/cancelled, or ``failed`` once the service
     stops retrying it (no ``retry_at``) or the deadline has passed; anything else is pending."""
-    if op.status.is_success:
+    if op.is_succeeded:
         return "success"
-    if op.status.is_failure:
-        return "failure"
-    if op.status is OperationStatus.FAILED:
-        return "failure" if op.retry_at is None or deadline_passed else "pending"
-    return "pending"
+    if op.is_pending and not (deadline_passed and op.status is OperationStatus.FAILED):
+        return "pending"
+    return "failure"
 
 
 def failure_message(failed: Sequence[Operation]) -> str:

@@ -36,10 +36,19 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
+from airflow_provider_jambo.hooks.client import ApiRequest
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.retry import RetryPolicy
 from airflow_provider_jambo.links import JamboConsoleLink
-from airflow_provider_jambo.operators.validation import check_timeout, is_templated
+from airflow_provider_jambo.rules import (
+    DEFAULT_CONN_ID,
+    check_id,
+    check_poll_interval,
+    check_ref,
+    check_timeout,
+    is_known,
+    seconds,
+)
 from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger, wait_until_idle
 
@@ -48,7 +57,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_jambo.models import Operation
 
-DEFAULT_CONN_ID = "jambo_default"
 #: Default time the operator waits for its operations (seconds).
 DEFAULT_TIMEOUT = 30 * 60.0
 #: How far back to look for operations still in flight (the list is newest first; older ones are done).
@@ -64,12 +72,14 @@ T = TypeVar("T")
 
 
 class QueueingHook(JamboHook):
-    """The operators' hook: a 423 is raised at once (never re-sent blindly), because the operator
-    waits for the project's operations in flight itself (:meth:`JamboBaseOperator.send`)."""
+    """The operators' hook: a change refused with 423 is raised at once (never re-sent blindly),
+    because the operator waits for the project's operations in flight itself
+    (:meth:`JamboBaseOperator.send`). Reads keep the hook's usual retries."""
 
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return replace(super().retry_policy, locked_max_elapsed=0.0)
+    def request(self, req: ApiRequest[T], *, retry_policy: RetryPolicy | None = None) -> T:
+        if retry_policy is None and req.method != "GET":
+            retry_policy = replace(self.retry_policy, locked_max_elapsed=0.0)
+        return super().request(req, retry_policy=retry_policy)
 
 
 def in_flight_operations(
@@ -80,7 +90,9 @@ def in_flight_operations(
     endpoint_id: str | None = None,
     since: datetime | None = None,
 ) -> list[Operation]:
-    """Operations of a project (optionally of one branch or endpoint) that are still in flight.
+    """Operations of a project (optionally of one branch or endpoint) still pending.
+
+    Pending is :attr:`Operation.is_pending` (``failed`` with a ``retry_at`` included).
 
     The list is read newest first and stops at the first operation older than ``since`` (default:
     one day ago), so a project with a long history costs a page or two, not all of them.
@@ -95,7 +107,7 @@ def in_flight_operations(
             continue
         if endpoint_id is not None and op.endpoint_id != endpoint_id:
             continue
-        if op.status.is_in_flight:
+        if op.is_pending:
             found.append(op)
     found.reverse()
     return found
@@ -144,24 +156,10 @@ class JamboBaseOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.timeout = check_timeout("timeout", timeout)
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, (int, float))
-            or poll_interval <= 0
-        ):
-            raise JamboConfigError(
-                f"poll_interval must be a positive number of seconds, got {poll_interval!r}"
-            )
-        self.poll_interval = float(poll_interval)
-        if (
-            isinstance(defer_grace_seconds, bool)
-            or not isinstance(defer_grace_seconds, (int, float))
-            or defer_grace_seconds < 0
-        ):
-            raise JamboConfigError(
-                f"defer_grace_seconds must be a number of seconds >= 0, got {defer_grace_seconds!r}"
-            )
-        self.defer_grace_seconds = float(defer_grace_seconds)
+        self.poll_interval = check_poll_interval("poll_interval", poll_interval)
+        if project_id is not None and self._known(project_id):
+            check_id("project_id", project_id)
+        self.defer_grace_seconds = seconds("defer_grace_seconds", defer_grace_seconds, allow_zero=True)
         # Set on the first call of run_deadline(); carried across deferrals in the resume kwargs.
         self._deadline: float | None = None
         #: (project_id, branch_id, API base URL) of what this task returned, for JamboConsoleLink.
@@ -171,7 +169,7 @@ class JamboBaseOperator(BaseOperator):
 
     def _known(self, *values: Any) -> bool:
         """True when none of ``values`` is a template still to render (so they can be checked now)."""
-        return not any(is_templated(v) for v in values)
+        return is_known(*values)
 
     # -- run time -----------------------------------------------------------------------------------
 
@@ -286,7 +284,9 @@ class JamboBaseOperator(BaseOperator):
         return self.execute(context)
 
     def resolved_project_id(self) -> str:
-        return self.project_id or self.hook.project_id
+        if self.project_id is not None:
+            return check_id("project_id", self.project_id)
+        return self.hook.project_id
 
     def reference(self, field: str, key: str) -> str:
         """The rendered value of ``field``: an id/name, or an upstream Jambo task's result dict
@@ -301,9 +301,7 @@ class JamboBaseOperator(BaseOperator):
             if self.project_id is None and value.get("project_id"):
                 self.project_id = str(value["project_id"])
             value = value[key]
-        if not isinstance(value, str) or not value.strip():
-            raise JamboConfigError(f"{field} must be a non-empty id or name, got {value!r}")
-        return value
+        return check_ref(field, value)
 
     def wait_for(
         self,

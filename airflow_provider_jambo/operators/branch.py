@@ -19,22 +19,32 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_jambo.exceptions import (
+    JamboBranchNotFound,
     JamboConfigError,
     JamboConflictError,
     JamboError,
+    JamboLookupError,
     JamboNotFoundError,
+    JamboRefusedError,
 )
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.models import BranchCreation
 from airflow_provider_jambo.operators.base import JamboBaseOperator, QueueingHook
-from airflow_provider_jambo.operators.validation import (
+from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
+    MAX_EXPIRY,
+    NAME_MAX,
+    SCHEMA_ONLY,
+    check_annotations,
     check_choice,
-    check_compute,
     check_expiry,
-    check_point_in_time,
+    check_name,
+    check_operator_compute,
+    check_ref,
+    check_ttl,
+    endpoint_settings,
     format_timestamp,
-    to_timedelta,
+    point_in_time,
 )
 
 if TYPE_CHECKING:
@@ -44,7 +54,7 @@ if TYPE_CHECKING:
 
 
 #: The service's longest branch name (the hook's ``check_name`` limit).
-BRANCH_NAME_MAX = 256
+BRANCH_NAME_MAX = NAME_MAX
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -76,7 +86,7 @@ def run_branch_name(run_id: str, prefix: str = "", *, max_len: int = BRANCH_NAME
             )
         keep = slug[: room - len(digest) - 1].rstrip("-")
         name = f"{prefix}{keep}-{digest}" if keep else prefix + digest
-    _check_name("branch name", name)
+    check_name("branch name", name)
     return name
 
 
@@ -92,11 +102,6 @@ def default_branch_name(context: Context) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return format_timestamp(value) if value is not None else None
-
-
-def _check_name(field: str, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise JamboConfigError(f"{field} must be a non-empty branch name or id, got {value!r}")
 
 
 #: How long the create operator's cleanup after a failure may take (delete, waiting for the
@@ -138,12 +143,12 @@ def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> Non
     if allow_protected:
         return
     if branch.default:
-        raise JamboConfigError(
+        raise JamboRefusedError(
             f"refusing to {action} branch {branch.name!r} ({branch.id}): it is the project's default branch; "
             "pass allow_protected=True if you really mean it"
         )
     if branch.protected:
-        raise JamboConfigError(
+        raise JamboRefusedError(
             f"refusing to {action} branch {branch.name!r} ({branch.id}): it is protected; "
             "pass allow_protected=True if you really mean it"
         )
@@ -252,34 +257,27 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         """Check every argument whose value is known (all of them at run time)."""
         known = (lambda *values: self._known(*values)) if at_parse else (lambda *values: True)
         check_choice("if_exists", self.if_exists, IF_EXISTS_POLICIES)
-        check_compute(
-            compute_type=self.compute_type,
-            min_cu=self.min_cu,
-            max_cu=self.max_cu,
-            suspend_timeout_seconds=self.suspend_timeout_seconds,
-        )
+        check_operator_compute(self.compute_type, self.min_cu, self.max_cu, self.suspend_timeout_seconds)
         if self.ttl is not None:
-            to_timedelta("ttl", self.ttl)
+            check_ttl("ttl", self.ttl)
         if known(self.expires_at):
             check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
         elif self.ttl is not None:
             raise JamboConfigError("give either expires_at (absolute) or ttl (relative), not both")
         if known(self.parent_timestamp, self.parent_lsn):
-            check_point_in_time("parent", self.parent_timestamp, self.parent_lsn)
+            point_in_time("parent", self.parent_lsn, self.parent_timestamp)
         if self.branch_name is not None and known(self.branch_name):
-            _check_name("branch_name", self.branch_name)
+            check_name("branch_name", self.branch_name)
+        if self.parent is not None and known(self.parent):
+            check_ref("parent", self.parent)
+        if self.database is not None and known(self.database):
+            check_name("database", self.database)
         if self.schema_only and (self.parent_timestamp is not None or self.parent_lsn is not None):
             raise JamboConfigError(
                 "schema_only branches take the parent's current schema; drop parent_timestamp/lsn"
             )
-        if (
-            known(self.annotations)
-            and self.annotations is not None
-            and not isinstance(self.annotations, Mapping)
-        ):
-            raise JamboConfigError(
-                f"annotations must be a dict of strings, got {type(self.annotations).__name__}"
-            )
+        if known(self.annotations) and self.annotations is not None:
+            check_annotations("annotations", self.annotations)
 
     def _annotations(self, context: Context) -> dict[str, str]:
         tags: dict[str, str] = {}
@@ -303,9 +301,9 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         self._context = context
         if self.branch_name is None:
             self.branch_name = default_branch_name(context)
+        # Every rendered argument is checked before the first request.
         self._validate(at_parse=False)
         expires = check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
-        parent_ts = check_point_in_time("parent", self.parent_timestamp, self.parent_lsn)
         hook = self.hook
         project_id = self.resolved_project_id()
 
@@ -316,20 +314,14 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         )
         endpoints = None
         if self.compute_type is not None:
-            endpoint: dict[str, Any] = {"type": self.compute_type}
-            if self.min_cu is not None:
-                endpoint["autoscaling_limit_min_cu"] = self.min_cu
-            if self.max_cu is not None:
-                endpoint["autoscaling_limit_max_cu"] = self.max_cu
-            if self.suspend_timeout_seconds is not None:
-                endpoint["suspend_timeout_seconds"] = self.suspend_timeout_seconds
-            endpoints = [endpoint]
+            limits = endpoint_settings(self.min_cu, self.max_cu, self.suspend_timeout_seconds)
+            endpoints = [{"type": self.compute_type, **limits}]
         create_kwargs: dict[str, Any] = {
             "project_id": project_id,
             "parent_id": parent.id,
             "parent_lsn": self.parent_lsn,
-            "parent_timestamp": parent_ts,
-            "init_source": "schema-only" if self.schema_only else None,
+            "parent_timestamp": self.parent_timestamp,
+            "init_source": SCHEMA_ONLY if self.schema_only else None,
             "protected": self.protected or None,
             "expires_at": _iso(expires),
             "endpoints": endpoints,
@@ -479,11 +471,11 @@ class JamboCreateBranchOperator(JamboBaseOperator):
 
     def _check_result(self, branch: Branch, parent: Branch) -> None:
         if branch.name != self.branch_name:
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"the service returned branch {branch.name!r} ({branch.id}) for name {self.branch_name!r}"
             )
         if branch.id == parent.id or branch.default:
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"branch {self.branch_name!r} resolved to {branch.id}, which is the parent or the default "
                 "branch; refusing to hand it downstream as an ephemeral branch"
             )
@@ -533,7 +525,7 @@ def _pick_database(databases: Iterable[Database], name: str | None) -> Database 
         if db.name == name:
             return db
     have = ", ".join(d.name for d in items) or "none"
-    raise JamboConfigError(f"database={name!r} does not exist on the branch; it has: {have}")
+    raise JamboLookupError(f"database={name!r} does not exist on the branch; it has: {have}")
 
 
 class JamboDeleteBranchOperator(JamboBaseOperator):
@@ -553,7 +545,7 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         self.branch = branch
         self.allow_protected = allow_protected
         if self._known(branch) and not isinstance(branch, Mapping):
-            _check_name("branch", branch)
+            check_ref("branch", branch)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         ref = self.reference("branch", "branch_id")
@@ -561,18 +553,18 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         project_id = self.resolved_project_id()
         try:
             branch = hook.resolve_branch(ref, project_id=project_id)
-        except JamboNotFoundError:
+        except JamboBranchNotFound:
             self.log.info("Branch %r does not exist in project %s: nothing to delete", ref, project_id)
             return {"project_id": project_id, "branch_id": None, "branch_name": None, "deleted": False}
         if branch.default:
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"refusing to delete branch {branch.name!r} ({branch.id}): it is the project's default branch"
             )
         refuse_guarded(branch, action="delete", allow_protected=self.allow_protected)
         children = [b for b in hook.list_branches(project_id) if b.parent_id == branch.id]
         if children:
             names = ", ".join(f"{c.name!r} ({c.id})" for c in children)
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"cannot delete branch {branch.name!r} ({branch.id}): it has child branches {names}; "
                 "delete them first"
             )
@@ -641,15 +633,24 @@ class JamboResetBranchOperator(JamboBaseOperator):
         self.ttl = ttl
         self.allow_protected = allow_protected
         if ttl is not None:
-            check_expiry(expires_at=None, ttl=ttl, protected=False)
-        if self._known(branch) and not isinstance(branch, Mapping):
-            _check_name("branch", branch)
-        if self._known(source_timestamp, source_lsn):
-            check_point_in_time("source", source_timestamp, source_lsn)
+            check_ttl("ttl", ttl)
+        self._validate()
+
+    def _validate(self) -> None:
+        """Check the arguments whose value is known (all of them once rendered)."""
+        if self._known(self.source) and self.source is not None:
+            check_ref("source", self.source)
+        if self._known(self.preserve_under_name) and self.preserve_under_name is not None:
+            check_name("preserve_under_name", self.preserve_under_name)
+        if self._known(self.source_timestamp, self.source_lsn):
+            point_in_time("source", self.source_lsn, self.source_timestamp)
+        if self._known(self.branch) and not isinstance(self.branch, Mapping):
+            check_ref("branch", self.branch)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         ref = self.reference("branch", "branch_id")
-        source_ts = check_point_in_time("source", self.source_timestamp, self.source_lsn)
+        self._validate()
+        source_ts = self.source_timestamp
         hook = self.hook
         project_id = self.resolved_project_id()
         branch = hook.resolve_branch(ref, project_id=project_id)
@@ -659,11 +660,11 @@ class JamboResetBranchOperator(JamboBaseOperator):
         elif branch.parent_id:
             source = hook.get_branch(branch.parent_id, project_id=project_id)
         else:
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"branch {branch.name!r} ({branch.id}) has no parent; name a source to reset from"
             )
         if source.id == branch.id and not self.preserve_under_name:
-            raise JamboConfigError(
+            raise JamboRefusedError(
                 f"resetting branch {branch.name!r} to its own past needs preserve_under_name "
                 "(the service keeps the current state under that name)"
             )
@@ -711,4 +712,4 @@ class JamboResetBranchOperator(JamboBaseOperator):
         interval = branch.raw.get("ttl_interval_seconds")
         if branch.expires_at is None or from_parent or not isinstance(interval, int) or interval <= 0:
             return None
-        return now + timedelta(seconds=min(interval, 30 * 86400))
+        return now + min(timedelta(seconds=interval), MAX_EXPIRY)

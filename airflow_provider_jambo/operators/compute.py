@@ -9,9 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_jambo.exceptions import JamboConfigError, JamboNotFoundError
+from airflow_provider_jambo.exceptions import JamboConfigError, JamboNotFoundError, JamboRefusedError
 from airflow_provider_jambo.operators.base import JamboBaseOperator, in_flight_operations
-from airflow_provider_jambo.operators.validation import IF_EXISTS_POLICIES, check_choice, check_compute
+from airflow_provider_jambo.rules import (
+    IF_EXISTS_POLICIES,
+    check_choice,
+    check_id,
+    check_operator_compute,
+    check_ref,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -29,11 +35,6 @@ def endpoint_result(project_id: str, endpoint: Endpoint, **extra: Any) -> dict[s
         "pooler_host": endpoint.pooled_host,
         **extra,
     }
-
-
-def _check_id(field: str, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise JamboConfigError(f"{field} must be a non-empty id, got {value!r}")
 
 
 class JamboCreateComputeOperator(JamboBaseOperator):
@@ -66,15 +67,10 @@ class JamboCreateComputeOperator(JamboBaseOperator):
         self.if_exists = if_exists
         if compute_type is None:
             raise JamboConfigError("compute_type must be one of read_write, read_only, got None")
-        check_compute(
-            compute_type=compute_type,
-            min_cu=min_cu,
-            max_cu=max_cu,
-            suspend_timeout_seconds=suspend_timeout_seconds,
-        )
+        check_operator_compute(compute_type, min_cu, max_cu, suspend_timeout_seconds)
         check_choice("if_exists", if_exists, IF_EXISTS_POLICIES)
         if self._known(branch) and not isinstance(branch, Mapping):
-            _check_id("branch", branch)
+            check_ref("branch", branch)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         ref = self.reference("branch", "branch_id")
@@ -88,7 +84,7 @@ class JamboCreateComputeOperator(JamboBaseOperator):
             if existing:
                 endpoint = existing[0]
                 if self.if_exists == "fail":
-                    raise JamboConfigError(
+                    raise JamboRefusedError(
                         f"branch {branch.name!r} ({branch.id}) already has read_write compute "
                         f"{endpoint.id} and if_exists='fail' (a branch has at most one; "
                         "use if_exists='reuse' to adopt it)"
@@ -132,10 +128,10 @@ class JamboDeleteComputeOperator(JamboBaseOperator):
         super().__init__(**kwargs)
         self.endpoint_id = endpoint_id
         if self._known(endpoint_id) and not isinstance(endpoint_id, Mapping):
-            _check_id("endpoint_id", endpoint_id)
+            check_id("endpoint_id", endpoint_id)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        endpoint_id = self.reference("endpoint_id", "endpoint_id")
+        endpoint_id = check_id("endpoint_id", self.reference("endpoint_id", "endpoint_id"))
         hook = self.hook
         project_id = self.resolved_project_id()
         try:
@@ -173,13 +169,13 @@ class _EndpointActionOperator(JamboBaseOperator):
         super().__init__(**kwargs)
         self.endpoint_id = endpoint_id
         if self._known(endpoint_id) and not isinstance(endpoint_id, Mapping):
-            _check_id("endpoint_id", endpoint_id)
+            check_id("endpoint_id", endpoint_id)
 
     def _call(self, endpoint_id: str, project_id: str) -> Mutation[Endpoint]:
         raise NotImplementedError
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        endpoint_id = self.reference("endpoint_id", "endpoint_id")
+        endpoint_id = check_id("endpoint_id", self.reference("endpoint_id", "endpoint_id"))
         project_id = self.resolved_project_id()
         mutation = self.send(lambda: self._call(endpoint_id, project_id), project_id=project_id)
         self.log.info("%s compute %s", self.action, mutation.resource.id)

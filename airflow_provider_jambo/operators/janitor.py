@@ -26,6 +26,16 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.models import Branch
+from airflow_provider_jambo.rules import (
+    DEFAULT_CONN_ID,
+    check_annotations,
+    check_bool,
+    check_id,
+    check_name,
+    check_timeout,
+    is_known,
+    seconds,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -42,20 +52,14 @@ class StaleBranchRule:
     annotations: Mapping[str, str]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name_prefix, str) or not self.name_prefix.strip():
-            raise JamboConfigError(
-                "janitor: name_prefix must be a non-empty string (an empty prefix would match every branch)"
-            )
-        if not isinstance(self.older_than, timedelta) or self.older_than < timedelta(0):
-            raise JamboConfigError(
-                f"janitor: older_than must be a non-negative duration, got {self.older_than!r}"
-            )
-        if not isinstance(self.annotations, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in self.annotations.items()
-        ):
-            raise JamboConfigError(
-                f"janitor: annotations must map strings to strings, got {self.annotations!r}"
-            )
+        try:
+            check_name("name_prefix", self.name_prefix)
+        except JamboConfigError as err:
+            raise JamboConfigError(f"janitor: {err} (an empty prefix would match every branch)") from None
+        if not isinstance(self.older_than, timedelta):
+            raise JamboConfigError(f"janitor: older_than must be a timedelta, got {self.older_than!r}")
+        seconds("older_than", self.older_than, allow_zero=True)
+        check_annotations("annotations", self.annotations)
 
     def matches_name_and_age(self, branch: Branch, now: datetime) -> bool:
         if not branch.name.startswith(self.name_prefix):
@@ -154,22 +158,11 @@ def plan_cleanup(
     return CleanupPlan(delete=tuple(order), kept=tuple(kept))
 
 
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
-
-
 def _duration(value: timedelta | float | str, field: str) -> timedelta:
     if isinstance(value, timedelta):
+        seconds(field, value, allow_zero=True)
         return value
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise JamboConfigError(
-            f"janitor: {field} must be a timedelta or a number of seconds, got {value!r}"
-        ) from None
-    if seconds < 0:
-        raise JamboConfigError(f"janitor: {field} must not be negative, got {value!r}")
-    return timedelta(seconds=seconds)
+    return timedelta(seconds=seconds(field, value, allow_zero=True, allow_text=True))
 
 
 class JamboDeleteStaleBranchesOperator(BaseOperator):
@@ -205,7 +198,7 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         annotations: Mapping[str, str] | str | None = None,
         dry_run: bool | str = False,
         project_id: str | None = None,
-        jambo_conn_id: str = "jambo_default",
+        jambo_conn_id: str = DEFAULT_CONN_ID,
         operation_timeout: float = 600.0,
         **kwargs: Any,
     ) -> None:
@@ -217,10 +210,14 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         self.dry_run_value = dry_run
         self.project_id = project_id
         self.jambo_conn_id = jambo_conn_id
-        self.operation_timeout = operation_timeout
+        self.operation_timeout = check_timeout("operation_timeout", operation_timeout)
         # Plain values can be checked while the DAG is parsed; templates only once rendered.
-        if not any(_is_template(v) for v in (name_prefix, older_than, self.annotations)):
+        if is_known(name_prefix, older_than, self.annotations):
             self._rule()
+        if is_known(dry_run):
+            self._dry_run()
+        if project_id is not None and is_known(project_id):
+            check_id("project_id", project_id)
 
     def _rule(self) -> StaleBranchRule:
         if not isinstance(self.annotations, Mapping):
@@ -231,18 +228,15 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         return StaleBranchRule(self.name_prefix, _duration(self.older_than, "older_than"), self.annotations)
 
     def _dry_run(self) -> bool:
-        if isinstance(self.dry_run_value, bool):
-            return self.dry_run_value
-        text = str(self.dry_run_value).strip().lower()
-        if text in ("true", "1", "yes"):
-            return True
-        if text in ("false", "0", "no"):
-            return False
-        raise JamboConfigError(f"janitor: dry_run must be true or false, got {self.dry_run_value!r}")
+        return check_bool("dry_run", self.dry_run_value)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # Everything is checked before the first request, so bad input deletes nothing.
         rule = self._rule()
         dry_run = self._dry_run()
+        check_timeout("operation_timeout", self.operation_timeout)
+        if self.project_id is not None:
+            check_id("project_id", self.project_id)
         with JamboHook(jambo_conn_id=self.jambo_conn_id) as hook:
             return self._clean(hook, rule, dry_run=dry_run)
 

@@ -14,6 +14,7 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.sql import BranchTarget, JamboPostgresHook
+from airflow_provider_jambo.rules import DEFAULT_CONN_ID, is_known
 
 __all__ = ["JamboBranchSQLOperator"]
 
@@ -45,7 +46,7 @@ class JamboBranchSQLOperator(SQLExecuteQueryOperator):
         self,
         *,
         branch: BranchTarget | Mapping[str, Any] | str,
-        jambo_conn_id: str = "jambo_default",
+        jambo_conn_id: str = DEFAULT_CONN_ID,
         role: str | None = None,
         pooled: bool = False,
         **kwargs: Any,
@@ -62,9 +63,7 @@ class JamboBranchSQLOperator(SQLExecuteQueryOperator):
         self.pooled = pooled
         # Coordinates given literally are checked while the DAG is parsed; an XComArg or a template
         # only when rendered (still before any API call).
-        if isinstance(branch, BranchTarget) or (
-            isinstance(branch, Mapping) and not any("{{" in str(v) for v in branch.values())
-        ):
+        if isinstance(branch, BranchTarget) or (isinstance(branch, Mapping) and is_known(branch)):
             BranchTarget.from_value(branch, role=role)
 
     @cached_property

@@ -17,8 +17,6 @@ flight). Honours ``timeout`` (a deferred sensor carries it as an absolute deadli
 
 from __future__ import annotations
 
-import ast
-import re
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -38,41 +36,23 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.waiting import evaluate
-from airflow_provider_jambo.operators.base import DEFAULT_CONN_ID, in_flight_operations
-from airflow_provider_jambo.operators.validation import is_templated
+from airflow_provider_jambo.operators.base import in_flight_operations
+from airflow_provider_jambo.rules import (
+    DEFAULT_CONN_ID,
+    check_id,
+    check_operation_ids,
+    check_poll_interval,
+    check_ref,
+    is_known,
+)
 from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-_ID = re.compile(r"^[a-z0-9-]{1,60}$")
 #: Airflow's own deferral timeout fires this much after the trigger's deadline, so the trigger's
 #: clearer timeout message (naming the operations) normally wins; both end as a sensor timeout.
 DEFERRAL_TIMEOUT_MARGIN = timedelta(seconds=60)
-
-
-def parse_operation_ids(value: Any) -> list[str]:
-    """A list of operation ids from a list or a (rendered) string; each id is checked."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                raise JamboConfigError(f"operation_ids {value!r} is not a list of ids") from None
-        else:
-            value = [part for part in re.split(r"[\s,]+", text) if part]
-    if not isinstance(value, (list, tuple, set)):
-        raise JamboConfigError(
-            f"operation_ids must be a list of ids or a string of ids, got {type(value).__name__}"
-        )
-    ids = [str(v).strip() for v in value]
-    bad = [i for i in ids if not _ID.match(i)]
-    if bad:
-        raise JamboConfigError(f"operation_ids: {bad} do not look like operation ids (^[a-z0-9-]{{1,60}}$)")
-    return list(dict.fromkeys(ids))
 
 
 #: ``next_kwargs["error"]`` when Airflow times a deferral out (2.x scheduler; 3.x TriggerFailureReason).
@@ -104,30 +84,42 @@ class JamboOperationSensor(BaseSensorOperator):
         poke_interval: timedelta | float = 5,
         **kwargs: Any,
     ) -> None:
+        # Checked before BaseSensorOperator sees it: 0 would poll the API in a busy loop.
+        check_poll_interval("poke_interval", poke_interval)
         super().__init__(poke_interval=poke_interval, **kwargs)
         if operation_ids is not None and branch is not None:
             raise JamboConfigError("give either operation_ids or branch, not both")
-        if not is_templated(operation_ids):
-            parse_operation_ids(operation_ids)
         self.operation_ids = operation_ids
         self.branch = branch
         self.project_id = project_id
         self.jambo_conn_id = jambo_conn_id
         self.deferrable = deferrable
         self._targets: list[str] | None = None
+        self._validate()
+
+    def _validate(self) -> None:
+        """Check the arguments whose value is known (at parse time; all of them once rendered)."""
+        if self.operation_ids is not None and is_known(self.operation_ids):
+            check_operation_ids("operation_ids", self.operation_ids)
+        if self.branch is not None and is_known(self.branch):
+            check_ref("branch", self.branch)
+        if self.project_id is not None and is_known(self.project_id):
+            check_id("project_id", self.project_id)
 
     @cached_property
     def hook(self) -> JamboHook:
         return JamboHook(jambo_conn_id=self.jambo_conn_id)
 
     def _project_id(self) -> str:
-        return self.project_id or self.hook.project_id
+        if self.project_id is not None:
+            return check_id("project_id", self.project_id)
+        return self.hook.project_id
 
     def _target_ids(self) -> list[str]:
         """The ids to wait for (taken once per sensor instance)."""
         if self._targets is None:
             if self.operation_ids is not None:
-                self._targets = parse_operation_ids(self.operation_ids)
+                self._targets = check_operation_ids("operation_ids", self.operation_ids)
             else:
                 project_id = self._project_id()
                 branch_id = None
@@ -140,6 +132,8 @@ class JamboOperationSensor(BaseSensorOperator):
         return self._targets
 
     def execute(self, context: Context) -> Any:
+        # Rendered values are checked before the first request.
+        self._validate()
         if not self.deferrable:
             return super().execute(context)
         ids = self._target_ids()
@@ -167,7 +161,7 @@ class JamboOperationSensor(BaseSensorOperator):
         ops = self.hook.get_operations(ids, project_id=self._project_id())
         result = evaluate(ops)
         if result is None:
-            pending = [op.id for op in ops if not op.status.is_success]
+            pending = [op.id for op in ops if op.is_pending]
             self.log.info("Still waiting for %s", pending)
             return False
         if result.status == "failed":

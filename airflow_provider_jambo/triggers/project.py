@@ -7,8 +7,8 @@ failing. The rule is written once (:func:`idle_steps`, a generator like ``hooks/
 driven here by the sync hook (:func:`wait_until_idle`, in a worker) and by
 :class:`JamboProjectIdleTrigger` (in the triggerer, for deferrable operators). Each round costs one
 list call (``GET /projects/{id}/operations``, newest first); the waiting itself is the hook's
-``wait_for_operations``/``await_operations`` with its pacing and budget. "In flight" is the waiting
-rules' ``pending`` (so ``failed`` with a ``retry_at`` still holds the lock, as on the service).
+``wait_for_operations``/``await_operations`` with its pacing and budget. "In flight" is
+``Operation.is_pending`` (so ``failed`` with a ``retry_at`` still holds the lock, as on the service).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from airflow_provider_jambo.hooks.waiting import (
     Fetch,
     PollPolicy,
     WaitResult,
-    classify,
     list_operations_request,
 )
 from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
@@ -50,7 +49,7 @@ def idle_steps(
     """
     while True:
         page: list[Any] = yield Fetch(list_operations_request(project_id, limit=PollPolicy().list_limit))
-        busy = [op for op in page if classify(op) == "pending"]
+        busy = [op for op in page if op.is_pending]
         if not busy:
             return WaitResult("success", [], f"project {project_id} has no operation in flight")
         if clock() >= deadline:

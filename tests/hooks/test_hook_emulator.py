@@ -20,6 +20,8 @@ from hook_support import logged_text
 from airflow_provider_jambo.exceptions import (
     JamboAPIError,
     JamboAuthError,
+    JamboBranchConflict,
+    JamboBranchNotFound,
     JamboConfigError,
     JamboConflictError,
     JamboLockedError,
@@ -155,7 +157,7 @@ def test_branch_lifecycle(hook: JamboHook, emu: Any, project_id: str) -> None:
     assert branch.is_ready
     assert hook.resolve_branch("dev").id == branch.id
     assert hook.resolve_branch(branch.id).id == branch.id
-    with pytest.raises(JamboNotFoundError, match="branch 'nope' not found"):
+    with pytest.raises(JamboBranchNotFound, match="branch 'nope' not found"):
         hook.resolve_branch("nope")
 
     renamed = hook.update_branch(branch.id, name="dev-renamed")
@@ -200,10 +202,10 @@ def test_get_or_create_branch(hook: JamboHook, emu: Any) -> None:
     assert again.branch.id == first.branch.id
     assert len(posts(emu, BRANCHES)) == 1
     other_parent = hook.create_branch(name="base").branch
-    with pytest.raises(JamboConflictError) as raised:
+    with pytest.raises(JamboBranchConflict) as raised:
         hook.get_or_create_branch("preview-1", parent_id=other_parent.id)
     main = hook.get_default_branch()
-    assert raised.value.message == (
+    assert str(raised.value) == (
         f"branch 'preview-1' ({first.branch.id}) already exists in project {main.project_id} "
         f"with parent 'main' ({main.id}), not the requested parent 'base' ({other_parent.id}), "
         "so it is not adopted. Use another branch name, delete the existing branch, or set "
@@ -225,18 +227,18 @@ def test_get_or_create_schema_only_branch_adopts_the_root(hook: JamboHook, emu: 
     assert len(posts(emu, BRANCHES)) == 1
     # A root is not what a parent-data create asks for, and a child is not a schema-only root.
     with pytest.raises(
-        JamboConflictError,
+        JamboBranchConflict,
         match=r"exists .* as a schema-only root \(no parent\), not the requested parent 'main'",
     ):
         hook.get_or_create_branch("schema", parent_id=main.id)
     hook.create_branch(name="child", parent_id=main.id)
     with pytest.raises(
-        JamboConflictError,
+        JamboBranchConflict,
         match=r"with parent 'main' \(br-[a-z0-9-]+\), not the requested a schema-only root \(no parent\)",
     ):
         hook.get_or_create_branch("child", parent_id=main.id, init_source="schema-only")
     # The default branch is a root as well, but never a schema-only one.
-    with pytest.raises(JamboConflictError, match=r"as the project's default branch .* schema-only root"):
+    with pytest.raises(JamboBranchConflict, match=r"as the project's default branch .* schema-only root"):
         hook.get_or_create_branch(main.name, parent_id=main.id, init_source="schema-only")
 
 
@@ -308,7 +310,7 @@ def test_bad_arguments_fail_before_any_request(hook: JamboHook, emu: Any) -> Non
         hook.create_branch(name="x", init_source="copy")
     with pytest.raises(JamboConfigError, match="expires_at must be at most 30 days ahead"):
         hook.create_branch(name="x", expires_at=datetime.now(timezone.utc) + timedelta(days=40))
-    with pytest.raises(JamboConfigError, match="RFC 3339 timestamp with a time zone"):
+    with pytest.raises(JamboConfigError, match="RFC 3339 timestamp with a zone"):
         hook.update_branch("br-x", expires_at="2030-01-01T00:00:00")
     with pytest.raises(JamboConfigError, match="branch_id must be a Jambo id"):
         hook.get_branch("../../etc")
@@ -655,12 +657,19 @@ def test_read_timeout_retried_for_get(
 
 
 def test_retries_are_bounded(connect: Callable[..., JamboHook], emu: Any) -> None:
-    hook = connect(retry_policy=RetryPolicy(max_attempts=3, initial_wait=0.1))
+    hook = connect(retry_policy=RetryPolicy(max_attempts=3, initial_wait=0.1, locked_max_elapsed=1.0))
     main = hook.get_default_branch()
-    emu.inject_fault("GET", BRANCH, faults=[{"kind": "locked"}], times=10)
-    with pytest.raises(JamboLockedError, match="423"):
+    emu.inject_fault("GET", BRANCH, faults=[{"kind": "status", "status": 503}], times=10)
+    with pytest.raises(JamboServerError, match="503"):
         hook.get_branch(main.id)
     assert len([r for r in emu.requests() if r["route"] == BRANCH]) == 3
+    # 423s are bounded by time (locked_max_elapsed), not by max_attempts.
+    emu.clear_faults()
+    emu.clear_requests()
+    emu.inject_fault("GET", BRANCH, faults=[{"kind": "locked"}], times=20)
+    with pytest.raises(JamboLockedError, match="423"):
+        hook.get_branch(main.id)
+    assert len([r for r in emu.requests() if r["route"] == BRANCH]) > 3
 
 
 def test_rate_limited_error_after_exhaustion(connect: Callable[..., JamboHook], emu: Any) -> None:

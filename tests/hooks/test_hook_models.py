@@ -120,3 +120,27 @@ def test_branch_schema_only_root(raw: dict[str, object], schema_only_root: bool)
     branch = Branch.from_api({"id": "br-x", "project_id": "p", "name": "x", **raw})
     assert branch.is_schema_only_root is schema_only_root
     assert branch.init_source == raw.get("init_source")
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_at", "pending", "failed"),
+    [
+        ("scheduling", None, True, False),
+        ("running", None, True, False),
+        ("cancelling", None, True, False),
+        ("teleporting", None, True, False),  # unknown: the service may still be working on it
+        ("failed", "2026-06-01T12:00:05Z", True, False),  # the service retries it at retry_at
+        ("failed", None, False, True),
+        ("error", None, False, True),
+        ("cancelled", None, False, True),
+        ("finished", None, False, False),
+        ("skipped", None, False, False),
+    ],
+)
+def test_one_definition_of_a_pending_operation(
+    status: str, retry_at: str | None, pending: bool, failed: bool
+) -> None:
+    op = Operation.from_api({"id": "op-1", "project_id": "p", "status": status, "retry_at": retry_at})
+    assert op.is_pending is pending
+    assert op.is_failed is failed
+    assert op.is_succeeded is (not pending and not failed)

@@ -6,15 +6,18 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import time_machine
 from operators.deferral import defer, resume, roundtrip, run_trigger
 from operators.jambo_testing import JamboProject, make_context
 
 from airflow_provider_jambo.exceptions import (
+    JamboBranchConflict,
     JamboConfigError,
     JamboConflictError,
     JamboError,
     JamboOperationFailedError,
     JamboOperationTimeoutError,
+    JamboRefusedError,
 )
 from airflow_provider_jambo.models import Branch
 from airflow_provider_jambo.operators.branch import (
@@ -151,11 +154,11 @@ def test_if_exists_fail_refuses_an_existing_branch(jambo_project: JamboProject) 
 def test_reused_branch_with_another_parent_is_reported(jambo_project: JamboProject) -> None:
     dev = create_op("dev").execute(make_context())
     create_op("feature").execute(make_context())  # child of the default branch
-    with pytest.raises(JamboConflictError) as raised:
+    with pytest.raises(JamboBranchConflict) as raised:
         create_op("feature", parent="dev").execute(make_context(try_number=2))
     assert jambo_project.branch_named("feature").parent_id != dev["branch_id"]
     # The operator surfaces the hook's message unchanged: both parents and what to do.
-    with jambo_project.hook() as hook, pytest.raises(JamboConflictError) as from_hook:
+    with jambo_project.hook() as hook, pytest.raises(JamboBranchConflict) as from_hook:
         hook.get_or_create_branch("feature", parent_id=dev["branch_id"])
     assert str(raised.value) == str(from_hook.value)
     for part in (
@@ -176,9 +179,12 @@ def test_named_parent_at_a_point_in_time(jambo_project: JamboProject) -> None:
         created_at = hook.get_branch(dev["branch_id"]).created_at
     assert created_at is not None
     at = created_at + timedelta(seconds=60)
-    result = create_op("dev-then", parent="dev", parent_timestamp=at, compute_type=None).execute(
-        make_context()
-    )
+    # The emulator's clock was advanced past ``at``; a point in time must not be in this machine's
+    # future either (the provider refuses that before sending), so this machine's clock follows.
+    with time_machine.travel(at + timedelta(seconds=1), tick=True):
+        result = create_op("dev-then", parent="dev", parent_timestamp=at, compute_type=None).execute(
+            make_context()
+        )
     assert result["parent_id"] == dev["branch_id"]
     assert result["endpoint_id"] is None
     assert result["host"] is None
@@ -195,7 +201,7 @@ def test_schema_only_branch_is_a_root_and_is_adopted_on_retry(jambo_project: Jam
     assert again["branch_id"] == first["branch_id"]
     create_op("child").execute(make_context())
     with pytest.raises(
-        JamboConflictError, match=r"with parent 'main' .* not the requested a schema-only root"
+        JamboBranchConflict, match=r"with parent 'main' .* not the requested a schema-only root"
     ):
         create_op("child", schema_only=True).execute(make_context())
 
@@ -236,11 +242,11 @@ def test_templated_values_are_checked_at_run_time_before_any_call(jambo_project:
 def test_result_that_is_the_parent_or_default_is_refused() -> None:
     op = create_op("ci-1")
     parent = Branch(id="br-parent-1", project_id="p", name="main", default=True)
-    with pytest.raises(JamboConfigError, match="parent or the default"):
+    with pytest.raises(JamboRefusedError, match="parent or the default"):
         op._check_result(Branch(id="br-parent-1", project_id="p", name="ci-1", parent_id=None), parent)
-    with pytest.raises(JamboConfigError, match="parent or the default"):
+    with pytest.raises(JamboRefusedError, match="parent or the default"):
         op._check_result(Branch(id="br-x-1", project_id="p", name="ci-1", default=True), parent)
-    with pytest.raises(JamboConfigError, match="for name 'ci-1'"):
+    with pytest.raises(JamboRefusedError, match="for name 'ci-1'"):
         op._check_result(Branch(id="br-x-2", project_id="p", name="ci-10", parent_id="br-parent-1"), parent)
 
 
@@ -366,14 +372,14 @@ def test_wrong_name_never_matches_a_prefix(jambo_project: JamboProject) -> None:
 
 def test_delete_refuses_default_and_protected(jambo_project: JamboProject) -> None:
     jambo_project.emu.clear_requests()
-    with pytest.raises(JamboConfigError, match="default branch"):
+    with pytest.raises(JamboRefusedError, match="default branch"):
         delete_op("main").execute(make_context())
-    with pytest.raises(JamboConfigError, match="default branch"):
+    with pytest.raises(JamboRefusedError, match="default branch"):
         delete_op("main", allow_protected=True).execute(make_context())
     assert not [r for r in jambo_project.emu.requests() if r["method"] == "DELETE"]
 
     create_op("keep", protected=True).execute(make_context())
-    with pytest.raises(JamboConfigError, match=r"protected.*allow_protected=True"):
+    with pytest.raises(JamboRefusedError, match=r"protected.*allow_protected=True"):
         delete_op("keep").execute(make_context())
     assert jambo_project.branch_named("keep") is not None
     assert delete_op("keep", allow_protected=True).execute(make_context())["deleted"] is True
@@ -383,7 +389,7 @@ def test_delete_refuses_default_and_protected(jambo_project: JamboProject) -> No
 def test_delete_branch_with_children_names_them(jambo_project: JamboProject) -> None:
     create_op("parent").execute(make_context())
     create_op("child", parent="parent").execute(make_context())
-    with pytest.raises(JamboConfigError, match="child branches 'child'"):
+    with pytest.raises(JamboRefusedError, match="child branches 'child'"):
         delete_op("parent").execute(make_context())
     assert jambo_project.branch_named("parent") is not None
 
@@ -447,18 +453,22 @@ def test_reset_to_its_own_past_reapplies_the_ttl(jambo_project: JamboProject) ->
     assert born is not None
     at = born + timedelta(seconds=60)
     jambo_project.emu.clear_requests()
-    with pytest.raises(JamboConfigError, match="needs preserve_under_name"):
-        reset_op("ci-1", source="ci-1", source_timestamp=at).execute(make_context())
-    result = reset_op("ci-1", source="ci-1", source_timestamp=at, preserve_under_name="ci-1-old").execute(
-        make_context()
-    )
-    assert result["source_id"] == created["branch_id"]
-    restores = [r for r in jambo_project.emu.requests() if r["path"].endswith("/restore")]
-    assert len(restores) == 1
-    # Not a reset from the parent, so the operator re-applied the branch's TTL interval itself.
-    expires = jambo_project.branch_named("ci-1").expires_at
-    assert expires is not None
-    assert timedelta(minutes=55) < expires - datetime.now(timezone.utc) <= timedelta(hours=1)
+    # ``at`` is in the emulator's (advanced) past; this machine's clock follows it, since a point
+    # in time in the local future is refused before anything is sent.
+    with time_machine.travel(at + timedelta(seconds=1), tick=True):
+        with pytest.raises(JamboRefusedError, match="needs preserve_under_name"):
+            reset_op("ci-1", source="ci-1", source_timestamp=at).execute(make_context())
+        result = reset_op("ci-1", source="ci-1", source_timestamp=at, preserve_under_name="ci-1-old").execute(
+            make_context()
+        )
+        assert result["source_id"] == created["branch_id"]
+        restores = [r for r in jambo_project.emu.requests() if r["path"].endswith("/restore")]
+        assert len(restores) == 1
+        # Not a reset from the parent, so the operator re-applied the branch's TTL interval itself.
+        expires = jambo_project.branch_named("ci-1").expires_at
+        assert expires is not None
+        # (+2 s: the service's timestamps and TTL interval are whole seconds.)
+        assert timedelta(minutes=55) < expires - datetime.now(timezone.utc) <= timedelta(hours=1, seconds=2)
 
 
 def test_reset_with_new_ttl(jambo_project: JamboProject) -> None:
@@ -469,10 +479,10 @@ def test_reset_with_new_ttl(jambo_project: JamboProject) -> None:
 
 
 def test_reset_refuses_default_and_protected(jambo_project: JamboProject) -> None:
-    with pytest.raises(JamboConfigError, match="default branch"):
+    with pytest.raises(JamboRefusedError, match="default branch"):
         reset_op("main").execute(make_context())
     create_op("keep", protected=True).execute(make_context())
-    with pytest.raises(JamboConfigError, match="protected"):
+    with pytest.raises(JamboRefusedError, match="protected"):
         reset_op("keep").execute(make_context())
 
 

@@ -6,7 +6,7 @@ import pytest
 from operators.deferral import defer, resume, roundtrip
 from operators.jambo_testing import JamboProject, make_context
 
-from airflow_provider_jambo.exceptions import JamboConfigError, JamboOperationTimeoutError
+from airflow_provider_jambo.exceptions import JamboConfigError, JamboOperationTimeoutError, JamboRefusedError
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
 from airflow_provider_jambo.operators.compute import (
     JamboCreateComputeOperator,
@@ -58,7 +58,7 @@ def test_read_write_compute_is_created_once_and_then_adopted(jambo_project: Jamb
     assert again["created"] is False
     assert again["endpoint_id"] == first["endpoint_id"]
     assert len(endpoints_of(jambo_project, branch["branch_id"])) == 1
-    with pytest.raises(JamboConfigError, match="already has read_write compute"):
+    with pytest.raises(JamboRefusedError, match="already has read_write compute"):
         create_compute("bare", if_exists="fail").execute(make_context())
 
 
@@ -67,7 +67,7 @@ def test_compute_arguments_checked_at_parse_time() -> None:
         create_compute(max_cu=32)
     with pytest.raises(JamboConfigError, match="compute_type must be one of read_write, read_only"):
         create_compute(compute_type="gpu")
-    with pytest.raises(JamboConfigError, match="branch must be a non-empty id"):
+    with pytest.raises(JamboConfigError, match="branch must be a non-empty string"):
         create_compute("")
 
 

@@ -188,7 +188,10 @@ def test_operator_rejects_bad_rendered_values_before_any_api_call() -> None:
         JamboDeleteStaleBranchesOperator(
             task_id="j", name_prefix="p-", older_than=0, annotations="{'dag_id': 'x'}"
         )
-    op = JamboDeleteStaleBranchesOperator(task_id="j", name_prefix="p-", older_than=0, dry_run="maybe")
+    with pytest.raises(JamboConfigError, match="dry_run must be true or false"):
+        JamboDeleteStaleBranchesOperator(task_id="j", name_prefix="p-", older_than=0, dry_run="maybe")
+    op = JamboDeleteStaleBranchesOperator(task_id="j", name_prefix="p-", older_than=0, dry_run="{{ x }}")
+    op.dry_run_value = "maybe"  # as rendered
     # No Jambo connection exists here: reaching the API would fail differently.
     with pytest.raises(JamboConfigError, match="dry_run must be true or false"):
         op.execute({})

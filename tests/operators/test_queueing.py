@@ -52,7 +52,7 @@ def test_operations_still_pending_after_the_grace_are_deferred(live_project: Jam
 
 @pytest.mark.parametrize("grace", [-1, "10", True])
 def test_bad_grace_is_refused_at_parse_time(grace: Any) -> None:
-    with pytest.raises(JamboError, match="defer_grace_seconds must be a number of seconds >= 0"):
+    with pytest.raises(JamboError, match="defer_grace_seconds must be a non-negative number of seconds"):
         create_op("x", defer_grace_seconds=grace)
 
 

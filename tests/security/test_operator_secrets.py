@@ -13,7 +13,7 @@ from airflow.providers.common.compat.module_loading import import_string
 from airflow.providers.common.compat.sdk import TaskDeferred
 from security_support import LeakWatch, SecProject, connection_json, make_context
 
-from airflow_provider_jambo.exceptions import JamboConfigError
+from airflow_provider_jambo.exceptions import JamboRefusedError
 from airflow_provider_jambo.operators.branch import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
@@ -96,7 +96,7 @@ def test_operators_hand_on_coordinates_never_secrets(sec_project: SecProject, le
     deleted = run(leak_watch, JamboDeleteBranchOperator(task_id="delete_branch", branch=created))
     assert deleted["deleted"] is True
 
-    with pytest.raises(JamboConfigError) as refused:
+    with pytest.raises(JamboRefusedError) as refused:
         run(leak_watch, JamboDeleteBranchOperator(task_id="delete_main", branch="main"))
     leak_watch.see("refusal", refused.value)
 

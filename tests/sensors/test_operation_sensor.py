@@ -16,7 +16,8 @@ from operators.jambo_testing import JamboProject, make_context
 
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.sensors.operation import JamboOperationSensor, parse_operation_ids
+from airflow_provider_jambo.rules import check_operation_ids
+from airflow_provider_jambo.sensors.operation import JamboOperationSensor
 from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 
 
@@ -32,13 +33,12 @@ def sensor(**kwargs: object) -> JamboOperationSensor:
     return JamboOperationSensor(task_id="wait", **kwargs)  # type: ignore[arg-type]
 
 
-def test_parse_operation_ids() -> None:
-    assert parse_operation_ids("a-1, b-2 c-3") == ["a-1", "b-2", "c-3"]
-    assert parse_operation_ids("['a-1', 'b-2']") == ["a-1", "b-2"]
-    assert parse_operation_ids(["a-1", "a-1"]) == ["a-1"]
-    assert parse_operation_ids(None) == []
-    with pytest.raises(JamboConfigError, match="do not look like operation ids"):
-        parse_operation_ids(["Bad Id"])
+def test_operation_ids_from_a_list_or_a_rendered_string() -> None:
+    assert check_operation_ids("operation_ids", "a-1, b-2 c-3") == ["a-1", "b-2", "c-3"]
+    assert check_operation_ids("operation_ids", "['a-1', 'b-2']") == ["a-1", "b-2"]
+    assert check_operation_ids("operation_ids", ["a-1", "a-1"]) == ["a-1"]
+    with pytest.raises(JamboConfigError, match="operation_ids must be a non-empty list of operation ids"):
+        check_operation_ids("operation_ids", ["Bad Id"])
     with pytest.raises(JamboConfigError, match="either operation_ids or branch"):
         sensor(operation_ids=["a-1"], branch="main")
 
