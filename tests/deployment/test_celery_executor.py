@@ -1,0 +1,33 @@
+"""The same provider on CeleryExecutor: Redis broker, two workers as separate processes.
+
+Nothing in the provider may depend on a task running in the process or on the host of another:
+the create task's XCom, the connection and the trigger travel between workers. Each worker reports
+its own host name (``worker1.stack``, ``worker2.stack``), as task instances on separate machines would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from airflow_stack import AirflowStack
+from stack_support import assert_only_main, fresh_case, run_dag
+
+pytestmark = pytest.mark.deployment
+
+WORKERS = {"worker1.stack", "worker2.stack"}
+
+
+@pytest.fixture
+def stack(celery_stack: AirflowStack) -> Iterator[AirflowStack]:
+    yield from fresh_case(celery_stack)
+
+
+@pytest.mark.parametrize("dag_id", ["example_jambo_ephemeral_branch", "example_jambo_preview_environment"])
+def test_runs_succeed_with_tasks_on_both_workers(stack: AirflowStack, dag_id: str) -> None:
+    run = run_dag(stack, dag_id)
+    assert run.state == "success", run.describe()
+    assert set(run.task_states.values()) == {"success"}, run.describe()
+    hosts = {task_id: ti["hostname"] for task_id, ti in run.tasks.items()}
+    assert set(hosts.values()) == WORKERS, hosts
+    assert_only_main(stack)

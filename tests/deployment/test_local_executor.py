@@ -1,0 +1,202 @@
+"""The provider in a real Airflow deployment (LocalExecutor), as issue 8 found it broken.
+
+One stack for the module: PostgreSQL metadata DB, api-server, scheduler, dag-processor and triggerer
+as separate processes, the emulator with its data plane and 3-second operations. Every run is a
+manual trigger through the REST API without a logical date (the scheduled report also runs through
+its schedule). Each case checks the run's and its tasks' states, and that only ``main`` is left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from airflow_stack import AirflowStack, wait_until
+from stack_support import assert_only_main, branch_posts, finish, fresh_case, run_dag, trigger
+
+pytestmark = pytest.mark.deployment
+
+EPHEMERAL = "example_jambo_ephemeral_branch"
+COMPUTE = "example_jambo_compute"
+PREVIEW = "example_jambo_preview_environment"
+
+
+@pytest.fixture
+def stack(local_stack: AirflowStack) -> Iterator[AirflowStack]:
+    yield from fresh_case(local_stack)
+
+
+def _all_success(run: object) -> None:
+    assert run.state == "success", run.describe()  # type: ignore[attr-defined]
+    assert set(run.task_states.values()) == {"success"}, run.describe()  # type: ignore[attr-defined]
+
+
+def _main_state(stack: AirflowStack) -> tuple[int, bool]:
+    """(orders on main, whether main has the preview's customer_revenue table)."""
+    with psycopg.connect(stack.main_connection_uri(), connect_timeout=20) as conn:
+        orders = conn.execute("SELECT count(*) FROM orders").fetchone()
+        table = conn.execute("SELECT to_regclass('public.customer_revenue')").fetchone()
+    return (orders[0] if orders else -1, bool(table and table[0]))
+
+
+@pytest.mark.parametrize(
+    "dag_id",
+    [
+        EPHEMERAL,
+        pytest.param(
+            "example_jambo_operation_sensor",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="regression in the h-rules merge (09c08b8): the sensor now refuses an empty "
+                "operation_ids, the example DAG's default param ([]), so its wait_for_ids fails "
+                "with JamboConfigError; needs the example or the sensor fixed",
+            ),
+        ),
+        PREVIEW,
+    ],
+)
+def test_example_dag_manual_run(stack: AirflowStack, dag_id: str) -> None:
+    """(example_jambo_compute: test_five_consecutive_compute_runs; the janitor and the scheduled
+    report: their own cases below.)"""
+    run = run_dag(stack, dag_id)
+    _all_success(run)
+    assert run.run_id.startswith("manual__")
+    assert_only_main(stack)
+
+
+def test_janitor_manual_run_deletes_a_stale_preview_branch(stack: AirflowStack) -> None:
+    with stack.emulator_api() as api:
+        main = next(b for b in stack.branches() if b["name"] == "main")
+        created = api.post(
+            "/projects/stack-project/branches",
+            json={
+                "branch": {"name": "preview-stale", "parent_id": main["id"]},
+                "annotation_value": {"dag_id": PREVIEW},
+            },
+        )
+        assert created.status_code == 201, created.text
+        wait_until(lambda: stack.operations_done(api), 60, "the stale branch's operations")
+    run = run_dag(stack, "example_jambo_janitor", {"dry_run": False, "max_age_hours": 0})
+    _all_success(run)
+    plan = stack.xcom(run.dag_id, run.run_id, "delete_stale_branches")
+    assert [b["name"] for b in plan["deleted"]] == ["preview-stale"], plan
+    assert_only_main(stack)
+
+
+def test_scheduled_report_through_its_schedule(stack: AirflowStack) -> None:
+    """Unpaused, the daily DAG gets its latest interval's run from the scheduler (catchup=False)."""
+    dag_id = "example_jambo_scheduled_report"
+    started = time.monotonic()
+    stack.unpause(dag_id)
+    try:
+        wait_until(lambda: bool(stack.dag_runs(dag_id)), 120, "the scheduler to create the scheduled run")
+        scheduled = stack.dag_runs(dag_id)[0]
+        assert scheduled["run_type"] == "scheduled", scheduled
+        run = finish(stack, dag_id, scheduled["dag_run_id"], started)
+    finally:
+        stack.unpause(dag_id, paused=True)
+    _all_success(run)
+    branch = stack.xcom(dag_id, run.run_id, "branch_at_interval_end")
+    assert branch["branch_name"].startswith("report-"), branch
+    assert isinstance(stack.xcom(dag_id, run.run_id, "revenue_report"), list)
+    assert_only_main(stack)
+
+
+def test_five_consecutive_compute_runs_with_3s_operations(stack: AirflowStack) -> None:
+    """Issue 8, case 2: 3 s operations under deferral raced Airflow's requeue (3 of 5 runs failed).
+    Also the compute example's manual run: its read-only compute is gone again afterwards."""
+    runs = [run_dag(stack, COMPUTE) for _ in range(5)]
+    assert [r.state for r in runs] == ["success"] * 5, [r.describe() for r in runs]
+    for run in runs:
+        _all_success(run)
+        assert {ti["try_number"] for ti in run.tasks.values()} == {1}, run.describe()
+    assert_only_main(stack)
+    with stack.emulator_api() as api:
+        main = next(b for b in stack.branches() if b["name"] == "main")
+        endpoints = api.get("/projects/stack-project/endpoints").json()["endpoints"]
+    assert [(e["branch_id"], e["type"]) for e in endpoints] == [(main["id"], "read_write")]
+
+
+def test_create_whose_wait_fails_leaves_no_branch(stack: AirflowStack) -> None:
+    stack.control("POST", "operation_outcomes", {"action": "create_branch", "outcome": "failed", "times": 1})
+    run = run_dag(stack, EPHEMERAL)
+    assert run.state == "failed", run.describe()
+    assert run.task_states["create_branch"] == "failed", run.describe()
+    assert run.task_states["work"] == "upstream_failed", run.describe()
+    assert len(branch_posts(stack)) == 1
+    assert_only_main(stack)
+
+
+def test_create_whose_triggerer_lacks_the_connection_leaves_no_branch(stack: AirflowStack) -> None:
+    """The trigger cannot load ``jambo_default``: the task fails in the worker and deletes its branch."""
+    # Longer than the inline grace, so the wait defers to the triggerer.
+    stack.control("PUT", "operation_durations", {"create_branch": 20.0})
+    stack.stop_component("triggerer")
+    stack.start_component("triggerer", with_connection=False)
+    try:
+        run = run_dag(stack, EPHEMERAL)
+    finally:
+        stack.stop_component("triggerer")
+        stack.start_component("triggerer")
+    assert run.state == "failed", run.describe()
+    assert run.task_states["create_branch"] == "failed", run.describe()
+    assert len(branch_posts(stack)) == 1
+    assert_only_main(stack, timeout=60)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="provider fix missing: a create that defers while it waits out 423s can fire its trigger "
+    "within the task supervisor's 5 s heartbeat, and Airflow 3.3.2 then fails the requeued task "
+    "(apache/airflow#72716); seen in 1 of 10 runs (4 tasks hit the race). A race, so not strict.",
+)
+def test_ten_simultaneous_ephemeral_runs_on_one_project(stack: AirflowStack) -> None:
+    """Issue 8, case 4: 423s from concurrent mutations queue up instead of failing."""
+    started = [trigger(stack, EPHEMERAL) for _ in range(10)]
+    try:
+        runs = [finish(stack, EPHEMERAL, run_id, t0, timeout=420) for run_id, t0 in started]
+    finally:
+        stack.unpause(EPHEMERAL, paused=True)
+    assert [r.state for r in runs] == ["success"] * 10, [r.describe() for r in runs]
+    for run in runs:
+        _all_success(run)
+    assert len(branch_posts(stack)) >= 10
+    assert_only_main(stack)
+
+
+def test_triggerer_sigkilled_during_a_create_wait(stack: AirflowStack) -> None:
+    """A new triggerer takes over the dead one's trigger: one run, one try, one branch POST."""
+    stack.control("PUT", "operation_durations", {"create_branch": 30.0})
+    run_id, started = trigger(stack, EPHEMERAL)
+    try:
+        wait_until(
+            lambda: (
+                stack.task_instances(EPHEMERAL, run_id).get("create_branch", {}).get("state") == "deferred"
+            ),
+            90,
+            "create_branch to defer",
+            stack.check_running,
+        )
+        stack.kill_component("triggerer")
+        stack.start_component("triggerer")
+        run = finish(stack, EPHEMERAL, run_id, started, timeout=300)
+    finally:
+        stack.unpause(EPHEMERAL, paused=True)
+    _all_success(run)
+    assert run.tasks["create_branch"]["try_number"] == 1, run.describe()
+    assert len(branch_posts(stack)) == 1, branch_posts(stack)
+    assert_only_main(stack)
+
+
+def test_preview_with_bad_data_fails_at_the_check_and_deletes_the_branch(stack: AirflowStack) -> None:
+    before = _main_state(stack)
+    run = run_dag(stack, PREVIEW, {"inject_bad_data": True})
+    assert run.state == "failed", run.describe()
+    assert run.task_states["check_data_quality"] == "failed", run.describe()
+    assert run.task_states["schema_diff"] == "upstream_failed", run.describe()
+    assert run.task_states["delete_branch"] == "success", run.describe()
+    assert run.task_states["create_branch"] == "success", run.describe()
+    assert_only_main(stack)
+    assert _main_state(stack) == before == (6, False)
