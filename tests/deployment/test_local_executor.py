@@ -45,15 +45,6 @@ def _main_state(stack: AirflowStack) -> tuple[int, bool]:
     "dag_id",
     [
         EPHEMERAL,
-        pytest.param(
-            "example_jambo_operation_sensor",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="regression in the h-rules merge (09c08b8): the sensor now refuses an empty "
-                "operation_ids, the example DAG's default param ([]), so its wait_for_ids fails "
-                "with JamboConfigError; needs the example or the sensor fixed",
-            ),
-        ),
         PREVIEW,
     ],
 )
@@ -63,6 +54,20 @@ def test_example_dag_manual_run(stack: AirflowStack, dag_id: str) -> None:
     run = run_dag(stack, dag_id)
     _all_success(run)
     assert run.run_id.startswith("manual__")
+    assert_only_main(stack)
+
+
+def test_operation_sensor_manual_run_skips_the_wait_by_id(stack: AirflowStack) -> None:
+    """No ids given (the default): the branch wait runs, the wait by id is skipped, not failed."""
+    run = run_dag(stack, "example_jambo_operation_sensor")
+    assert run.state == "success", run.describe()  # type: ignore[attr-defined]
+    states = run.task_states  # type: ignore[attr-defined]
+    assert states == {
+        "wait_for_branch": "success",
+        "ids_given": "success",
+        "wait_for_ids": "skipped",
+        "report": "success",
+    }, run.describe()  # type: ignore[attr-defined]
     assert_only_main(stack)
 
 
