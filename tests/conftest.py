@@ -18,6 +18,9 @@ _AIRFLOW_HOME = tempfile.mkdtemp(prefix="jambo-tests-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+# In-process tests drive triggers themselves: there is no worker report for an event to overtake
+# (the real stack in tests/deployment starts its processes without this, so it keeps the default).
+os.environ.setdefault("AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS", "0")
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_PATH = ROOT.parent / "shared" / "reference" / "jambo-api-v2.openapi.yaml"

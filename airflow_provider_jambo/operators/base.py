@@ -50,6 +50,7 @@ from airflow_provider_jambo.rules import (
     is_known,
     seconds,
 )
+from airflow_provider_jambo.triggers.operation import JamboOperationTrigger, settle_deadline
 from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger, wait_until_idle
 
 if TYPE_CHECKING:
@@ -262,6 +263,7 @@ class JamboBaseOperator(BaseOperator):
                     deadline=deadline,
                     poll_interval=self.poll_interval,
                     retry_policy=self.hook.retry_policy.to_dict(),
+                    not_before=settle_deadline(),
                 ),
                 method_name="execute_unlocked",
                 kwargs={"deadline": deadline},
@@ -332,8 +334,6 @@ class JamboBaseOperator(BaseOperator):
         if self.deferrable:
             self.log.info("Deferring until operations %s finish (timeout %.0f s)", ids, self.timeout)
             self.push_early(context, result)
-            from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
-
             self.defer(
                 trigger=JamboOperationTrigger(
                     jambo_conn_id=self.jambo_conn_id,
@@ -342,6 +342,7 @@ class JamboBaseOperator(BaseOperator):
                     deadline=deadline,
                     poll_interval=self.poll_interval,
                     retry_policy=self.hook.retry_policy.to_dict(),
+                    not_before=settle_deadline(),
                 ),
                 method_name="execute_complete",
                 kwargs={"result": result},

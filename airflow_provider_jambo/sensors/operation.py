@@ -44,7 +44,7 @@ from airflow_provider_jambo.rules import (
     check_ref,
     is_known,
 )
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.triggers.operation import JamboOperationTrigger, settle_deadline
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -153,6 +153,7 @@ class JamboOperationSensor(BaseSensorOperator):
                 deadline=deadline,
                 poll_interval=self.poke_interval,
                 retry_policy=self.hook.retry_policy.to_dict(),
+                not_before=settle_deadline(),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout) + DEFERRAL_TIMEOUT_MARGIN,

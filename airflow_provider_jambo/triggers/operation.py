@@ -13,15 +13,47 @@ decides (an operator creating a branch, for instance, still hands the branch id 
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from airflow.providers.common.compat.sdk import conf
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_jambo.exceptions import JamboError
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.retry import RetryPolicy
 from airflow_provider_jambo.models import operation_event
+from airflow_provider_jambo.rules import seconds
+
+#: How long after a deferral a trigger may fire at the earliest (seconds). Airflow 3.3's task
+#: supervisor reports a deferral only at its next heartbeat (up to ~5 s later); an event that comes
+#: sooner makes the scheduler fail the requeued task (apache/airflow#72716, #71580, #67287).
+#: ``[jambo] deferral_settle_seconds`` (``AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS``) overrides it.
+DEFERRAL_SETTLE_SECONDS = 8.0
+
+
+def settle_deadline(now: float | None = None) -> float:
+    """The ``not_before`` an operator gives the trigger it defers to (read in the worker)."""
+    settle = seconds(
+        "[jambo] deferral_settle_seconds",
+        conf.getfloat("jambo", "deferral_settle_seconds", fallback=DEFERRAL_SETTLE_SECONDS),
+        allow_zero=True,
+    )
+    return (time.time() if now is None else now) + settle
+
+
+async def settle_until(not_before: float | None) -> None:
+    """Hold a ready event until ``not_before``, so it never overtakes the worker's deferral report.
+
+    A triggerer that restarts re-creates the trigger with the same absolute ``not_before``, so the
+    hold is never longer than the first one.
+    """
+    if not_before is not None:
+        delay = not_before - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 class JamboOperationTrigger(BaseTrigger):
@@ -34,6 +66,7 @@ class JamboOperationTrigger(BaseTrigger):
     :param poll_interval: longest interval between polls, seconds (polling starts shorter).
     :param retry_policy: ``RetryPolicy.to_dict()`` for transient API errors while polling;
         None uses the connection's settings.
+    :param not_before: epoch seconds before which no event is yielded (see :func:`settle_until`).
     """
 
     def __init__(
@@ -45,6 +78,7 @@ class JamboOperationTrigger(BaseTrigger):
         deadline: float,
         poll_interval: float = 2.0,
         retry_policy: dict[str, Any] | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         self.jambo_conn_id = jambo_conn_id
@@ -53,6 +87,7 @@ class JamboOperationTrigger(BaseTrigger):
         self.deadline = float(deadline)
         self.poll_interval = float(poll_interval)
         self.retry_policy = dict(retry_policy) if retry_policy is not None else None
+        self.not_before = float(not_before) if not_before is not None else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -64,6 +99,7 @@ class JamboOperationTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "poll_interval": self.poll_interval,
                 "retry_policy": self.retry_policy,
+                "not_before": self.not_before,
             },
         )
 
@@ -75,7 +111,9 @@ class JamboOperationTrigger(BaseTrigger):
         return JamboHook(jambo_conn_id=self.jambo_conn_id, retry_policy=policy)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        yield await self._wait()
+        event = await self._wait()
+        await settle_until(self.not_before)
+        yield event
 
     async def _wait(self) -> TriggerEvent:
         hook = self._hook()

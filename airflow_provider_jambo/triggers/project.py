@@ -29,7 +29,7 @@ from airflow_provider_jambo.hooks.waiting import (
     list_operations_request,
 )
 from airflow_provider_jambo.models import parse_operations
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.triggers.operation import JamboOperationTrigger, settle_until
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,9 @@ class JamboProjectIdleTrigger(JamboOperationTrigger):
         super().__init__(**kwargs)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        yield TriggerEvent(await self._wait_until_idle())
+        event = TriggerEvent(await self._wait_until_idle())
+        await settle_until(self.not_before)
+        yield event
 
     async def _wait_until_idle(self) -> dict[str, str]:
         hook = self._hook()

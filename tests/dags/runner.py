@@ -117,6 +117,8 @@ class AirflowHome:
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.path / "logs"),
+                # `airflow dags test` runs triggers inline: no worker report for an event to overtake.
+                "AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS": "0",
                 # Example DAG files import the provider from the checkout.
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
             }

@@ -266,6 +266,7 @@ def test_create_deferrable_round_trip(jambo_project: JamboProject) -> None:
         "deadline",
         "poll_interval",
         "retry_policy",
+        "not_before",
     }
     assert jambo_project.emu.api_key not in json.dumps(kwargs)
     assert ctx["ti"].pushed["return_value"]["branch_id"]  # pushed before deferring

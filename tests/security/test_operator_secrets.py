@@ -123,6 +123,7 @@ def test_deferral_carries_only_a_connection_id(
         "deadline",
         "poll_interval",
         "retry_policy",
+        "not_before",
     }
     leak_watch.see("trigger kwargs", classpath, kwargs, deferred.value.kwargs, context["ti"].pushed)
 

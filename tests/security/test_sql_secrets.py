@@ -63,7 +63,10 @@ def test_sql_on_a_branch_keeps_the_password_to_itself(sql_watch: LeakWatch) -> N
     sql_watch.remember(uri)
 
     query = JamboBranchSQLOperator(
-        task_id="query", branch=branch, sql="SELECT current_user, 1 AS one", show_return_value_in_logs=True
+        task_id="query",
+        branch=branch,
+        sql="SELECT split_part(current_user, '~', 1), 1 AS one",
+        show_return_value_in_logs=True,
     )
     query_context = make_context("query")
     query.render_template_fields(query_context)
@@ -86,4 +89,4 @@ def test_sql_on_a_branch_keeps_the_password_to_itself(sql_watch: LeakWatch) -> N
         JamboPostgresHook(branch=branch).get_first("SELECT 1")
     sql_watch.see("connection refused", refused.value)
 
-    sql_watch.assert_clean(expect=("Running statement: SELECT current_user",), min_passwords=1)
+    sql_watch.assert_clean(expect=("Running statement: SELECT split_part(current_user",), min_passwords=1)

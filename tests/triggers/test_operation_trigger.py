@@ -11,9 +11,14 @@ import pytest
 from operators.deferral import first_event, roundtrip
 from operators.jambo_testing import JamboProject, connection_json
 
+from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.retry import RetryPolicy
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.triggers.operation import (
+    DEFERRAL_SETTLE_SECONDS,
+    JamboOperationTrigger,
+    settle_deadline,
+)
 
 POLICY = RetryPolicy(max_attempts=5, max_elapsed=10, initial_wait=0.01, max_wait=0.05).to_dict()
 
@@ -36,6 +41,7 @@ def trigger_for(
         deadline=time.time() + deadline_in,
         poll_interval=kw.pop("poll_interval", 0.05),
         retry_policy=kw.pop("retry_policy", POLICY),
+        not_before=kw.pop("not_before", None),
     )
 
 
@@ -130,3 +136,36 @@ async def test_other_exceptions_are_not_swallowed(
     monkeypatch.setattr(JamboHook, "await_operations", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         await first_event(trigger_for(jambo_project, ["x-1"]))
+
+
+async def test_a_ready_event_is_held_until_not_before(jambo_project: JamboProject) -> None:
+    """Operations done at once (zero durations): the event still waits for ``not_before``, so it
+    cannot overtake the worker's report of the deferral (apache/airflow#72716)."""
+    ids = start_branch(jambo_project)
+    hold = 0.6
+    trigger = trigger_for(jambo_project, ids, not_before=time.time() + hold)
+    started = time.monotonic()
+    event = await first_event(roundtrip(trigger))  # a restarted triggerer keeps the same bound
+    assert time.monotonic() - started >= hold - 0.05
+    assert event.payload["status"] == "success"
+
+
+async def test_a_passed_not_before_does_not_delay(jambo_project: JamboProject) -> None:
+    ids = start_branch(jambo_project)
+    trigger = trigger_for(jambo_project, ids, not_before=time.time() - 60)
+    started = time.monotonic()
+    event = await first_event(trigger)
+    assert event.payload["status"] == "success"
+    assert time.monotonic() - started < DEFERRAL_SETTLE_SECONDS
+
+
+def test_operators_defer_with_the_settle_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS", raising=False)
+    before = time.time()
+    bound = settle_deadline()
+    assert before + DEFERRAL_SETTLE_SECONDS <= bound <= time.time() + DEFERRAL_SETTLE_SECONDS
+    monkeypatch.setenv("AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS", "2.5")
+    assert settle_deadline(now=100.0) == 102.5
+    monkeypatch.setenv("AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS", "-1")
+    with pytest.raises(JamboConfigError, match="deferral_settle_seconds"):
+        settle_deadline()
