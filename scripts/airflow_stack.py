@@ -503,7 +503,9 @@ class AirflowStack:
 
     def control(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         """One call to the emulator's control API (``/_emulator/<path>``); returns the JSON body."""
-        response = httpx.request(method, f"{self.control_url}/{path.lstrip('/')}", json=body, timeout=30)
+        # The control API takes every change as application/json, an empty one included.
+        payload = body if body is not None or method == "GET" else {}
+        response = httpx.request(method, f"{self.control_url}/{path.lstrip('/')}", json=payload, timeout=30)
         if response.status_code >= 300:
             raise StackError(f"{method} /_emulator/{path} -> {response.status_code} {response.text[:300]}")
         return response.json() if response.content else None

@@ -137,7 +137,7 @@ def test_create_whose_wait_fails_leaves_no_branch(stack: AirflowStack) -> None:
 def test_create_whose_triggerer_lacks_the_connection_leaves_no_branch(stack: AirflowStack) -> None:
     """The trigger cannot load ``jambo_default``: the task fails in the worker and deletes its branch."""
     # Longer than the inline grace, so the wait defers to the triggerer.
-    stack.control("PUT", "operation_durations", {"create_branch": 20.0})
+    stack.control("PATCH", "operation_durations", {"create_branch": 20.0})
     stack.stop_component("triggerer")
     stack.start_component("triggerer", with_connection=False)
     try:
@@ -175,7 +175,7 @@ def test_ten_simultaneous_ephemeral_runs_on_one_project(stack: AirflowStack) -> 
 
 def test_triggerer_sigkilled_during_a_create_wait(stack: AirflowStack) -> None:
     """A new triggerer takes over the dead one's trigger: one run, one try, one branch POST."""
-    stack.control("PUT", "operation_durations", {"create_branch": 30.0})
+    stack.control("PATCH", "operation_durations", {"create_branch": 30.0})
     run_id, started = trigger(stack, EPHEMERAL)
     try:
         wait_until(
