@@ -358,12 +358,26 @@ class JamboBaseOperator(BaseOperator):
         self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
     ) -> Mapping[str, Any] | None:
         """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
-        if result is None:
-            # The result travels in next_kwargs; `airflow dags test` replaces those with the event
-            # when it runs the trigger inline, so fall back to the copy pushed before deferring.
-            result = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
         parsed = parse_operation_event(event)
-        return self._finish(parsed["status"], parsed["operation_ids"], parsed["message"], result)
+        return self._finish(
+            parsed["status"],
+            parsed["operation_ids"],
+            parsed["message"],
+            self._result_after_deferral(context, result),
+        )
+
+    def _result_after_deferral(
+        self, context: Context, result: Mapping[str, Any] | None
+    ) -> Mapping[str, Any] | None:
+        """The result handed to the deferral, back in the resumed task.
+
+        It travels in next_kwargs; `airflow dags test` replaces those with the event when it runs
+        the trigger inline, so it falls back to the copy pushed before deferring.
+        """
+        if result is not None:
+            return result
+        pulled = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
+        return pulled if isinstance(pulled, Mapping) else None
 
     def _finish(
         self, status: str, operation_ids: list[str], message: str, result: Mapping[str, Any] | None

@@ -101,6 +101,9 @@ def test_deferrable_waits_in_two_triggers(jambo_project: JamboProject) -> None:
     trigger = second.value.trigger
     assert isinstance(trigger, JamboAnonymizationTrigger)
     assert jambo_project.emu.api_key not in str(trigger.serialize())
+    # Like every deferral, it carries the settle hold against Airflow's deferral race.
+    assert trigger.not_before is not None
+    assert roundtrip(trigger).serialize() == trigger.serialize()
     result = resume(op, context, second.value)
     assert result["masked_columns"] == 2
     assert jambo_project.hook().get_anonymized_status(result["branch_id"]).state == "anonymized"
