@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
+from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume, roundtrip, run_trigger
-from operators.jambo_testing import JamboProject, make_context
 
 from airflow_provider_jambo.exceptions import (
     JamboConfigError,
