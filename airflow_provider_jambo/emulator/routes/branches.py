@@ -1,4 +1,4 @@
-"""Branches: list, count, get, create, update, delete, restore, set_as_default."""
+"""Branches: list, count, get, create, update, delete, recover, restore, set_as_default."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Request
 from starlette.responses import Response
 
-from airflow_provider_jambo.emulator import serialize, service
+from airflow_provider_jambo.emulator import recovery, serialize, service
 from airflow_provider_jambo.emulator.context import EmulatorContext
 from airflow_provider_jambo.emulator.errors import ApiError, bad_request
 from airflow_provider_jambo.emulator.gate import api_router
@@ -54,8 +54,14 @@ async def list_branches(
     with ctx.store.lock:
         project = ctx.project_for(key_of(request), project_id)
         needle = search.lower() if search else None
+        candidates = list(project.branches.values())
+        if include_deleted:
+            now = ctx.clock.now()
+            candidates += [
+                b for b in project.deleted_branches.values() if recovery.recoverable(b.deleted, now)
+            ]
         rows = sorted(
-            (b for b in project.branches.values() if _matches(b, needle)),
+            (b for b in candidates if _matches(b, needle)),
             key=lambda b: _sort_key(b, sort_by),
             reverse=sort_order == "desc",
         )
@@ -232,10 +238,24 @@ async def delete_branch(
         project = ctx.project_for(key_of(request), project_id)
         branch = project.branches.get(branch_id)
         if branch is None:
+            if hard_delete:  # a deleted branch's kept data goes now
+                recovery.purge_branch(ctx, project, branch_id)
             return no_content()  # already gone: the service answers 204
-        ops = service.delete_branch(ctx, project, branch)
+        ops = service.delete_branch(ctx, project, branch, hard=hard_delete)
         branch.updated_at = ctx.clock.now()
         return _branch_ops(ctx, branch, ops)
+
+
+@router.post("/projects/{project_id}/branches/{branch_id}/recover")
+async def recover_branch(request: Request, project_id: ProjectId, branch_id: BranchId) -> Response:
+    ctx = ctx_of(request)
+    with ctx.store.lock:
+        project = ctx.project_for(key_of(request), project_id)
+        branch = recovery.recover_branch(ctx, project, branch_id)
+        endpoints = project.branch_endpoints(branch.id)
+        return respond(
+            {"branch": serialize.branch(branch), "endpoints": [serialize.endpoint(e) for e in endpoints]}
+        )
 
 
 @router.post("/projects/{project_id}/branches/{branch_id}/restore")
