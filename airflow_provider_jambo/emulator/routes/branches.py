@@ -81,7 +81,7 @@ async def list_branches(
             value, seq = _sort_key(last, sort_by)
             pagination["next"] = encode_cursor({"v": value, "s": seq, "by": sort_by, "order": sort_order})
         body = {
-            "branches": [serialize.branch(b) for b in page],
+            "branches": [serialize.branch(b, with_recovery=True) for b in page],
             "annotations": {b.id: serialize.annotation(b) for b in page if b.annotation},
             "pagination": pagination,
         }
