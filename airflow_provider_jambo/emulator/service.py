@@ -381,6 +381,59 @@ def _report_lsn(branch: Branch, lsn: str | None) -> None:
         branch.parent_lsn = lsn
 
 
+@dataclass
+class BranchUpdate:
+    """What a PATCH names (``expires_at_given``: the field was sent, possibly as null)."""
+
+    name: str | None = None
+    protected: bool | None = None
+    expires_at_given: bool = False
+    expires_at: float | None = None
+
+
+def update_branch(ctx: EmulatorContext, project: Project, branch: Branch, change: BranchUpdate) -> None:
+    """Rename, (un)protect, set or clear the TTL: a 409 for a taken name, a 400 naming the rule."""
+    if change.name is not None and change.name != branch.name and project.branch_by_name(change.name):
+        raise ApiError(409, "branch already exists")
+    protected = branch.protected if change.protected is None else change.protected
+    ttl: int | None = None
+    if change.expires_at_given:
+        if change.expires_at is not None:
+            ttl = check_expires_at(ctx, change.expires_at, "branch.expires_at")
+            _check_ttl_allowed(project, branch, protected)
+    elif protected and branch.expires_at is not None:
+        raise bad_request("invalid branch.protected: a branch with expires_at cannot be protected")
+    if change.name is not None:
+        branch.name = change.name
+    branch.protected = protected
+    if change.expires_at_given:
+        branch.expires_at, branch.ttl_interval_seconds = change.expires_at, ttl
+    branch.updated_at = ctx.clock.now()
+
+
+def _check_ttl_allowed(project: Project, branch: Branch, protected: bool) -> None:
+    if protected:
+        raise bad_request("invalid branch.expires_at: expires_at is not allowed on a protected branch")
+    if branch.default:
+        raise bad_request("invalid branch.expires_at: expires_at is not allowed on the default branch")
+    if project.children_of(branch.id):
+        raise bad_request(
+            "invalid branch.expires_at: expires_at is not allowed on a branch that has children"
+        )
+
+
+def set_default_branch(ctx: EmulatorContext, project: Project, branch: Branch) -> None:
+    if branch.expires_at is not None:
+        raise bad_request(
+            "a branch with expires_at cannot become the default branch: remove expires_at first"
+        )
+    now = ctx.clock.now()
+    for other in project.branches.values():
+        if other.default and other is not branch:
+            other.default, other.updated_at = False, now
+    branch.default, branch.updated_at = True, now
+
+
 def delete_branch(
     ctx: EmulatorContext, project: Project, branch: Branch, *, by_ttl: bool = False, hard: bool = False
 ) -> list[Operation]:

@@ -195,38 +195,16 @@ async def update_branch(
     expires_at = None
     if fields.given("expires_at") and fields.expires_at is not None:
         expires_at = service.parse_timestamp(fields.expires_at, "branch.expires_at")
+    change = service.BranchUpdate(
+        name=fields.name,
+        protected=fields.protected,
+        expires_at_given=fields.given("expires_at"),
+        expires_at=expires_at,
+    )
     with ctx.store.lock:
         project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
-        if fields.name is not None and fields.name != branch.name and project.branch_by_name(fields.name):
-            raise ApiError(409, "branch already exists")
-        protected = branch.protected if fields.protected is None else fields.protected
-        ttl: int | None = None
-        if fields.given("expires_at"):
-            if expires_at is not None:
-                ttl = service.check_expires_at(ctx, expires_at, "branch.expires_at")
-                _check_ttl_allowed(project, branch, protected)
-        elif protected and branch.expires_at is not None:
-            raise bad_request("invalid branch.protected: a branch with expires_at cannot be protected")
-        now = ctx.clock.now()
-        if fields.name is not None:
-            branch.name = fields.name
-        branch.protected = protected
-        if fields.given("expires_at"):
-            branch.expires_at = expires_at
-            branch.ttl_interval_seconds = ttl
-        branch.updated_at = now
+        service.update_branch(ctx, project, branch, change)
         return _branch_ops(ctx, branch, [])
-
-
-def _check_ttl_allowed(project: Project, branch: Branch, protected: bool) -> None:
-    if protected:
-        raise bad_request("invalid branch.expires_at: expires_at is not allowed on a protected branch")
-    if branch.default:
-        raise bad_request("invalid branch.expires_at: expires_at is not allowed on the default branch")
-    if project.children_of(branch.id):
-        raise bad_request(
-            "invalid branch.expires_at: expires_at is not allowed on a branch that has children"
-        )
 
 
 @router.delete("/projects/{project_id}/branches/{branch_id}")
@@ -290,13 +268,5 @@ async def set_default_branch(request: Request, project_id: ProjectId, branch_id:
     ctx = ctx_of(request)
     with ctx.store.lock:
         project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
-        if branch.expires_at is not None:
-            raise bad_request(
-                "a branch with expires_at cannot become the default branch: remove expires_at first"
-            )
-        now = ctx.clock.now()
-        for other in project.branches.values():
-            if other.default and other is not branch:
-                other.default, other.updated_at = False, now
-        branch.default, branch.updated_at = True, now
+        service.set_default_branch(ctx, project, branch)
         return _branch_ops(ctx, branch, [])
