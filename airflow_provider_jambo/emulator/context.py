@@ -159,11 +159,13 @@ class EmulatorContext:
 
     # -- time ------------------------------------------------------------------------------------
     def tick(self) -> None:
-        """Background work: operations due, expired branches (the sweeper calls this)."""
-        from airflow_provider_jambo.emulator import service
+        """Background work: operations due, expired branches, the end of recovery windows (the
+        sweeper calls this)."""
+        from airflow_provider_jambo.emulator import recovery, service
 
         self.engine.advance()
         service.delete_expired_branches(self)
+        recovery.purge_expired(self)
         service.suspend_inactive_endpoints(self)
         self.engine.advance()
 

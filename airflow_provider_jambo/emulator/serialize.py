@@ -56,7 +56,9 @@ def operations(ops: list[Operation], now: float) -> list[dict[str, Any]]:
     return [operation(op, now) for op in ops]
 
 
-def branch(b: Branch) -> dict[str, Any]:
+def branch(b: Branch, *, with_recovery: bool = False) -> dict[str, Any]:
+    """``with_recovery``: a deleted branch's ``recovery`` info, which the spec puts only in the
+    ``include_deleted=true`` listing."""
     body: dict[str, Any] = {
         "id": b.id,
         "project_id": b.project_id,
@@ -91,6 +93,12 @@ def branch(b: Branch) -> dict[str, Any]:
         body["ttl_interval_seconds"] = b.ttl_interval_seconds
     if b.last_reset_at is not None:
         body["last_reset_at"] = iso(b.last_reset_at)
+    if with_recovery and b.deleted is not None:
+        body["recovery"] = {
+            "deleted_at": iso(b.deleted.at),
+            "recoverable_until": iso(b.deleted.until),
+            "deletion_method": b.deleted.method,
+        }
     return body
 
 
@@ -219,6 +227,8 @@ def project(p: Project, now: float) -> dict[str, Any]:
 def project_list_item(p: Project) -> dict[str, Any]:
     body = _project_common(p)
     body["active_time"] = 0
+    if p.deleted is not None:
+        body["deleted_at"], body["recoverable_until"] = iso(p.deleted.at), iso(p.deleted.until)
     return body
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_jambo.emulator import recovery
 from airflow_provider_jambo.emulator.clock import iso
 from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError, PointInTime, parse_lsn
 from airflow_provider_jambo.emulator.effects import log_failure
@@ -225,12 +226,9 @@ def create_project(ctx: EmulatorContext, spec: ProjectSpec, project_id: str | No
 
 
 def delete_project(ctx: EmulatorContext, project: Project) -> None:
-    """Gone from the API at once; its real data is dropped on the data-plane worker."""
+    """Gone from the API at once, recoverable for the window (recovery.py)."""
     with ctx.store.lock:
-        ctx.store.projects.pop(project.id, None)
-        ctx.engine.forget_project(project.id)
-    dp, pid = ctx.data_plane, project.id
-    ctx.engine.run_detached(lambda: dp.delete_project(pid), f"delete project {pid}")
+        recovery.delete_project(ctx, project)
 
 
 # -- branches -----------------------------------------------------------------------------------------
@@ -244,7 +242,8 @@ def _unique(make: Any, taken: Any) -> str:
 def _new_branch_record(
     ctx: EmulatorContext, project: Project, name: str | None, *, parent: Branch | None, now: float
 ) -> Branch:
-    bid = _unique(ctx.ids.branch_id, project.branches)
+    # Deleted branches keep their ids: a recovered one must not meet a namesake.
+    bid = _unique(ctx.ids.branch_id, project.branches.keys() | project.deleted_branches.keys())
     branch = Branch(
         id=bid,
         project_id=project.id,
@@ -382,10 +381,64 @@ def _report_lsn(branch: Branch, lsn: str | None) -> None:
         branch.parent_lsn = lsn
 
 
+@dataclass
+class BranchUpdate:
+    """What a PATCH names (``expires_at_given``: the field was sent, possibly as null)."""
+
+    name: str | None = None
+    protected: bool | None = None
+    expires_at_given: bool = False
+    expires_at: float | None = None
+
+
+def update_branch(ctx: EmulatorContext, project: Project, branch: Branch, change: BranchUpdate) -> None:
+    """Rename, (un)protect, set or clear the TTL: a 409 for a taken name, a 400 naming the rule."""
+    if change.name is not None and change.name != branch.name and project.branch_by_name(change.name):
+        raise ApiError(409, "branch already exists")
+    protected = branch.protected if change.protected is None else change.protected
+    ttl: int | None = None
+    if change.expires_at_given:
+        if change.expires_at is not None:
+            ttl = check_expires_at(ctx, change.expires_at, "branch.expires_at")
+            _check_ttl_allowed(project, branch, protected)
+    elif protected and branch.expires_at is not None:
+        raise bad_request("invalid branch.protected: a branch with expires_at cannot be protected")
+    if change.name is not None:
+        branch.name = change.name
+    branch.protected = protected
+    if change.expires_at_given:
+        branch.expires_at, branch.ttl_interval_seconds = change.expires_at, ttl
+    branch.updated_at = ctx.clock.now()
+
+
+def _check_ttl_allowed(project: Project, branch: Branch, protected: bool) -> None:
+    if protected:
+        raise bad_request("invalid branch.expires_at: expires_at is not allowed on a protected branch")
+    if branch.default:
+        raise bad_request("invalid branch.expires_at: expires_at is not allowed on the default branch")
+    if project.children_of(branch.id):
+        raise bad_request(
+            "invalid branch.expires_at: expires_at is not allowed on a branch that has children"
+        )
+
+
+def set_default_branch(ctx: EmulatorContext, project: Project, branch: Branch) -> None:
+    if branch.expires_at is not None:
+        raise bad_request(
+            "a branch with expires_at cannot become the default branch: remove expires_at first"
+        )
+    now = ctx.clock.now()
+    for other in project.branches.values():
+        if other.default and other is not branch:
+            other.default, other.updated_at = False, now
+    branch.default, branch.updated_at = True, now
+
+
 def delete_branch(
-    ctx: EmulatorContext, project: Project, branch: Branch, *, by_ttl: bool = False
+    ctx: EmulatorContext, project: Project, branch: Branch, *, by_ttl: bool = False, hard: bool = False
 ) -> list[Operation]:
-    """Suspend and remove its endpoints, then its timeline; gone from the API at once."""
+    """Suspend and remove its endpoints, then its timeline; gone from the API at once. Unless
+    ``hard``, kept recoverable for the window (its data detached, not dropped: recovery.py)."""
     if not by_ttl:
         if branch.default:
             raise bad_request("cannot delete the project's default branch")
@@ -396,7 +449,8 @@ def delete_branch(
         ctx.check_lock(project)
     dp, pid, bid = ctx.data_plane, project.id, branch.id
     ops: list[Operation] = []
-    for endpoint in project.branch_endpoints(branch.id):
+    endpoints = project.branch_endpoints(branch.id)
+    for endpoint in endpoints:
         del project.endpoints[endpoint.id]
         eid = endpoint.id
 
@@ -420,11 +474,13 @@ def delete_branch(
             "delete_timeline",
             branch_id=bid,
             after=ops[-1] if ops else None,
-            effect=lambda: dp.delete_branch(pid, bid),
+            effect=(lambda: dp.delete_branch(pid, bid)) if hard else (lambda: dp.detach_branch(pid, bid)),
             effect_name=f"delete branch {bid}",
         )
     )
     del project.branches[branch.id]
+    if not hard:
+        recovery.keep_deleted_branch(ctx, project, branch, endpoints, by_ttl=by_ttl)
     return ops
 
 
@@ -580,7 +636,7 @@ def add_endpoint(
         raise ApiError(409, "read-write endpoint already exists")
     now = ctx.clock.now()
     endpoint = Endpoint(
-        id=_unique(ctx.ids.endpoint_id, project.endpoints),
+        id=_unique(ctx.ids.endpoint_id, _endpoint_ids(project)),
         project_id=project.id,
         branch_id=branch.id,
         region_id=project.region_id,
@@ -600,6 +656,15 @@ def add_endpoint(
     project.endpoints[endpoint.id] = endpoint
     _reserve_address(ctx, endpoint)
     return endpoint, _start_op(ctx, project, endpoint, after=after)
+
+
+def _endpoint_ids(project: Project) -> set[str]:
+    """Ids in use, the computes of deleted branches included (they come back on recovery)."""
+    ids = set(project.endpoints)
+    for branch in project.deleted_branches.values():
+        if branch.deleted is not None:
+            ids.update(e.id for e in branch.deleted.endpoints)
+    return ids
 
 
 def _reserve_address(ctx: EmulatorContext, endpoint: Endpoint) -> None:

@@ -72,6 +72,19 @@ class Database:
 
 
 @dataclass(eq=False)
+class Deletion:
+    """A soft delete: the resource is gone from the API but recoverable until ``until`` (emulator
+    clock); after that it is purged (``recovery.purge_expired``)."""
+
+    at: float
+    until: float
+    #: ``user`` (a DELETE) or ``ttl`` (its ``expires_at`` passed), as ``BranchRecoveryInfo`` says.
+    method: str = "user"
+    #: A deleted branch's computes, restored (idle) with it.
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+
+@dataclass(eq=False)
 class Branch:
     id: str
     project_id: str
@@ -99,6 +112,8 @@ class Branch:
     roles: dict[str, Role] = field(default_factory=dict)
     #: Set for branches made by ``POST .../branch_anonymized`` (anonymization.py).
     anonymization: Anonymization | None = None
+    #: Set while the branch is soft-deleted (it then lives in ``Project.deleted_branches``).
+    deleted: Deletion | None = None
 
 
 @dataclass(eq=False)
@@ -190,6 +205,10 @@ class Project:
     operations: list[Operation] = field(default_factory=list)
     operations_by_id: dict[str, Operation] = field(default_factory=dict)
     permissions: dict[str, Permission] = field(default_factory=dict)
+    #: Soft-deleted branches, recoverable until their ``deleted.until``.
+    deleted_branches: dict[str, Branch] = field(default_factory=dict)
+    #: Set while the project is soft-deleted (it then lives in ``Store.deleted_projects``).
+    deleted: Deletion | None = None
 
     def default_branch(self) -> Branch:
         for branch in self.branches.values():
@@ -214,6 +233,8 @@ class Store:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.projects: dict[str, Project] = {}
+        #: Soft-deleted projects, recoverable until their ``deleted.until``.
+        self.deleted_projects: dict[str, Project] = {}
         #: Every project id ever created -> its creation order (cursors survive deletes).
         self.project_seq: dict[str, int] = {}
         self.organizations: dict[str, Organization] = {}

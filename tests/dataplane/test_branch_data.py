@@ -120,3 +120,29 @@ def test_every_database_of_the_parent_is_copied(project: Project) -> None:
     project.branch("br-child")
     with project.connect(project.endpoint("br-child"), database="analytics") as conn:
         assert scalar(conn, "SELECT answer FROM facts") == 42
+
+
+def _physical_databases(project: Project) -> set[str]:
+    admin = project.plane.server.admin()
+    try:
+        return {row[0] for row in admin.execute("SELECT datname FROM pg_database") if row[0]}
+    finally:
+        admin.close()
+
+
+def test_a_detached_branch_keeps_its_data_until_attached_or_deleted(project: Project) -> None:
+    _seed(project)
+    project.branch("br-soft")
+    address = project.endpoint("br-soft")
+    with project.connect(address) as conn:
+        physical = scalar(conn, "SELECT current_database()")
+    project.plane.detach_branch(project.id, "br-soft")
+    with pytest.raises(psycopg.OperationalError):  # unreachable: its compute went with it
+        project.connect(address)
+    assert physical in _physical_databases(project)
+    project.plane.attach_branch(project.id, "br-soft")
+    assert _names(project, "br-soft") == ["one", "two"]
+
+    project.plane.detach_branch(project.id, "br-soft")
+    project.plane.delete_project(project.id)  # what reset does per project: detached data too
+    assert physical not in _physical_databases(project)

@@ -12,10 +12,12 @@ import psycopg
 import pytest
 
 from airflow_provider_jambo.emulator import JamboEmulator
+from airflow_provider_jambo.emulator.dataplane.postgres import PostgresDataPlane
 
 
 class Api:
     def __init__(self, emu: JamboEmulator) -> None:
+        self.emu = emu
         self.http = httpx.Client(
             base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.api_key}"}, timeout=60
         )
@@ -203,3 +205,92 @@ def test_uris_in_create_responses_connect_once_the_compute_started(api: Api) -> 
     assert _query(uri, "SELECT split_part(current_user, '~', 1)") == [("neondb_owner",)]
     pooled = uri.replace(".us-east-2", "-pooler.us-east-2", 1)
     assert _query(pooled, "SELECT 1") == [(1,)]
+
+
+def _databases(api: Api) -> set[str]:
+    """Every physical database on the data plane's server."""
+    plane = api.emu.ctx.data_plane
+    assert isinstance(plane, PostgresDataPlane)
+    admin = plane.server.admin()
+    try:
+        return {row[0] for row in admin.execute("SELECT datname FROM pg_database") if row[0]}
+    finally:
+        admin.close()
+
+
+def _physical(api: Api, uri: str) -> str:
+    name: str = _query(uri, "SELECT current_database()")[0][0]
+    return name
+
+
+def test_a_recovered_branch_and_project_have_their_data(api: Api) -> None:
+    pid, main = _new_project(api)
+    created = api.call(
+        "POST",
+        f"/projects/{pid}/branches",
+        json={"branch": {"name": "keep"}, "endpoints": [{"type": "read_write"}]},
+    )
+    bid = created["branch"]["id"]
+    uri = created["connection_uris"][0]["connection_uri"]
+    _query(uri, "CREATE TABLE kept AS SELECT 42 AS answer")
+    physical = _physical(api, uri)
+
+    # Deleted: unreachable, but the real database is kept for the recovery window.
+    api.call("DELETE", f"/projects/{pid}/branches/{bid}")
+    with pytest.raises(psycopg.OperationalError):
+        _query(uri, "SELECT 1")
+    api.emu.ctx.runner.call(lambda: None)
+    assert physical in _databases(api)
+    api.call("POST", f"/projects/{pid}/branches/{bid}/recover")
+    assert _query(uri, "SELECT answer FROM kept") == [(42,)]  # the same URI, the same data
+
+    # The project likewise, with every branch's data.
+    main_uri = api.uri(pid, main)
+    _query(main_uri, "CREATE TABLE on_main AS SELECT 'main' AS branch")
+    api.call("DELETE", f"/projects/{pid}")
+    with pytest.raises(psycopg.OperationalError):
+        _query(main_uri, "SELECT 1")
+    api.call("POST", f"/projects/{pid}/recover")
+    assert _query(main_uri, "SELECT branch FROM on_main") == [("main",)]
+    assert _query(uri, "SELECT answer FROM kept") == [(42,)]
+
+    # Once the window is over, the data is dropped for real.
+    api.call("DELETE", f"/projects/{pid}/branches/{bid}")
+    api.emu.advance(7 * 86400)
+    api.emu.ctx.runner.call(lambda: None)
+    assert physical not in _databases(api)
+    assert _query(main_uri, "SELECT count(*) FROM on_main") == [(1,)]
+
+
+def test_database_rename_and_owner_change_reach_the_real_database(api: Api) -> None:
+    pid, main = _new_project(api)
+    base = f"/projects/{pid}/branches/{main}"
+    old_uri = api.uri(pid, main)
+    _query(old_uri, "CREATE TABLE t AS SELECT 1 AS x")
+    api.call("POST", f"{base}/roles", json={"role": {"name": "sally"}})
+    session = psycopg.connect(old_uri, autocommit=True)  # ended by the rename, as by a restart
+    try:
+        api.call(
+            "PATCH", f"{base}/databases/neondb", json={"database": {"name": "appdb", "owner_name": "sally"}}
+        )
+        with pytest.raises(psycopg.OperationalError):
+            session.execute("SELECT 1")
+    finally:
+        session.close()
+    uri = api.uri(pid, main, database="appdb")
+    assert _query(uri, "SELECT x FROM t") == [(1,)]
+    assert _query(uri, "SELECT split_part(current_database(), '~', 1)") == [("appdb",)]
+    owner = (
+        "SELECT split_part(pg_get_userbyid(datdba)::text, '~', 1) FROM pg_database "
+        "WHERE datname = current_database()"
+    )
+    assert _query(uri, owner) == [("sally",)]
+    with pytest.raises(psycopg.OperationalError):
+        _query(old_uri, "SELECT 1")
+    # A branch made afterwards copies the renamed database under its new name.
+    child = api.call(
+        "POST",
+        f"/projects/{pid}/branches",
+        json={"branch": {"name": "after"}, "endpoints": [{"type": "read_write"}]},
+    )
+    assert _query(api.uri(pid, child["branch"]["id"], database="appdb"), "SELECT x FROM t") == [(1,)]

@@ -363,6 +363,8 @@ ISSUE_11_OPERATIONS: tuple[str, ...] = (
     "grantPermissionToProject",
     "revokePermissionFromProject",
     "getAuthDetails",
+    "recoverProject",
+    "recoverProjectBranch",
 )
 
 # Anonymized branches (issue 13), each exercised with a success status in test_anonymized.py.

@@ -128,3 +128,15 @@ def test_a_wrong_method_on_a_spec_path_is_405_naming_the_allowed_ones(client: ht
 def test_not_emulated_operations_still_need_a_key(emu: JamboEmulator) -> None:
     response = httpx.get(f"{emu.base_url}/projects/shared")
     assert response.status_code == 401
+
+
+def test_routing_order_puts_the_specific_template_first_and_the_poll_early() -> None:
+    from airflow_provider_jambo.emulator.routes import api_router, overlap, specificity
+
+    paths = [getattr(route, "path", "") for route in api_router.routes]
+    for i, earlier in enumerate(paths):
+        for later in paths[i + 1 :]:
+            if overlap(earlier, later):
+                assert not specificity(later) < specificity(earlier), (earlier, later)
+    # Every route tried before a request's own costs it time: the poll comes (almost) first.
+    assert paths.index("/projects/{project_id}/operations/{operation_id}") < 3

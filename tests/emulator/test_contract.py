@@ -950,5 +950,129 @@ def test_database_update(api: ContractClient, emu: JamboEmulator) -> None:
     covered(api, DATABASE_OPS)
 
 
+RECOVERY_OPS = ("recoverProject", "recoverProjectBranch")
+WEEK = 7 * 86400
+
+
+def test_deleted_branches_are_recoverable_for_seven_days(api: ContractClient, emu: JamboEmulator) -> None:
+    project = new_project(api, emu, "branch-recovery")
+    pid, main = project["project"]["id"], project["branch"]["id"]
+    base = f"/projects/{pid}/branches"
+    dev = api.call(
+        "POST",
+        base,
+        json={"branch": {"name": "ttl-dev", "expires_at": in_days(1)}, "endpoints": [{"type": "read_write"}]},
+        expect=201,
+    )
+    settle(api, emu, pid, dev["operations"])
+    bid, eid = dev["branch"]["id"], dev["endpoints"][0]["id"]
+    gone = api.call("DELETE", f"{base}/{bid}", expect=200)
+    assert "recovery" not in gone["branch"]  # only the include_deleted listing carries it
+    settle(api, emu, pid, gone["operations"])
+
+    # Gone from every other operation; listed only with include_deleted, with its recovery info.
+    api.call("GET", f"{base}/{bid}", expect=404)
+    api.call("DELETE", f"{base}/{bid}", expect=204)
+    assert bid not in [b["id"] for b in api.call("GET", base, expect=200)["branches"]]
+    listed = api.call("GET", base, params={"include_deleted": "true"}, expect=200)["branches"]
+    (deleted,) = [b for b in listed if b["id"] == bid]
+    assert deleted["recovery"]["deletion_method"] == "user"
+    window = dt.datetime.fromisoformat(deleted["recovery"]["recoverable_until"].replace("Z", "+00:00"))
+    start = dt.datetime.fromisoformat(deleted["recovery"]["deleted_at"].replace("Z", "+00:00"))
+    assert window - start == dt.timedelta(days=7)
+    assert "recovery" not in next(b for b in listed if b["id"] == main)
+
+    # Recovered: same id, name and compute (idle, same host); a TTL branch becomes non-TTL.
+    back = api.call("POST", f"{base}/{bid}/recover", expect=200)
+    assert (back["branch"]["id"], back["branch"]["name"]) == (bid, "ttl-dev")
+    assert not {"expires_at", "ttl_interval_seconds", "recovery"} & set(back["branch"])
+    assert [(e["id"], e["current_state"], e["host"]) for e in back["endpoints"]] == [
+        (eid, "idle", dev["endpoints"][0]["host"])
+    ]
+    assert api.call("GET", f"{base}/{bid}", expect=200)["branch"]["id"] == bid
+    assert api.call("GET", f"/projects/{pid}/endpoints/{eid}", expect=200)["endpoint"]["branch_id"] == bid
+    assert "not deleted" in api.call("POST", f"{base}/{bid}/recover", expect=400)["message"]
+    api.call("POST", f"{base}/br-never-was-1/recover", expect=404)
+
+    # A branch deleted by its TTL says so, and is recoverable too.
+    ttl = api.call("POST", base, json={"branch": {"name": "ttl", "expires_at": in_days(0.5)}}, expect=201)
+    settle(api, emu, pid, ttl["operations"])
+    emu.advance(86400)
+    listed = api.call("GET", base, params={"include_deleted": "true"}, expect=200)["branches"]
+    assert next(b for b in listed if b["id"] == ttl["branch"]["id"])["recovery"]["deletion_method"] == "ttl"
+
+    # A new branch took the deleted one's name: recovery is a conflict, until it is renamed.
+    settle(api, emu, pid, api.call("DELETE", f"{base}/{bid}", expect=200)["operations"])
+    other = api.call("POST", base, json={"branch": {"name": "ttl-dev"}}, expect=201)
+    settle(api, emu, pid, other["operations"])
+    assert "ttl-dev" in api.call("POST", f"{base}/{bid}/recover", expect=409)["message"]
+    api.call("PATCH", f"{base}/{other['branch']['id']}", json={"branch": {"name": "renamed"}}, expect=200)
+    api.call("POST", f"{base}/{bid}/recover", expect=200)
+
+    # A child cannot come back before its deleted parent.
+    child = api.call("POST", base, json={"branch": {"name": "child", "parent_id": bid}}, expect=201)
+    settle(api, emu, pid, child["operations"])
+    settle(api, emu, pid, api.call("DELETE", f"{base}/{child['branch']['id']}", expect=200)["operations"])
+    settle(api, emu, pid, api.call("DELETE", f"{base}/{bid}", expect=200)["operations"])
+    parent_first = api.call("POST", f"{base}/{child['branch']['id']}/recover", expect=400)
+    assert f"{bid} of branch" in parent_first["message"]
+    assert "recover it first" in parent_first["message"]
+
+    # hard_delete: no recovery window at all; past the window: gone for good (404).
+    hard = api.call("POST", base, json={"branch": {"name": "hard"}}, expect=201)
+    settle(api, emu, pid, hard["operations"])
+    hard_id = hard["branch"]["id"]
+    api.call("DELETE", f"{base}/{hard_id}", params={"hard_delete": "true"}, expect=200)
+    api.call("POST", f"{base}/{hard_id}/recover", expect=404)
+    emu.advance(WEEK)
+    api.call("POST", f"{base}/{bid}/recover", expect=404)
+    listed = api.call("GET", base, params={"include_deleted": "true"}, expect=200)["branches"]
+    assert [b["id"] for b in listed if "recovery" in b] == []
+    covered(api, ("recoverProjectBranch",))
+
+
+def test_deleted_projects_are_recoverable_for_seven_days(api: ContractClient, emu: JamboEmulator) -> None:
+    project = new_project(api, emu, "project-recovery")
+    pid = project["project"]["id"]
+    dev = api.call(
+        "POST",
+        f"/projects/{pid}/branches",
+        json={"branch": {"name": "dev"}, "endpoints": [{"type": "read_write"}]},
+        expect=201,
+    )
+    settle(api, emu, pid, dev["operations"])
+    api.call("DELETE", f"/projects/{pid}", expect=200)
+
+    api.call("GET", f"/projects/{pid}", expect=404)
+    assert pid not in [p["id"] for p in api.call("GET", "/projects", expect=200)["projects"]]
+    (listed,) = api.call("GET", "/projects", params={"recoverable": "true"}, expect=200)["projects"]
+    assert listed["id"] == pid
+    assert listed["deleted_at"] < listed["recoverable_until"]
+
+    back = api.call("POST", f"/projects/{pid}/recover", expect=200)
+    assert back["project"]["id"] == pid
+    assert sorted(b["name"] for b in back["branches"]) == ["dev", "main"]
+    endpoints = api.call("GET", f"/projects/{pid}/endpoints", expect=200)["endpoints"]
+    assert sorted(e["id"] for e in endpoints) == sorted(
+        [project["endpoints"][0]["id"], dev["endpoints"][0]["id"]]
+    )
+    assert {e["current_state"] for e in endpoints} == {"idle"}
+    uri = api.call(
+        "GET",
+        f"/projects/{pid}/connection_uri",
+        params={"branch_id": project["branch"]["id"], "database_name": "neondb", "role_name": "neondb_owner"},
+        expect=200,
+    )["uri"]
+    assert uri == project["connection_uris"][0]["connection_uri"]  # connection strings stay valid
+    assert api.call("GET", "/projects", params={"recoverable": "true"}, expect=200)["projects"] == []
+    assert "not deleted" in api.call("POST", f"/projects/{pid}/recover", expect=400)["message"]
+
+    api.call("DELETE", f"/projects/{pid}", expect=200)
+    emu.advance(WEEK)
+    api.call("POST", f"/projects/{pid}/recover", expect=404)
+    assert api.call("GET", "/projects", params={"recoverable": "true"}, expect=200)["projects"] == []
+    covered(api, ("recoverProject",))
+
+
 def test_groups_cover_every_issue_11_operation() -> None:
-    assert sorted(ORG_OPS + SHARING_OPS + DATABASE_OPS) == sorted(ISSUE_11_OPERATIONS)
+    assert sorted(ORG_OPS + SHARING_OPS + DATABASE_OPS + RECOVERY_OPS) == sorted(ISSUE_11_OPERATIONS)

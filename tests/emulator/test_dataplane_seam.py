@@ -66,6 +66,17 @@ class RecordingDataPlane(NullDataPlane):
     def delete_branch(self, project_id: str, branch_id: str) -> None:
         self.calls.append(("delete_branch", branch_id))
 
+    def detach_branch(self, project_id: str, branch_id: str) -> None:
+        self.calls.append(("detach_branch", branch_id))
+
+    def attach_branch(self, project_id: str, branch_id: str) -> None:
+        self.calls.append(("attach_branch", branch_id))
+
+    def update_database(
+        self, project_id: str, branch_id: str, name: str, *, new_name: str | None, owner: str | None
+    ) -> None:
+        self.calls.append(("update_database", branch_id, name, new_name, owner))
+
     def create_database(self, project_id: str, branch_id: str, name: str, owner: str) -> None:
         self.calls.append(("create_database", branch_id, name, owner))
 
@@ -163,7 +174,7 @@ def test_calls_happen_in_order_and_uris_use_the_address(
         deleted = client.delete(f"/projects/{pid}/branches/{bid}").json()
         assert _wait_finished(client, pid, deleted["operations"]) == ["finished", "finished"]
         client.delete(f"/projects/{pid}")
-    emu.ctx.runner.call(lambda: None)  # the project's data is dropped in the background
+    emu.ctx.runner.call(lambda: None)  # the project's data is detached in the background
     root_ep = project["endpoints"][0]["id"]
     assert plane.calls == [
         ("start",),
@@ -174,9 +185,55 @@ def test_calls_happen_in_order_and_uris_use_the_address(
         ("create_branch", bid, main),
         ("start_endpoint", eid),
         ("delete_endpoint", eid),
-        ("delete_branch", bid),
-        ("delete_project", pid),
+        # Soft deletes: the data is kept (unreachable) for the recovery window.
+        ("detach_branch", bid),
+        ("detach_branch", main),
     ]
+
+
+def test_recovery_reattaches_the_kept_data_and_the_window_end_drops_it(
+    emu: JamboEmulator, plane: RecordingDataPlane
+) -> None:
+    with emu.client() as client:
+        project = client.post("/projects", json={"project": {}}).json()
+        pid, main, root_ep = project["project"]["id"], project["branch"]["id"], project["endpoints"][0]["id"]
+        _wait_finished(client, pid, project["operations"])
+        branch = client.post(
+            f"/projects/{pid}/branches",
+            json={"branch": {"name": "dev"}, "endpoints": [{"type": "read_write"}]},
+        ).json()
+        bid, eid = branch["branch"]["id"], branch["endpoints"][0]["id"]
+        _wait_finished(client, pid, branch["operations"])
+        deleted = client.delete(f"/projects/{pid}/branches/{bid}").json()
+        _wait_finished(client, pid, deleted["operations"])
+        assert client.post(f"/projects/{pid}/branches/{bid}/recover").status_code == 200
+        patched = client.patch(
+            f"/projects/{pid}/branches/{main}/databases/neondb", json={"database": {"name": "appdb"}}
+        ).json()
+        _wait_finished(client, pid, patched["operations"])
+        client.delete(f"/projects/{pid}")
+        assert client.post(f"/projects/{pid}/recover").status_code == 200
+        client.delete(f"/projects/{pid}")
+        emu.ctx.runner.call(lambda: None)
+        mark = len(plane.calls)
+        emu.advance(7 * 86400)  # the recovery window ends: the kept data goes
+        emu.ctx.runner.call(lambda: None)
+    start = plane.calls.index(("detach_branch", bid))
+    assert plane.calls[start:mark] == [
+        ("detach_branch", bid),
+        ("attach_branch", bid),
+        ("start_endpoint", eid),
+        ("update_database", main, "neondb", "appdb", None),
+        ("detach_branch", main),
+        ("detach_branch", bid),
+        ("attach_branch", main),
+        ("attach_branch", bid),
+        ("start_endpoint", root_ep),
+        ("start_endpoint", eid),
+        ("detach_branch", main),
+        ("detach_branch", bid),
+    ]
+    assert plane.calls[mark:] == [("delete_project", pid)]
 
 
 def test_create_responses_carry_the_reserved_address(emu: JamboEmulator, plane: RecordingDataPlane) -> None:

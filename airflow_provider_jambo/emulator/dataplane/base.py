@@ -104,11 +104,26 @@ class DataPlane(Protocol):
         """The WAL position at which the project's data began (points before it did not exist);
         None when unknown. In-memory: quick, callable from a request handler."""
 
-    def delete_branch(self, project_id: str, branch_id: str) -> None: ...
+    def delete_branch(self, project_id: str, branch_id: str) -> None:
+        """Drop the branch's data and computes for good (a detached branch's too)."""
+
+    def detach_branch(self, project_id: str, branch_id: str) -> None:
+        """A soft delete: the branch's computes go and its data becomes unreachable, but is kept
+        until ``attach_branch`` brings it back or ``delete_branch``/``delete_project`` drops it."""
+
+    def attach_branch(self, project_id: str, branch_id: str) -> None:
+        """Recovery: a detached branch's data is the branch's again (computes are started by the
+        caller). DataPlaneError when nothing was kept for it."""
 
     def create_database(self, project_id: str, branch_id: str, name: str, owner: str) -> None: ...
 
     def delete_database(self, project_id: str, branch_id: str, name: str) -> None: ...
+
+    def update_database(
+        self, project_id: str, branch_id: str, name: str, *, new_name: str | None, owner: str | None
+    ) -> None:
+        """Rename the real database (its sessions are ended, as the compute's restart ends them)
+        and/or give it another owner among the branch's roles."""
 
     def create_role(self, project_id: str, branch_id: str, name: str, password: str) -> None: ...
 
@@ -192,10 +207,21 @@ class NullDataPlane:
     def delete_branch(self, project_id: str, branch_id: str) -> None:
         return None
 
+    def detach_branch(self, project_id: str, branch_id: str) -> None:
+        return None
+
+    def attach_branch(self, project_id: str, branch_id: str) -> None:
+        return None
+
     def create_database(self, project_id: str, branch_id: str, name: str, owner: str) -> None:
         return None
 
     def delete_database(self, project_id: str, branch_id: str, name: str) -> None:
+        return None
+
+    def update_database(
+        self, project_id: str, branch_id: str, name: str, *, new_name: str | None, owner: str | None
+    ) -> None:
         return None
 
     def create_role(self, project_id: str, branch_id: str, name: str, password: str) -> None:

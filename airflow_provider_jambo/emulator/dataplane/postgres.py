@@ -142,6 +142,8 @@ class PostgresDataPlane:
         self._lock = threading.RLock()  # DDL, admin connection, lifecycle
         self._state = threading.Lock()  # registry reads by the proxies
         self._branches: dict[tuple[str, str], _Branch] = {}
+        #: Soft-deleted branches: their databases and roles are kept, but nothing routes to them.
+        self._detached: dict[tuple[str, str], _Branch] = {}
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
         self._names = itertools.count(1)
         self._history_start: dict[str, int] = {}  # project -> WAL position its data began at
@@ -189,18 +191,19 @@ class PostgresDataPlane:
             self._server.stop()
             with self._state:
                 self._branches.clear()
+                self._detached.clear()
                 self._endpoints.clear()
 
     def reset(self) -> None:
         with self._lock:
-            for project_id in {p for p, _ in (*self._branches, *self._endpoints)}:
+            for project_id in {p for p, _ in (*self._branches, *self._detached, *self._endpoints)}:
                 self.delete_project(project_id)
 
     def delete_project(self, project_id: str) -> None:
         with self._lock:
             for key in [k for k in self._endpoints if k[0] == project_id]:
                 self.delete_endpoint(key[0], "", key[1])
-            for _, branch_id in [k for k in self._branches if k[0] == project_id]:
+            for _, branch_id in [k for k in (*self._branches, *self._detached) if k[0] == project_id]:
                 self.delete_branch(project_id, branch_id)
             self._history_start.pop(project_id, None)
 
@@ -260,16 +263,40 @@ class PostgresDataPlane:
 
     def delete_branch(self, project_id: str, branch_id: str) -> None:
         with self._lock:
-            for key, endpoint in list(self._endpoints.items()):
-                if key[0] == project_id and endpoint.branch_id == branch_id:
-                    self.delete_endpoint(project_id, branch_id, key[1])
+            self._delete_branch_endpoints(project_id, branch_id)
+            with self._state:
+                live = self._branches.pop((project_id, branch_id), None)
+                detached = self._detached.pop((project_id, branch_id), None)
+            for branch in (live, detached):
+                if branch is None:
+                    continue
+                for physical, _ in branch.databases.values():
+                    self._drop_database(physical)
+                self._drop_roles(branch.tag, set(branch.roles))
+
+    def detach_branch(self, project_id: str, branch_id: str) -> None:
+        with self._lock:
+            self._delete_branch_endpoints(project_id, branch_id)
             with self._state:
                 branch = self._branches.pop((project_id, branch_id), None)
-            if branch is None:
-                return
-            for physical, _ in branch.databases.values():
-                self._drop_database(physical)
-            self._drop_roles(branch.tag, set(branch.roles))
+                if branch is not None:
+                    self._detached[(project_id, branch_id)] = branch
+
+    def attach_branch(self, project_id: str, branch_id: str) -> None:
+        with self._lock, self._state:
+            key = (project_id, branch_id)
+            branch = self._detached.pop(key, None)
+            if branch is not None:
+                self._branches[key] = branch
+            elif key not in self._branches:
+                raise DataPlaneError(
+                    f"branch {branch_id} of project {project_id} has no kept data to recover"
+                )
+
+    def _delete_branch_endpoints(self, project_id: str, branch_id: str) -> None:
+        for key, endpoint in list(self._endpoints.items()):
+            if key[0] == project_id and endpoint.branch_id == branch_id:
+                self.delete_endpoint(project_id, branch_id, key[1])
 
     # -- databases and roles ---------------------------------------------------------------------
 
@@ -308,6 +335,55 @@ class PostgresDataPlane:
                 physical, _ = branch.databases.pop(name)
             self._drop_database(physical)
             self._remember(branch)
+
+    def update_database(
+        self, project_id: str, branch_id: str, name: str, *, new_name: str | None, owner: str | None
+    ) -> None:
+        with self._lock:
+            branch = self._branch(project_id, branch_id)
+            if name not in branch.databases:
+                raise DataPlaneError(f"database {name!r} does not exist on branch {branch_id}")
+            physical, current_owner = branch.databases[name]
+            if owner is not None and owner not in branch.roles:
+                raise DataPlaneError(f"owner role {owner!r} does not exist on branch {branch_id}")
+            if new_name is not None and new_name != name:
+                if new_name in branch.databases:
+                    raise DataPlaneError(f"database {new_name!r} already exists on branch {branch_id}")
+                renamed = self._physical_name(new_name)
+                self._rename_database(physical, renamed)
+                with self._state:
+                    del branch.databases[name]
+                    branch.databases[new_name] = (renamed, current_owner)
+                name, physical = new_name, renamed
+            if owner is not None and owner != current_owner:
+                self._sql(_database_access(physical, branch.tag, owner, branch.roles))
+                with self._state:
+                    branch.databases[name] = (physical, owner)
+            self._remember(branch)
+
+    def _rename_database(self, physical: str, renamed: str) -> None:
+        """``ALTER DATABASE ... RENAME`` needs the database free of sessions: new logins are held
+        off, the existing sessions ended (the real service restarts the compute to apply it)."""
+        db = quote_ident(physical)
+        self._sql(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
+        try:
+            self._sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = {quote_literal(physical)} AND pid <> pg_backend_pid()"
+            )
+            for attempt in itertools.count():
+                try:
+                    self._sql(f"ALTER DATABASE {db} RENAME TO {quote_ident(renamed)}")
+                    break
+                except PgServerError as exc:
+                    # A terminated backend may take a moment to leave pg_stat_activity.
+                    if exc.sqlstate != OBJECT_IN_USE or attempt >= 50:
+                        raise
+                    time.sleep(0.05)
+        except BaseException:
+            self._sql(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+            raise
+        self._sql(f"ALTER DATABASE {quote_ident(renamed)} ALLOW_CONNECTIONS true")
 
     def create_role(self, project_id: str, branch_id: str, name: str, password: str) -> None:
         with self._lock:

@@ -1,10 +1,11 @@
 """The ``/api/v2`` routes, one module per resource (each router's routes pass the gate), plus a
 501 route for every spec operation none of them serves (``not_emulated``).
 
-Routing tries routes in order and takes the first full match, so the routes are sorted: at the
-first segment where two templates differ, a literal goes before a parameter
-(``/projects/shared`` before ``/projects/{project_id}``). The sort is stable, so among routes
-that can never match the same path the module order (pollers first, for speed) is kept.
+Routing tries routes in order and takes the first full match, so of two templates that can match
+the same path, the one with a literal where the other has a parameter goes first
+(``/projects/shared`` before ``/projects/{project_id}``). Everything else keeps the module order,
+pollers first: a request pays for every route tried before its own (with all 163 operations
+routed, sorting by specificity alone put the operation poll 67th, half of a GET's time).
 """
 
 from __future__ import annotations
@@ -50,6 +51,40 @@ def specificity(path: str) -> tuple[bool, ...]:
     return tuple(segment.startswith("{") for segment in path.strip("/").split("/"))
 
 
+def _segments(path: str) -> list[str]:
+    return path.strip("/").split("/")
+
+
+def overlap(a: str, b: str) -> bool:
+    """Whether some path matches both templates (a parameter matches any one segment)."""
+    sa, sb = _segments(a), _segments(b)
+    return len(sa) == len(sb) and all(
+        x == y or x.startswith("{") or y.startswith("{") for x, y in zip(sa, sb, strict=True)
+    )
+
+
+def route_order(paths: list[str]) -> list[int]:
+    """Indexes of ``paths`` in routing order: the given order, except that of two overlapping
+    templates the more specific one comes first (a topological sort, smallest index first)."""
+    before: dict[int, set[int]] = {i: set() for i in range(len(paths))}
+    by_length: dict[int, list[int]] = {}
+    for i, path in enumerate(paths):
+        by_length.setdefault(len(_segments(path)), []).append(i)
+    for group in by_length.values():
+        for i in group:
+            for j in group:
+                more_specific = specificity(paths[i]) < specificity(paths[j])
+                if paths[i] != paths[j] and more_specific and overlap(paths[i], paths[j]):
+                    before[j].add(i)
+    order: list[int] = []
+    placed: set[int] = set()
+    while len(order) < len(paths):
+        nxt = next(i for i in range(len(paths)) if i not in placed and before[i] <= placed)
+        order.append(nxt)
+        placed.add(nxt)
+    return order
+
+
 def _build() -> tuple[APIRouter, APIRouter]:
     combined = APIRouter()
     for module in API_MODULES:
@@ -62,7 +97,8 @@ def _build() -> tuple[APIRouter, APIRouter]:
     ]
     rest = router_for_the_rest(implemented)
     combined.include_router(rest)
-    combined.routes.sort(key=lambda route: specificity(getattr(route, "path", "")))
+    routes = list(combined.routes)
+    combined.routes[:] = [routes[i] for i in route_order([getattr(r, "path", "") for r in routes])]
     return combined, rest
 
 

@@ -1,4 +1,4 @@
-"""Branches: list, count, get, create, update, delete, restore, set_as_default."""
+"""Branches: list, count, get, create, update, delete, recover, restore, set_as_default."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Request
 from starlette.responses import Response
 
-from airflow_provider_jambo.emulator import serialize, service
+from airflow_provider_jambo.emulator import recovery, serialize, service
 from airflow_provider_jambo.emulator.context import EmulatorContext
 from airflow_provider_jambo.emulator.errors import ApiError, bad_request
 from airflow_provider_jambo.emulator.gate import api_router
@@ -54,8 +54,14 @@ async def list_branches(
     with ctx.store.lock:
         project = ctx.project_for(key_of(request), project_id)
         needle = search.lower() if search else None
+        candidates = list(project.branches.values())
+        if include_deleted:
+            now = ctx.clock.now()
+            candidates += [
+                b for b in project.deleted_branches.values() if recovery.recoverable(b.deleted, now)
+            ]
         rows = sorted(
-            (b for b in project.branches.values() if _matches(b, needle)),
+            (b for b in candidates if _matches(b, needle)),
             key=lambda b: _sort_key(b, sort_by),
             reverse=sort_order == "desc",
         )
@@ -75,7 +81,7 @@ async def list_branches(
             value, seq = _sort_key(last, sort_by)
             pagination["next"] = encode_cursor({"v": value, "s": seq, "by": sort_by, "order": sort_order})
         body = {
-            "branches": [serialize.branch(b) for b in page],
+            "branches": [serialize.branch(b, with_recovery=True) for b in page],
             "annotations": {b.id: serialize.annotation(b) for b in page if b.annotation},
             "pagination": pagination,
         }
@@ -189,38 +195,16 @@ async def update_branch(
     expires_at = None
     if fields.given("expires_at") and fields.expires_at is not None:
         expires_at = service.parse_timestamp(fields.expires_at, "branch.expires_at")
+    change = service.BranchUpdate(
+        name=fields.name,
+        protected=fields.protected,
+        expires_at_given=fields.given("expires_at"),
+        expires_at=expires_at,
+    )
     with ctx.store.lock:
         project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
-        if fields.name is not None and fields.name != branch.name and project.branch_by_name(fields.name):
-            raise ApiError(409, "branch already exists")
-        protected = branch.protected if fields.protected is None else fields.protected
-        ttl: int | None = None
-        if fields.given("expires_at"):
-            if expires_at is not None:
-                ttl = service.check_expires_at(ctx, expires_at, "branch.expires_at")
-                _check_ttl_allowed(project, branch, protected)
-        elif protected and branch.expires_at is not None:
-            raise bad_request("invalid branch.protected: a branch with expires_at cannot be protected")
-        now = ctx.clock.now()
-        if fields.name is not None:
-            branch.name = fields.name
-        branch.protected = protected
-        if fields.given("expires_at"):
-            branch.expires_at = expires_at
-            branch.ttl_interval_seconds = ttl
-        branch.updated_at = now
+        service.update_branch(ctx, project, branch, change)
         return _branch_ops(ctx, branch, [])
-
-
-def _check_ttl_allowed(project: Project, branch: Branch, protected: bool) -> None:
-    if protected:
-        raise bad_request("invalid branch.expires_at: expires_at is not allowed on a protected branch")
-    if branch.default:
-        raise bad_request("invalid branch.expires_at: expires_at is not allowed on the default branch")
-    if project.children_of(branch.id):
-        raise bad_request(
-            "invalid branch.expires_at: expires_at is not allowed on a branch that has children"
-        )
 
 
 @router.delete("/projects/{project_id}/branches/{branch_id}")
@@ -232,10 +216,24 @@ async def delete_branch(
         project = ctx.project_for(key_of(request), project_id)
         branch = project.branches.get(branch_id)
         if branch is None:
+            if hard_delete:  # a deleted branch's kept data goes now
+                recovery.purge_branch(ctx, project, branch_id)
             return no_content()  # already gone: the service answers 204
-        ops = service.delete_branch(ctx, project, branch)
+        ops = service.delete_branch(ctx, project, branch, hard=hard_delete)
         branch.updated_at = ctx.clock.now()
         return _branch_ops(ctx, branch, ops)
+
+
+@router.post("/projects/{project_id}/branches/{branch_id}/recover")
+async def recover_branch(request: Request, project_id: ProjectId, branch_id: BranchId) -> Response:
+    ctx = ctx_of(request)
+    with ctx.store.lock:
+        project = ctx.project_for(key_of(request), project_id)
+        branch = recovery.recover_branch(ctx, project, branch_id)
+        endpoints = project.branch_endpoints(branch.id)
+        return respond(
+            {"branch": serialize.branch(branch), "endpoints": [serialize.endpoint(e) for e in endpoints]}
+        )
 
 
 @router.post("/projects/{project_id}/branches/{branch_id}/restore")
@@ -270,13 +268,5 @@ async def set_default_branch(request: Request, project_id: ProjectId, branch_id:
     ctx = ctx_of(request)
     with ctx.store.lock:
         project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
-        if branch.expires_at is not None:
-            raise bad_request(
-                "a branch with expires_at cannot become the default branch: remove expires_at first"
-            )
-        now = ctx.clock.now()
-        for other in project.branches.values():
-            if other.default and other is not branch:
-                other.default, other.updated_at = False, now
-        branch.default, branch.updated_at = True, now
+        service.set_default_branch(ctx, project, branch)
         return _branch_ops(ctx, branch, [])

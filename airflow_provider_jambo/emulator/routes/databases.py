@@ -17,7 +17,6 @@ from airflow_provider_jambo.emulator.routes.common import (
     respond,
     with_operations,
 )
-from airflow_provider_jambo.emulator.routes.not_emulated import NOT_EMULATED_CODE, NOT_EMULATED_STATUS
 from airflow_provider_jambo.emulator.schemas import DatabaseCreateBody, DatabaseUpdateBody
 from airflow_provider_jambo.emulator.store import Database
 
@@ -78,17 +77,20 @@ async def update_database(
             raise ApiError(409, "database already exists")
         if owner is not None and owner not in branch.roles:
             raise bad_request(f"invalid database.owner_name: role {owner!r} does not exist on this branch")
-        if ctx.runner.enabled and (
-            name not in (None, database_name) or owner not in (None, database.owner_name)
-        ):
-            # The data plane has no rename/owner change yet: refusing beats an API that lies.
-            raise ApiError(
-                NOT_EMULATED_STATUS,
-                "updateProjectBranchDatabase: renaming a database or changing its owner is not emulated "
-                "with real PostgreSQL behind the branches (--postgres on)",
-                code=NOT_EMULATED_CODE,
-            )
-        ops = service.config_ops(ctx, project, branch, lambda: None, f"update database {database_name}")
+        new_name = name if name not in (None, database_name) else None
+        new_owner = owner if owner not in (None, database.owner_name) else None
+        dp, pid, bid = ctx.data_plane, project.id, branch.id
+        # The real database is renamed (its sessions end, as the compute's restart ends them) and
+        # handed to the new owner; the URIs the API builds from the new name then reach it.
+        ops = service.config_ops(
+            ctx,
+            project,
+            branch,
+            (lambda: dp.update_database(pid, bid, database_name, new_name=new_name, owner=new_owner))
+            if new_name is not None or new_owner is not None
+            else None,
+            f"update database {database_name}",
+        )
         now = ctx.clock.now()
         if name is not None and name != database_name:
             del branch.databases[database_name]

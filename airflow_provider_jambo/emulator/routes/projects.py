@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Query, Request
 from starlette.responses import Response
 
-from airflow_provider_jambo.emulator import serialize, service
+from airflow_provider_jambo.emulator import recovery, serialize, service
 from airflow_provider_jambo.emulator.auth import can_see
 from airflow_provider_jambo.emulator.errors import ApiError, bad_request, not_found
 from airflow_provider_jambo.emulator.gate import api_router
@@ -32,8 +32,10 @@ def _list(
     keep: Callable[[Project], bool],
     *,
     shared: bool = False,
+    deleted: bool = False,
 ) -> Response:
-    """Oldest first; the cursor is the last item's project id."""
+    """Oldest first; the cursor is the last item's project id. ``deleted``: the recoverable
+    deleted projects instead of the live ones."""
     ctx, key = ctx_of(request), key_of(request)
     with ctx.store.lock:
         after = 0
@@ -43,7 +45,8 @@ def _list(
             after = ctx.store.project_seq[cursor]
         needle = search.lower() if search else None
         items = []
-        for project in ctx.store.projects.values():  # dicts keep creation order
+        candidates = recovery.deleted_projects(ctx) if deleted else ctx.store.projects.values()
+        for project in candidates:  # in creation order
             if project.seq <= after or not can_see(key, project) or not keep(project):
                 continue
             if needle and needle not in project.name.lower() and needle not in project.id:
@@ -69,8 +72,7 @@ async def list_projects(
     timeout: Annotated[int | None, Query(ge=100, le=30000)] = None,
     recoverable: bool = False,
 ) -> Response:
-    # Deleted projects are gone at once here: nothing is recoverable.
-    return _list(request, cursor, limit, search, lambda p: not recoverable and org_id in (None, p.org_id))
+    return _list(request, cursor, limit, search, lambda p: org_id in (None, p.org_id), deleted=recoverable)
 
 
 @router.get("/projects/shared")
@@ -195,6 +197,20 @@ async def delete_project(request: Request, project_id: ProjectId) -> Response:
         body = {"project": serialize.project(project, ctx.clock.now())}
         service.delete_project(ctx, project)
     return respond(body)
+
+
+@router.post("/projects/{project_id}/recover")
+async def recover_project(request: Request, project_id: ProjectId) -> Response:
+    ctx = ctx_of(request)
+    with ctx.store.lock:
+        project = recovery.deleted_project_for(ctx, key_of(request), project_id)
+        recovery.recover_project(ctx, project)
+        return respond(
+            {
+                "project": serialize.project(project, ctx.clock.now()),
+                "branches": [serialize.branch(b) for b in project.branches.values()],
+            }
+        )
 
 
 @router.get("/projects/{project_id}/permissions")
