@@ -22,6 +22,7 @@ import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,21 @@ def _names(answer: Any) -> list[str]:
     return sorted(x["name"] for x in answer or [])
 
 
+def _operations_all_finished(cli: Cli, name: str, p: tuple[str, str]) -> None:
+    """The data-plane work behind every step ran: a CLI exits 0 once the API accepted a change,
+    and an operation failing afterwards shows only here."""
+    cli.run(
+        name,
+        "operations",
+        "list",
+        *p,
+        check=lambda a: _expect(
+            bool(a) and all(op["status"] == "finished" for op in a),
+            f"not all finished: {sorted({(op['action'], op['status']) for op in a or []})}",
+        ),
+    )
+
+
 def _account(cli: Cli, org_id: str) -> None:
     """API keys: personal, then organization (the project-scoped one is in ``_branches``)."""
     key = cli.run(
@@ -334,6 +350,7 @@ def _branches(cli: Cli) -> None:
         "cli-project",
         check=lambda a: _expect(a["project_id"] == project_id, "not project-scoped"),
     )
+    _operations_all_finished(cli, "operations list (branches)", p)
     # The backup is dev2's parent now, so dev2 goes first.
     cli.run("branches delete", "branches", "delete", "dev2", *p)
     cli.run("branches delete (backup)", "branches", "delete", "dev2-backup", *p)
@@ -404,7 +421,6 @@ def _data(cli: Cli, org_id: str) -> None:
         text=True,
         check=lambda a: _expect(a.startswith("postgresql://neondb_owner:") and "-pooler." in a, "not pooled"),
     )
-    cli.run("operations list", "operations", "list", *p, check=lambda a: _expect(len(a) > 0, "no operations"))
     cli.run("roles delete", "roles", "delete", "clirole", *p)
     cli.run(
         "databases delete",
@@ -414,6 +430,69 @@ def _data(cli: Cli, org_id: str) -> None:
         *p,
         check=lambda a: _expect(a["name"] == "app", "name"),
     )
+    # Branches from a point in time and of other kinds, then the default branch back to its start.
+    created_at = str(_get(created, "project", "created_at"))
+    cli.run(
+        "branches create --parent <timestamp>",
+        "branches",
+        "create",
+        "--name",
+        "pit",
+        "--parent",
+        created_at,
+        *p,
+        check=lambda a: _expect(_get(a, "branch", "parent_timestamp") == created_at, "parent_timestamp"),
+    )
+    cli.run(
+        "branches create --schema-only",
+        "branches",
+        "create",
+        "--name",
+        "schema",
+        "--schema-only",
+        *p,
+        check=lambda a: _expect(_get(a, "branch", "init_source") == "schema-only", "init_source"),
+    )
+    expires = datetime.fromisoformat(created_at) + timedelta(days=1)
+    cli.run(
+        "branches create --expires-at",
+        "branches",
+        "create",
+        "--name",
+        "ttl",
+        "--compute",
+        "false",
+        "--expires-at",
+        expires.isoformat(),
+        *p,
+        check=lambda a: _expect(_get(a, "ttl_interval_seconds") is not None, "no TTL"),
+    )
+    later = (expires + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cli.run(
+        "branches set-expiration",
+        "branches",
+        "set-expiration",
+        "ttl",
+        "--expires-at",
+        later,
+        *p,
+        check=lambda a: _expect(_get(a, "expires_at") == later, "expires_at"),
+    )
+    cli.run(
+        "branches restore ^self@<timestamp>",
+        "branches",
+        "restore",
+        "main",
+        f"^self@{created_at}",
+        "--preserve-under-name",
+        "main-before",
+        *p,
+        check=lambda a: _expect(
+            _get(a, "restored_branch", "parent_id") == _get(a, "backup_branch", "id") is not None,
+            "the restored branch's parent is not the backup",
+        ),
+    )
+    _operations_all_finished(cli, "operations list", p)
     cli.run("projects delete (data)", "projects", "delete", str(project_id))
 
 
@@ -458,5 +537,5 @@ def test_cli_lifecycle(node_modules: Path, emu: JamboEmulator, tmp_path: Path) -
     failed = [f"{name}: {why}" for name, why in results if why not in (None, "skipped")]
     assert not failed, "\n".join(failed)
     names = [name for name, _ in results]
-    assert len(names) == len(set(names)) == 40
+    assert len(names) == len(set(names)) == 46
     assert {name for name, why in results if why == "skipped"} == set(CLI_SKIPPED)
