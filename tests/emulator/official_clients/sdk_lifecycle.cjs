@@ -27,21 +27,23 @@ function describe(err) {
 class StepFailed extends Error {}
 
 // Runs one step; `check` gets the response body and throws (or returns a string) on a wrong answer.
+// Returns the body, or undefined when the call itself failed.
 async function step(name, call, check) {
   if (skip.has(name)) {
     steps.push({ name, ok: false, skipped: true });
     return undefined;
   }
+  let response;
   try {
-    const response = await call();
+    response = await call();
     const problem = check ? check(response.data) : undefined;
     if (typeof problem === "string") throw new StepFailed(problem);
     steps.push({ name, ok: true });
-    return response.data;
   } catch (err) {
     steps.push({ name, ok: false, error: err instanceof StepFailed ? err.message : describe(err) });
-    return undefined;
   }
+  // A wrong answer is still an answer: later steps go on with it (and record their own result).
+  return response && response.data;
 }
 
 // What the documentation tells clients to do between dependent requests: wait for the project's
@@ -75,8 +77,11 @@ async function main() {
     expect(Array.isArray(b.organizations) && b.organizations.length > 0, "no organizations"));
   const orgId = orgs && orgs.organizations[0].id;
   await step("getOrganization", () => api.getOrganization(orgId), (b) => expect(b.id === orgId, "wrong org"));
-  await step("getOrganizationMembers", () => api.getOrganizationMembers({ orgId }), (b) =>
+  const members = await step("getOrganizationMembers", () => api.getOrganizationMembers({ orgId }), (b) =>
     expect(Array.isArray(b.members) && b.members.length > 0, "no members"));
+  const memberId = members && members.members[0].member.id;
+  await step("getOrganizationMember", () => api.getOrganizationMember(orgId, memberId), (b) =>
+    expect(b.id === memberId && b.org_id === orgId, "wrong member"));
 
   const key = await step("createApiKey", () => api.createApiKey({ key_name: "ts-sdk" }), (b) =>
     expect(b.id && b.key, "no id/key"));
@@ -104,8 +109,13 @@ async function main() {
   await step("getProject", () => api.getProject(projectId), (b) => expect(b.project.id === projectId, "wrong project"));
   await step("updateProject", () => api.updateProject(projectId, { project: { name: "ts-sdk-renamed" } }), (b) =>
     expect(b.project.name === "ts-sdk-renamed", "name not updated"));
+  const permission = await step("grantPermissionToProject", () =>
+    api.grantPermissionToProject(projectId, { email: "colleague@example.com" }), (b) =>
+    expect(b.id && b.granted_to_email === "colleague@example.com", "not granted"));
   await step("listProjectPermissions", () => api.listProjectPermissions(projectId), (b) =>
-    expect(Array.isArray(b.project_permissions), "no project_permissions"));
+    expect(b.project_permissions.some((x) => permission && x.id === permission.id), "grant not listed"));
+  await step("revokePermissionFromProject", () => api.revokePermissionFromProject(projectId, permission && permission.id), (b) =>
+    expect(b.revoked_at, "not revoked"));
 
   // -- branches
   const branch = await step("createProjectBranch", () =>
@@ -130,6 +140,16 @@ async function main() {
   await step("getProjectBranch(after restore)", () => api.getProjectBranch(projectId, branchId), (b) =>
     expect(restored && b.branch.parent_id !== mainId && b.branch.current_state === "ready",
       `after restore parent_id=${b.branch.parent_id} (the backup expected) state=${b.branch.current_state}`));
+  // A point in time a client read back from the API (whole seconds): the project's creation.
+  await step("createProjectBranch(parent_timestamp)", () =>
+    api.createProjectBranch(projectId, { branch: { name: "at-start", parent_timestamp: created.project.created_at } }), (b) =>
+    expect(b.branch.parent_timestamp === created.project.created_at, `parent_timestamp ${b.branch.parent_timestamp}`));
+  await settle(projectId);
+  await step("getProjectBranchSchema", () => api.getProjectBranchSchema({ projectId, branchId: mainId, db_name: "neondb" }), (b) =>
+    expect(typeof b.sql === "string" && b.sql.includes("PostgreSQL database dump"), "no dump"));
+  await step("getProjectBranchSchemaComparison", () =>
+    api.getProjectBranchSchemaComparison({ projectId, branchId, base_branch_id: mainId, db_name: "neondb" }), (b) =>
+    expect(typeof b.diff === "string", "no diff"));
   await step("listProjectBranchEndpoints", () => api.listProjectBranchEndpoints(projectId, branchId), (b) =>
     expect(b.endpoints.length === 1, "branch endpoint missing"));
 
@@ -190,8 +210,12 @@ async function main() {
   await settle(projectId);
 
   // -- operations, connection URI
-  const ops = await step("listProjectOperations", () => api.listProjectOperations({ projectId }), (b) =>
-    expect(b.operations.length > 0, "no operations"));
+  // Every operation so far finished: the SDK returns once a change is accepted, so data-plane
+  // work that fails afterwards shows only here.
+  const ops = await step("listProjectOperations", () => api.listProjectOperations({ projectId, limit: 1000 }), (b) => {
+    const bad = b.operations.filter((op) => op.status !== "finished").map((op) => `${op.action}:${op.status}`);
+    expect(b.operations.length > 0 && bad.length === 0, `not finished: ${bad.join(", ")}`);
+  });
   const opId = ops && ops.operations[0].id;
   await step("getProjectOperation", () => api.getProjectOperation(projectId, opId), (b) =>
     expect(b.operation.id === opId && b.operation.status === "finished", "wrong operation"));
