@@ -12,7 +12,7 @@ const { createApiClient } = require("@neondatabase/api-client");
 const baseURL = process.env.JAMBO_BASE_URL;
 const apiKey = process.env.JAMBO_API_KEY;
 const skip = new Set(JSON.parse(process.env.JAMBO_SKIP_STEPS || "[]"));
-const api = createApiClient({ apiKey, baseURL, timeout: 10000 });
+const api = createApiClient({ apiKey, baseURL, timeout: 30000 });
 const steps = [];
 
 function describe(err) {
@@ -50,7 +50,7 @@ async function step(name, call, check) {
 // operations. Not a step (the SDK has no such helper); a timeout shows up in the next step's 423.
 async function settle(projectId) {
   if (!projectId) return;
-  const deadline = Date.now() + 10000;
+  const deadline = Date.now() + 60000; // a point-in-time copy starts a recovery server: seconds on a busy machine
   while (Date.now() < deadline) {
     try {
       const { data } = await api.listProjectOperations({ projectId });
