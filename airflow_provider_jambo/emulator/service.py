@@ -93,6 +93,11 @@ def point_in_time(
                 f"invalid {field_name}: {iso(timestamp)} is before branch {branch.id} was created "
                 f"({iso(branch.created_at)})"
             )
+        # A time the rules above accept, while the branch's data was still being made (the API
+        # reports whole seconds, up to one before its creation; the data lands when the creating
+        # operation finishes), means the branch as created: the data plane has no earlier state.
+        if branch.created_data_at is not None:
+            timestamp = max(timestamp, branch.created_data_at)
         return PointInTime(timestamp=ctx.clock.wall_time(timestamp))
     if lsn is not None:
         field_name = f"{prefix}lsn"
@@ -266,6 +271,8 @@ def _branch_ready(project: Project, branch: Branch, state: str = "ready") -> Any
             branch.current_state = state
             branch.pending_state = None
             branch.state_changed_at = op.updated_at
+            if branch.created_data_at is None:
+                branch.created_data_at = op.updated_at
 
     return ready
 

@@ -104,6 +104,8 @@ class Branch:
     expires_at: float | None = None
     ttl_interval_seconds: int | None = None
     last_reset_at: float | None = None
+    #: When its creating operation finished (emulator clock): its data exists from then on.
+    created_data_at: float | None = None
     annotation: dict[str, str] | None = None
     annotation_created_at: float | None = None
     annotation_updated_at: float | None = None

@@ -105,6 +105,37 @@ def test_point_before_the_branch_existed_fails_clearly(project: Project) -> None
         project.plane.create_branch(project.id, "br-x", "br-main", at=PointInTime(timestamp=before))
 
 
+def test_api_points_at_the_reported_creation_second_on_a_real_clock() -> None:
+    """A client passes a ``created_at`` back (whole seconds, so up to a second before the branch
+    existed): the branch and the restore from that point finish, holding the state as created."""
+    with JamboEmulator(
+        api_key="hist-real-clock", operation_duration=0.0, data_plane="on", rate_limits=False
+    ) as emu:
+        api = Api(emu)
+        body = api.call("POST", "/projects", json={"project": {"name": "created-second"}})
+        pid, main, created_at = body["project"]["id"], body["branch"]["id"], body["project"]["created_at"]
+        _sql(api.uri(pid, main), "CREATE TABLE items (id int)")
+        child = api.call(
+            "POST",
+            f"/projects/{pid}/branches",
+            json={"branch": {"parent_timestamp": created_at}, "endpoints": [{"type": "read_write"}]},
+        )  # Api.call waits for its operations and fails unless they finish
+        assert _sql(api.uri(pid, child["branch"]["id"]), "SELECT to_regclass('public.items') IS NULL") == [
+            (True,)
+        ]
+        api.call(
+            "POST",
+            f"/projects/{pid}/branches/{main}/restore",
+            json={
+                "source_branch_id": main,
+                "source_timestamp": created_at,
+                "preserve_under_name": "main-old",
+            },
+        )
+        assert _sql(api.uri(pid, main), "SELECT to_regclass('public.items') IS NULL") == [(True,)]
+        api.http.close()
+
+
 # -- through the API, on the emulator's (manual) clock --------------------------------------------
 
 
