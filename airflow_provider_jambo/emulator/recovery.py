@@ -146,6 +146,17 @@ def deleted_project_for(ctx: EmulatorContext, key: ApiKey, project_id: str) -> P
     return project
 
 
+def check_not_deleted(ctx: EmulatorContext, key: ApiKey, project_id: str) -> None:
+    """410 for a deleted (still recoverable) project the key may see, for the operations whose
+    spec lists "410: The project has been deleted"; the others answer 404 as for any unknown
+    project. Caller holds the store lock."""
+    project = ctx.store.deleted_projects.get(project_id)
+    if project is not None and can_see(key, project) and recoverable(project.deleted, ctx.clock.now()):
+        raise ApiError(
+            410, f"project {project_id} has been deleted (POST /projects/{project_id}/recover brings it back)"
+        )
+
+
 def recover_project(ctx: EmulatorContext, project: Project) -> None:
     """Back with its branches, endpoints (idle), settings and connection strings; the branches
     deleted before it stay deleted (and recoverable). Caller holds the store lock."""

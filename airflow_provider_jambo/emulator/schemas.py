@@ -235,6 +235,11 @@ class RoleCreateBody(Body):
     role: RoleFields
 
 
+class BucketCreateBody(Body):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    access_level: Literal["private", "public_read"] | None = None
+
+
 class ApiKeyCreateBody(Body):
     key_name: Annotated[str, StringConstraints(max_length=64)]
 

@@ -15,6 +15,7 @@ from airflow_provider_jambo.emulator.ids import endpoint_host, region_host
 from airflow_provider_jambo.emulator.store import (
     ApiKey,
     Branch,
+    Bucket,
     Database,
     Endpoint,
     Operation,
@@ -147,6 +148,10 @@ def endpoint(e: Endpoint) -> dict[str, Any]:
     if e.suspended_at is not None:
         body["suspended_at"] = iso(e.suspended_at)
     return body
+
+
+def bucket(b: Bucket) -> dict[str, Any]:
+    return {"name": b.name, "access_level": b.access_level, "created_at": iso(b.created_at)}
 
 
 def database(d: Database) -> dict[str, Any]:

@@ -72,6 +72,15 @@ class Database:
 
 
 @dataclass(eq=False)
+class Bucket:
+    """A branch's object-storage bucket (``emulator/buckets.py`` has its rules); no objects."""
+
+    name: str
+    access_level: str
+    created_at: float
+
+
+@dataclass(eq=False)
 class Deletion:
     """A soft delete: the resource is gone from the API but recoverable until ``until`` (emulator
     clock); after that it is purged (``recovery.purge_expired``)."""
@@ -112,6 +121,10 @@ class Branch:
     creation_source: str = "console"
     databases: dict[str, Database] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
+    #: Bucket name -> what happened to it on this branch, oldest first: ((time, store seq), the
+    #: bucket created, or None for a delete). Kept whole, since children forked earlier see the
+    #: past (``emulator/buckets.py``); inherited buckets live on the ancestor that created them.
+    buckets: dict[str, list[tuple[tuple[float, int], Bucket | None]]] = field(default_factory=dict)
     #: Set for branches made by ``POST .../branch_anonymized`` (anonymization.py).
     anonymization: Anonymization | None = None
     #: Set while the branch is soft-deleted (it then lives in ``Project.deleted_branches``).

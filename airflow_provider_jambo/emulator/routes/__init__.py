@@ -18,6 +18,7 @@ from airflow_provider_jambo.emulator.routes import (
     anonymized,
     api_keys,
     branches,
+    buckets,
     connection,
     databases,
     endpoints,
@@ -43,6 +44,7 @@ API_MODULES = (
     api_keys,
     anonymized,
     organizations,
+    buckets,
 )
 
 
