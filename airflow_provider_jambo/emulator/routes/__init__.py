@@ -17,6 +17,7 @@ from airflow_provider_jambo.emulator.routes import (
     account,
     anonymized,
     api_keys,
+    branch_services,
     branches,
     buckets,
     connection,
@@ -45,6 +46,7 @@ API_MODULES = (
     anonymized,
     organizations,
     buckets,
+    branch_services,
 )
 
 
