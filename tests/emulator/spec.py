@@ -376,5 +376,21 @@ ISSUE_13_OPERATIONS: tuple[str, ...] = (
     "getAnonymizedBranchStatus",
 )
 
+# Branch buckets, and the reads that show a branch has none of the services the emulator lacks
+# (what the official CLI's ``link``/``status`` read), each exercised in test_contract.py.
+BUCKET_OPERATIONS: tuple[str, ...] = (
+    "listProjectBranchBuckets",
+    "createProjectBranchBucket",
+    "deleteProjectBranchBucket",
+)
+BRANCH_SERVICE_READS: tuple[str, ...] = (
+    "getNeonAuth",
+    "getProjectBranchDataAPI",
+    "listProjectBranchFunctions",
+    "listCredentials",
+)
+
 #: Every operation the emulator serves; every other spec operation answers 501 naming itself.
-EMULATED_OPERATIONS: tuple[str, ...] = ISSUE_OPERATIONS + ISSUE_11_OPERATIONS + ISSUE_13_OPERATIONS
+EMULATED_OPERATIONS: tuple[str, ...] = (
+    ISSUE_OPERATIONS + ISSUE_11_OPERATIONS + ISSUE_13_OPERATIONS + BUCKET_OPERATIONS + BRANCH_SERVICE_READS
+)

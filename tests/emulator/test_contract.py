@@ -22,7 +22,14 @@ from typing import Any
 
 import httpx
 import pytest
-from spec import ISSUE_11_OPERATIONS, ISSUE_OPERATIONS, ApiSpec, load_spec
+from spec import (
+    BRANCH_SERVICE_READS,
+    BUCKET_OPERATIONS,
+    ISSUE_11_OPERATIONS,
+    ISSUE_OPERATIONS,
+    ApiSpec,
+    load_spec,
+)
 
 from airflow_provider_jambo.emulator import JamboEmulator
 
@@ -1076,3 +1083,96 @@ def test_deleted_projects_are_recoverable_for_seven_days(api: ContractClient, em
 
 def test_groups_cover_every_issue_11_operation() -> None:
     assert sorted(ORG_OPS + SHARING_OPS + DATABASE_OPS + RECOVERY_OPS) == sorted(ISSUE_11_OPERATIONS)
+
+
+def _bucket_names(api: ContractClient, branch_path: str) -> list[str]:
+    return [b["name"] for b in api.call("GET", f"{branch_path}/buckets", expect=200)["buckets"]]
+
+
+def test_buckets_are_inherited_as_they_were_at_the_fork(api: ContractClient, emu: JamboEmulator) -> None:
+    body = new_project(api, emu, "buckets")
+    pid, main_id = body["project"]["id"], body["branch"]["id"]
+    branches, main = f"/projects/{pid}/branches", f"/projects/{pid}/branches/{main_id}"
+    assert _bucket_names(api, main) == []
+    assets = api.call("POST", f"{main}/buckets", json={"name": "assets"}, expect=201)["bucket"]
+    assert assets["access_level"] == "private"
+    public = api.call(
+        "POST", f"{main}/buckets", json={"name": "public", "access_level": "public_read"}, expect=201
+    )["bucket"]
+    assert public["access_level"] == "public_read"
+    assert "already" in api.call("POST", f"{main}/buckets", json={"name": "assets"}, expect=409)["message"]
+    api.call("POST", f"{main}/buckets", json={"name": ""}, expect=400, valid_request=False)
+    api.call(
+        "POST", f"{main}/buckets", json={"name": "x", "access_level": "open"}, expect=400, valid_request=False
+    )
+
+    emu.advance(10)
+    dev = api.call("POST", branches, json={"branch": {"name": "dev"}}, expect=201)
+    settle(api, emu, pid, dev["operations"])
+    dev_path = f"{branches}/{dev['branch']['id']}"
+    api.call("POST", f"{main}/buckets", json={"name": "late"}, expect=201)
+    # Inherited with the ancestor's creation time; what the parent made after the fork is not.
+    inherited = api.call("GET", f"{dev_path}/buckets", expect=200)["buckets"]
+    assert inherited == [assets, public]
+    assert _bucket_names(api, main) == ["assets", "late", "public"]
+    # A point-in-time child sees its parent as of that time.
+    at = dt.datetime.fromisoformat(assets["created_at"].replace("Z", "+00:00")) + dt.timedelta(seconds=5)
+    pit = api.call(
+        "POST",
+        branches,
+        json={"branch": {"name": "pit", "parent_timestamp": at.isoformat().replace("+00:00", "Z")}},
+        expect=201,
+    )
+    settle(api, emu, pid, pit["operations"])
+    assert _bucket_names(api, f"{branches}/{pit['branch']['id']}") == ["assets", "public"]
+
+    # Deleting an inherited bucket hides it on the child only; the name is free there again.
+    api.call("DELETE", f"{dev_path}/buckets/assets", expect=204)
+    api.call("DELETE", f"{dev_path}/buckets/assets", expect=404)
+    assert _bucket_names(api, dev_path) == ["public"]
+    assert _bucket_names(api, main) == ["assets", "late", "public"]
+    own = api.call("POST", f"{dev_path}/buckets", json={"name": "assets"}, expect=201)["bucket"]
+    assert own["created_at"] >= assets["created_at"]
+    api.call("DELETE", f"{main}/buckets/late", expect=204)
+    assert _bucket_names(api, main) == ["assets", "public"]
+    api.call("DELETE", f"{main}/buckets/never-was", expect=404)
+    api.call("GET", f"{branches}/br-never-was-1/buckets", expect=404)
+    api.call("GET", f"/projects/no-such-project-1/branches/{main_id}/buckets", expect=404)
+
+    # Buckets go and come back with their branch, and with their project.
+    api.call("DELETE", dev_path, expect=200)
+    api.call("GET", f"{dev_path}/buckets", expect=404)
+    api.call("POST", f"{dev_path}/recover", expect=200)
+    assert _bucket_names(api, dev_path) == ["assets", "public"]
+    api.call("DELETE", f"/projects/{pid}", expect=200)
+    gone = api.call("POST", f"{main}/buckets", json={"name": "more"}, expect=410)
+    assert "deleted" in gone["message"]
+    api.call("GET", f"{main}/buckets", expect=404)
+    api.call("POST", f"/projects/{pid}/recover", expect=200)
+    assert _bucket_names(api, main) == ["assets", "public"]
+    covered(api, BUCKET_OPERATIONS)
+
+
+def test_a_branch_has_none_of_the_services_the_emulator_lacks(
+    api: ContractClient, emu: JamboEmulator
+) -> None:
+    body = new_project(api, emu, "services")
+    branch = f"/projects/{body['project']['id']}/branches/{body['branch']['id']}"
+    api.call("GET", f"{branch}/auth", expect=404)
+    assert "not enabled" in api.call("GET", f"{branch}/data-api/neondb", expect=404)["message"]
+    assert api.call("GET", f"{branch}/data-api/nodb", expect=404)["message"] == "database not found"
+    assert api.call("GET", f"{branch}/functions", params={"limit": 10}, expect=200) == {"functions": []}
+    api.call("GET", f"{branch}/functions", params={"cursor": "abc"}, expect=400)
+    api.call("GET", f"{branch}/functions", params={"limit": 0}, expect=400)
+    assert api.call("GET", f"{branch}/credentials", expect=200) == {"credentials": []}
+    # The branch itself must exist, as for any branch read.
+    missing = f"/projects/{body['project']['id']}/branches/br-never-was-1"
+    for path in ("auth", "data-api/neondb", "functions", "credentials"):
+        assert api.call("GET", f"{missing}/{path}", expect=404)["message"] == "branch not found"
+    # Setting one up is still not emulated.
+    api.call("POST", f"{branch}/auth", json={"auth_provider": "better_auth"}, expect=501)
+    # The two single-resource reads only ever answer 404 (nothing is there to get).
+    covered(api, ("listProjectBranchFunctions", "listCredentials"))
+    assert {op for op in BRANCH_SERVICE_READS if 404 in api.exercised.get(op, set())} == set(
+        BRANCH_SERVICE_READS
+    )
