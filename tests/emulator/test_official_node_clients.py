@@ -43,17 +43,8 @@ _NODE = shutil.which("node")
 #: TypeScript SDK steps not run, with the reason.
 SDK_SKIPPED: dict[str, str] = {}
 
-#: Spec operations the emulator answers 501 (not emulated) that a CLI command needs.
-_BUCKETS = (
-    "listProjectBranchBuckets (GET .../branches/{id}/buckets) is not emulated: the command pulls "
-    "the branch's env vars from its buckets and exits 1"
-)
-
 #: CLI steps not run, with the reason.
-CLI_SKIPPED = {
-    "link": _BUCKETS,
-    "status": _BUCKETS,
-}
+CLI_SKIPPED: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +151,10 @@ class Cli:
         env = _node_env(
             self.home, NEON_API_HOST=self.emu.base_url, NEON_API_KEY=self.emu.api_key, NO_UPDATE_NOTIFIER="1"
         )
-        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+        # In its home: ``link`` writes ``.env.local`` (and a ``.gitignore`` line) into the cwd.
+        proc = subprocess.run(
+            command, env=env, cwd=self.home, capture_output=True, text=True, timeout=60, check=False
+        )
         if proc.returncode != 0:
             self.results.append((name, f"exit {proc.returncode}: {proc.stderr.strip()[-600:]}"))
             return None
@@ -171,7 +165,12 @@ class Cli:
             return None
         problem = check(answer) if check is not None else None
         self.results.append(
-            (name, None if problem is None else f"wrong answer: {problem} in {answer!r:.300}")
+            (
+                name,
+                None
+                if problem is None
+                else f"wrong answer: {problem} in {answer!r:.300} (stderr: {proc.stderr.strip()[-600:]})",
+            )
         )
         return answer
 
@@ -188,6 +187,10 @@ def _get(answer: Any, *path: str | int) -> Any:
         except (KeyError, IndexError, TypeError):
             return None
     return answer
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def _names(answer: Any) -> list[str]:
@@ -357,8 +360,29 @@ def _branches(cli: Cli) -> None:
         check=lambda a: _expect(a["project_id"] == project_id, "not project-scoped"),
     )
     _operations_all_finished(cli, "operations list (branches)", p)
-    cli.run("link", "link", *p)
-    cli.run("status", "status", check=lambda a: _expect(_get(a, "project", "id") == project_id, "project"))
+    # ``link`` prints text whatever ``--output`` says, and pulls the branch's env vars into
+    # ``.env.local``: it reads the branch's buckets, functions, credentials, Neon Auth and Data API.
+    cli.run(
+        "link",
+        "link",
+        *p,
+        "--branch",
+        "main",
+        text=True,
+        check=lambda a: _expect(
+            f"projectId: {project_id}" in a
+            and 'DATABASE_URL="postgresql://' in _read(cli.home / ".env.local")
+            and "NEON_BRANCH=main" in _read(cli.home / ".env.local"),
+            "not linked, or no DATABASE_URL pulled",
+        ),
+    )
+    cli.run(
+        "status",
+        "status",
+        check=lambda a: _expect(
+            _get(a, "project", "id") == project_id and _get(a, "branch", "name") == "main", "not the link"
+        ),
+    )
     # The backup is dev2's parent now, so dev2 goes first.
     cli.run("branches delete", "branches", "delete", "dev2", *p)
     cli.run("branches delete (backup)", "branches", "delete", "dev2-backup", *p)
