@@ -88,6 +88,11 @@ class StackOptions:
     celery_concurrency: int = 2
     #: SQL loaded into ``main`` after start and after every ``reset_emulator`` (None: nothing).
     seed_sql: Path | None = SEED_SQL
+    #: Seconds the stack's project existed before the stack started, holding its seed data all that
+    #: time: the emulator's clock starts this far behind, ``main`` is seeded, then the clock catches
+    #: up. A scheduled run then can branch ``main`` at its data interval's end (yesterday's midnight
+    #: is before the stack started). 0: the project's history begins when the stack starts.
+    backdate: float = 2 * 86400.0
     #: The stack's directory (logs, AIRFLOW_HOME, state); a fresh temp dir when None.
     workdir: Path | None = None
     #: Extra environment for every Airflow process (e.g. ``AIRFLOW__CORE__PARALLELISM``).
@@ -99,6 +104,8 @@ class StackOptions:
         self.dags_folder = Path(self.dags_folder).resolve()
         if not self.dags_folder.is_dir():
             raise StackError(f"dags_folder {self.dags_folder} is not a directory")
+        if not 0 <= self.backdate <= 30 * 86400:
+            raise StackError(f"backdate must be between 0 and 30 days (in seconds), got {self.backdate}")
 
 
 @dataclass
@@ -365,6 +372,8 @@ class AirflowStack:
             "on",
             "--operation-duration",
             str(self.options.operation_duration),
+            "--clock-start-offset",
+            str(-self.options.backdate),
         ]
         component = Component("emulator", argv, dict(os.environ), self.logs / "emulator.log")
         self._spawn(component)
@@ -511,7 +520,8 @@ class AirflowStack:
         return response.json() if response.content else None
 
     def reset_emulator(self) -> None:
-        """The emulator back to its start (the stack's project with an empty ``main``), then ``seed_sql``."""
+        """The emulator back to its start (the stack's project with an empty ``main``), then ``seed_sql``
+        (written ``backdate`` seconds ago, as far as the project's history goes)."""
         self.control("POST", "reset")
         self.seed_main()
 
@@ -543,13 +553,19 @@ class AirflowStack:
         return all(op["status"] in ("finished", "skipped", "failed", "error", "cancelled") for op in ops)
 
     def seed_main(self) -> None:
-        """Load ``seed_sql`` into ``main`` (the demo "production" data the example DAGs read)."""
-        if self.options.seed_sql is None:
-            return
-        import psycopg
+        """Load ``seed_sql`` into ``main`` (the demo "production" data the example DAGs read) while
+        the emulator's clock still runs ``backdate`` behind, then bring its clock to real time.
 
-        with psycopg.connect(self.main_connection_uri(), connect_timeout=20) as conn:
-            conn.execute(self.options.seed_sql.read_text())
+        The emulator (re)starts its clock that far behind, so its project was created ``backdate``
+        ago; the catch-up makes every point between then and now read ``main`` as seeded (the
+        emulator maps its clock's readings to the wall-clock moment they were read at)."""
+        if self.options.seed_sql is not None:
+            import psycopg
+
+            with psycopg.connect(self.main_connection_uri(), connect_timeout=20) as conn:
+                conn.execute(self.options.seed_sql.read_text())
+        if self.options.backdate:
+            self.control("POST", "clock/advance", {"seconds": self.options.backdate})
 
     # -- the Airflow REST API ------------------------------------------------------------------------
     def token(self) -> str:
@@ -776,6 +792,7 @@ def _options(args: argparse.Namespace) -> StackOptions:
         operation_duration=args.operation_duration,
         celery_workers=args.celery_workers,
         seed_sql=None if args.no_seed else SEED_SQL,
+        backdate=args.backdate_days * 86400,
         workdir=args.dir,
     )
 
@@ -887,6 +904,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument(
             "--no-seed", action="store_true", help="leave main empty (default: load the demo data)"
         )
+        sub.add_argument(
+            "--backdate-days",
+            type=float,
+            default=2.0,
+            help="days the project existed (with its seed data) before the stack started (default 2)",
+        )
     up.add_argument("--timeout", type=float, default=400.0, help="seconds to wait for the stack to be ready")
     commands.add_parser("down", help="stop everything the stack started")
     commands.add_parser("status", help="what is running, where, and its log files")
@@ -915,6 +938,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--celery-workers",
                 str(args.celery_workers),
                 *(["--no-seed"] if args.no_seed else []),
+                "--backdate-days",
+                str(args.backdate_days),
             ]
             return _up(args)
         if args.command == "_serve":

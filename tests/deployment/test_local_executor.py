@@ -90,16 +90,11 @@ def test_janitor_manual_run_deletes_a_stale_preview_branch(stack: AirflowStack) 
     assert_only_main(stack)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the emulator now keeps real history (issue 12), and it starts at the emulator's start (its "
-    "base backup): the latest daily interval ended before the stack started, so the branch at the "
-    "interval's end is refused as a point before the project existed, as the service would. Needs a "
-    "back-dated history in the emulator (or a project older than the interval). Not strict: a stack "
-    "started just before midnight would pass.",
-)
 def test_scheduled_report_through_its_schedule(stack: AirflowStack) -> None:
-    """Unpaused, the daily DAG gets its latest interval's run from the scheduler (catchup=False)."""
+    """Unpaused, the daily DAG gets its latest interval's run from the scheduler (catchup=False).
+
+    Its interval ended at the last midnight, before the stack started: the stack back-dates its
+    project (``StackOptions.backdate``), so ``main`` as it was then is the seed data."""
     dag_id = "example_jambo_scheduled_report"
     started = time.monotonic()
     stack.unpause(dag_id)
