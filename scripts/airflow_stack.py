@@ -15,7 +15,8 @@ What ``start()`` brings up, all on loopback, each with its log file in ``<dir>/l
   dir, Unix socket only, run as ``postgres`` when root), then ``airflow db migrate``;
 * ``jambo-emulator --postgres on`` (real PostgreSQL behind its branches) with operations that take
   ``operation_duration`` seconds, a project-scoped key whose project survives ``reset``; ``main``
-  loaded with ``example_dags/sql/seed_main.sql`` (``seed_sql``);
+  loaded with ``example_dags/sql/seed_main.sql`` (``seed_sql``), the project back-dated by
+  ``backdate`` seconds (created that long ago, holding the seed since);
 * ``airflow api-server``, ``scheduler``, ``dag-processor`` and ``triggerer``, and with
   ``executor="celery"`` a ``redis-server`` broker (installed with apt-get when missing and root) and
   ``celery_workers`` ``airflow celery worker`` processes, each reporting its own host name
@@ -212,15 +213,15 @@ class AirflowStack:
             self.stop()
             raise
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10.0) -> None:
         """End every process group the stack started, then the metadata database.
 
         All groups get SIGTERM at once (Airflow's components shut down gracefully in parallel), and
-        what is still there after 10 s gets SIGKILL."""
+        what is still there after ``grace`` seconds gets SIGKILL."""
         started = [c for c in self.components.values() if c.process is not None]
         for component in started:
             _signal_group(component.process.pid, signal.SIGTERM)  # type: ignore[union-attr]
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + grace
         for component in started:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(max(0.1, deadline - time.monotonic()))  # type: ignore[union-attr]
