@@ -189,6 +189,8 @@ class AirflowStack:
         """Bring everything up; on any failure stop what was started and raise StackError."""
         self.logs.mkdir(parents=True, exist_ok=True)
         self.home.mkdir(parents=True, exist_ok=True)
+        if self.options.executor == "celery" and self.options.celery_workers > 1:
+            self._write_worker_spreading_policy()
         os.chmod(self.workdir, 0o700)  # the state file holds the stack's (local, throw-away) keys
         try:
             self._start_metadata_db()
@@ -290,6 +292,8 @@ class AirflowStack:
                 f"{name}@{hostname}",
                 "--concurrency",
                 str(self.options.celery_concurrency),
+                "--queues",
+                f"{env.get('AIRFLOW__OPERATORS__DEFAULT_QUEUE', 'default')},stack-{name}",
                 "--skip-serve-logs",
                 "--without-mingle",
                 "--without-gossip",
@@ -379,6 +383,35 @@ class AirflowStack:
         component = Component("emulator", argv, dict(os.environ), self.logs / "emulator.log")
         self._spawn(component)
         return component
+
+    def _write_worker_spreading_policy(self) -> None:
+        """A cluster policy (``$AIRFLOW_HOME/config/airflow_local_settings.py``) that sends a run's
+        tasks to the workers in turn (``worker<N>`` also consumes the queue ``stack-worker<N>``).
+
+        Left to Celery, which idle worker takes a task is chance: all three tasks of a run landed on
+        one worker in 1 of 8 runs. The stack exists to show that nothing depends on tasks sharing a
+        host, so it places them. Only tasks on the default queue are moved; DAGs naming a queue keep it."""
+        config = self.home / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "airflow_local_settings.py").write_text(
+            f"""\"\"\"airflow-stack: a run's tasks go to the Celery workers in turn (airflow_stack.py).\"\"\"
+
+WORKERS = {self.options.celery_workers}
+
+
+def task_instance_mutation_hook(task_instance, dag_run=None):
+    from airflow.configuration import conf
+
+    if task_instance.queue != conf.get("operators", "default_queue"):
+        return
+    task = getattr(task_instance, "task", None)
+    dag = getattr(task, "dag", None)
+    if dag is None:
+        return
+    index = sorted(dag.task_ids).index(task_instance.task_id)
+    task_instance.queue = f"stack-worker{{index % WORKERS + 1}}"
+"""
+        )
 
     def _start_redis(self) -> None:
         port = free_port()
