@@ -15,7 +15,8 @@ What ``start()`` brings up, all on loopback, each with its log file in ``<dir>/l
   dir, Unix socket only, run as ``postgres`` when root), then ``airflow db migrate``;
 * ``jambo-emulator --postgres on`` (real PostgreSQL behind its branches) with operations that take
   ``operation_duration`` seconds, a project-scoped key whose project survives ``reset``; ``main``
-  loaded with ``example_dags/sql/seed_main.sql`` (``seed_sql``);
+  loaded with ``example_dags/sql/seed_main.sql`` (``seed_sql``), the project back-dated by
+  ``backdate`` seconds (created that long ago, holding the seed since);
 * ``airflow api-server``, ``scheduler``, ``dag-processor`` and ``triggerer``, and with
   ``executor="celery"`` a ``redis-server`` broker (installed with apt-get when missing and root) and
   ``celery_workers`` ``airflow celery worker`` processes, each reporting its own host name
@@ -88,6 +89,11 @@ class StackOptions:
     celery_concurrency: int = 2
     #: SQL loaded into ``main`` after start and after every ``reset_emulator`` (None: nothing).
     seed_sql: Path | None = SEED_SQL
+    #: Seconds the stack's project existed before the stack started, holding its seed data all that
+    #: time: the emulator's clock starts this far behind, ``main`` is seeded, then the clock catches
+    #: up. A scheduled run then can branch ``main`` at its data interval's end (yesterday's midnight
+    #: is before the stack started). 0: the project's history begins when the stack starts.
+    backdate: float = 2 * 86400.0
     #: The stack's directory (logs, AIRFLOW_HOME, state); a fresh temp dir when None.
     workdir: Path | None = None
     #: Extra environment for every Airflow process (e.g. ``AIRFLOW__CORE__PARALLELISM``).
@@ -99,6 +105,8 @@ class StackOptions:
         self.dags_folder = Path(self.dags_folder).resolve()
         if not self.dags_folder.is_dir():
             raise StackError(f"dags_folder {self.dags_folder} is not a directory")
+        if not 0 <= self.backdate <= 30 * 86400:
+            raise StackError(f"backdate must be between 0 and 30 days (in seconds), got {self.backdate}")
 
 
 @dataclass
@@ -181,6 +189,8 @@ class AirflowStack:
         """Bring everything up; on any failure stop what was started and raise StackError."""
         self.logs.mkdir(parents=True, exist_ok=True)
         self.home.mkdir(parents=True, exist_ok=True)
+        if self.options.executor == "celery" and self.options.celery_workers > 1:
+            self._write_worker_spreading_policy()
         os.chmod(self.workdir, 0o700)  # the state file holds the stack's (local, throw-away) keys
         try:
             self._start_metadata_db()
@@ -205,15 +215,15 @@ class AirflowStack:
             self.stop()
             raise
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10.0) -> None:
         """End every process group the stack started, then the metadata database.
 
         All groups get SIGTERM at once (Airflow's components shut down gracefully in parallel), and
-        what is still there after 10 s gets SIGKILL."""
+        what is still there after ``grace`` seconds gets SIGKILL."""
         started = [c for c in self.components.values() if c.process is not None]
         for component in started:
             _signal_group(component.process.pid, signal.SIGTERM)  # type: ignore[union-attr]
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + grace
         for component in started:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(max(0.1, deadline - time.monotonic()))  # type: ignore[union-attr]
@@ -282,6 +292,8 @@ class AirflowStack:
                 f"{name}@{hostname}",
                 "--concurrency",
                 str(self.options.celery_concurrency),
+                "--queues",
+                f"{env.get('AIRFLOW__OPERATORS__DEFAULT_QUEUE', 'default')},stack-{name}",
                 "--skip-serve-logs",
                 "--without-mingle",
                 "--without-gossip",
@@ -365,10 +377,41 @@ class AirflowStack:
             "on",
             "--operation-duration",
             str(self.options.operation_duration),
+            "--clock-start-offset",
+            str(-self.options.backdate),
         ]
         component = Component("emulator", argv, dict(os.environ), self.logs / "emulator.log")
         self._spawn(component)
         return component
+
+    def _write_worker_spreading_policy(self) -> None:
+        """A cluster policy (``$AIRFLOW_HOME/config/airflow_local_settings.py``) that sends a run's
+        tasks to the workers in turn (``worker<N>`` also consumes the queue ``stack-worker<N>``).
+
+        Left to Celery, which idle worker takes a task is chance: all three tasks of a run landed on
+        one worker in 1 of 8 runs. The stack exists to show that nothing depends on tasks sharing a
+        host, so it places them. Only tasks on the default queue are moved; DAGs naming a queue keep it."""
+        config = self.home / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "airflow_local_settings.py").write_text(
+            f"""\"\"\"airflow-stack: a run's tasks go to the Celery workers in turn (airflow_stack.py).\"\"\"
+
+WORKERS = {self.options.celery_workers}
+
+
+def task_instance_mutation_hook(task_instance, dag_run=None):
+    from airflow.configuration import conf
+
+    if task_instance.queue != conf.get("operators", "default_queue"):
+        return
+    task = getattr(task_instance, "task", None)
+    dag = getattr(task, "dag", None)
+    if dag is None:
+        return
+    index = sorted(dag.task_ids).index(task_instance.task_id)
+    task_instance.queue = f"stack-worker{{index % WORKERS + 1}}"
+"""
+        )
 
     def _start_redis(self) -> None:
         port = free_port()
@@ -511,7 +554,8 @@ class AirflowStack:
         return response.json() if response.content else None
 
     def reset_emulator(self) -> None:
-        """The emulator back to its start (the stack's project with an empty ``main``), then ``seed_sql``."""
+        """The emulator back to its start (the stack's project with an empty ``main``), then ``seed_sql``
+        (written ``backdate`` seconds ago, as far as the project's history goes)."""
         self.control("POST", "reset")
         self.seed_main()
 
@@ -543,13 +587,19 @@ class AirflowStack:
         return all(op["status"] in ("finished", "skipped", "failed", "error", "cancelled") for op in ops)
 
     def seed_main(self) -> None:
-        """Load ``seed_sql`` into ``main`` (the demo "production" data the example DAGs read)."""
-        if self.options.seed_sql is None:
-            return
-        import psycopg
+        """Load ``seed_sql`` into ``main`` (the demo "production" data the example DAGs read) while
+        the emulator's clock still runs ``backdate`` behind, then bring its clock to real time.
 
-        with psycopg.connect(self.main_connection_uri(), connect_timeout=20) as conn:
-            conn.execute(self.options.seed_sql.read_text())
+        The emulator (re)starts its clock that far behind, so its project was created ``backdate``
+        ago; the catch-up makes every point between then and now read ``main`` as seeded (the
+        emulator maps its clock's readings to the wall-clock moment they were read at)."""
+        if self.options.seed_sql is not None:
+            import psycopg
+
+            with psycopg.connect(self.main_connection_uri(), connect_timeout=20) as conn:
+                conn.execute(self.options.seed_sql.read_text())
+        if self.options.backdate:
+            self.control("POST", "clock/advance", {"seconds": self.options.backdate})
 
     # -- the Airflow REST API ------------------------------------------------------------------------
     def token(self) -> str:
@@ -776,6 +826,7 @@ def _options(args: argparse.Namespace) -> StackOptions:
         operation_duration=args.operation_duration,
         celery_workers=args.celery_workers,
         seed_sql=None if args.no_seed else SEED_SQL,
+        backdate=args.backdate_days * 86400,
         workdir=args.dir,
     )
 
@@ -887,6 +938,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument(
             "--no-seed", action="store_true", help="leave main empty (default: load the demo data)"
         )
+        sub.add_argument(
+            "--backdate-days",
+            type=float,
+            default=2.0,
+            help="days the project existed (with its seed data) before the stack started (default 2)",
+        )
     up.add_argument("--timeout", type=float, default=400.0, help="seconds to wait for the stack to be ready")
     commands.add_parser("down", help="stop everything the stack started")
     commands.add_parser("status", help="what is running, where, and its log files")
@@ -915,6 +972,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--celery-workers",
                 str(args.celery_workers),
                 *(["--no-seed"] if args.no_seed else []),
+                "--backdate-days",
+                str(args.backdate_days),
             ]
             return _up(args)
         if args.command == "_serve":

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from airflow_provider_jambo.emulator import EmulatorDependencyError, require_server
+from airflow_provider_jambo.emulator.clock import MAX_OFFSET
 from airflow_provider_jambo.emulator.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
 from airflow_provider_jambo.emulator.schemas import ID_PATTERN
 
@@ -32,6 +33,13 @@ def _duration(text: str) -> float:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _offset(text: str) -> float:
+    value = float(text)
+    if not -MAX_OFFSET <= value <= MAX_OFFSET:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be within +-{MAX_OFFSET} s (a hundred years), got {text}")
     return value
 
 
@@ -66,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SECONDS",
         help=f"seconds each operation takes (default {DEFAULT_OPERATION_DURATION}, 0 with --deterministic)",
+    )
+    parser.add_argument(
+        "--clock-start-offset",
+        type=_offset,
+        default=0.0,
+        metavar="SECONDS",
+        help=(
+            "start the clock this many seconds ahead of real time (negative: behind, e.g. -172800 "
+            "for projects made at start to have existed two days ago; /_emulator/clock/advance "
+            "catches up)"
+        ),
     )
     parser.add_argument(
         "--no-rate-limits", action="store_true", help="disable the 700/min and 40/s limits (429)"
@@ -169,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         control_token=args.control_token,
         allowed_hosts=[name.lower() for name in args.allowed_host],
         max_body_bytes=args.max_body_bytes,
+        clock_start_offset=args.clock_start_offset,
     )
     if args.max_body_bytes < 1024:
         print("jambo-emulator: --max-body-bytes must be at least 1024", file=sys.stderr)

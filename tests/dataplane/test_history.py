@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.emulator.clock import iso
+from airflow_provider_jambo.emulator.config import EmulatorConfig
 from airflow_provider_jambo.emulator.dataplane.base import DataPlaneError, PointInTime
 
 from .support import Project, scalar
@@ -261,3 +262,41 @@ def test_api_refuses_points_before_the_project_or_outside_the_window(api: Api, e
 def _project_main(api: Api, pid: str) -> str:
     branches = api.call("GET", f"/projects/{pid}/branches")["branches"]
     return str(next(b["id"] for b in branches if b["default"]))
+
+
+# -- a back-dated project: the clock starts behind real time, then catches up ---------------------
+
+TWO_DAYS = 2 * 86400.0
+
+
+def test_back_dated_project_holds_its_first_data_through_the_back_dated_span() -> None:
+    """What the deployment stack does (``--clock-start-offset -172800``, seed, advance): a project
+    made while the clock ran two days behind existed two days ago, and a real-time point in that
+    span (a scheduled run's last interval end) reads the data written before the clock caught up."""
+    config = EmulatorConfig(
+        api_keys=["backdated-key"], operation_duration=0.0, rate_limits=False, clock_start_offset=-TWO_DAYS
+    )
+    with JamboEmulator(config=config, data_plane="auto") as emu:
+        assert emu.ctx.data_plane.enabled
+        api = Api(emu)
+        try:
+            pid, main, created = _project(api)
+            assert abs(created - (time.time() - TWO_DAYS)) < 60
+            main_uri = api.uri(pid, main)
+            _sql(main_uri, "CREATE TABLE items (id int); INSERT INTO items VALUES (1)")
+            emu.advance(TWO_DAYS)  # back at real time: what follows is written "now"
+            _sql(main_uri, "INSERT INTO items VALUES (2)")
+            an_hour_ago = float(int(time.time()) - 3600)  # real time, before the project really existed
+            child = api.call(
+                "POST",
+                f"/projects/{pid}/branches",
+                json={
+                    "branch": {"name": "then", "parent_timestamp": iso(an_hour_ago)},
+                    "endpoints": [{"type": "read_write"}],
+                },
+            )
+            assert _sql(api.uri(pid, child["branch"]["id"]), "SELECT id FROM items") == [(1,)]
+            before = _refused(api, pid, {"parent_timestamp": iso(created - 10)})
+            assert "before the project was created" in before
+        finally:
+            api.http.close()

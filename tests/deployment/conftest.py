@@ -24,6 +24,10 @@ from stack_support import TIMINGS  # noqa: E402
 
 from airflow_provider_jambo.emulator.dataplane.server import unavailable_reason  # noqa: E402
 
+#: Seconds a stack's processes get to exit on SIGTERM before SIGKILL: the deployment is thrown
+#: away, and a triggerer waiting for its triggers to clean up otherwise holds the suite 10 s.
+STOP_GRACE = 3.0
+
 
 def _stack(executor: str) -> Iterator[AirflowStack]:
     reason = unavailable_reason()
@@ -39,7 +43,7 @@ def _stack(executor: str) -> Iterator[AirflowStack]:
     try:
         yield stack
     finally:
-        stack.stop()
+        stack.stop(grace=STOP_GRACE)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 Nothing in the provider may depend on a task running in the process or on the host of another:
 the create task's XCom, the connection and the trigger travel between workers. Each worker reports
 its own host name (``worker1.stack``, ``worker2.stack``), as task instances on separate machines would.
-"""
+The stack's cluster policy alternates a run's tasks between the workers (left to Celery, all three
+tasks of an ephemeral run once landed on one worker and the case failed by chance)."""
 
 from __future__ import annotations
 

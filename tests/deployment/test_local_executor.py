@@ -90,16 +90,11 @@ def test_janitor_manual_run_deletes_a_stale_preview_branch(stack: AirflowStack) 
     assert_only_main(stack)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the emulator now keeps real history (issue 12), and it starts at the emulator's start (its "
-    "base backup): the latest daily interval ended before the stack started, so the branch at the "
-    "interval's end is refused as a point before the project existed, as the service would. Needs a "
-    "back-dated history in the emulator (or a project older than the interval). Not strict: a stack "
-    "started just before midnight would pass.",
-)
 def test_scheduled_report_through_its_schedule(stack: AirflowStack) -> None:
-    """Unpaused, the daily DAG gets its latest interval's run from the scheduler (catchup=False)."""
+    """Unpaused, the daily DAG gets its latest interval's run from the scheduler (catchup=False).
+
+    Its interval ended at the last midnight, before the stack started: the stack back-dates its
+    project (``StackOptions.backdate``), so ``main`` as it was then is the seed data."""
     dag_id = "example_jambo_scheduled_report"
     started = time.monotonic()
     stack.unpause(dag_id)
@@ -144,8 +139,9 @@ def test_create_whose_wait_fails_leaves_no_branch(stack: AirflowStack) -> None:
 
 def test_create_whose_triggerer_lacks_the_connection_leaves_no_branch(stack: AirflowStack) -> None:
     """The trigger cannot load ``jambo_default``: the task fails in the worker and deletes its branch."""
-    # Longer than the inline grace, so the wait defers to the triggerer.
-    stack.control("PATCH", "operation_durations", {"create_branch": 20.0})
+    # Longer than the inline grace (10 s; with start_compute the create's operations take 17 s), so
+    # the wait defers to the triggerer; no longer, since the branch's delete queues behind them.
+    stack.control("PATCH", "operation_durations", {"create_branch": 14.0})
     stack.stop_component("triggerer")
     stack.start_component("triggerer", with_connection=False)
     try:
@@ -159,16 +155,14 @@ def test_create_whose_triggerer_lacks_the_connection_leaves_no_branch(stack: Air
     assert_only_main(stack, timeout=60)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a create that defers while it waits out 423s could fire its trigger within the task "
-    "supervisor's 5 s heartbeat, and Airflow 3.3.2 then fails the requeued task (apache/airflow#72716; "
-    "seen in 1 of 10 runs before the fix). Triggers now hold their event until 8 s after the deferral "
-    "(triggers/operation.py, settle_until), which should close it; not yet proven over repeated stack "
-    "runs, and a race, so not strict.",
-)
 def test_ten_simultaneous_ephemeral_runs_on_one_project(stack: AirflowStack) -> None:
-    """Issue 8, case 4: 423s from concurrent mutations queue up instead of failing."""
+    """Issue 8, case 4: 423s from concurrent mutations queue up instead of failing.
+
+    Operations of 2 s, not 3: the project's lock is what the runs queue on, and with 3 s each run
+    holds it ~13 s (create, start, suspend, delete), so the case took ~150 s. At 2 s the queue is
+    still ~100 s long, longer than the 66-82 s after which the old attempt-bounded retries failed,
+    and the later runs still defer while they wait (the deferral race below)."""
+    stack.control("PATCH", "operation_durations", {"default": 2.0})
     started = [trigger(stack, EPHEMERAL) for _ in range(10)]
     try:
         runs = [finish(stack, EPHEMERAL, run_id, t0, timeout=420) for run_id, t0 in started]
@@ -177,6 +171,8 @@ def test_ten_simultaneous_ephemeral_runs_on_one_project(stack: AirflowStack) -> 
     assert [r.state for r in runs] == ["success"] * 10, [r.describe() for r in runs]
     for run in runs:
         _all_success(run)
+        # One try each (a deferral resumes in the same try): no failure was retried away.
+        assert {ti["try_number"] for ti in run.tasks.values()} == {1}, run.describe()
     assert len(branch_posts(stack)) >= 10
     assert_only_main(stack)
 

@@ -138,3 +138,14 @@ def test_postgres_defaults_to_auto() -> None:
     from airflow_provider_jambo.emulator.cli import build_parser
 
     assert build_parser().parse_args([]).postgres == "auto"
+
+
+def test_clock_start_offset_takes_seconds_behind_and_refuses_nan_and_centuries() -> None:
+    from airflow_provider_jambo.emulator.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args([]).clock_start_offset == 0.0
+    assert parser.parse_args(["--clock-start-offset", "-172800"]).clock_start_offset == -172800.0
+    for bad in ("nan", "-1e12"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--clock-start-offset", bad])
