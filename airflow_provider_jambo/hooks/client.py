@@ -33,12 +33,12 @@ from airflow_provider_jambo.exceptions import (
     error_class_for,
     redact,
 )
+from airflow_provider_jambo.get_provider_info import DEFAULT_BASE_URL
 from airflow_provider_jambo.hooks.budget import Ticket
 from airflow_provider_jambo.rules import check_id
 
 T = TypeVar("T")
 
-DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
 API_PREFIX = "/api/v2"
 #: Methods whose repetition cannot change the outcome (a repeated DELETE answers 204).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE"})

@@ -15,7 +15,7 @@ import json
 import platform
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -1221,3 +1221,15 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
             self.close()
         where = "" if settings.base_url == DEFAULT_BASE_URL else f" at {settings.base_url}"
         return True, f"Connected to the Jambo API{where}"
+
+
+class QueueingHook(JamboHook):
+    """The operators' hook: a change refused with 423 is raised at once (never re-sent blindly),
+    because the operator waits for the project's operations in flight itself
+    (:meth:`~airflow_provider_jambo.operators.base.JamboBaseOperator.send`). Reads keep the hook's
+    usual retries."""
+
+    def request(self, req: ApiRequest[T], *, retry_policy: RetryPolicy | None = None) -> T:
+        if retry_policy is None and req.method != "GET":
+            retry_policy = replace(self.retry_policy, locked_max_elapsed=0.0)
+        return super().request(req, retry_policy=retry_policy)
