@@ -49,6 +49,7 @@ from airflow_provider_jambo.hooks.client import (
     check_api_key,
     client_kwargs,
     normalize_base_url,
+    page_of,
     send_async,
     send_sync,
 )
@@ -203,25 +204,6 @@ def _extras(conn: Any, conn_id: str) -> Mapping[str, Any]:
             '{"project_id": "old-violet-32930710"}; it is not (its text is not shown, it may hold secrets)'
         )
     return extras
-
-
-def _page(body: Any, key: str, limit: int) -> tuple[list[Mapping[str, Any]], str | None]:
-    """Items and the next cursor of one page, for both pagination styles of the spec.
-
-    Branches use ``pagination.next`` (opaque, absent on the last page). Projects and operations
-    use ``pagination.cursor`` (the last item's key) with ``limit``: a short page is the last one.
-    """
-    data = body if isinstance(body, Mapping) else {}
-    items = [item for item in data.get(key) or [] if isinstance(item, Mapping)]
-    pagination = data.get("pagination")
-    pagination = pagination if isinstance(pagination, Mapping) else {}
-    if "next" in pagination:
-        nxt = pagination.get("next")
-        return items, (str(nxt) if nxt and items else None)
-    cursor = pagination.get("cursor")
-    if cursor and len(items) >= limit:
-        return items, str(cursor)
-    return items, None
 
 
 def _mask_secrets(roles: Sequence[Role] = (), uris: Sequence[str] = ()) -> None:
@@ -503,7 +485,7 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
             req: ApiRequest[Any] = ApiRequest(
                 "GET", path, path_params, query={"limit": limit, "cursor": cursor, **query}
             )
-            items, cursor = _page(self.request(req), key, limit)
+            items, cursor = page_of(self.request(req), key, limit)
             yield from (parse(item) for item in items)
             if cursor is None or cursor in seen:
                 return

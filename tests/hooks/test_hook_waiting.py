@@ -199,6 +199,28 @@ def test_operation_missing_from_list_page_is_read_by_id(sleeps: SleepRecorder) -
     ]
 
 
+def test_a_long_history_is_followed_page_by_page_instead_of_read_by_id(sleeps: SleepRecorder) -> None:
+    """Each branch create is two operations: 1,000 waited creates span two pages of the list. The
+    round follows the cursor (pages as long as allowed) until every pending one was seen."""
+    history = [op(f"{i:08d}-0000-4000-8000-000000000000", "running").raw for i in range(2400)]
+    waited = [history[5]["id"], history[1500]["id"]]  # on the first and on the second page
+    for item in history:
+        if item["id"] in waited:
+            item["status"] = "finished"
+    requests: list[tuple[str, Any]] = []
+
+    def fetch(req: ApiRequest[Any]) -> Any:
+        requests.append((req.describe(), req.query.get("limit"), req.query.get("cursor")))
+        start = int(req.query.get("cursor") or 0)
+        page = history[start : start + int(req.query["limit"])]
+        return {"operations": page, "pagination": {"cursor": str(start + len(page))}}
+
+    result = run_sync(wait_steps("proj-1", waited, deadline=None, clock=sleeps.clock), fetch, sleeps)
+    assert result.status == "success"
+    assert [r[1:] for r in requests] == [(102, None), (1000, "102"), (1000, "1102")]
+    assert all(r[0] == "GET /projects/proj-1/operations" for r in requests)
+
+
 def test_failure_ends_wait_at_once_and_names_the_operation(sleeps: SleepRecorder) -> None:
     service = FakeService({ID1: ["running"], ID2: ["running", "error"]})
     result = drive(service, [ID1, ID2], sleeps)
