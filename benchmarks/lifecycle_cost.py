@@ -92,7 +92,9 @@ def last_end(client: httpx.Client, project_id: str, since: float) -> float:
     ends = []
     for op in ops:
         created, updated = parse_datetime(op["created_at"]), parse_datetime(op["updated_at"])
-        if created is not None and updated is not None and created.timestamp() >= since - 1.0:  # whole seconds
+        if (
+            created is not None and updated is not None and created.timestamp() >= since - 1.0
+        ):  # whole seconds
             ends.append(updated.timestamp())
     return max(ends)
 

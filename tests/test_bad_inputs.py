@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from operators.jambo_testing import make_context
+from jambo_support import make_context
 
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboError, JamboRefusedError, JamboTLSError
 from airflow_provider_jambo.hooks.jambo import JamboHook

@@ -13,7 +13,6 @@ anonymized``, or ``initialization_error``/``error`` with a ``status_message``.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -21,13 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from airflow_provider_jambo.exceptions import (
-    JamboConfigError,
-    JamboServerError,
-    JamboTransportError,
-)
+from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.client import ApiRequest, check_id
-from airflow_provider_jambo.hooks.retry import outcome_unknown
 from airflow_provider_jambo.hooks.waiting import (
     Fetch,
     PollPolicy,
@@ -40,11 +34,7 @@ from airflow_provider_jambo.hooks.waiting import (
 from airflow_provider_jambo.models import BranchCreation, parse_datetime
 from airflow_provider_jambo.rules import branch_create_body
 
-if TYPE_CHECKING:
-    from airflow_provider_jambo.models import Branch
-
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 #: PostgreSQL Anonymizer's masking functions (1.x names and 2.x ``dummy_*`` aliases). A rule naming
 #: anything else is refused when the DAG is parsed: a typo would otherwise surface only as an
@@ -309,8 +299,15 @@ class AnonymizedBranchesMixin:
             parse: Callable[[Any], T],
             **request_fields: Any,
         ) -> T: ...
-        def find_branch_by_name(self, name: str, *, project_id: str | None = None) -> Branch | None: ...
-        def _adopted(self, branch: Branch, pid: str, *, created: bool) -> BranchCreation: ...
+        def _create_branch_once(
+            self,
+            req: ApiRequest[BranchCreation],
+            *,
+            name: str | None,
+            parent_id: str | None,
+            init_source: str | None,
+            pid: str,
+        ) -> BranchCreation: ...
 
     def create_anonymized_branch(
         self,
@@ -330,11 +327,8 @@ class AnonymizedBranchesMixin:
     ) -> BranchCreation:
         """``POST /projects/{id}/branch_anonymized``: a branch whose data is masked by ``masking_rules``.
 
-        Not re-sent after a lost response (a POST): the branch is looked up by name and adopted
-        (``created=True``) when it exists, otherwise the error is raised.
+        Sent at most once, as ``create_branch`` is (lost responses adopt the branch by name).
         """
-        from airflow_provider_jambo.hooks.jambo import _mask_secrets  # jambo.py imports this module
-
         pid = self._pid(project_id)
         branch_create = branch_create_body(
             name,
@@ -362,17 +356,7 @@ class AnonymizedBranchesMixin:
             json=body,
             parse=BranchCreation.from_api,
         )
-        try:
-            created = self.request(req)
-        except (JamboTransportError, JamboServerError) as err:
-            known_name = name if outcome_unknown(err) else None
-            existing = self.find_branch_by_name(known_name, project_id=pid) if known_name else None
-            if existing is None:
-                raise
-            log.warning("%s; branch %r exists after all: adopting it", err, name)
-            return self._adopted(existing, pid, created=True)
-        _mask_secrets(created.roles, [c.uri for c in created.connection_uris])
-        return created
+        return self._create_branch_once(req, name=name, parent_id=parent_id, init_source=init_source, pid=pid)
 
     def get_masking_rules(self, branch_id: str, *, project_id: str | None = None) -> list[MaskingRule]:
         return self._call(

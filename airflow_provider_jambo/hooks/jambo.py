@@ -581,9 +581,7 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
         endpoints: Sequence[Mapping[str, Any]] | None = None,
         annotations: Mapping[str, str] | None = None,
     ) -> BranchCreation:
-        """Create a branch. If the response is lost (timeout, dropped connection, 5xx), the branch is
-        looked up by name and adopted when it exists with the requested parent, instead of being
-        created a second time; only when it is not there is the create sent again."""
+        """Create a branch, at most once even when a response is lost (:meth:`_create_branch_once`)."""
         pid = self._pid(project_id)
         body = branch_create_body(
             name,
@@ -603,6 +601,23 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
             json=body,
             parse=BranchCreation.from_api,
         )
+        return self._create_branch_once(req, name=name, parent_id=parent_id, init_source=init_source, pid=pid)
+
+    def _create_branch_once(
+        self,
+        req: ApiRequest[BranchCreation],
+        *,
+        name: str | None,
+        parent_id: str | None,
+        init_source: str | None,
+        pid: str,
+    ) -> BranchCreation:
+        """Send a branch create (plain or anonymized) so that it makes at most one branch.
+
+        If the response is lost (timeout, dropped connection, 5xx), the branch is looked up by name
+        and adopted when it exists with the requested parent; only when it is not there is the
+        create sent again. A 409 after such a re-send is our earlier attempt applied late: adopted.
+        """
         policy = self.retry_policy
         resends = 0
         while True:

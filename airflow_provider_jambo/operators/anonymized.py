@@ -33,6 +33,7 @@ from airflow_provider_jambo.hooks.jambo import JamboHook, QueueingHook
 from airflow_provider_jambo.models import AnonymizedBranchResult
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
 from airflow_provider_jambo.triggers.anonymized import JamboAnonymizationTrigger
+from airflow_provider_jambo.triggers.base import settle_deadline
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -113,15 +114,10 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
         self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
     ) -> AnonymizedBranchResult:
         """After the anonymization (deferred): the trigger's event decides."""
-        result = result or self._pulled(context)
+        result = self._result_after_deferral(context, result)
         if event.get("status") == "error":
             raise JamboError(f"waiting for the anonymization failed: {event.get('message')}")
         return self._finish_anonymization(AnonymizationResult.from_dict(event), result)
-
-    def _pulled(self, context: Context) -> Mapping[str, Any] | None:
-        # `airflow dags test` runs triggers inline and replaces next_kwargs with the event.
-        pulled = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
-        return pulled if isinstance(pulled, dict) else None
 
     def _anonymize(self, context: Context, result: Mapping[str, Any] | None) -> AnonymizedBranchResult:
         if result is None or not result.get("branch_id"):
@@ -139,6 +135,7 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
                     deadline=time.time() + self.timeout,
                     poll_interval=self.poll_interval,
                     retry_policy=self.hook.retry_policy.to_dict(),
+                    not_before=settle_deadline(),
                 ),
                 method_name="execute_anonymized",
                 kwargs={"result": result},

@@ -235,7 +235,7 @@ class JamboBaseOperator(BaseOperator):
             project_id,
             err.message,
         )
-        from airflow_provider_jambo.triggers.operation import settle_deadline
+        from airflow_provider_jambo.triggers.base import settle_deadline
         from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger, wait_until_idle
 
         waited = wait_until_idle(hook, project_id, deadline=inline_until, poll_interval=self.poll_interval)
@@ -321,7 +321,8 @@ class JamboBaseOperator(BaseOperator):
                 self._finish(waited.status, ids, waited.message, result)
                 return result
         if self.deferrable:
-            from airflow_provider_jambo.triggers.operation import JamboOperationTrigger, settle_deadline
+            from airflow_provider_jambo.triggers.base import settle_deadline
+            from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 
             self.log.info("Deferring until operations %s finish (timeout %.0f s)", ids, self.timeout)
             self.push_early(context, result)
@@ -349,14 +350,28 @@ class JamboBaseOperator(BaseOperator):
         self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
     ) -> Mapping[str, Any] | None:
         """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
-        if result is None:
-            # The result travels in next_kwargs; `airflow dags test` replaces those with the event
-            # when it runs the trigger inline, so fall back to the copy pushed before deferring.
-            result = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
         from airflow_provider_jambo.models import parse_operation_event
 
         parsed = parse_operation_event(event)
-        return self._finish(parsed["status"], parsed["operation_ids"], parsed["message"], result)
+        return self._finish(
+            parsed["status"],
+            parsed["operation_ids"],
+            parsed["message"],
+            self._result_after_deferral(context, result),
+        )
+
+    def _result_after_deferral(
+        self, context: Context, result: Mapping[str, Any] | None
+    ) -> Mapping[str, Any] | None:
+        """The result handed to the deferral, back in the resumed task.
+
+        It travels in next_kwargs; `airflow dags test` replaces those with the event when it runs
+        the trigger inline, so it falls back to the copy pushed before deferring.
+        """
+        if result is not None:
+            return result
+        pulled = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
+        return pulled if isinstance(pulled, Mapping) else None
 
     def _finish(
         self, status: str, operation_ids: list[str], message: str, result: Mapping[str, Any] | None

@@ -415,7 +415,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
             # crashed trigger carries only the error) in the XCom pushed before it deferred.
             pushed = self._resume_result
             if pushed is None and context is not None and "ti" in context:
-                pushed = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
+                pushed = self._result_after_deferral(context, None)
             if isinstance(pushed, Mapping) and pushed.get("branch_id") and pushed.get("project_id"):
                 self._created_branch = _CreatedBranch(
                     str(pushed["project_id"]), str(pushed["branch_id"]), bool(pushed.get("created"))

@@ -142,7 +142,8 @@ class JamboOperationSensor(BaseSensorOperator):
         if not ids:
             return []
         deadline = time.time() + self.timeout
-        from airflow_provider_jambo.triggers.operation import JamboOperationTrigger, settle_deadline
+        from airflow_provider_jambo.triggers.base import settle_deadline
+        from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 
         self.defer(
             trigger=JamboOperationTrigger(

@@ -14,13 +14,10 @@ list call (``GET /projects/{id}/operations``, newest first); the waiting itself 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from airflow.triggers.base import TriggerEvent
-
-from airflow_provider_jambo.exceptions import JamboError
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.waiting import (
     Fetch,
@@ -29,7 +26,7 @@ from airflow_provider_jambo.hooks.waiting import (
     list_operations_request,
 )
 from airflow_provider_jambo.models import parse_operations
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger, settle_until
+from airflow_provider_jambo.triggers.base import JamboWaitTrigger
 
 
 @dataclass(frozen=True)
@@ -86,27 +83,23 @@ def wait_until_idle(
         return done.value
 
 
-class JamboProjectIdleTrigger(JamboOperationTrigger):
+class JamboProjectIdleTrigger(JamboWaitTrigger):
     """Wait in the triggerer until ``project_id`` has no operation in flight, or ``deadline`` passes.
 
-    Takes :class:`~airflow_provider_jambo.triggers.operation.JamboOperationTrigger`'s arguments
-    (``jambo_conn_id``, ``project_id``, ``deadline``, ``poll_interval``, ``retry_policy``; its
-    ``operation_ids`` are not needed, the project's are found each round) and so its plain-value
-    serialization: a connection id, never a key, and an absolute deadline that a restarted
-    triggerer resumes. Yields one event ``{"status": "success" | "timeout" | "error", "message"}``.
+    Takes :class:`~airflow_provider_jambo.triggers.base.JamboWaitTrigger`'s arguments
+    (``jambo_conn_id``, ``project_id``, ``deadline``, ``poll_interval``, ``retry_policy``,
+    ``not_before``); the operations are the project's, found each round. Yields one event
+    ``{"status": "success" | "timeout" | "error", "message"}``.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("operation_ids", [])
-        super().__init__(**kwargs)
+    @property
+    def subject(self) -> str:  # type: ignore[override]
+        return f"project {self.project_id} to be unlocked"
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        event = TriggerEvent(await self._wait_until_idle())
-        await settle_until(self.not_before)
-        yield event
+    def _error_payload(self, message: str) -> dict[str, Any]:
+        return {"status": "error", "message": message}
 
-    async def _wait_until_idle(self) -> dict[str, str]:
-        hook = self._hook()
+    async def _wait(self, hook: JamboHook) -> dict[str, Any]:
         steps = idle_steps(self.project_id, deadline=self.deadline, clock=hook.clock)
         try:
             step = next(steps)
@@ -124,12 +117,4 @@ class JamboProjectIdleTrigger(JamboOperationTrigger):
                     )
         except StopIteration as done:
             result: WaitResult = done.value
-        except JamboError as err:
-            # The provider's own errors (auth, connection missing here, retries exhausted) become an
-            # event the operator reports (and cleans up after); anything else fails the trigger loudly.
-            self.log.error("Waiting for project %s to be unlocked failed: %s", self.project_id, err)
-            return {"status": "error", "message": str(err)}
-        finally:
-            await hook.aclose()
-        self.log.info("%s", result.message)
         return {"status": result.status, "message": result.message}

@@ -31,7 +31,7 @@ from chaos_support import (
     start_emulator,
     tag_requests,
 )
-from operators.jambo_testing import make_context
+from jambo_support import make_context
 
 from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.exceptions import JamboServerError

@@ -50,7 +50,7 @@ class Service:
 @pytest.fixture
 def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
     """An emulator for the DAG subprocess; the connection goes to it by env var."""
-    from operators.jambo_testing import connection_json
+    from jambo_support import connection_json
 
     with JamboEmulator(
         api_key="dag-run-secret-key-0123456789",

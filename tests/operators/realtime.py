@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from operators.jambo_testing import JamboProject, connection_json
+from jambo_support import JamboProject, connection_json
 
 from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.hooks.jambo import JamboHook

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from jambo_support import JamboProject, make_context
 from operators.deferral import defer, roundtrip, run_trigger
-from operators.jambo_testing import JamboProject, make_context
 
 from airflow_provider_jambo.exceptions import (
     JamboError,

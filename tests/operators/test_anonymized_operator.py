@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
+from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume, roundtrip, run_trigger
-from operators.jambo_testing import JamboProject, make_context
 
 from airflow_provider_jambo.exceptions import (
     JamboConfigError,
@@ -101,6 +101,9 @@ def test_deferrable_waits_in_two_triggers(jambo_project: JamboProject) -> None:
     trigger = second.value.trigger
     assert isinstance(trigger, JamboAnonymizationTrigger)
     assert jambo_project.emu.api_key not in str(trigger.serialize())
+    # Like every deferral, it carries the settle hold against Airflow's deferral race.
+    assert trigger.not_before is not None
+    assert roundtrip(trigger).serialize() == trigger.serialize()
     result = resume(op, context, second.value)
     assert result["masked_columns"] == 2
     assert jambo_project.hook().get_anonymized_status(result["branch_id"]).state == "anonymized"

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
+from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume, roundtrip, run_trigger
-from operators.jambo_testing import JamboProject, make_context
 
 from airflow_provider_jambo.exceptions import (
     JamboBranchConflict,
@@ -341,7 +341,7 @@ def test_delete_takes_the_create_result_and_its_project(
 ) -> None:
     created = create_op().execute(make_context())
     # The connection names no default project: the project comes from the upstream result.
-    from operators.jambo_testing import connection_json
+    from jambo_support import connection_json
 
     conn = json.loads(connection_json(jambo_project.emu, jambo_project.project_id))
     conn["extra"].pop("project_id")

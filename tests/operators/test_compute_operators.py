@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume, roundtrip
-from operators.jambo_testing import JamboProject, make_context
 
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboOperationTimeoutError, JamboRefusedError
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator

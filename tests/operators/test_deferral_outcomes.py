@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from operators.jambo_testing import make_context
+from jambo_support import make_context
 
 from airflow_provider_jambo.exceptions import (
     JamboError,

@@ -8,8 +8,8 @@ from typing import Any
 
 import airflow
 import pytest
+from jambo_support import JamboProject, make_context
 from operators.deferral import defer, roundtrip, run_trigger
-from operators.jambo_testing import JamboProject, make_context
 
 from airflow_provider_jambo.exceptions import JamboError, JamboOperationTimeoutError
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator

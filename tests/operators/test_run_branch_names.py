@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from operators.jambo_testing import make_context
+from jambo_support import make_context
 
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.operators.branch import (

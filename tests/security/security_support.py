@@ -18,11 +18,12 @@ import json
 import logging
 import traceback
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
+from jambo_support import JamboProject
+from jambo_support import connection_json as shared_connection_json
 
 from airflow_provider_jambo.hooks.jambo import JamboHook
 
@@ -47,29 +48,6 @@ def uri_password(uri: str) -> str | None:
     """The password of a ``postgresql://role:password@host/db`` URI (decoded)."""
     secret = urlsplit(uri).password
     return unquote(secret) if secret else None
-
-
-@dataclass
-class FakeTI:
-    """The part of a task instance the operators use; keeps XCom pushes as XCom would store them."""
-
-    dag_id: str = "security_dag"
-    run_id: str = "manual__2026-06-01T00:00:00+00:00"
-    task_id: str = "security_task"
-    try_number: int = 1
-    map_index: int = -1
-    pushed: dict[str, Any] = field(default_factory=dict)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = json.loads(json.dumps(value))  # what the XCom table would hold
-
-    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", **kwargs: Any) -> Any:
-        return self.pushed.get(key)
-
-
-def make_context(task_id: str = "security_task", **extra: Any) -> dict[str, Any]:
-    ti = FakeTI(task_id=task_id)
-    return {"ti": ti, "task_instance": ti, "run_id": ti.run_id, "params": {}, **extra}
 
 
 def describe(value: Any) -> str:
@@ -171,12 +149,7 @@ class LeakWatch:
         return everything
 
 
-@dataclass
-class SecProject:
-    emu: Any
-    project_id: str
-    default_branch_id: str
-
+class SecProject(JamboProject):
     def hook(self) -> JamboHook:
         """A hook on the default connection that does not sleep between retries."""
         hook = JamboHook()
@@ -190,11 +163,5 @@ class SecProject:
 
 
 def connection_json(emu: Any, project_id: str, api_key: str | None = None) -> str:
-    return json.dumps(
-        {
-            "conn_type": "jambo",
-            "host": emu.base_url,
-            "password": api_key if api_key is not None else emu.api_key,
-            "extra": {"project_id": project_id, "max_retries": 3, "retry_max_wait": 5},
-        }
-    )
+    """The shared connection with short retries: leak checks send many failing requests."""
+    return shared_connection_json(emu, project_id, api_key, max_retries=3, retry_max_wait=5)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.module_loading import import_string
 from airflow.providers.common.compat.sdk import TaskDeferred
-from security_support import LeakWatch, SecProject, connection_json, make_context
+from jambo_support import make_context
+from security_support import LeakWatch, SecProject, connection_json
 
 from airflow_provider_jambo.exceptions import JamboRefusedError
 from airflow_provider_jambo.operators.branch import (

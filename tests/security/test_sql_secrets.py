@@ -9,7 +9,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from security_support import LeakWatch, connection_json, make_context, uri_password
+from jambo_support import make_context
+from security_support import LeakWatch, connection_json, uri_password
 
 from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.hooks.jambo import JamboHook

@@ -11,8 +11,8 @@ from airflow.providers.common.compat.sdk import (
     AirflowSensorTimeout,
     AirflowSkipException,
 )
+from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume, roundtrip
-from operators.jambo_testing import JamboProject, make_context
 
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook

@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 import pytest
+from jambo_support import JamboProject, connection_json
 from operators.deferral import first_event, roundtrip
-from operators.jambo_testing import JamboProject, connection_json
 
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook

@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 import pytest
+from jambo_support import JamboProject, connection_json
 from operators.deferral import first_event
-from operators.jambo_testing import JamboProject, connection_json
 
 from airflow_provider_jambo.hooks import client as client_module
 from airflow_provider_jambo.hooks.budget import BURST, budget_for
