@@ -2,29 +2,46 @@
 
     .venv/bin/python benchmarks/concurrent_waits.py [--waits 100,500,1000] [--duration 20] [--projects 10]
 
-For each N, N operations are started (``create_branch``, each ``--duration`` seconds, created over
-a few seconds with the emulator's limits off: the set-up is not measured), then the limits
-(700 requests/min per key, 40/s per route) are switched on and N waits run in this process:
+For each N, N operations are started (``create_branch``, created with the emulator's limits off:
+the set-up is not measured; each batch's duration is set so that it ends ``--duration`` to twice
+that after the set-up, so every wait starts before its operation ends), then the limits (700
+requests/min per key, 40/s per route) are switched on and N waits run in this process, pinned to
+the cores the emulator (on core 0, its own process) does not use:
 
 - **ours**: N ``JamboOperationTrigger``s (one per operation), all in one loop: they share the
   process's poller and request budget;
-- **baseline, measured in the same run**: a minimal poller per operation reading it by id every
-  5 s (the documented approach), on one shared ``httpx.AsyncClient``, retrying a 429 at its next tick.
-
-The http provider's ``HttpSensorTrigger`` (the issue's second baseline) is not measured:
-apache-airflow-providers-http is not a dependency of this project.
+- **5s-poller** (baseline, same run): a minimal poller per operation reading it by id every 5 s
+  (the documented approach), on one shared ``httpx.AsyncClient``, retrying a 429 at its next tick;
+- **HttpSensor** (baseline, same run): N of the http provider's ``HttpSensorTrigger`` for as long
+  as ours took. It fires on the first answer that is not a 404, and an operation's URL answers 200
+  while it runs, so it cannot wait for an operation: each waits on a URL that stays 404, which is
+  what N generic HTTP waits cost (requests, 429s, CPU, memory; no detection delay).
 
 Printed per run: requests/min in total (emulator request log), 429s, errors (waits not ending in
-success), CPU of this process per wait-minute, RSS growth per wait, detection delay p50/p95 (local
-time the wait returned minus the operation's ``updated_at`` when it finished; same machine clock).
-``--projects`` adds a run of the largest N spread over that many projects (fairness: the slowest
-project's p95 is printed too).
+success), CPU of this process per wait-minute, RSS growth per wait over a warm baseline (a warm-up
+run first; RSS never shrinks, so only the first measured run's figure is meaningful: later ones
+start above their peak and print 0), detection delay p50/p95 (when the wait returned minus the
+operation's ``updated_at``, or minus the start of the waits; same machine clock), and the load
+average. ``--projects`` adds a run of the largest N spread over that many projects (fairness:
+per-project p50/p95 ranges, projects with a wait not done).
 
-Measured 2026-12-01 on the busy 2-core development machine (20-s operations; ours vs 5-s poller):
-N=100: 38 vs 1,130 req/min, 0 vs 60 429s, p50 1.77 vs 3.71 s, 9.8 ms CPU/wait-minute, 49 KiB/wait;
-N=500: 30 vs 600 req/min, 0 vs 78 429s, p50 4.65 vs 30.3 s, 3.5 ms, 5 KiB; N=1,000: 0 errors and
-0 429s vs 778 baseline waits not done in 240 s, p50 10.8 s (the emulator was saturated; suspect).
-Detection p50 <= 1.5 s and <= 10 KiB/wait at N=100 are not met yet.
+Measured 2026-12-02 01:37-01:45 UTC on the shared 2-core machine (load 2-7; 10-20-s operations):
+
+    waits by        N  req/min   429s errors cpu ms/wm KiB/wait   p50 s   p95 s
+    ours          100       41      0      0      3.01      2.9    1.56    1.57
+    5s-poller     100    1,159    173      0     31.16     32.6    4.44   10.04
+    HttpSensor    100    4,036    946      -     35.17     83.2       -       -
+    ours          500       69      0      0      1.77        -    0.99    1.64
+    5s-poller     500    3,519  1,490      0     53.67        -    7.62   24.81
+    HttpSensor    500   14,648  4,993      -     29.45        -       -       -
+    ours         1000       53      0      0      1.33        -    1.27    2.43
+    5s-poller    1000    4,051  2,525      0     43.12        -   13.56   32.28
+    HttpSensor   1000   52,237 25,157      -     58.39        -       -       -
+    ours    1000/10 projects  397   0      0      2.13        -    1.24    3.14  (per project p50
+            1.23-1.25 s, p95 3.14-3.18 s; none starved)
+    5s-poller 1000/10 projects 4,571 3,726 0     40.32        -   15.16   47.16  (p50 4.5-23.8 s)
+
+Detection p50 is about half the trigger's ``poll_interval`` (2 s) plus a round's processing.
 """
 
 from __future__ import annotations

@@ -358,3 +358,18 @@ def test_a_poke_reads_every_operation_whatever_durations_expect() -> None:
     found = run_sync(read_steps("proj-1", [ID1]), service.fetch)
     assert list(found) == [ID1]
     assert service.requests == [f"GET /projects/proj-1/operations/{ID1}"]
+
+
+def test_a_watch_forgets_an_operation_only_when_its_last_waiter_leaves() -> None:
+    watch = Watch("proj-1", durations=Durations())
+    first = watch.add([ID1, ID2], deadline=None, now=0.0)
+    second = watch.add([ID1], deadline=None, now=0.0)
+    watch.latest.update({ID1: op(ID1, "running"), ID2: op(ID2, "running")})
+    watch.remove(first)
+    assert list(watch.waiters) == [second]
+    assert set(watch.latest) == {ID1}  # still waited for by the second
+    watch.remove(first)  # leaving twice (settled, then the driver's finally) changes nothing
+    assert set(watch.latest) == {ID1}
+    watch.remove(second)
+    assert not watch.waiters
+    assert watch.latest == {}
