@@ -1124,7 +1124,7 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
 
     def wait_for_operations(
         self,
-        operation_ids: Sequence[str],
+        operation_ids: Sequence[str | Operation],
         *,
         project_id: str | None = None,
         timeout: float | None = None,
@@ -1136,10 +1136,14 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
         ``deadline`` is absolute (aware datetime or epoch seconds); ``timeout`` is relative. The
         result is returned, not raised: call ``.raise_for_status()`` to fail on it. The rules are
         the shared poller's (``hooks/waiting.py``), driven here in the calling thread.
+        ``operation_ids`` may hold the :class:`Operation` objects a call returned: what they say
+        (their actions) lets the first look wait until they are expected to be done.
         """
         resolved, poll = self._wait_terms(timeout, deadline, poll_interval)
+        known = [op for op in operation_ids if isinstance(op, Operation)]
+        ids = [op.id if isinstance(op, Operation) else op for op in operation_ids]
         steps = wait_steps(
-            self._pid(project_id), list(operation_ids), deadline=resolved, clock=self.clock, poll=poll
+            self._pid(project_id), ids, deadline=resolved, clock=self.clock, poll=poll, known=known
         )
         return run_sync(steps, self.request, self.sleep)
 

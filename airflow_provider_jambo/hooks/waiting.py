@@ -325,11 +325,22 @@ class Watch:
         self.requests = 0
 
     def add(
-        self, operation_ids: Sequence[str], *, deadline: float | None, now: float, cap: float | None = None
+        self,
+        operation_ids: Sequence[str],
+        *,
+        deadline: float | None,
+        now: float,
+        cap: float | None = None,
+        known: Sequence[Operation] = (),
     ) -> Waiter:
+        """Register a wait. ``known`` are operations as the caller last saw them (the ones a call
+        just returned): their actions tell when to look first, instead of a look after the cap."""
         ids = list(dict.fromkeys(operation_ids))
         for op_id in ids:
             check_id("operation_id", op_id)
+        for op in known:
+            if op.id in ids and op.id not in self.latest:
+                self.latest[op.id] = op
         waiter = Waiter(ids, deadline, cap if cap is not None else self.poll.max_interval, now)
         # First look at once (an operation may be done already), unless it is expected later.
         pending = [self.latest.get(i) for i in ids if i not in self.latest or self.latest[i].is_pending]
@@ -549,13 +560,14 @@ def wait_steps(
     clock: Callable[[], float] = time.time,
     poll: PollPolicy = PollPolicy(),
     durations: Durations | None = None,
+    known: Sequence[Operation] = (),
 ) -> Generator[Step, Any, WaitResult]:
     """One wait on a private :class:`Watch` (a sync wait in a worker): the same rules as the
     shared poller's. Returns the result; raises the 404 of an operation that does not exist."""
     watch = Watch(project_id, poll, durations)
     if not operation_ids:
         return WaitResult("success", [], "no operations to wait for")
-    waiter = watch.add(operation_ids, deadline=deadline, now=clock())
+    waiter = watch.add(operation_ids, deadline=deadline, now=clock(), known=known)
     steps = watch_steps(watch, clock)
     reply: Any = None
     while True:

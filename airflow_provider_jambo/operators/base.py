@@ -315,7 +315,7 @@ class JamboBaseOperator(BaseOperator):
             # Most operations take seconds: finish them here rather than through a deferral.
             grace_end = min(deadline, time.time() + self.defer_grace_seconds)
             waited = self.hook.wait_for_operations(
-                ids, project_id=project_id, deadline=grace_end, poll_interval=self.poll_interval
+                operations, project_id=project_id, deadline=grace_end, poll_interval=self.poll_interval
             )
             if waited.status != "timeout" or grace_end >= deadline:
                 self._finish(waited.status, ids, waited.message, result)
@@ -341,7 +341,7 @@ class JamboBaseOperator(BaseOperator):
             )
         self.log.info("Waiting for operations %s (timeout %.0f s)", ids, self.timeout)
         waited = self.hook.wait_for_operations(
-            ids, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
+            operations, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
         )
         self._finish(waited.status, ids, waited.message, result)
         return result

@@ -345,6 +345,24 @@ def test_duration_aware_wait_costs_one_look_when_durations_are_known(sleeps: Sle
     assert sleeps.now - start == pytest.approx(3.0 + 0.1 + 0.06)
 
 
+def test_operations_a_call_returned_are_first_looked_at_when_expected_done(sleeps: SleepRecorder) -> None:
+    """A branch create returns its two operations: their actions are known before any read, so the
+    one look is when the slower should be done (6 s), not after the cap (2 s) and again at 6 s."""
+    durations = Durations()
+    durations.learn(finished("old-1", "create_branch", 3.0))
+    durations.learn(finished("old-2", "start_compute", 6.0))
+    service = FakeService({ID1: ["finished"], ID2: ["finished"]})
+    start = sleeps.now
+    known = [op(ID1, "scheduling", action="create_branch"), op(ID2, "scheduling", action="start_compute")]
+    poll = PollPolicy(max_interval=2.0)
+    steps = wait_steps(
+        "proj-1", [ID1, ID2], deadline=None, clock=sleeps.clock, poll=poll, durations=durations, known=known
+    )
+    assert run_sync(steps, service.fetch, sleeps).status == "success"
+    assert service.requests == ["GET /projects/proj-1/operations"]
+    assert sleeps.now - start == pytest.approx(6.0 + 0.1 + 0.12)
+
+
 def test_without_history_polling_falls_back_to_backoff(sleeps: SleepRecorder) -> None:
     service = FakeService({ID1: ["running"] * 5 + ["finished"]})
     steps = wait_steps("proj-1", [ID1], deadline=None, clock=sleeps.clock, durations=Durations())
