@@ -8,7 +8,7 @@ from urllib.parse import quote, urlsplit
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.hooks.client import DEFAULT_BASE_URL
+from airflow_provider_jambo.get_provider_info import DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, TaskInstanceKey

@@ -2,39 +2,56 @@
 
     .venv/bin/python benchmarks/concurrent_waits.py [--waits 100,500,1000] [--duration 20] [--projects 10]
 
-For each N, N operations are started (``create_branch``, each ``--duration`` seconds, created over
-a few seconds with the emulator's limits off: the set-up is not measured), then the limits
-(700 requests/min per key, 40/s per route) are switched on and N waits run in this process:
+For each N, N operations are started (``create_branch``, created with the emulator's limits off:
+the set-up is not measured; each batch's duration is set so that it ends ``--duration`` to twice
+that after the set-up, so every wait starts before its operation ends), then the limits (700
+requests/min per key, 40/s per route) are switched on and N waits run in this process, pinned to
+the cores the emulator (on core 0, its own process) does not use:
 
 - **ours**: N ``JamboOperationTrigger``s (one per operation), all in one loop: they share the
   process's poller and request budget;
-- **baseline, measured in the same run**: a minimal poller per operation reading it by id every
-  5 s (the documented approach), on one shared ``httpx.AsyncClient``, retrying a 429 at its next tick.
-
-The http provider's ``HttpSensorTrigger`` (the issue's second baseline) is not measured:
-apache-airflow-providers-http is not a dependency of this project.
+- **5s-poller** (baseline, same run): a minimal poller per operation reading it by id every 5 s
+  (the documented approach), on one shared ``httpx.AsyncClient``, retrying a 429 at its next tick;
+- **HttpSensor** (baseline, same run): N of the http provider's ``HttpSensorTrigger`` for as long
+  as ours took. It fires on the first answer that is not a 404, and an operation's URL answers 200
+  while it runs, so it cannot wait for an operation: each waits on a URL that stays 404, which is
+  what N generic HTTP waits cost (requests, 429s, CPU, memory; no detection delay).
 
 Printed per run: requests/min in total (emulator request log), 429s, errors (waits not ending in
-success), CPU of this process per wait-minute, RSS growth per wait, detection delay p50/p95 (local
-time the wait returned minus the operation's ``updated_at`` when it finished; same machine clock).
-``--projects`` adds a run of the largest N spread over that many projects (fairness: the slowest
-project's p95 is printed too).
+success), CPU of this process per wait-minute, RSS growth per wait over a warm baseline (a warm-up
+run first; RSS never shrinks, so only the first measured run's figure is meaningful: later ones
+start above their peak and print 0), detection delay p50/p95 (when the wait returned minus the
+operation's ``updated_at``, or minus the start of the waits; same machine clock), and the load
+average. ``--projects`` adds a run of the largest N spread over that many projects (fairness:
+per-project p50/p95 ranges, projects with a wait not done).
 
-Measured 2026-12-01 on the busy 2-core development machine (20-s operations; ours vs 5-s poller):
-N=100: 38 vs 1,130 req/min, 0 vs 60 429s, p50 1.77 vs 3.71 s, 9.8 ms CPU/wait-minute, 49 KiB/wait;
-N=500: 30 vs 600 req/min, 0 vs 78 429s, p50 4.65 vs 30.3 s, 3.5 ms, 5 KiB; N=1,000: 0 errors and
-0 429s vs 778 baseline waits not done in 240 s, p50 10.8 s (the emulator was saturated; suspect).
-Detection p50 <= 1.5 s and <= 10 KiB/wait at N=100 are not met yet.
+Measured 2026-12-02 01:37-01:45 UTC on the shared 2-core machine (load 2-7; 10-20-s operations):
+
+    waits by        N  req/min   429s errors cpu ms/wm KiB/wait   p50 s   p95 s
+    ours          100       41      0      0      3.01      2.9    1.56    1.57
+    5s-poller     100    1,159    173      0     31.16     32.6    4.44   10.04
+    HttpSensor    100    4,036    946      -     35.17     83.2       -       -
+    ours          500       69      0      0      1.77        -    0.99    1.64
+    5s-poller     500    3,519  1,490      0     53.67        -    7.62   24.81
+    HttpSensor    500   14,648  4,993      -     29.45        -       -       -
+    ours         1000       53      0      0      1.33        -    1.27    2.43
+    5s-poller    1000    4,051  2,525      0     43.12        -   13.56   32.28
+    HttpSensor   1000   52,237 25,157      -     58.39        -       -       -
+    ours    1000/10 projects  397   0      0      2.13        -    1.24    3.14  (per project p50
+            1.23-1.25 s, p95 3.14-3.18 s; none starved)
+    5s-poller 1000/10 projects 4,571 3,726 0     40.32        -   15.16   47.16  (p50 4.5-23.8 s)
+
+Detection p50 is about half the trigger's ``poll_interval`` (2 s) plus a round's processing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -48,16 +65,27 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from emulator_throughput import API_KEY, Server, _http, _start  # noqa: E402
 
 BASELINE_INTERVAL = 5.0
+#: Longest wait of a run (seconds): every configuration is bounded in time.
+WAIT_LIMIT = 150.0
 
 
 def start_emulator() -> Server:
+    """The emulator on core 0, this process (the waiters) on the others: the emulator's CPU is not
+    counted as ours, and the waiters' loop cannot starve it (nor it them)."""
     exe = Path(sys.executable).with_name("jambo-emulator")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "airflow_provider_jambo.emulator"]
     cmd += ["--host", "127.0.0.1", "--port", "0", "--api-key", API_KEY, "--postgres", "off"]
-    return _start("emulator", cmd, 0, dict(os.environ))
+    server = _start("emulator", cmd, 0, dict(os.environ))
+    others = set(os.sched_getaffinity(0)) - {0}
+    if others:
+        os.sched_setaffinity(0, others)
+    return server
 
 
 def control(origin: str, method: str, path: str, body: Any = None) -> Any:
+    # The control API takes every change as JSON, an empty one too.
+    if body is None and method != "GET":
+        body = {}
     return _http(method, f"{origin}/_emulator{path}", body)
 
 
@@ -66,7 +94,12 @@ def api(origin: str, method: str, path: str, body: Any = None) -> Any:
 
 
 def set_up(origin: str, n: int, projects: int, duration: float) -> dict[str, list[str]]:
-    """N create_branch operations spread over ``projects`` projects; limits off while creating."""
+    """N create_branch operations spread over ``projects`` projects; limits off while creating.
+
+    Creating 1,000 operations takes longer than an operation here, so each batch is given the
+    duration that makes it end ``duration`` to ``2 * duration`` seconds after the set-up is over
+    (spread evenly): every wait starts before its operation ends, and they end at different times.
+    """
     control(origin, "POST", "/reset")
     control(origin, "PUT", "/rate_limits", {"enabled": False})
     control(origin, "PUT", "/lock_rule", {"enabled": False})
@@ -75,12 +108,18 @@ def set_up(origin: str, n: int, projects: int, duration: float) -> dict[str, lis
         api(origin, "POST", "/projects", {"project": {"name": f"bench-{i}"}})["project"]["id"]
         for i in range(projects)
     ]
-    control(origin, "PUT", "/operation_durations", {"default": duration})
     ops: dict[str, list[str]] = {pid: [] for pid in pids}
-    for i in range(n):
-        pid = pids[i % projects]
-        made = api(origin, "POST", f"/projects/{pid}/branches", {"branch": {"name": f"w-{i}"}})
-        ops[pid].append(made["operations"][0]["id"])
+    batch = 50
+    started = time.monotonic()
+    for first in range(0, n, batch):
+        elapsed = time.monotonic() - started
+        left = (n - first) * (elapsed / first if first else 0.02) + 2.0
+        spread = duration * (first + batch / 2) / n
+        control(origin, "PUT", "/operation_durations", {"default": min(3600.0, left + duration + spread)})
+        for i in range(first, min(n, first + batch)):
+            pid = pids[i % projects]
+            made = api(origin, "POST", f"/projects/{pid}/branches", {"branch": {"name": f"w-{i}"}})
+            ops[pid].append(made["operations"][0]["id"])
     control(origin, "DELETE", "/requests")
     control(origin, "PUT", "/rate_limits", {"enabled": True})
     return ops
@@ -106,6 +145,13 @@ def rss_kib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 1024
 
 
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 @dataclass
 class Run:
     name: str
@@ -117,28 +163,45 @@ class Run:
     cpu_ms_per_wait_minute: float
     rss_kib_per_wait: float
     delays: list[float]
-    per_project_p95: dict[str, float]
+    per_project: dict[str, list[float]]
+    load: float
+
+    @property
+    def per_minute(self) -> float:
+        return self.requests / self.seconds * 60
 
     def line(self) -> str:
-        p50 = statistics.median(self.delays) if self.delays else float("nan")
-        p95 = statistics.quantiles(self.delays, n=20)[18] if len(self.delays) >= 20 else float("nan")
-        worst = max(self.per_project_p95.values()) if len(self.per_project_p95) > 1 else float("nan")
+        p50, p95 = quantile(self.delays, 0.5), quantile(self.delays, 0.95)
         return (
-            f"{self.name:10} {self.n:5d} {self.requests / self.seconds * 60:9.0f} {self.rate_limited:6d} "
-            f"{self.errors:6d} {self.cpu_ms_per_wait_minute:8.2f} {self.rss_kib_per_wait:8.1f} "
-            f"{p50:7.2f} {p95:7.2f} {worst:9.2f}"
+            f"{self.name:11} {self.n:5d} {self.per_minute:8.0f} {self.rate_limited:6d} "
+            f"{self.errors:6d} {self.cpu_ms_per_wait_minute:9.2f} {self.rss_kib_per_wait:8.1f} "
+            f"{p50:7.2f} {p95:7.2f} {self.load:5.2f}"
+        )
+
+    def fairness(self) -> str:
+        p50s = {pid: quantile(d, 0.5) for pid, d in self.per_project.items()}
+        p95s = {pid: quantile(d, 0.95) for pid, d in self.per_project.items()}
+        starved = [pid for pid, d in self.per_project.items() if not d]
+        return (
+            f"{'':11} per project ({len(p50s)}): p50 {min(p50s.values()):.2f}-{max(p50s.values()):.2f} s, "
+            f"p95 {min(p95s.values()):.2f}-{max(p95s.values()):.2f} s; "
+            f"projects with a wait not done: {len(starved)}"
         )
 
 
-async def ours(origin: str, ops: dict[str, list[str]]) -> tuple[dict[str, float], dict[str, str]]:
+Outcomes = tuple[dict[str, float], dict[str, str]]
+
+
+async def ours(origin: str, ops: dict[str, list[str]]) -> Outcomes:
     from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 
     done: dict[str, float] = {}
     status: dict[str, str] = {}
+    deadline = time.time() + WAIT_LIMIT
 
     async def one(pid: str, op_id: str) -> None:
         trigger = JamboOperationTrigger(
-            jambo_conn_id="jambo_bench", project_id=pid, operation_ids=[op_id], deadline=time.time() + 240
+            jambo_conn_id="jambo_bench", project_id=pid, operation_ids=[op_id], deadline=deadline
         )
         async for event in trigger.run():
             done[op_id] = time.time()
@@ -148,20 +211,18 @@ async def ours(origin: str, ops: dict[str, list[str]]) -> tuple[dict[str, float]
     return done, status
 
 
-async def five_second_poller(
-    origin: str, ops: dict[str, list[str]]
-) -> tuple[dict[str, float], dict[str, str]]:
+async def five_second_poller(origin: str, ops: dict[str, list[str]]) -> Outcomes:
     import httpx
 
     done: dict[str, float] = {}
     status: dict[str, str] = {}
     limits = httpx.Limits(max_connections=100)
+    end = time.time() + WAIT_LIMIT
     async with httpx.AsyncClient(
         base_url=f"{origin}/api/v2", headers={"Authorization": f"Bearer {API_KEY}"}, limits=limits, timeout=60
     ) as client:
 
         async def one(pid: str, op_id: str) -> None:
-            end = time.time() + 240
             while time.time() < end:
                 try:
                     resp = await client.get(f"/projects/{pid}/operations/{op_id}")
@@ -180,6 +241,59 @@ async def five_second_poller(
     return done, status
 
 
+async def http_sensor_trigger(origin: str, ops: dict[str, list[str]]) -> Outcomes:
+    """N ``HttpSensorTrigger``s (poke_interval 5 s) for as long as ours took.
+
+    That trigger fires on the first answer that is not a 404, and an operation's URL answers 200
+    while it runs, so it cannot wait for an operation; what it can wait for is a resource to appear.
+    Each one here waits on a URL that stays 404 (an operation id that does not exist), which
+    measures what N such generic waits cost the account (requests, 429s, CPU, memory); there is no
+    detection delay to report.
+    """
+    import logging
+
+    from airflow.providers.http.triggers.http import HttpSensorTrigger
+
+    # Its hook logs every 404 and retry: N waits' worth of lines would drown the figures.
+    logging.getLogger("airflow.providers.http").setLevel(logging.CRITICAL)
+
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    window = float(os.environ.get("BENCH_HTTP_WINDOW", "30"))
+
+    async def one(pid: str, i: int) -> None:
+        trigger = HttpSensorTrigger(
+            endpoint=f"api/v2/projects/{pid}/operations/{'0' * 8}-0000-4000-8000-{i:012d}",
+            http_conn_id="http_bench",
+            headers=headers,
+            poke_interval=BASELINE_INTERVAL,
+        )
+        async for _event in trigger.run():
+            return
+
+    tasks = [asyncio.ensure_future(one(pid, i)) for pid, ids in ops.items() for i, _ in enumerate(ids)]
+    await asyncio.sleep(window)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {}, {}
+
+
+RUNNERS = {"ours": ours, "5s-poller": five_second_poller, "HttpSensor": http_sensor_trigger}
+
+
+def warm_up(origin: str) -> None:
+    """A few short waits of each kind first, so a measured run pays no first-use cost (imports,
+    connection set-up, allocator arenas) and the RSS baseline is a warm process's."""
+    from airflow_provider_jambo.hooks.budget import reset_budgets
+    from airflow_provider_jambo.hooks.waiting import forget_durations
+
+    for name in ("ours", "5s-poller"):
+        ops = set_up(origin, 20, 1, 0.5)
+        asyncio.run(RUNNERS[name](origin, ops))
+    reset_budgets()
+    forget_durations()
+
+
 def measure(name: str, origin: str, n: int, projects: int, duration: float) -> Run:
     from airflow_provider_jambo.hooks.budget import reset_budgets
     from airflow_provider_jambo.hooks.waiting import forget_durations
@@ -187,15 +301,16 @@ def measure(name: str, origin: str, n: int, projects: int, duration: float) -> R
     reset_budgets()
     forget_durations()
     ops = set_up(origin, n, projects, duration)
-    runner = ours if name == "ours" else five_second_poller
+    runner = RUNNERS[name]
+    gc.collect()
     rss0, cpu0, t0 = rss_kib(), time.process_time(), time.time()
     peak = [rss0]
 
-    async def main() -> tuple[dict[str, float], dict[str, str]]:
+    async def main() -> Outcomes:
         async def sample() -> None:
             while True:
                 peak[0] = max(peak[0], rss_kib())
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.25)
 
         sampler = asyncio.ensure_future(sample())
         try:
@@ -208,63 +323,81 @@ def measure(name: str, origin: str, n: int, projects: int, duration: float) -> R
     log = control(origin, "GET", "/requests")["requests"]
     reads = [r for r in log if r["method"] == "GET"]
     ends = finished_at(origin, ops)
-    delays = [done[i] - ends[i] for i in done if i in ends]
-    wait_minutes = sum(done[i] - t0 for i in done) / 60 or 1.0
-    per_project: dict[str, float] = {}
-    for pid, ids in ops.items():
-        d = sorted(done[i] - ends[i] for i in ids if i in done and i in ends)
-        per_project[pid] = d[int(0.95 * (len(d) - 1))] if d else float("inf")
+    # From the operation's end, or from the start of the waits for one that ended before (none should).
+    delays = {i: done[i] - max(ends[i], t0) for i in done if i in ends}
+    wait_minutes = (sum(done[i] - t0 for i in done) if done else seconds * n) / 60 or 1.0
+    expected = sum(len(v) for v in ops.values())
+    errors = 0 if name == "HttpSensor" else expected - sum(1 for v in status.values() if v == "success")
     return Run(
         name,
         n,
         seconds,
         len(reads),
         sum(1 for r in reads if r["status"] == 429),
-        sum(1 for i in status.values() if i != "success") + (sum(len(v) for v in ops.values()) - len(status)),
+        errors,
         cpu * 1000 / wait_minutes,
         (peak[0] - rss0) / n,
-        delays,
-        per_project,
+        list(delays.values()),
+        {pid: [delays[i] for i in ids if i in delays] for pid, ids in ops.items()},
+        os.getloadavg()[0],
     )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waits", default="100,500,1000", help="comma-separated N")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per operation")
+    parser.add_argument("--duration", type=float, default=10.0, help="operations end 1-2x this after set-up")
     parser.add_argument("--projects", type=int, default=10, help="projects for the fairness run (0: skip)")
-    parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--baselines", default="5s-poller,HttpSensor", help="comma-separated: 5s-poller, HttpSensor (or none)"
+    )
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="jambo-bench-home-")
     os.environ["AIRFLOW_HOME"] = home
+    baselines = [b for b in args.baselines.split(",") if b in RUNNERS and b != "ours"]
     # Imports paid before anything is measured (a triggerer has them loaded already).
     import httpx  # noqa: F401
 
     import airflow_provider_jambo.triggers.operation  # noqa: F401
 
+    if "HttpSensor" in baselines:
+        import airflow.providers.http.triggers.http  # noqa: F401
+
     server = start_emulator()
     try:
+        host, port = server.origin.removeprefix("http://").rsplit(":", 1)
         os.environ["AIRFLOW_CONN_JAMBO_BENCH"] = json.dumps(
             {"conn_type": "jambo", "host": server.origin + "/api/v2", "password": API_KEY}
         )
+        os.environ["AIRFLOW_CONN_HTTP_BENCH"] = json.dumps(
+            {"conn_type": "http", "host": host, "port": int(port), "schema": "http"}
+        )
+        warm_up(server.origin)
         print(
-            f"{'poller':10} {'waits':>5} {'req/min':>9} {'429s':>6} {'errors':>6} {'cpu ms/wm':>8} "
-            f"{'KiB/wait':>8} {'p50 s':>7} {'p95 s':>7} {'worst p95':>9}"
+            f"{'waits by':11} {'N':>5} {'req/min':>8} {'429s':>6} {'errors':>6} {'cpu ms/wm':>9} "
+            f"{'KiB/wait':>8} {'p50 s':>7} {'p95 s':>7} {'load':>5}",
+            flush=True,
         )
         sizes = [int(x) for x in args.waits.split(",") if x]
         plan = [(n, 1) for n in sizes]
         if args.projects:
             plan.append((max(sizes), args.projects))
         for n, projects in plan:
-            names = ["ours", "5s-poller"] if args.baseline else ["ours"]
-            runs = [measure(name, server.origin, n, projects, args.duration) for name in names]
-            for run in runs:
-                print(run.line() + (f"   ({projects} projects)" if projects > 1 else ""), flush=True)
-            if len(runs) == 2 and runs[1].requests:
-                print(
-                    f"{'':10} ratio ours/baseline requests: {runs[0].requests / runs[1].requests:.3f}",
-                    flush=True,
-                )
+            runs = []
+            for name in ["ours", *baselines]:
+                if name == "HttpSensor":
+                    os.environ["BENCH_HTTP_WINDOW"] = f"{runs[0].seconds:.1f}"
+                runs.append(measure(name, server.origin, n, projects, args.duration))
+                print(runs[-1].line() + (f"   ({projects} projects)" if projects > 1 else ""), flush=True)
+                if projects > 1:
+                    print(runs[-1].fairness(), flush=True)
+            for run in runs[1:]:
+                if run.requests:
+                    print(
+                        f"{'':11} ours/{run.name} requests per minute: "
+                        f"{runs[0].per_minute / run.per_minute:.3f}",
+                        flush=True,
+                    )
     finally:
         server.stop()
     return 0

@@ -9,16 +9,29 @@ tasks made of ``EmptyOperator``s, so the ratio is what using this provider's ope
 Airflow's own. Medians of ``--runs`` processes each; the provider's modules are byte-compiled first
 (this machine sets PYTHONDONTWRITEBYTECODE, which would otherwise charge a compile to every run).
 
-Measured on the 2-core development machine (2026-11-27, 3 runs each): the ephemeral-branch,
-compute and sensor examples cost 29-46 ms over a ~12 ms baseline (ratios 2.4-3.8; importing the
-operators, hook and trigger modules is ~18 ms of it); the preview and report examples 85-101 ms
-(ratios 7.5-8.4), most of it the common-sql/postgres providers behind ``JamboBranchSQLOperator``.
+Two baselines, both measured in the same run, in rounds (example, then its baselines) so load
+changes hit all three: the same DAG file with this provider's operators swapped for
+``EmptyOperator`` (what the file costs with Airflow's own features alone: ``@task``, setup/teardown,
+params; the ratio is what our modules add), and a generated chain of as many ``EmptyOperator``s.
+
+Measured 2026-12-02 01:48 UTC (load 2.3-5.0, 7 runs each), after the operator modules stopped
+importing the hook, models and triggers at parse time:
+
+    DAG file                               tasks    ms  same DAG, Empty  ratio  Empty chain  ratio
+    example_jambo_compute.py                   4  37.8             31.7   1.19         29.9   1.26
+    example_jambo_ephemeral_branch.py          3  55.7             44.2   1.26         21.8   2.55
+    example_jambo_janitor.py                   1  29.8             34.0   0.87         23.2   1.28
+    example_jambo_operation_sensor.py          4  50.1             58.5   0.86         23.3   2.15
+
+Against the chain, the branch and sensor examples pay mostly for Airflow's ``@task`` decorator
+(it imports the standard provider's PythonOperator and ``packaging``: 18-40 ms), not for ours.
 Importing ``airflow.sdk`` itself, paid by every DAG file and not counted here, is ~900 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import compileall
 import os
 import statistics
@@ -59,6 +72,42 @@ with DAG(dag_id="baseline_{n}", schedule=None, start_date=datetime(2026, 1, 1), 
 """
 
 
+# The same DAG file with every operator/sensor of this provider replaced by an ``EmptyOperator``
+# (and its other names by a plain function): what the file costs with Airflow's features alone
+# (``@task``, setup/teardown, params), so the ratio is only what our modules add.
+STAND_INS = """
+from airflow.providers.standard.operators.empty import EmptyOperator as _EmptyOperator
+
+
+def _operator_stand_in(*, task_id, **_):
+    return _EmptyOperator(task_id=task_id)
+
+
+def _function_stand_in(*args, **kwargs):
+    return "stand-in"
+"""
+
+
+def without_provider(source: str) -> str:
+    """``source`` with the provider's imports at module level replaced by stand-ins."""
+    tree = ast.parse(source)
+    names: list[str] = []
+    body: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("airflow_provider_jambo"):
+            names.extend(alias.asname or alias.name for alias in node.names)
+            continue
+        body.append(node)
+    future = [n for n in body if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
+    rest = [n for n in body if n not in future]
+    stand_ins = ast.parse(STAND_INS).body
+    for name in names:
+        target = "_operator_stand_in" if name.endswith(("Operator", "Sensor")) else "_function_stand_in"
+        stand_ins.extend(ast.parse(f"{name} = {target}").body)
+    tree.body = [*future, *stand_ins, *rest]
+    return ast.unparse(tree)
+
+
 def run_child(path: Path, env: dict[str, str]) -> tuple[float, int]:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(path)], env=env, capture_output=True, text=True, check=True
@@ -66,15 +115,24 @@ def run_child(path: Path, env: dict[str, str]) -> tuple[float, int]:
     return float(out[0]), int(out[1])
 
 
-def median_cost(path: Path, env: dict[str, str], runs: int) -> tuple[float, int]:
-    samples = [run_child(path, env) for _ in range(runs)]
-    return statistics.median(s[0] for s in samples), samples[0][1]
+def medians(paths: list[Path], env: dict[str, str], runs: int) -> list[tuple[float, int]]:
+    """Median cost of each of ``paths``, measured in rounds (each round runs every path once), so a
+    change in the machine's load during the measurement hits the example and its baselines alike."""
+    samples: list[list[tuple[float, int]]] = [[] for _ in paths]
+    for _ in range(runs):
+        for i, path in enumerate(paths):
+            samples[i].append(run_child(path, env))
+    return [(statistics.median(s[0] for s in column), column[0][1]) for column in samples]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="processes per DAG file (median taken)")
+    parser.add_argument(
+        "examples", nargs="*", help="example DAG files (names or substrings); default: every example"
+    )
     args = parser.parse_args()
+    examples = [e for e in EXAMPLES if not args.examples or any(a in e.name for a in args.examples)]
 
     compileall.compile_dir(str(ROOT / "airflow_provider_jambo"), quiet=1)
     with tempfile.TemporaryDirectory(prefix="jambo-parse-bench-") as tmp:
@@ -85,18 +143,32 @@ def main() -> int:
             # No connection may be looked up while parsing: make any attempt fail loudly.
             "AIRFLOW_CONN_JAMBO_DEFAULT": "jambo://:not-a-key@127.0.0.1:9/api/v2",
         }
-        print(f"{'DAG file':45} {'tasks':>5} {'parse ms':>9} {'baseline ms':>12} {'ratio':>6}")
-        ratios = []
-        for example in EXAMPLES:
-            cost, tasks = median_cost(example, env, args.runs)
-            baseline_file = Path(tmp) / f"baseline_{tasks}.py"
-            if not baseline_file.exists():
-                baseline_file.write_text(BASELINE.format(n=tasks))
-            base, _ = median_cost(baseline_file, env, args.runs)
-            ratio = cost / base
-            ratios.append(ratio)
-            print(f"{example.name:45} {tasks:5d} {cost * 1000:9.1f} {base * 1000:12.1f} {ratio:6.2f}")
-        print(f"median ratio (example DAG / same-size EmptyOperator DAG): {statistics.median(ratios):.2f}")
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(
+            f"{'DAG file':40} {'tasks':>5} {'ms':>6} {'same DAG, Empty':>15} {'ratio':>6}"
+            f" {'Empty chain':>11} {'ratio':>6}"
+        )
+        same_ratios, chain_ratios = [], []
+        for example in examples:
+            _, tasks = run_child(example, env)
+            chain = Path(tmp) / f"chain_{tasks}.py"
+            chain.write_text(BASELINE.format(n=tasks))
+            same = Path(tmp) / f"same_{example.name}"
+            same.write_text(without_provider(example.read_text()))
+            measured = medians([example, same, chain], env, args.runs)
+            (cost, _), (same_cost, same_tasks), (chain_cost, _) = measured
+            if same_tasks != tasks:
+                raise SystemExit(f"{example.name}: the stand-in DAG has {same_tasks} tasks, not {tasks}")
+            same_ratios.append(cost / same_cost)
+            chain_ratios.append(cost / chain_cost)
+            print(
+                f"{example.name:40} {tasks:5d} {cost * 1000:6.1f} {same_cost * 1000:15.1f}"
+                f" {cost / same_cost:6.2f} {chain_cost * 1000:11.1f} {cost / chain_cost:6.2f}"
+            )
+        print(
+            f"median ratio vs the same DAG with EmptyOperators: {statistics.median(same_ratios):.2f}; "
+            f"vs a same-size chain of EmptyOperators: {statistics.median(chain_ratios):.2f}"
+        )
     return 0
 
 

@@ -33,12 +33,12 @@ from airflow_provider_jambo.exceptions import (
     error_class_for,
     redact,
 )
+from airflow_provider_jambo.get_provider_info import DEFAULT_BASE_URL
 from airflow_provider_jambo.hooks.budget import Ticket
 from airflow_provider_jambo.rules import check_id
 
 T = TypeVar("T")
 
-DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
 API_PREFIX = "/api/v2"
 #: Methods whose repetition cannot change the outcome (a repeated DELETE answers 204).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE"})
@@ -385,3 +385,22 @@ def client_kwargs(
         "follow_redirects": False,
         "verify": shared_ssl_context(),
     }
+
+
+def page_of(body: Any, key: str, limit: int) -> tuple[list[Mapping[str, Any]], str | None]:
+    """Items and the next cursor of one page, for both pagination styles of the spec.
+
+    Branches use ``pagination.next`` (opaque, absent on the last page). Projects and operations
+    use ``pagination.cursor`` (the last item's key) with ``limit``: a short page is the last one.
+    """
+    data = body if isinstance(body, Mapping) else {}
+    items = [item for item in data.get(key) or [] if isinstance(item, Mapping)]
+    pagination = data.get("pagination")
+    pagination = pagination if isinstance(pagination, Mapping) else {}
+    if "next" in pagination:
+        nxt = pagination.get("next")
+        return items, (str(nxt) if nxt and items else None)
+    cursor = pagination.get("cursor")
+    if cursor and len(items) >= limit:
+        return items, str(cursor)
+    return items, None

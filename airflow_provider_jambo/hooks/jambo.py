@@ -15,7 +15,7 @@ import json
 import platform
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -49,6 +49,7 @@ from airflow_provider_jambo.hooks.client import (
     check_api_key,
     client_kwargs,
     normalize_base_url,
+    page_of,
     send_async,
     send_sync,
 )
@@ -203,25 +204,6 @@ def _extras(conn: Any, conn_id: str) -> Mapping[str, Any]:
             '{"project_id": "old-violet-32930710"}; it is not (its text is not shown, it may hold secrets)'
         )
     return extras
-
-
-def _page(body: Any, key: str, limit: int) -> tuple[list[Mapping[str, Any]], str | None]:
-    """Items and the next cursor of one page, for both pagination styles of the spec.
-
-    Branches use ``pagination.next`` (opaque, absent on the last page). Projects and operations
-    use ``pagination.cursor`` (the last item's key) with ``limit``: a short page is the last one.
-    """
-    data = body if isinstance(body, Mapping) else {}
-    items = [item for item in data.get(key) or [] if isinstance(item, Mapping)]
-    pagination = data.get("pagination")
-    pagination = pagination if isinstance(pagination, Mapping) else {}
-    if "next" in pagination:
-        nxt = pagination.get("next")
-        return items, (str(nxt) if nxt and items else None)
-    cursor = pagination.get("cursor")
-    if cursor and len(items) >= limit:
-        return items, str(cursor)
-    return items, None
 
 
 def _mask_secrets(roles: Sequence[Role] = (), uris: Sequence[str] = ()) -> None:
@@ -503,7 +485,7 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
             req: ApiRequest[Any] = ApiRequest(
                 "GET", path, path_params, query={"limit": limit, "cursor": cursor, **query}
             )
-            items, cursor = _page(self.request(req), key, limit)
+            items, cursor = page_of(self.request(req), key, limit)
             yield from (parse(item) for item in items)
             if cursor is None or cursor in seen:
                 return
@@ -1142,7 +1124,7 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
 
     def wait_for_operations(
         self,
-        operation_ids: Sequence[str],
+        operation_ids: Sequence[str | Operation],
         *,
         project_id: str | None = None,
         timeout: float | None = None,
@@ -1154,10 +1136,14 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
         ``deadline`` is absolute (aware datetime or epoch seconds); ``timeout`` is relative. The
         result is returned, not raised: call ``.raise_for_status()`` to fail on it. The rules are
         the shared poller's (``hooks/waiting.py``), driven here in the calling thread.
+        ``operation_ids`` may hold the :class:`Operation` objects a call returned: what they say
+        (their actions) lets the first look wait until they are expected to be done.
         """
         resolved, poll = self._wait_terms(timeout, deadline, poll_interval)
+        known = [op for op in operation_ids if isinstance(op, Operation)]
+        ids = [op.id if isinstance(op, Operation) else op for op in operation_ids]
         steps = wait_steps(
-            self._pid(project_id), list(operation_ids), deadline=resolved, clock=self.clock, poll=poll
+            self._pid(project_id), ids, deadline=resolved, clock=self.clock, poll=poll, known=known
         )
         return run_sync(steps, self.request, self.sleep)
 
@@ -1236,3 +1222,15 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
             self.close()
         where = "" if settings.base_url == DEFAULT_BASE_URL else f" at {settings.base_url}"
         return True, f"Connected to the Jambo API{where}"
+
+
+class QueueingHook(JamboHook):
+    """The operators' hook: a change refused with 423 is raised at once (never re-sent blindly),
+    because the operator waits for the project's operations in flight itself
+    (:meth:`~airflow_provider_jambo.operators.base.JamboBaseOperator.send`). Reads keep the hook's
+    usual retries."""
+
+    def request(self, req: ApiRequest[T], *, retry_policy: RetryPolicy | None = None) -> T:
+        if retry_policy is None and req.method != "GET":
+            retry_policy = replace(self.retry_policy, locked_max_elapsed=0.0)
+        return super().request(req, retry_policy=retry_policy)

@@ -9,8 +9,9 @@ watch), by :func:`run_async`, and by the process's shared poller (``hooks/poller
 trigger and async wait on a (connection, project) registers as a waiter of one watch.
 
 Economy: a round serves every waiter of the watch with one list call (``GET
-/projects/{id}/operations``, newest first, page sized to the pending operations); an operation that
-is not on that page is read by id from then on, a bounded batch per round; a lone pending
+/projects/{id}/operations``, newest first, page sized to the pending operations; followed to the
+next pages, a few at most, while a pending operation was not on it); an operation not on those
+pages is read by id from then on, a bounded batch per round; a lone pending
 operation is read by id. Duration-aware: each finished operation seen teaches :class:`Durations`
 how long its action takes in that project, and a waiter is next looked at when its operations are
 expected to be done; without an expectation (or once it passed) intervals start at
@@ -24,7 +25,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, TypeAlias, TypeVar
@@ -36,7 +37,7 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
-from airflow_provider_jambo.hooks.client import ApiRequest, check_id
+from airflow_provider_jambo.hooks.client import ApiRequest, check_id, page_of
 from airflow_provider_jambo.models import Operation, OperationStatus
 
 Verdict = Literal["success", "failure", "pending"]
@@ -55,8 +56,11 @@ class PollPolicy:
     list_limit: int = 100
     #: How long after an operation's expected end to look (plus 2% of its expected duration).
     margin: float = 0.1
-    #: Reads by id per round at most (operations not on the list's page).
+    #: Reads by id per round at most (operations not on the list's pages).
     by_id_per_round: int = 10
+    #: List pages per round at most: a project with more operations than one page holds (each
+    #: branch create is two) is followed page by page until every pending operation was seen.
+    list_pages: int = 3
 
     def __post_init__(self) -> None:
         if self.initial_interval < 0 or self.max_interval < self.initial_interval:
@@ -70,10 +74,11 @@ class PollPolicy:
             or not 1 <= self.list_limit <= 1000
             or self.margin < 0
             or self.by_id_per_round < 1
+            or self.list_pages < 1
         ):
             raise JamboConfigError(
                 "poll policy needs factor >= 1, max_requests_per_second > 0, 1 <= list_limit <= 1000, "
-                "margin >= 0 and by_id_per_round >= 1"
+                "margin >= 0, by_id_per_round >= 1 and list_pages >= 1"
             )
 
     def next_interval(self, previous: float | None) -> float:
@@ -297,9 +302,10 @@ class Watch:
     """The waits on one project and what was last seen of their operations (no I/O, no clock).
 
     A round (:meth:`round_steps`) serves every waiter: one list call (newest first, its page long
-    enough for all pending operations) reads them all; an operation not on that page is read by
-    id from then on, at most ``by_id_per_round`` of them per round (oldest read first), so a
-    round's cost is bounded. A lone pending operation is read by id (a smaller answer).
+    enough for all pending operations, followed to ``list_pages`` pages at most) reads them all; an
+    operation not on those pages is read by id from then on, at most ``by_id_per_round`` of them
+    per round (oldest read first), so a round's cost is bounded. A lone pending operation is read
+    by id (a smaller answer).
     """
 
     def __init__(
@@ -308,7 +314,9 @@ class Watch:
         self.project_id = check_id("project_id", project_id)
         self.poll = poll
         self.durations = durations if durations is not None else durations_for(project_id)
-        self.waiters: list[Waiter] = []
+        #: Insertion-ordered set (a dict): a thousand waiters settled in one round leave in O(1) each.
+        self.waiters: dict[Waiter, None] = {}
+        self._wanted: dict[str, int] = {}  # operation id -> how many waiters wait for it
         self.latest: dict[str, Operation] = {}
         self.read_by_id: dict[str, float] = {}  # op id -> when last read
         self.last_round_at: float | None = None
@@ -317,11 +325,22 @@ class Watch:
         self.requests = 0
 
     def add(
-        self, operation_ids: Sequence[str], *, deadline: float | None, now: float, cap: float | None = None
+        self,
+        operation_ids: Sequence[str],
+        *,
+        deadline: float | None,
+        now: float,
+        cap: float | None = None,
+        known: Sequence[Operation] = (),
     ) -> Waiter:
+        """Register a wait. ``known`` are operations as the caller last saw them (the ones a call
+        just returned): their actions tell when to look first, instead of a look after the cap."""
         ids = list(dict.fromkeys(operation_ids))
         for op_id in ids:
             check_id("operation_id", op_id)
+        for op in known:
+            if op.id in ids and op.id not in self.latest:
+                self.latest[op.id] = op
         waiter = Waiter(ids, deadline, cap if cap is not None else self.poll.max_interval, now)
         # First look at once (an operation may be done already), unless it is expected later.
         pending = [self.latest.get(i) for i in ids if i not in self.latest or self.latest[i].is_pending]
@@ -329,19 +348,24 @@ class Watch:
         waiter.due = expected if expected is not None and expected > now else now
         if deadline is not None:
             waiter.due = min(waiter.due, deadline)
-        self.waiters.append(waiter)
+        self.waiters[waiter] = None
+        for op_id in ids:
+            self._wanted[op_id] = self._wanted.get(op_id, 0) + 1
         return waiter
 
     def remove(self, waiter: Waiter) -> None:
-        if waiter in self.waiters:
-            self.waiters.remove(waiter)
-        wanted = {i for w in self.waiters for i in w.ids}
-        for op_id in [i for i in self.latest if i not in wanted]:
-            del self.latest[op_id]
-        for op_id in [i for i in self.read_by_id if i not in wanted]:
-            del self.read_by_id[op_id]
+        if self.waiters.pop(waiter, False) is not None:
+            return  # not (or no longer) registered
+        for op_id in waiter.ids:
+            left = self._wanted[op_id] - 1
+            if left:
+                self._wanted[op_id] = left
+                continue
+            del self._wanted[op_id]
+            self.latest.pop(op_id, None)
+            self.read_by_id.pop(op_id, None)
 
-    def _pending(self, waiters: Sequence[Waiter]) -> list[str]:
+    def _pending(self, waiters: Iterable[Waiter]) -> list[str]:
         ids = dict.fromkeys(i for w in waiters for i in w.ids)
         return [i for i in ids if i not in self.latest or self.latest[i].is_pending]
 
@@ -388,13 +412,20 @@ class Watch:
         lone = len(via_list) == 1
         if via_list and not lone:
             limit = min(1000, max(self.poll.list_limit, len(pending) + self.poll.list_limit))
-            body = yield Fetch(list_operations_request(self.project_id, limit=limit))
-            requests += 1
-            ops = body.get("operations") if isinstance(body, Mapping) else None
-            seen = self._see(ops or [], set(pending), page=True)
-            for op_id in via_list:
-                if op_id not in seen:
-                    self.read_by_id[op_id] = float("-inf")  # not on the page: read by id, first
+            wanted, unseen = set(pending), set(via_list)
+            cursor: str | None = None
+            for _ in range(self.poll.list_pages):
+                body = yield Fetch(list_operations_request(self.project_id, limit=limit, cursor=cursor))
+                requests += 1
+                ops, cursor = page_of(body, "operations", limit)
+                unseen -= self._see(ops, wanted, page=True)
+                if not unseen or cursor is None:
+                    break
+                # Older operations still pending lie deeper than the pending count says: the next
+                # pages are as long as the service allows.
+                limit = 1000
+            for op_id in unseen:
+                self.read_by_id[op_id] = float("-inf")  # not on the pages: read by id, first
         due_ids = set(self._pending(due))
         by_id = [i for i in pending if i in self.read_by_id and i in due_ids]
         if lone and via_list[0] in due_ids:
@@ -529,13 +560,14 @@ def wait_steps(
     clock: Callable[[], float] = time.time,
     poll: PollPolicy = PollPolicy(),
     durations: Durations | None = None,
+    known: Sequence[Operation] = (),
 ) -> Generator[Step, Any, WaitResult]:
     """One wait on a private :class:`Watch` (a sync wait in a worker): the same rules as the
     shared poller's. Returns the result; raises the 404 of an operation that does not exist."""
     watch = Watch(project_id, poll, durations)
     if not operation_ids:
         return WaitResult("success", [], "no operations to wait for")
-    waiter = watch.add(operation_ids, deadline=deadline, now=clock())
+    waiter = watch.add(operation_ids, deadline=deadline, now=clock(), known=known)
     steps = watch_steps(watch, clock)
     reply: Any = None
     while True:

@@ -29,9 +29,8 @@ from airflow_provider_jambo.hooks.anonymization import (
     MaskingRule,
     check_masking_rules,
 )
-from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.jambo import JamboHook, QueueingHook
 from airflow_provider_jambo.models import AnonymizedBranchResult
-from airflow_provider_jambo.operators.base import QueueingHook
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
 from airflow_provider_jambo.triggers.anonymized import JamboAnonymizationTrigger
 from airflow_provider_jambo.triggers.base import settle_deadline

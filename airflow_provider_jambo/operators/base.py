@@ -22,7 +22,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,11 +35,7 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
-from airflow_provider_jambo.hooks.client import ApiRequest
-from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.hooks.retry import RetryPolicy
 from airflow_provider_jambo.links import JamboConsoleLink
-from airflow_provider_jambo.models import parse_operation_event
 from airflow_provider_jambo.rules import (
     DEFAULT_CONN_ID,
     check_id,
@@ -50,9 +45,9 @@ from airflow_provider_jambo.rules import (
     is_known,
     seconds,
 )
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger, settle_deadline
-from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger, wait_until_idle
 
+# The hook (httpx), models, triggers and tenacity are imported where a task runs, not here: every
+# DAG file using these operators imports this module while it is parsed (benchmarks/dag_parse_cost.py).
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
@@ -73,17 +68,6 @@ DEFAULT_DEFER_GRACE = 10.0
 LOCKED_RESEND_MAX_WAIT = 2.0
 
 T = TypeVar("T")
-
-
-class QueueingHook(JamboHook):
-    """The operators' hook: a change refused with 423 is raised at once (never re-sent blindly),
-    because the operator waits for the project's operations in flight itself
-    (:meth:`JamboBaseOperator.send`). Reads keep the hook's usual retries."""
-
-    def request(self, req: ApiRequest[T], *, retry_policy: RetryPolicy | None = None) -> T:
-        if retry_policy is None and req.method != "GET":
-            retry_policy = replace(self.retry_policy, locked_max_elapsed=0.0)
-        return super().request(req, retry_policy=retry_policy)
 
 
 def in_flight_operations(
@@ -203,6 +187,8 @@ class JamboBaseOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> JamboHook:
+        from airflow_provider_jambo.hooks.jambo import QueueingHook
+
         return QueueingHook(jambo_conn_id=self.jambo_conn_id)
 
     def run_deadline(self) -> float:
@@ -249,6 +235,9 @@ class JamboBaseOperator(BaseOperator):
             project_id,
             err.message,
         )
+        from airflow_provider_jambo.triggers.base import settle_deadline
+        from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger, wait_until_idle
+
         waited = wait_until_idle(hook, project_id, deadline=inline_until, poll_interval=self.poll_interval)
         if waited.succeeded:
             # Others queued on this project were woken by the same finish: spread the re-sends.
@@ -326,12 +315,15 @@ class JamboBaseOperator(BaseOperator):
             # Most operations take seconds: finish them here rather than through a deferral.
             grace_end = min(deadline, time.time() + self.defer_grace_seconds)
             waited = self.hook.wait_for_operations(
-                ids, project_id=project_id, deadline=grace_end, poll_interval=self.poll_interval
+                operations, project_id=project_id, deadline=grace_end, poll_interval=self.poll_interval
             )
             if waited.status != "timeout" or grace_end >= deadline:
                 self._finish(waited.status, ids, waited.message, result)
                 return result
         if self.deferrable:
+            from airflow_provider_jambo.triggers.base import settle_deadline
+            from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+
             self.log.info("Deferring until operations %s finish (timeout %.0f s)", ids, self.timeout)
             self.push_early(context, result)
             self.defer(
@@ -349,7 +341,7 @@ class JamboBaseOperator(BaseOperator):
             )
         self.log.info("Waiting for operations %s (timeout %.0f s)", ids, self.timeout)
         waited = self.hook.wait_for_operations(
-            ids, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
+            operations, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
         )
         self._finish(waited.status, ids, waited.message, result)
         return result
@@ -358,6 +350,8 @@ class JamboBaseOperator(BaseOperator):
         self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
     ) -> Mapping[str, Any] | None:
         """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
+        from airflow_provider_jambo.models import parse_operation_event
+
         parsed = parse_operation_event(event)
         return self._finish(
             parsed["status"],

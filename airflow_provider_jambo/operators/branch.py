@@ -27,14 +27,7 @@ from airflow_provider_jambo.exceptions import (
     JamboNotFoundError,
     JamboRefusedError,
 )
-from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.models import (
-    BranchCreation,
-    BranchResult,
-    DeletedBranchResult,
-    ResetBranchResult,
-)
-from airflow_provider_jambo.operators.base import JamboBaseOperator, QueueingHook
+from airflow_provider_jambo.operators.base import JamboBaseOperator
 from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
     MAX_EXPIRY,
@@ -55,7 +48,17 @@ from airflow_provider_jambo.rules import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_jambo.models import Branch, Database, Endpoint, Operation
+    from airflow_provider_jambo.hooks.jambo import JamboHook
+    from airflow_provider_jambo.models import (
+        Branch,
+        BranchCreation,
+        BranchResult,
+        Database,
+        DeletedBranchResult,
+        Endpoint,
+        Operation,
+        ResetBranchResult,
+    )
 
 
 #: The service's longest branch name (the hook's ``check_name`` limit).
@@ -400,6 +403,8 @@ class JamboCreateBranchOperator(JamboBaseOperator):
 
     def on_kill(self) -> None:
         # Called from a signal handler, maybe in the middle of a request of self.hook: use a new one.
+        from airflow_provider_jambo.hooks.jambo import QueueingHook
+
         self.cleanup_after_failure(QueueingHook(jambo_conn_id=self.jambo_conn_id))
 
     def cleanup_after_failure(self, hook: JamboHook | None = None) -> None:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.models import Branch
 from airflow_provider_jambo.rules import (
     DEFAULT_CONN_ID,
     check_annotations,
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_jambo.hooks.jambo import JamboHook
+    from airflow_provider_jambo.models import Branch
 
 __all__ = ["CleanupPlan", "JamboDeleteStaleBranchesOperator", "StaleBranchRule", "plan_cleanup"]
 

@@ -34,7 +34,6 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.models import parse_operation_event
 from airflow_provider_jambo.operators.base import in_flight_operations
 from airflow_provider_jambo.rules import (
     DEFAULT_CONN_ID,
@@ -44,7 +43,6 @@ from airflow_provider_jambo.rules import (
     check_ref,
     is_known,
 )
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger, settle_deadline
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -144,6 +142,8 @@ class JamboOperationSensor(BaseSensorOperator):
         if not ids:
             return []
         deadline = time.time() + self.timeout
+        from airflow_provider_jambo.triggers.base import settle_deadline
+        from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
 
         self.defer(
             trigger=JamboOperationTrigger(
@@ -190,6 +190,8 @@ class JamboOperationSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[str]:
         """Resume after the trigger (``resume_execution`` maps failures to skips under soft_fail)."""
+        from airflow_provider_jambo.models import parse_operation_event
+
         parsed = parse_operation_event(event)
         status, message, ids = parsed["status"], parsed["message"], parsed["operation_ids"]
         if status == "success":

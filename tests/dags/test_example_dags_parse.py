@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +94,34 @@ def test_ephemeral_branch_example_uses_setup_and_teardown() -> None:
     assert dag.task_dict["create_branch"].is_setup
     assert dag.task_dict["delete_branch"].is_teardown
     assert dag.task_dict["delete_branch"].upstream_task_ids >= {"create_branch", "work"}
+
+
+#: Imported only when a task runs: the hook and its HTTP client, the models, the triggers (httpx and
+#: tenacity are not listed: Airflow's task SDK imports both itself).
+RUN_TIME_MODULES = (
+    "airflow.triggers.base",
+    "airflow_provider_jambo.hooks.jambo",
+    "airflow_provider_jambo.hooks.client",
+    "airflow_provider_jambo.models",
+    "airflow_provider_jambo.triggers.operation",
+)
+
+
+def test_parsing_the_examples_imports_no_run_time_module(tmp_path: Path) -> None:
+    """What keeps a DAG of our operators about as cheap to parse as Airflow's own
+    (benchmarks/dag_parse_cost.py). A fresh process: this one has imported everything already."""
+    files = [str(EXAMPLE_DAGS / name) for name in EXAMPLES if "preview" not in name and "report" not in name]
+    code = (
+        "import importlib.util, sys\n"
+        "for i, path in enumerate(sys.argv[1:]):\n"
+        "    spec = importlib.util.spec_from_file_location(f'dag_{i}', path)\n"
+        "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        f"print(sorted(m for m in {RUN_TIME_MODULES!r} if m in sys.modules))\n"
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *files], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(files) == 4
+    assert done.stdout.strip().splitlines()[-1] == "[]"

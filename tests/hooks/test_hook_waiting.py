@@ -199,6 +199,28 @@ def test_operation_missing_from_list_page_is_read_by_id(sleeps: SleepRecorder) -
     ]
 
 
+def test_a_long_history_is_followed_page_by_page_instead_of_read_by_id(sleeps: SleepRecorder) -> None:
+    """Each branch create is two operations: 1,000 waited creates span two pages of the list. The
+    round follows the cursor (pages as long as allowed) until every pending one was seen."""
+    history = [op(f"{i:08d}-0000-4000-8000-000000000000", "running").raw for i in range(2400)]
+    waited = [history[5]["id"], history[1500]["id"]]  # on the first and on the second page
+    for item in history:
+        if item["id"] in waited:
+            item["status"] = "finished"
+    requests: list[tuple[str, Any]] = []
+
+    def fetch(req: ApiRequest[Any]) -> Any:
+        requests.append((req.describe(), req.query.get("limit"), req.query.get("cursor")))
+        start = int(req.query.get("cursor") or 0)
+        page = history[start : start + int(req.query["limit"])]
+        return {"operations": page, "pagination": {"cursor": str(start + len(page))}}
+
+    result = run_sync(wait_steps("proj-1", waited, deadline=None, clock=sleeps.clock), fetch, sleeps)
+    assert result.status == "success"
+    assert [r[1:] for r in requests] == [(102, None), (1000, "102"), (1000, "1102")]
+    assert all(r[0] == "GET /projects/proj-1/operations" for r in requests)
+
+
 def test_failure_ends_wait_at_once_and_names_the_operation(sleeps: SleepRecorder) -> None:
     service = FakeService({ID1: ["running"], ID2: ["running", "error"]})
     result = drive(service, [ID1, ID2], sleeps)
@@ -323,6 +345,24 @@ def test_duration_aware_wait_costs_one_look_when_durations_are_known(sleeps: Sle
     assert sleeps.now - start == pytest.approx(3.0 + 0.1 + 0.06)
 
 
+def test_operations_a_call_returned_are_first_looked_at_when_expected_done(sleeps: SleepRecorder) -> None:
+    """A branch create returns its two operations: their actions are known before any read, so the
+    one look is when the slower should be done (6 s), not after the cap (2 s) and again at 6 s."""
+    durations = Durations()
+    durations.learn(finished("old-1", "create_branch", 3.0))
+    durations.learn(finished("old-2", "start_compute", 6.0))
+    service = FakeService({ID1: ["finished"], ID2: ["finished"]})
+    start = sleeps.now
+    known = [op(ID1, "scheduling", action="create_branch"), op(ID2, "scheduling", action="start_compute")]
+    poll = PollPolicy(max_interval=2.0)
+    steps = wait_steps(
+        "proj-1", [ID1, ID2], deadline=None, clock=sleeps.clock, poll=poll, durations=durations, known=known
+    )
+    assert run_sync(steps, service.fetch, sleeps).status == "success"
+    assert service.requests == ["GET /projects/proj-1/operations"]
+    assert sleeps.now - start == pytest.approx(6.0 + 0.1 + 0.12)
+
+
 def test_without_history_polling_falls_back_to_backoff(sleeps: SleepRecorder) -> None:
     service = FakeService({ID1: ["running"] * 5 + ["finished"]})
     steps = wait_steps("proj-1", [ID1], deadline=None, clock=sleeps.clock, durations=Durations())
@@ -336,3 +376,18 @@ def test_a_poke_reads_every_operation_whatever_durations_expect() -> None:
     found = run_sync(read_steps("proj-1", [ID1]), service.fetch)
     assert list(found) == [ID1]
     assert service.requests == [f"GET /projects/proj-1/operations/{ID1}"]
+
+
+def test_a_watch_forgets_an_operation_only_when_its_last_waiter_leaves() -> None:
+    watch = Watch("proj-1", durations=Durations())
+    first = watch.add([ID1, ID2], deadline=None, now=0.0)
+    second = watch.add([ID1], deadline=None, now=0.0)
+    watch.latest.update({ID1: op(ID1, "running"), ID2: op(ID2, "running")})
+    watch.remove(first)
+    assert list(watch.waiters) == [second]
+    assert set(watch.latest) == {ID1}  # still waited for by the second
+    watch.remove(first)  # leaving twice (settled, then the driver's finally) changes nothing
+    assert set(watch.latest) == {ID1}
+    watch.remove(second)
+    assert not watch.waiters
+    assert watch.latest == {}
