@@ -30,58 +30,22 @@ race of apache/airflow#72716. Operations longer than the grace still defer, afte
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
 import time
-from typing import Any
 
-from airflow.providers.common.compat.module_loading import import_string
-from airflow.providers.common.compat.sdk import TaskDeferred
+from task_runner import run_task
 
 from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
 
 
-class TI:
-    dag_id, task_id, run_id, try_number, map_index = "bench", "create", "manual__bench", 1, -1
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
-
-    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", **_: Any) -> Any:
-        return self.pushed.get(key)
-
-
-async def _event(trigger: Any) -> Any:
-    async for event in trigger.run():
-        return event
-    raise RuntimeError("trigger ended without an event")
-
-
 def one_task(name: str, grace: float) -> tuple[float, bool]:
-    ti = TI()
-    context: dict[str, Any] = {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
     kwargs = {"deferrable": True, "defer_grace_seconds": grace, "poll_interval": 2.0, "ttl": 3600}
     started = time.perf_counter()
-    op = JamboCreateBranchOperator(task_id="create", branch_name=name, **kwargs)
-    try:
-        op.execute(context)  # type: ignore[arg-type]
-        return time.perf_counter() - started, False
-    except TaskDeferred as deferred:
-        classpath, trigger_kwargs = deferred.trigger.serialize()
-        event = asyncio.run(_event(import_string(classpath)(**trigger_kwargs)))
-        resumed = JamboCreateBranchOperator(task_id="create", branch_name=name, **kwargs)
-        resumed.resume_execution(
-            deferred.method_name,
-            {**(deferred.kwargs or {}), "event": event.payload},
-            context,  # type: ignore[arg-type]
-        )
-        return time.perf_counter() - started, True
+    _, deferred = run_task(lambda: JamboCreateBranchOperator(task_id="create", branch_name=name, **kwargs))
+    return time.perf_counter() - started, deferred
 
 
 def main() -> None:

@@ -40,7 +40,6 @@ up to 5 s (as with 3-s operations).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -54,8 +53,8 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="jambo-bench-home-
 # The settle hold guards a real deferral; here the trigger runs in process.
 os.environ.setdefault("AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS", "0")
 
-from airflow.providers.common.compat.module_loading import import_string
-from airflow.providers.common.compat.sdk import TaskDeferred
+
+from task_runner import run_task
 
 from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.models import parse_datetime
@@ -68,38 +67,9 @@ BASELINE_INTERVAL = 5.0
 DONE = ("finished", "skipped", "error", "cancelled")
 
 
-class TI:
-    dag_id, task_id, run_id, try_number, map_index = "bench", "t", "manual__bench", 1, -1
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
-
-    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", **_: Any) -> Any:
-        return self.pushed.get(key)
-
-
-async def _event(trigger: Any) -> Any:
-    async for event in trigger.run():
-        return event
-    raise RuntimeError("trigger ended without an event")
-
-
 def run_operator(make: Any) -> tuple[Any, float]:
     """Execute (and, when it defers, run its trigger and resume); returns (result, end time)."""
-    ti = TI()
-    context: dict[str, Any] = {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
-    op = make()
-    try:
-        result = op.execute(context)
-    except TaskDeferred as deferred:
-        classpath, trigger_kwargs = deferred.trigger.serialize()
-        event = asyncio.run(_event(import_string(classpath)(**trigger_kwargs)))
-        result = make().resume_execution(
-            deferred.method_name, {**(deferred.kwargs or {}), "event": event.payload}, context
-        )
+    result, _ = run_task(make)
     return result, time.time()
 
 
