@@ -29,7 +29,7 @@ class JamboAnonymizationTrigger(JamboWaitTrigger):
         self.branch_id = branch_id
 
     @property
-    def subject(self) -> str:  # type: ignore[override]
+    def subject(self) -> str:
         return f"the anonymization of branch {self.branch_id}"
 
     def _own_kwargs(self) -> dict[str, Any]:

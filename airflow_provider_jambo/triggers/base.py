@@ -66,9 +66,6 @@ class JamboWaitTrigger(BaseTrigger):
     :param not_before: epoch seconds before which no event is yielded (see :func:`settle_until`).
     """
 
-    #: What the wait is, for the log line of a failed wait ("operations [...]", "branch ...").
-    subject = "the wait"
-
     def __init__(
         self,
         *,
@@ -86,6 +83,11 @@ class JamboWaitTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.retry_policy = dict(retry_policy) if retry_policy is not None else None
         self.not_before = float(not_before) if not_before is not None else None
+
+    @property
+    def subject(self) -> str:
+        """What the wait is, for the log line of a failed wait ("operations [...]", "branch ...")."""
+        return "the wait"
 
     def _own_kwargs(self) -> dict[str, Any]:
         """The subclass's kwargs, plain values, serialized beside the common ones."""

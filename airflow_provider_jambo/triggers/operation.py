@@ -42,7 +42,7 @@ class JamboOperationTrigger(JamboWaitTrigger):
         self.operation_ids = [str(op_id) for op_id in operation_ids]
 
     @property
-    def subject(self) -> str:  # type: ignore[override]
+    def subject(self) -> str:
         return f"operations {self.operation_ids}"
 
     def _own_kwargs(self) -> dict[str, Any]:

@@ -93,7 +93,7 @@ class JamboProjectIdleTrigger(JamboWaitTrigger):
     """
 
     @property
-    def subject(self) -> str:  # type: ignore[override]
+    def subject(self) -> str:
         return f"project {self.project_id} to be unlocked"
 
     def _error_payload(self, message: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ pointing at it through ``AIRFLOW_CONN_JAMBO_DEFAULT``. The helpers are ``tests/j
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from airflow_provider_jambo.hooks.jambo import JamboHook
 
 
 @pytest.fixture
-def jambo_project(jambo_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[JamboProject]:
+def jambo_project(jambo_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> JamboProject:
     project = jambo_emulator.create_project(name="operators")
     project_id = project["id"] if "id" in project else project["project"]["id"]
     monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", connection_json(jambo_emulator, project_id))
