@@ -258,6 +258,14 @@ _DATABASE = "/branches/{branch_id}/databases/{database_name}"
 _ROLE = "/branches/{branch_id}/roles/{role_name}"
 
 
+def _branch_not_found(name_or_id: str, project_id: str) -> JamboBranchNotFound:
+    return JamboBranchNotFound(
+        f"branch {name_or_id!r} not found in project {project_id}: no branch has that id or exact name",
+        name=name_or_id,
+        project_id=project_id,
+    )
+
+
 def _database_ids(branch_id: str, name: str) -> dict[str, str]:
     return {"branch_id": branch_id, "database_name": check_name("name", name)}
 
@@ -553,12 +561,24 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
                 pass  # a branch may be *named* like an id; fall back to the name
         branch = self.find_branch_by_name(name_or_id, project_id=pid)
         if branch is None:
-            raise JamboBranchNotFound(
-                f"branch {name_or_id!r} not found in project {pid}: no branch has that id or exact name",
-                name=name_or_id,
-                project_id=pid,
-            )
+            raise _branch_not_found(name_or_id, pid)
         return branch
+
+    def resolve_branch_with_children(
+        self, name_or_id: str, *, project_id: str | None = None
+    ) -> tuple[Branch, list[Branch]]:
+        """:meth:`resolve_branch` and the branch's children, both from one listing of the project
+        (what a delete needs to know before it is sent)."""
+        check_name("name_or_id", name_or_id)
+        pid = self._pid(project_id)
+        branches = list(self.list_branches(pid))
+        # An id wins over a name, as in resolve_branch.
+        branch = next((b for b in branches if b.id == name_or_id), None) or next(
+            (b for b in branches if b.name == name_or_id), None
+        )
+        if branch is None:
+            raise _branch_not_found(name_or_id, pid)
+        return branch, [b for b in branches if b.parent_id == branch.id]
 
     def get_default_branch(self, project_id: str | None = None) -> Branch:
         pid = self._pid(project_id)
@@ -662,12 +682,19 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
         *,
         project_id: str | None = None,
         parent_id: str | None = None,
+        look_first: bool = True,
         **kwargs: Any,
     ) -> BranchCreation:
         """The branch named ``name`` (``created=False``) or a new one; an existing branch must have
         the requested parent (or the default branch when none is given) or, for
-        ``init_source="schema-only"``, be a schema-only root; else JamboBranchConflict."""
-        # Every argument is checked before the lookup, so bad input sends nothing at all.
+        ``init_source="schema-only"``, be a schema-only root; else JamboBranchConflict.
+
+        ``look_first=False`` sends the create first and looks the name up only on a 409 (names are
+        unique in a project): one request instead of two where the name is most likely free (an
+        operator's first try). A retry looks first: an earlier try's branch may still have
+        operations in flight, and a create sent then would only meet the project's lock.
+        """
+        # Every argument is checked before the create, so bad input sends nothing at all.
         branch_create_body(
             check_name("name", name),
             parent_id,
@@ -680,12 +707,12 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
             kwargs.get("annotations"),
         )
         pid = self._pid(project_id)
-        existing = self.find_branch_by_name(name, project_id=pid)
+        existing = self.find_branch_by_name(name, project_id=pid) if look_first else None
         if existing is None:
             try:
                 return self.create_branch(pid, name=name, parent_id=parent_id, **kwargs)
             except JamboConflictError:
-                # Created concurrently (another task, or a retry of ours): adopt it.
+                # Taken meanwhile (another task, a retry of ours) or, unlooked, before: adopt it.
                 existing = self.find_branch_by_name(name, project_id=pid)
                 if existing is None:
                     raise

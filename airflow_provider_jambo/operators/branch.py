@@ -315,18 +315,15 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         hook = self.hook
         project_id = self.resolved_project_id()
 
-        parent = (
-            hook.resolve_branch(self.parent, project_id=project_id)
-            if self.parent
-            else hook.get_default_branch(project_id)
-        )
+        # Without a parent the service branches from the default branch: no lookup is needed for it.
+        parent = hook.resolve_branch(self.parent, project_id=project_id) if self.parent else None
         endpoints = None
         if self.compute_type is not None:
             limits = endpoint_settings(self.min_cu, self.max_cu, self.suspend_timeout_seconds)
             endpoints = [{"type": self.compute_type, **limits}]
         create_kwargs: dict[str, Any] = {
             "project_id": project_id,
-            "parent_id": parent.id,
+            "parent_id": parent.id if parent is not None else None,
             "parent_lsn": self.parent_lsn,
             "parent_timestamp": self.parent_timestamp,
             "init_source": SCHEMA_ONLY if self.schema_only else None,
@@ -337,8 +334,12 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         }
         name = self.branch_name
         if self.if_exists == "reuse":
+            # Only a retry can find its own branch from an earlier try; a first try sends the create
+            # first (and adopts on a 409 all the same).
+            look_first = int(getattr(context["ti"], "try_number", 1) or 1) > 1
             creation = self.send(
-                lambda: hook.get_or_create_branch(name, **create_kwargs), project_id=project_id
+                lambda: hook.get_or_create_branch(name, look_first=look_first, **create_kwargs),
+                project_id=project_id,
             )
         else:
             try:
@@ -360,9 +361,12 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         if not creation.created:
             self.log.info("Branch %r (%s) already exists: adopting it", branch.name, branch.id)
         else:
-            self.log.info(
-                "Created branch %r (%s) from %r (%s)", branch.name, branch.id, parent.name, parent.id
+            source = (
+                f"{parent.name!r} ({parent.id})"
+                if parent is not None
+                else f"the default branch ({branch.parent_id})"
             )
+            self.log.info("Created branch %r (%s) from %s", branch.name, branch.id, source)
 
         self._created_branch = _CreatedBranch(project_id, branch.id, creation.created)
         with self._all_or_nothing():
@@ -479,12 +483,12 @@ class JamboCreateBranchOperator(JamboBaseOperator):
                 waited.message,
             )
 
-    def _check_result(self, branch: Branch, parent: Branch) -> None:
+    def _check_result(self, branch: Branch, parent: Branch | None) -> None:
         if branch.name != self.branch_name:
             raise JamboRefusedError(
                 f"the service returned branch {branch.name!r} ({branch.id}) for name {self.branch_name!r}"
             )
-        if branch.id == parent.id or branch.default:
+        if (parent is not None and branch.id == parent.id) or branch.default:
             raise JamboRefusedError(
                 f"branch {self.branch_name!r} resolved to {branch.id}, which is the parent or the default "
                 "branch; refusing to hand it downstream as an ephemeral branch"
@@ -562,7 +566,7 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         hook = self.hook
         project_id = self.resolved_project_id()
         try:
-            branch = hook.resolve_branch(ref, project_id=project_id)
+            branch, children = hook.resolve_branch_with_children(ref, project_id=project_id)
         except JamboBranchNotFound:
             self.log.info("Branch %r does not exist in project %s: nothing to delete", ref, project_id)
             return {"project_id": project_id, "branch_id": None, "branch_name": None, "deleted": False}
@@ -571,7 +575,6 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
                 f"refusing to delete branch {branch.name!r} ({branch.id}): it is the project's default branch"
             )
         refuse_guarded(branch, action="delete", allow_protected=self.allow_protected)
-        children = [b for b in hook.list_branches(project_id) if b.parent_id == branch.id]
         if children:
             names = ", ".join(f"{c.name!r} ({c.id})" for c in children)
             raise JamboRefusedError(

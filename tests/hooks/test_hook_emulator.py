@@ -214,6 +214,18 @@ def test_get_or_create_branch(hook: JamboHook, emu: Any) -> None:
     assert len(posts(emu, BRANCHES)) == 2  # the conflict is found before any create is sent
 
 
+def test_get_or_create_without_looking_first_adopts_on_the_conflict(hook: JamboHook, emu: Any) -> None:
+    emu.clear_requests()
+    first = hook.get_or_create_branch("preview-2", look_first=False)
+    assert [r["method"] for r in emu.requests()] == ["POST"]  # the create is the only request
+    again = hook.get_or_create_branch("preview-2", look_first=False)
+    assert first.created
+    assert not again.created
+    assert again.branch.id == first.branch.id
+    assert len(posts(emu, BRANCHES)) == 2  # the second answered 409: nothing was made twice
+    assert [b.name for b in hook.list_branches()].count("preview-2") == 1
+
+
 def test_get_or_create_schema_only_branch_adopts_the_root(hook: JamboHook, emu: Any) -> None:
     # The service makes a schema-only branch a new root: it reports no parent for it.
     main = hook.get_default_branch()

@@ -113,6 +113,36 @@ def test_retried_task_adopts_its_branch(jambo_project: JamboProject) -> None:
     assert [b.name for b in jambo_project.branches()].count("ci-1") == 1
 
 
+def _calls(project: JamboProject) -> list[str]:
+    return [f"{r['method']} {r['route']}" for r in project.emu.requests()]
+
+
+def test_first_try_sends_the_create_first_and_a_retry_looks_first(jambo_project: JamboProject) -> None:
+    # A first try has made nothing to adopt: its create is its first request (the default parent is
+    # the service's). A retry looks its name up before any create (its earlier try's branch may
+    # still be busy, and a create then would meet the project's lock).
+    jambo_project.emu.clear_requests()
+    first = create_op().execute(make_context(try_number=1))
+    assert _calls(jambo_project)[0] == "POST /projects/{project_id}/branches"
+    assert first["parent_id"] == jambo_project.default_branch_id
+    jambo_project.emu.clear_requests()
+    second = create_op().execute(make_context(try_number=2))
+    assert second["branch_id"] == first["branch_id"]
+    assert "POST /projects/{project_id}/branches" not in _calls(jambo_project)
+    assert _calls(jambo_project)[0] == "GET /projects/{project_id}/branches"
+
+
+def test_first_try_adopts_a_branch_its_name_already_has(jambo_project: JamboProject) -> None:
+    # Made by an earlier run (or by hand) with the same name and parent: the 409 leads to adoption.
+    made = create_op().execute(make_context(try_number=1))
+    jambo_project.emu.clear_requests()
+    again = create_op().execute(make_context(try_number=1))
+    assert again["created"] is False
+    assert again["branch_id"] == made["branch_id"]
+    calls = _calls(jambo_project)
+    assert calls[:2] == ["POST /projects/{project_id}/branches", "GET /projects/{project_id}/branches"]
+
+
 def test_retry_after_a_timed_out_wait_adopts_the_branch_and_waits_for_its_operations(
     jambo_project: JamboProject,
 ) -> None:
@@ -385,6 +415,17 @@ def test_delete_refuses_default_and_protected(jambo_project: JamboProject) -> No
     assert jambo_project.branch_named("keep") is not None
     assert delete_op("keep", allow_protected=True).execute(make_context())["deleted"] is True
     assert jambo_project.branch_named("keep") is None
+
+
+def test_delete_reads_the_branch_and_its_children_in_one_listing(jambo_project: JamboProject) -> None:
+    created = create_op().execute(make_context())
+    jambo_project.emu.clear_requests()
+    delete_op(created["branch_id"]).execute(make_context())
+    calls = _calls(jambo_project)
+    assert calls[:2] == [
+        "GET /projects/{project_id}/branches",
+        "DELETE /projects/{project_id}/branches/{branch_id}",
+    ]
 
 
 def test_delete_branch_with_children_names_them(jambo_project: JamboProject) -> None:
