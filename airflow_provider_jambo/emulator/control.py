@@ -87,6 +87,27 @@ class Controller:
     def requests(self) -> list[dict[str, Any]]:
         return self.ctx.request_log.entries()
 
+    def operation_times(self, project_id: str) -> list[dict[str, Any]]:
+        """Each operation of a project, oldest first, with its exact ``created_at`` and
+        ``finished_at`` (epoch seconds on the emulator's clock; ``finished_at`` None while in
+        flight). The API writes whole seconds, too coarse to measure how soon a client saw an end."""
+        ctx = self.ctx
+        ctx.tick()
+        with ctx.store.lock:
+            project = ctx.store.projects.get(project_id)
+            if project is None:
+                raise ValueError(f"project_id {project_id!r} does not exist")
+            return [
+                {
+                    "id": op.id,
+                    "action": op.action,
+                    "status": op.status,
+                    "created_at": op.created_at,
+                    "finished_at": op.finished_at,
+                }
+                for op in project.operations
+            ]
+
     def clear_requests(self) -> None:
         self.ctx.request_log.clear()
 
@@ -395,6 +416,12 @@ async def clear_faults(request: Request) -> Response:
 @router.get("/requests")
 async def requests_log(request: Request) -> Response:
     return respond({"requests": _controller(request).requests()})
+
+
+@router.get("/operation_times")
+async def operation_times(request: Request) -> Response:
+    project_id = request.query_params.get("project_id", "")
+    return respond({"operations": _call(_controller(request).operation_times, project_id)})
 
 
 @router.delete("/requests")

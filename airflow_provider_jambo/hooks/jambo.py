@@ -258,6 +258,13 @@ _DATABASE = "/branches/{branch_id}/databases/{database_name}"
 _ROLE = "/branches/{branch_id}/roles/{role_name}"
 
 
+def _known_and_ids(operations: Sequence[str | Operation]) -> tuple[list[Operation], list[str]]:
+    """A wait's operations as given (ids, or the ``Operation`` objects a call returned): those
+    known, and every id."""
+    known = [op for op in operations if isinstance(op, Operation)]
+    return known, [op.id if isinstance(op, Operation) else op for op in operations]
+
+
 def _branch_not_found(name_or_id: str, project_id: str) -> JamboBranchNotFound:
     return JamboBranchNotFound(
         f"branch {name_or_id!r} not found in project {project_id}: no branch has that id or exact name",
@@ -1167,8 +1174,7 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
         (their actions) lets the first look wait until they are expected to be done.
         """
         resolved, poll = self._wait_terms(timeout, deadline, poll_interval)
-        known = [op for op in operation_ids if isinstance(op, Operation)]
-        ids = [op.id if isinstance(op, Operation) else op for op in operation_ids]
+        known, ids = _known_and_ids(operation_ids)
         steps = wait_steps(
             self._pid(project_id), ids, deadline=resolved, clock=self.clock, poll=poll, known=known
         )
@@ -1185,7 +1191,7 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
 
     async def await_operations(
         self,
-        operation_ids: Sequence[str],
+        operation_ids: Sequence[str | Operation],
         *,
         project_id: str | None = None,
         timeout: float | None = None,
@@ -1194,18 +1200,18 @@ class JamboHook(AnonymizedBranchesMixin, BaseHook):
     ) -> WaitResult:
         """:meth:`wait_for_operations` without blocking the loop: the wait registers with the
         process's shared poller of this connection and project (``hooks/poller.py``), which polls
-        once per tick for every waiter."""
+        once per tick for every waiter. As there, ``Operation`` objects tell when to look first."""
         pid = (
             check_id("project_id", project_id)
             if project_id is not None
             else self._default_project(await self.aload())
         )
         resolved, poll = self._wait_terms(timeout, deadline, poll_interval)
-        ids = list(operation_ids)
+        known, ids = _known_and_ids(operation_ids)
         if not ids:
             return WaitResult("success", [], "no operations to wait for")
         poller = shared_poller((self.jambo_conn_id, pid), self._sibling, poll)
-        return await poller.wait(ids, deadline=resolved, cap=poll.max_interval)
+        return await poller.wait(ids, deadline=resolved, cap=poll.max_interval, known=known)
 
     # --- connection URI ------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from airflow_provider_jambo.hooks.waiting import (
     fetch_async,
     watch_steps,
 )
+from airflow_provider_jambo.models import Operation
 
 
 class PollingHook(Protocol):
@@ -68,9 +69,16 @@ class ProjectPoller:
     def waiting(self) -> int:
         return len(self.watch.waiters)
 
-    async def wait(self, operation_ids: Sequence[str], *, deadline: float | None, cap: float) -> WaitResult:
-        """Register, wait for the outcome, leave (also when cancelled)."""
-        waiter = self.watch.add(operation_ids, deadline=deadline, now=self.hook.clock(), cap=cap)
+    async def wait(
+        self,
+        operation_ids: Sequence[str],
+        *,
+        deadline: float | None,
+        cap: float,
+        known: Sequence[Operation] = (),
+    ) -> WaitResult:
+        """Register, wait for the outcome, leave (also when cancelled). ``known``: as :meth:`Watch.add`."""
+        waiter = self.watch.add(operation_ids, deadline=deadline, now=self.hook.clock(), cap=cap, known=known)
         future: asyncio.Future[WaitResult | JamboError] = asyncio.get_running_loop().create_future()
         waiter.handle = future
         if self._task is None:

@@ -170,6 +170,8 @@ def evaluate(operations: Sequence[Operation], *, deadline_passed: bool = False) 
 # --- what polling learns: how long each action takes ---------------------------------------------
 
 
+#: The service's timestamps are whole seconds.
+TIMESTAMP_PRECISION = 1.0
 #: Finished operations remembered per action (the median of them is the expectation).
 SAMPLES_PER_ACTION = 8
 #: Finished operations already learned from, remembered to not count one twice (bounded).
@@ -181,7 +183,10 @@ class Durations:
 
     The span is ``updated_at - created_at`` of a finished operation (both on the service's clock,
     so no clock skew; it includes time queued behind an earlier operation of the same change, which
-    is what a waiter experiences), else its ``total_duration_ms``.
+    is what a waiter experiences), else its ``total_duration_ms``. The service writes timestamps in
+    whole seconds, so where ``total_duration_ms`` agrees with that span to within those seconds it
+    is the same span, measured to the millisecond, and is taken instead (a first look that comes
+    a second early only learns "still running").
     """
 
     def __init__(self) -> None:
@@ -198,8 +203,9 @@ class Durations:
         span = None
         if op.created_at is not None and op.updated_at is not None:
             span = (op.updated_at - op.created_at).total_seconds()
-        if not span or span <= 0:
-            span = op.total_duration_ms / 1000.0
+        total = op.total_duration_ms / 1000.0
+        if not span or span <= 0 or (total > 0 and abs(total - span) < TIMESTAMP_PRECISION):
+            span = total
         if span <= 0:
             return
         if len(self._learned) == self._learned.maxlen:

@@ -331,6 +331,7 @@ class JamboBaseOperator(BaseOperator):
                     jambo_conn_id=self.jambo_conn_id,
                     project_id=project_id,
                     operation_ids=ids,
+                    operations=[dict(op.raw) for op in operations],
                     deadline=deadline,
                     poll_interval=self.poll_interval,
                     retry_policy=self.hook.retry_policy.to_dict(),

@@ -12,11 +12,11 @@ decides (an operator creating a branch, for instance, still hands the branch id 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.models import operation_event
+from airflow_provider_jambo.models import Operation, operation_event
 from airflow_provider_jambo.triggers.base import (
     DEFERRAL_SETTLE_SECONDS,
     JamboWaitTrigger,
@@ -31,29 +31,41 @@ class JamboOperationTrigger(JamboWaitTrigger):
     """Wait until the given operations of a project are done, failed, or ``deadline`` passes.
 
     :param operation_ids: ids of the operations to wait for.
+    :param operations: optional, those operations as the deferring task last saw them (the API's
+        dicts: ids, actions, statuses; nothing secret). Their actions tell when they are expected
+        to be done, so the first look is then rather than a guess; ids without one are polled as
+        usual. Statuses only move forward, so a triggerer restarted long after still waits right.
 
     The other arguments are :class:`~airflow_provider_jambo.triggers.base.JamboWaitTrigger`'s
     (``jambo_conn_id``, ``project_id``, ``deadline``, ``poll_interval``, ``retry_policy``,
     ``not_before``).
     """
 
-    def __init__(self, *, operation_ids: Sequence[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        operation_ids: Sequence[str],
+        operations: Sequence[Mapping[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.operation_ids = [str(op_id) for op_id in operation_ids]
+        self.operations = [dict(op) for op in operations] if operations else None
 
     @property
     def subject(self) -> str:
         return f"operations {self.operation_ids}"
 
     def _own_kwargs(self) -> dict[str, Any]:
-        return {"operation_ids": list(self.operation_ids)}
+        return {"operation_ids": list(self.operation_ids), "operations": self.operations}
 
     def _error_payload(self, message: str) -> dict[str, Any]:
         return dict(operation_event("error", self.operation_ids, message))
 
     async def _wait(self, hook: JamboHook) -> dict[str, Any]:
+        seen = {op.id: op for op in map(Operation.from_api, self.operations or ())}
         result = await hook.await_operations(
-            self.operation_ids,
+            [seen.get(op_id, op_id) for op_id in self.operation_ids],
             project_id=self.project_id,
             deadline=self.deadline,
             poll_interval=self.poll_interval,

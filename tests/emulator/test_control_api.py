@@ -90,3 +90,26 @@ def test_add_project_scoped_key_over_http(control: httpx.Client, jambo_emulator:
     assert control.post("/api_keys", json={"project_id": "no-such"}).status_code == 400
     with httpx.Client(base_url=jambo_emulator.base_url, headers={"Authorization": "Bearer scoped"}) as client:
         assert [p["id"] for p in client.get("/projects").json()["projects"]] == [pid]
+
+
+def test_operation_times_are_exact_where_the_api_writes_whole_seconds(
+    control: httpx.Client, api: httpx.Client, project: dict[str, Any]
+) -> None:
+    pid = project["project"]["id"]
+    control.put("/operation_durations", json={"default": 1.25})
+    made = api.post(f"/projects/{pid}/branches", json={"endpoints": [{"type": "read_write"}]}).json()
+    ids = [op["id"] for op in made["operations"]]
+    in_flight = {
+        o["id"]: o for o in control.get("/operation_times", params={"project_id": pid}).json()["operations"]
+    }
+    assert [in_flight[i]["finished_at"] for i in ids] == [None, None]
+    control.post("/clock/advance", json={"seconds": 5})
+    times = {
+        o["id"]: o for o in control.get("/operation_times", params={"project_id": pid}).json()["operations"]
+    }
+    create, start = (times[i] for i in ids)
+    assert (create["action"], start["action"]) == ("create_branch", "start_compute")
+    # start_compute runs after create_branch: each takes its 1.25 s, to the fraction of a second.
+    assert create["finished_at"] - create["created_at"] == pytest.approx(1.25)
+    assert start["finished_at"] - create["created_at"] == pytest.approx(2.5)
+    assert control.get("/operation_times", params={"project_id": "no-such"}).status_code == 400

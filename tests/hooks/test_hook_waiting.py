@@ -290,17 +290,30 @@ def test_no_operations_is_success(sleeps: SleepRecorder) -> None:
 # --- duration-aware polling (pure, fake clock) -----------------------------------------------------
 
 
-def finished(op_id: str, action: str, seconds: float) -> Operation:
-    return Operation.from_api(
-        {
-            "id": op_id,
-            "project_id": "proj-1",
-            "action": action,
-            "status": "finished",
-            "created_at": "2026-01-01T00:00:00Z",
-            "updated_at": f"2026-01-01T00:00:{seconds:06.3f}Z",
-        }
-    )
+def finished(op_id: str, action: str, seconds: float, *, total_ms: int | None = None) -> Operation:
+    raw: dict[str, Any] = {
+        "id": op_id,
+        "project_id": "proj-1",
+        "action": action,
+        "status": "finished",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": f"2026-01-01T00:00:{seconds:06.3f}Z",
+    }
+    if total_ms is not None:
+        raw["total_duration_ms"] = total_ms
+    return Operation.from_api(raw)
+
+
+def test_durations_take_the_milliseconds_where_they_agree_with_the_whole_second_stamps() -> None:
+    durations = Durations()
+    # Stamps 12:00:00 and 12:00:03 (whole seconds) around a 3.4-s operation: the 3,400 ms is the
+    # same span, to the millisecond.
+    durations.learn(finished("a", "create_branch", 3.0, total_ms=3400))
+    assert durations.expected("create_branch") == pytest.approx(3.4)
+    # A total that disagrees with the stamps is some other measure (time spent running, say, not
+    # queued): the stamps' span is what a waiter lives through.
+    durations.learn(finished("b", "start_compute", 9.0, total_ms=2000))
+    assert durations.expected("start_compute") == pytest.approx(9.0)
 
 
 def test_durations_learn_the_median_span_once_per_operation() -> None:

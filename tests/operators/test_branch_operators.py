@@ -293,6 +293,7 @@ def test_create_deferrable_round_trip(jambo_project: JamboProject) -> None:
         "jambo_conn_id",
         "project_id",
         "operation_ids",
+        "operations",
         "deadline",
         "poll_interval",
         "retry_policy",

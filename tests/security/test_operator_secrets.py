@@ -121,11 +121,14 @@ def test_deferral_carries_only_a_connection_id(
         "jambo_conn_id",
         "project_id",
         "operation_ids",
+        "operations",
         "deadline",
         "poll_interval",
         "retry_policy",
         "not_before",
     }
+    # The operations travel as the API's dicts (ids, actions, statuses): no secret among them.
+    assert {op["id"] for op in kwargs["operations"]} == set(kwargs["operation_ids"])
     leak_watch.see("trigger kwargs", classpath, kwargs, deferred.value.kwargs, context["ti"].pushed)
 
     # As the triggerer does: rebuild from the serialized kwargs, run, resume the operator.

@@ -117,6 +117,48 @@ async def test_a_restarted_trigger_registers_again_and_resumes(jambo_project: Ja
     assert (await other).payload["status"] == "success"
 
 
+async def test_a_trigger_given_its_operations_looks_first_when_they_are_expected_done(
+    jambo_project: JamboProject,
+) -> None:
+    from airflow_provider_jambo.hooks.waiting import durations_for
+    from airflow_provider_jambo.models import Operation
+
+    emu = jambo_project.emu
+    emu.set_operation_durations(default=60)
+    with JamboHook() as hook:
+        made = hook.create_branch(jambo_project.project_id, name="seeded").operations[0]
+    # What an earlier wait of this process learned: branch creates take 0.6 s, computes 2.5 s.
+    durations = durations_for(jambo_project.project_id)
+    for n, (action, seconds) in enumerate([("create_branch", 0.6), ("start_compute", 2.5)]):
+        durations.learn(
+            Operation.from_api(
+                {
+                    "id": f"old-{n}",
+                    "action": action,
+                    "status": "finished",
+                    "total_duration_ms": int(seconds * 1000),
+                }
+            )
+        )
+    emu.advance(120)  # done already: the first look is the only one needed
+    emu.clear_requests()
+    seeded = JamboOperationTrigger(
+        **{
+            **trigger(jambo_project.project_id, [made.id], poll=5).serialize()[1],
+            "operations": [dict(made.raw)],
+        }
+    )
+    # Rebuilt from its serialized kwargs, as a triggerer does: the operations travel with it.
+    rebuilt = JamboOperationTrigger(**seeded.serialize()[1])
+    started = time.monotonic()
+    event = await first_event(rebuilt)
+    assert event.payload["status"] == "success"
+    # Its action said 0.6 s, so the one read came then; knowing only an id, the first look would
+    # have come after the longest known action (2.5 s), or at once with nothing learned.
+    assert len(reads(emu)) == 1
+    assert time.monotonic() - started >= 0.6
+
+
 async def test_unknown_and_failed_operations_are_reported_to_their_waiters_only(
     jambo_project: JamboProject,
 ) -> None:
