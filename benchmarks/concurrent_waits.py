@@ -126,17 +126,14 @@ def set_up(origin: str, n: int, projects: int, duration: float) -> dict[str, lis
 
 
 def finished_at(origin: str, ops: dict[str, list[str]]) -> dict[str, float]:
-    from airflow_provider_jambo.models import parse_datetime
-
-    control(origin, "PUT", "/rate_limits", {"enabled": False})
+    """When each waited operation finished: the emulator's exact time (the API writes whole
+    seconds, too coarse for sub-second delays)."""
     out: dict[str, float] = {}
     for pid, ids in ops.items():
-        page = api(origin, "GET", f"/projects/{pid}/operations?limit=1000")["operations"]
-        for op in page:
-            if op["id"] in ids and op["status"] == "finished":
-                when = parse_datetime(op["updated_at"])
-                assert when is not None
-                out[op["id"]] = when.timestamp()
+        wanted = set(ids)
+        for op in control(origin, "GET", f"/operation_times?project_id={pid}")["operations"]:
+            if op["id"] in wanted and op["status"] == "finished":
+                out[op["id"]] = op["finished_at"]
     return out
 
 

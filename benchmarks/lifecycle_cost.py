@@ -57,13 +57,16 @@ os.environ.setdefault("AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS", "0")
 from task_runner import run_task
 
 from airflow_provider_jambo.emulator import JamboEmulator
-from airflow_provider_jambo.models import parse_datetime
+from airflow_provider_jambo.hooks.waiting import forget_durations
 from airflow_provider_jambo.operators.branch import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
 )
 
 BASELINE_INTERVAL = 5.0
+#: The requests that wait (reads of operations); the rest are the calls themselves and the
+#: operators' safety reads.
+WAIT_ROUTES = ("/projects/{project_id}/operations", "/projects/{project_id}/operations/{operation_id}")
 DONE = ("finished", "skipped", "error", "cancelled")
 
 
@@ -73,20 +76,18 @@ def run_operator(make: Any) -> tuple[Any, float]:
     return result, time.time()
 
 
-def last_end(client: httpx.Client, project_id: str, since: float) -> float:
-    """The latest ``updated_at`` of the project's operations created at or after ``since``."""
-    ops = client.get(f"/projects/{project_id}/operations", params={"limit": 100}).json()["operations"]
-    ends = []
-    for op in ops:
-        created, updated = parse_datetime(op["created_at"]), parse_datetime(op["updated_at"])
-        if (
-            created is not None and updated is not None and created.timestamp() >= since - 1.0
-        ):  # whole seconds
-            ends.append(updated.timestamp())
+def last_end(emu: JamboEmulator, project_id: str, since: float) -> float:
+    """When the last of the project's operations created at or after ``since`` finished: the
+    emulator's exact time (the API writes whole seconds, too coarse for sub-second delays)."""
+    ends = [
+        op["finished_at"]
+        for op in emu.operation_times(project_id)
+        if op["created_at"] >= since and op["finished_at"] is not None
+    ]
     return max(ends)
 
 
-def ours(path: str, name: str, client: httpx.Client, project_id: str) -> list[float]:
+def ours(path: str, name: str, emu: JamboEmulator, project_id: str) -> list[float]:
     kwargs: dict[str, Any] = {"poll_interval": 2.0}
     if path == "trigger":
         kwargs.update(deferrable=True, defer_grace_seconds=0)
@@ -97,12 +98,12 @@ def ours(path: str, name: str, client: httpx.Client, project_id: str) -> list[fl
     created, done = run_operator(
         lambda: JamboCreateBranchOperator(task_id="create", branch_name=name, **kwargs)
     )
-    delays.append(done - last_end(client, project_id, started))
+    delays.append(done - last_end(emu, project_id, started))
     started = time.time()
     _, done = run_operator(
         lambda: JamboDeleteBranchOperator(task_id="delete", branch=created["branch_id"], **kwargs)
     )
-    delays.append(done - last_end(client, project_id, started))
+    delays.append(done - last_end(emu, project_id, started))
     return delays
 
 
@@ -118,16 +119,16 @@ def _poll_each(client: httpx.Client, project_id: str, ops: list[dict[str, Any]])
     return time.time()
 
 
-def baseline(name: str, client: httpx.Client, project_id: str) -> list[float]:
+def baseline(name: str, client: httpx.Client, emu: JamboEmulator, project_id: str) -> list[float]:
     started = time.time()
     made = client.post(
         f"/projects/{project_id}/branches",
         json={"branch": {"name": name}, "endpoints": [{"type": "read_write"}]},
     ).json()
-    delays = [_poll_each(client, project_id, made["operations"]) - last_end(client, project_id, started)]
+    delays = [_poll_each(client, project_id, made["operations"]) - last_end(emu, project_id, started)]
     started = time.time()
     gone = client.delete(f"/projects/{project_id}/branches/{made['branch']['id']}").json()
-    delays.append(_poll_each(client, project_id, gone["operations"]) - last_end(client, project_id, started))
+    delays.append(_poll_each(client, project_id, gone["operations"]) - last_end(emu, project_id, started))
     return delays
 
 
@@ -152,35 +153,42 @@ def main() -> None:
         client = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.api_key}"})
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(
-            f"{'op s':>5} {'path':9} {'requests/lifecycle':>19} {'first run':>10} {'ratio':>6}"
-            f" {'p50 s':>6} {'p95 s':>6}"
+            f"{'op s':>5} {'path':9} {'requests':>9} {'first run':>10} {'ratio':>6} {'waits':>6}"
+            f" {'ratio':>6} {'p50 s':>6} {'p95 s':>6}"
         )
         n = 0
         for duration in [float(d) for d in args.durations.split(",")]:
             emu.set_operation_durations(default=duration)
-            figures: dict[str, tuple[list[int], list[float]]] = {}
+            # Each duration starts from nothing learned: its first run is a fresh process's.
+            forget_durations()
+            figures: dict[str, tuple[list[int], list[int], list[float]]] = {}
             for path in ("baseline", "hook", "trigger"):
                 counts: list[int] = []
+                waits: list[int] = []
                 delays: list[float] = []
                 for _ in range(args.runs):
                     n += 1
                     emu.clear_requests()
                     if path == "baseline":
-                        delays += baseline(f"bench-{n}", client, project_id)
+                        delays += baseline(f"bench-{n}", client, emu, project_id)
                     else:
-                        delays += ours(path, f"bench-{n}", client, project_id)
-                    # The two last_end reads are the benchmark's, not the lifecycle's.
-                    counts.append(len(emu.requests()) - 2)
+                        delays += ours(path, f"bench-{n}", emu, project_id)
+                    log = emu.requests()
+                    counts.append(len(log))
+                    waits.append(sum(1 for r in log if r["route"] in WAIT_ROUTES))
                     if os.environ.get("BENCH_SHOW_REQUESTS"):
-                        print(path, [f"{r['method']} {r['path']}" for r in emu.requests()])
-                figures[path] = (counts, delays)
-            base = statistics.mean(figures["baseline"][0][1:] or figures["baseline"][0])
-            for path, (counts, delays) in figures.items():
-                later = counts[1:] or counts
+                        print(path, [f"{r['method']} {r['path']}" for r in log])
+                figures[path] = (counts, waits, delays)
+            base_counts, base_waits, _ = figures["baseline"]
+            base = statistics.mean(base_counts[1:] or base_counts)
+            base_wait = statistics.mean(base_waits[1:] or base_waits)
+            for path, (counts, waits, delays) in figures.items():
+                later, later_waits = counts[1:] or counts, waits[1:] or waits
                 ordered = sorted(delays)
                 print(
-                    f"{duration:5g} {path:9} {statistics.mean(later):19.2f} {counts[0]:10d} "
-                    f"{statistics.mean(later) / base:6.2f} {statistics.median(delays):6.2f} "
+                    f"{duration:5g} {path:9} {statistics.mean(later):9.2f} {counts[0]:10d} "
+                    f"{statistics.mean(later) / base:6.2f} {statistics.mean(later_waits):6.2f} "
+                    f"{statistics.mean(later_waits) / base_wait:6.2f} {statistics.median(delays):6.2f} "
                     f"{ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]:6.2f}",
                     flush=True,
                 )

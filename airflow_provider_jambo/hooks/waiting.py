@@ -54,8 +54,10 @@ class PollPolicy:
     factor: float = 1.5
     max_requests_per_second: float = 2.0
     list_limit: int = 100
-    #: How long after an operation's expected end to look (plus 2% of its expected duration).
+    #: How long after an operation's expected end to look: ``margin`` seconds plus
+    #: ``margin_fraction`` of its expected duration (longer operations vary more).
     margin: float = 0.1
+    margin_fraction: float = 0.01
     #: Reads by id per round at most (operations not on the list's pages).
     by_id_per_round: int = 10
     #: List pages per round at most: a project with more operations than one page holds (each
@@ -73,12 +75,13 @@ class PollPolicy:
             or self.max_requests_per_second <= 0
             or not 1 <= self.list_limit <= 1000
             or self.margin < 0
+            or self.margin_fraction < 0
             or self.by_id_per_round < 1
             or self.list_pages < 1
         ):
             raise JamboConfigError(
                 "poll policy needs factor >= 1, max_requests_per_second > 0, 1 <= list_limit <= 1000, "
-                "margin >= 0, by_id_per_round >= 1 and list_pages >= 1"
+                "margin >= 0, margin_fraction >= 0, by_id_per_round >= 1 and list_pages >= 1"
             )
 
     def next_interval(self, previous: float | None) -> float:
@@ -258,7 +261,7 @@ Outcome: TypeAlias = "WaitResult | JamboError"
 
 
 def expected_done(
-    waiter: Waiter, pending: Sequence[Operation | None], durations: Durations, margin: float
+    waiter: Waiter, pending: Sequence[Operation | None], durations: Durations, poll: PollPolicy
 ) -> float | None:
     """When ``waiter``'s pending operations should all be done (local clock), or ``None`` when
     there is nothing to go on. An operation not seen yet (its action unknown) gets a first look
@@ -276,7 +279,7 @@ def expected_done(
     if not spans:
         return None
     longest = max(spans)
-    return waiter.registered_at + longest + margin + 0.02 * longest
+    return waiter.registered_at + longest + poll.margin + poll.margin_fraction * longest
 
 
 def next_due(
@@ -293,7 +296,7 @@ def next_due(
     passed, back off from ``initial_interval`` to the waiter's cap. Never past its deadline.
     """
     pending = [latest.get(i) for i in waiter.ids if i not in latest or latest[i].is_pending]
-    expected = expected_done(waiter, pending, durations, poll.margin)
+    expected = expected_done(waiter, pending, durations, poll)
     if expected is not None and expected > now:
         due = expected
     else:
@@ -350,7 +353,7 @@ class Watch:
         waiter = Waiter(ids, deadline, cap if cap is not None else self.poll.max_interval, now)
         # First look at once (an operation may be done already), unless it is expected later.
         pending = [self.latest.get(i) for i in ids if i not in self.latest or self.latest[i].is_pending]
-        expected = expected_done(waiter, pending, self.durations, self.poll.margin)
+        expected = expected_done(waiter, pending, self.durations, self.poll)
         waiter.due = expected if expected is not None and expected > now else now
         if deadline is not None:
             waiter.due = min(waiter.due, deadline)
@@ -390,9 +393,12 @@ class Watch:
         return min([at, *deadlines])
 
     def _see(self, raw: Any, wanted: set[str], page: bool) -> set[str]:
-        """Take in operation dicts: those waited for, and finished ones to learn from."""
+        """Take in operation dicts: those waited for, and finished ones to learn from.
+
+        A page lists the newest first; it is taken in oldest first, so that what
+        :class:`Durations` keeps (the last samples per action) are the newest."""
         seen: set[str] = set()
-        for item in raw:
+        for item in reversed(list(raw)):
             if not isinstance(item, Mapping):
                 continue
             op_id = item.get("id")

@@ -13,7 +13,9 @@ from hook_support import SleepRecorder
 from airflow_provider_jambo.exceptions import JamboOperationFailedError, JamboOperationTimeoutError
 from airflow_provider_jambo.hooks.client import ApiRequest
 from airflow_provider_jambo.hooks.waiting import (
+    SAMPLES_PER_ACTION,
     Durations,
+    Fetch,
     PollPolicy,
     WaitResult,
     Watch,
@@ -327,6 +329,20 @@ def test_durations_learn_the_median_span_once_per_operation() -> None:
     assert durations.longest() == 3.2
 
 
+def test_a_page_teaches_its_newest_operations() -> None:
+    # The list is newest first: operations lately take 10 s, long ago 3 s. What is remembered
+    # (the last samples per action) must be the recent ones.
+    newest_first = [finished(f"new-{i}", "create_branch", 10.0).raw for i in range(SAMPLES_PER_ACTION)]
+    newest_first += [finished(f"old-{i}", "create_branch", 3.0).raw for i in range(SAMPLES_PER_ACTION)]
+    watch = Watch("proj-1", PollPolicy(), Durations())
+    watch.add([ID1, ID2], deadline=None, now=0.0)
+    steps = watch.round_steps(0.0)
+    assert isinstance(next(steps), Fetch)
+    with pytest.raises(StopIteration):
+        steps.send({"operations": [op(ID1, "running").raw, op(ID2, "running").raw, *newest_first]})
+    assert watch.durations.expected("create_branch") == 10.0
+
+
 def test_a_wait_looks_when_its_operations_are_expected_done() -> None:
     durations = Durations()
     durations.learn(finished("old-1", "create_branch", 3.0))
@@ -334,12 +350,12 @@ def test_a_wait_looks_when_its_operations_are_expected_done() -> None:
     watch = Watch("proj-1", PollPolicy(max_interval=2.0), durations)
     waiter = watch.add([ID1, ID2], deadline=None, now=100.0, cap=2.0)
     # Actions not seen yet: a first look after the longest known action, capped by the waiter's cap.
-    assert waiter.due == pytest.approx(100.0 + 2.0 + 0.1 + 0.04)
+    assert waiter.due == pytest.approx(100.0 + 2.0 + 0.1 + 0.02)
     watch.latest[ID1] = op(ID1, "running", action="create_branch")
     watch.latest[ID2] = op(ID2, "scheduling", action="start_compute")
     # Both seen: the look is when the slower one should be done (beyond the cap: an earlier look
     # would only say "still running").
-    assert next_due(waiter, watch.latest, durations, watch.poll, 102.2) == pytest.approx(106.0 + 0.1 + 0.12)
+    assert next_due(waiter, watch.latest, durations, watch.poll, 102.2) == pytest.approx(106.0 + 0.1 + 0.06)
     # Overdue: back off from initial_interval up to the cap.
     assert next_due(waiter, watch.latest, durations, watch.poll, 107.0) == pytest.approx(107.5)
     assert next_due(waiter, watch.latest, durations, watch.poll, 107.5) == pytest.approx(108.25)
@@ -355,7 +371,7 @@ def test_duration_aware_wait_costs_one_look_when_durations_are_known(sleeps: Sle
     steps = wait_steps("proj-1", [ID1], deadline=None, clock=sleeps.clock, durations=durations)
     assert run_sync(steps, service.fetch, sleeps).status == "success"
     assert len(service.requests) == 1
-    assert sleeps.now - start == pytest.approx(3.0 + 0.1 + 0.06)
+    assert sleeps.now - start == pytest.approx(3.0 + 0.1 + 0.03)
 
 
 def test_operations_a_call_returned_are_first_looked_at_when_expected_done(sleeps: SleepRecorder) -> None:
@@ -373,7 +389,7 @@ def test_operations_a_call_returned_are_first_looked_at_when_expected_done(sleep
     )
     assert run_sync(steps, service.fetch, sleeps).status == "success"
     assert service.requests == ["GET /projects/proj-1/operations"]
-    assert sleeps.now - start == pytest.approx(6.0 + 0.1 + 0.12)
+    assert sleeps.now - start == pytest.approx(6.0 + 0.1 + 0.06)
 
 
 def test_without_history_polling_falls_back_to_backoff(sleeps: SleepRecorder) -> None:
