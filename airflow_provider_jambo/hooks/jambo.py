@@ -69,6 +69,7 @@ from airflow_provider_jambo.hooks.waiting import (
     run_sync,
     wait_steps,
 )
+from airflow_provider_jambo.masking import MaskingRule
 from airflow_provider_jambo.models import (
     UNSET,
     Branch,
@@ -1267,3 +1268,17 @@ class QueueingHook(JamboHook):
         if retry_policy is None and req.method != "GET":
             retry_policy = replace(self.retry_policy, locked_max_elapsed=0.0)
         return super().request(req, retry_policy=retry_policy)
+
+
+class AnonymizingHook(QueueingHook):
+    """The anonymized-branch operator's hook: its branch creates (get-or-create's too) are
+    anonymized creates with ``rules``."""
+
+    def __init__(self, jambo_conn_id: str, *, rules: Sequence[MaskingRule]) -> None:
+        super().__init__(jambo_conn_id)
+        self.rules = list(rules)
+
+    def create_branch(self, project_id: str | None = None, **kwargs: Any) -> BranchCreation:
+        return self.create_anonymized_branch(
+            project_id, masking_rules=self.rules, start_anonymization=True, **kwargs
+        )

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from airflow.providers.common.compat.sdk import (
@@ -33,8 +33,12 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.rules import ID_PATTERN
+from airflow_provider_jambo.rules import DEFAULT_CONN_ID, ID_PATTERN
+
+if TYPE_CHECKING:
+    # The API hook (and its HTTP client) is imported when a connection is built, not when a DAG
+    # using the SQL operator is parsed.
+    from airflow_provider_jambo.hooks.jambo import JamboHook
 
 try:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -188,7 +192,7 @@ def connection_from_uri(uri: str, *, conn_id: str) -> Connection:
 def get_branch_connection(
     branch: BranchTarget | Mapping[str, Any] | str,
     *,
-    jambo_conn_id: str = JamboHook.default_conn_name,
+    jambo_conn_id: str = DEFAULT_CONN_ID,
     hook: JamboHook | None = None,
     **overrides: Any,
 ) -> Connection:
@@ -196,6 +200,8 @@ def get_branch_connection(
 
     ``overrides`` are ``database``, ``role``, ``endpoint_id``, ``project_id``, ``pooled``.
     """
+    from airflow_provider_jambo.hooks.jambo import JamboHook
+
     target = BranchTarget.from_value(branch, **overrides)
     api = hook or JamboHook(jambo_conn_id=jambo_conn_id)
     try:
@@ -230,7 +236,7 @@ class JamboPostgresHook(PostgresHook):
         self,
         *args: Any,
         branch: BranchTarget | Mapping[str, Any] | str,
-        jambo_conn_id: str = JamboHook.default_conn_name,
+        jambo_conn_id: str = DEFAULT_CONN_ID,
         database: str | None = None,
         role: str | None = None,
         endpoint_id: str | None = None,

@@ -24,34 +24,15 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
-from airflow_provider_jambo.hooks.anonymization import (
-    AnonymizationResult,
-    MaskingRule,
-    check_masking_rules,
-)
-from airflow_provider_jambo.hooks.jambo import JamboHook, QueueingHook
-from airflow_provider_jambo.models import AnonymizedBranchResult
+from airflow_provider_jambo.masking import MaskingRule, check_masking_rules
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
-from airflow_provider_jambo.triggers.anonymized import JamboAnonymizationTrigger
-from airflow_provider_jambo.triggers.base import settle_deadline
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_jambo.models import BranchCreation
-
-
-class _AnonymizingHook(QueueingHook):
-    """A hook whose branch creates (also get-or-create's) are anonymized creates with ``rules``."""
-
-    def __init__(self, jambo_conn_id: str, *, rules: Sequence[MaskingRule]) -> None:
-        super().__init__(jambo_conn_id)
-        self.rules = list(rules)
-
-    def create_branch(self, project_id: str | None = None, **kwargs: Any) -> BranchCreation:
-        return self.create_anonymized_branch(
-            project_id, masking_rules=self.rules, start_anonymization=True, **kwargs
-        )
+    from airflow_provider_jambo.hooks.anonymization import AnonymizationResult
+    from airflow_provider_jambo.hooks.jambo import JamboHook
+    from airflow_provider_jambo.models import AnonymizedBranchResult
 
 
 class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
@@ -90,7 +71,9 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
 
     @cached_property
     def hook(self) -> JamboHook:
-        return _AnonymizingHook(self.jambo_conn_id, rules=check_masking_rules(self.masking_rules))
+        from airflow_provider_jambo.hooks.jambo import AnonymizingHook
+
+        return AnonymizingHook(self.jambo_conn_id, rules=check_masking_rules(self.masking_rules))
 
     # -- the create, then the anonymization ---------------------------------------------------------
 
@@ -114,6 +97,8 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
         self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
     ) -> AnonymizedBranchResult:
         """After the anonymization (deferred): the trigger's event decides."""
+        from airflow_provider_jambo.hooks.anonymization import AnonymizationResult
+
         result = self._result_after_deferral(context, result)
         if event.get("status") == "error":
             raise JamboError(f"waiting for the anonymization failed: {event.get('message')}")
@@ -126,6 +111,9 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
         if not result.get("created"):
             self._prepare_adopted(project_id, branch_id, result)
         if self.deferrable:
+            from airflow_provider_jambo.triggers.anonymized import JamboAnonymizationTrigger
+            from airflow_provider_jambo.triggers.base import settle_deadline
+
             self.log.info("Deferring until branch %s is anonymized (timeout %.0f s)", branch_id, self.timeout)
             self.defer(
                 trigger=JamboAnonymizationTrigger(
@@ -182,7 +170,7 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
             status = self.hook.get_anonymized_status(
                 str(result["branch_id"]), project_id=str(result["project_id"])
             )
-            return cast(AnonymizedBranchResult, {**result, "masked_columns": status.masked_columns})
+            return cast("AnonymizedBranchResult", {**result, "masked_columns": status.masked_columns})
         if waited.status == "timeout":
             error: JamboError = JamboOperationTimeoutError(
                 f"{waited.message} after the timeout of {self.timeout:g} s"

@@ -15,7 +15,7 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
-from airflow_provider_jambo.hooks.anonymization import MaskingRule, check_masking_rules
+from airflow_provider_jambo.masking import MaskingRule, check_masking_rules
 from airflow_provider_jambo.operators.anonymized import JamboCreateAnonymizedBranchOperator
 from airflow_provider_jambo.triggers.anonymized import JamboAnonymizationTrigger
 from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
