@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_jambo import __version__
+from airflow_provider_jambo.limits import DEFAULT_REQUESTS_PER_MINUTE, SERVICE_REQUESTS_PER_MINUTE
 
 DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
 
@@ -90,6 +91,21 @@ def get_provider_info() -> dict[str, Any]:
                     "retry_max_wait": {
                         "label": "Max total retry time (seconds)",
                         "schema": {"type": ["number", "null"], "default": 300},
+                    },
+                    "requests_per_minute": {
+                        "label": "Request budget (per minute)",
+                        "description": (
+                            "What each Airflow process may send to the account per minute, shared by "
+                            f"all its tasks and triggers; at most {SERVICE_REQUESTS_PER_MINUTE} (the "
+                            "service's limit). Lower it when several processes or other clients share "
+                            "the account."
+                        ),
+                        "schema": {
+                            "type": ["number", "null"],
+                            "default": DEFAULT_REQUESTS_PER_MINUTE,
+                            "exclusiveMinimum": 0,
+                            "maximum": SERVICE_REQUESTS_PER_MINUTE,
+                        },
                     },
                 },
                 "ui-field-behaviour": {

@@ -20,28 +20,33 @@ the cores the emulator (on core 0, its own process) does not use:
 Printed per run: requests/min in total (emulator request log), 429s, errors (waits not ending in
 success), CPU of this process per wait-minute, RSS growth per wait over a warm baseline (a warm-up
 run first; RSS never shrinks, so only the first measured run's figure is meaningful: later ones
-start above their peak and print 0), detection delay p50/p95 (when the wait returned minus the
-operation's ``updated_at``, or minus the start of the waits; same machine clock), and the load
-average. ``--projects`` adds a run of the largest N spread over that many projects (fairness:
-per-project p50/p95 ranges, projects with a wait not done).
+start above their peak and print 0 or little), detection delay p50/p95 (when the wait returned minus
+when the operation finished, the emulator's exact time from ``/_emulator/operation_times``; the
+API's stamps are whole seconds), and the load average. ``--projects`` adds a run of the largest N
+spread over that many projects (fairness: per-project p50/p95 ranges, projects with a wait not done).
 
-Measured 2026-12-02 01:37-01:45 UTC on the shared 2-core machine (load 2-7; 10-20-s operations):
+Measured 2026-12-02 06:12-06:30 UTC on the shared 2-core machine (load 0-2; 10-20-s operations):
 
     waits by        N  req/min   429s errors cpu ms/wm KiB/wait   p50 s   p95 s
-    ours          100       41      0      0      3.01      2.9    1.56    1.57
-    5s-poller     100    1,159    173      0     31.16     32.6    4.44   10.04
-    HttpSensor    100    4,036    946      -     35.17     83.2       -       -
-    ours          500       69      0      0      1.77        -    0.99    1.64
-    5s-poller     500    3,519  1,490      0     53.67        -    7.62   24.81
-    HttpSensor    500   14,648  4,993      -     29.45        -       -       -
-    ours         1000       53      0      0      1.33        -    1.27    2.43
-    5s-poller    1000    4,051  2,525      0     43.12        -   13.56   32.28
-    HttpSensor   1000   52,237 25,157      -     58.39        -       -       -
-    ours    1000/10 projects  397   0      0      2.13        -    1.24    3.14  (per project p50
-            1.23-1.25 s, p95 3.14-3.18 s; none starved)
-    5s-poller 1000/10 projects 4,571 3,726 0     40.32        -   15.16   47.16  (p50 4.5-23.8 s)
+    ours          100       39      0      0      2.99      2.8    1.72    1.75
+    5s-poller     100    1,150    320      0     16.17     28.2    5.81   10.88
+    HttpSensor    100   10,376  3,069      -     70.29    120.7       -       -
+    ours          500       47      0      0      1.31        -    1.69    1.93
+    5s-poller     500    3,670  2,102      0     32.71        -    8.78   31.00
+    HttpSensor    500   42,539 16,242      -     86.62        -       -       -
+    ours         1000       57      0      0      1.48        -    0.92    1.90
+    5s-poller    1000    4,676  4,497      0     28.29        -   15.42   49.42
+    HttpSensor   1000   51,303 26,410      -     57.07        -       -       -
+    ours    1000/10 projects  409   0      0      1.93        -    0.74    1.92  (per project p50
+            0.72-0.76 s, p95 1.92-1.95 s; none starved)
+    5s-poller 1000/10 projects 4,135 3,258 0     33.10        -   12.11   43.67  (p50 7.9-22.8 s)
 
-Detection p50 is about half the trigger's ``poll_interval`` (2 s) plus a round's processing.
+    --waits 1000 --projects 0 (06:40 UTC, load 0.4), so that RSS is the first run's:
+    ours         1000       61      0      0      1.50      8.4    0.55    1.97
+
+Detection is bounded by the trigger's ``poll_interval`` (2 s): these operations' durations differ
+batch to batch, so what was learned says little and the waits back off to the cap. The 100-wait
+run's operations end together, so its p50 and p95 are one phase of that 2-s grid.
 """
 
 from __future__ import annotations

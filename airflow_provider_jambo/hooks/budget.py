@@ -31,11 +31,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_jambo.exceptions import JamboConfigError
+from airflow_provider_jambo.limits import DEFAULT_REQUESTS_PER_MINUTE, SERVICE_REQUESTS_PER_MINUTE
 
-#: The service's limit per account (behaviour notes); the budget must stay below it.
-SERVICE_REQUESTS_PER_MINUTE = 700
-#: Default budget: ~80% of the limit, leaving room for the account's other clients.
-DEFAULT_REQUESTS_PER_MINUTE = 560.0
+__all__ = [
+    "BURST",
+    "DEFAULT_429_PAUSE",
+    "DEFAULT_REQUESTS_PER_MINUTE",
+    "SERVICE_REQUESTS_PER_MINUTE",
+    "RequestBudget",
+    "Ticket",
+    "account_key",
+    "budget_for",
+    "check_requests_per_minute",
+    "reset_budgets",
+]
+
 #: How many requests may be sent at once (below the service's 40/s per route).
 BURST = 30.0
 #: Pause after a 429 that carries no Retry-After.
