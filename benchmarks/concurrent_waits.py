@@ -41,7 +41,7 @@ Measured 2026-12-02 06:12-06:30 UTC on the shared 2-core machine (load 0-2; 10-2
             0.72-0.76 s, p95 1.92-1.95 s; none starved)
     5s-poller 1000/10 projects 4,135 3,258 0     33.10        -   12.11   43.67  (p50 7.9-22.8 s)
 
-    --waits 1000 --projects 0 (06:40 UTC, load 0.4), so that RSS is the first run's:
+    --waits 1000 --projects 0 (06:30 UTC, load 0.4), so that RSS is the first run's:
     ours         1000       61      0      0      1.50      8.4    0.55    1.97
 
 Detection is bounded by the trigger's ``poll_interval`` (2 s): these operations' durations differ
