@@ -62,7 +62,7 @@ from datetime import datetime
 from airflow.sdk import DAG
 from airflow.providers.standard.operators.empty import EmptyOperator
 
-with DAG(dag_id="baseline_{n}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+with DAG(dag_id="baseline_{n}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
     previous = None
     for i in range({n}):
         task = EmptyOperator(task_id=f"t{{i}}")
@@ -71,6 +71,33 @@ with DAG(dag_id="baseline_{n}", schedule=None, start_date=datetime(2026, 1, 1), 
         previous = task
 """
 
+
+# A DAG of this provider's operators and nothing else (no ``@task``), to compare with a chain of as
+# many EmptyOperators: what a task of ours costs at parse time over one of Airflow's.
+OURS_ONLY = """
+from datetime import datetime, timedelta
+from airflow.sdk import DAG
+from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator, JamboDeleteBranchOperator
+from airflow_provider_jambo.operators.compute import JamboCreateComputeOperator, JamboSuspendComputeOperator
+from airflow_provider_jambo.sensors.operation import JamboOperationSensor
+
+with DAG(dag_id="ours_{n}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+    previous = None
+    for i in range({n} // 5):
+        create = JamboCreateBranchOperator(
+            task_id=f"create_{{i}}", branch_name=f"b-{{i}}", ttl=timedelta(hours=3)
+        )
+        compute = JamboCreateComputeOperator(
+            task_id=f"compute_{{i}}", branch=create.output, compute_type="read_only"
+        )
+        suspend = JamboSuspendComputeOperator(task_id=f"suspend_{{i}}", endpoint_id="ep-quiet-sea-a5833nbi")
+        wait = JamboOperationSensor(task_id=f"wait_{{i}}", branch=f"b-{{i}}", poke_interval=5)
+        delete = JamboDeleteBranchOperator(task_id=f"delete_{{i}}", branch=create.output)
+        create >> compute >> suspend >> wait >> delete
+        if previous is not None:
+            previous >> create
+        previous = delete
+"""
 
 # The same DAG file with every operator/sensor of this provider replaced by an ``EmptyOperator``
 # (and its other names by a plain function): what the file costs with Airflow's features alone
@@ -131,6 +158,12 @@ def main() -> int:
     parser.add_argument(
         "examples", nargs="*", help="example DAG files (names or substrings); default: every example"
     )
+    parser.add_argument(
+        "--ours-only",
+        default="5,50",
+        type=lambda text: [int(n) for n in text.split(",") if n],
+        help="sizes of a generated DAG of only our operators (multiples of 5; empty: skip)",
+    )
     args = parser.parse_args()
     examples = [e for e in EXAMPLES if not args.examples or any(a in e.name for a in args.examples)]
 
@@ -169,6 +202,17 @@ def main() -> int:
             f"median ratio vs the same DAG with EmptyOperators: {statistics.median(same_ratios):.2f}; "
             f"vs a same-size chain of EmptyOperators: {statistics.median(chain_ratios):.2f}"
         )
+        for n in args.ours_only:
+            ours, chain = Path(tmp) / f"ours_{n}.py", Path(tmp) / f"chain_{n}.py"
+            ours.write_text(OURS_ONLY.format(n=n))
+            chain.write_text(BASELINE.format(n=n))
+            (cost, tasks), (chain_cost, chain_tasks) = medians([ours, chain], env, args.runs)
+            if tasks != chain_tasks:
+                raise SystemExit(f"ours-only DAG has {tasks} tasks, its chain {chain_tasks}")
+            print(
+                f"{'only our operators':40} {tasks:5d} {cost * 1000:6.1f} {'':>15} {'':>6}"
+                f" {chain_cost * 1000:11.1f} {cost / chain_cost:6.2f}"
+            )
     return 0
 
 

@@ -77,13 +77,26 @@ def test_a_poke_over_several_operations_costs_one_request(jambo_project: JamboPr
 def test_poke_mode_execute_for_branch_operations(jambo_project: JamboProject) -> None:
     jambo_project.emu.set_operation_durations(default=10)
     ids = start_branch("ext-1")
-    # The operations finish while the sensor pokes (the manual clock jumps from another thread).
-    timer = threading.Timer(0.3, jambo_project.emu.advance, [30])
-    timer.start()
+    emu = jambo_project.emu
+    emu.clear_requests()
+    # The operations finish while the sensor pokes: the manual clock jumps (from another thread)
+    # once the sensor has read them in flight, however slow the machine is.
+    stop = threading.Event()
+
+    def finish_after_the_first_read() -> None:
+        while not stop.is_set():
+            if any(r["route"] == "/projects/{project_id}/operations" for r in emu.requests()):
+                emu.advance(30)
+                return
+            stop.wait(0.02)
+
+    advancer = threading.Thread(target=finish_after_the_first_read, daemon=True)
+    advancer.start()
     try:
         assert sensor(branch="ext-1").execute(make_context()) == ids
     finally:
-        timer.cancel()
+        stop.set()
+        advancer.join()
 
 
 def test_branch_target_takes_only_that_branchs_in_flight_operations(jambo_project: JamboProject) -> None:
