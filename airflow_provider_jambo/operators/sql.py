@@ -6,15 +6,24 @@ built at run time without a password in XCom or rendered fields.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 
+from airflow_provider_jambo.branch_target import BranchTarget
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.hooks.sql import BranchTarget, JamboPostgresHook
 from airflow_provider_jambo.rules import DEFAULT_CONN_ID, is_known
+
+if importlib.util.find_spec("airflow.providers.postgres") is None:
+    # Fail the DAG file now, with hooks/sql.py's message saying what to install.
+    import airflow_provider_jambo.hooks.sql  # noqa: F401
+
+if TYPE_CHECKING:
+    # The postgres provider (and psycopg, ~50 ms) is imported when the task runs, not at parse.
+    from airflow_provider_jambo.hooks.sql import JamboPostgresHook
 
 __all__ = ["JamboBranchSQLOperator"]
 
@@ -68,6 +77,8 @@ class JamboBranchSQLOperator(SQLExecuteQueryOperator):
 
     @cached_property
     def _branch_hook(self) -> JamboPostgresHook:
+        from airflow_provider_jambo.hooks.sql import JamboPostgresHook
+
         return JamboPostgresHook(
             branch=self.branch,
             jambo_conn_id=self.jambo_conn_id,

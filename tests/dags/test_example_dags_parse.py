@@ -96,14 +96,16 @@ def test_ephemeral_branch_example_uses_setup_and_teardown() -> None:
     assert dag.task_dict["delete_branch"].upstream_task_ids >= {"create_branch", "work"}
 
 
-#: Imported only when a task runs: the hook and its HTTP client, the models, the triggers. Only our
-#: modules are listed: httpx and tenacity are imported by Airflow's task SDK itself, and
-#: airflow.triggers.base by Airflow 2.11's BaseOperator and 3.0's standard operators.
+#: Imported only when a task runs: the hook and its HTTP client, the SQL hook (and with it psycopg),
+#: the models, the triggers. Only our modules are listed: httpx and tenacity are imported by
+#: Airflow's task SDK itself, and airflow.triggers.base by Airflow 2.11's BaseOperator and 3.0's
+#: standard operators.
 RUN_TIME_MODULES = (
     "airflow_provider_jambo.hooks.jambo",
     "airflow_provider_jambo.hooks.client",
     "airflow_provider_jambo.hooks.waiting",
     "airflow_provider_jambo.hooks.anonymization",
+    "airflow_provider_jambo.hooks.sql",
     "airflow_provider_jambo.models",
     "airflow_provider_jambo.triggers.base",
     "airflow_provider_jambo.triggers.operation",
