@@ -14,18 +14,29 @@ changes hit all three: the same DAG file with this provider's operators swapped 
 ``EmptyOperator`` (what the file costs with Airflow's own features alone: ``@task``, setup/teardown,
 params; the ratio is what our modules add), and a generated chain of as many ``EmptyOperator``s.
 
-Measured 2026-12-02 01:48 UTC (load 2.3-5.0, 7 runs each), after the operator modules stopped
-importing the hook, models and triggers at parse time:
+``--ours-only`` adds generated DAGs of only this provider's operators (create branch, create and
+suspend compute, the sensor, delete branch; no ``@task``) against a same-size chain.
+
+Measured 2026-12-02 07:10 UTC (load 0.1-0.7, 7 runs each), after the masking rules, BranchTarget
+and the SQL operator stopped importing the hook and the postgres provider at parse time:
 
     DAG file                               tasks    ms  same DAG, Empty  ratio  Empty chain  ratio
-    example_jambo_compute.py                   4  37.8             31.7   1.19         29.9   1.26
-    example_jambo_ephemeral_branch.py          3  55.7             44.2   1.26         21.8   2.55
-    example_jambo_janitor.py                   1  29.8             34.0   0.87         23.2   1.28
-    example_jambo_operation_sensor.py          4  50.1             58.5   0.86         23.3   2.15
+    example_jambo_anonymized_preview.py        5  50.6             32.5   1.56         13.7   3.70
+    example_jambo_compute.py                   4  17.1             14.8   1.15         13.9   1.23
+    example_jambo_ephemeral_branch.py          3  34.4             31.7   1.09         13.7   2.52
+    example_jambo_janitor.py                   1  17.5             15.5   1.13         14.1   1.24
+    example_jambo_operation_sensor.py          4  41.1             39.9   1.03         16.1   2.55
+    example_jambo_preview_environment.py       6  56.3             36.3   1.55         14.7   3.82
+    example_jambo_scheduled_report.py          3  36.4             14.8   2.46         14.4   2.54
+    only our operators                         5  22.0                                 14.7   1.50
+    only our operators                        50  28.0                                 19.6   1.43
 
+(Before: the preview, report and anonymized examples took 108-122 ms, 2.9-6.1x the same DAG.)
 Against the chain, the branch and sensor examples pay mostly for Airflow's ``@task`` decorator
-(it imports the standard provider's PythonOperator and ``packaging``: 18-40 ms), not for ours.
-Importing ``airflow.sdk`` itself, paid by every DAG file and not counted here, is ~900 ms.
+(it imports the standard provider's PythonOperator and ``packaging``: 18-40 ms), not for ours; the
+preview and report examples for the common.sql operator the SQL operator subclasses (~20 ms). A
+DAG of only our operators pays ~7 ms once for our modules and ~0.1 ms per task over an
+``EmptyOperator``. Importing ``airflow.sdk`` itself, paid by every DAG file and not counted, is ~900 ms.
 """
 
 from __future__ import annotations
