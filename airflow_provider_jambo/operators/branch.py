@@ -457,7 +457,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
                 hook=hook,
             )
             waited = hook.wait_for_operations(
-                [op.id for op in operations],
+                operations,
                 project_id=pid,
                 deadline=deadline,
                 poll_interval=self.poll_interval,

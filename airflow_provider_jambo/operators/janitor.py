@@ -273,7 +273,7 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
             if operations:
                 # The parent can only go once the child's deletion has finished.
                 hook.wait_for_operations(
-                    [op.id for op in operations], project_id=project_id, timeout=self.operation_timeout
+                    operations, project_id=project_id, timeout=self.operation_timeout
                 ).raise_for_status()
         self.log.info("Deleted %d stale branch(es)", len(plan.delete))
         return plan.to_dict(dry_run=False)

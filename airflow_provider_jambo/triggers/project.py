@@ -25,15 +25,17 @@ from airflow_provider_jambo.hooks.waiting import (
     WaitResult,
     list_operations_request,
 )
-from airflow_provider_jambo.models import parse_operations
+from airflow_provider_jambo.models import Operation, parse_operations
 from airflow_provider_jambo.triggers.base import JamboWaitTrigger
 
 
 @dataclass(frozen=True)
 class AwaitOperations:
-    """Wait (with the hook's waiting rules) for these operations; send back the ``WaitResult``."""
+    """Wait (with the hook's waiting rules) for these operations; send back the ``WaitResult``.
 
-    operation_ids: list[str]
+    The operations as listed: their actions tell the wait when to look first."""
+
+    operations: list[Operation]
 
 
 def idle_steps(
@@ -55,7 +57,7 @@ def idle_steps(
             return WaitResult(
                 "timeout", busy, f"project {project_id} still has operations in flight: {names}"
             )
-        waited: WaitResult = yield AwaitOperations([op.id for op in busy])
+        waited: WaitResult = yield AwaitOperations(busy)
         if waited.status == "timeout":
             return WaitResult("timeout", waited.operations, f"project {project_id}: {waited.message}")
 
@@ -73,7 +75,7 @@ def wait_until_idle(
             else:
                 step = steps.send(
                     hook.wait_for_operations(
-                        step.operation_ids,
+                        step.operations,
                         project_id=project_id,
                         deadline=deadline,
                         poll_interval=poll_interval,
@@ -109,7 +111,7 @@ class JamboProjectIdleTrigger(JamboWaitTrigger):
                 else:
                     step = steps.send(
                         await hook.await_operations(
-                            step.operation_ids,
+                            step.operations,
                             project_id=self.project_id,
                             deadline=self.deadline,
                             poll_interval=self.poll_interval,
