@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypedDict, TypeVar, get_args
 
 from airflow_provider_jambo.rules import SCHEMA_ONLY, parse_rfc3339
@@ -31,7 +31,7 @@ class _Unset(enum.Enum):
 UNSET = _Unset.UNSET
 
 
-class OperationStatus(str, enum.Enum):
+class OperationStatus(enum.StrEnum):
     """Status of an operation; unknown values map to ``UNKNOWN`` (treated as in flight).
 
     Whether an *operation* is still pending depends on more than its status (``failed`` with a
@@ -86,7 +86,7 @@ def parse_datetime(value: Any) -> datetime | None:
         return None
     parsed = parse_rfc3339(value)
     if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
@@ -143,7 +143,7 @@ class Operation:
             id=str(data.get("id", "")),
             project_id=str(data.get("project_id", "")),
             action=str(data.get("action", "unknown")),
-            status=OperationStatus(data.get("status")),
+            status=OperationStatus(str(data.get("status") or OperationStatus.UNKNOWN)),
             branch_id=_str(data, "branch_id"),
             endpoint_id=_str(data, "endpoint_id"),
             error=_str(data, "error") or None,

@@ -18,7 +18,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.common.compat.sdk import XComArg
@@ -287,16 +287,16 @@ def parse_timestamp(param: str, value: object) -> datetime:
         raise JamboConfigError(f"{rule}, got {type(value).__name__} {value!r}")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise JamboConfigError(f"{rule}; {value!r} has no time zone (add Z for UTC)")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def format_timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with second precision, as the service wants (``2026-06-09T18:02:16Z``)."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _now(now: datetime | None) -> datetime:
-    return now if now is not None else datetime.now(timezone.utc)
+    return now if now is not None else datetime.now(UTC)
 
 
 def check_expires_at(param: str, value: object, *, now: datetime | None = None) -> datetime:

@@ -78,7 +78,7 @@ def start_emulator() -> Server:
     """The emulator on core 0, this process (the waiters) on the others: the emulator's CPU is not
     counted as ours, and the waiters' loop cannot starve it (nor it them)."""
     exe = Path(sys.executable).with_name("jambo-emulator")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "airflow_provider_jambo.emulator"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jambo_emulator"]
     cmd += ["--host", "127.0.0.1", "--port", "0", "--api-key", API_KEY, "--postgres", "off"]
     server = _start("emulator", cmd, 0, dict(os.environ))
     others = set(os.sched_getaffinity(0)) - {0}

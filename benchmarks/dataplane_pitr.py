@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 import psycopg
 
-from airflow_provider_jambo.emulator.dataplane import base
-from airflow_provider_jambo.emulator.dataplane.postgres import PostgresDataPlane
+from jambo_emulator.dataplane import base
+from jambo_emulator.dataplane.postgres import PostgresDataPlane
 
 PROJECT, PASSWORD = "bench", "bench-secret"
 

@@ -37,8 +37,8 @@ import time
 
 from task_runner import run_task
 
-from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
+from jambo_emulator import JamboEmulator
 
 
 def one_task(name: str, grace: float) -> tuple[float, bool]:

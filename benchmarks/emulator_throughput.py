@@ -117,7 +117,7 @@ def _start(name: str, cmd: list[str], cpu: int, env: dict[str, str], timeout: fl
 
 def start_emulator(cpu: int, env: dict[str, str]) -> Server:
     exe = Path(sys.executable).with_name("jambo-emulator")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "airflow_provider_jambo.emulator"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jambo_emulator"]
     # Rate limits off: the run sends far more than 700/min on one key, which is not what is measured;
     # no data plane: only the control plane is measured.
     cmd += ["--host", "127.0.0.1", "--port", "0", "--api-key", API_KEY, "--no-rate-limits"]

@@ -60,12 +60,12 @@ os.environ.setdefault("AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS", "0")
 
 from task_runner import run_task
 
-from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.hooks.waiting import forget_durations
 from airflow_provider_jambo.operators.branch import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
 )
+from jambo_emulator import JamboEmulator
 
 BASELINE_INTERVAL = 5.0
 #: The requests that wait (reads of operations); the rest are the calls themselves and the

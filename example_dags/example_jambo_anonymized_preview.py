@@ -24,7 +24,7 @@ constant if the check must never flake).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ with DAG(
     dag_id="example_jambo_anonymized_preview",
     description="Branch main with names and emails masked, run the preview pipeline, check, delete.",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     template_searchpath=[str(SQL_DIR)],
     user_defined_macros={"run_branch_name": run_branch_name},

@@ -13,7 +13,7 @@ it is first deployed, so unpausing it (daily schedule) starts dry runs, never a 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.providers.common.compat.sdk import DAG, Param
 
@@ -23,7 +23,7 @@ with DAG(
     dag_id="example_jambo_janitor",
     description="Delete stale preview branches (by name prefix, annotation and age), children first.",
     schedule="@daily",
-    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
     is_paused_upon_creation=True,
     # Params keep their types (bool, int, dict) when rendered into the operator's fields.

@@ -20,7 +20,7 @@ Trigger with ``{"inject_bad_data": true}`` to see a check fail and the branch st
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ with DAG(
     dag_id="example_jambo_preview_environment",
     description="Branch main, migrate and transform on the branch, check the data, diff the schema, delete.",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     template_searchpath=[str(SQL_DIR)],
     user_defined_macros={"run_branch_name": run_branch_name},

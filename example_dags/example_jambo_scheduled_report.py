@@ -15,7 +15,7 @@ names come from the run id, which every run has.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ with DAG(
     description="Daily: branch main at the data interval's end, run the revenue report on it, delete it.",
     # A real data interval (yesterday 00:00 -> today 00:00), so "the interval's end" is midnight.
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
     template_searchpath=[str(SQL_DIR)],
     user_defined_macros={"run_branch_name": run_branch_name, "report_end": report_end},

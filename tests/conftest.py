@@ -1,7 +1,7 @@
 """Test-wide setup: an isolated AIRFLOW_HOME before anything imports Airflow.
 
 The `jambo_emulator` fixture itself comes from the package's pytest plugin
-(`airflow_provider_jambo.emulator.pytest_plugin`), exactly as users' own DAG tests get it.
+(`jambo_emulator.pytest_plugin`), exactly as users' own DAG tests get it.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,9 +20,6 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 # In-process tests drive triggers themselves: there is no worker report for an event to overtake
 # (the real stack in tests/deployment starts its processes without this, so it keeps the default).
 os.environ.setdefault("AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS", "0")
-
-ROOT = Path(__file__).resolve().parent.parent
-SPEC_PATH = ROOT.parent / "shared" / "reference" / "jambo-api-v2.openapi.yaml"
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ What each refuses (and that nothing is sent then) is the table in ``test_bad_inp
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -26,7 +26,7 @@ from airflow_provider_jambo.rules import (
     seconds,
 )
 
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def test_ttl_gives_absolute_expiry() -> None:
@@ -37,7 +37,7 @@ def test_ttl_gives_absolute_expiry() -> None:
 
 def test_expires_at_parsed_to_utc() -> None:
     got = check_expiry(expires_at="2026-06-02T14:00:00+02:00", protected=False, now=NOW)
-    assert got == datetime(2026, 6, 2, 12, 0, tzinfo=timezone.utc)
+    assert got == datetime(2026, 6, 2, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_expiry_errors_name_the_rule(kwargs: dict, fragment: str) -> None:
 def test_point_in_time_is_an_lsn_or_a_timestamp_never_both(prefix: str) -> None:
     assert point_in_time(prefix, None, None) == {}
     assert point_in_time(prefix, "0/16B3748", None) == {f"{prefix}_lsn": "0/16B3748"}
-    when = datetime(2026, 1, 31, 12, 0, 0, 500, tzinfo=timezone.utc)
+    when = datetime(2026, 1, 31, 12, 0, 0, 500, tzinfo=UTC)
     assert point_in_time(prefix, None, when, now=NOW) == {f"{prefix}_timestamp": "2026-01-31T12:00:00Z"}
     text = "2026-06-01T02:00:00.123+02:00"
     assert point_in_time(prefix, None, text, now=NOW) == {f"{prefix}_timestamp": "2026-06-01T00:00:00Z"}
@@ -107,8 +107,8 @@ def test_choice_bool_and_seconds() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2022-12-07T00:45:05.123456789Z", datetime(2022, 12, 7, 0, 45, 5, 123456, tzinfo=timezone.utc)),
-        ("2022-12-07 00:45:05+01:00", datetime(2022, 12, 6, 23, 45, 5, tzinfo=timezone.utc)),
+        ("2022-12-07T00:45:05.123456789Z", datetime(2022, 12, 7, 0, 45, 5, 123456, tzinfo=UTC)),
+        ("2022-12-07 00:45:05+01:00", datetime(2022, 12, 6, 23, 45, 5, tzinfo=UTC)),
         ("2022-12-07T00:45:05", datetime(2022, 12, 7, 0, 45, 5)),
         ("yesterday", None),
     ],

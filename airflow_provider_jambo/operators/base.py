@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -86,7 +86,7 @@ def in_flight_operations(
     one day ago), so a project with a long history costs a page or two, not all of them.
     Returned oldest first (the order they were started).
     """
-    since = since or datetime.now(timezone.utc) - IN_FLIGHT_LOOKBACK
+    since = since or datetime.now(UTC) - IN_FLIGHT_LOOKBACK
     found: list[Operation] = []
     for op in hook.list_operations(project_id):
         if op.created_at is not None and op.created_at < since:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import TaskDeferred
@@ -719,7 +719,7 @@ class JamboResetBranchOperator(JamboBaseOperator):
 
     def _new_expiry(self, branch: Branch, from_parent: bool) -> datetime | None:
         """The expiry to set after the reset, or None to leave it to the service."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if self.ttl is not None:
             return check_expiry(expires_at=None, ttl=self.ttl, protected=False, now=now)
         interval = branch.raw.get("ttl_interval_seconds")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
@@ -246,7 +246,7 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
 
     def _clean(self, hook: JamboHook, rule: StaleBranchRule, *, dry_run: bool) -> dict[str, Any]:
         project_id = self.project_id or hook.project_id
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
 
         branches = list(hook.list_branches(project_id))
         candidates = [b for b in branches if rule.matches_name_and_age(b, now)]

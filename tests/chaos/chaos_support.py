@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.exceptions import JamboError
 from airflow_provider_jambo.hooks.client import REQUEST_ID_HEADER
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from jambo_emulator import JamboEmulator
 
 T = TypeVar("T")
 

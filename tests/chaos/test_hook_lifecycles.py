@@ -38,9 +38,9 @@ from chaos_support import (
     tag_requests,
 )
 
-from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.retry import RetryPolicy
+from jambo_emulator import JamboEmulator
 
 pytestmark = pytest.mark.chaos
 

@@ -33,7 +33,6 @@ from chaos_support import (
 )
 from jambo_support import make_context
 
-from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.exceptions import JamboServerError
 from airflow_provider_jambo.operators.base import JamboBaseOperator
 from airflow_provider_jambo.operators.branch import (
@@ -41,6 +40,7 @@ from airflow_provider_jambo.operators.branch import (
     JamboDeleteBranchOperator,
     JamboResetBranchOperator,
 )
+from jambo_emulator import JamboEmulator
 
 pytestmark = pytest.mark.chaos
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from runner import AIRFLOW_2, EXAMPLE_DAGS, DagRunResult
 
-from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from jambo_emulator import JamboEmulator
 
 pytestmark = pytest.mark.dags
 

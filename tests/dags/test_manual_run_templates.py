@@ -9,7 +9,7 @@ are rendered here with exactly such a context. What a real manual trigger does e
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 RUN_ID = "manual__2026-12-01T21:30:00.123456+00:00"
-RUN_AFTER = datetime(2026, 12, 1, 21, 30, tzinfo=timezone.utc)
+RUN_AFTER = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
 EXAMPLES = sorted(p.stem for p in EXAMPLE_DAGS.glob("example_*.py"))
 LOGICAL_DATE_KEYS = {"logical_date", "ds", "ds_nodash", "ts", "ts_nodash", "data_interval_end"}
 

@@ -17,9 +17,9 @@ import psycopg
 import pytest
 from dags.runner import EXAMPLE_DAGS, AirflowHome, DagRunResult
 
-from airflow_provider_jambo.emulator import JamboEmulator
-from airflow_provider_jambo.emulator.config import EmulatorConfig
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from jambo_emulator import JamboEmulator
+from jambo_emulator.config import EmulatorConfig
 
 pytestmark = [pytest.mark.dags, pytest.mark.postgres]
 
@@ -182,7 +182,7 @@ def test_scheduled_report_backfill_reports_the_data_as_it_was_at_the_interval_en
     with psycopg.connect(project.main_uri, connect_timeout=10) as conn:
         conn.execute(SEED_SQL)
     emu.advance(TWO_DAYS)  # now past the interval's end: what follows is written after it
-    midnight = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     late = midnight - dt.timedelta(hours=1)  # dated inside the interval, written after its end
     with psycopg.connect(project.main_uri, connect_timeout=10) as conn:
         conn.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
@@ -100,7 +100,7 @@ def test_api_request_needs_every_path_value() -> None:
 
 
 def test_parse_retry_after_seconds_and_http_date() -> None:
-    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("3", now) == 3.0
     assert parse_retry_after(" 1.5 ", now) == 1.5
     assert parse_retry_after(format_datetime(now + timedelta(seconds=7), usegmt=True), now) == 7.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
@@ -162,7 +162,7 @@ def test_branch_lifecycle(hook: JamboHook, emu: Any, project_id: str) -> None:
 
     renamed = hook.update_branch(branch.id, name="dev-renamed")
     assert renamed.resource.name == "dev-renamed"
-    expiry = (datetime.now(timezone.utc) + timedelta(days=1)).replace(microsecond=0)
+    expiry = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
     with_ttl = hook.update_branch(branch.id, expires_at=expiry)
     assert with_ttl.resource.expires_at == expiry
     cleared = hook.update_branch(branch.id, expires_at=None)
@@ -321,7 +321,7 @@ def test_bad_arguments_fail_before_any_request(hook: JamboHook, emu: Any) -> Non
     with pytest.raises(JamboConfigError, match="init_source must be one of"):
         hook.create_branch(name="x", init_source="copy")
     with pytest.raises(JamboConfigError, match="expires_at must be at most 30 days ahead"):
-        hook.create_branch(name="x", expires_at=datetime.now(timezone.utc) + timedelta(days=40))
+        hook.create_branch(name="x", expires_at=datetime.now(UTC) + timedelta(days=40))
     with pytest.raises(JamboConfigError, match="RFC 3339 timestamp with a zone"):
         hook.update_branch("br-x", expires_at="2030-01-01T00:00:00")
     with pytest.raises(JamboConfigError, match="branch_id must be a Jambo id"):

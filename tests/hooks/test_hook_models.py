@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -31,11 +31,11 @@ def test_operation_status_unknown_value_falls_back() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2022-11-30T18:25:15Z", datetime(2022, 11, 30, 18, 25, 15, tzinfo=timezone.utc)),
-        ("2022-12-07T00:45:05.262011Z", datetime(2022, 12, 7, 0, 45, 5, 262011, tzinfo=timezone.utc)),
-        ("2022-12-07T00:45:05.2Z", datetime(2022, 12, 7, 0, 45, 5, 200000, tzinfo=timezone.utc)),
-        ("2022-12-07T00:45:05.123456789+00:00", datetime(2022, 12, 7, 0, 45, 5, 123456, tzinfo=timezone.utc)),
-        ("2022-12-07T00:45:05", datetime(2022, 12, 7, 0, 45, 5, tzinfo=timezone.utc)),
+        ("2022-11-30T18:25:15Z", datetime(2022, 11, 30, 18, 25, 15, tzinfo=UTC)),
+        ("2022-12-07T00:45:05.262011Z", datetime(2022, 12, 7, 0, 45, 5, 262011, tzinfo=UTC)),
+        ("2022-12-07T00:45:05.2Z", datetime(2022, 12, 7, 0, 45, 5, 200000, tzinfo=UTC)),
+        ("2022-12-07T00:45:05.123456789+00:00", datetime(2022, 12, 7, 0, 45, 5, 123456, tzinfo=UTC)),
+        ("2022-12-07T00:45:05", datetime(2022, 12, 7, 0, 45, 5, tzinfo=UTC)),
         ("not a date", None),
         (None, None),
     ],
@@ -54,7 +54,7 @@ def test_operation_from_api_tolerates_unknown_fields_and_actions() -> None:
     op = Operation.from_api(raw)
     assert op.action == "brand_new_action"
     assert op.status is OperationStatus.UNKNOWN
-    assert op.retry_at == datetime(2024, 1, 1, tzinfo=timezone.utc)
+    assert op.retry_at == datetime(2024, 1, 1, tzinfo=UTC)
     assert op.raw["new_field"] == {"x": 1}
     assert "brand_new_action" in op.describe()
     assert "br-a" in op.describe()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
@@ -142,7 +142,7 @@ def test_branch_not_ready_422_is_retried(api: respx.MockRouter, make_hook: Calla
 def test_retry_after_seconds_and_http_date_are_honoured(
     api: respx.MockRouter, make_hook: Callable[..., JamboHook], sleeps: SleepRecorder
 ) -> None:
-    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=42), usegmt=True)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=42), usegmt=True)
     api.get("/projects/proj-1").mock(
         side_effect=[
             err(429, "slow down", {"Retry-After": "7"}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -129,7 +129,7 @@ def test_resolve_deadline() -> None:
     assert resolve_deadline(None, None, 100.0) is None
     assert resolve_deadline(10, None, 100.0) == 110.0
     assert resolve_deadline(10, 105.0, 100.0) == 105.0
-    aware = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    aware = datetime(2026, 1, 1, tzinfo=UTC)
     assert resolve_deadline(None, aware, 0.0) == aware.timestamp()
     with pytest.raises(ValueError, match="timezone-aware"):
         resolve_deadline(None, datetime(2026, 1, 1), 0.0)

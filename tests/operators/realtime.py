@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from jambo_support import JamboProject, connection_json
 
-from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from jambo_emulator import JamboEmulator
 
 #: Seconds per operation: long enough to be caught in flight, short enough for a quick test.
 OPERATION_SECONDS = 0.4

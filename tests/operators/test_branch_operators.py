@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -68,7 +68,7 @@ def test_create_branch_waits_and_returns_the_documented_xcom(jambo_project: Jamb
     assert result["database"] == "neondb"
     assert result["role"] == "neondb_owner"
     expires = datetime.fromisoformat(result["expires_at"].replace("Z", "+00:00"))
-    assert timedelta(hours=1, minutes=55) < expires - datetime.now(timezone.utc) <= timedelta(hours=2)
+    assert timedelta(hours=1, minutes=55) < expires - datetime.now(UTC) <= timedelta(hours=2)
     # Pushed before the wait (so a teardown finds it even if the wait fails), same value as returned.
     assert ctx["ti"].pushed["return_value"] == result
     # multiple_outputs: each key is its own XCom too (``create.output["branch_id"]``).
@@ -262,7 +262,7 @@ def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs: dict, fragment: str) 
 
 def test_templated_values_are_checked_at_run_time_before_any_call(jambo_project: JamboProject) -> None:
     op = create_op(expires_at="{{ params.when }}")  # cannot be checked at parse time
-    op.expires_at = (datetime.now(timezone.utc) + timedelta(days=40)).isoformat()  # as rendered
+    op.expires_at = (datetime.now(UTC) + timedelta(days=40)).isoformat()  # as rendered
     jambo_project.emu.clear_requests()
     with pytest.raises(JamboConfigError, match="at most 30 days"):
         op.execute(make_context())
@@ -511,7 +511,7 @@ def test_reset_to_its_own_past_reapplies_the_ttl(jambo_project: JamboProject) ->
         expires = jambo_project.branch_named("ci-1").expires_at
         assert expires is not None
         # (+2 s: the service's timestamps and TTL interval are whole seconds.)
-        assert timedelta(minutes=55) < expires - datetime.now(timezone.utc) <= timedelta(hours=1, seconds=2)
+        assert timedelta(minutes=55) < expires - datetime.now(UTC) <= timedelta(hours=1, seconds=2)
 
 
 def test_reset_with_new_ttl(jambo_project: JamboProject) -> None:

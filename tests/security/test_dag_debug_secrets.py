@@ -13,8 +13,8 @@ import json
 import pytest
 from dags.runner import EXAMPLE_DAGS, AirflowHome
 
-from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from jambo_emulator import JamboEmulator
 
 pytestmark = pytest.mark.dags
 

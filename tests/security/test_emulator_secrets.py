@@ -42,7 +42,7 @@ def test_request_log_and_control_api_hold_no_secret(sec_project: SecProject, lea
 def test_emulator_cli_output_at_debug_shows_no_secret() -> None:
     key = "cli-secret-key-3c9d1e7f"
     env = {**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="jambo-sec-cli-")}
-    cmd = [sys.executable, "-m", "airflow_provider_jambo.emulator", "--port", "0", "--api-key", key]
+    cmd = [sys.executable, "-m", "jambo_emulator", "--port", "0", "--api-key", key]
     proc = subprocess.Popen(
         [*cmd, "--postgres", "off", "--log-level", "debug", "--operation-duration", "0"],
         stdout=subprocess.PIPE,

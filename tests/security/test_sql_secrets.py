@@ -12,11 +12,11 @@ import pytest
 from jambo_support import make_context
 from security_support import LeakWatch, connection_json, uri_password
 
-from airflow_provider_jambo.emulator import JamboEmulator
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.sql import JamboPostgresHook, get_branch_connection
 from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
 from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
+from jambo_emulator import JamboEmulator
 
 pytestmark = pytest.mark.postgres
 
