@@ -44,6 +44,12 @@ from jambo_emulator.dataplane.base import (
     parse_lsn,
 )
 from jambo_emulator.dataplane.masking import MaskRule, masking_statements
+from jambo_emulator.dataplane.pg_server import (
+    ADMIN_USER,
+    Binaries,
+    PostgresServer,
+    find_binaries,
+)
 from jambo_emulator.dataplane.pgwire import (
     DEPENDENT_OBJECTS_STILL_EXIST,
     DUPLICATE_OBJECT,
@@ -55,12 +61,6 @@ from jambo_emulator.dataplane.pgwire import (
 )
 from jambo_emulator.dataplane.proxy import ProxyHub, Route
 from jambo_emulator.dataplane.schema import clean_dump
-from jambo_emulator.dataplane.server import (
-    ADMIN_USER,
-    Binaries,
-    PostgresServer,
-    find_binaries,
-)
 from jambo_emulator.dataplane.tls import server_context
 
 #: Group role every branch role belongs to, as on the real service (read/write on all data).

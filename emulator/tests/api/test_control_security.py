@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from jambo_emulator import JamboEmulator, create_app
-from jambo_emulator.config import EmulatorConfig
 from jambo_emulator.server import exposure_warning
+from jambo_emulator.state.config import EmulatorConfig
 
 
 @pytest.fixture(scope="module")
