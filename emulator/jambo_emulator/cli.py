@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 
 from jambo_emulator import EmulatorDependencyError, require_server
-from jambo_emulator.api.bodies import ID_PATTERN
 from jambo_emulator.state.clock import MAX_OFFSET
 from jambo_emulator.state.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
+from jambo_emulator.state.ids import ID_PATTERN
 
 
 def _scoped_key(text: str) -> tuple[str, str]:

@@ -7,11 +7,19 @@ explicit ``null``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+import dataclasses
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
-ID_PATTERN = r"^[a-z0-9-]{1,60}$"
+from jambo_emulator.resources.branches import BranchSpec, BranchUpdate, RestoreSpec
+from jambo_emulator.resources.endpoints import EndpointSpec, EndpointUpdate
+from jambo_emulator.resources.projects import ProjectSpec, ProjectUpdate
+from jambo_emulator.state.clock import parse_timestamp
+from jambo_emulator.state.ids import ID_PATTERN
+
+T = TypeVar("T")
+
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 ComputeUnit = Annotated[float, Field(ge=0.25)]
 SuspendTimeout = Annotated[int, Field(ge=-1, le=604800)]
@@ -37,6 +45,17 @@ class Body(BaseModel):
 
     def given(self, name: str) -> bool:
         return name in self.model_fields_set
+
+    def into(self, cls: type[T], **values: Any) -> T:
+        """The resource's spec dataclass ``cls`` from the fields of the same names that were
+        given (nested models as plain dicts without nulls); ``values`` add or override fields."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        dumped = self.model_dump(include=names - values.keys(), exclude_none=True)
+        return cls(**dumped, **values)
+
+
+def _timestamp(value: str | None, field_name: str) -> float | None:
+    return parse_timestamp(value, field_name) if value is not None else None
 
 
 class PreloadLibraries(Body):
@@ -116,6 +135,9 @@ class BranchEndpointOptions(_ComputeSize):
     settings: EndpointSettings | None = None
     provisioner: str | None = None
 
+    def to_spec(self) -> EndpointSpec:
+        return self.into(EndpointSpec)
+
 
 class BranchFields(Body):
     parent_id: Id | None = None
@@ -133,6 +155,16 @@ class BranchCreateBody(Body):
     branch: BranchFields | None = None
     annotation_value: Annotated[dict[str, str], Field(max_length=50)] | None = None
 
+    def to_spec(self) -> BranchSpec:
+        fields = self.branch or BranchFields()
+        return fields.into(
+            BranchSpec,
+            parent_timestamp=_timestamp(fields.parent_timestamp, "branch.parent_timestamp"),
+            expires_at=_timestamp(fields.expires_at, "branch.expires_at"),
+            annotation=self.annotation_value,
+            endpoints=[options.to_spec() for options in self.endpoints or []],
+        )
+
 
 class BranchUpdateFields(Body):
     nullable = frozenset({"expires_at"})
@@ -144,12 +176,28 @@ class BranchUpdateFields(Body):
 class BranchUpdateBody(Body):
     branch: BranchUpdateFields
 
+    def to_change(self) -> BranchUpdate:
+        fields = self.branch
+        return fields.into(
+            BranchUpdate,
+            expires_at_given=fields.given("expires_at"),
+            expires_at=_timestamp(fields.expires_at, "branch.expires_at"),
+        )
+
 
 class BranchRestoreBody(Body):
     source_branch_id: Id
     source_lsn: str | None = None
     source_timestamp: str | None = None
     preserve_under_name: str | None = None
+
+    def to_spec(self) -> RestoreSpec:
+        return self.into(
+            RestoreSpec,
+            source_timestamp=_timestamp(self.source_timestamp, "source_timestamp"),
+            # An empty name preserves nothing, as no name does.
+            preserve_under_name=self.preserve_under_name or None,
+        )
 
 
 class ProjectBranchFields(Body):
@@ -169,6 +217,9 @@ class ProjectUpdateFields(Body):
 class ProjectUpdateBody(Body):
     project: ProjectUpdateFields
 
+    def to_change(self) -> ProjectUpdate:
+        return self.project.into(ProjectUpdate)
+
 
 class ProjectFields(ProjectUpdateFields):
     """A create takes everything an update does, and what only a new project can choose."""
@@ -185,6 +236,28 @@ class ProjectFields(ProjectUpdateFields):
 
 class ProjectCreateBody(Body):
     project: ProjectFields
+
+    def to_spec(self) -> ProjectSpec:
+        fields = self.project
+        branch = fields.branch or ProjectBranchFields()
+        defaults = (
+            fields.default_endpoint_settings.model_dump(exclude_none=True)
+            if fields.default_endpoint_settings
+            else {}
+        )
+        # Deprecated top-level compute limits still count when the new settings do not say otherwise.
+        if fields.autoscaling_limit_min_cu is not None:
+            defaults.setdefault("autoscaling_limit_min_cu", fields.autoscaling_limit_min_cu)
+        if fields.autoscaling_limit_max_cu is not None:
+            defaults.setdefault("autoscaling_limit_max_cu", fields.autoscaling_limit_max_cu)
+        return fields.into(
+            ProjectSpec,
+            branch_name=branch.name or "main",
+            role_name=branch.role_name,
+            database_name=branch.database_name or "neondb",
+            annotations=branch.annotations,
+            default_endpoint_settings=defaults,
+        )
 
 
 class _EndpointFields(_ComputeSize):
@@ -208,6 +281,9 @@ class EndpointCreateFields(_EndpointFields):
 class EndpointCreateBody(Body):
     endpoint: EndpointCreateFields
 
+    def to_spec(self) -> EndpointSpec:
+        return self.endpoint.into(EndpointSpec)
+
 
 class EndpointUpdateFields(_EndpointFields):
     branch_id: Id | None = None
@@ -215,6 +291,9 @@ class EndpointUpdateFields(_EndpointFields):
 
 class EndpointUpdateBody(Body):
     endpoint: EndpointUpdateFields
+
+    def to_change(self) -> EndpointUpdate:
+        return self.endpoint.into(EndpointUpdate)
 
 
 class DatabaseFields(Body):

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from jambo_emulator.resources.branches import Created
+from jambo_emulator.resources.organizations import USER_EMAIL
 from jambo_emulator.state.clock import iso
 
 __all__ = ["iso"]
@@ -26,7 +28,6 @@ from jambo_emulator.state.records import (
 )
 
 #: The emulator's one user.
-USER_EMAIL = "emulator@example.com"
 LOGICAL_SIZE = 30_785_536
 SIZE_LIMIT_MIB = 512
 
@@ -336,3 +337,40 @@ def permission(p: Permission) -> dict[str, Any]:
     if p.revoked_at is not None:
         body["revoked_at"] = iso(p.revoked_at)
     return body
+
+
+def branch_created(created: Created, now: float) -> dict[str, Any]:
+    """A branch create's response: the branch, its computes, operations, roles, databases, and
+    (with a compute) a connection URI per database, to the read_write compute when there is one."""
+    b = created.branch
+    payload: dict[str, Any] = {
+        "branch": branch(b),
+        "endpoints": [endpoint(e) for e in created.endpoints],
+        "operations": operations(created.operations, now),
+        "roles": [role(r) for r in b.roles.values()],
+        "databases": [database(d) for d in b.databases.values()],
+    }
+    if created.endpoints:
+        target = next((e for e in created.endpoints if e.type == "read_write"), created.endpoints[0])
+        payload["connection_uris"] = [
+            connection_details(target, db, b.roles[db.owner_name])
+            for db in b.databases.values()
+            if db.owner_name in b.roles
+        ]
+    return payload
+
+
+def project_created(created: Created, now: float) -> dict[str, Any]:
+    """A project create's response: the project with its default branch, compute, owner role
+    (with its password), database, the connection URI and the operations."""
+    b, e = created.branch, created.endpoints[0]
+    r, d = next(iter(b.roles.values())), next(iter(b.databases.values()))
+    return {
+        "project": project(created.project, now),
+        "connection_uris": [connection_details(e, d, r)],
+        "roles": [role(r, with_password=True)],
+        "databases": [database(d)],
+        "operations": operations(created.operations, now),
+        "branch": branch(b),
+        "endpoints": [endpoint(e)],
+    }

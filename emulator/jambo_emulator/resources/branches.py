@@ -16,7 +16,13 @@ from typing import Any
 from jambo_emulator.dataplane.base import PointInTime, parse_lsn
 from jambo_emulator.resources import recovery
 from jambo_emulator.resources.context import EmulatorContext
-from jambo_emulator.resources.endpoints import add_endpoint, check_compute_units, start_op
+from jambo_emulator.resources.endpoints import (
+    EndpointSpec,
+    add_endpoint,
+    branch_compute,
+    check_compute_units,
+    start_op,
+)
 from jambo_emulator.state.clock import iso
 from jambo_emulator.state.errors import ApiError, bad_request
 from jambo_emulator.state.ids import unique
@@ -159,7 +165,7 @@ class BranchSpec:
     init_source: str | None = None
     expires_at: float | None = None
     annotation: dict[str, str] | None = None
-    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    endpoints: list[EndpointSpec] = field(default_factory=list)
 
 
 def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> Created:
@@ -186,11 +192,12 @@ def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> C
         )
     if spec.archived and spec.endpoints:
         raise bad_request("branch.archived: an archived branch cannot be created with endpoints")
-    rw = [e for e in spec.endpoints if e["type"] == "read_write"]
+    computes = [(opts, *branch_compute(project, opts)) for opts in spec.endpoints]
+    rw = [e for e in spec.endpoints if e.type == "read_write"]
     if len(rw) > 1:
         raise bad_request("invalid endpoints: at most one read_write endpoint per branch")
-    for opts in spec.endpoints:
-        check_compute_units(opts["min_cu"], opts["max_cu"])
+    for _, min_cu, max_cu, _ in computes:
+        check_compute_units(min_cu, max_cu)
     ctx.check_lock(project)
 
     schema_only = spec.init_source == "schema-only"
@@ -218,18 +225,18 @@ def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> C
         effect_name=f"create branch {bid}",
     )
     ops, endpoints = [op], []
-    for opts in spec.endpoints:
+    for opts, min_cu, max_cu, suspend in computes:
         endpoint, start = add_endpoint(
             ctx,
             project,
             branch,
-            opts["type"],
+            opts.type,
             after=ops[-1],
-            min_cu=opts["min_cu"],
-            max_cu=opts["max_cu"],
-            suspend_timeout_seconds=opts["suspend_timeout_seconds"],
-            provisioner=opts.get("provisioner"),
-            settings=opts.get("settings"),
+            min_cu=min_cu,
+            max_cu=max_cu,
+            suspend_timeout_seconds=suspend,
+            provisioner=opts.provisioner,
+            settings=opts.settings,
         )
         endpoints.append(endpoint)
         ops.append(start)
@@ -363,16 +370,27 @@ def delete_expired_branches(ctx: EmulatorContext) -> int:
     return count
 
 
+@dataclass
+class RestoreSpec:
+    """``POST .../branches/{id}/restore``: from which branch (itself: its own history), at which
+    point, and under which name the replaced state is kept."""
+
+    source_branch_id: str
+    source_lsn: str | None = None
+    source_timestamp: float | None = None
+    preserve_under_name: str | None = None
+
+
 def restore_branch(
-    ctx: EmulatorContext,
-    project: Project,
-    branch: Branch,
-    source: Branch,
-    *,
-    source_lsn: str | None,
-    source_timestamp: float | None,
-    preserve_under_name: str | None,
+    ctx: EmulatorContext, project: Project, branch: Branch, spec: RestoreSpec
 ) -> list[Operation]:
+    """Reset ``branch`` to the source's data (now or at a point), keeping the old state as a new
+    branch when asked (required when the branch has children or is restored from itself)."""
+    source = project.branches.get(spec.source_branch_id)
+    if source is None:
+        raise ApiError(404, "source branch not found")
+    source_lsn, source_timestamp = spec.source_lsn, spec.source_timestamp
+    preserve_under_name = spec.preserve_under_name
     now = ctx.clock.now()
     at = point_in_time(ctx, project, source, lsn=source_lsn, timestamp=source_timestamp, prefix="source_")
     to_itself = source.id == branch.id
@@ -447,3 +465,64 @@ def _is_ancestor(project: Project, branch_id: str, candidate: Branch) -> bool:
             return True
         current = project.branches.get(current.parent_id)
     return False
+
+
+def remove_branch(
+    ctx: EmulatorContext, project: Project, branch_id: str, *, hard: bool
+) -> tuple[Branch, list[Operation]] | None:
+    """``DELETE .../branches/{id}``. ``None``: already gone (the service answers 204); with
+    ``hard``, a soft-deleted branch's kept data goes now."""
+    branch = project.branches.get(branch_id)
+    if branch is None:
+        if hard:
+            recovery.purge_branch(ctx, project, branch_id)
+        return None
+    ops = delete_branch(ctx, project, branch, hard=hard)
+    branch.updated_at = ctx.clock.now()
+    return branch, ops
+
+
+def matches(branch: Branch, needle: str | None) -> bool:
+    """The list's ``search`` (lower-cased): part of the name (any case) or of the id."""
+    return needle is None or needle in branch.name.lower() or needle in branch.id
+
+
+def sort_key(branch: Branch, sort_by: str) -> tuple[Any, int]:
+    """A total order for keyset pagination: the field, then creation order."""
+    value: Any = branch.name if sort_by == "name" else getattr(branch, sort_by)
+    return (value, branch.seq)
+
+
+def list_branches(
+    ctx: EmulatorContext,
+    project: Project,
+    *,
+    search: str | None,
+    sort_by: str,
+    descending: bool,
+    after: tuple[Any, int] | None,
+    limit: int | None,
+    include_deleted: bool,
+) -> tuple[list[Branch], bool]:
+    """One page of the project's branches (the recoverable deleted ones too when asked), after
+    the ``after`` sort key; and whether more follow."""
+    needle = search.lower() if search else None
+    candidates = list(project.branches.values())
+    if include_deleted:
+        now = ctx.clock.now()
+        candidates += [b for b in project.deleted_branches.values() if recovery.recoverable(b.deleted, now)]
+    rows = sorted(
+        (b for b in candidates if matches(b, needle)), key=lambda b: sort_key(b, sort_by), reverse=descending
+    )
+    if after is not None:
+        if descending:
+            rows = [b for b in rows if sort_key(b, sort_by) < after]
+        else:
+            rows = [b for b in rows if sort_key(b, sort_by) > after]
+    page = rows if limit is None else rows[:limit]
+    return page, limit is not None and len(rows) > limit
+
+
+def count_branches(project: Project, search: str | None) -> int:
+    needle = search.lower() if search else None
+    return sum(1 for b in project.branches.values() if matches(b, needle))

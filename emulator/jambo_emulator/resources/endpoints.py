@@ -7,6 +7,7 @@ attached to operations (run on the data-plane worker), never made here directly.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from jambo_emulator.dataplane.base import DataPlaneError
@@ -15,6 +16,55 @@ from jambo_emulator.state.dataplane_runner import log_failure
 from jambo_emulator.state.errors import ApiError, bad_request
 from jambo_emulator.state.ids import endpoint_host, unique
 from jambo_emulator.state.records import Branch, Endpoint, Operation, Project
+
+
+@dataclass
+class EndpointSpec:
+    """A new compute as a request describes it (names as in the API; ``None``: not given, so the
+    project's ``default_endpoint_settings`` or the service default apply)."""
+
+    type: str
+    autoscaling_limit_min_cu: float | None = None
+    autoscaling_limit_max_cu: float | None = None
+    suspend_timeout_seconds: int | None = None
+    provisioner: str | None = None
+    settings: dict[str, Any] | None = None
+    name: str | None = None
+    disabled: bool = False
+    pooler_enabled: bool = False
+    passwordless_access: bool = False
+    #: A standalone create names its branch (and may name the project's region); a branch create's
+    #: computes belong to the new branch.
+    branch_id: str | None = None
+    region_id: str | None = None
+
+
+@dataclass
+class EndpointUpdate:
+    """What a PATCH names (``None``: not given; these fields reject an explicit null)."""
+
+    autoscaling_limit_min_cu: float | None = None
+    autoscaling_limit_max_cu: float | None = None
+    suspend_timeout_seconds: int | None = None
+    provisioner: str | None = None
+    settings: dict[str, Any] | None = None
+    name: str | None = None
+    disabled: bool | None = None
+    pooler_enabled: bool | None = None
+    passwordless_access: bool | None = None
+    #: The deprecated move of a compute to another branch.
+    branch_id: str | None = None
+
+
+#: Update fields stored as given (when not null) under the same name on the endpoint.
+COPIED_ON_UPDATE = (
+    "suspend_timeout_seconds",
+    "provisioner",
+    "disabled",
+    "pooler_enabled",
+    "passwordless_access",
+    "name",
+)
 
 MAX_CU = 16.0
 
@@ -75,6 +125,120 @@ def add_endpoint(
     project.endpoints[endpoint.id] = endpoint
     _reserve_address(ctx, endpoint)
     return endpoint, start_op(ctx, project, endpoint, after=after)
+
+
+def create_endpoint(ctx: EmulatorContext, project: Project, spec: EndpointSpec) -> tuple[Endpoint, Operation]:
+    """``POST /projects/{id}/endpoints``: a compute on an existing branch, in the project's region,
+    sized by the request or else the project's defaults; one read_write per branch."""
+    branch = project.branches.get(spec.branch_id or "")
+    if branch is None:
+        raise ApiError(404, "branch not found")
+    if spec.region_id is not None and spec.region_id != project.region_id:
+        raise bad_request(
+            f"invalid endpoint.region_id {spec.region_id!r}: only the project's region "
+            f"{project.region_id!r} is permitted"
+        )
+    defaults = project.default_endpoint_settings
+    min_cu = spec.autoscaling_limit_min_cu
+    if min_cu is None:
+        min_cu = float(defaults.get("autoscaling_limit_min_cu", 0.25))
+    max_cu = spec.autoscaling_limit_max_cu
+    if max_cu is None:
+        max_cu = max(float(defaults.get("autoscaling_limit_max_cu", 0.25)), min_cu)
+    check_compute_units(min_cu, max_cu)
+    if spec.type == "read_write" and any(e.type == "read_write" for e in project.branch_endpoints(branch.id)):
+        raise ApiError(409, "read-write endpoint already exists")
+    ctx.check_lock(project)
+    suspend = spec.suspend_timeout_seconds
+    endpoint, op = add_endpoint(
+        ctx,
+        project,
+        branch,
+        spec.type,
+        after=None,
+        min_cu=min_cu,
+        max_cu=max_cu,
+        suspend_timeout_seconds=int(defaults.get("suspend_timeout_seconds", 0))
+        if suspend is None
+        else suspend,
+        provisioner=spec.provisioner,
+        settings=spec.settings,
+        name=spec.name,
+        disabled=spec.disabled,
+    )
+    endpoint.pooler_enabled = spec.pooler_enabled
+    endpoint.passwordless_access = spec.passwordless_access
+    return endpoint, op
+
+
+def branch_compute(project: Project, spec: EndpointSpec) -> tuple[float, float, int]:
+    """(min CU, max CU, suspend timeout) of a compute made with a new branch: what the request
+    gave, else the project's ``default_endpoint_settings``, else the service defaults."""
+    given_min, given_max = spec.autoscaling_limit_min_cu, spec.autoscaling_limit_max_cu
+    min_cu = given_min if given_min is not None else 0.25
+    max_cu = given_max if given_max is not None else max(given_min or 0.25, 0.25)
+    suspend = spec.suspend_timeout_seconds or 0
+    defaults = project.default_endpoint_settings
+    if given_min is None and "autoscaling_limit_min_cu" in defaults:
+        min_cu = float(defaults["autoscaling_limit_min_cu"])
+    if given_max is None and "autoscaling_limit_max_cu" in defaults:
+        max_cu = max(float(defaults["autoscaling_limit_max_cu"]), min_cu)
+    if spec.suspend_timeout_seconds is None and "suspend_timeout_seconds" in defaults:
+        suspend = int(defaults["suspend_timeout_seconds"])
+    return min_cu, max_cu, suspend
+
+
+def update_endpoint(
+    ctx: EmulatorContext, project: Project, endpoint: Endpoint, change: EndpointUpdate
+) -> list[Operation]:
+    """Resize, reconfigure, rename, (dis)able or move a compute. A running one applies new
+    sizes or settings with an ``apply_config``; disabling a running one suspends it."""
+    min_cu = endpoint.min_cu if change.autoscaling_limit_min_cu is None else change.autoscaling_limit_min_cu
+    max_cu = endpoint.max_cu if change.autoscaling_limit_max_cu is None else change.autoscaling_limit_max_cu
+    check_compute_units(min_cu, max_cu)
+    moved = change.branch_id is not None and change.branch_id != endpoint.branch_id
+    if change.branch_id is not None and moved:
+        if change.branch_id not in project.branches:
+            raise ApiError(404, "branch not found")
+        if endpoint.type == "read_write" and any(
+            e.type == "read_write" for e in project.branch_endpoints(change.branch_id)
+        ):
+            raise ApiError(409, "read-write endpoint already exists")
+    ops: list[Operation] = []
+    newly_disabled = change.disabled is True and not endpoint.disabled
+    if change.branch_id is not None and moved:
+        ops = move_endpoint(ctx, project, endpoint, change.branch_id)
+    elif newly_disabled and endpoint.current_state == "active":
+        ctx.check_lock(project)
+        ops = suspend_endpoint(ctx, project, endpoint)
+    elif endpoint.current_state == "active" and (
+        change.autoscaling_limit_min_cu is not None
+        or change.autoscaling_limit_max_cu is not None
+        or change.settings is not None
+    ):
+        ctx.check_lock(project)
+        ops = [
+            ctx.engine.create(project, "apply_config", branch_id=endpoint.branch_id, endpoint_id=endpoint.id)
+        ]
+    endpoint.min_cu, endpoint.max_cu = min_cu, max_cu
+    if change.settings is not None:
+        endpoint.settings = change.settings
+    for name in COPIED_ON_UPDATE:
+        value = getattr(change, name)
+        if value is not None:
+            setattr(endpoint, name, value)
+    endpoint.updated_at = ctx.clock.now()
+    return ops
+
+
+def delete_endpoint_if_present(
+    ctx: EmulatorContext, project: Project, endpoint_id: str
+) -> tuple[Endpoint, list[Operation]] | None:
+    """``None``: no such endpoint (the service answers 204)."""
+    endpoint = project.endpoints.get(endpoint_id)
+    if endpoint is None:
+        return None
+    return endpoint, delete_endpoint(ctx, project, endpoint)
 
 
 def _endpoint_ids(project: Project) -> set[str]:

@@ -11,6 +11,9 @@ import uuid
 from jambo_emulator.resources.context import EmulatorContext
 from jambo_emulator.state.records import ApiKey, Organization
 
+#: The email of the emulator's one user (a project shared with it is shared with this address).
+USER_EMAIL = "emulator@example.com"
+
 
 def add_organization(ctx: EmulatorContext, name: str, *, org_id: str | None = None) -> Organization:
     """An organization the emulator's user belongs to (as admin)."""

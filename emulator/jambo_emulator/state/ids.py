@@ -12,6 +12,9 @@ import string
 import uuid
 from collections.abc import Callable, Container
 
+#: Every id of the API (project, branch, endpoint, organization) matches this.
+ID_PATTERN = r"^[a-z0-9-]{1,60}$"
+
 ADJECTIVES = [
     "old",
     "aged",

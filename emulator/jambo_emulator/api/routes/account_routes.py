@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import Query, Request
 from starlette.responses import Response
 
-from jambo_emulator.api.bodies import ID_PATTERN
 from jambo_emulator.api.gate import api_router
 from jambo_emulator.api.routes.helpers import ctx_of, key_of, respond
-from jambo_emulator.api.serialize import USER_EMAIL
+from jambo_emulator.resources.organizations import USER_EMAIL
 from jambo_emulator.resources.projects import REGIONS
 from jambo_emulator.state.clock import iso
+from jambo_emulator.state.ids import ID_PATTERN
 
 router = api_router()
 

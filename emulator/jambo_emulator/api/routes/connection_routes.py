@@ -8,10 +8,10 @@ from fastapi import Query, Request
 from starlette.responses import Response
 
 from jambo_emulator.api import serialize
-from jambo_emulator.api.bodies import ID_PATTERN
 from jambo_emulator.api.gate import api_router
 from jambo_emulator.api.routes.helpers import ProjectId, ctx_of, key_of, respond
 from jambo_emulator.state.errors import ApiError, not_found
+from jambo_emulator.state.ids import ID_PATTERN
 from jambo_emulator.state.records import Endpoint
 
 router = api_router()

@@ -23,19 +23,9 @@ from jambo_emulator.api.routes.helpers import (
 )
 from jambo_emulator.resources import endpoints
 from jambo_emulator.resources.context import EmulatorContext
-from jambo_emulator.state.errors import ApiError, bad_request
 from jambo_emulator.state.records import Endpoint, Operation, Project
 
 router = api_router()
-#: Update fields stored as given (when not null) under the same name on the endpoint.
-_COPIED_ON_UPDATE = (
-    "suspend_timeout_seconds",
-    "provisioner",
-    "disabled",
-    "pooler_enabled",
-    "passwordless_access",
-    "name",
-)
 
 
 def _endpoint_ops(
@@ -73,49 +63,10 @@ async def get_endpoint(request: Request) -> Response:
 @router.post("/projects/{project_id}/endpoints")
 async def create_endpoint(request: Request, project_id: ProjectId, body: EndpointCreateBody) -> Response:
     ctx = ctx_of(request)
-    fields = body.endpoint
+    spec = body.to_spec()
     with ctx.store.lock:
         project = ctx.project_for(key_of(request), project_id)
-        branch = project.branches.get(fields.branch_id)
-        if branch is None:
-            raise ApiError(404, "branch not found")
-        if fields.region_id is not None and fields.region_id != project.region_id:
-            raise bad_request(
-                f"invalid endpoint.region_id {fields.region_id!r}: only the project's region "
-                f"{project.region_id!r} is permitted"
-            )
-        defaults = project.default_endpoint_settings
-        min_cu = fields.autoscaling_limit_min_cu
-        if min_cu is None:
-            min_cu = float(defaults.get("autoscaling_limit_min_cu", 0.25))
-        max_cu = fields.autoscaling_limit_max_cu
-        if max_cu is None:
-            max_cu = max(float(defaults.get("autoscaling_limit_max_cu", 0.25)), min_cu)
-        endpoints.check_compute_units(min_cu, max_cu)
-        if fields.type == "read_write" and any(
-            e.type == "read_write" for e in project.branch_endpoints(branch.id)
-        ):
-            raise ApiError(409, "read-write endpoint already exists")
-        ctx.check_lock(project)
-        suspend = fields.suspend_timeout_seconds
-        endpoint, op = endpoints.add_endpoint(
-            ctx,
-            project,
-            branch,
-            fields.type,
-            after=None,
-            min_cu=min_cu,
-            max_cu=max_cu,
-            suspend_timeout_seconds=int(defaults.get("suspend_timeout_seconds", 0))
-            if suspend is None
-            else suspend,
-            provisioner=fields.provisioner,
-            settings=fields.settings.model_dump(exclude_none=True) if fields.settings else None,
-            name=fields.name,
-            disabled=bool(fields.disabled),
-        )
-        endpoint.pooler_enabled = bool(fields.pooler_enabled)
-        endpoint.passwordless_access = bool(fields.passwordless_access)
+        endpoint, op = endpoints.create_endpoint(ctx, project, spec)
         return _endpoint_ops(ctx, endpoint, [op], 201)
 
 
@@ -124,51 +75,10 @@ async def update_endpoint(
     request: Request, project_id: ProjectId, endpoint_id: EndpointId, body: EndpointUpdateBody
 ) -> Response:
     ctx = ctx_of(request)
-    fields = body.endpoint
+    change = body.to_change()
     with ctx.store.lock:
         project, endpoint = ctx.project_endpoint(key_of(request), project_id, endpoint_id)
-        min_cu = (
-            endpoint.min_cu if fields.autoscaling_limit_min_cu is None else fields.autoscaling_limit_min_cu
-        )
-        max_cu = (
-            endpoint.max_cu if fields.autoscaling_limit_max_cu is None else fields.autoscaling_limit_max_cu
-        )
-        endpoints.check_compute_units(min_cu, max_cu)
-        if fields.branch_id is not None and fields.branch_id != endpoint.branch_id:
-            if fields.branch_id not in project.branches:
-                raise ApiError(404, "branch not found")
-            if endpoint.type == "read_write" and any(
-                e.type == "read_write" for e in project.branch_endpoints(fields.branch_id)
-            ):
-                raise ApiError(409, "read-write endpoint already exists")
-        ops: list[Operation] = []
-        newly_disabled = fields.disabled is True and not endpoint.disabled
-        moved = fields.branch_id is not None and fields.branch_id != endpoint.branch_id
-        if moved:
-            assert fields.branch_id is not None
-            ops = endpoints.move_endpoint(ctx, project, endpoint, fields.branch_id)
-        elif newly_disabled and endpoint.current_state == "active":
-            ctx.check_lock(project)
-            ops = endpoints.suspend_endpoint(ctx, project, endpoint)
-        elif endpoint.current_state == "active" and (
-            fields.given("autoscaling_limit_min_cu")
-            or fields.given("autoscaling_limit_max_cu")
-            or fields.given("settings")
-        ):
-            ctx.check_lock(project)
-            ops = [
-                ctx.engine.create(
-                    project, "apply_config", branch_id=endpoint.branch_id, endpoint_id=endpoint.id
-                )
-            ]
-        endpoint.min_cu, endpoint.max_cu = min_cu, max_cu
-        if fields.settings is not None:
-            endpoint.settings = fields.settings.model_dump(exclude_none=True)
-        for name in _COPIED_ON_UPDATE:
-            value = getattr(fields, name)
-            if value is not None:
-                setattr(endpoint, name, value)
-        endpoint.updated_at = ctx.clock.now()
+        ops = endpoints.update_endpoint(ctx, project, endpoint, change)
         return _endpoint_ops(ctx, endpoint, ops)
 
 
@@ -177,11 +87,10 @@ async def delete_endpoint(request: Request, project_id: ProjectId, endpoint_id: 
     ctx = ctx_of(request)
     with ctx.store.lock:
         project = ctx.project_for(key_of(request), project_id)
-        endpoint = project.endpoints.get(endpoint_id)
-        if endpoint is None:
+        deleted = endpoints.delete_endpoint_if_present(ctx, project, endpoint_id)
+        if deleted is None:
             return no_content()
-        ops = endpoints.delete_endpoint(ctx, project, endpoint)
-        return _endpoint_ops(ctx, endpoint, ops)
+        return _endpoint_ops(ctx, *deleted)
 
 
 def _power_route(

@@ -11,9 +11,9 @@ from fastapi import Path, Request
 from starlette.responses import Response
 
 from jambo_emulator.api import serialize
-from jambo_emulator.api.bodies import ID_PATTERN
 from jambo_emulator.resources.context import EmulatorContext
 from jambo_emulator.state.errors import bad_request
+from jambo_emulator.state.ids import ID_PATTERN
 from jambo_emulator.state.records import ApiKey, Operation
 
 ProjectId = Annotated[str, Path(pattern=ID_PATTERN)]

@@ -88,7 +88,7 @@ async def revoke_org_api_key(request: Request, key_id: int) -> Response:
 def _member_with_user(ctx: EmulatorContext, org: Organization) -> dict[str, object]:
     return {
         "member": serialize.member(org, ctx.owner_id),
-        "user": {"email": serialize.USER_EMAIL, "has_mfa": False},
+        "user": {"email": organizations.USER_EMAIL, "has_mfa": False},
     }
 
 

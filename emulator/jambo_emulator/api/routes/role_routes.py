@@ -18,8 +18,7 @@ from jambo_emulator.api.routes.helpers import (
     with_operations,
 )
 from jambo_emulator.resources import databases_roles
-from jambo_emulator.state.errors import ApiError, bad_request, found
-from jambo_emulator.state.records import Role
+from jambo_emulator.state.errors import found
 
 router = api_router()
 BASE = "/projects/{project_id}/branches/{branch_id}/roles"
@@ -46,19 +45,12 @@ async def create_role(
     request: Request, project_id: ProjectId, branch_id: BranchId, body: RoleCreateBody
 ) -> Response:
     ctx = ctx_of(request)
-    name = body.role.name
     with ctx.store.lock:
         project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
-        if name in branch.roles:
-            raise ApiError(409, "role already exists")
-        now = ctx.clock.now()
-        role = Role(branch.id, name, ctx.ids.password(), now, now, no_login=bool(body.role.no_login))
-        dp, pid, bid, password = ctx.data_plane, project.id, branch.id, role.password
-        ops = databases_roles.config_ops(
-            ctx, project, branch, lambda: dp.create_role(pid, bid, name, password), f"create role {name}"
+        role, ops = databases_roles.create_role(
+            ctx, project, branch, body.role.name, no_login=bool(body.role.no_login)
         )
-        branch.roles[name] = role
-        return with_operations("role", serialize.role(role, with_password=True), ops, now, 201)
+        return with_operations("role", serialize.role(role, with_password=True), ops, ctx.clock.now(), 201)
 
 
 @router.delete(BASE + "/{role_name}")
@@ -68,17 +60,10 @@ async def delete_role(
     ctx = ctx_of(request)
     with ctx.store.lock:
         project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
-        role = branch.roles.get(role_name)
-        if role is None:
+        deleted = databases_roles.delete_role(ctx, project, branch, role_name)
+        if deleted is None:
             return no_content()
-        owned = [d.name for d in branch.databases.values() if d.owner_name == role_name]
-        if owned:
-            raise bad_request(f"role {role_name!r} owns database(s) {', '.join(owned)}: delete them first")
-        dp, pid, bid = ctx.data_plane, project.id, branch.id
-        ops = databases_roles.config_ops(
-            ctx, project, branch, lambda: dp.delete_role(pid, bid, role_name), f"delete role {role_name}"
-        )
-        del branch.roles[role_name]
+        role, ops = deleted
         return with_operations("role", serialize.role(role), ops, ctx.clock.now())
 
 
@@ -89,10 +74,7 @@ async def reveal_password(
     ctx = ctx_of(request)
     with ctx.store.lock:
         project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
-        role = found(branch.roles, role_name, "role")
-        if not project.store_passwords:
-            raise ApiError(412, "storing passwords is disabled for this project")
-        return respond({"password": role.password})
+        return respond({"password": databases_roles.reveal_password(project, branch, role_name)})
 
 
 @router.post(BASE + "/{role_name}/reset_password")
@@ -102,16 +84,5 @@ async def reset_password(
     ctx = ctx_of(request)
     with ctx.store.lock:
         project, branch = ctx.project_branch(key_of(request), project_id, branch_id)
-        role = found(branch.roles, role_name, "role")
-        password = ctx.ids.password()
-        dp, pid, bid = ctx.data_plane, project.id, branch.id
-        ops = databases_roles.config_ops(
-            ctx,
-            project,
-            branch,
-            lambda: dp.set_role_password(pid, bid, role_name, password),
-            f"reset password of role {role_name}",
-        )
-        now = ctx.clock.now()
-        role.password, role.updated_at = password, now
-        return with_operations("role", serialize.role(role, with_password=True), ops, now)
+        role, ops = databases_roles.reset_password(ctx, project, branch, role_name)
+        return with_operations("role", serialize.role(role, with_password=True), ops, ctx.clock.now())

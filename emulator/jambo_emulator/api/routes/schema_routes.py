@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 from starlette.responses import Response
 
-from jambo_emulator.api.bodies import ID_PATTERN
 from jambo_emulator.api.gate import api_router
 from jambo_emulator.api.routes.helpers import BranchId, ProjectId, ctx_of, key_of, respond
 from jambo_emulator.dataplane.base import PointInTime
@@ -18,6 +17,7 @@ from jambo_emulator.resources.context import EmulatorContext
 from jambo_emulator.state.clock import parse_timestamp
 from jambo_emulator.state.dataplane_runner import log_failure
 from jambo_emulator.state.errors import ApiError, bad_request, not_found
+from jambo_emulator.state.ids import ID_PATTERN
 from jambo_emulator.state.records import Branch
 
 router = api_router()
