@@ -24,7 +24,10 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jambo_emulator.api.control import Controller, guard
+from jambo_emulator.api.control import router as control_router
 from jambo_emulator.api.gate import API_PREFIX, CONTROL_PREFIX
+from jambo_emulator.api.router import api_router, specificity
 from jambo_emulator.api.validation import describe_validation_error
 from jambo_emulator.dataplane.base import DataPlane, NullDataPlane
 from jambo_emulator.resources import lifecycle
@@ -141,8 +144,6 @@ class GatewayMiddleware:
                 if declared > limit:
                     return 413, _too_large(limit)
         if scope["path"].startswith(CONTROL_PREFIX):
-            from jambo_emulator.api.control import guard
-
             return guard(scope, self.ctx.config)
         return None
 
@@ -272,8 +273,6 @@ def _allowed_methods(request: Request) -> str:
             by_template.setdefault(template, set()).update(methods)
     if not by_template:
         return ""
-    from jambo_emulator.api.router import specificity
-
     # A literal segment wins over a parameter (.../branches/count is not .../branches/{branch_id}).
     best = min(by_template, key=specificity)
     return ", ".join(sorted(by_template[best]))
@@ -281,10 +280,6 @@ def _allowed_methods(request: Request) -> str:
 
 def create_app(config: EmulatorConfig | None = None, data_plane: DataPlane | None = None) -> FastAPI:
     """A fresh emulator app; all state lives on ``app.state.ctx`` (no module globals)."""
-    from jambo_emulator.api.control import Controller
-    from jambo_emulator.api.control import router as control_router
-    from jambo_emulator.api.router import api_router
-
     ctx = lifecycle.new_context(
         config or EmulatorConfig(), data_plane if data_plane is not None else NullDataPlane()
     )

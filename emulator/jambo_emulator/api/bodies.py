@@ -200,6 +200,33 @@ class BranchRestoreBody(Body):
         )
 
 
+class MaskingRuleBody(Body):
+    database_name: str
+    schema_name: str
+    table_name: str
+    column_name: str
+    masking_function: str | None = None
+    masking_value: str | None = None
+
+
+class BranchAnonymizedCreateBody(Body):
+    annotation_value: Annotated[dict[str, str], Field(max_length=50)] | None = None
+    branch_create: BranchCreateBody | None = None
+    masking_rules: list[MaskingRuleBody] | None = None
+    start_anonymization: bool | None = None
+
+    def branch_spec(self) -> BranchSpec:
+        """The inner branch create, with the outer ``annotation_value`` when one is given."""
+        inner = self.branch_create or BranchCreateBody()
+        if self.annotation_value is not None:
+            inner = inner.model_copy(update={"annotation_value": self.annotation_value})
+        return inner.to_spec()
+
+
+class MaskingRulesUpdateBody(Body):
+    masking_rules: list[MaskingRuleBody]
+
+
 class ProjectBranchFields(Body):
     name: BranchName | None = None
     role_name: PgName | None = None

@@ -21,7 +21,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from jambo_emulator.api import serialize
 from jambo_emulator.api.gate import CONTROL_PREFIX
+from jambo_emulator.api.router import not_emulated_router
 from jambo_emulator.api.routes.helpers import respond
 from jambo_emulator.resources import lifecycle, organizations
 from jambo_emulator.resources.context import EmulatorContext
@@ -133,8 +135,6 @@ class Controller:
         """Another organization of the emulator's user (projects join the default one otherwise)."""
         if not isinstance(name, str) or not 1 <= len(name) <= 128:
             raise ValueError("name must be a string of 1 to 128 characters")
-        from jambo_emulator.api import serialize
-
         return serialize.organization(organizations.add_organization(self.ctx, name))
 
     def add_org_api_key(self, org_id: str, *, project_id: str | None = None, name: str = "org-key") -> str:
@@ -304,8 +304,6 @@ async def config(request: Request) -> Response:
 @router.get("/routes")
 async def spec_routes(request: Request) -> Response:
     """The spec's operations, each with whether the emulator serves it (others answer 501)."""
-    from jambo_emulator.api.router import not_emulated_router
-
     unserved = {route.name for route in not_emulated_router.routes if hasattr(route, "name")}
     return respond(
         {

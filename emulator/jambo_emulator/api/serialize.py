@@ -13,8 +13,10 @@ from jambo_emulator.resources.organizations import USER_EMAIL
 from jambo_emulator.state.clock import iso
 
 __all__ = ["iso"]
+from jambo_emulator.dataplane.base import MaskRule
 from jambo_emulator.state.ids import endpoint_host, region_host
 from jambo_emulator.state.records import (
+    Anonymization,
     ApiKey,
     Branch,
     Bucket,
@@ -374,3 +376,40 @@ def project_created(created: Created, now: float) -> dict[str, Any]:
         "branch": branch(b),
         "endpoints": [endpoint(e)],
     }
+
+
+def mask_rule(rule: MaskRule) -> dict[str, str]:
+    body = {
+        "database_name": rule.database,
+        "schema_name": rule.schema,
+        "table_name": rule.table,
+        "column_name": rule.column,
+    }
+    if rule.function is not None:
+        body["masking_function"] = rule.function
+    if rule.value is not None:
+        body["masking_value"] = rule.value
+    return body
+
+
+def anonymized_status(project_id: str, branch_id: str, anon: Anonymization, user_id: str) -> dict[str, Any]:
+    """``AnonymizedBranchStatusResponse`` (runs are triggered by the emulator's one user)."""
+    body: dict[str, Any] = {
+        "project_id": project_id,
+        "branch_id": branch_id,
+        "state": anon.state,
+        "created_at": iso(anon.created_at),
+        "updated_at": iso(anon.updated_at),
+    }
+    if anon.status_message:
+        body["status_message"] = anon.status_message
+    if anon.failed_at is not None:
+        body["failed_at"] = iso(anon.failed_at)
+    run = anon.run
+    if run is not None:
+        last_run: dict[str, Any] = {"started_at": iso(run.started_at), "triggered_by": user_id}
+        if run.completed_at is not None:
+            last_run["completed_at"] = iso(run.completed_at)
+            last_run["masked_columns"] = 0 if run.effect_error else len(run.rules)
+        body["last_run"] = last_run
+    return body

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from jambo_emulator.dataplane.masking import MaskingError, MaskRule, parse_rule
+from jambo_emulator.resources.branches import BranchSpec, Created, create_branch
 from jambo_emulator.resources.context import EmulatorContext
 from jambo_emulator.resources.operations import ANONYMIZE
-from jambo_emulator.state.clock import iso
 from jambo_emulator.state.dataplane_runner import describe_failure, log_failure
 from jambo_emulator.state.errors import bad_request
 from jambo_emulator.state.records import Anonymization, Branch, Operation, Project, Run
@@ -153,42 +153,39 @@ def _set(anon: Anonymization, state: str, at: float, message: str) -> None:
     anon.updated_at = max(anon.updated_at, at)
 
 
-# -- response bodies -----------------------------------------------------------------------------
+def create_anonymized_branch(
+    ctx: EmulatorContext, project: Project, spec: BranchSpec, rules: list[MaskRule], *, start: bool
+) -> Created:
+    """A branch create (same checks, operations and response) whose branch is then anonymized.
+    Caller holds the store lock from the create to the marking, so no sweep can finish the
+    branch's create before it is known to be anonymized."""
+    created = create_branch(ctx, project, spec)
+    attach(ctx, project, created.branch, rules, start=start)
+    return created
 
 
-def rule_body(rule: MaskRule) -> dict[str, str]:
-    body = {
-        "database_name": rule.database,
-        "schema_name": rule.schema,
-        "table_name": rule.table,
-        "column_name": rule.column,
-    }
-    if rule.function is not None:
-        body["masking_function"] = rule.function
-    if rule.value is not None:
-        body["masking_value"] = rule.value
-    return body
+def replace_rules(ctx: EmulatorContext, branch: Branch, rules: list[MaskRule]) -> Anonymization:
+    """A run in progress keeps the rules it started with; these apply from the next one."""
+    anon = of(branch)
+    anon.rules = rules
+    anon.updated_at = max(anon.updated_at, ctx.clock.now())
+    return anon
 
 
-def status_body(
-    ctx: EmulatorContext, project: Project, branch: Branch, anon: Anonymization
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "project_id": project.id,
-        "branch_id": branch.id,
-        "state": anon.state,
-        "created_at": iso(anon.created_at),
-        "updated_at": iso(anon.updated_at),
-    }
-    if anon.status_message:
-        body["status_message"] = anon.status_message
-    if anon.failed_at is not None:
-        body["failed_at"] = iso(anon.failed_at)
-    run = anon.run
-    if run is not None:
-        last_run: dict[str, Any] = {"started_at": iso(run.started_at), "triggered_by": ctx.owner_id}
-        if run.completed_at is not None:
-            last_run["completed_at"] = iso(run.completed_at)
-            last_run["masked_columns"] = 0 if run.effect_error else len(run.rules)
-        body["last_run"] = last_run
-    return body
+def start(ctx: EmulatorContext, project: Project, branch: Branch) -> Anonymization:
+    """``POST .../anonymize``: a new run, allowed in the ``RUNNABLE`` states only."""
+    anon = status(ctx, branch)
+    if anon.state not in RUNNABLE:
+        raise bad_request(
+            f"cannot start anonymization: branch {branch.id} is {anon.state} "
+            f"(allowed in: {', '.join(sorted(RUNNABLE))})"
+        )
+    start_run(ctx, project, branch, anon)
+    return anon
+
+
+def status(ctx: EmulatorContext, branch: Branch) -> Anonymization:
+    """The branch's anonymization, brought up to date (a due run finishes)."""
+    anon = of(branch)
+    refresh(ctx, anon)
+    return anon

@@ -13,9 +13,9 @@ from typing import Any
 from jambo_emulator.dataplane.base import DataPlaneError
 from jambo_emulator.resources.context import EmulatorContext
 from jambo_emulator.state.dataplane_runner import log_failure
-from jambo_emulator.state.errors import ApiError, bad_request
+from jambo_emulator.state.errors import ApiError, bad_request, not_found
 from jambo_emulator.state.ids import endpoint_host, unique
-from jambo_emulator.state.records import Branch, Endpoint, Operation, Project
+from jambo_emulator.state.records import Branch, Endpoint, Operation, Project, Role
 
 
 @dataclass
@@ -418,3 +418,32 @@ def suspend_inactive_endpoints(ctx: EmulatorContext) -> int:
                 op.duration = 0.0
                 count += 1
     return count
+
+
+def connection_target(
+    ctx: EmulatorContext,
+    project: Project,
+    *,
+    branch_id: str | None,
+    endpoint_id: str | None,
+    database_name: str,
+    role_name: str,
+) -> tuple[Endpoint, Role]:
+    """What ``GET .../connection_uri`` connects through: the named compute (of the branch), else
+    the branch's read_write one (default: the default branch); 404s for a missing database, role."""
+    branch = ctx.branch_in(project, branch_id) if branch_id else project.default_branch()
+    endpoint: Endpoint | None
+    if endpoint_id:
+        endpoint = ctx.endpoint_in(project, endpoint_id)
+        if endpoint.branch_id != branch.id:
+            raise ApiError(400, f"endpoint {endpoint_id} does not belong to branch {branch.id}")
+    else:
+        endpoint = next((e for e in project.branch_endpoints(branch.id) if e.type == "read_write"), None)
+        if endpoint is None:
+            raise ApiError(404, "read-write endpoint not found for this branch")
+    if database_name not in branch.databases:
+        raise not_found("database")
+    role = branch.roles.get(role_name)
+    if role is None:
+        raise not_found("role")
+    return endpoint, role

@@ -18,6 +18,7 @@ from typing import Any
 
 from jambo_emulator.state.clock import Clock
 from jambo_emulator.state.dataplane_runner import DataPlaneRunner, describe_failure, log_failure
+from jambo_emulator.state.errors import not_found
 from jambo_emulator.state.ids import IdGenerator
 from jambo_emulator.state.records import SUCCESS, TERMINAL, Operation, Project
 from jambo_emulator.state.store import Store
@@ -345,3 +346,28 @@ class OperationEngine:
         callback = op.on_finish if status in SUCCESS else op.on_fail
         if callback is not None:
             callback(op)
+
+
+# -- reading -------------------------------------------------------------------------------------
+def list_page(
+    project: Project, *, limit: int, older_than: float | None = None, before_seq: int | None = None
+) -> tuple[list[Operation], bool]:
+    """Newest first: the operations created before ``older_than`` (a ``created_at``, the
+    service's own cursor) or before the one numbered ``before_seq``; and whether more follow."""
+    ops = project.operations  # creation order; walk it backwards
+    start = len(ops)
+    if older_than is not None:
+        while start > 0 and ops[start - 1].created_at >= older_than:
+            start -= 1
+    elif before_seq is not None:
+        while start > 0 and ops[start - 1].seq >= before_seq:
+            start -= 1
+    return ops[max(0, start - limit) : start][::-1], start - limit > 0
+
+
+def operation_in(project: Project, operation_id: str) -> Operation:
+    """One of the project's operations (ids compare case-insensitively); 404 otherwise."""
+    op = project.operations_by_id.get(operation_id.lower())
+    if op is None:
+        raise not_found("operation")
+    return op

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import uuid
 
+from jambo_emulator.resources.access import require_org_access
 from jambo_emulator.resources.context import EmulatorContext
+from jambo_emulator.state.errors import ApiError, found, not_found
 from jambo_emulator.state.records import ApiKey, Organization
 
 #: The email of the emulator's one user (a project shared with it is shared with this address).
@@ -52,3 +54,50 @@ def add_api_key(
         store.api_keys[key] = record
         store.api_keys_by_id[record.id] = record
         return record
+
+
+def organization_for(ctx: EmulatorContext, key: ApiKey, org_id: str, what: str) -> Organization:
+    """An organization the key may act on (404 unknown, 403 not this key's)."""
+    org = found(ctx.store.organizations, org_id, "organization")
+    require_org_access(key, org.id, what)
+    return org
+
+
+def visible_organizations(ctx: EmulatorContext, key: ApiKey) -> list[Organization]:
+    """All of the user's organizations for a personal key; an organization key's own one."""
+    return [o for o in ctx.store.organizations.values() if key.org_id in (None, o.id)]
+
+
+def check_member(org: Organization, member_id: str) -> None:
+    if member_id != org.member_id:
+        raise not_found("member")
+
+
+# -- API keys ------------------------------------------------------------------------------------
+def personal_keys(ctx: EmulatorContext) -> list[ApiKey]:
+    return [k for k in ctx.store.api_keys.values() if not k.revoked and k.personal]
+
+
+def org_keys(ctx: EmulatorContext, org_id: str) -> list[ApiKey]:
+    return [k for k in ctx.store.api_keys.values() if k.org_id == org_id and not k.revoked]
+
+
+def create_org_key(ctx: EmulatorContext, org: Organization, name: str, project_id: str | None) -> ApiKey:
+    """An organization key, limited to one of the organization's projects when ``project_id``."""
+    if project_id is not None:
+        project = ctx.store.projects.get(project_id)
+        if project is None:
+            raise not_found("project")
+        if project.org_id != org.id:
+            raise ApiError(400, f"project {project.id} does not belong to organization {org.id}")
+    return add_api_key(ctx, ctx.ids.api_key(), name=name, org_id=org.id, project_id=project_id)
+
+
+def revoke_key(ctx: EmulatorContext, key_id: int, *, org_id: str | None = None) -> ApiKey:
+    """Revoke a personal key, or (``org_id``) one of that organization's keys; 404 otherwise."""
+    record = ctx.store.api_keys_by_id.get(key_id)
+    owned = record is not None and (record.org_id == org_id if org_id is not None else record.personal)
+    if record is None or record.revoked or not owned:
+        raise not_found("API key")
+    record.revoked = True
+    return record

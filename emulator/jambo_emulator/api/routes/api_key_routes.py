@@ -11,7 +11,6 @@ from jambo_emulator.api.gate import api_router
 from jambo_emulator.api.routes.helpers import ctx_of, key_of, respond
 from jambo_emulator.resources import organizations
 from jambo_emulator.resources.access import require_personal
-from jambo_emulator.state.errors import not_found
 
 router = api_router()
 
@@ -21,8 +20,7 @@ async def list_api_keys(request: Request) -> Response:
     ctx = ctx_of(request)
     require_personal(key_of(request), "manage API keys")
     with ctx.store.lock:
-        keys = [k for k in ctx.store.api_keys.values() if not k.revoked and k.personal]
-        return respond([serialize.api_key_item(k) for k in keys])
+        return respond([serialize.api_key_item(k) for k in organizations.personal_keys(ctx)])
 
 
 @router.post("/api_keys")
@@ -39,8 +37,4 @@ async def revoke_api_key(request: Request, key_id: int) -> Response:
     ctx = ctx_of(request)
     require_personal(key_of(request), "manage API keys")
     with ctx.store.lock:
-        record = ctx.store.api_keys_by_id.get(key_id)
-        if record is None or record.revoked or not record.personal:
-            raise not_found("API key")
-        record.revoked = True
-        return respond(serialize.api_key_revoked(record))
+        return respond(serialize.api_key_revoked(organizations.revoke_key(ctx, key_id)))

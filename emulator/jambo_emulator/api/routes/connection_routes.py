@@ -10,9 +10,8 @@ from starlette.responses import Response
 from jambo_emulator.api import serialize
 from jambo_emulator.api.gate import api_router
 from jambo_emulator.api.routes.helpers import ProjectId, ctx_of, key_of, respond
-from jambo_emulator.state.errors import ApiError, not_found
+from jambo_emulator.resources import endpoints
 from jambo_emulator.state.ids import ID_PATTERN
-from jambo_emulator.state.records import Endpoint
 
 router = api_router()
 
@@ -30,19 +29,12 @@ async def connection_uri(
     ctx = ctx_of(request)
     with ctx.store.lock:
         project = ctx.project_for(key_of(request), project_id)
-        branch = ctx.branch_in(project, branch_id) if branch_id else project.default_branch()
-        endpoint: Endpoint | None
-        if endpoint_id:
-            endpoint = ctx.endpoint_in(project, endpoint_id)
-            if endpoint.branch_id != branch.id:
-                raise ApiError(400, f"endpoint {endpoint_id} does not belong to branch {branch.id}")
-        else:
-            endpoint = next((e for e in project.branch_endpoints(branch.id) if e.type == "read_write"), None)
-            if endpoint is None:
-                raise ApiError(404, "read-write endpoint not found for this branch")
-        if database_name not in branch.databases:
-            raise not_found("database")
-        role = branch.roles.get(role_name)
-        if role is None:
-            raise not_found("role")
+        endpoint, role = endpoints.connection_target(
+            ctx,
+            project,
+            branch_id=branch_id,
+            endpoint_id=endpoint_id,
+            database_name=database_name,
+            role_name=role_name,
+        )
         return respond({"uri": serialize.connection_uri(endpoint, database_name, role, pooled=pooled)})

@@ -18,8 +18,8 @@ from jambo_emulator.api.routes.helpers import (
     path_id,
     respond,
 )
+from jambo_emulator.resources import operations
 from jambo_emulator.state.clock import parse_timestamp
-from jambo_emulator.state.errors import not_found
 
 router = api_router()
 
@@ -35,22 +35,17 @@ async def list_operations(
     ctx = ctx_of(request)
     with ctx.store.lock:
         project = ctx.project_for(key_of(request), project_id)
-        ops = project.operations  # creation order; walk it backwards
-        start = len(ops)
+        older_than = before_seq = None
         if cursor and cursor[:1].isdigit() and "T" in cursor:
             # A client may pass the last item's ``created_at`` itself (the service's cursor is that):
             # everything strictly older follows.
             older_than = parse_timestamp(cursor, "cursor")
-            while start > 0 and ops[start - 1].created_at >= older_than:
-                start -= 1
         elif cursor:
-            before = int(decode_cursor(cursor, required=("created_at", "seq"))["seq"])
-            while start > 0 and ops[start - 1].seq >= before:
-                start -= 1
-        page = ops[max(0, start - limit) : start][::-1]
+            before_seq = int(decode_cursor(cursor, required=("created_at", "seq"))["seq"])
+        page, more = operations.list_page(project, limit=limit, older_than=older_than, before_seq=before_seq)
         now = ctx.clock.now()
         body: dict[str, Any] = {"operations": serialize.operations(page, now)}
-        if page and start - limit > 0:
+        if page and more:
             last = page[-1]
             body["pagination"] = {
                 "cursor": encode_cursor({"created_at": serialize.iso(last.created_at), "seq": last.seq})
@@ -66,7 +61,5 @@ async def get_operation(request: Request) -> Response:
     operation_id = path_id(request, "operation_id", uuid=True)
     with ctx.store.lock:
         project = ctx.project_for(key_of(request), project_id)
-        op = project.operations_by_id.get(operation_id.lower())
-        if op is None:
-            raise not_found("operation")
+        op = operations.operation_in(project, operation_id)
         return respond({"operation": serialize.operation(op, ctx.clock.now())})

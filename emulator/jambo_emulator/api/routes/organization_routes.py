@@ -16,28 +16,23 @@ from jambo_emulator.api.bodies import OrgApiKeyCreateBody
 from jambo_emulator.api.gate import api_router
 from jambo_emulator.api.routes.helpers import ctx_of, key_of, path_id, respond
 from jambo_emulator.resources import organizations
-from jambo_emulator.resources.access import require_org_access
 from jambo_emulator.resources.context import EmulatorContext
-from jambo_emulator.state.errors import ApiError, found, not_found
-from jambo_emulator.state.records import ApiKey, Organization
+from jambo_emulator.state.records import Organization
 
 router = api_router()
 
 
 def _org(request: Request, what: str) -> tuple[EmulatorContext, Organization]:
     """The path's organization, which the key may act on (hold no lock: dict reads only)."""
-    ctx, key = ctx_of(request), key_of(request)
-    org_id = path_id(request, "org_id")
-    org = found(ctx.store.organizations, org_id, "organization")
-    require_org_access(key, org.id, what)
-    return ctx, org
+    ctx = ctx_of(request)
+    return ctx, organizations.organization_for(ctx, key_of(request), path_id(request, "org_id"), what)
 
 
 @router.get("/users/me/organizations")
 async def current_user_organizations(request: Request) -> Response:
     ctx, key = ctx_of(request), key_of(request)
     with ctx.store.lock:
-        orgs = [o for o in ctx.store.organizations.values() if key.org_id in (None, o.id)]
+        orgs = organizations.visible_organizations(ctx, key)
         return respond({"organizations": [serialize.organization(o) for o in orgs]})
 
 
@@ -47,30 +42,18 @@ async def get_organization(request: Request) -> Response:
     return respond(serialize.organization(org))
 
 
-def _org_keys(ctx: EmulatorContext, org_id: str) -> list[ApiKey]:
-    return [k for k in ctx.store.api_keys.values() if k.org_id == org_id and not k.revoked]
-
-
 @router.get("/organizations/{org_id}/api_keys")
 async def list_org_api_keys(request: Request) -> Response:
     ctx, org = _org(request, "manage organization API keys")
     with ctx.store.lock:
-        return respond([serialize.api_key_item(k) for k in _org_keys(ctx, org.id)])
+        return respond([serialize.api_key_item(k) for k in organizations.org_keys(ctx, org.id)])
 
 
 @router.post("/organizations/{org_id}/api_keys")
 async def create_org_api_key(request: Request, body: OrgApiKeyCreateBody) -> Response:
     ctx, org = _org(request, "manage organization API keys")
     with ctx.store.lock:
-        if body.project_id is not None:
-            project = ctx.store.projects.get(body.project_id)
-            if project is None:
-                raise not_found("project")
-            if project.org_id != org.id:
-                raise ApiError(400, f"project {project.id} does not belong to organization {org.id}")
-        record = organizations.add_api_key(
-            ctx, ctx.ids.api_key(), name=body.key_name, org_id=org.id, project_id=body.project_id
-        )
+        record = organizations.create_org_key(ctx, org, body.key_name, body.project_id)
         return respond(serialize.api_key_created(record))
 
 
@@ -78,11 +61,7 @@ async def create_org_api_key(request: Request, body: OrgApiKeyCreateBody) -> Res
 async def revoke_org_api_key(request: Request, key_id: int) -> Response:
     ctx, org = _org(request, "manage organization API keys")
     with ctx.store.lock:
-        record = ctx.store.api_keys_by_id.get(key_id)
-        if record is None or record.revoked or record.org_id != org.id:
-            raise not_found("API key")
-        record.revoked = True
-        return respond(serialize.api_key_revoked(record))
+        return respond(serialize.api_key_revoked(organizations.revoke_key(ctx, key_id, org_id=org.id)))
 
 
 def _member_with_user(ctx: EmulatorContext, org: Organization) -> dict[str, object]:
@@ -101,6 +80,5 @@ async def list_org_members(request: Request) -> Response:
 @router.get("/organizations/{org_id}/members/{member_id}")
 async def get_org_member(request: Request) -> Response:
     ctx, org = _org(request, "read organization members")
-    if request.path_params["member_id"] != org.member_id:
-        raise not_found("member")
+    organizations.check_member(org, request.path_params["member_id"])
     return respond(serialize.member(org, ctx.owner_id))
