@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,12 +34,27 @@ from jambo_emulator.dataplane.base import DataPlane, NullDataPlane
 from jambo_emulator.resources import lifecycle
 from jambo_emulator.resources.context import EmulatorContext
 from jambo_emulator.state.config import EmulatorConfig
-from jambo_emulator.state.errors import REQUEST_ID_HEADER, ApiError, error_response
+from jambo_emulator.state.errors import ApiError
+
+REQUEST_ID_HEADER = "x-neon-ret-request-id"
 
 log = logging.getLogger(__name__)
 
 #: Key in the ASGI scope's ``state`` under which our uvicorn protocol puts the connection's transport.
 TRANSPORT_KEY = "jambo.transport"
+
+
+def error_response(
+    status: int,
+    message: str,
+    request_id: str,
+    *,
+    code: str = "",
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The service's error body, with the request id."""
+    body = json.dumps({"code": code, "message": message, "request_id": request_id}).encode()
+    return Response(body, status_code=status, media_type="application/json", headers=dict(headers or {}))
 
 
 class DroppedConnection(Exception):

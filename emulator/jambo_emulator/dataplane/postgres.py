@@ -3,7 +3,7 @@
 Layout (why: one server starts in about a second and copies a small database in well under a
 second; a server per branch would cost a second and ~40 MB each):
 
-- one private server per emulator (``server.PostgresServer``; Unix socket only);
+- one private server per emulator (``pg_server.PostgresServer``; Unix socket only);
 - one physical database per (branch, database), named ``<logical>~<n>`` (``n`` is unique), so
   ``current_database()`` still starts with the logical name; the API's names never leave the
   emulator unmapped except there;
@@ -26,7 +26,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime
-import hashlib
 import itertools
 import socket
 import subprocess
@@ -34,7 +33,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 
 from jambo_emulator.dataplane.base import (
     DataPlaneError,
@@ -45,7 +43,6 @@ from jambo_emulator.dataplane.base import (
 )
 from jambo_emulator.dataplane.masking import MaskRule, masking_statements
 from jambo_emulator.dataplane.pg_server import (
-    ADMIN_USER,
     Binaries,
     PostgresServer,
     find_binaries,
@@ -59,57 +56,23 @@ from jambo_emulator.dataplane.pgwire import (
     quote_ident,
     quote_literal,
 )
+from jambo_emulator.dataplane.physical import (
+    GROUP_ROLE,
+    LOGICAL_PREFIX_BYTES,
+    PhysicalBranch,
+    PhysicalEndpoint,
+    Version,
+    check_role_name,
+    database_access,
+    role_name,
+)
 from jambo_emulator.dataplane.proxy import ProxyHub, Route
 from jambo_emulator.dataplane.schema import clean_dump
 from jambo_emulator.dataplane.tls import server_context
 
-#: Group role every branch role belongs to, as on the real service (read/write on all data).
-GROUP_ROLE = "neon_superuser"
 DEFAULT_HOST_SUFFIX = "us-east-2.aws.neon.tech"
-_LOGICAL_PREFIX_BYTES = 40
 #: Replaying a long history into the temporary server can take a while.
 _RECOVERY_TIMEOUT = 300.0
-
-
-@dataclass(frozen=True)
-class _Version:
-    """What a branch consisted of from one moment on (its history, to find a past state in)."""
-
-    time: float  # wall clock, after the change had committed
-    lsn: int  # WAL insert position after the change
-    databases: dict[str, tuple[str, str]]
-    roles: dict[str, str] = field(repr=False)
-
-
-@dataclass
-class _Branch:
-    #: Suffix of the branch's physical role names (``neondb_owner~7``); fixed for its lifetime,
-    #: so a reset keeps the branch's roles and only their objects change.
-    tag: int = 0
-    databases: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical -> (physical, owner)
-    roles: dict[str, str] = field(default_factory=dict, repr=False)  # role -> password (secret)
-    history: list[_Version] = field(default_factory=list, repr=False)
-
-    def at(self, point: PointInTime) -> _Version | None:
-        """The version current at ``point`` (None: the branch did not exist yet)."""
-        found = None
-        for version in self.history:
-            if point.lsn is not None and version.lsn > parse_lsn(point.lsn):
-                break
-            if point.timestamp is not None and version.time > point.timestamp:
-                break
-            found = version
-        return found
-
-
-@dataclass
-class _Endpoint:
-    project_id: str
-    branch_id: str
-    host: str
-    read_only: bool
-    port: int = 0
-    running: bool = False
 
 
 class PostgresDataPlane:
@@ -141,10 +104,10 @@ class PostgresDataPlane:
         self._server = PostgresServer(found, history=True)
         self._lock = threading.RLock()  # DDL, admin connection, lifecycle
         self._state = threading.Lock()  # registry reads by the proxies
-        self._branches: dict[tuple[str, str], _Branch] = {}
+        self._branches: dict[tuple[str, str], PhysicalBranch] = {}
         #: Soft-deleted branches: their databases and roles are kept, but nothing routes to them.
-        self._detached: dict[tuple[str, str], _Branch] = {}
-        self._endpoints: dict[tuple[str, str], _Endpoint] = {}
+        self._detached: dict[tuple[str, str], PhysicalBranch] = {}
+        self._endpoints: dict[tuple[str, str], PhysicalEndpoint] = {}
         self._names = itertools.count(1)
         self._history_start: dict[str, int] = {}  # project -> WAL position its data began at
         self._admin: AdminConnection | None = None
@@ -222,7 +185,7 @@ class PostgresDataPlane:
             existing = self._branches.get((project_id, branch_id))
             if existing is not None:
                 return format_lsn(existing.history[0].lsn) if existing.history else None
-            branch = _Branch(tag=next(self._names))
+            branch = PhysicalBranch(tag=next(self._names))
             lsn = None
             if parent_branch_id is not None:
                 parent = self._branch(project_id, parent_branch_id)
@@ -247,7 +210,7 @@ class PostgresDataPlane:
             # Copy first: if that fails, the branch keeps its old data.
             databases, roles, lsn = self._copy_branch(source, tag, at, schema_only=False)
             history = list(target.history) if target is not None else []
-            replaced = _Branch(tag, databases, roles, history)
+            replaced = PhysicalBranch(tag, databases, roles, history)
             with self._state:
                 self._branches[(project_id, branch_id)] = replaced
             if target is not None:
@@ -321,7 +284,7 @@ class PostgresDataPlane:
                 f"FROM PUBLIC; GRANT EXECUTE ON FUNCTION lo_creat(integer), lo_create(oid), "
                 f"lo_from_bytea(oid, bytea) TO {GROUP_ROLE}",
             )
-            self._sql(_database_access(physical, branch.tag, owner, branch.roles))
+            self._sql(database_access(physical, branch.tag, owner, branch.roles))
             with self._state:
                 branch.databases[name] = (physical, owner)
             self._remember(branch)
@@ -356,7 +319,7 @@ class PostgresDataPlane:
                     branch.databases[new_name] = (renamed, current_owner)
                 name, physical = new_name, renamed
             if owner is not None and owner != current_owner:
-                self._sql(_database_access(physical, branch.tag, owner, branch.roles))
+                self._sql(database_access(physical, branch.tag, owner, branch.roles))
                 with self._state:
                     branch.databases[name] = (physical, owner)
             self._remember(branch)
@@ -388,11 +351,11 @@ class PostgresDataPlane:
     def create_role(self, project_id: str, branch_id: str, name: str, password: str) -> None:
         with self._lock:
             branch = self._branch(project_id, branch_id)
-            _check_role_name(name)
+            check_role_name(name)
             if name not in branch.roles:
                 self._ensure_roles(branch.tag, [name])
                 for physical, owner in branch.databases.values():
-                    self._sql(_database_access(physical, branch.tag, owner, [*branch.roles, name]))
+                    self._sql(database_access(physical, branch.tag, owner, [*branch.roles, name]))
             with self._state:
                 branch.roles[name] = password
             self._remember(branch)
@@ -427,7 +390,7 @@ class PostgresDataPlane:
         if hub is None:
             return None
         with self._state:
-            self._endpoints[(project_id, endpoint_id)] = _Endpoint(
+            self._endpoints[(project_id, endpoint_id)] = PhysicalEndpoint(
                 project_id, branch_id, host, read_only, port=hub.port
             )
         return self._address(host)
@@ -445,7 +408,7 @@ class PostgresDataPlane:
             hub = self._running_hub()
             endpoint = self._endpoints.get((project_id, endpoint_id))
             if endpoint is None:
-                endpoint = _Endpoint(
+                endpoint = PhysicalEndpoint(
                     project_id, branch_id, host or f"{endpoint_id}.{DEFAULT_HOST_SUFFIX}", read_only
                 )
             elif host:
@@ -564,7 +527,7 @@ class PostgresDataPlane:
                 found[0] if found else None, branch.roles.get(user), endpoint.read_only, backend_user, key
             )
 
-    def _branch(self, project_id: str, branch_id: str) -> _Branch:
+    def _branch(self, project_id: str, branch_id: str) -> PhysicalBranch:
         branch = self._branches.get((project_id, branch_id))
         if branch is None:
             raise DataPlaneError(f"branch {branch_id} of project {project_id} has no data in the data plane")
@@ -588,26 +551,26 @@ class PostgresDataPlane:
             conn.close()
 
     def _physical_name(self, logical: str) -> str:
-        prefix = logical.encode("utf-8")[:_LOGICAL_PREFIX_BYTES].decode("utf-8", "ignore")
+        prefix = logical.encode("utf-8")[:LOGICAL_PREFIX_BYTES].decode("utf-8", "ignore")
         return f"{prefix}~{next(self._names)}"
 
-    def _remember(self, branch: _Branch) -> int:
+    def _remember(self, branch: PhysicalBranch) -> int:
         """Add the branch's current state to its history; the WAL position it starts at."""
         rows = self._sql("SELECT pg_current_wal_insert_lsn()::text")
         lsn = parse_lsn(rows[0][0] or "0/0")
-        version = _Version(time.time(), lsn, dict(branch.databases), dict(branch.roles))
+        version = Version(time.time(), lsn, dict(branch.databases), dict(branch.roles))
         with self._state:
             branch.history.append(version)
         return lsn
 
-    def _version_at(self, branch: _Branch, branch_id: str, at: PointInTime) -> _Version:
+    def _version_at(self, branch: PhysicalBranch, branch_id: str, at: PointInTime) -> Version:
         version = branch.at(at)
         if version is None:
             raise DataPlaneError(f"branch {branch_id} did not exist yet at {_describe(at)}")
         return version
 
     def _copy_branch(
-        self, source: _Branch, tag: int, at: PointInTime | None, *, schema_only: bool
+        self, source: PhysicalBranch, tag: int, at: PointInTime | None, *, schema_only: bool
     ) -> tuple[dict[str, tuple[str, str]], dict[str, str], int | None]:
         """The source's databases copied (now, or as they were ``at``) for the branch with
         physical role suffix ``tag``, its roles, and the WAL position of a point-in-time copy
@@ -649,7 +612,9 @@ class PostgresDataPlane:
             f"TEMPLATE {quote_ident(template)}{strategy}"
         )
 
-    def _hand_over(self, physical: str, source: _Branch, tag: int, owner: str, roles: dict[str, str]) -> None:
+    def _hand_over(
+        self, physical: str, source: PhysicalBranch, tag: int, owner: str, roles: dict[str, str]
+    ) -> None:
         """In a fresh copy, move everything the source branch's roles own or were granted to the
         new branch's roles (one transaction). ``REASSIGN``/``DROP OWNED`` also touch shared objects,
         so the source's own databases get their owners and grants back in the same transaction."""
@@ -659,8 +624,8 @@ class PostgresDataPlane:
                 old, new = quote_ident(role_name(role, source.tag)), quote_ident(role_name(role, tag))
                 statements.append(f"REASSIGN OWNED BY {old} TO {new}; DROP OWNED BY {old}")
             for source_db, source_owner in source.databases.values():
-                statements.append(_database_access(source_db, source.tag, source_owner, source.roles))
-        statements.append(_database_access(physical, tag, owner, roles))
+                statements.append(database_access(source_db, source.tag, source_owner, source.roles))
+        statements.append(database_access(physical, tag, owner, roles))
         self._sql_in(physical, "BEGIN; " + "; ".join(statements) + "; COMMIT")
 
     @contextlib.contextmanager
@@ -699,7 +664,7 @@ class PostgresDataPlane:
         read-only transactions by default) for read-only endpoints. Neither is a superuser, can
         create roles or databases, or is a member of any other branch's roles."""
         for name in names:
-            _check_role_name(name)
+            check_role_name(name)
             for read_only in (False, True):
                 physical = quote_ident(role_name(name, tag, read_only=read_only))
                 group = "pg_read_all_data" if read_only else GROUP_ROLE
@@ -712,7 +677,7 @@ class PostgresDataPlane:
                     self._sql(f"ALTER ROLE {physical} SET default_transaction_read_only = on")
 
     def _copy_databases(
-        self, source: _Branch, tag: int, roles: dict[str, str], *, schema_only: bool
+        self, source: PhysicalBranch, tag: int, roles: dict[str, str], *, schema_only: bool
     ) -> dict[str, tuple[str, str]]:
         copied: dict[str, tuple[str, str]] = {}
         try:
@@ -784,7 +749,7 @@ class PostgresDataPlane:
     def _drop_database(self, physical: str) -> None:
         self._sql(f"DROP DATABASE IF EXISTS {quote_ident(physical)} WITH (FORCE)")
 
-    def _disown(self, branch: _Branch, role: str) -> None:
+    def _disown(self, branch: PhysicalBranch, role: str) -> None:
         """Hand the role's objects in the branch's databases to each database's owner."""
         who = quote_ident(role_name(role, branch.tag))
         for physical, owner in branch.databases.values():
@@ -804,41 +769,6 @@ class PostgresDataPlane:
                         raise
                     # Still owns a database it was left as owner of; harmless: no branch routes
                     # a login to it.
-
-
-def role_name(logical: str, tag: int, *, read_only: bool = False) -> str:
-    """The physical role behind a branch's logical role: ``neondb_owner~7`` (``~7~ro`` for
-    read-only endpoints). Long names are shortened with a hash so the result fits PostgreSQL's
-    63 bytes and stays unique."""
-    raw = logical.encode("utf-8")
-    if len(raw) > _LOGICAL_PREFIX_BYTES:
-        digest = hashlib.sha256(raw).hexdigest()[:8]
-        logical = raw[: _LOGICAL_PREFIX_BYTES - 9].decode("utf-8", "ignore") + "_" + digest
-    return f"{logical}~{tag}{'~ro' if read_only else ''}"
-
-
-def _database_access(physical: str, tag: int, owner: str, roles: Iterable[str]) -> str:
-    """SQL that makes the branch's roles the only ones that can reach one of its databases:
-    its owner is the branch's owner role, nobody else (no PUBLIC) may connect; read-write roles
-    may connect and make temp tables, read-only roles may only connect."""
-    db = quote_ident(physical)
-    statements = [
-        f"ALTER DATABASE {db} OWNER TO {quote_ident(role_name(owner, tag))}",
-        f"REVOKE ALL ON DATABASE {db} FROM PUBLIC",
-    ]
-    for role in roles:
-        statements.append(f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {quote_ident(role_name(role, tag))}")
-        statements.append(
-            f"GRANT CONNECT ON DATABASE {db} TO {quote_ident(role_name(role, tag, read_only=True))}"
-        )
-    return "; ".join(statements)
-
-
-def _check_role_name(name: str) -> None:
-    if not name or name.startswith("pg_") or name in (ADMIN_USER, GROUP_ROLE):
-        raise DataPlaneError(
-            f"role name {name!r} is reserved (names starting with 'pg_', {ADMIN_USER!r} and {GROUP_ROLE!r})"
-        )
 
 
 def _describe(at: PointInTime) -> str:

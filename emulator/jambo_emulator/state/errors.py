@@ -1,14 +1,11 @@
-"""The service's error shape: ``{"code", "message", "request_id"}`` plus the request-id header."""
+"""The service's errors as raised by the rules (``ApiError``: a status and a message); the app turns
+them into the error body ``{"code", "message", "request_id"}`` (``api/app.py``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TypeVar
 
-from starlette.responses import Response
-
-REQUEST_ID_HEADER = "x-neon-ret-request-id"
 T = TypeVar("T")
 
 LOCKED_MESSAGE = "project already has running conflicting operations, scheduling of new ones is prohibited"
@@ -41,15 +38,3 @@ def found(items: Mapping[str, T], key: str, what: str) -> T:
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
-
-
-def error_response(
-    status: int,
-    message: str,
-    request_id: str,
-    *,
-    code: str = "",
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    body = json.dumps({"code": code, "message": message, "request_id": request_id}).encode()
-    return Response(body, status_code=status, media_type="application/json", headers=dict(headers or {}))
