@@ -308,7 +308,7 @@ def delete_branch(
     ctx: EmulatorContext, project: Project, branch: Branch, *, by_ttl: bool = False, hard: bool = False
 ) -> list[Operation]:
     """Suspend and remove its endpoints, then its timeline; gone from the API at once. Unless
-    ``hard``, kept recoverable for the window (its data detached, not dropped: recovery.py)."""
+    ``hard``, kept recoverable for the window (its data detached, not dropped: ``resources/recovery.py``)."""
     if not by_ttl:
         if branch.default:
             raise bad_request("cannot delete the project's default branch")

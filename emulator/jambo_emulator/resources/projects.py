@@ -119,7 +119,7 @@ def create_project(ctx: EmulatorContext, spec: ProjectSpec, project_id: str | No
 
 
 def delete_project(ctx: EmulatorContext, project: Project) -> None:
-    """Gone from the API at once, recoverable for the window (recovery.py)."""
+    """Gone from the API at once, recoverable for the window (``resources/recovery.py``)."""
     with ctx.store.lock:
         recovery.delete_project(ctx, project)
 

@@ -19,7 +19,8 @@ KINDS = ("status", "rate_limit", "locked", "latency", "drop_after_apply", "pass"
 #: Injectable statuses and the message each answers with.
 STATUS_MESSAGES = {
     # Seen from the service and worth retrying (behaviour notes), which ties it to no request; the
-    # emulator answers it by itself only for schema reads of a branch still copying (routes/schema.py).
+    # emulator answers it by itself only for schema reads of a branch still copying
+    # (resources/branch_schema.py).
     422: "branch not ready yet",
     500: "internal server error",
     502: "bad gateway",

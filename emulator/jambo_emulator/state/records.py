@@ -69,7 +69,7 @@ class Database:
 
 @dataclass(eq=False)
 class Bucket:
-    """A branch's object-storage bucket (``emulator/buckets.py`` has its rules); no objects."""
+    """A branch's object-storage bucket (``resources/buckets.py`` has its rules); no objects."""
 
     name: str
     access_level: str
@@ -146,9 +146,9 @@ class Branch:
     roles: dict[str, Role] = field(default_factory=dict)
     #: Bucket name -> what happened to it on this branch, oldest first: ((time, store seq), the
     #: bucket created, or None for a delete). Kept whole, since children forked earlier see the
-    #: past (``emulator/buckets.py``); inherited buckets live on the ancestor that created them.
+    #: past (``resources/buckets.py``); inherited buckets live on the ancestor that created them.
     buckets: dict[str, list[tuple[tuple[float, int], Bucket | None]]] = field(default_factory=dict)
-    #: Set for branches made by ``POST .../branch_anonymized`` (anonymization.py).
+    #: Set for branches made by ``POST .../branch_anonymized`` (``resources/anonymization.py``).
     anonymization: Anonymization | None = None
     #: Set while the branch is soft-deleted (it then lives in ``Project.deleted_branches``).
     deleted: Deletion | None = None

@@ -1,6 +1,6 @@
 """Every operation of the published Jambo API v2 spec: (operationId, method, path template).
 
-The emulator serves each one, or answers 501 naming it (``routes/not_emulated.py``), so no request
+The emulator serves each one, or answers 501 naming it (``api/routes/not_emulated_routes.py``), so no request
 is ever answered by another operation's handler. ``emulator/tests/api/test_all_operations.py`` checks
 this table against the spec itself, so it cannot drift from it.
 """

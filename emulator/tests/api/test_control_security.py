@@ -9,9 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from jambo_emulator import JamboEmulator, create_app
+from jambo_emulator import EmulatorConfig, JamboEmulator, create_app
 from jambo_emulator.server import exposure_warning
-from jambo_emulator.state.config import EmulatorConfig
 
 
 @pytest.fixture(scope="module")

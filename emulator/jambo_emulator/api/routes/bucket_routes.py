@@ -1,5 +1,5 @@
 """Buckets of a branch: create, list (own and inherited), delete. The rules are in
-``emulator/buckets.py``; objects are not emulated (501)."""
+``resources/buckets.py``; objects are not emulated (501)."""
 
 from __future__ import annotations
 
