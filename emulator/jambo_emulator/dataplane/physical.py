@@ -5,6 +5,7 @@ copies) and the names and grants that keep branches apart (see ``postgres.py`` f
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -93,3 +94,18 @@ def check_role_name(name: str) -> None:
         raise DataPlaneError(
             f"role name {name!r} is reserved (names starting with 'pg_', {ADMIN_USER!r} and {GROUP_ROLE!r})"
         )
+
+
+def version_at(branch: PhysicalBranch, branch_id: str, at: PointInTime) -> Version:
+    """The branch's version current at ``at``, or an error naming the point."""
+    version = branch.at(at)
+    if version is None:
+        raise DataPlaneError(f"branch {branch_id} did not exist yet at {describe(at)}")
+    return version
+
+
+def describe(at: PointInTime) -> str:
+    if at.lsn is not None:
+        return f"lsn {at.lsn}"
+    assert at.timestamp is not None
+    return datetime.datetime.fromtimestamp(at.timestamp, datetime.UTC).isoformat()
