@@ -8,7 +8,7 @@ explicit ``null``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
@@ -18,7 +18,14 @@ from jambo_emulator.resources.projects import ProjectSpec, ProjectUpdate
 from jambo_emulator.state.clock import parse_timestamp
 from jambo_emulator.state.ids import ID_PATTERN
 
-T = TypeVar("T")
+
+class _Dataclass(Protocol):
+    """Any dataclass (what ``dataclasses.fields`` accepts)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+
+T = TypeVar("T", bound=_Dataclass)
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 ComputeUnit = Annotated[float, Field(ge=0.25)]
@@ -49,7 +56,7 @@ class Body(BaseModel):
     def into(self, cls: type[T], **values: Any) -> T:
         """The resource's spec dataclass ``cls`` from the fields of the same names that were
         given (nested models as plain dicts without nulls); ``values`` add or override fields."""
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        names = {f.name for f in dataclasses.fields(cls)}
         dumped = self.model_dump(include=names - values.keys(), exclude_none=True)
         return cls(**dumped, **values)
 
