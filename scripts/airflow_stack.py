@@ -346,7 +346,7 @@ class AirflowStack:
 
     # -- pieces of start() ------------------------------------------------------------------------
     def _start_metadata_db(self) -> None:
-        from jambo_emulator.dataplane.server import PostgresServer, find_binaries
+        from jambo_emulator.dataplane.pg_server import PostgresServer, find_binaries
 
         binaries = find_binaries()
         if binaries is None:
@@ -362,7 +362,7 @@ class AirflowStack:
 
     @property
     def metadata_db_url(self) -> str:
-        from jambo_emulator.dataplane.server import ADMIN_USER
+        from jambo_emulator.dataplane.pg_server import ADMIN_USER
 
         return f"postgresql+psycopg://{ADMIN_USER}@/airflow?host={self._metadata_server.socket_dir}"
 

@@ -16,16 +16,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jambo_emulator.app import create_app
-    from jambo_emulator.config import EmulatorConfig
+    from jambo_emulator.api.app import create_app
     from jambo_emulator.server import JamboEmulator
+    from jambo_emulator.state.config import EmulatorConfig
 
 __all__ = ["EmulatorConfig", "JamboEmulator", "create_app"]
 
 _HOMES = {
-    "EmulatorConfig": "jambo_emulator.config",
+    "EmulatorConfig": "jambo_emulator.state.config",
     "JamboEmulator": "jambo_emulator.server",
-    "create_app": "jambo_emulator.app",
+    "create_app": "jambo_emulator.api.app",
 }
 #: What to tell someone whose install lacks the server's dependencies.
 MISSING_DEPENDENCY = (

@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 
 from jambo_emulator import EmulatorDependencyError, require_server
-from jambo_emulator.clock import MAX_OFFSET
-from jambo_emulator.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
-from jambo_emulator.schemas import ID_PATTERN
+from jambo_emulator.state.clock import MAX_OFFSET
+from jambo_emulator.state.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
+from jambo_emulator.state.ids import ID_PATTERN
 
 
 def _scoped_key(text: str) -> tuple[str, str]:
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The server's modules need FastAPI, uvicorn and cryptography, checked just above.
     import uvicorn
 
-    from jambo_emulator.app import create_app
+    from jambo_emulator.api.app import create_app
     from jambo_emulator.dataplane.base import DataPlaneError
     from jambo_emulator.server import (
         exposure_warning,

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import uvicorn
 
-from jambo_emulator.app import TRANSPORT_KEY, create_app
-from jambo_emulator.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
-from jambo_emulator.control import Controller
+from jambo_emulator.api.app import TRANSPORT_KEY, create_app
+from jambo_emulator.api.control import Controller
 from jambo_emulator.dataplane.base import DataPlane, NullDataPlane
+from jambo_emulator.state.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,7 @@ import pytest
 from dags.runner import EXAMPLE_DAGS, AirflowHome, DagRunResult
 
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from jambo_emulator import JamboEmulator
-from jambo_emulator.config import EmulatorConfig
+from jambo_emulator import EmulatorConfig, JamboEmulator
 
 pytestmark = [pytest.mark.dags, pytest.mark.postgres]
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from airflow_stack import AirflowStack, StackError, StackOptions  # noqa: E402
 from stack_support import TIMINGS  # noqa: E402
 
-from jambo_emulator.dataplane.server import unavailable_reason  # noqa: E402
+from jambo_emulator.dataplane.pg_server import unavailable_reason  # noqa: E402
 
 #: Seconds a stack's processes get to exit on SIGTERM before SIGKILL: the deployment is thrown
 #: away, and a triggerer waiting for its triggers to clean up otherwise holds the suite 10 s.

@@ -30,7 +30,7 @@ def create_data_plane(
     if mode == "off":
         return NullDataPlane()
     # Imported here: the control-plane-only path must not pay for (or depend on) any of this.
-    from jambo_emulator.dataplane.server import unavailable_reason
+    from jambo_emulator.dataplane.pg_server import unavailable_reason
 
     reason = unavailable_reason()
     if reason is None:

@@ -15,10 +15,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from jambo_emulator.dataplane.masking import MaskRule
+
+@dataclass(frozen=True)
+class MaskRule:
+    """One column to mask: ``function`` (``anon.fake_email()``, ``NULL``) or a constant ``value``."""
+
+    database: str
+    schema: str
+    table: str
+    column: str
+    function: str | None = None
+    value: str | None = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.database}.{self.schema}.{self.table}.{self.column}"
 
 
 class DataPlaneError(RuntimeError):

@@ -16,27 +16,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from jambo_emulator.dataplane.base import MaskRule
 from jambo_emulator.dataplane.pgwire import quote_ident, quote_literal
 
 
 class MaskingError(ValueError):
     """A rule the emulator cannot apply (unknown function, bad arguments); the text says which."""
-
-
-@dataclass(frozen=True)
-class MaskRule:
-    """One column to mask: ``function`` (``anon.fake_email()``, ``NULL``) or a constant ``value``."""
-
-    database: str
-    schema: str
-    table: str
-    column: str
-    function: str | None = None
-    value: str | None = None
-
-    @property
-    def target(self) -> str:
-        return f"{self.database}.{self.schema}.{self.table}.{self.column}"
 
 
 # -- the fake data sets (small; picked so none is a plausible production value of the examples) ---

@@ -3,7 +3,7 @@
 Layout (why: one server starts in about a second and copies a small database in well under a
 second; a server per branch would cost a second and ~40 MB each):
 
-- one private server per emulator (``server.PostgresServer``; Unix socket only);
+- one private server per emulator (``pg_server.PostgresServer``; Unix socket only);
 - one physical database per (branch, database), named ``<logical>~<n>`` (``n`` is unique), so
   ``current_database()`` still starts with the logical name; the API's names never leave the
   emulator unmapped except there;
@@ -12,7 +12,8 @@ second; a server per branch would cost a second and ~40 MB each):
   branch *has*, and their per-branch passwords, live here; the proxy checks them (SCRAM);
 - a branch copy is ``CREATE DATABASE ... TEMPLATE <parent's db>`` when nobody is connected to the
   parent's database, otherwise ``pg_dump | pg_restore`` from a consistent snapshot, so a branch
-  create never disturbs the parent's sessions;
+  create never disturbs the parent's sessions (``copies.py``; the names and per-branch
+  versions: ``physical.py``);
 - one TCP listener for every endpoint (``proxy.ProxyHub``), routed by the TLS server name (the
   endpoint host, as the service routes) or ``options=endpoint=<id>``; suspend drops the endpoint's
   sessions and refuses logins until start (the real service would wake the compute on connect).
@@ -24,17 +25,11 @@ read the branch registry under a second, short-held lock.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import datetime
-import hashlib
 import itertools
 import socket
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from jambo_emulator.dataplane.base import (
     DataPlaneError,
@@ -43,73 +38,35 @@ from jambo_emulator.dataplane.base import (
     format_lsn,
     parse_lsn,
 )
+from jambo_emulator.dataplane.copies import PhysicalCopies
 from jambo_emulator.dataplane.masking import MaskRule, masking_statements
+from jambo_emulator.dataplane.pg_server import (
+    Binaries,
+    PostgresServer,
+    find_binaries,
+)
 from jambo_emulator.dataplane.pgwire import (
-    DEPENDENT_OBJECTS_STILL_EXIST,
-    DUPLICATE_OBJECT,
     OBJECT_IN_USE,
     AdminConnection,
     PgServerError,
     quote_ident,
     quote_literal,
 )
+from jambo_emulator.dataplane.physical import (
+    GROUP_ROLE,
+    PhysicalBranch,
+    PhysicalEndpoint,
+    Version,
+    check_role_name,
+    database_access,
+    role_name,
+    version_at,
+)
 from jambo_emulator.dataplane.proxy import ProxyHub, Route
 from jambo_emulator.dataplane.schema import clean_dump
-from jambo_emulator.dataplane.server import (
-    ADMIN_USER,
-    Binaries,
-    PostgresServer,
-    find_binaries,
-)
 from jambo_emulator.dataplane.tls import server_context
 
-#: Group role every branch role belongs to, as on the real service (read/write on all data).
-GROUP_ROLE = "neon_superuser"
 DEFAULT_HOST_SUFFIX = "us-east-2.aws.neon.tech"
-_LOGICAL_PREFIX_BYTES = 40
-#: Replaying a long history into the temporary server can take a while.
-_RECOVERY_TIMEOUT = 300.0
-
-
-@dataclass(frozen=True)
-class _Version:
-    """What a branch consisted of from one moment on (its history, to find a past state in)."""
-
-    time: float  # wall clock, after the change had committed
-    lsn: int  # WAL insert position after the change
-    databases: dict[str, tuple[str, str]]
-    roles: dict[str, str] = field(repr=False)
-
-
-@dataclass
-class _Branch:
-    #: Suffix of the branch's physical role names (``neondb_owner~7``); fixed for its lifetime,
-    #: so a reset keeps the branch's roles and only their objects change.
-    tag: int = 0
-    databases: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical -> (physical, owner)
-    roles: dict[str, str] = field(default_factory=dict, repr=False)  # role -> password (secret)
-    history: list[_Version] = field(default_factory=list, repr=False)
-
-    def at(self, point: PointInTime) -> _Version | None:
-        """The version current at ``point`` (None: the branch did not exist yet)."""
-        found = None
-        for version in self.history:
-            if point.lsn is not None and version.lsn > parse_lsn(point.lsn):
-                break
-            if point.timestamp is not None and version.time > point.timestamp:
-                break
-            found = version
-        return found
-
-
-@dataclass
-class _Endpoint:
-    project_id: str
-    branch_id: str
-    host: str
-    read_only: bool
-    port: int = 0
-    running: bool = False
 
 
 class PostgresDataPlane:
@@ -141,11 +98,11 @@ class PostgresDataPlane:
         self._server = PostgresServer(found, history=True)
         self._lock = threading.RLock()  # DDL, admin connection, lifecycle
         self._state = threading.Lock()  # registry reads by the proxies
-        self._branches: dict[tuple[str, str], _Branch] = {}
+        self._branches: dict[tuple[str, str], PhysicalBranch] = {}
         #: Soft-deleted branches: their databases and roles are kept, but nothing routes to them.
-        self._detached: dict[tuple[str, str], _Branch] = {}
-        self._endpoints: dict[tuple[str, str], _Endpoint] = {}
-        self._names = itertools.count(1)
+        self._detached: dict[tuple[str, str], PhysicalBranch] = {}
+        self._endpoints: dict[tuple[str, str], PhysicalEndpoint] = {}
+        self._copies = PhysicalCopies(self._server, self._sql)
         self._history_start: dict[str, int] = {}  # project -> WAL position its data began at
         self._admin: AdminConnection | None = None
         self._hub: ProxyHub | None = None
@@ -222,11 +179,11 @@ class PostgresDataPlane:
             existing = self._branches.get((project_id, branch_id))
             if existing is not None:
                 return format_lsn(existing.history[0].lsn) if existing.history else None
-            branch = _Branch(tag=next(self._names))
+            branch = PhysicalBranch(tag=self._copies.next_number())
             lsn = None
             if parent_branch_id is not None:
                 parent = self._branch(project_id, parent_branch_id)
-                branch.databases, branch.roles, lsn = self._copy_branch(
+                branch.databases, branch.roles, lsn = self._copies.copy_branch(
                     parent, branch.tag, at, schema_only=schema_only
                 )
             with self._state:
@@ -243,17 +200,17 @@ class PostgresDataPlane:
         with self._lock:
             source = self._branch(project_id, source_branch_id)
             target = self._branches.get((project_id, branch_id))
-            tag = target.tag if target is not None else next(self._names)
+            tag = target.tag if target is not None else self._copies.next_number()
             # Copy first: if that fails, the branch keeps its old data.
-            databases, roles, lsn = self._copy_branch(source, tag, at, schema_only=False)
+            databases, roles, lsn = self._copies.copy_branch(source, tag, at, schema_only=False)
             history = list(target.history) if target is not None else []
-            replaced = _Branch(tag, databases, roles, history)
+            replaced = PhysicalBranch(tag, databases, roles, history)
             with self._state:
                 self._branches[(project_id, branch_id)] = replaced
             if target is not None:
                 for physical, _ in target.databases.values():
-                    self._drop_database(physical)
-                self._drop_roles(tag, set(target.roles) - set(roles))
+                    self._copies.drop_database(physical)
+                self._copies.drop_roles(tag, set(target.roles) - set(roles))
             now_lsn = self._remember(replaced)
             return format_lsn(lsn if lsn is not None else now_lsn)
 
@@ -271,8 +228,8 @@ class PostgresDataPlane:
                 if branch is None:
                     continue
                 for physical, _ in branch.databases.values():
-                    self._drop_database(physical)
-                self._drop_roles(branch.tag, set(branch.roles))
+                    self._copies.drop_database(physical)
+                self._copies.drop_roles(branch.tag, set(branch.roles))
 
     def detach_branch(self, project_id: str, branch_id: str) -> None:
         with self._lock:
@@ -307,7 +264,7 @@ class PostgresDataPlane:
                 return
             if owner not in branch.roles:
                 raise DataPlaneError(f"owner role {owner!r} does not exist on branch {branch_id}")
-            physical = self._physical_name(name)
+            physical = self._copies.physical_name(name)
             self._sql(
                 f"CREATE DATABASE {quote_ident(physical)} OWNER {quote_ident(role_name(owner, branch.tag))} "
                 "TEMPLATE template0"
@@ -321,7 +278,7 @@ class PostgresDataPlane:
                 f"FROM PUBLIC; GRANT EXECUTE ON FUNCTION lo_creat(integer), lo_create(oid), "
                 f"lo_from_bytea(oid, bytea) TO {GROUP_ROLE}",
             )
-            self._sql(_database_access(physical, branch.tag, owner, branch.roles))
+            self._sql(database_access(physical, branch.tag, owner, branch.roles))
             with self._state:
                 branch.databases[name] = (physical, owner)
             self._remember(branch)
@@ -333,7 +290,7 @@ class PostgresDataPlane:
                 return
             with self._state:
                 physical, _ = branch.databases.pop(name)
-            self._drop_database(physical)
+            self._copies.drop_database(physical)
             self._remember(branch)
 
     def update_database(
@@ -349,14 +306,14 @@ class PostgresDataPlane:
             if new_name is not None and new_name != name:
                 if new_name in branch.databases:
                     raise DataPlaneError(f"database {new_name!r} already exists on branch {branch_id}")
-                renamed = self._physical_name(new_name)
+                renamed = self._copies.physical_name(new_name)
                 self._rename_database(physical, renamed)
                 with self._state:
                     del branch.databases[name]
                     branch.databases[new_name] = (renamed, current_owner)
                 name, physical = new_name, renamed
             if owner is not None and owner != current_owner:
-                self._sql(_database_access(physical, branch.tag, owner, branch.roles))
+                self._sql(database_access(physical, branch.tag, owner, branch.roles))
                 with self._state:
                     branch.databases[name] = (physical, owner)
             self._remember(branch)
@@ -388,11 +345,11 @@ class PostgresDataPlane:
     def create_role(self, project_id: str, branch_id: str, name: str, password: str) -> None:
         with self._lock:
             branch = self._branch(project_id, branch_id)
-            _check_role_name(name)
+            check_role_name(name)
             if name not in branch.roles:
-                self._ensure_roles(branch.tag, [name])
+                self._copies.ensure_roles(branch.tag, [name])
                 for physical, owner in branch.databases.values():
-                    self._sql(_database_access(physical, branch.tag, owner, [*branch.roles, name]))
+                    self._sql(database_access(physical, branch.tag, owner, [*branch.roles, name]))
             with self._state:
                 branch.roles[name] = password
             self._remember(branch)
@@ -404,8 +361,8 @@ class PostgresDataPlane:
                 return
             with self._state:
                 del branch.roles[name]
-            self._disown(branch, name)
-            self._drop_roles(branch.tag, {name})
+            self._copies.disown(branch, name)
+            self._copies.drop_roles(branch.tag, {name})
             self._remember(branch)
 
     def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None:
@@ -427,7 +384,7 @@ class PostgresDataPlane:
         if hub is None:
             return None
         with self._state:
-            self._endpoints[(project_id, endpoint_id)] = _Endpoint(
+            self._endpoints[(project_id, endpoint_id)] = PhysicalEndpoint(
                 project_id, branch_id, host, read_only, port=hub.port
             )
         return self._address(host)
@@ -445,7 +402,7 @@ class PostgresDataPlane:
             hub = self._running_hub()
             endpoint = self._endpoints.get((project_id, endpoint_id))
             if endpoint is None:
-                endpoint = _Endpoint(
+                endpoint = PhysicalEndpoint(
                     project_id, branch_id, host or f"{endpoint_id}.{DEFAULT_HOST_SUFFIX}", read_only
                 )
             elif host:
@@ -513,11 +470,11 @@ class PostgresDataPlane:
                 physical, roles = found[0], list(branch.roles)
                 raw = self._schema_only(self._server, physical)
             else:
-                version = self._version_at(branch, branch_id, at)
+                version = version_at(branch, branch_id, at)
                 if database not in version.databases:
                     return None
                 physical, roles = version.databases[database][0], list(version.roles)
-                with self._recovered(at) as (past, _):
+                with self._copies.recovered(at) as (past, _):
                     raw = self._schema_only(past, physical)
         names = {physical: database}
         for role in roles:
@@ -564,7 +521,7 @@ class PostgresDataPlane:
                 found[0] if found else None, branch.roles.get(user), endpoint.read_only, backend_user, key
             )
 
-    def _branch(self, project_id: str, branch_id: str) -> _Branch:
+    def _branch(self, project_id: str, branch_id: str) -> PhysicalBranch:
         branch = self._branches.get((project_id, branch_id))
         if branch is None:
             raise DataPlaneError(f"branch {branch_id} of project {project_id} has no data in the data plane")
@@ -587,265 +544,17 @@ class PostgresDataPlane:
         finally:
             conn.close()
 
-    def _physical_name(self, logical: str) -> str:
-        prefix = logical.encode("utf-8")[:_LOGICAL_PREFIX_BYTES].decode("utf-8", "ignore")
-        return f"{prefix}~{next(self._names)}"
-
-    def _remember(self, branch: _Branch) -> int:
+    def _remember(self, branch: PhysicalBranch) -> int:
         """Add the branch's current state to its history; the WAL position it starts at."""
         rows = self._sql("SELECT pg_current_wal_insert_lsn()::text")
         lsn = parse_lsn(rows[0][0] or "0/0")
-        version = _Version(time.time(), lsn, dict(branch.databases), dict(branch.roles))
+        version = Version(time.time(), lsn, dict(branch.databases), dict(branch.roles))
         with self._state:
             branch.history.append(version)
         return lsn
 
-    def _version_at(self, branch: _Branch, branch_id: str, at: PointInTime) -> _Version:
-        version = branch.at(at)
-        if version is None:
-            raise DataPlaneError(f"branch {branch_id} did not exist yet at {_describe(at)}")
-        return version
-
-    def _copy_branch(
-        self, source: _Branch, tag: int, at: PointInTime | None, *, schema_only: bool
-    ) -> tuple[dict[str, tuple[str, str]], dict[str, str], int | None]:
-        """The source's databases copied (now, or as they were ``at``) for the branch with
-        physical role suffix ``tag``, its roles, and the WAL position of a point-in-time copy
-        (None for a copy now). Objects owned by the source's roles are handed to the new
-        branch's roles of the same logical name."""
-        if at is None:
-            roles = dict(source.roles)
-            self._ensure_roles(tag, roles)
-            return self._copy_databases(source, tag, roles, schema_only=schema_only), roles, None
-        version = self._version_at(source, "(source)", at)
-        roles = dict(version.roles)
-        self._ensure_roles(tag, roles)
-        # Roles deleted since then: the restored objects still name them, until handed over.
-        revived = [r for r in roles if r not in source.roles and source.tag != tag]
-        self._ensure_roles(source.tag, revived)
-        copied: dict[str, tuple[str, str]] = {}
-        try:
-            with self._recovered(at) as (past, lsn):
-                for logical, (physical, owner) in version.databases.items():
-                    target = self._physical_name(logical)
-                    self._create_copy_target(target, tag, owner)
-                    copied[logical] = (target, owner)
-                    self._dump_restore(past.conninfo(physical), target, schema_only=schema_only)
-                    self._hand_over(target, source, tag, owner, roles)
-        except BaseException:
-            for new_physical, _ in copied.values():
-                self._drop_database(new_physical)
-            raise
-        finally:
-            self._drop_roles(source.tag, set(revived))
-        return copied, roles, lsn
-
-    def _create_copy_target(self, target: str, tag: int, owner: str, template: str = "template0") -> None:
-        strategy = (
-            " STRATEGY FILE_COPY" if template != "template0" and self._server.binaries.major >= 15 else ""
-        )
-        self._sql(
-            f"CREATE DATABASE {quote_ident(target)} OWNER {quote_ident(role_name(owner, tag))} "
-            f"TEMPLATE {quote_ident(template)}{strategy}"
-        )
-
-    def _hand_over(self, physical: str, source: _Branch, tag: int, owner: str, roles: dict[str, str]) -> None:
-        """In a fresh copy, move everything the source branch's roles own or were granted to the
-        new branch's roles (one transaction). ``REASSIGN``/``DROP OWNED`` also touch shared objects,
-        so the source's own databases get their owners and grants back in the same transaction."""
-        statements: list[str] = []
-        if source.tag != tag:
-            for role in roles:
-                old, new = quote_ident(role_name(role, source.tag)), quote_ident(role_name(role, tag))
-                statements.append(f"REASSIGN OWNED BY {old} TO {new}; DROP OWNED BY {old}")
-            for source_db, source_owner in source.databases.values():
-                statements.append(_database_access(source_db, source.tag, source_owner, source.roles))
-        statements.append(_database_access(physical, tag, owner, roles))
-        self._sql_in(physical, "BEGIN; " + "; ".join(statements) + "; COMMIT")
-
-    @contextlib.contextmanager
-    def _recovered(self, at: PointInTime) -> Iterator[tuple[PostgresServer, int]]:
-        """A temporary server holding the whole cluster as it was ``at`` (PostgreSQL's own
-        point-in-time recovery from the start-up base backup and the WAL since), and the WAL
-        position recovery stopped at. Stopped and removed on exit."""
-        current = parse_lsn(self._sql("SELECT pg_current_wal_insert_lsn()::text")[0][0] or "0/0")
-        if at.lsn is not None:
-            if parse_lsn(at.lsn) > current:
-                raise DataPlaneError(f"lsn {at.lsn} has not been written yet (now at {format_lsn(current)})")
-            # Stop just before the first record at or after the position: the state *at* it.
-            target = {"recovery_target_lsn": at.lsn, "recovery_target_inclusive": "off"}
-        else:
-            assert at.timestamp is not None
-            when = datetime.datetime.fromtimestamp(at.timestamp, datetime.UTC)
-            target = {"recovery_target_time": when.isoformat(sep=" ")}
-        # Recovery stops at the first commit past the target, so one must exist (a transaction
-        # with an xid commits with a WAL record; commits are synchronous, so it is on disk).
-        self._sql("SELECT pg_current_xact_id()")
-        past = self._server.recovery_server(target)
-        try:
-            past.start(timeout=_RECOVERY_TIMEOUT)
-            admin = past.admin()
-            try:
-                replayed = admin.execute("SELECT pg_last_wal_replay_lsn()::text")
-            finally:
-                admin.close()
-            yield past, parse_lsn(replayed[0][0] or format_lsn(current))
-        finally:
-            past.stop()
-
-    def _ensure_roles(self, tag: int, names: Iterable[str]) -> None:
-        """The branch's physical roles for these logical names: a read-write one (member of the
-        group role: all data of the databases it may connect to) and a read-only one (SELECT only,
-        read-only transactions by default) for read-only endpoints. Neither is a superuser, can
-        create roles or databases, or is a member of any other branch's roles."""
-        for name in names:
-            _check_role_name(name)
-            for read_only in (False, True):
-                physical = quote_ident(role_name(name, tag, read_only=read_only))
-                group = "pg_read_all_data" if read_only else GROUP_ROLE
-                try:
-                    self._sql(f"CREATE ROLE {physical} LOGIN IN ROLE {group}")
-                except PgServerError as exc:
-                    if exc.sqlstate != DUPLICATE_OBJECT:
-                        raise
-                if read_only:
-                    self._sql(f"ALTER ROLE {physical} SET default_transaction_read_only = on")
-
-    def _copy_databases(
-        self, source: _Branch, tag: int, roles: dict[str, str], *, schema_only: bool
-    ) -> dict[str, tuple[str, str]]:
-        copied: dict[str, tuple[str, str]] = {}
-        try:
-            for logical, (physical, owner) in source.databases.items():
-                target = self._copy_database(logical, physical, tag, owner, schema_only)
-                copied[logical] = (target, owner)
-                try:
-                    self._hand_over(target, source, tag, owner, roles)
-                except BaseException:
-                    self._drop_database(target)
-                    raise
-        except BaseException:
-            for new_physical, _ in copied.values():
-                self._drop_database(new_physical)
-            raise
-        return copied
-
-    def _copy_database(self, logical: str, source: str, tag: int, owner: str, schema_only: bool) -> str:
-        target = self._physical_name(logical)
-        if not schema_only and not self._has_sessions(source):
-            try:
-                self._create_copy_target(target, tag, owner, template=source)
-                return target
-            except PgServerError as exc:
-                if exc.sqlstate != OBJECT_IN_USE:  # a session arrived just now: copy by dump
-                    raise
-        self._create_copy_target(target, tag, owner)
-        try:
-            self._dump_restore(self._server.conninfo(source), target, schema_only=schema_only)
-        except BaseException:
-            self._drop_database(target)
-            raise
-        return target
-
-    def _has_sessions(self, physical: str) -> bool:
-        # Client sessions only: CREATE DATABASE itself stops autovacuum workers on the template.
-        rows = self._sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-            f"AND datname = {quote_literal(physical)}"
-        )
-        return rows[0][0] != "0"
-
-    def _dump_restore(self, source_conninfo: str, target: str, *, schema_only: bool) -> None:
-        """Copy the database at ``source_conninfo`` into the empty ``target`` (on this plane's
-        server) from one consistent snapshot (pg_dump's)."""
-        dump_argv = [self._server.binaries.tool("pg_dump"), "-Fc", "-d", source_conninfo]
-        if schema_only:
-            dump_argv.insert(1, "--schema-only")
-        restore_argv = [
-            self._server.binaries.tool("pg_restore"),
-            "--exit-on-error",
-            "-d",
-            self._server.conninfo(target),
-        ]
-        with tempfile.TemporaryFile() as dump_err:
-            dump = subprocess.Popen(dump_argv, stdout=subprocess.PIPE, stderr=dump_err)
-            assert dump.stdout is not None
-            restore = subprocess.run(restore_argv, stdin=dump.stdout, capture_output=True, check=False)
-            dump.stdout.close()
-            dump.wait()
-            dump_err.seek(0)
-            dump_text = dump_err.read().decode("utf-8", "replace").strip()
-        if dump.returncode != 0:
-            raise DataPlaneError(f"pg_dump failed: {dump_text[-2000:]}")
-        if restore.returncode != 0:
-            err = restore.stderr.decode("utf-8", "replace").strip()
-            raise DataPlaneError(f"pg_restore failed: {err[-2000:]}")
-
-    def _drop_database(self, physical: str) -> None:
-        self._sql(f"DROP DATABASE IF EXISTS {quote_ident(physical)} WITH (FORCE)")
-
-    def _disown(self, branch: _Branch, role: str) -> None:
-        """Hand the role's objects in the branch's databases to each database's owner."""
-        who = quote_ident(role_name(role, branch.tag))
-        for physical, owner in branch.databases.values():
-            if owner == role:
-                continue  # the role owns the database itself; it keeps it (the API refuses this)
-            heir = quote_ident(role_name(owner, branch.tag))
-            self._sql_in(physical, f"REASSIGN OWNED BY {who} TO {heir}; DROP OWNED BY {who}")
-
-    def _drop_roles(self, tag: int, names: set[str]) -> None:
-        """Drop the physical roles (both kinds) of these logical names of one branch."""
-        for name in sorted(names):
-            for read_only in (False, True):
-                try:
-                    self._sql(f"DROP ROLE IF EXISTS {quote_ident(role_name(name, tag, read_only=read_only))}")
-                except PgServerError as exc:
-                    if exc.sqlstate != DEPENDENT_OBJECTS_STILL_EXIST:
-                        raise
-                    # Still owns a database it was left as owner of; harmless: no branch routes
-                    # a login to it.
-
-
-def role_name(logical: str, tag: int, *, read_only: bool = False) -> str:
-    """The physical role behind a branch's logical role: ``neondb_owner~7`` (``~7~ro`` for
-    read-only endpoints). Long names are shortened with a hash so the result fits PostgreSQL's
-    63 bytes and stays unique."""
-    raw = logical.encode("utf-8")
-    if len(raw) > _LOGICAL_PREFIX_BYTES:
-        digest = hashlib.sha256(raw).hexdigest()[:8]
-        logical = raw[: _LOGICAL_PREFIX_BYTES - 9].decode("utf-8", "ignore") + "_" + digest
-    return f"{logical}~{tag}{'~ro' if read_only else ''}"
-
-
-def _database_access(physical: str, tag: int, owner: str, roles: Iterable[str]) -> str:
-    """SQL that makes the branch's roles the only ones that can reach one of its databases:
-    its owner is the branch's owner role, nobody else (no PUBLIC) may connect; read-write roles
-    may connect and make temp tables, read-only roles may only connect."""
-    db = quote_ident(physical)
-    statements = [
-        f"ALTER DATABASE {db} OWNER TO {quote_ident(role_name(owner, tag))}",
-        f"REVOKE ALL ON DATABASE {db} FROM PUBLIC",
-    ]
-    for role in roles:
-        statements.append(f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {quote_ident(role_name(role, tag))}")
-        statements.append(
-            f"GRANT CONNECT ON DATABASE {db} TO {quote_ident(role_name(role, tag, read_only=True))}"
-        )
-    return "; ".join(statements)
-
-
-def _check_role_name(name: str) -> None:
-    if not name or name.startswith("pg_") or name in (ADMIN_USER, GROUP_ROLE):
-        raise DataPlaneError(
-            f"role name {name!r} is reserved (names starting with 'pg_', {ADMIN_USER!r} and {GROUP_ROLE!r})"
-        )
-
-
-def _describe(at: PointInTime) -> str:
-    if at.lsn is not None:
-        return f"lsn {at.lsn}"
-    assert at.timestamp is not None
-    return datetime.datetime.fromtimestamp(at.timestamp, datetime.UTC).isoformat()
+        # Still owns a database it was left as owner of; harmless: no branch routes
+        # a login to it.
 
 
 def _proxy_key(project_id: str, endpoint_id: str) -> str:

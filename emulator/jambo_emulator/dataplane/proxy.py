@@ -30,7 +30,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from jambo_emulator.dataplane import pgwire
+import jambo_emulator.dataplane.pgwire as pgwire
 from jambo_emulator.dataplane.base import DataPlaneError
 from jambo_emulator.dataplane.scram import (
     MECHANISM,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from jambo_emulator import JamboEmulator
-from jambo_emulator.spec_operations import SPEC_OPERATIONS
+from jambo_emulator.state.spec_operations import SPEC_OPERATIONS
 from spec import EMULATED_OPERATIONS, ApiSpec, load_spec
 
 _SPEC = load_spec()
@@ -131,7 +131,7 @@ def test_not_emulated_operations_still_need_a_key(emu: JamboEmulator) -> None:
 
 
 def test_routing_order_puts_the_specific_template_first_and_the_poll_early() -> None:
-    from jambo_emulator.routes import api_router, overlap, specificity
+    from jambo_emulator.api.router import api_router, overlap, specificity
 
     paths = [getattr(route, "path", "") for route in api_router.routes]
     for i, earlier in enumerate(paths):

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from jambo_emulator import JamboEmulator, create_app
-from jambo_emulator.config import EmulatorConfig
+from jambo_emulator import EmulatorConfig, JamboEmulator, create_app
 from jambo_emulator.server import exposure_warning
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from jambo_emulator import JamboEmulator
 from jambo_emulator.dataplane.base import DataPlaneError
-from jambo_emulator.dataplane.server import unavailable_reason
+from jambo_emulator.dataplane.pg_server import unavailable_reason
 
 
 def test_auto_without_binaries_says_so_once_and_serves_the_api_alone(

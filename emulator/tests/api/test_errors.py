@@ -7,7 +7,8 @@ import logging
 import httpx
 import pytest
 
-from jambo_emulator import JamboEmulator, serialize
+from jambo_emulator import JamboEmulator
+from jambo_emulator.api import serialize
 
 
 def test_unexpected_error_is_a_json_500_and_logged(
@@ -21,7 +22,7 @@ def test_unexpected_error_is_a_json_500_and_logged(
 
     monkeypatch.setattr(serialize, "project_list_item", broken)
     jambo_emulator.create_project(name="p")
-    with caplog.at_level(logging.ERROR, logger="jambo_emulator.app"):
+    with caplog.at_level(logging.ERROR, logger="jambo_emulator.api.app"):
         response = api.get("/projects")
     assert response.status_code == 500
     body = response.json()

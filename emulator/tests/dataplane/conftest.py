@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from jambo_emulator.dataplane.pg_server import unavailable_reason
 from jambo_emulator.dataplane.postgres import PostgresDataPlane
-from jambo_emulator.dataplane.server import unavailable_reason
 
 from .support import Project
 

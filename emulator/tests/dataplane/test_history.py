@@ -14,10 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from jambo_emulator import JamboEmulator
-from jambo_emulator.clock import iso
-from jambo_emulator.config import EmulatorConfig
+from jambo_emulator import EmulatorConfig, JamboEmulator
 from jambo_emulator.dataplane.base import DataPlaneError, PointInTime
+from jambo_emulator.state.clock import iso
 
 from .support import Project, scalar
 from .test_through_api import Api

@@ -13,7 +13,7 @@ import pytest
 
 from jambo_emulator import dataplane
 from jambo_emulator.dataplane import DataPlaneError, NullDataPlane, create_data_plane
-from jambo_emulator.dataplane import server as server_module
+from jambo_emulator.dataplane import pg_server as server_module
 from jambo_emulator.dataplane.postgres import PostgresDataPlane
 
 ROOT = Path(__file__).resolve().parents[3]

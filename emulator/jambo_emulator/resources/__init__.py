@@ -1,0 +1,1 @@
+"""One module per resource, holding all of its rules (the backend, as moto's ``models.py``)."""
