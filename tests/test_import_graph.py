@@ -136,6 +136,40 @@ def test_no_import_cycle(package: str) -> None:
     assert not found, "\n".join(_describe(edges, c) for c in found)
 
 
+#: Each package's layers, lowest first: a module may import its own layer and the ones below it.
+#: Modules in no layer (the package's top: its command, server, plugin) may import any layer.
+LAYERS = {
+    "jambo_emulator": (
+        "dataplane",  # real PostgreSQL behind branches: knows nothing of the API
+        "state",  # records, the store, clock, ids, config, faults: the shared state
+        "resources",  # one module per resource, all its rules
+        "api",  # HTTP: bodies, serialization, routes, the gate, the control API
+    ),
+}
+
+
+def _layer(package: str, module: str) -> int | None:
+    parts = module.split(".")
+    if len(parts) < 2 or parts[1] not in LAYERS[package]:
+        return None
+    return LAYERS[package].index(parts[1])
+
+
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_a_lower_layer_names_no_higher_one(package: str) -> None:
+    edges = graph(package)
+    bad = [
+        f"{source} ({LAYERS[package][low]}) imports {target} ({LAYERS[package][high]})"
+        for source, targets in sorted(edges.items())
+        if (low := _layer(package, source)) is not None
+        for target in sorted(targets)
+        if (high := _layer(package, target)) is not None and high > low
+    ]
+    assert not bad, "\n".join(bad)
+    # Every layer holds modules, so a renamed folder cannot leave the rule checking nothing.
+    assert {_layer(package, m) for m in edges} >= set(range(len(LAYERS[package])))
+
+
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
