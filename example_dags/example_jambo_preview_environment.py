@@ -129,7 +129,7 @@ with DAG(
         """The branch's schema against its parent's, as a unified diff (logged and returned)."""
         from airflow_provider_jambo.hooks.jambo import JamboHook
 
-        diff = JamboHook().compare_branch_schema(
+        diff = JamboHook().branches.compare_schema(
             branch["branch_id"], database=branch["database"], project_id=branch["project_id"]
         )
         log.info("Schema diff of %s against its parent:\n%s", branch["branch_name"], diff or "(no changes)")

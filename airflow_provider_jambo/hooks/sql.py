@@ -96,7 +96,7 @@ def get_branch_connection(
     target = BranchTarget.from_value(branch, **overrides)
     api = hook or JamboHook(jambo_conn_id=jambo_conn_id)
     try:
-        uri = api.get_connection_uri(
+        uri = api.branches.connection_uri(
             branch_id=target.branch_id,
             database=target.database,
             role=target.role,

@@ -88,7 +88,7 @@ def in_flight_operations(
     """
     since = since or datetime.now(UTC) - IN_FLIGHT_LOOKBACK
     found: list[Operation] = []
-    for op in hook.list_operations(project_id):
+    for op in hook.operations.list(project_id):
         if op.created_at is not None and op.created_at < since:
             break
         if branch_id is not None and op.branch_id != branch_id:
@@ -314,7 +314,7 @@ class JamboBaseOperator(BaseOperator):
         if self.deferrable and self.defer_grace_seconds > 0:
             # Most operations take seconds: finish them here rather than through a deferral.
             grace_end = min(deadline, time.time() + self.defer_grace_seconds)
-            waited = self.hook.wait_for_operations(
+            waited = self.hook.operations.wait(
                 operations, project_id=project_id, deadline=grace_end, poll_interval=self.poll_interval
             )
             if waited.status != "timeout" or grace_end >= deadline:
@@ -341,7 +341,7 @@ class JamboBaseOperator(BaseOperator):
                 kwargs={"result": result},
             )
         self.log.info("Waiting for operations %s (timeout %.0f s)", ids, self.timeout)
-        waited = self.hook.wait_for_operations(
+        waited = self.hook.operations.wait(
             operations, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
         )
         self._finish(waited.status, ids, waited.message, result)

@@ -48,6 +48,7 @@ from airflow_provider_jambo.rules import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_jambo.create_branch_request import CreateBranchRequest
     from airflow_provider_jambo.hooks.jambo import JamboHook
     from airflow_provider_jambo.models import (
         Branch,
@@ -305,25 +306,16 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         tags.update({str(k): str(v) for k, v in (self.annotations or {}).items()})
         return tags
 
-    def execute(self, context: Context) -> BranchResult | None:
-        # Every rendered argument is checked before the first request.
-        self._context = context
-        if self.branch_name is None:
-            self.branch_name = default_branch_name(context)
-        self._validate(at_parse=False)
+    def create_request_fields(self, context: Context) -> dict[str, Any]:
+        """This task's create as :class:`CreateBranchRequest` arguments (rendered, checked by the
+        caller); the parent is named by id once it is resolved (``with_parent``)."""
         expires = check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
-        hook = self.hook
-        project_id = self.resolved_project_id()
-
-        # Without a parent the service branches from the default branch: no lookup is needed for it.
-        parent = hook.resolve_branch(self.parent, project_id=project_id) if self.parent else None
         endpoints = None
         if self.compute_type is not None:
             limits = endpoint_settings(self.min_cu, self.max_cu, self.suspend_timeout_seconds)
             endpoints = [{"type": self.compute_type, **limits}]
-        create_kwargs: dict[str, Any] = {
-            "project_id": project_id,
-            "parent_id": parent.id if parent is not None else None,
+        return {
+            "name": self.branch_name,
             "parent_lsn": self.parent_lsn,
             "parent_timestamp": self.parent_timestamp,
             "init_source": SCHEMA_ONLY if self.schema_only else None,
@@ -332,19 +324,41 @@ class JamboCreateBranchOperator(JamboBaseOperator):
             "endpoints": endpoints,
             "annotations": self._annotations(context),
         }
-        name = self.branch_name
+
+    def create_request(self, context: Context) -> CreateBranchRequest:
+        """The one request this task's create sends (the anonymized operator adds its rules)."""
+        from airflow_provider_jambo.create_branch_request import CreateBranchRequest
+
+        return CreateBranchRequest(**self.create_request_fields(context))
+
+    def execute(self, context: Context) -> BranchResult | None:
+        # Every rendered argument is checked before the first request.
+        self._context = context
+        if self.branch_name is None:
+            self.branch_name = default_branch_name(context)
+        self._validate(at_parse=False)
+        # The create, checked and turned into its body once (its parent named by id below).
+        request = self.create_request(context)
+        hook = self.hook
+        project_id = self.resolved_project_id()
+
+        # Without a parent the service branches from the default branch: no lookup is needed for it.
+        parent = hook.branches.resolve(self.parent, project_id=project_id) if self.parent else None
+        if parent is not None:
+            request = request.with_parent(parent.id)
         if self.if_exists == "reuse":
             # Only a retry can find its own branch from an earlier try; a first try sends the create
             # first (and adopts on a 409 all the same).
             look_first = int(getattr(context["ti"], "try_number", 1) or 1) > 1
             creation = self.send(
-                lambda: hook.get_or_create_branch(name, look_first=look_first, **create_kwargs),
+                lambda: hook.branches.get_or_create(request, project_id=project_id, look_first=look_first),
                 project_id=project_id,
             )
         else:
             try:
                 creation = self.send(
-                    lambda: hook.create_branch(name=name, **create_kwargs), project_id=project_id
+                    lambda: hook.branches.create(request, project_id=project_id),
+                    project_id=project_id,
                 )
             except JamboConflictError as err:
                 raise JamboConflictError(
@@ -439,7 +453,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         pid, bid = target.project_id, target.branch_id
         try:
             if not target.created:
-                branch = hook.get_branch(bid, project_id=pid)
+                branch = hook.branches.get(bid, project_id=pid)
                 if context is None or "ti" not in context or not made_by_task(branch, context["ti"]):
                     self.log.info(
                         "The task failed; branch %r (%s) was adopted, not created by this task: "
@@ -450,13 +464,13 @@ class JamboCreateBranchOperator(JamboBaseOperator):
                     return
             deadline = time.time() + CLEANUP_TIMEOUT
             operations = self.send(
-                lambda: hook.delete_branch(bid, project_id=pid),
+                lambda: hook.branches.delete(bid, project_id=pid),
                 project_id=pid,
                 deadline=deadline,
                 defer=False,
                 hook=hook,
             )
-            waited = hook.wait_for_operations(
+            waited = hook.operations.wait(
                 operations,
                 project_id=pid,
                 deadline=deadline,
@@ -500,11 +514,11 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         branch = creation.branch
         endpoint: Endpoint | None = creation.read_write_endpoint or next(iter(creation.endpoints), None)
         if endpoint is None and self.compute_type is not None and not creation.created:
-            endpoints = self.hook.list_endpoints(project_id, branch_id=branch.id)
+            endpoints = self.hook.computes.list(project_id, branch_id=branch.id)
             endpoint = next((ep for ep in endpoints if ep.type == "read_write"), next(iter(endpoints), None))
         databases: list[Database] = list(creation.databases)
         if not databases:
-            databases = list(self.hook.list_databases(branch.id, project_id=project_id))
+            databases = list(self.hook.databases.list(branch.id, project_id=project_id))
         database = _pick_database(databases, self.database)
         return {
             "project_id": project_id,
@@ -566,7 +580,7 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         hook = self.hook
         project_id = self.resolved_project_id()
         try:
-            branch, children = hook.resolve_branch_with_children(ref, project_id=project_id)
+            branch, children = hook.branches.resolve_with_children(ref, project_id=project_id)
         except JamboBranchNotFound:
             self.log.info("Branch %r does not exist in project %s: nothing to delete", ref, project_id)
             return {"project_id": project_id, "branch_id": None, "branch_name": None, "deleted": False}
@@ -586,12 +600,12 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
             # Only reached with allow_protected=True; the service deletes no protected branch.
             self.log.warning("Unprotecting branch %r (%s) to delete it", branch.name, branch.id)
             unprotect = self.send(
-                lambda: hook.update_branch(branch.id, project_id=project_id, protected=False),
+                lambda: hook.branches.update(branch.id, project_id=project_id, protected=False),
                 project_id=project_id,
             )
             operations.extend(unprotect.operations)
         operations.extend(
-            self.send(lambda: hook.delete_branch(branch.id, project_id=project_id), project_id=project_id)
+            self.send(lambda: hook.branches.delete(branch.id, project_id=project_id), project_id=project_id)
         )
         self.log.info("Deleting branch %r (%s)", branch.name, branch.id)
         result: DeletedBranchResult = {
@@ -666,12 +680,12 @@ class JamboResetBranchOperator(JamboBaseOperator):
         source_ts = self.source_timestamp
         hook = self.hook
         project_id = self.resolved_project_id()
-        branch = hook.resolve_branch(ref, project_id=project_id)
+        branch = hook.branches.resolve(ref, project_id=project_id)
         refuse_guarded(branch, action="reset", allow_protected=self.allow_protected)
         if self.source:
-            source = hook.resolve_branch(self.source, project_id=project_id)
+            source = hook.branches.resolve(self.source, project_id=project_id)
         elif branch.parent_id:
-            source = hook.get_branch(branch.parent_id, project_id=project_id)
+            source = hook.branches.get(branch.parent_id, project_id=project_id)
         else:
             raise JamboRefusedError(
                 f"branch {branch.name!r} ({branch.id}) has no parent; name a source to reset from"
@@ -689,14 +703,14 @@ class JamboResetBranchOperator(JamboBaseOperator):
             # Set before the restore: a reset from the parent re-applies the (new) TTL interval, and
             # an update right after it would collide with the restore's operations (423).
             update = self.send(
-                lambda: hook.update_branch(
+                lambda: hook.branches.update(
                     branch.id, project_id=project_id, expires_at=format_timestamp(expires)
                 ),
                 project_id=project_id,
             )
             operations.extend(update.operations)
         mutation = self.send(
-            lambda: hook.restore_branch(
+            lambda: hook.branches.restore(
                 branch.id,
                 source_branch_id=source.id,
                 source_lsn=self.source_lsn,

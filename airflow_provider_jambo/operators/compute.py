@@ -84,10 +84,10 @@ class JamboCreateComputeOperator(JamboBaseOperator):
         ref = self.reference("branch", "branch_id")
         hook = self.hook
         project_id = self.resolved_project_id()
-        branch = hook.resolve_branch(ref, project_id=project_id)
+        branch = hook.branches.resolve(ref, project_id=project_id)
         if self.compute_type == "read_write":
             existing = [
-                ep for ep in hook.list_endpoints(project_id, branch_id=branch.id) if ep.type == "read_write"
+                ep for ep in hook.computes.list(project_id, branch_id=branch.id) if ep.type == "read_write"
             ]
             if existing:
                 endpoint = existing[0]
@@ -104,7 +104,7 @@ class JamboCreateComputeOperator(JamboBaseOperator):
                 result = endpoint_result(project_id, endpoint, created=False)
                 return self.wait_for(context, project_id=project_id, operations=operations, result=result)
         mutation = self.send(
-            lambda: hook.create_endpoint(
+            lambda: hook.computes.create(
                 branch.id,
                 project_id=project_id,
                 type=self.compute_type,
@@ -143,7 +143,7 @@ class JamboDeleteComputeOperator(JamboBaseOperator):
         hook = self.hook
         project_id = self.resolved_project_id()
         try:
-            endpoint = hook.get_endpoint(endpoint_id, project_id=project_id)
+            endpoint = hook.computes.get(endpoint_id, project_id=project_id)
         except JamboNotFoundError:
             self.log.info(
                 "Compute %s does not exist in project %s: nothing to delete", endpoint_id, project_id
@@ -155,7 +155,7 @@ class JamboDeleteComputeOperator(JamboBaseOperator):
                 "deleted": False,
             }
         operations: list[Operation] = self.send(
-            lambda: hook.delete_endpoint(endpoint.id, project_id=project_id), project_id=project_id
+            lambda: hook.computes.delete(endpoint.id, project_id=project_id), project_id=project_id
         )
         self.log.info("Deleting compute %s of branch %s", endpoint.id, endpoint.branch_id)
         result: DeletedComputeResult = {
@@ -197,7 +197,7 @@ class JamboStartComputeOperator(_EndpointActionOperator):
     action = "Starting"
 
     def _call(self, endpoint_id: str, project_id: str) -> Mutation[Endpoint]:
-        return self.hook.start_endpoint(endpoint_id, project_id=project_id)
+        return self.hook.computes.start(endpoint_id, project_id=project_id)
 
 
 class JamboSuspendComputeOperator(_EndpointActionOperator):
@@ -206,4 +206,4 @@ class JamboSuspendComputeOperator(_EndpointActionOperator):
     action = "Suspending"
 
     def _call(self, endpoint_id: str, project_id: str) -> Mutation[Endpoint]:
-        return self.hook.suspend_endpoint(endpoint_id, project_id=project_id)
+        return self.hook.computes.suspend(endpoint_id, project_id=project_id)

@@ -126,7 +126,7 @@ class JamboOperationSensor(BaseSensorOperator):
                 project_id = self._project_id()
                 branch_id = None
                 if self.branch:
-                    branch_id = self.hook.resolve_branch(self.branch, project_id=project_id).id
+                    branch_id = self.hook.branches.resolve(self.branch, project_id=project_id).id
                 ops = in_flight_operations(self.hook, project_id, branch_id=branch_id)
                 self._targets = [op.id for op in ops]
                 where = f"branch {self.branch!r}" if self.branch else f"project {project_id}"
@@ -164,7 +164,7 @@ class JamboOperationSensor(BaseSensorOperator):
         if not ids:
             return PokeReturnValue(is_done=True, xcom_value=[])
         # One list call serves all of them (the hook's polling rules), not one read each.
-        ops = self.hook.get_operations(ids, project_id=self._project_id())
+        ops = self.hook.operations.get_many(ids, project_id=self._project_id())
         from airflow_provider_jambo.hooks.waiting import evaluate
 
         result = evaluate(ops)

@@ -42,7 +42,7 @@ class JamboAnonymizationTrigger(JamboWaitTrigger):
         return self._payload("error", "", message)
 
     async def _wait(self, hook: JamboHook) -> dict[str, Any]:
-        result = await hook.await_anonymization(
+        result = await hook.anonymization.wait_async(
             self.branch_id,
             project_id=self.project_id,
             deadline=self.deadline,

@@ -64,7 +64,7 @@ class JamboOperationTrigger(JamboWaitTrigger):
 
     async def _wait(self, hook: JamboHook) -> dict[str, Any]:
         seen = {op.id: op for op in map(Operation.from_api, self.operations or ())}
-        result = await hook.await_operations(
+        result = await hook.operations.wait_async(
             [seen.get(op_id, op_id) for op_id in self.operation_ids],
             project_id=self.project_id,
             deadline=self.deadline,

@@ -74,7 +74,7 @@ def wait_until_idle(
                 step = steps.send(hook.request(step.request))
             else:
                 step = steps.send(
-                    hook.wait_for_operations(
+                    hook.operations.wait(
                         step.operations,
                         project_id=project_id,
                         deadline=deadline,
@@ -110,7 +110,7 @@ class JamboProjectIdleTrigger(JamboWaitTrigger):
                     step = steps.send(await hook.arequest(step.request))
                 else:
                     step = steps.send(
-                        await hook.await_operations(
+                        await hook.operations.wait_async(
                             step.operations,
                             project_id=self.project_id,
                             deadline=self.deadline,

@@ -55,7 +55,7 @@ async def only_event(trigger: Any) -> dict[str, Any]:
 
 def test_operators_hand_on_coordinates_never_secrets(sec_project: SecProject, leak_watch: LeakWatch) -> None:
     with sec_project.hook() as hook:
-        leak_watch.remember(hook.reveal_role_password(sec_project.default_branch_id, "neondb_owner"))
+        leak_watch.remember(hook.roles.reveal_password(sec_project.default_branch_id, "neondb_owner"))
 
     created = run(
         leak_watch,
@@ -72,7 +72,7 @@ def test_operators_hand_on_coordinates_never_secrets(sec_project: SecProject, le
     assert not {"password", "uri", "connection_uri", "connection_uris"} & set(created)
     with sec_project.hook() as hook:
         # The new branch's own password (revealed here only to know what must not leak).
-        leak_watch.remember(hook.reveal_role_password(created["branch_id"], "neondb_owner"))
+        leak_watch.remember(hook.roles.reveal_password(created["branch_id"], "neondb_owner"))
 
     compute = run(
         leak_watch,
@@ -84,7 +84,7 @@ def test_operators_hand_on_coordinates_never_secrets(sec_project: SecProject, le
     run(leak_watch, JamboResetBranchOperator(task_id="reset_branch", branch=created))
 
     with sec_project.hook() as hook:
-        ops = [op.id for op in hook.list_operations()][:3]
+        ops = [op.id for op in hook.operations.list()][:3]
     sensor = JamboOperationSensor(task_id="sensor", operation_ids=ops)
     context = make_context("sensor")
     leak_watch.see("sensor rendered fields", rendered(sensor, context))
@@ -139,7 +139,7 @@ def test_deferral_carries_only_a_connection_id(
     )
     leak_watch.see("event and result", event, result)
     with sec_project.hook() as hook:
-        leak_watch.remember(hook.reveal_role_password(result["branch_id"], "neondb_owner"))
+        leak_watch.remember(hook.roles.reveal_password(result["branch_id"], "neondb_owner"))
 
     sensor = JamboOperationSensor(
         task_id="sensor", operation_ids=list(kwargs["operation_ids"]), deferrable=True, timeout=60

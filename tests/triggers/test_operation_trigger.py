@@ -11,8 +11,10 @@ import pytest
 from jambo_support import JamboProject, connection_json
 from operators.deferral import first_event, roundtrip
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.resources.operations import OperationsApi
 from airflow_provider_jambo.hooks.retry import RetryPolicy
 from airflow_provider_jambo.triggers.operation import (
     DEFERRAL_SETTLE_SECONDS,
@@ -26,7 +28,7 @@ POLICY = RetryPolicy(max_attempts=5, max_elapsed=10, initial_wait=0.01, max_wait
 def start_branch(project: JamboProject, name: str = "t-1") -> list[str]:
     """Create a branch with a compute; returns the ids of the operations it started."""
     with JamboHook() as hook:
-        creation = hook.create_branch(name=name, endpoints=[{"type": "read_write"}])
+        creation = hook.branches.create(CreateBranchRequest(name=name, endpoints=[{"type": "read_write"}]))
     assert creation.operations
     return [op.id for op in creation.operations]
 
@@ -133,7 +135,7 @@ async def test_other_exceptions_are_not_swallowed(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(JamboHook, "await_operations", broken)
+    monkeypatch.setattr(OperationsApi, "wait_async", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         await first_event(trigger_for(jambo_project, ["x-1"]))
 
