@@ -19,7 +19,6 @@ import asyncio
 import platform
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
@@ -36,6 +35,7 @@ from airflow_provider_jambo.hooks.client import (
     send_async,
     send_sync,
 )
+from airflow_provider_jambo.hooks.project_lock import OnLocked
 from airflow_provider_jambo.hooks.resources.anonymization import AnonymizationApi
 from airflow_provider_jambo.hooks.resources.branches import BranchesApi
 from airflow_provider_jambo.hooks.resources.computes import ComputesApi
@@ -79,6 +79,9 @@ class JamboHook(BaseHook):
         default 560 of the service's 700; see ``hooks/budget.py``)).
     :param retry_policy: overrides the connection's retry settings (triggers carry one).
     :param timeout: overrides the connection's read timeout in seconds.
+    :param on_locked: ``raise`` makes a change refused with 423 raise at once, for a caller that
+        waits for the project itself (the operators); ``retry`` (default) re-sends it with backoff.
+        ``hooks/project_lock.py`` decides what each means.
     """
 
     conn_name_attr = "jambo_conn_id"
@@ -92,9 +95,11 @@ class JamboHook(BaseHook):
         *,
         retry_policy: RetryPolicy | None = None,
         timeout: float | None = None,
+        on_locked: OnLocked | str = OnLocked.RETRY,
     ) -> None:
         super().__init__()
         self.jambo_conn_id = jambo_conn_id
+        self.on_locked = OnLocked(on_locked)
         self._retry_policy_override = retry_policy
         self._timeout_override = timeout
         self._settings: JamboSettings | None = None
@@ -250,6 +255,7 @@ class JamboHook(BaseHook):
             lambda: send_sync(client, req, secrets=secrets, ticket=ticket, sleep=self.sleep),
             sleep=self.sleep,
             logger=self.log,
+            on_locked=self.on_locked,
         )
 
     async def arequest(self, req: ApiRequest[T], *, retry_policy: RetryPolicy | None = None) -> T:
@@ -264,12 +270,16 @@ class JamboHook(BaseHook):
             lambda: send_async(client, req, secrets=secrets, ticket=ticket, sleep=self.asleep),
             sleep=self.asleep,
             logger=self.log,
+            on_locked=self.on_locked,
         )
 
     def sibling(self) -> JamboHook:
         """A hook on the same connection, policy and seams (the shared poller's own)."""
         hook = JamboHook(
-            self.jambo_conn_id, retry_policy=self._retry_policy_override, timeout=self._timeout_override
+            self.jambo_conn_id,
+            retry_policy=self._retry_policy_override,
+            timeout=self._timeout_override,
+            on_locked=self.on_locked,
         )
         hook._settings = self._settings
         hook.sleep, hook.asleep, hook.clock = self.sleep, self.asleep, self.clock
@@ -291,15 +301,3 @@ class JamboHook(BaseHook):
             self.close()
         where = "" if settings.base_url == DEFAULT_BASE_URL else f" at {settings.base_url}"
         return True, f"Connected to the Jambo API{where}"
-
-
-class QueueingHook(JamboHook):
-    """The operators' hook: a change refused with 423 is raised at once (never re-sent blindly),
-    because the operator waits for the project's operations in flight itself
-    (:meth:`~airflow_provider_jambo.operators.base.JamboBaseOperator.send`). Reads keep the hook's
-    usual retries."""
-
-    def request(self, req: ApiRequest[T], *, retry_policy: RetryPolicy | None = None) -> T:
-        if retry_policy is None and req.method != "GET":
-            retry_policy = replace(self.retry_policy, locked_max_elapsed=0.0)
-        return super().request(req, retry_policy=retry_policy)

@@ -421,9 +421,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
 
     def on_kill(self) -> None:
         # Called from a signal handler, maybe in the middle of a request of self.hook: use a new one.
-        from airflow_provider_jambo.hooks.jambo import QueueingHook
-
-        self.cleanup_after_failure(QueueingHook(jambo_conn_id=self.jambo_conn_id))
+        self.cleanup_after_failure(self.make_hook())
 
     def cleanup_after_failure(self, hook: JamboHook | None = None) -> None:
         """Delete the branch this task created (once; best effort, logged). See the class docstring."""

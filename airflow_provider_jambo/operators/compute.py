@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboNotFoundError, JamboRefusedError
-from airflow_provider_jambo.operators.base import JamboBaseOperator, in_flight_operations
+from airflow_provider_jambo.operators.base import JamboBaseOperator
 from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
     check_choice,
@@ -100,7 +100,7 @@ class JamboCreateComputeOperator(JamboBaseOperator):
                 self.log.info(
                     "Branch %s already has read_write compute %s: adopting it", branch.id, endpoint.id
                 )
-                operations = in_flight_operations(hook, project_id, endpoint_id=endpoint.id)
+                operations = hook.operations.in_flight(project_id, endpoint_id=endpoint.id)
                 result = endpoint_result(project_id, endpoint, created=False)
                 return self.wait_for(context, project_id=project_id, operations=operations, result=result)
         mutation = self.send(

@@ -34,7 +34,6 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.operators.base import in_flight_operations
 from airflow_provider_jambo.rules import (
     DEFAULT_CONN_ID,
     check_id,
@@ -127,7 +126,7 @@ class JamboOperationSensor(BaseSensorOperator):
                 branch_id = None
                 if self.branch:
                     branch_id = self.hook.branches.resolve(self.branch, project_id=project_id).id
-                ops = in_flight_operations(self.hook, project_id, branch_id=branch_id)
+                ops = self.hook.operations.in_flight(project_id, branch_id=branch_id)
                 self._targets = [op.id for op in ops]
                 where = f"branch {self.branch!r}" if self.branch else f"project {project_id}"
                 self.log.info("Operations in flight on %s: %s", where, self._targets or "none")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from airflow_provider_jambo.exceptions import JamboNotFoundError
 from airflow_provider_jambo.hooks.poller import shared_poller
@@ -28,6 +28,8 @@ from airflow_provider_jambo.models import Operation, parse_operations
 from airflow_provider_jambo.rules import check_id, check_poll_interval, check_timeout
 
 OPERATION_PAGE_LIMIT = 100
+#: How far back to look for operations still in flight (the list is newest first; older ones are done).
+IN_FLIGHT_LOOKBACK = timedelta(days=1)
 
 
 def _known_and_ids(
@@ -72,6 +74,36 @@ class OperationsApi(ResourceGroup):
         pid = self._hook.resolve_project_id(project_id)
         ops = parse_operations(self._hook.request(list_operations_request(pid, limit=OPERATION_PAGE_LIMIT)))
         return [op for op in ops if op.branch_id == branch_id and op.is_pending]
+
+    def in_flight(
+        self,
+        project_id: str | None = None,
+        *,
+        branch_id: str | None = None,
+        endpoint_id: str | None = None,
+        since: datetime | None = None,
+    ) -> builtins.list[Operation]:
+        """Operations of a project (optionally of one branch or compute) still pending.
+
+        Pending is :attr:`Operation.is_pending` (``failed`` with a ``retry_at`` included).
+
+        The list is read newest first and stops at the first operation older than ``since`` (default:
+        one day ago), so a project with a long history costs a page or two, not all of them.
+        Returned oldest first (the order they were started).
+        """
+        since = since or datetime.now(UTC) - IN_FLIGHT_LOOKBACK
+        found: builtins.list[Operation] = []
+        for op in self.list(project_id):
+            if op.created_at is not None and op.created_at < since:
+                break
+            if branch_id is not None and op.branch_id != branch_id:
+                continue
+            if endpoint_id is not None and op.endpoint_id != endpoint_id:
+                continue
+            if op.is_pending:
+                found.append(op)
+        found.reverse()
+        return found
 
     def _wait_terms(
         self, timeout: float | None, deadline: datetime | float | None, poll_interval: float | None
