@@ -17,11 +17,11 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
-    run_branch_name,
 )
+from airflow_provider_jambo.operators.run_names import run_branch_name
 
 with DAG(
     dag_id="example_jambo_ephemeral_branch",

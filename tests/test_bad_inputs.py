@@ -22,19 +22,19 @@ from jambo_support import make_context
 from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboError, JamboRefusedError, JamboTLSError
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
     JamboResetBranchOperator,
 )
-from airflow_provider_jambo.operators.compute import (
+from airflow_provider_jambo.operators.compute_operators import (
     JamboCreateComputeOperator,
     JamboDeleteComputeOperator,
     JamboStartComputeOperator,
     JamboSuspendComputeOperator,
 )
 from airflow_provider_jambo.operators.janitor import JamboDeleteStaleBranchesOperator
-from airflow_provider_jambo.sensors.operation import JamboOperationSensor
+from airflow_provider_jambo.sensors.operation_sensor import JamboOperationSensor
 
 NAN, INF = math.nan, math.inf
 LONG = "x" * 257

@@ -25,10 +25,10 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_jambo.api_models import Operation, parse_operations
 from airflow_provider_jambo.exceptions import JamboAPIError
 from airflow_provider_jambo.hooks.client import ApiRequest
 from airflow_provider_jambo.hooks.waiting import Fetch, PollPolicy, WaitResult, list_operations_request
-from airflow_provider_jambo.models import Operation, parse_operations
 
 LOCKED = 423
 #: Longest pause (seconds, jittered) between "the project is unlocked" and sending again, so the

@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 from airflow.providers.common.compat.sdk import mask_secret
 
-from airflow_provider_jambo.models import Role
+from airflow_provider_jambo.api_models import Role
 
 
 def mask_api_key(api_key: str) -> None:

@@ -38,8 +38,8 @@ from airflow_provider_jambo.rules import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_jambo.api_models import Branch
     from airflow_provider_jambo.hooks.jambo import JamboHook
-    from airflow_provider_jambo.models import Branch
 
 __all__ = ["CleanupPlan", "JamboDeleteStaleBranchesOperator", "StaleBranchRule", "plan_cleanup"]
 

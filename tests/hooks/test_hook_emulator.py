@@ -17,6 +17,7 @@ from unittest import mock
 import pytest
 from hook_support import logged_text
 
+from airflow_provider_jambo.api_models import OperationStatus
 from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import (
     JamboAPIError,
@@ -38,7 +39,6 @@ from airflow_provider_jambo.hooks.resources import branches as branches_module
 from airflow_provider_jambo.hooks.resources import operations as operations_module
 from airflow_provider_jambo.hooks.resources import projects as projects_module
 from airflow_provider_jambo.hooks.retry import RetryPolicy
-from airflow_provider_jambo.models import OperationStatus
 
 BRANCHES = "/projects/{project_id}/branches"
 BRANCH = "/projects/{project_id}/branches/{branch_id}"

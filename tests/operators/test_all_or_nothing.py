@@ -19,7 +19,7 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
 
 
 def create_op(**kwargs: Any) -> JamboCreateBranchOperator:

@@ -17,9 +17,9 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationTimeoutError,
 )
 from airflow_provider_jambo.masking_rules import MaskingRule, check_masking_rules
-from airflow_provider_jambo.operators.anonymized import JamboCreateAnonymizedBranchOperator
-from airflow_provider_jambo.triggers.anonymized import JamboAnonymizationTrigger
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.operators.anonymized_branch_operator import JamboCreateAnonymizedBranchOperator
+from airflow_provider_jambo.triggers.anonymization_trigger import JamboAnonymizationTrigger
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
 
 EMAIL = {
     "database_name": "neondb",

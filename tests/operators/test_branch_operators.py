@@ -10,6 +10,7 @@ import time_machine
 from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume, roundtrip, run_trigger
 
+from airflow_provider_jambo.api_models import Branch
 from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import (
     JamboBranchConflict,
@@ -20,13 +21,12 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationTimeoutError,
     JamboRefusedError,
 )
-from airflow_provider_jambo.models import Branch
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
     JamboResetBranchOperator,
 )
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
 
 RESULT_KEYS = {
     "project_id",

@@ -7,8 +7,8 @@ from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume, roundtrip
 
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboOperationTimeoutError, JamboRefusedError
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
-from airflow_provider_jambo.operators.compute import (
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.compute_operators import (
     JamboCreateComputeOperator,
     JamboDeleteComputeOperator,
     JamboStartComputeOperator,

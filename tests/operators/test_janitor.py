@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_jambo.api_models import Branch
 from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.models import Branch
 from airflow_provider_jambo.operators.janitor import (
     JamboDeleteStaleBranchesOperator,
     StaleBranchRule,

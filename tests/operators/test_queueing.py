@@ -13,9 +13,9 @@ from operators.deferral import defer, roundtrip, run_trigger
 
 from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import JamboError, JamboOperationTimeoutError
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
-from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
+from airflow_provider_jambo.triggers.project_idle_trigger import JamboProjectIdleTrigger
 
 
 def create_op(name: str, **kwargs: Any) -> JamboCreateBranchOperator:

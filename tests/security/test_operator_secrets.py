@@ -15,20 +15,20 @@ from jambo_support import make_context
 from security_support import LeakWatch, SecProject, connection_json
 
 from airflow_provider_jambo.exceptions import JamboRefusedError
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
     JamboResetBranchOperator,
 )
-from airflow_provider_jambo.operators.compute import (
+from airflow_provider_jambo.operators.compute_operators import (
     JamboCreateComputeOperator,
     JamboDeleteComputeOperator,
     JamboStartComputeOperator,
     JamboSuspendComputeOperator,
 )
 from airflow_provider_jambo.operators.janitor import JamboDeleteStaleBranchesOperator
-from airflow_provider_jambo.sensors.operation import JamboOperationSensor
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.sensors.operation_sensor import JamboOperationSensor
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
 
 
 def rendered(operator: Any, context: dict[str, Any]) -> dict[str, Any]:

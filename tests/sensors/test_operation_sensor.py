@@ -18,8 +18,8 @@ from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.rules import check_operation_ids
-from airflow_provider_jambo.sensors.operation import JamboOperationSensor
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.sensors.operation_sensor import JamboOperationSensor
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
 
 
 def start_branch(name: str) -> list[str]:

@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from airflow.providers.common.compat.sdk import redact
 
+from airflow_provider_jambo.hooks.branch_postgres import JamboPostgresHook, get_branch_connection
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.hooks.sql import JamboPostgresHook, get_branch_connection
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
-from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.branch_sql_operator import JamboBranchSQLOperator
 from jambo_emulator import JamboEmulator
 
 pytestmark = pytest.mark.postgres

@@ -16,7 +16,7 @@ from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.resources.operations import OperationsApi
 from airflow_provider_jambo.hooks.retry import RetryPolicy
-from airflow_provider_jambo.triggers.operation import (
+from airflow_provider_jambo.triggers.operation_trigger import (
     DEFERRAL_SETTLE_SECONDS,
     JamboOperationTrigger,
     settle_deadline,
@@ -50,7 +50,7 @@ def trigger_for(
 def test_serialize_round_trip_holds_plain_values_only(jambo_project: JamboProject) -> None:
     trigger = trigger_for(jambo_project, ["a-1", "b-2"])
     classpath, kwargs = trigger.serialize()
-    assert classpath == "airflow_provider_jambo.triggers.operation.JamboOperationTrigger"
+    assert classpath == "airflow_provider_jambo.triggers.operation_trigger.JamboOperationTrigger"
     rebuilt = roundtrip(trigger)
     assert rebuilt.serialize() == trigger.serialize()
     text = json.dumps(kwargs)  # plain JSON values only

@@ -21,7 +21,7 @@ from airflow_provider_jambo.hooks.budget import BURST, budget_for
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.poller import active_pollers
 from airflow_provider_jambo.hooks.retry import RetryPolicy
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
 
 POLICY = RetryPolicy(max_attempts=5, max_elapsed=10, initial_wait=0.01, max_wait=0.05).to_dict()
 LIST = "/projects/{project_id}/operations"
@@ -125,8 +125,8 @@ async def test_a_restarted_trigger_registers_again_and_resumes(jambo_project: Ja
 async def test_a_trigger_given_its_operations_looks_first_when_they_are_expected_done(
     jambo_project: JamboProject,
 ) -> None:
-    from airflow_provider_jambo.hooks.waiting import durations_for
-    from airflow_provider_jambo.models import Operation
+    from airflow_provider_jambo.api_models import Operation
+    from airflow_provider_jambo.hooks.operation_durations import durations_for
 
     emu = jambo_project.emu
     emu.set_operation_durations(default=60)

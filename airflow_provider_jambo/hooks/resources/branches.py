@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_jambo.api_models import UNSET, Branch, BranchCreation, Mutation, Operation, _Unset
 from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import (
     JamboBranchConflict,
@@ -29,7 +30,6 @@ from airflow_provider_jambo.hooks.resources.computes import ComputesApi
 from airflow_provider_jambo.hooks.resources.operations import OperationsApi
 from airflow_provider_jambo.hooks.resources.resource_group import ResourceGroup, mutation, ops_or_empty
 from airflow_provider_jambo.hooks.retry import outcome_unknown
-from airflow_provider_jambo.models import UNSET, Branch, BranchCreation, Mutation, Operation, _Unset
 from airflow_provider_jambo.rules import (
     ID_PATTERN,
     ROLE_NAME_MAX,

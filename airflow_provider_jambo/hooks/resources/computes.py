@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 
+from airflow_provider_jambo.api_models import Endpoint, Mutation, Operation
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.resources.resource_group import (
     ResourceGroup,
@@ -12,7 +13,6 @@ from airflow_provider_jambo.hooks.resources.resource_group import (
     one,
     ops_or_empty,
 )
-from airflow_provider_jambo.models import Endpoint, Mutation, Operation
 from airflow_provider_jambo.rules import ENDPOINT_TYPES, check_choice, check_id, endpoint_settings
 
 _ENDPOINT = "/endpoints/{endpoint_id}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 
+from airflow_provider_jambo.api_models import Database, Mutation, Operation
 from airflow_provider_jambo.hooks.resources.resource_group import (
     ResourceGroup,
     many,
@@ -11,7 +12,6 @@ from airflow_provider_jambo.hooks.resources.resource_group import (
     one,
     ops_or_empty,
 )
-from airflow_provider_jambo.models import Database, Mutation, Operation
 from airflow_provider_jambo.rules import check_name
 
 _DATABASE = "/branches/{branch_id}/databases/{database_name}"

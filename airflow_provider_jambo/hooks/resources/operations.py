@@ -12,6 +12,7 @@ import builtins
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
+from airflow_provider_jambo.api_models import Operation, parse_operations
 from airflow_provider_jambo.exceptions import JamboNotFoundError
 from airflow_provider_jambo.hooks.poller import shared_poller
 from airflow_provider_jambo.hooks.resources.resource_group import ResourceGroup, one
@@ -24,7 +25,6 @@ from airflow_provider_jambo.hooks.waiting import (
     run_sync,
     wait_steps,
 )
-from airflow_provider_jambo.models import Operation, parse_operations
 from airflow_provider_jambo.rules import check_id, check_poll_interval, check_timeout
 
 OPERATION_PAGE_LIMIT = 100

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from airflow_provider_jambo.api_models import Project, ProjectCreation
 from airflow_provider_jambo.hooks import secret_masking
 from airflow_provider_jambo.hooks.client import ApiRequest
 from airflow_provider_jambo.hooks.resources.resource_group import ResourceGroup, one
-from airflow_provider_jambo.models import Project, ProjectCreation
 from airflow_provider_jambo.rules import check_name
 
 PROJECT_PAGE_LIMIT = 100

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
+from airflow_provider_jambo.api_models import Mutation, Operation, parse_operations
 from airflow_provider_jambo.hooks.client import ApiRequest, page_of
 from airflow_provider_jambo.hooks.retry import RetryPolicy
 from airflow_provider_jambo.hooks.settings import JamboSettings
-from airflow_provider_jambo.models import Mutation, Operation, parse_operations
 
 T = TypeVar("T")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 
+from airflow_provider_jambo.api_models import Mutation, Operation, Role
 from airflow_provider_jambo.hooks import secret_masking
 from airflow_provider_jambo.hooks.resources.resource_group import (
     ResourceGroup,
@@ -12,7 +13,6 @@ from airflow_provider_jambo.hooks.resources.resource_group import (
     one,
     ops_or_empty,
 )
-from airflow_provider_jambo.models import Mutation, Operation, Role
 from airflow_provider_jambo.rules import ROLE_NAME_MAX, check_name
 
 _ROLE = "/branches/{branch_id}/roles/{role_name}"

@@ -141,8 +141,8 @@ class JamboOperationSensor(BaseSensorOperator):
         if not ids:
             return []
         deadline = time.time() + self.timeout
-        from airflow_provider_jambo.triggers.base import settle_deadline
-        from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+        from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
+        from airflow_provider_jambo.triggers.wait_trigger import settle_deadline
 
         self.defer(
             trigger=JamboOperationTrigger(
@@ -189,7 +189,7 @@ class JamboOperationSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[str]:
         """Resume after the trigger (``resume_execution`` maps failures to skips under soft_fail)."""
-        from airflow_provider_jambo.models import parse_operation_event
+        from airflow_provider_jambo.triggers.events import parse_operation_event
 
         parsed = parse_operation_event(event)
         status, message, ids = parsed["status"], parsed["message"], parsed["operation_ids"]

@@ -12,13 +12,13 @@ from typing import Any
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.project_lock import idle_steps
 from airflow_provider_jambo.hooks.waiting import Fetch, WaitResult
-from airflow_provider_jambo.triggers.base import JamboWaitTrigger
+from airflow_provider_jambo.triggers.wait_trigger import JamboWaitTrigger
 
 
 class JamboProjectIdleTrigger(JamboWaitTrigger):
     """Wait in the triggerer until ``project_id`` has no operation in flight, or ``deadline`` passes.
 
-    Takes :class:`~airflow_provider_jambo.triggers.base.JamboWaitTrigger`'s arguments
+    Takes :class:`~airflow_provider_jambo.triggers.wait_trigger.JamboWaitTrigger`'s arguments
     (``jambo_conn_id``, ``project_id``, ``deadline``, ``poll_interval``, ``retry_policy``,
     ``not_before``); the operations are the project's, found each round. Yields one event
     ``{"status": "success" | "timeout" | "error", "message"}``.

@@ -3,7 +3,7 @@
 - The hook is built lazily in ``execute`` (never in ``__init__``): parsing a DAG makes no connection
   lookup and no API call.
 - Waiting for the operations a call started, either here (``wait_for_completion``) or deferred to
-  :class:`~airflow_provider_jambo.triggers.operation.JamboOperationTrigger` (``deferrable``).
+  :class:`~airflow_provider_jambo.triggers.operation_trigger.JamboOperationTrigger` (``deferrable``).
 - The operator owns its deadline (``timeout``): the trigger reports a timeout and the operator fails
   with a clear message, instead of ``execution_timeout`` killing the task (which would skip cleanup).
   One deadline per task run covers its waits for a locked project and for its own operations.
@@ -13,8 +13,8 @@
   3-second operations clear of an Airflow race where a trigger firing before the worker has
   reported the deferral gets the task marked failed (apache/airflow#72716, #71580, #67287).
 - A locked project (423) is a queue, not a failure: every change is sent through :meth:`send`, which
-  waits until the project's operations in flight are done (``triggers/project.py``; in the triggerer
-  when deferrable, after the same inline grace) and sends again, until the deadline.
+  waits until the project's operations in flight are done (``hooks/project_lock.py``; in the
+  triggerer when deferrable, after the same inline grace) and sends again, until the deadline.
 """
 
 from __future__ import annotations
@@ -50,10 +50,10 @@ from airflow_provider_jambo.rules import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_jambo.api_models import Operation
     from airflow_provider_jambo.hooks.jambo import JamboHook
-    from airflow_provider_jambo.models import Operation
 
-#: An operator's XCom result (a TypedDict of ``models.py``, or a plain dict).
+#: An operator's XCom result (a TypedDict of ``operators/results.py``, or a plain dict).
 ResultT = TypeVar("ResultT", bound=Mapping[str, Any])
 #: Default time the operator waits for its operations (seconds).
 DEFAULT_TIMEOUT = 30 * 60.0
@@ -205,8 +205,8 @@ class JamboBaseOperator(BaseOperator):
             err.message,
         )
         from airflow_provider_jambo.hooks.project_lock import resend_jitter, wait_until_idle
-        from airflow_provider_jambo.triggers.base import settle_deadline
-        from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger
+        from airflow_provider_jambo.triggers.project_idle_trigger import JamboProjectIdleTrigger
+        from airflow_provider_jambo.triggers.wait_trigger import settle_deadline
 
         waited = wait_until_idle(
             hook.request,
@@ -298,8 +298,8 @@ class JamboBaseOperator(BaseOperator):
                 self._finish(waited.status, ids, waited.message, result)
                 return result
         if self.deferrable:
-            from airflow_provider_jambo.triggers.base import settle_deadline
-            from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+            from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
+            from airflow_provider_jambo.triggers.wait_trigger import settle_deadline
 
             self.log.info("Deferring until operations %s finish (timeout %.0f s)", ids, self.timeout)
             self.push_early(context, result)
@@ -328,7 +328,7 @@ class JamboBaseOperator(BaseOperator):
         self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
     ) -> Mapping[str, Any] | None:
         """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
-        from airflow_provider_jambo.models import parse_operation_event
+        from airflow_provider_jambo.triggers.events import parse_operation_event
 
         parsed = parse_operation_event(event)
         return self._finish(

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboNotFoundError, JamboRefusedError
-from airflow_provider_jambo.operators.base import JamboBaseOperator
+from airflow_provider_jambo.operators.base_operator import JamboBaseOperator
 from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
     check_choice,
@@ -22,13 +22,8 @@ from airflow_provider_jambo.rules import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_jambo.models import (
-        ComputeResult,
-        DeletedComputeResult,
-        Endpoint,
-        Mutation,
-        Operation,
-    )
+    from airflow_provider_jambo.api_models import Endpoint, Mutation, Operation
+    from airflow_provider_jambo.operators.results import ComputeResult, DeletedComputeResult
 
 
 def endpoint_result(project_id: str, endpoint: Endpoint, *, created: bool | None = None) -> ComputeResult:

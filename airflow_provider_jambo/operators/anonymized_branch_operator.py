@@ -24,14 +24,14 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationTimeoutError,
 )
 from airflow_provider_jambo.masking_rules import MaskingRule, check_masking_rules
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_jambo.create_branch_request import CreateBranchRequest
     from airflow_provider_jambo.hooks.resources.anonymization import AnonymizationResult
-    from airflow_provider_jambo.models import AnonymizedBranchResult
+    from airflow_provider_jambo.operators.results import AnonymizedBranchResult
 
 
 class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
@@ -115,8 +115,8 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
         if not result.get("created"):
             self._prepare_adopted(project_id, branch_id, result)
         if self.deferrable:
-            from airflow_provider_jambo.triggers.anonymized import JamboAnonymizationTrigger
-            from airflow_provider_jambo.triggers.base import settle_deadline
+            from airflow_provider_jambo.triggers.anonymization_trigger import JamboAnonymizationTrigger
+            from airflow_provider_jambo.triggers.wait_trigger import settle_deadline
 
             self.log.info("Deferring until branch %s is anonymized (timeout %.0f s)", branch_id, self.timeout)
             self.defer(
