@@ -1,7 +1,7 @@
 """BranchTarget: where SQL on a branch connects, from a create-branch task's XCom value.
 
 Pure (no database driver, no HTTP client), so ``JamboBranchSQLOperator`` checks literal
-coordinates when the DAG is parsed without importing the postgres provider; ``hooks/sql.py`` turns
+coordinates when the DAG is parsed without importing the postgres provider; ``hooks/branch_postgres.py`` turns
 a target into a connection at run time.
 """
 

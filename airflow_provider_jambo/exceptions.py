@@ -32,12 +32,25 @@ and the concrete path only, and :func:`redact` removes any known secret defensiv
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from airflow.providers.common.compat.sdk import AirflowException
 
-if TYPE_CHECKING:
-    from airflow_provider_jambo.models import Operation
+
+class OperationRecord(Protocol):
+    """What an error keeps of an operation (``api_models.Operation`` is one). A protocol, so this
+    module, the bottom of the provider, names no module above it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    def describe(self) -> str: ...
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -227,7 +240,7 @@ class JamboBranchConflict(JamboRefusedError):
 class JamboOperationFailedError(JamboError):
     """One or more operations ended in failure; ``operations`` holds all of them."""
 
-    def __init__(self, message: str, operations: Sequence[Operation] = ()) -> None:
+    def __init__(self, message: str, operations: Sequence[OperationRecord] = ()) -> None:
         self.operations = list(operations)
         super().__init__(message)
 
@@ -235,7 +248,7 @@ class JamboOperationFailedError(JamboError):
 class JamboOperationTimeoutError(JamboError):
     """Operations were still in flight when the timeout or deadline passed."""
 
-    def __init__(self, message: str, operations: Sequence[Operation] = ()) -> None:
+    def __init__(self, message: str, operations: Sequence[OperationRecord] = ()) -> None:
         self.operations = list(operations)
         super().__init__(message)
 

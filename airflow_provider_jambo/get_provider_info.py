@@ -32,32 +32,38 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "Jambo",
-                # hooks.sql (JamboPostgresHook) needs the `postgres` extra.
-                "python-modules": ["airflow_provider_jambo.hooks.jambo", "airflow_provider_jambo.hooks.sql"],
+                # hooks.branch_postgres (JamboPostgresHook) needs the `postgres` extra.
+                "python-modules": [
+                    "airflow_provider_jambo.hooks.jambo",
+                    "airflow_provider_jambo.hooks.branch_postgres",
+                ],
             },
         ],
         "operators": [
             {
                 "integration-name": "Jambo",
                 "python-modules": [
-                    "airflow_provider_jambo.operators.anonymized",
-                    "airflow_provider_jambo.operators.branch",
-                    "airflow_provider_jambo.operators.compute",
+                    "airflow_provider_jambo.operators.anonymized_branch_operator",
+                    "airflow_provider_jambo.operators.branch_operators",
+                    "airflow_provider_jambo.operators.compute_operators",
                     "airflow_provider_jambo.operators.janitor",
                     # JamboBranchSQLOperator needs the `postgres` extra.
-                    "airflow_provider_jambo.operators.sql",
+                    "airflow_provider_jambo.operators.branch_sql_operator",
                 ],
             }
         ],
         "sensors": [
-            {"integration-name": "Jambo", "python-modules": ["airflow_provider_jambo.sensors.operation"]},
+            {
+                "integration-name": "Jambo",
+                "python-modules": ["airflow_provider_jambo.sensors.operation_sensor"],
+            },
         ],
         "triggers": [
             {
                 "integration-name": "Jambo",
                 "python-modules": [
-                    "airflow_provider_jambo.triggers.anonymized",
-                    "airflow_provider_jambo.triggers.operation",
+                    "airflow_provider_jambo.triggers.anonymization_trigger",
+                    "airflow_provider_jambo.triggers.operation_trigger",
                 ],
             },
         ],

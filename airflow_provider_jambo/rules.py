@@ -396,56 +396,39 @@ INIT_SOURCES = ("parent-data", SCHEMA_ONLY)
 IF_EXISTS_POLICIES = ("reuse", "fail")
 
 
-def branch_create_body(
-    name: str | None,
-    parent_id: str | None,
-    parent_lsn: str | None,
-    parent_timestamp: datetime | str | None,
-    init_source: str | None,
-    protected: bool | None,
-    expires_at: datetime | str | None,
-    endpoints: Sequence[Mapping[str, Any]] | None,
-    annotations: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    """The checked body of ``POST /projects/{id}/branches`` (parameter names as the hook's)."""
-    branch: dict[str, Any] = {}
-    if name is not None:
-        branch["name"] = check_name("name", name)
-    if parent_id is not None:
-        branch["parent_id"] = check_id("parent_id", parent_id)
-    branch.update(point_in_time("parent", parent_lsn, parent_timestamp))
-    if init_source is not None:
-        branch["init_source"] = check_choice("init_source", init_source, INIT_SOURCES)
-    if protected is not None:
-        branch["protected"] = bool(protected)
-    if expires_at is not None:
-        if protected:
-            raise JamboConfigError("expires_at is not allowed on a protected branch (protected=True)")
-        branch["expires_at"] = format_timestamp(check_expires_at("expires_at", expires_at))
-    body: dict[str, Any] = {"branch": branch}
-    if endpoints:
-        eps = []
-        for ep in endpoints:
-            if not isinstance(ep, Mapping):
-                raise JamboConfigError(f"endpoints must be dicts with a type in {ENDPOINT_TYPES}, got {ep!r}")
-            check_choice("endpoints[].type", ep.get("type"), ENDPOINT_TYPES)
-            check_compute_limits(
-                ep.get("autoscaling_limit_min_cu"),
-                ep.get("autoscaling_limit_max_cu"),
-                ep.get("suspend_timeout_seconds"),
-                names=(
-                    "endpoints[].autoscaling_limit_min_cu",
-                    "endpoints[].autoscaling_limit_max_cu",
-                    "endpoints[].suspend_timeout_seconds",
-                ),
-            )
-            eps.append(dict(ep))
-        if sum(1 for ep in eps if ep["type"] == "read_write") > 1:
-            raise JamboConfigError("endpoints: a branch can have only one read_write endpoint")
-        body["endpoints"] = eps
-    if annotations:
-        body["annotation_value"] = check_annotations("annotations", annotations)
-    return body
+def check_branch_endpoints(param: str, endpoints: object) -> list[dict[str, Any]]:
+    """The computes of a branch create, in the API's spelling: dicts with a ``type`` and valid
+    limits, at most one ``read_write``."""
+    if not isinstance(endpoints, Sequence) or isinstance(endpoints, (str, bytes)):
+        raise JamboConfigError(
+            f"{param} must be a list of dicts with a type in {ENDPOINT_TYPES}, got {endpoints!r}"
+        )
+    eps: list[dict[str, Any]] = []
+    for ep in endpoints:
+        if not isinstance(ep, Mapping):
+            raise JamboConfigError(f"{param} must be dicts with a type in {ENDPOINT_TYPES}, got {ep!r}")
+        check_choice(f"{param}[].type", ep.get("type"), ENDPOINT_TYPES)
+        check_compute_limits(
+            ep.get("autoscaling_limit_min_cu"),
+            ep.get("autoscaling_limit_max_cu"),
+            ep.get("suspend_timeout_seconds"),
+            names=(
+                f"{param}[].autoscaling_limit_min_cu",
+                f"{param}[].autoscaling_limit_max_cu",
+                f"{param}[].suspend_timeout_seconds",
+            ),
+        )
+        eps.append(dict(ep))
+    if sum(1 for ep in eps if ep["type"] == "read_write") > 1:
+        raise JamboConfigError(f"{param}: a branch can have only one read_write endpoint")
+    return eps
+
+
+def check_unprotected_expiry(expires_at: object, protected: object) -> datetime:
+    """A create's ``expires_at``: a valid expiry on a branch that is not protected."""
+    if protected:
+        raise JamboConfigError("expires_at is not allowed on a protected branch (protected=True)")
+    return check_expires_at("expires_at", expires_at)
 
 
 # --- operation ids -------------------------------------------------------------------------------

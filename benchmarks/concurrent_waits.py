@@ -195,7 +195,7 @@ Outcomes = tuple[dict[str, float], dict[str, str]]
 
 
 async def ours(origin: str, ops: dict[str, list[str]]) -> Outcomes:
-    from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+    from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
 
     done: dict[str, float] = {}
     status: dict[str, str] = {}
@@ -287,7 +287,7 @@ def warm_up(origin: str) -> None:
     """A few short waits of each kind first, so a measured run pays no first-use cost (imports,
     connection set-up, allocator arenas) and the RSS baseline is a warm process's."""
     from airflow_provider_jambo.hooks.budget import reset_budgets
-    from airflow_provider_jambo.hooks.waiting import forget_durations
+    from airflow_provider_jambo.hooks.operation_durations import forget_durations
 
     for name in ("ours", "5s-poller"):
         ops = set_up(origin, 20, 1, 0.5)
@@ -298,7 +298,7 @@ def warm_up(origin: str) -> None:
 
 def measure(name: str, origin: str, n: int, projects: int, duration: float) -> Run:
     from airflow_provider_jambo.hooks.budget import reset_budgets
-    from airflow_provider_jambo.hooks.waiting import forget_durations
+    from airflow_provider_jambo.hooks.operation_durations import forget_durations
 
     reset_budgets()
     forget_durations()
@@ -360,7 +360,7 @@ def main() -> int:
     # Imports paid before anything is measured (a triggerer has them loaded already).
     import httpx  # noqa: F401
 
-    import airflow_provider_jambo.triggers.operation  # noqa: F401
+    import airflow_provider_jambo.triggers.operation_trigger  # noqa: F401
 
     if "HttpSensor" in baselines:
         import airflow.providers.http.triggers.http  # noqa: F401

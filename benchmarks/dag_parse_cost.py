@@ -88,9 +88,13 @@ with DAG(dag_id="baseline_{n}", schedule=None, start_date=datetime(2026, 1, 1), 
 OURS_ONLY = """
 from datetime import datetime, timedelta
 from airflow.sdk import DAG
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator, JamboDeleteBranchOperator
-from airflow_provider_jambo.operators.compute import JamboCreateComputeOperator, JamboSuspendComputeOperator
-from airflow_provider_jambo.sensors.operation import JamboOperationSensor
+from airflow_provider_jambo.operators.branch_operators import (
+    JamboCreateBranchOperator, JamboDeleteBranchOperator
+)
+from airflow_provider_jambo.operators.compute_operators import (
+    JamboCreateComputeOperator, JamboSuspendComputeOperator
+)
+from airflow_provider_jambo.sensors.operation_sensor import JamboOperationSensor
 
 with DAG(dag_id="ours_{n}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
     previous = None

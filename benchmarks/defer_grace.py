@@ -37,7 +37,7 @@ import time
 
 from task_runner import run_task
 
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
 from jambo_emulator import JamboEmulator
 
 

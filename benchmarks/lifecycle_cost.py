@@ -60,8 +60,8 @@ os.environ.setdefault("AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS", "0")
 
 from task_runner import run_task
 
-from airflow_provider_jambo.hooks.waiting import forget_durations
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.hooks.operation_durations import forget_durations
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
 )

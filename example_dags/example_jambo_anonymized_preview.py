@@ -30,9 +30,10 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, AirflowFailException, Param, task
 
-from airflow_provider_jambo.operators.anonymized import JamboCreateAnonymizedBranchOperator
-from airflow_provider_jambo.operators.branch import JamboDeleteBranchOperator, run_branch_name
-from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
+from airflow_provider_jambo.operators.anonymized_branch_operator import JamboCreateAnonymizedBranchOperator
+from airflow_provider_jambo.operators.branch_operators import JamboDeleteBranchOperator
+from airflow_provider_jambo.operators.branch_sql_operator import JamboBranchSQLOperator
+from airflow_provider_jambo.operators.run_names import run_branch_name
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ with DAG(
     @task(multiple_outputs=False)
     def check_anonymized_results(branch: dict[str, Any]) -> dict[str, int]:
         """Compare the branch with its parent; fail (no retries) naming each check that failed."""
-        from airflow_provider_jambo.hooks.sql import JamboPostgresHook
+        from airflow_provider_jambo.hooks.branch_postgres import JamboPostgresHook
 
         customers = "SELECT id, name, email FROM customers ORDER BY id"
         preview = JamboPostgresHook(branch=branch)

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG, Param
 
-from airflow_provider_jambo.operators.compute import (
+from airflow_provider_jambo.operators.compute_operators import (
     JamboCreateComputeOperator,
     JamboDeleteComputeOperator,
     JamboStartComputeOperator,

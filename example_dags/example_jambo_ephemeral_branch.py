@@ -17,11 +17,11 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
-    run_branch_name,
 )
+from airflow_provider_jambo.operators.run_names import run_branch_name
 
 with DAG(
     dag_id="example_jambo_ephemeral_branch",
@@ -51,7 +51,7 @@ with DAG(
 
         # The create task waited for its operations: the branch is ready to use.
         with JamboHook() as hook:
-            state = hook.get_branch(branch["branch_id"], project_id=branch["project_id"]).current_state
+            state = hook.branches.get(branch["branch_id"], project_id=branch["project_id"]).current_state
         print(f"working on branch {branch['branch_name']} ({branch['branch_id']}), state {state}")
         # Coordinates only: a password is fetched where it is used (e.g. JamboPostgresHook) and never
         # printed (`airflow dags test` shows task output unmasked).

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
-from airflow_provider_jambo.sensors.operation import JamboOperationSensor
+from airflow_provider_jambo.sensors.operation_sensor import JamboOperationSensor
 
 with DAG(
     dag_id="example_jambo_operation_sensor",

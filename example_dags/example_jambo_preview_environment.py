@@ -26,12 +26,12 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, AirflowFailException, Param, task
 
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
-    run_branch_name,
 )
-from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
+from airflow_provider_jambo.operators.branch_sql_operator import JamboBranchSQLOperator
+from airflow_provider_jambo.operators.run_names import run_branch_name
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ with DAG(
     @task(multiple_outputs=False)
     def check_data_quality(branch: dict[str, Any]) -> dict[str, int]:
         """Run every check; fail (no retries) naming each one that found offending rows."""
-        from airflow_provider_jambo.hooks.sql import JamboPostgresHook
+        from airflow_provider_jambo.hooks.branch_postgres import JamboPostgresHook
 
         hook = JamboPostgresHook(branch=branch)
         results: dict[str, int] = {}
@@ -129,7 +129,7 @@ with DAG(
         """The branch's schema against its parent's, as a unified diff (logged and returned)."""
         from airflow_provider_jambo.hooks.jambo import JamboHook
 
-        diff = JamboHook().compare_branch_schema(
+        diff = JamboHook().branches.compare_schema(
             branch["branch_id"], database=branch["database"], project_id=branch["project_id"]
         )
         log.info("Schema diff of %s against its parent:\n%s", branch["branch_name"], diff or "(no changes)")

@@ -27,12 +27,12 @@ try:
 except ImportError:  # Airflow < 3.1: not in the SDK (nor in common-compat) yet
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
 
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
-    run_branch_name,
 )
-from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
+from airflow_provider_jambo.operators.branch_sql_operator import JamboBranchSQLOperator
+from airflow_provider_jambo.operators.run_names import run_branch_name
 
 SQL_DIR = Path(__file__).parent / "sql"
 

@@ -27,7 +27,7 @@ def _fresh_request_budgets() -> Iterator[None]:
     """Each test starts with full request budgets, as the emulator's reset() refills its limits, and
     with nothing learned about operation durations (a reset emulator reuses project ids)."""
     from airflow_provider_jambo.hooks.budget import reset_budgets
-    from airflow_provider_jambo.hooks.waiting import forget_durations
+    from airflow_provider_jambo.hooks.operation_durations import forget_durations
 
     reset_budgets()
     forget_durations()

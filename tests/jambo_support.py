@@ -26,7 +26,7 @@ class JamboProject:
 
     def branches(self) -> list[Any]:
         with JamboHook() as hook:
-            return list(hook.list_branches(self.project_id))
+            return list(hook.branches.list(self.project_id))
 
     def branch_named(self, name: str) -> Any:
         matches = [b for b in self.branches() if b.name == name]

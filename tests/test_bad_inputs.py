@@ -19,21 +19,22 @@ from typing import Any
 import pytest
 from jambo_support import make_context
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboError, JamboRefusedError, JamboTLSError
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
     JamboResetBranchOperator,
 )
-from airflow_provider_jambo.operators.compute import (
+from airflow_provider_jambo.operators.compute_operators import (
     JamboCreateComputeOperator,
     JamboDeleteComputeOperator,
     JamboStartComputeOperator,
     JamboSuspendComputeOperator,
 )
 from airflow_provider_jambo.operators.janitor import JamboDeleteStaleBranchesOperator
-from airflow_provider_jambo.sensors.operation import JamboOperationSensor
+from airflow_provider_jambo.sensors.operation_sensor import JamboOperationSensor
 
 NAN, INF = math.nan, math.inf
 LONG = "x" * 257
@@ -133,7 +134,7 @@ def host_with(prefix: str = "", suffix: str = "") -> Callable[[Env], dict[str, A
 
 
 def list_projects(hook: JamboHook) -> object:
-    return list(hook.list_projects())
+    return list(hook.projects.list())
 
 
 def conn_case(
@@ -151,234 +152,282 @@ def ep(**fields: Any) -> list[dict[str, Any]]:
 
 CASES: list[Case] = [
     # --- hook: branches ----------------------------------------------------------------------
-    Case("hook name 257 chars", "name", lambda e: e.hook().create_branch(name=LONG)),
-    Case("hook name newline", "name", lambda e: e.hook().create_branch(name="a\nb")),
-    Case("hook name NUL", "name", lambda e: e.hook().create_branch(name="a\x00b")),
-    Case("hook name tab", "name", lambda e: e.hook().create_branch(name="a\tb")),
-    Case("hook name empty", "name", lambda e: e.hook().create_branch(name="")),
-    Case("hook name blank", "name", lambda e: e.hook().create_branch(name="   ")),
-    Case("hook name not a string", "name", lambda e: e.hook().create_branch(name=5)),  # type: ignore[arg-type]
-    Case("hook parent_id not an id", "parent_id", lambda e: e.hook().create_branch(parent_id="Main")),
-    Case("hook parent_lsn not hex", "parent_lsn", lambda e: e.hook().create_branch(parent_lsn="0/ZZZZ")),
-    Case("hook parent_lsn slash only", "parent_lsn", lambda e: e.hook().create_branch(parent_lsn="/")),
-    Case("hook parent_lsn no slash", "parent_lsn", lambda e: e.hook().create_branch(parent_lsn="16B3748")),
-    Case("hook parent_lsn empty", "parent_lsn", lambda e: e.hook().create_branch(parent_lsn="")),
+    Case("hook name 257 chars", "name", lambda e: e.hook().branches.create(CreateBranchRequest(name=LONG))),
+    Case("hook name newline", "name", lambda e: e.hook().branches.create(CreateBranchRequest(name="a\nb"))),
+    Case("hook name NUL", "name", lambda e: e.hook().branches.create(CreateBranchRequest(name="a\x00b"))),
+    Case("hook name tab", "name", lambda e: e.hook().branches.create(CreateBranchRequest(name="a\tb"))),
+    Case("hook name empty", "name", lambda e: e.hook().branches.create(CreateBranchRequest(name=""))),
+    Case("hook name blank", "name", lambda e: e.hook().branches.create(CreateBranchRequest(name="   "))),
+    Case("hook name not a string", "name", lambda e: e.hook().branches.create(CreateBranchRequest(name=5))),  # type: ignore[arg-type]
+    Case(
+        "hook parent_id not an id",
+        "parent_id",
+        lambda e: e.hook().branches.create(CreateBranchRequest(parent_id="Main")),
+    ),
+    Case(
+        "hook parent_lsn not hex",
+        "parent_lsn",
+        lambda e: e.hook().branches.create(CreateBranchRequest(parent_lsn="0/ZZZZ")),
+    ),
+    Case(
+        "hook parent_lsn slash only",
+        "parent_lsn",
+        lambda e: e.hook().branches.create(CreateBranchRequest(parent_lsn="/")),
+    ),
+    Case(
+        "hook parent_lsn no slash",
+        "parent_lsn",
+        lambda e: e.hook().branches.create(CreateBranchRequest(parent_lsn="16B3748")),
+    ),
+    Case(
+        "hook parent_lsn empty",
+        "parent_lsn",
+        lambda e: e.hook().branches.create(CreateBranchRequest(parent_lsn="")),
+    ),
     Case(
         "hook parent_lsn and timestamp",
         "parent_lsn",
-        lambda e: e.hook().create_branch(parent_lsn="0/1", parent_timestamp=PAST),
+        lambda e: e.hook().branches.create(CreateBranchRequest(parent_lsn="0/1", parent_timestamp=PAST)),
     ),
     Case(
         "hook parent_timestamp future",
         "parent_timestamp",
-        lambda e: e.hook().create_branch(parent_timestamp=FUTURE),
+        lambda e: e.hook().branches.create(CreateBranchRequest(parent_timestamp=FUTURE)),
     ),
     Case(
         "hook parent_timestamp no zone",
         "parent_timestamp",
-        lambda e: e.hook().create_branch(parent_timestamp="2026-01-01T00:00:00"),
+        lambda e: e.hook().branches.create(CreateBranchRequest(parent_timestamp="2026-01-01T00:00:00")),
     ),
     Case(
         "hook parent_timestamp text",
         "parent_timestamp",
-        lambda e: e.hook().create_branch(parent_timestamp="yesterday"),
+        lambda e: e.hook().branches.create(CreateBranchRequest(parent_timestamp="yesterday")),
     ),
     Case(
         "hook parent_timestamp number",
         "parent_timestamp",
-        lambda e: e.hook().create_branch(parent_timestamp=1),
+        lambda e: e.hook().branches.create(CreateBranchRequest(parent_timestamp=1)),
     ),  # type: ignore[arg-type]
-    Case("hook init_source", "init_source", lambda e: e.hook().create_branch(init_source="full")),
-    Case("hook expires_at past", "expires_at", lambda e: e.hook().create_branch(expires_at=PAST)),
-    Case("hook expires_at 31 days", "expires_at", lambda e: e.hook().create_branch(expires_at=_in(31))),
+    Case(
+        "hook init_source",
+        "init_source",
+        lambda e: e.hook().branches.create(CreateBranchRequest(init_source="full")),
+    ),
+    Case(
+        "hook expires_at past",
+        "expires_at",
+        lambda e: e.hook().branches.create(CreateBranchRequest(expires_at=PAST)),
+    ),
+    Case(
+        "hook expires_at 31 days",
+        "expires_at",
+        lambda e: e.hook().branches.create(CreateBranchRequest(expires_at=_in(31))),
+    ),
     Case(
         "hook expires_at naive",
         "expires_at",
-        lambda e: e.hook().create_branch(expires_at=datetime(2099, 1, 1)),
+        lambda e: e.hook().branches.create(CreateBranchRequest(expires_at=datetime(2099, 1, 1))),
     ),
     Case(
         "hook expires_at on protected",
         "expires_at",
-        lambda e: e.hook().create_branch(expires_at=_in(1), protected=True),
+        lambda e: e.hook().branches.create(CreateBranchRequest(expires_at=_in(1), protected=True)),
     ),
-    Case("hook endpoint type", "type", lambda e: e.hook().create_branch(endpoints=[{"type": "gpu"}])),
-    Case("hook endpoint not a dict", "endpoints", lambda e: e.hook().create_branch(endpoints=["read_write"])),  # type: ignore[list-item]
+    Case(
+        "hook endpoint type",
+        "type",
+        lambda e: e.hook().branches.create(CreateBranchRequest(endpoints=[{"type": "gpu"}])),
+    ),
+    Case(
+        "hook endpoint not a dict",
+        "endpoints",
+        lambda e: e.hook().branches.create(CreateBranchRequest(endpoints=["read_write"])),
+    ),  # type: ignore[list-item]
     Case(
         "hook endpoint min cu",
         "autoscaling_limit_min_cu",
-        lambda e: e.hook().create_branch(endpoints=ep(autoscaling_limit_min_cu=0.1)),
+        lambda e: e.hook().branches.create(CreateBranchRequest(endpoints=ep(autoscaling_limit_min_cu=0.1))),
     ),
     Case(
         "hook endpoint max cu text",
         "autoscaling_limit_max_cu",
-        lambda e: e.hook().create_branch(endpoints=ep(autoscaling_limit_max_cu="2")),
+        lambda e: e.hook().branches.create(CreateBranchRequest(endpoints=ep(autoscaling_limit_max_cu="2"))),
     ),
     Case(
         "hook endpoint suspend 30",
         "suspend_timeout_seconds",
-        lambda e: e.hook().create_branch(endpoints=ep(suspend_timeout_seconds=30)),
+        lambda e: e.hook().branches.create(CreateBranchRequest(endpoints=ep(suspend_timeout_seconds=30))),
     ),
     Case(
         "hook two read_write endpoints",
         "endpoints",
-        lambda e: e.hook().create_branch(endpoints=ep() + ep()),
+        lambda e: e.hook().branches.create(CreateBranchRequest(endpoints=ep() + ep())),
     ),
     Case(
-        "hook annotations not strings", "annotations", lambda e: e.hook().create_branch(annotations={"a": 1})
+        "hook annotations not strings",
+        "annotations",
+        lambda e: e.hook().branches.create(CreateBranchRequest(annotations={"a": 1})),
     ),  # type: ignore[dict-item]
-    Case("hook get_or_create 257 chars", "name", lambda e: e.hook().get_or_create_branch(LONG)),
-    Case("hook get_or_create newline", "name", lambda e: e.hook().get_or_create_branch("a\nb")),
+    Case(
+        "hook get_or_create 257 chars",
+        "name",
+        lambda e: e.hook().branches.get_or_create(CreateBranchRequest(name=LONG)),
+    ),
+    Case(
+        "hook get_or_create newline",
+        "name",
+        lambda e: e.hook().branches.get_or_create(CreateBranchRequest(name="a\nb")),
+    ),
     Case(
         "hook get_or_create bad lsn",
         "parent_lsn",
-        lambda e: e.hook().get_or_create_branch("ok", parent_lsn="0/ZZZZ"),
+        lambda e: e.hook().branches.get_or_create(CreateBranchRequest(name="ok", parent_lsn="0/ZZZZ")),
     ),
     Case(
         "hook get_or_create future timestamp",
         "parent_timestamp",
-        lambda e: e.hook().get_or_create_branch("ok", parent_timestamp=FUTURE),
+        lambda e: e.hook().branches.get_or_create(CreateBranchRequest(name="ok", parent_timestamp=FUTURE)),
     ),
     Case(
         "hook get_or_create bad expiry",
         "expires_at",
-        lambda e: e.hook().get_or_create_branch("ok", expires_at=PAST),
+        lambda e: e.hook().branches.get_or_create(CreateBranchRequest(name="ok", expires_at=PAST)),
     ),
-    Case("hook update_branch name", "name", lambda e: e.hook().update_branch("br-x", name=LONG)),
+    Case("hook update_branch name", "name", lambda e: e.hook().branches.update("br-x", name=LONG)),
     Case(
         "hook update_branch expires_at",
         "expires_at",
-        lambda e: e.hook().update_branch("br-x", expires_at=PAST),
+        lambda e: e.hook().branches.update("br-x", expires_at=PAST),
     ),
-    Case("hook update_branch nothing", "name", lambda e: e.hook().update_branch("br-x")),
-    Case("hook update_branch id", "branch_id", lambda e: e.hook().update_branch("../x", protected=True)),
-    Case("hook delete_branch id", "branch_id", lambda e: e.hook().delete_branch("BR")),
-    Case("hook get_branch id", "branch_id", lambda e: e.hook().get_branch("br_x")),
+    Case("hook update_branch nothing", "name", lambda e: e.hook().branches.update("br-x")),
+    Case("hook update_branch id", "branch_id", lambda e: e.hook().branches.update("../x", protected=True)),
+    Case("hook delete_branch id", "branch_id", lambda e: e.hook().branches.delete("BR")),
+    Case("hook get_branch id", "branch_id", lambda e: e.hook().branches.get("br_x")),
     Case(
         "hook restore source id",
         "source_branch_id",
-        lambda e: e.hook().restore_branch("br-x", source_branch_id="X"),
+        lambda e: e.hook().branches.restore("br-x", source_branch_id="X"),
     ),
     Case(
         "hook restore source_lsn",
         "source_lsn",
-        lambda e: e.hook().restore_branch("br-x", source_branch_id="br-y", source_lsn="zz"),
+        lambda e: e.hook().branches.restore("br-x", source_branch_id="br-y", source_lsn="zz"),
     ),
     Case(
         "hook restore source_timestamp future",
         "source_timestamp",
-        lambda e: e.hook().restore_branch("br-x", source_branch_id="br-y", source_timestamp=FUTURE),
+        lambda e: e.hook().branches.restore("br-x", source_branch_id="br-y", source_timestamp=FUTURE),
     ),
     Case(
         "hook restore both",
         "source_lsn",
-        lambda e: e.hook().restore_branch(
+        lambda e: e.hook().branches.restore(
             "br-x", source_branch_id="br-y", source_lsn="0/1", source_timestamp=PAST
         ),
     ),
     Case(
         "hook restore preserve_under_name",
         "preserve_under_name",
-        lambda e: e.hook().restore_branch("br-x", source_branch_id="br-y", preserve_under_name="a\nb"),
+        lambda e: e.hook().branches.restore("br-x", source_branch_id="br-y", preserve_under_name="a\nb"),
     ),
     Case(
         "hook restore from itself",
         "source_lsn",
-        lambda e: e.hook().restore_branch("br-x", source_branch_id="br-x"),
+        lambda e: e.hook().branches.restore("br-x", source_branch_id="br-x"),
     ),
-    Case("hook schema lsn", "lsn", lambda e: e.hook().get_branch_schema("br-x", database="db", lsn="nope")),
+    Case("hook schema lsn", "lsn", lambda e: e.hook().branches.get_schema("br-x", database="db", lsn="nope")),
     Case(
         "hook schema timestamp future",
         "timestamp",
-        lambda e: e.hook().get_branch_schema("br-x", database="db", timestamp=FUTURE),
+        lambda e: e.hook().branches.get_schema("br-x", database="db", timestamp=FUTURE),
     ),
-    Case("hook schema database", "database", lambda e: e.hook().get_branch_schema("br-x", database="")),
-    Case("hook resolve empty", "name_or_id", lambda e: e.hook().resolve_branch("")),
-    Case("hook resolve tab", "name_or_id", lambda e: e.hook().resolve_branch("a\tb")),
-    Case("hook find 300 chars", "name", lambda e: e.hook().find_branch_by_name("y" * 300)),
-    Case("hook list_branches project", "project_id", lambda e: list(e.hook().list_branches("UPPER"))),
-    Case("hook create_project name", "name", lambda e: e.hook().create_project(name="a\nb")),
+    Case("hook schema database", "database", lambda e: e.hook().branches.get_schema("br-x", database="")),
+    Case("hook resolve empty", "name_or_id", lambda e: e.hook().branches.resolve("")),
+    Case("hook resolve tab", "name_or_id", lambda e: e.hook().branches.resolve("a\tb")),
+    Case("hook find 300 chars", "name", lambda e: e.hook().branches.find_by_name("y" * 300)),
+    Case("hook list_branches project", "project_id", lambda e: list(e.hook().branches.list("UPPER"))),
+    Case("hook create_project name", "name", lambda e: e.hook().projects.create(name="a\nb")),
     # --- hook: endpoints ---------------------------------------------------------------------
-    Case("hook min_cu text", "min_cu", lambda e: e.hook().create_endpoint("br-x", min_cu="1")),  # type: ignore[arg-type]
-    Case("hook min_cu low", "min_cu", lambda e: e.hook().create_endpoint("br-x", min_cu=0.1)),
-    Case("hook max_cu high", "max_cu", lambda e: e.hook().create_endpoint("br-x", max_cu=17)),
-    Case("hook max below min", "max_cu", lambda e: e.hook().create_endpoint("br-x", min_cu=4, max_cu=2)),
-    Case("hook spread over 8", "max_cu", lambda e: e.hook().create_endpoint("br-x", min_cu=0.25, max_cu=9)),
-    Case("hook max_cu nan", "max_cu", lambda e: e.hook().create_endpoint("br-x", max_cu=NAN)),
-    Case("hook max_cu inf", "max_cu", lambda e: e.hook().create_endpoint("br-x", max_cu=INF)),
-    Case("hook min_cu bool", "min_cu", lambda e: e.hook().create_endpoint("br-x", min_cu=True)),
-    Case("hook create_endpoint type", "type", lambda e: e.hook().create_endpoint("br-x", type="gpu")),
-    Case("hook endpoint branch id", "branch_id", lambda e: e.hook().create_endpoint("Main")),
+    Case("hook min_cu text", "min_cu", lambda e: e.hook().computes.create("br-x", min_cu="1")),  # type: ignore[arg-type]
+    Case("hook min_cu low", "min_cu", lambda e: e.hook().computes.create("br-x", min_cu=0.1)),
+    Case("hook max_cu high", "max_cu", lambda e: e.hook().computes.create("br-x", max_cu=17)),
+    Case("hook max below min", "max_cu", lambda e: e.hook().computes.create("br-x", min_cu=4, max_cu=2)),
+    Case("hook spread over 8", "max_cu", lambda e: e.hook().computes.create("br-x", min_cu=0.25, max_cu=9)),
+    Case("hook max_cu nan", "max_cu", lambda e: e.hook().computes.create("br-x", max_cu=NAN)),
+    Case("hook max_cu inf", "max_cu", lambda e: e.hook().computes.create("br-x", max_cu=INF)),
+    Case("hook min_cu bool", "min_cu", lambda e: e.hook().computes.create("br-x", min_cu=True)),
+    Case("hook create_endpoint type", "type", lambda e: e.hook().computes.create("br-x", type="gpu")),
+    Case("hook endpoint branch id", "branch_id", lambda e: e.hook().computes.create("Main")),
     Case(
         "hook suspend 30",
         "suspend_timeout_seconds",
-        lambda e: e.hook().create_endpoint("br-x", suspend_timeout_seconds=30),
+        lambda e: e.hook().computes.create("br-x", suspend_timeout_seconds=30),
     ),
     Case(
         "hook suspend 1",
         "suspend_timeout_seconds",
-        lambda e: e.hook().create_endpoint("br-x", suspend_timeout_seconds=1),
+        lambda e: e.hook().computes.create("br-x", suspend_timeout_seconds=1),
     ),
     Case(
         "hook suspend over a week",
         "suspend_timeout_seconds",
-        lambda e: e.hook().create_endpoint("br-x", suspend_timeout_seconds=604801),
+        lambda e: e.hook().computes.create("br-x", suspend_timeout_seconds=604801),
     ),
     Case(
         "hook suspend -2",
         "suspend_timeout_seconds",
-        lambda e: e.hook().create_endpoint("br-x", suspend_timeout_seconds=-2),
+        lambda e: e.hook().computes.create("br-x", suspend_timeout_seconds=-2),
     ),
     Case(
         "hook suspend float",
         "suspend_timeout_seconds",
-        lambda e: e.hook().create_endpoint("br-x", suspend_timeout_seconds=300.5),  # type: ignore[arg-type]
+        lambda e: e.hook().computes.create("br-x", suspend_timeout_seconds=300.5),  # type: ignore[arg-type]
     ),
     Case(
         "hook update suspend text",
         "suspend_timeout_seconds",
-        lambda e: e.hook().update_endpoint("ep-x", suspend_timeout_seconds="300"),  # type: ignore[arg-type]
+        lambda e: e.hook().computes.update("ep-x", suspend_timeout_seconds="300"),  # type: ignore[arg-type]
     ),
-    Case("hook update nothing", "min_cu", lambda e: e.hook().update_endpoint("ep-x")),
-    Case("hook update endpoint id", "endpoint_id", lambda e: e.hook().update_endpoint("EP", min_cu=1)),
-    Case("hook delete endpoint id", "endpoint_id", lambda e: e.hook().delete_endpoint("ep x")),
-    Case("hook start endpoint id", "endpoint_id", lambda e: e.hook().start_endpoint("")),
+    Case("hook update nothing", "min_cu", lambda e: e.hook().computes.update("ep-x")),
+    Case("hook update endpoint id", "endpoint_id", lambda e: e.hook().computes.update("EP", min_cu=1)),
+    Case("hook delete endpoint id", "endpoint_id", lambda e: e.hook().computes.delete("ep x")),
+    Case("hook start endpoint id", "endpoint_id", lambda e: e.hook().computes.start("")),
     # --- hook: databases, roles, URIs ----------------------------------------------------------
-    Case("hook database name", "name", lambda e: e.hook().create_database("br-x", "", owner_name="o")),
+    Case("hook database name", "name", lambda e: e.hook().databases.create("br-x", "", owner_name="o")),
     Case(
-        "hook database owner", "owner_name", lambda e: e.hook().create_database("br-x", "db", owner_name="")
+        "hook database owner", "owner_name", lambda e: e.hook().databases.create("br-x", "db", owner_name="")
     ),
-    Case("hook role 64 chars", "name", lambda e: e.hook().create_role("br-x", "r" * 64)),
-    Case("hook role NUL", "name", lambda e: e.hook().get_role("br-x", "a\x00")),
-    Case("hook delete database name", "name", lambda e: e.hook().delete_database("br-x", "a\nb")),
+    Case("hook role 64 chars", "name", lambda e: e.hook().roles.create("br-x", "r" * 64)),
+    Case("hook role NUL", "name", lambda e: e.hook().roles.get("br-x", "a\x00")),
+    Case("hook delete database name", "name", lambda e: e.hook().databases.delete("br-x", "a\nb")),
     Case(
         "hook uri role",
         "role",
-        lambda e: e.hook().get_connection_uri(branch_id="br-x", database="d", role=""),
+        lambda e: e.hook().branches.connection_uri(branch_id="br-x", database="d", role=""),
     ),
     Case(
         "hook uri branch",
         "branch_id",
-        lambda e: e.hook().get_connection_uri(branch_id="x y", database="d", role="r"),
+        lambda e: e.hook().branches.connection_uri(branch_id="x y", database="d", role="r"),
     ),
     # --- hook: operations and waiting ----------------------------------------------------------
-    Case("hook get_operation id", "operation_id", lambda e: e.hook().get_operation("Not An Id")),
-    Case("hook get_operations ints", "operation_id", lambda e: e.hook().get_operations([1, 2])),  # type: ignore[list-item]
-    Case(
-        "hook wait poll 0", "poll_interval", lambda e: e.hook().wait_for_operations(["op-1"], poll_interval=0)
-    ),
+    Case("hook get_operation id", "operation_id", lambda e: e.hook().operations.get("Not An Id")),
+    Case("hook get_operations ints", "operation_id", lambda e: e.hook().operations.get_many([1, 2])),  # type: ignore[list-item]
+    Case("hook wait poll 0", "poll_interval", lambda e: e.hook().operations.wait(["op-1"], poll_interval=0)),
     Case(
         "hook wait poll negative",
         "poll_interval",
-        lambda e: e.hook().wait_for_operations(["op-1"], poll_interval=-1),
+        lambda e: e.hook().operations.wait(["op-1"], poll_interval=-1),
     ),
     Case(
         "hook wait poll nan",
         "poll_interval",
-        lambda e: e.hook().wait_for_operations(["op-1"], poll_interval=NAN),
+        lambda e: e.hook().operations.wait(["op-1"], poll_interval=NAN),
     ),
-    Case("hook wait timeout 0", "timeout", lambda e: e.hook().wait_for_operations(["op-1"], timeout=0)),
-    Case("hook wait timeout inf", "timeout", lambda e: e.hook().wait_for_operations(["op-1"], timeout=INF)),
-    Case("hook wait bad id", "operation_id", lambda e: e.hook().wait_for_operations(["BAD"])),
+    Case("hook wait timeout 0", "timeout", lambda e: e.hook().operations.wait(["op-1"], timeout=0)),
+    Case("hook wait timeout inf", "timeout", lambda e: e.hook().operations.wait(["op-1"], timeout=INF)),
+    Case("hook wait bad id", "operation_id", lambda e: e.hook().operations.wait(["BAD"])),
     # --- connection ----------------------------------------------------------------------------
     conn_case("conn type postgres", "conn_type", bad_conn(conn_type="postgres")),
     conn_case("conn type http", "conn_type", bad_conn(conn_type="http")),
@@ -399,7 +448,7 @@ CASES: list[Case] = [
     Case(
         "conn project_id extra",
         "project_id",
-        lambda e: e.hook("jambo_bad").get_project(),
+        lambda e: e.hook("jambo_bad").projects.get(),
         conn=bad_conn(extra_fields={"project_id": "Not Valid"}),
     ),
     conn_case("conn extra not JSON", "extra", bad_conn(extra="{nope")),
@@ -412,7 +461,7 @@ CASES: list[Case] = [
     Case(
         "conn no project anywhere",
         "project_id",
-        lambda e: list(e.hook("jambo_bad").list_branches()),
+        lambda e: list(e.hook("jambo_bad").branches.list()),
         conn=bad_conn(extra={}),
     ),
     # --- create branch operator: literal values at DAG parse -----------------------------------
@@ -641,9 +690,11 @@ def env(jambo_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Env:
     }
     monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", json.dumps(conn))
     with JamboHook() as hook:
-        default = hook.get_default_branch(project_id)
+        default = hook.branches.get_default(project_id)
         # The branch the reset and delete cases name, so only their argument is wrong.
-        hook.create_branch(project_id, name="ok-branch", parent_id=default.id)
+        hook.branches.create(
+            CreateBranchRequest(name="ok-branch", parent_id=default.id), project_id=project_id
+        )
     return Env(emu=jambo_emulator, project_id=project_id, default_branch_id=default.id)
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from airflow_provider_jambo.get_provider_info import DEFAULT_BASE_URL, get_provider_info
 from airflow_provider_jambo.hooks.client import DEFAULT_BASE_URL as CLIENT_DEFAULT_BASE_URL
-from airflow_provider_jambo.hooks.jambo import JamboHook, JamboSettings
+from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.settings import JamboSettings
 
 
 def test_package_name_is_the_distribution_and_entry_point_resolves() -> None:

@@ -1,6 +1,6 @@
 """One waiting service per process: every async wait on a (connection, project) shares one poll.
 
-In a triggerer, hundreds of :class:`~airflow_provider_jambo.triggers.operation.JamboOperationTrigger`
+In a triggerer, hundreds of :class:`~airflow_provider_jambo.triggers.operation_trigger.JamboOperationTrigger`
 instances wait at once. Each registers its operations with the :class:`ProjectPoller` of its
 (connection, project) in the running event loop; the poller runs one round of requests per tick
 for all of them (the rules of ``hooks/waiting.py``: one list call, reads by id in bounded batches,
@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from airflow_provider_jambo.api_models import Operation
 from airflow_provider_jambo.exceptions import JamboError
 from airflow_provider_jambo.hooks.client import ApiRequest
 from airflow_provider_jambo.hooks.waiting import (
@@ -37,7 +38,6 @@ from airflow_provider_jambo.hooks.waiting import (
     fetch_async,
     watch_steps,
 )
-from airflow_provider_jambo.models import Operation
 
 
 class PollingHook(Protocol):

@@ -5,9 +5,9 @@ What is retried (``retry_reason``):
 * 423 (locked by a conflicting operation), 503 and 429: always; the service did not apply the
   request. 429 waits for ``Retry-After`` when the service sends it. 423s are bounded by time
   (``locked_max_elapsed``), not by the attempt count: a busy project is a queue to wait in, and
-  many runs mutating one project would exhaust any fixed number of attempts. Operators set it to 0
-  and wait for the project's operations in flight themselves (``operators/base.py``) rather than
-  re-sending blindly.
+  many runs mutating one project would exhaust any fixed number of attempts. For how long (and
+  whether a change's 423 is raised at once for a caller that waits for the project itself, as the
+  operators do) is ``project_lock.py``'s decision.
 * 422 ``... not ready yet``: always (the target is still initialising; nothing was applied).
 * Connect failures: always (the request never left this machine).
 * 500/502/504/524 and read errors/timeouts/dropped responses: only when the request is safe to
@@ -36,13 +36,13 @@ from airflow_provider_jambo.exceptions import (
     JamboTransportError,
 )
 from airflow_provider_jambo.hooks.client import ApiRequest
+from airflow_provider_jambo.hooks.project_lock import LOCKED, OnLocked, is_locked, locked_retry_seconds
 from airflow_provider_jambo.rules import check_whole_number, seconds
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-LOCKED = 423
 ALWAYS_RETRY_STATUSES = frozenset({LOCKED, 429, 503})
 #: Server errors retried only for requests that are safe to re-send.
 RESEND_SAFE_STATUSES = frozenset({500, 502, 504, 524})
@@ -154,17 +154,18 @@ def _is_locked(state: RetryCallState) -> bool:
     outcome = state.outcome
     if outcome is None or not outcome.failed:
         return False
-    exc = outcome.exception()
-    return isinstance(exc, JamboAPIError) and exc.status == LOCKED
+    return is_locked(outcome.exception())
 
 
 class _Rules:
     """The tenacity callbacks for one request under one policy (shared by sync and async)."""
 
-    def __init__(self, policy: RetryPolicy, req: ApiRequest[Any], logger: Any) -> None:
+    def __init__(self, policy: RetryPolicy, req: ApiRequest[Any], logger: Any, on_locked: OnLocked) -> None:
         self.policy = policy
         self.req = req
         self.log = logger
+        #: Seconds 423s of this request are re-sent for (``project_lock.py`` decides).
+        self.locked_budget = locked_retry_seconds(req, on_locked, policy.locked_budget)
 
     def retry(self, state: RetryCallState) -> bool:
         outcome = state.outcome
@@ -182,7 +183,7 @@ class _Rules:
         upcoming = state.upcoming_sleep or 0.0
         if _is_locked(state):
             # Time-bounded only: waiting in a busy project's queue is not a failing request.
-            return elapsed + upcoming > self.policy.locked_budget
+            return elapsed + upcoming > self.locked_budget
         if state.attempt_number >= self.policy.max_attempts:
             return True
         return elapsed + upcoming > self.policy.max_elapsed
@@ -192,7 +193,7 @@ class _Rules:
         reason = retry_reason(self.req, exc) if exc else "unknown"
         request_id = getattr(exc, "request_id", None)
         bound = (
-            f"a locked project is waited for up to {self.policy.locked_budget:g} s"
+            f"a locked project is waited for up to {self.locked_budget:g} s"
             if _is_locked(state)
             else f"at most {self.policy.max_attempts} attempts"
         )
@@ -223,9 +224,10 @@ def call_with_retries(
     *,
     sleep: Callable[[float], None] = time.sleep,
     logger: Any = log,
+    on_locked: OnLocked = OnLocked.RETRY,
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop (then its last error is raised)."""
-    return Retrying(sleep=sleep, **_Rules(policy, req, logger).kwargs())(attempt)
+    return Retrying(sleep=sleep, **_Rules(policy, req, logger, on_locked).kwargs())(attempt)
 
 
 async def acall_with_retries(
@@ -235,6 +237,7 @@ async def acall_with_retries(
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     logger: Any = log,
+    on_locked: OnLocked = OnLocked.RETRY,
 ) -> T:
     """The async counterpart of :func:`call_with_retries`, with the very same rules."""
 
@@ -242,4 +245,4 @@ async def acall_with_retries(
         # tenacity awaits only coroutine *functions*; `attempt` may be a lambda returning one.
         return await attempt()
 
-    return await AsyncRetrying(sleep=sleep, **_Rules(policy, req, logger).kwargs())(once)
+    return await AsyncRetrying(sleep=sleep, **_Rules(policy, req, logger, on_locked).kwargs())(once)

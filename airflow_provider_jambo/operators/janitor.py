@@ -38,8 +38,8 @@ from airflow_provider_jambo.rules import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_jambo.api_models import Branch
     from airflow_provider_jambo.hooks.jambo import JamboHook
-    from airflow_provider_jambo.models import Branch
 
 __all__ = ["CleanupPlan", "JamboDeleteStaleBranchesOperator", "StaleBranchRule", "plan_cleanup"]
 
@@ -248,7 +248,7 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         project_id = self.project_id or hook.project_id
         now = datetime.now(UTC)
 
-        branches = list(hook.list_branches(project_id))
+        branches = list(hook.branches.list(project_id))
         candidates = [b for b in branches if rule.matches_name_and_age(b, now)]
         annotations = (
             {b.id: _branch_annotations(hook, project_id, b.id) for b in candidates}
@@ -269,10 +269,10 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
 
         for branch in plan.delete:
             self.log.info("Deleting %s (%s), created %s", branch.name, branch.id, branch.created_at)
-            operations = hook.delete_branch(branch.id, project_id=project_id)
+            operations = hook.branches.delete(branch.id, project_id=project_id)
             if operations:
                 # The parent can only go once the child's deletion has finished.
-                hook.wait_for_operations(
+                hook.operations.wait(
                     operations, project_id=project_id, timeout=self.operation_timeout
                 ).raise_for_status()
         self.log.info("Deleted %d stale branch(es)", len(plan.delete))
@@ -281,7 +281,7 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
 
 def _branch_annotations(hook: JamboHook, project_id: str, branch_id: str) -> Mapping[str, str]:
     """Annotation values of one branch (``GET .../branches/{id}`` answers them beside the branch)."""
-    branch = hook.get_branch(branch_id, project_id=project_id)
+    branch = hook.branches.get(branch_id, project_id=project_id)
     return branch_annotation_values(branch)
 
 

@@ -38,6 +38,7 @@ from chaos_support import (
     tag_requests,
 )
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.retry import RetryPolicy
 from jambo_emulator import JamboEmulator
@@ -114,7 +115,9 @@ class Lifecycle:
 
     def create(self, try_number: int) -> tuple[str, str]:
         with self.hook() as hook:
-            creation = hook.get_or_create_branch(self.name, endpoints=[{"type": "read_write"}])
+            creation = hook.branches.get_or_create(
+                CreateBranchRequest(name=self.name, endpoints=[{"type": "read_write"}])
+            )
             branch = creation.branch
             assert branch.name == self.name
             assert not branch.default
@@ -123,25 +126,25 @@ class Lifecycle:
             self.created_flags.append(creation.created)
             if try_number > 1 and not creation.created:
                 self.tasks.record_adopted()
-            hook.wait_for_operations([op.id for op in creation.operations], timeout=30).raise_for_status()
+            hook.operations.wait([op.id for op in creation.operations], timeout=30).raise_for_status()
             return branch.id, branch.parent_id
 
     def reset_to_parent(self, branch_id: str, parent_id: str) -> None:
         with self.hook() as hook:
-            mutation = hook.restore_branch(branch_id, source_branch_id=parent_id)
+            mutation = hook.branches.restore(branch_id, source_branch_id=parent_id)
             assert mutation.resource.id == branch_id
             ops = [op.id for op in mutation.operations]
-            hook.wait_for_operations(ops, timeout=30).raise_for_status()
+            hook.operations.wait(ops, timeout=30).raise_for_status()
 
     def delete(self) -> None:
         with self.hook() as hook:
-            branch = hook.find_branch_by_name(self.name)
+            branch = hook.branches.find_by_name(self.name)
             if branch is None:
                 return
             assert not branch.default
             assert not branch.protected
-            ops = hook.delete_branch(branch.id)
-            hook.wait_for_operations([op.id for op in ops], timeout=30).raise_for_status()
+            ops = hook.branches.delete(branch.id)
+            hook.operations.wait([op.id for op in ops], timeout=30).raise_for_status()
 
     def create_task(self) -> tuple[str, str]:
         return run_task("create", self.create, tries=TASK_TRIES, log=self.tasks)

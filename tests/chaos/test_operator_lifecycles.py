@@ -34,8 +34,8 @@ from chaos_support import (
 from jambo_support import make_context
 
 from airflow_provider_jambo.exceptions import JamboServerError
-from airflow_provider_jambo.operators.base import JamboBaseOperator
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.base_operator import JamboBaseOperator
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
     JamboResetBranchOperator,

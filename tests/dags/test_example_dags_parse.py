@@ -102,13 +102,23 @@ def test_ephemeral_branch_example_uses_setup_and_teardown() -> None:
 #: standard operators.
 RUN_TIME_MODULES = (
     "airflow_provider_jambo.hooks.jambo",
+    "airflow_provider_jambo.hooks.settings",
     "airflow_provider_jambo.hooks.client",
+    "airflow_provider_jambo.hooks.retry",
+    "airflow_provider_jambo.hooks.project_lock",
     "airflow_provider_jambo.hooks.waiting",
-    "airflow_provider_jambo.hooks.anonymization",
-    "airflow_provider_jambo.hooks.sql",
-    "airflow_provider_jambo.models",
-    "airflow_provider_jambo.triggers.base",
-    "airflow_provider_jambo.triggers.operation",
+    "airflow_provider_jambo.hooks.poller",
+    "airflow_provider_jambo.hooks.resources.resource_group",
+    "airflow_provider_jambo.hooks.resources.branches",
+    "airflow_provider_jambo.hooks.resources.computes",
+    "airflow_provider_jambo.hooks.resources.operations",
+    "airflow_provider_jambo.hooks.resources.anonymization",
+    "airflow_provider_jambo.hooks.branch_postgres",
+    "airflow_provider_jambo.api_models",
+    "airflow_provider_jambo.create_branch_request",
+    "airflow_provider_jambo.triggers.wait_trigger",
+    "airflow_provider_jambo.triggers.operation_trigger",
+    "airflow_provider_jambo.triggers.events",
 )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from runner import AIRFLOW_2, EXAMPLE_DAGS, DagRunResult
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from jambo_emulator import JamboEmulator
 
@@ -39,7 +40,7 @@ class Service:
 
     def branch_names(self) -> list[str]:
         with self.hook() as hook:
-            return [b.name for b in hook.list_branches(self.project_id)]
+            return [b.name for b in hook.branches.list(self.project_id)]
 
     def assert_no_secrets(self, result: DagRunResult) -> None:
         text = result.everything()
@@ -63,8 +64,8 @@ def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
         conn = connection_json(emu, project_id)
         monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", conn)  # for this process's checks
         with JamboHook() as hook:
-            main = hook.get_default_branch(project_id)
-            password = hook.reveal_role_password(main.id, "neondb_owner")
+            main = hook.branches.get_default(project_id)
+            password = hook.roles.reveal_password(main.id, "neondb_owner")
         assert password
         yield Service(emu, project_id, {"AIRFLOW_CONN_JAMBO_DEFAULT": conn}, password)
 
@@ -113,7 +114,7 @@ def test_ephemeral_branch_teardown_runs_when_work_fails(
 
 def test_compute_lifecycle(run_example_dag: Callable[..., DagRunResult], service: Service) -> None:
     with service.hook() as hook:
-        before = {ep.id for ep in hook.list_endpoints(service.project_id)}
+        before = {ep.id for ep in hook.computes.list(service.project_id)}
     result = run_example_dag(COMPUTE, env=service.env)
     assert result.state == "success", result.describe()
     assert set(result.task_states.values()) == {"success"}, result.describe()
@@ -122,7 +123,7 @@ def test_compute_lifecycle(run_example_dag: Callable[..., DagRunResult], service
     assert created["endpoint_id"] not in before
     assert result.xcoms[("delete_compute", "return_value")]["deleted"] is True
     with service.hook() as hook:
-        assert {ep.id for ep in hook.list_endpoints(service.project_id)} == before
+        assert {ep.id for ep in hook.computes.list(service.project_id)} == before
     service.assert_no_secrets(result)
 
 
@@ -133,8 +134,8 @@ def test_sensor_waits_for_operations_started_outside(
     emu.set_operation_durations(default=30, start_compute=90)  # the manual clock stands still
     emu.set_lock_rule(enabled=False)  # both changes in flight at once
     with service.hook() as hook:
-        branch_ops = [op.id for op in hook.create_branch(name="external").operations]
-        compute = hook.create_endpoint(hook.get_default_branch().id, type="read_only")
+        branch_ops = [op.id for op in hook.branches.create(CreateBranchRequest(name="external")).operations]
+        compute = hook.computes.create(hook.branches.get_default().id, type="read_only")
         compute_ops = [op.id for op in compute.operations]
     assert branch_ops
     assert compute_ops

@@ -19,7 +19,7 @@ import pytest
 from airflow.providers.common.compat.sdk import XComArg
 from runner import EXAMPLE_DAGS, dag_bag
 
-from airflow_provider_jambo.operators.branch import run_branch_name
+from airflow_provider_jambo.operators.run_names import run_branch_name
 
 # Manual runs without a logical date are Airflow 3's (on 2.11 every run has one), and the stand-in
 # task instance here renders through Airflow 3's template API.

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from dags.runner import EXAMPLE_DAGS, AirflowHome, DagRunResult
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from jambo_emulator import EmulatorConfig, JamboEmulator
 
@@ -56,7 +57,7 @@ class Project:
         return JamboHook()
 
     def branch_names(self) -> list[str]:
-        return [b.name for b in self.hook().list_branches(self.project_id)]
+        return [b.name for b in self.hook().branches.list(self.project_id)]
 
     def main_query(self, sql: str) -> Any:
         with psycopg.connect(self.main_uri, connect_timeout=10) as conn:
@@ -83,11 +84,13 @@ def _new_project(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> Pr
     monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", conn_json)
     hook = JamboHook()
     operations = [op["id"] for op in body.get("operations", [])]
-    hook.wait_for_operations(operations, project_id=project_id, timeout=60).raise_for_status()
-    main = hook.get_default_branch(project_id)
-    role = hook.list_roles(main.id, project_id=project_id)[0].name
-    main_uri = hook.get_connection_uri(branch_id=main.id, database="neondb", role=role, project_id=project_id)
-    password = hook.reveal_role_password(main.id, role, project_id=project_id)
+    hook.operations.wait(operations, project_id=project_id, timeout=60).raise_for_status()
+    main = hook.branches.get_default(project_id)
+    role = hook.roles.list(main.id, project_id=project_id)[0].name
+    main_uri = hook.branches.connection_uri(
+        branch_id=main.id, database="neondb", role=role, project_id=project_id
+    )
+    password = hook.roles.reveal_password(main.id, role, project_id=project_id)
     return Project(
         emu=emulator,
         project_id=project_id,
@@ -207,8 +210,10 @@ def test_scheduled_report_backfill_reports_the_data_as_it_was_at_the_interval_en
 
 
 def _branch(hook: JamboHook, project: Project, name: str, parent_id: str, **kwargs: Any) -> str:
-    creation = hook.create_branch(project.project_id, name=name, parent_id=parent_id, **kwargs)
-    hook.wait_for_operations([op.id for op in creation.operations], project_id=project.project_id, timeout=60)
+    creation = hook.branches.create(
+        CreateBranchRequest(name=name, parent_id=parent_id, **kwargs), project_id=project.project_id
+    )
+    hook.operations.wait([op.id for op in creation.operations], project_id=project.project_id, timeout=60)
     return creation.branch.id
 
 

@@ -95,7 +95,7 @@ def test_project_id_needed_when_not_on_connection(set_connection: Callable[..., 
     with pytest.raises(JamboConfigError, match="no project_id given and connection 'jambo_noproj'"):
         _ = JamboHook(conn_id).project_id
     with pytest.raises(JamboConfigError, match="project_id must be a Jambo id"):
-        JamboHook(conn_id).get_project("BAD ID")
+        JamboHook(conn_id).projects.get("BAD ID")
 
 
 async def test_async_load_uses_get_async_connection(set_connection: Callable[..., str]) -> None:
@@ -113,7 +113,7 @@ async def test_async_load_uses_get_async_connection(set_connection: Callable[...
 
 def test_api_key_is_registered_with_the_masker(set_connection: Callable[..., str]) -> None:
     conn_id = set_connection("jambo_mask")
-    with mock.patch("airflow_provider_jambo.hooks.jambo.mask_secret") as masker:
+    with mock.patch("airflow_provider_jambo.hooks.secret_masking.mask_secret") as masker:
         JamboHook(conn_id).load()
     masker.assert_any_call(API_KEY)
 
@@ -133,7 +133,7 @@ def test_key_never_in_repr_errors_or_logs(
             ]
         )
         with pytest.raises(JamboAuthError) as raised:
-            hook.get_project()
+            hook.projects.get()
     texts += [
         str(raised.value),
         repr(raised.value),

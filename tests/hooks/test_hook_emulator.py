@@ -17,6 +17,8 @@ from unittest import mock
 import pytest
 from hook_support import logged_text
 
+from airflow_provider_jambo.api_models import OperationStatus
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import (
     JamboAPIError,
     JamboAuthError,
@@ -30,10 +32,13 @@ from airflow_provider_jambo.exceptions import (
     JamboServerError,
     JamboTransportError,
 )
-from airflow_provider_jambo.hooks import jambo as jambo_module
+from airflow_provider_jambo.hooks import secret_masking
+from airflow_provider_jambo.hooks.client import ApiRequest
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.resources import branches as branches_module
+from airflow_provider_jambo.hooks.resources import operations as operations_module
+from airflow_provider_jambo.hooks.resources import projects as projects_module
 from airflow_provider_jambo.hooks.retry import RetryPolicy
-from airflow_provider_jambo.models import OperationStatus
 
 BRANCHES = "/projects/{project_id}/branches"
 BRANCH = "/projects/{project_id}/branches/{branch_id}"
@@ -117,94 +122,93 @@ def posts(emu: Any, route: str, *, settle: int | None = None) -> list[dict[str, 
 
 
 def test_projects_list_get_create(hook: JamboHook, project_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    created = hook.create_project(name="second")
-    hook.create_project(name="third")
+    created = hook.projects.create(name="second")
+    hook.projects.create(name="third")
     assert created.project.name == "second"
     assert created.branch is not None
     assert created.branch.default
     assert {op.action for op in created.operations} >= {"create_timeline"}
     # Pages of 2 force the cursor/limit style across several requests.
-    monkeypatch.setattr(jambo_module, "PROJECT_PAGE_LIMIT", 2)
-    names = {p.name for p in hook.list_projects()}
+    monkeypatch.setattr(projects_module, "PROJECT_PAGE_LIMIT", 2)
+    names = {p.name for p in hook.projects.list()}
     assert {"hook-tests", "second", "third"} <= names
-    assert hook.get_project().id == project_id
-    assert hook.get_project(created.project.id).name == "second"
+    assert hook.projects.get().id == project_id
+    assert hook.projects.get(created.project.id).name == "second"
     with pytest.raises(JamboNotFoundError, match=r"GET /projects/no-such-project -> 404"):
-        hook.get_project("no-such-project")
+        hook.projects.get("no-such-project")
 
 
 # --- branches -------------------------------------------------------------------------------------
 
 
 def test_branch_lifecycle(hook: JamboHook, emu: Any, project_id: str) -> None:
-    main = hook.get_default_branch()
+    main = hook.branches.get_default()
     assert main.default
-    creation = hook.create_branch(
-        name="dev",
-        parent_id=main.id,
-        endpoints=[{"type": "read_write"}],
-        annotations={"dag_id": "d1"},
+    creation = hook.branches.create(
+        CreateBranchRequest(
+            name="dev", parent_id=main.id, endpoints=[{"type": "read_write"}], annotations={"dag_id": "d1"}
+        )
     )
     assert creation.created
     assert creation.branch.parent_id == main.id
     assert creation.read_write_endpoint is not None
     assert {op.action for op in creation.operations} >= {"create_branch", "start_compute"}
-    waited = hook.wait_for_operations([op.id for op in creation.operations], timeout=60)
+    waited = hook.operations.wait([op.id for op in creation.operations], timeout=60)
     assert waited.status == "success", waited.message
 
-    branch = hook.get_branch(creation.branch.id)
+    branch = hook.branches.get(creation.branch.id)
     assert branch.name == "dev"
     assert branch.is_ready
-    assert hook.resolve_branch("dev").id == branch.id
-    assert hook.resolve_branch(branch.id).id == branch.id
+    assert hook.branches.resolve("dev").id == branch.id
+    assert hook.branches.resolve(branch.id).id == branch.id
     with pytest.raises(JamboBranchNotFound, match="branch 'nope' not found"):
-        hook.resolve_branch("nope")
+        hook.branches.resolve("nope")
 
-    renamed = hook.update_branch(branch.id, name="dev-renamed")
+    renamed = hook.branches.update(branch.id, name="dev-renamed")
     assert renamed.resource.name == "dev-renamed"
     expiry = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
-    with_ttl = hook.update_branch(branch.id, expires_at=expiry)
+    with_ttl = hook.branches.update(branch.id, expires_at=expiry)
     assert with_ttl.resource.expires_at == expiry
-    cleared = hook.update_branch(branch.id, expires_at=None)
+    cleared = hook.branches.update(branch.id, expires_at=None)
     assert cleared.resource.expires_at is None
-    protected = hook.update_branch(branch.id, protected=True)
+    protected = hook.branches.update(branch.id, protected=True)
     assert protected.resource.protected
-    hook.update_branch(branch.id, protected=False)
+    hook.branches.update(branch.id, protected=False)
 
-    ops = hook.delete_branch(branch.id)
+    ops = hook.branches.delete(branch.id)
     assert ops
-    assert hook.wait_for_operations([o.id for o in ops], timeout=60).status == "success"
-    assert hook.delete_branch(branch.id) == []  # already gone: 204
+    assert hook.operations.wait([o.id for o in ops], timeout=60).status == "success"
+    assert hook.branches.delete(branch.id) == []  # already gone: 204
     with pytest.raises(JamboNotFoundError):
-        hook.get_branch(branch.id)
+        hook.branches.get(branch.id)
 
 
 def test_find_branch_by_name_is_exact_and_follows_pages(
     hook: JamboHook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("feature", "feature-2", "my-feature", "other"):
-        hook.create_branch(name=name)
-    monkeypatch.setattr(jambo_module, "BRANCH_PAGE_LIMIT", 2)
-    all_names = [b.name for b in hook.list_branches()]
+        hook.branches.create(CreateBranchRequest(name=name))
+    monkeypatch.setattr(branches_module, "BRANCH_PAGE_LIMIT", 2)
+    all_names = [b.name for b in hook.branches.list()]
     assert sorted(all_names) == sorted(["main", "feature", "feature-2", "my-feature", "other"])
     assert len(all_names) == len(set(all_names))
-    found = hook.find_branch_by_name("feature")
+    found = hook.branches.find_by_name("feature")
     assert found is not None
     assert found.name == "feature"
-    assert hook.find_branch_by_name("featur") is None
+    assert hook.branches.find_by_name("featur") is None
 
 
 def test_get_or_create_branch(hook: JamboHook, emu: Any) -> None:
-    first = hook.get_or_create_branch("preview-1")
-    again = hook.get_or_create_branch("preview-1")
+    first = hook.branches.get_or_create(CreateBranchRequest(name="preview-1"))
+    again = hook.branches.get_or_create(CreateBranchRequest(name="preview-1"))
     assert first.created
     assert not again.created
     assert again.branch.id == first.branch.id
     assert len(posts(emu, BRANCHES)) == 1
-    other_parent = hook.create_branch(name="base").branch
+    other_parent = hook.branches.create(CreateBranchRequest(name="base")).branch
     with pytest.raises(JamboBranchConflict) as raised:
-        hook.get_or_create_branch("preview-1", parent_id=other_parent.id)
-    main = hook.get_default_branch()
+        hook.branches.get_or_create(CreateBranchRequest(name="preview-1", parent_id=other_parent.id))
+    main = hook.branches.get_default()
     assert str(raised.value) == (
         f"branch 'preview-1' ({first.branch.id}) already exists in project {main.project_id} "
         f"with parent 'main' ({main.id}), not the requested parent 'base' ({other_parent.id}), "
@@ -216,21 +220,25 @@ def test_get_or_create_branch(hook: JamboHook, emu: Any) -> None:
 
 def test_get_or_create_without_looking_first_adopts_on_the_conflict(hook: JamboHook, emu: Any) -> None:
     emu.clear_requests()
-    first = hook.get_or_create_branch("preview-2", look_first=False)
+    first = hook.branches.get_or_create(CreateBranchRequest(name="preview-2"), look_first=False)
     assert [r["method"] for r in emu.requests()] == ["POST"]  # the create is the only request
-    again = hook.get_or_create_branch("preview-2", look_first=False)
+    again = hook.branches.get_or_create(CreateBranchRequest(name="preview-2"), look_first=False)
     assert first.created
     assert not again.created
     assert again.branch.id == first.branch.id
     assert len(posts(emu, BRANCHES)) == 2  # the second answered 409: nothing was made twice
-    assert [b.name for b in hook.list_branches()].count("preview-2") == 1
+    assert [b.name for b in hook.branches.list()].count("preview-2") == 1
 
 
 def test_get_or_create_schema_only_branch_adopts_the_root(hook: JamboHook, emu: Any) -> None:
     # The service makes a schema-only branch a new root: it reports no parent for it.
-    main = hook.get_default_branch()
-    first = hook.get_or_create_branch("schema", parent_id=main.id, init_source="schema-only")
-    again = hook.get_or_create_branch("schema", parent_id=main.id, init_source="schema-only")
+    main = hook.branches.get_default()
+    first = hook.branches.get_or_create(
+        CreateBranchRequest(name="schema", parent_id=main.id, init_source="schema-only")
+    )
+    again = hook.branches.get_or_create(
+        CreateBranchRequest(name="schema", parent_id=main.id, init_source="schema-only")
+    )
     assert first.created
     assert first.branch.parent_id is None
     assert first.branch.init_source == "schema-only"
@@ -242,25 +250,31 @@ def test_get_or_create_schema_only_branch_adopts_the_root(hook: JamboHook, emu: 
         JamboBranchConflict,
         match=r"exists .* as a schema-only root \(no parent\), not the requested parent 'main'",
     ):
-        hook.get_or_create_branch("schema", parent_id=main.id)
-    hook.create_branch(name="child", parent_id=main.id)
+        hook.branches.get_or_create(CreateBranchRequest(name="schema", parent_id=main.id))
+    hook.branches.create(CreateBranchRequest(name="child", parent_id=main.id))
     with pytest.raises(
         JamboBranchConflict,
         match=r"with parent 'main' \(br-[a-z0-9-]+\), not the requested a schema-only root \(no parent\)",
     ):
-        hook.get_or_create_branch("child", parent_id=main.id, init_source="schema-only")
+        hook.branches.get_or_create(
+            CreateBranchRequest(name="child", parent_id=main.id, init_source="schema-only")
+        )
     # The default branch is a root as well, but never a schema-only one.
     with pytest.raises(JamboBranchConflict, match=r"as the project's default branch .* schema-only root"):
-        hook.get_or_create_branch(main.name, parent_id=main.id, init_source="schema-only")
+        hook.branches.get_or_create(
+            CreateBranchRequest(name=main.name, parent_id=main.id, init_source="schema-only")
+        )
 
 
 def test_dropped_schema_only_create_is_adopted(hook: JamboHook, emu: Any) -> None:
-    main = hook.get_default_branch()
+    main = hook.branches.get_default()
     emu.inject_fault("POST", BRANCHES, faults=[{"kind": "drop_after_apply"}], times=1)
-    creation = hook.create_branch(name="schema-once", parent_id=main.id, init_source="schema-only")
+    creation = hook.branches.create(
+        CreateBranchRequest(name="schema-once", parent_id=main.id, init_source="schema-only")
+    )
     assert creation.created
     assert creation.branch.parent_id is None
-    assert [b.name for b in hook.list_branches()].count("schema-once") == 1
+    assert [b.name for b in hook.branches.list()].count("schema-once") == 1
     assert len(posts(emu, BRANCHES, settle=1)) == 1
 
 
@@ -268,68 +282,70 @@ def test_delete_whose_response_was_lost_still_returns_the_deletion_operations(
     hook: JamboHook, emu: Any
 ) -> None:
     """The re-sent DELETE gets 204 (already gone); the first attempt's operations are still running."""
-    creation = hook.create_branch(name="lost-delete", endpoints=[{"type": "read_write"}])
-    hook.wait_for_operations([o.id for o in creation.operations], timeout=60).raise_for_status()
+    creation = hook.branches.create(
+        CreateBranchRequest(name="lost-delete", endpoints=[{"type": "read_write"}])
+    )
+    hook.operations.wait([o.id for o in creation.operations], timeout=60).raise_for_status()
     # Long enough that the retry layer's own waits (they advance this clock) cannot finish them.
     emu.set_operation_durations(default=60.0)
     emu.inject_fault("DELETE", BRANCH, faults=[{"kind": "drop_after_apply"}], times=1)
-    ops = hook.delete_branch(creation.branch.id)
+    ops = hook.branches.delete(creation.branch.id)
     assert {op.action for op in ops} >= {"delete_timeline"}
     assert all(op.branch_id == creation.branch.id for op in ops)
     assert any(op.status.is_in_flight for op in ops)
-    result = hook.wait_for_operations([op.id for op in ops], timeout=3600)
+    result = hook.operations.wait([op.id for op in ops], timeout=3600)
     assert result.status == "success"
     # A branch deleted long ago: 204 and nothing to wait for.
-    assert hook.delete_branch(creation.branch.id) == []
+    assert hook.branches.delete(creation.branch.id) == []
 
 
 def test_create_branch_duplicate_name_is_conflict(hook: JamboHook) -> None:
-    hook.create_branch(name="twice")
+    hook.branches.create(CreateBranchRequest(name="twice"))
     with pytest.raises(JamboConflictError, match=r"POST /projects/[a-z0-9-]+/branches -> 409"):
-        hook.create_branch(name="twice")
+        hook.branches.create(CreateBranchRequest(name="twice"))
 
 
 def test_restore_and_set_default(hook: JamboHook) -> None:
-    main = hook.get_default_branch()
-    child = hook.create_branch(name="child").branch
-    restored = hook.restore_branch(
+    main = hook.branches.get_default()
+    child = hook.branches.create(CreateBranchRequest(name="child")).branch
+    restored = hook.branches.restore(
         child.id, source_branch_id=main.id, preserve_under_name="child-before-reset"
     )
     assert restored.resource.id == child.id
-    hook.wait_for_operations([o.id for o in restored.operations], timeout=60).raise_for_status()
-    assert hook.find_branch_by_name("child-before-reset") is not None
-    made_default = hook.set_default_branch(child.id)
+    hook.operations.wait([o.id for o in restored.operations], timeout=60).raise_for_status()
+    assert hook.branches.find_by_name("child-before-reset") is not None
+    made_default = hook.branches.set_default(child.id)
     assert made_default.resource.default
-    assert hook.get_default_branch().id == child.id
+    assert hook.branches.get_default().id == child.id
 
 
 def test_schema_and_compare_schema(hook: JamboHook) -> None:
-    main = hook.get_default_branch()
-    child = hook.create_branch(name="schema-child").branch
-    db = hook.list_databases(main.id)[0].name
-    sql = hook.get_branch_schema(main.id, database=db)
+    main = hook.branches.get_default()
+    child = hook.branches.create(CreateBranchRequest(name="schema-child")).branch
+    db = hook.databases.list(main.id)[0].name
+    sql = hook.branches.get_schema(main.id, database=db)
     assert "PostgreSQL database dump" in sql
     assert f"Database: {db}" in sql
     # Same schema on both sides: an empty diff (the emulator's NullDataPlane has no real data).
-    assert hook.compare_branch_schema(child.id, database=db, base_branch_id=main.id) == ""
+    assert hook.branches.compare_schema(child.id, database=db, base_branch_id=main.id) == ""
     with pytest.raises(JamboNotFoundError, match="/schema -> 404"):
-        hook.get_branch_schema(main.id, database="no_such_db")
+        hook.branches.get_schema(main.id, database="no_such_db")
 
 
 def test_bad_arguments_fail_before_any_request(hook: JamboHook, emu: Any) -> None:
     emu.clear_requests()
     with pytest.raises(JamboConfigError, match="init_source must be one of"):
-        hook.create_branch(name="x", init_source="copy")
+        hook.branches.create(CreateBranchRequest(name="x", init_source="copy"))
     with pytest.raises(JamboConfigError, match="expires_at must be at most 30 days ahead"):
-        hook.create_branch(name="x", expires_at=datetime.now(UTC) + timedelta(days=40))
+        hook.branches.create(CreateBranchRequest(name="x", expires_at=datetime.now(UTC) + timedelta(days=40)))
     with pytest.raises(JamboConfigError, match="RFC 3339 timestamp with a zone"):
-        hook.update_branch("br-x", expires_at="2030-01-01T00:00:00")
+        hook.branches.update("br-x", expires_at="2030-01-01T00:00:00")
     with pytest.raises(JamboConfigError, match="branch_id must be a Jambo id"):
-        hook.get_branch("../../etc")
+        hook.branches.get("../../etc")
     with pytest.raises(JamboConfigError, match="max_cu - min_cu must be at most 8"):
-        hook.create_endpoint("br-x", min_cu=0.25, max_cu=10)
+        hook.computes.create("br-x", min_cu=0.25, max_cu=10)
     with pytest.raises(JamboConfigError, match="at least one of"):
-        hook.update_branch("br-x")
+        hook.branches.update("br-x")
     assert emu.requests() == []
 
 
@@ -337,70 +353,72 @@ def test_bad_arguments_fail_before_any_request(hook: JamboHook, emu: Any) -> Non
 
 
 def test_endpoint_lifecycle(hook: JamboHook) -> None:
-    branch = hook.create_branch(name="compute").branch
-    made = hook.create_endpoint(
+    branch = hook.branches.create(CreateBranchRequest(name="compute")).branch
+    made = hook.computes.create(
         branch.id, type="read_write", min_cu=0.25, max_cu=1, suspend_timeout_seconds=300
     )
     endpoint = made.resource
     assert endpoint.branch_id == branch.id
     assert endpoint.max_cu == 1
-    hook.wait_for_operations([o.id for o in made.operations], timeout=60).raise_for_status()
-    assert hook.get_endpoint(endpoint.id).current_state == "active"
-    assert endpoint.id in {e.id for e in hook.list_endpoints()}
-    assert [e.id for e in hook.list_endpoints(branch_id=branch.id)] == [endpoint.id]
-    assert hook.update_endpoint(endpoint.id, max_cu=2).resource.max_cu == 2
-    for action in (hook.suspend_endpoint, hook.start_endpoint, hook.restart_endpoint):
+    hook.operations.wait([o.id for o in made.operations], timeout=60).raise_for_status()
+    assert hook.computes.get(endpoint.id).current_state == "active"
+    assert endpoint.id in {e.id for e in hook.computes.list()}
+    assert [e.id for e in hook.computes.list(branch_id=branch.id)] == [endpoint.id]
+    assert hook.computes.update(endpoint.id, max_cu=2).resource.max_cu == 2
+    for action in (hook.computes.suspend, hook.computes.start, hook.computes.restart):
         mutation = action(endpoint.id)
         assert mutation.resource.id == endpoint.id
-        hook.wait_for_operations([o.id for o in mutation.operations], timeout=60).raise_for_status()
-    ops = hook.delete_endpoint(endpoint.id)
-    hook.wait_for_operations([o.id for o in ops], timeout=60).raise_for_status()
-    assert hook.delete_endpoint(endpoint.id) == []
+        hook.operations.wait([o.id for o in mutation.operations], timeout=60).raise_for_status()
+    ops = hook.computes.delete(endpoint.id)
+    hook.operations.wait([o.id for o in ops], timeout=60).raise_for_status()
+    assert hook.computes.delete(endpoint.id) == []
     with pytest.raises(JamboNotFoundError):
-        hook.get_endpoint(endpoint.id)
+        hook.computes.get(endpoint.id)
 
 
 # --- databases and roles --------------------------------------------------------------------------
 
 
 def test_databases_and_roles(hook: JamboHook) -> None:
-    main = hook.get_default_branch()
-    role = hook.create_role(main.id, "app_user")
+    main = hook.branches.get_default()
+    role = hook.roles.create(main.id, "app_user")
     assert role.resource.name == "app_user"
     assert role.resource.password
-    assert "app_user" in {r.name for r in hook.list_roles(main.id)}
-    assert hook.get_role(main.id, "app_user").password is None
-    db = hook.create_database(main.id, "appdb", owner_name="app_user")
+    assert "app_user" in {r.name for r in hook.roles.list(main.id)}
+    assert hook.roles.get(main.id, "app_user").password is None
+    db = hook.databases.create(main.id, "appdb", owner_name="app_user")
     assert db.resource.owner_name == "app_user"
-    assert hook.get_database(main.id, "appdb").name == "appdb"
-    assert "appdb" in {d.name for d in hook.list_databases(main.id)}
+    assert hook.databases.get(main.id, "appdb").name == "appdb"
+    assert "appdb" in {d.name for d in hook.databases.list(main.id)}
 
-    revealed = hook.reveal_role_password(main.id, "app_user")
+    revealed = hook.roles.reveal_password(main.id, "app_user")
     assert revealed == role.resource.password
-    reset = hook.reset_role_password(main.id, "app_user")
+    reset = hook.roles.reset_password(main.id, "app_user")
     assert reset.resource.password
     assert reset.resource.password != revealed
-    hook.wait_for_operations([o.id for o in reset.operations], timeout=60).raise_for_status()
+    hook.operations.wait([o.id for o in reset.operations], timeout=60).raise_for_status()
 
-    hook.wait_for_operations(
-        [o.id for o in hook.delete_database(main.id, "appdb")], timeout=60
+    hook.operations.wait(
+        [o.id for o in hook.databases.delete(main.id, "appdb")], timeout=60
     ).raise_for_status()
-    assert hook.delete_database(main.id, "appdb") == []
-    hook.delete_role(main.id, "app_user")
+    assert hook.databases.delete(main.id, "appdb") == []
+    hook.roles.delete(main.id, "app_user")
     with pytest.raises(JamboNotFoundError):
-        hook.get_role(main.id, "app_user")
+        hook.roles.get(main.id, "app_user")
 
 
 def test_connection_uri_direct_and_pooled(hook: JamboHook) -> None:
-    main = hook.get_default_branch()
-    db = hook.list_databases(main.id)[0]
-    with mock.patch.object(jambo_module, "mask_secret") as masker:
-        direct = hook.get_connection_uri(branch_id=main.id, database=db.name, role=db.owner_name)
-        pooled = hook.get_connection_uri(branch_id=main.id, database=db.name, role=db.owner_name, pooled=True)
+    main = hook.branches.get_default()
+    db = hook.databases.list(main.id)[0]
+    with mock.patch.object(secret_masking, "mask_secret") as masker:
+        direct = hook.branches.connection_uri(branch_id=main.id, database=db.name, role=db.owner_name)
+        pooled = hook.branches.connection_uri(
+            branch_id=main.id, database=db.name, role=db.owner_name, pooled=True
+        )
     assert direct.startswith("postgresql://")
     assert "-pooler" in pooled
     assert "-pooler" not in direct
-    password = hook.reveal_role_password(main.id, db.owner_name)
+    password = hook.roles.reveal_password(main.id, db.owner_name)
     assert f":{password}@" in direct
     masked = [call.args[0] for call in masker.call_args_list]
     assert password in masked
@@ -408,11 +426,11 @@ def test_connection_uri_direct_and_pooled(hook: JamboHook) -> None:
 
 
 def test_role_passwords_are_masked_before_returning(hook: JamboHook) -> None:
-    main = hook.get_default_branch()
-    with mock.patch.object(jambo_module, "mask_secret") as masker:
-        created = hook.create_role(main.id, "masked_role")
-        revealed = hook.reveal_role_password(main.id, "masked_role")
-        reset = hook.reset_role_password(main.id, "masked_role")
+    main = hook.branches.get_default()
+    with mock.patch.object(secret_masking, "mask_secret") as masker:
+        created = hook.roles.create(main.id, "masked_role")
+        revealed = hook.roles.reveal_password(main.id, "masked_role")
+        reset = hook.roles.reset_password(main.id, "masked_role")
     masked = {call.args[0] for call in masker.call_args_list}
     assert created.resource.password in masked
     assert revealed in masked
@@ -426,23 +444,23 @@ def test_passwords_and_key_never_logged_or_in_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     hook = connect()
-    main = hook.get_default_branch()
+    main = hook.branches.get_default()
     secrets = [emu.api_key]
-    role = hook.create_role(main.id, "leaky")
+    role = hook.roles.create(main.id, "leaky")
     secrets.append(str(role.resource.password))
-    secrets.append(hook.reveal_role_password(main.id, "leaky"))
-    secrets.append(str(hook.reset_role_password(main.id, "leaky").resource.password))
-    secrets.append(hook.get_connection_uri(branch_id=main.id, database="neondb", role="leaky"))
+    secrets.append(hook.roles.reveal_password(main.id, "leaky"))
+    secrets.append(str(hook.roles.reset_password(main.id, "leaky").resource.password))
+    secrets.append(hook.branches.connection_uri(branch_id=main.id, database="neondb", role="leaky"))
     errors: list[str] = []
     emu.inject_fault("GET", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password",
                      faults=[{"kind": "status", "status": 503}], times=20)  # fmt: skip
     with pytest.raises(JamboServerError) as failed:
-        connect(retry_policy=RetryPolicy(max_attempts=2, initial_wait=0)).reveal_role_password(
+        connect(retry_policy=RetryPolicy(max_attempts=2, initial_wait=0)).roles.reveal_password(
             main.id, "leaky"
         )
     errors += [str(failed.value), repr(failed.value)]
     with pytest.raises(JamboAuthError) as denied:
-        connect(api_key="not-the-key-12345").get_project()
+        connect(api_key="not-the-key-12345").projects.get()
     errors += [str(denied.value), repr(hook), repr(role), repr(role.resource)]
     text = logged_text(caplog, capsys) + "\n".join(errors)
     assert secrets
@@ -456,10 +474,10 @@ def test_passwords_and_key_never_logged_or_in_errors(
 
 
 def test_get_and_list_operations(hook: JamboHook, monkeypatch: pytest.MonkeyPatch) -> None:
-    made = [hook.create_branch(name=f"ops-{i}").operations[0] for i in range(3)]
-    assert hook.get_operation(made[0].id).action == "create_branch"
-    monkeypatch.setattr(jambo_module, "OPERATION_PAGE_LIMIT", 2)
-    listed = list(hook.list_operations())
+    made = [hook.branches.create(CreateBranchRequest(name=f"ops-{i}")).operations[0] for i in range(3)]
+    assert hook.operations.get(made[0].id).action == "create_branch"
+    monkeypatch.setattr(operations_module, "OPERATION_PAGE_LIMIT", 2)
+    listed = list(hook.operations.list())
     ids = [op.id for op in listed]
     assert {op.id for op in made} <= set(ids)
     assert len(ids) == len(set(ids))
@@ -469,10 +487,10 @@ def test_get_and_list_operations(hook: JamboHook, monkeypatch: pytest.MonkeyPatc
 
 def test_waiting_with_real_durations_backs_off(hook: JamboHook, emu: Any, emu_sleep: EmulatorSleep) -> None:
     emu.set_operation_durations(default=3.0)
-    creation = hook.create_branch(name="slow", endpoints=[{"type": "read_write"}])
+    creation = hook.branches.create(CreateBranchRequest(name="slow", endpoints=[{"type": "read_write"}]))
     ids = [o.id for o in creation.operations]
     emu.clear_requests()
-    result = hook.wait_for_operations(ids, timeout=120)
+    result = hook.operations.wait(ids, timeout=120)
     assert result.status == "success", result.message
     assert all(op.status is OperationStatus.FINISHED for op in result.operations)
     waits = emu_sleep.calls
@@ -485,25 +503,27 @@ def test_waiting_with_real_durations_backs_off(hook: JamboHook, emu: Any, emu_sl
 def test_get_operations_reads_several_with_one_list_call(hook: JamboHook, emu: Any) -> None:
     emu.set_lock_rule(enabled=False)  # several creates in flight at once
     emu.set_operation_durations(default=100.0)
-    made = [op for i in range(3) for op in hook.create_branch(name=f"many-{i}").operations]
+    made = [
+        op for i in range(3) for op in hook.branches.create(CreateBranchRequest(name=f"many-{i}")).operations
+    ]
     ids = [op.id for op in reversed(made)]  # any order: the answer follows it
     emu.clear_requests()
-    got = hook.get_operations(ids)
+    got = hook.operations.get_many(ids)
     assert [op.id for op in got] == ids
     assert [(r["method"], r["route"]) for r in emu.requests()] == [
         ("GET", "/projects/{project_id}/operations")
     ]
     emu.clear_requests()
-    assert [op.id for op in hook.get_operations(ids[:1])] == ids[:1]
+    assert [op.id for op in hook.operations.get_many(ids[:1])] == ids[:1]
     assert [r["route"] for r in emu.requests()] == [OPERATION]  # one operation: read by id
     with pytest.raises(JamboConfigError, match="operation_id must be a Jambo id"):
-        hook.get_operations(["Not An Id"])
+        hook.operations.get_many(["Not An Id"])
 
 
 def test_waiting_timeout(hook: JamboHook, emu: Any) -> None:
     emu.set_operation_durations(default=100.0)
-    creation = hook.create_branch(name="slower")
-    result = hook.wait_for_operations([o.id for o in creation.operations], timeout=5)
+    creation = hook.branches.create(CreateBranchRequest(name="slower"))
+    result = hook.operations.wait([o.id for o in creation.operations], timeout=5)
     assert result.status == "timeout"
     assert creation.operations[0].id in result.message
 
@@ -512,9 +532,9 @@ def test_waiting_timeout(hook: JamboHook, emu: Any) -> None:
 def test_waiting_reports_failed_operations(hook: JamboHook, emu: Any, outcome: str) -> None:
     emu.set_operation_durations(default=1.0)
     emu.set_operation_outcome("create_branch", outcome, times=1)
-    creation = hook.create_branch(name=f"broken-{outcome}")
+    creation = hook.branches.create(CreateBranchRequest(name=f"broken-{outcome}"))
     op_id = creation.operations[0].id
-    result = hook.wait_for_operations([op_id], timeout=60)
+    result = hook.operations.wait([op_id], timeout=60)
     assert result.status == "failed"
     assert f"create_branch {op_id}" in result.message
     assert "operation" in result.message  # the service's error text
@@ -523,8 +543,8 @@ def test_waiting_reports_failed_operations(hook: JamboHook, emu: Any, outcome: s
 def test_failed_then_finished_is_waited_through(hook: JamboHook, emu: Any) -> None:
     emu.set_operation_durations(default=1.0)
     emu.set_operation_outcome("create_branch", "failed_then_finished", times=1)
-    creation = hook.create_branch(name="flaky")
-    result = hook.wait_for_operations([o.id for o in creation.operations], timeout=600)
+    creation = hook.branches.create(CreateBranchRequest(name="flaky"))
+    result = hook.operations.wait([o.id for o in creation.operations], timeout=600)
     assert result.status == "success", result.message
 
 
@@ -533,7 +553,7 @@ def test_async_wait_with_faults_while_polling(
 ) -> None:
     hook = connect()
     emu.set_operation_durations(default=2.0)
-    creation = hook.create_branch(name="async", endpoints=[{"type": "read_write"}])
+    creation = hook.branches.create(CreateBranchRequest(name="async", endpoints=[{"type": "read_write"}]))
     ids = [o.id for o in creation.operations]
     # Polling meets a 503 on the list call and a 429 (Retry-After 3) later: both retried.
     emu.inject_fault(
@@ -544,7 +564,7 @@ def test_async_wait_with_faults_while_polling(
     async def run() -> Any:
         async_hook = connect()
         try:
-            return await async_hook.await_operations(ids, timeout=120)
+            return await async_hook.operations.wait_async(ids, timeout=120)
         finally:
             await async_hook.aclose()
 
@@ -562,19 +582,21 @@ def test_async_wait_with_faults_while_polling(
 
 def test_dropped_branch_create_is_adopted_not_duplicated(hook: JamboHook, emu: Any) -> None:
     emu.inject_fault("POST", BRANCHES, faults=[{"kind": "drop_after_apply"}], times=1)
-    creation = hook.create_branch(name="exactly-once", endpoints=[{"type": "read_write"}])
+    creation = hook.branches.create(
+        CreateBranchRequest(name="exactly-once", endpoints=[{"type": "read_write"}])
+    )
     assert creation.created
     assert creation.branch.name == "exactly-once"
-    assert [b.name for b in hook.list_branches()].count("exactly-once") == 1
+    assert [b.name for b in hook.branches.list()].count("exactly-once") == 1
     assert len(posts(emu, BRANCHES, settle=1)) == 1
     assert creation.read_write_endpoint is not None
 
 
 def test_branch_create_after_500_is_looked_up_then_resent(hook: JamboHook, emu: Any) -> None:
     emu.inject_fault("POST", BRANCHES, faults=[{"kind": "status", "status": 500}], times=1)
-    creation = hook.create_branch(name="after-500")
+    creation = hook.branches.create(CreateBranchRequest(name="after-500"))
     assert creation.created
-    assert [b.name for b in hook.list_branches()].count("after-500") == 1
+    assert [b.name for b in hook.branches.list()].count("after-500") == 1
 
 
 def test_timed_out_branch_create_never_duplicates(connect: Callable[..., JamboHook], emu: Any) -> None:
@@ -582,10 +604,10 @@ def test_timed_out_branch_create_never_duplicates(connect: Callable[..., JamboHo
     # lookup. Either way one branch results: names are unique, and a late 409 is adopted.
     hook = connect(timeout=0.3)
     emu.inject_fault("POST", BRANCHES, faults=[{"kind": "latency", "seconds": 1.0}], times=1)
-    creation = hook.create_branch(name="slow-create")
+    creation = hook.branches.create(CreateBranchRequest(name="slow-create"))
     assert creation.created
     time.sleep(1.2)  # let the emulator finish the slow request before counting
-    branches = [b for b in hook.list_branches() if b.name == "slow-create"]
+    branches = [b for b in hook.branches.list() if b.name == "slow-create"]
     assert [b.id for b in branches] == [creation.branch.id]
 
 
@@ -596,17 +618,17 @@ def test_always_retried_faults_on_post(
     hook: JamboHook, emu: Any, fault: dict[str, Any], emu_sleep: EmulatorSleep
 ) -> None:
     emu.inject_fault("POST", BRANCHES, faults=[fault, fault], times=1)
-    creation = hook.create_branch(name="retried")
+    creation = hook.branches.create(CreateBranchRequest(name="retried"))
     assert creation.created
     assert len(posts(emu, BRANCHES)) == 3
     assert len(emu_sleep.calls) == 2
-    assert [b.name for b in hook.list_branches()].count("retried") == 1
+    assert [b.name for b in hook.branches.list()].count("retried") == 1
 
 
 def test_429_retry_after_is_honoured(hook: JamboHook, emu: Any, emu_sleep: EmulatorSleep) -> None:
     emu.inject_fault("GET", BRANCH, faults=[{"kind": "rate_limit", "retry_after": "2"}], times=1)
-    main = hook.get_default_branch()
-    assert hook.get_branch(main.id).id == main.id
+    main = hook.branches.get_default()
+    assert hook.branches.get(main.id).id == main.id
     assert emu_sleep.calls == [2.0]
 
 
@@ -614,9 +636,9 @@ def test_429_without_retry_after_backs_off(hook: JamboHook, emu: Any, emu_sleep:
     policy = RetryPolicy(initial_wait=1.0, max_wait=8.0)
     emu.inject_fault("GET", BRANCHES, faults=[{"kind": "rate_limit", "retry_after": None}] * 3, times=1)
     hook.retry_policy  # noqa: B018 - load before swapping policy
-    assert hook.request(
-        jambo_module.ApiRequest("GET", BRANCHES, {"project_id": hook.project_id}), retry_policy=policy
-    )["branches"]
+    assert hook.request(ApiRequest("GET", BRANCHES, {"project_id": hook.project_id}), retry_policy=policy)[
+        "branches"
+    ]
     assert len(emu_sleep.calls) == 3
     for wait, ceiling in zip(emu_sleep.calls, [1.0, 2.0, 4.0], strict=True):
         assert ceiling / 2 <= wait <= ceiling
@@ -624,32 +646,32 @@ def test_429_without_retry_after_backs_off(hook: JamboHook, emu: Any, emu_sleep:
 
 @pytest.mark.parametrize("status", [500, 502, 524])
 def test_5xx_retried_on_get_not_on_post(hook: JamboHook, emu: Any, status: int) -> None:
-    main = hook.get_default_branch()
+    main = hook.branches.get_default()
     emu.inject_fault("GET", BRANCH, faults=[{"kind": "status", "status": status}], times=1)
-    assert hook.get_branch(main.id).id == main.id
+    assert hook.branches.get(main.id).id == main.id
     emu.inject_fault("POST", ENDPOINTS, faults=[{"kind": "status", "status": status}], times=1)
-    branch = hook.create_branch(name=f"no-compute-{status}").branch
+    branch = hook.branches.create(CreateBranchRequest(name=f"no-compute-{status}")).branch
     with pytest.raises(JamboServerError, match=rf"POST /projects/[a-z0-9-]+/endpoints -> {status}"):
-        hook.create_endpoint(branch.id)
+        hook.computes.create(branch.id)
     assert len(posts(emu, ENDPOINTS)) == 1
 
 
 def test_delete_retried_after_5xx(hook: JamboHook, emu: Any) -> None:
-    branch = hook.create_branch(name="to-delete").branch
+    branch = hook.branches.create(CreateBranchRequest(name="to-delete")).branch
     emu.inject_fault("DELETE", BRANCH, faults=[{"kind": "status", "status": 502}], times=1)
-    hook.delete_branch(branch.id)
-    assert hook.find_branch_by_name("to-delete") is None
+    hook.branches.delete(branch.id)
+    assert hook.branches.find_by_name("to-delete") is None
 
 
 def test_dropped_endpoint_create_is_not_resent(hook: JamboHook, emu: Any) -> None:
-    branch = hook.create_branch(name="drop-ep").branch
+    branch = hook.branches.create(CreateBranchRequest(name="drop-ep")).branch
     emu.inject_fault("POST", ENDPOINTS, faults=[{"kind": "drop_after_apply"}], times=1)
     with pytest.raises(JamboTransportError, match="no response") as raised:
         # read_only: a second one would be accepted, so a re-send would show as two endpoints.
-        hook.create_endpoint(branch.id, type="read_only")
+        hook.computes.create(branch.id, type="read_only")
     assert raised.value.sent
     assert len(posts(emu, ENDPOINTS, settle=1)) == 1
-    assert len(hook.list_endpoints(branch_id=branch.id)) == 1
+    assert len(hook.computes.list(branch_id=branch.id)) == 1
 
 
 def test_read_timeout_retried_for_get(
@@ -660,9 +682,9 @@ def test_read_timeout_retried_for_get(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     hook = connect(timeout=0.3)
-    main = hook.get_default_branch()
+    main = hook.branches.get_default()
     emu.inject_fault("GET", BRANCH, faults=[{"kind": "latency", "seconds": 1.0}], times=1)
-    assert hook.get_branch(main.id).id == main.id
+    assert hook.branches.get(main.id).id == main.id
     assert len(emu_sleep.calls) == 1
     assert "ReadTimeout" in logged_text(caplog, capsys)
     # (The slow first request is logged by the emulator only once its latency is over.)
@@ -670,17 +692,17 @@ def test_read_timeout_retried_for_get(
 
 def test_retries_are_bounded(connect: Callable[..., JamboHook], emu: Any) -> None:
     hook = connect(retry_policy=RetryPolicy(max_attempts=3, initial_wait=0.1, locked_max_elapsed=1.0))
-    main = hook.get_default_branch()
+    main = hook.branches.get_default()
     emu.inject_fault("GET", BRANCH, faults=[{"kind": "status", "status": 503}], times=10)
     with pytest.raises(JamboServerError, match="503"):
-        hook.get_branch(main.id)
+        hook.branches.get(main.id)
     assert len([r for r in emu.requests() if r["route"] == BRANCH]) == 3
     # 423s are bounded by time (locked_max_elapsed), not by max_attempts.
     emu.clear_faults()
     emu.clear_requests()
     emu.inject_fault("GET", BRANCH, faults=[{"kind": "locked"}], times=20)
     with pytest.raises(JamboLockedError, match="423"):
-        hook.get_branch(main.id)
+        hook.branches.get(main.id)
     assert len([r for r in emu.requests() if r["route"] == BRANCH]) > 3
 
 
@@ -688,14 +710,14 @@ def test_rate_limited_error_after_exhaustion(connect: Callable[..., JamboHook], 
     hook = connect(retry_policy=RetryPolicy(max_attempts=2, initial_wait=0.1))
     emu.inject_fault("GET", BRANCHES, faults=[{"kind": "rate_limit", "retry_after": "1"}], times=5)
     with pytest.raises(JamboRateLimitedError) as raised:
-        hook.find_branch_by_name("main")
+        hook.branches.find_by_name("main")
     assert raised.value.retry_after == 1.0
 
 
 def test_wrong_key_is_auth_error_and_test_connection(connect: Callable[..., JamboHook]) -> None:
     bad = connect(api_key="definitely-wrong-key")
     with pytest.raises(JamboAuthError, match="401"):
-        bad.get_project()
+        bad.projects.get()
     ok, message = bad.test_connection()
     assert not ok
     assert "401" in message
@@ -706,6 +728,6 @@ def test_wrong_key_is_auth_error_and_test_connection(connect: Callable[..., Jamb
 
 def test_every_error_is_a_typed_api_error(hook: JamboHook) -> None:
     with pytest.raises(JamboAPIError) as raised:
-        hook.get_operation("00000000-0000-4000-8000-000000000000")
+        hook.operations.get("00000000-0000-4000-8000-000000000000")
     assert raised.value.status == 404
     assert raised.value.request_id

@@ -17,6 +17,7 @@ import pytest
 import respx
 from hook_support import API_KEY, FAKE_BASE, SleepRecorder
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import (
     JamboAPIError,
     JamboAuthError,
@@ -316,7 +317,7 @@ def test_branch_create_adopts_late_409_after_resend(
             },
         )
     )
-    creation = make_hook().create_branch(name="late", parent_id="br-main")
+    creation = make_hook().branches.create(CreateBranchRequest(name="late", parent_id="br-main"))
     assert creation.created
     assert creation.branch.id == "br-late"
     assert [op.id for op in creation.operations] == ["op-1"]
@@ -329,7 +330,7 @@ def test_unnamed_branch_create_with_unknown_outcome_is_not_resent(
 ) -> None:
     post = api.post("/projects/proj-1/branches").mock(side_effect=[err(502, "bad gateway"), OK])
     with pytest.raises(JamboServerError, match="502"):
-        make_hook().create_branch()
+        make_hook().branches.create(CreateBranchRequest())
     assert post.call_count == 1
 
 
@@ -352,13 +353,13 @@ def test_org_id_extra_scopes_project_listing_and_creation(
     hook = make_hook(conn_kwargs={"org_id": "org-blue-123"})
     page = {"projects": [{"id": "p-1", "name": "one"}], "pagination": {"cursor": "p-1"}}
     listing = api.get("/projects").mock(return_value=httpx.Response(200, json=page))
-    assert [p.id for p in hook.list_projects()] == ["p-1"]  # a short page is the last one
+    assert [p.id for p in hook.projects.list()] == ["p-1"]  # a short page is the last one
     assert listing.call_count == 1
     assert listing.calls.last.request.url.params["org_id"] == "org-blue-123"
     created = api.post("/projects").mock(
         return_value=httpx.Response(201, json={"project": {"id": "p-2", "name": "two"}, "operations": []})
     )
-    assert hook.create_project(name="two").project.id == "p-2"
+    assert hook.projects.create(name="two").project.id == "p-2"
     assert json.loads(created.calls.last.request.content) == {
         "project": {"name": "two", "org_id": "org-blue-123"}
     }

@@ -10,17 +10,16 @@ from typing import Any
 import pytest
 from hook_support import SleepRecorder
 
+from airflow_provider_jambo.api_models import Operation
 from airflow_provider_jambo.exceptions import JamboOperationFailedError, JamboOperationTimeoutError
 from airflow_provider_jambo.hooks.client import ApiRequest
+from airflow_provider_jambo.hooks.operation_durations import SAMPLES_PER_ACTION, Durations, durations_for
 from airflow_provider_jambo.hooks.waiting import (
-    SAMPLES_PER_ACTION,
-    Durations,
     Fetch,
     PollPolicy,
     WaitResult,
     Watch,
     classify,
-    durations_for,
     evaluate,
     next_due,
     read_steps,
@@ -29,7 +28,6 @@ from airflow_provider_jambo.hooks.waiting import (
     run_sync,
     wait_steps,
 )
-from airflow_provider_jambo.models import Operation
 
 ID1 = "11111111-1111-4111-8111-111111111111"
 ID2 = "22222222-2222-4222-8222-222222222222"

@@ -19,5 +19,5 @@ def jambo_project(jambo_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Jambo
     project_id = project["id"] if "id" in project else project["project"]["id"]
     monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", connection_json(jambo_emulator, project_id))
     with JamboHook() as hook:
-        default = hook.get_default_branch(project_id)
+        default = hook.branches.get_default(project_id)
     return JamboProject(emu=jambo_emulator, project_id=project_id, default_branch_id=default.id)

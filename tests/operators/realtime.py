@@ -37,8 +37,8 @@ def live_project(realtime_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Ite
     project_id = project["id"] if "id" in project else project["project"]["id"]
     monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", connection_json(realtime_emulator, project_id))
     with JamboHook() as hook:
-        wait = [op.id for op in hook.list_operations(project_id)]
-        hook.wait_for_operations(wait, project_id=project_id, timeout=30).raise_for_status()
-        default = hook.get_default_branch(project_id)
+        wait = [op.id for op in hook.operations.list(project_id)]
+        hook.operations.wait(wait, project_id=project_id, timeout=30).raise_for_status()
+        default = hook.branches.get_default(project_id)
     yield JamboProject(emu=realtime_emulator, project_id=project_id, default_branch_id=default.id)
     realtime_emulator.reset()

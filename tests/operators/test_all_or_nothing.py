@@ -13,12 +13,13 @@ import pytest
 from jambo_support import JamboProject, make_context
 from operators.deferral import defer, roundtrip, run_trigger
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import (
     JamboError,
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
 
 
 def create_op(**kwargs: Any) -> JamboCreateBranchOperator:
@@ -121,8 +122,8 @@ def test_retry_adopts_the_branch_of_a_killed_try_and_deletes_it_when_it_fails(
 
 def test_an_adopted_branch_made_by_someone_else_is_never_deleted(live_project: JamboProject) -> None:
     hook = live_project.hook()
-    made = hook.create_branch(
-        name="aon-1", parent_id=live_project.default_branch_id, annotations={"who": "me"}
+    made = hook.branches.create(
+        CreateBranchRequest(name="aon-1", parent_id=live_project.default_branch_id, annotations={"who": "me"})
     )
     context = make_context()
     op = create_op(deferrable=True)

@@ -10,15 +10,16 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume, roundtrip, run_trigger
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import (
     JamboConfigError,
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
-from airflow_provider_jambo.masking import MaskingRule, check_masking_rules
-from airflow_provider_jambo.operators.anonymized import JamboCreateAnonymizedBranchOperator
-from airflow_provider_jambo.triggers.anonymized import JamboAnonymizationTrigger
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.masking_rules import MaskingRule, check_masking_rules
+from airflow_provider_jambo.operators.anonymized_branch_operator import JamboCreateAnonymizedBranchOperator
+from airflow_provider_jambo.triggers.anonymization_trigger import JamboAnonymizationTrigger
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
 
 EMAIL = {
     "database_name": "neondb",
@@ -84,8 +85,11 @@ def test_sync_creates_anonymizes_and_returns_only_then(jambo_project: JamboProje
     assert result["masked_columns"] == 2
     assert result["parent_id"] == jambo_project.default_branch_id
     hook = jambo_project.hook()
-    assert hook.get_anonymized_status(result["branch_id"]).state == "anonymized"
-    assert set(hook.get_masking_rules(result["branch_id"])) == {MaskingRule(**EMAIL), MaskingRule(**NAME)}
+    assert hook.anonymization.get_status(result["branch_id"]).state == "anonymized"
+    assert set(hook.anonymization.get_masking_rules(result["branch_id"])) == {
+        MaskingRule(**EMAIL),
+        MaskingRule(**NAME),
+    }
     posts = [r["route"] for r in emu.requests() if r["method"] == "POST" and r["route"] != "/projects"]
     assert posts == ["/projects/{project_id}/branch_anonymized"]  # one create, no separate anonymize
 
@@ -106,7 +110,7 @@ def test_deferrable_waits_in_two_triggers(jambo_project: JamboProject) -> None:
     assert roundtrip(trigger).serialize() == trigger.serialize()
     result = resume(op, context, second.value)
     assert result["masked_columns"] == 2
-    assert jambo_project.hook().get_anonymized_status(result["branch_id"]).state == "anonymized"
+    assert jambo_project.hook().anonymization.get_status(result["branch_id"]).state == "anonymized"
 
 
 def test_a_failed_anonymization_fails_and_deletes_the_branch(jambo_project: JamboProject) -> None:
@@ -146,7 +150,9 @@ def test_a_timeout_deletes_the_branch(jambo_project: JamboProject) -> None:
 
 def test_an_existing_plain_branch_is_refused_and_kept(jambo_project: JamboProject) -> None:
     hook = jambo_project.hook()
-    plain = hook.create_branch(name="preview-anon", parent_id=jambo_project.default_branch_id)
+    plain = hook.branches.create(
+        CreateBranchRequest(name="preview-anon", parent_id=jambo_project.default_branch_id)
+    )
     with pytest.raises(JamboConfigError, match="not an anonymized branch"):
         _operator().execute(make_context())
     assert jambo_project.branch_named("preview-anon").id == plain.branch.id
@@ -160,7 +166,10 @@ def test_an_anonymized_branch_is_adopted_and_reanonymized_with_new_rules(jambo_p
     assert (again["branch_id"], again["created"]) == (first["branch_id"], False)
     assert again["masked_columns"] == 2
     hook = jambo_project.hook()
-    assert set(hook.get_masking_rules(first["branch_id"])) == {MaskingRule(**EMAIL), MaskingRule(**NAME)}
+    assert set(hook.anonymization.get_masking_rules(first["branch_id"])) == {
+        MaskingRule(**EMAIL),
+        MaskingRule(**NAME),
+    }
 
 
 def test_a_lost_create_response_adopts_the_branch_instead_of_a_second_create(
@@ -170,8 +179,10 @@ def test_a_lost_create_response_adopts_the_branch_instead_of_a_second_create(
     emu.inject_fault(
         "POST", "/projects/{project_id}/branch_anonymized", faults=[{"kind": "drop_after_apply"}], times=1
     )
-    creation = jambo_project.hook().create_anonymized_branch(
-        name="lost-answer", parent_id=jambo_project.default_branch_id, masking_rules=[EMAIL]
+    creation = jambo_project.hook().branches.create(
+        CreateBranchRequest(
+            name="lost-answer", parent_id=jambo_project.default_branch_id, masking_rules=[EMAIL]
+        )
     )
     assert creation.created is True
     assert [b.name for b in jambo_project.branches()].count("lost-answer") == 1

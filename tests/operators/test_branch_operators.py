@@ -10,6 +10,8 @@ import time_machine
 from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume, roundtrip, run_trigger
 
+from airflow_provider_jambo.api_models import Branch
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import (
     JamboBranchConflict,
     JamboConfigError,
@@ -19,13 +21,12 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationTimeoutError,
     JamboRefusedError,
 )
-from airflow_provider_jambo.models import Branch
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
     JamboResetBranchOperator,
 )
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
 
 RESULT_KEYS = {
     "project_id",
@@ -75,8 +76,8 @@ def test_create_branch_waits_and_returns_the_documented_xcom(jambo_project: Jamb
     assert {k: ctx["ti"].pushed[k] for k in RESULT_KEYS} == result
 
     with jambo_project.hook() as hook:
-        branch = hook.get_branch(result["branch_id"])
-        ops = [op for op in hook.list_operations() if op.branch_id == branch.id]
+        branch = hook.branches.get(result["branch_id"])
+        ops = [op for op in hook.operations.list() if op.branch_id == branch.id]
     # wait_for_completion: every operation the create started has finished before the task returns.
     assert ops
     assert all(op.status.value == "finished" for op in ops)
@@ -94,7 +95,7 @@ def test_create_branch_waits_and_returns_the_documented_xcom(jambo_project: Jamb
 def test_xcom_never_holds_a_password_or_uri(jambo_project: JamboProject) -> None:
     result = create_op().execute(make_context())
     with jambo_project.hook() as hook:
-        password = hook.reveal_role_password(result["branch_id"], "neondb_owner")
+        password = hook.roles.reveal_password(result["branch_id"], "neondb_owner")
     text = json.dumps(result)
     assert password
     assert password not in text
@@ -158,7 +159,7 @@ def test_retry_after_a_timed_out_wait_adopts_the_branch_and_waits_for_its_operat
     op = create_op(deferrable=True, poll_interval=0.05)
     deferred = defer(op, second)  # still in flight: the retry waits for the first try's operations
     with jambo_project.hook() as hook:
-        in_flight = [op.id for op in hook.list_operations() if op.branch_id == branch_id]
+        in_flight = [op.id for op in hook.operations.list() if op.branch_id == branch_id]
     assert sorted(deferred.trigger.operation_ids) == sorted(in_flight)
     emu.advance(30)
     result = resume(op, second, deferred)
@@ -189,7 +190,7 @@ def test_reused_branch_with_another_parent_is_reported(jambo_project: JamboProje
     assert jambo_project.branch_named("feature").parent_id != dev["branch_id"]
     # The operator surfaces the hook's message unchanged: both parents and what to do.
     with jambo_project.hook() as hook, pytest.raises(JamboBranchConflict) as from_hook:
-        hook.get_or_create_branch("feature", parent_id=dev["branch_id"])
+        hook.branches.get_or_create(CreateBranchRequest(name="feature", parent_id=dev["branch_id"]))
     assert str(raised.value) == str(from_hook.value)
     for part in (
         "'feature'",
@@ -206,7 +207,7 @@ def test_named_parent_at_a_point_in_time(jambo_project: JamboProject) -> None:
     dev = create_op("dev").execute(make_context())
     jambo_project.emu.advance(120)
     with jambo_project.hook() as hook:
-        created_at = hook.get_branch(dev["branch_id"]).created_at
+        created_at = hook.branches.get(dev["branch_id"]).created_at
     assert created_at is not None
     at = created_at + timedelta(seconds=60)
     # The emulator's clock was advanced past ``at``; a point in time must not be in this machine's
@@ -492,7 +493,7 @@ def test_reset_to_its_own_past_reapplies_the_ttl(jambo_project: JamboProject) ->
     created = create_op(ttl=3600).execute(make_context())
     jambo_project.emu.advance(600)
     with jambo_project.hook() as hook:
-        born = hook.get_branch(created["branch_id"]).created_at
+        born = hook.branches.get(created["branch_id"]).created_at
     assert born is not None
     at = born + timedelta(seconds=60)
     jambo_project.emu.clear_requests()

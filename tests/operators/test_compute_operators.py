@@ -7,8 +7,8 @@ from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume, roundtrip
 
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboOperationTimeoutError, JamboRefusedError
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
-from airflow_provider_jambo.operators.compute import (
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.compute_operators import (
     JamboCreateComputeOperator,
     JamboDeleteComputeOperator,
     JamboStartComputeOperator,
@@ -30,7 +30,7 @@ def create_compute(branch: str = "main", **kwargs: object) -> JamboCreateCompute
 
 def endpoints_of(project: JamboProject, branch_id: str) -> list:
     with project.hook() as hook:
-        return hook.list_endpoints(branch_id=branch_id)
+        return hook.computes.list(branch_id=branch_id)
 
 
 def test_create_read_only_compute_on_existing_branch(jambo_project: JamboProject) -> None:
@@ -80,14 +80,14 @@ def test_suspend_start_delete_and_delete_again(jambo_project: JamboProject) -> N
     ).execute(make_context())
     assert suspended["endpoint_id"] == ep_id
     with jambo_project.hook() as hook:
-        assert hook.get_endpoint(ep_id).current_state == "idle"
+        assert hook.computes.get(ep_id).current_state == "idle"
 
     started = JamboStartComputeOperator(task_id="st", endpoint_id=ep_id, deferrable=False).execute(
         make_context()
     )
     assert started["branch_id"] == jambo_project.default_branch_id
     with jambo_project.hook() as hook:
-        assert hook.get_endpoint(ep_id).current_state == "active"
+        assert hook.computes.get(ep_id).current_state == "active"
 
     delete = JamboDeleteComputeOperator(task_id="d", endpoint_id=ep_id, deferrable=False)
     assert delete.execute(make_context())["deleted"] is True
@@ -105,7 +105,7 @@ def test_create_compute_deferrable(jambo_project: JamboProject) -> None:
     result = resume(op, ctx, deferred)
     assert result == ctx["ti"].pushed["return_value"]
     with jambo_project.hook() as hook:
-        assert hook.get_endpoint(result["endpoint_id"]).current_state == "active"
+        assert hook.computes.get(result["endpoint_id"]).current_state == "active"
 
 
 @pytest.mark.parametrize("operator", [JamboSuspendComputeOperator, JamboStartComputeOperator])

@@ -12,13 +12,13 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
-from airflow_provider_jambo.operators.base import JamboBaseOperator
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.base_operator import JamboBaseOperator
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
     JamboResetBranchOperator,
 )
-from airflow_provider_jambo.operators.compute import (
+from airflow_provider_jambo.operators.compute_operators import (
     JamboCreateComputeOperator,
     JamboDeleteComputeOperator,
     JamboStartComputeOperator,

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_jambo.api_models import Branch
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.models import Branch
 from airflow_provider_jambo.operators.janitor import (
     JamboDeleteStaleBranchesOperator,
     StaleBranchRule,
@@ -153,8 +154,10 @@ def test_operator_checks_plain_arguments_at_parse_time() -> None:
 
 
 def _create(hook: JamboHook, project_id: str, name: str, parent_id: str, **kwargs: Any) -> str:
-    creation = hook.create_branch(project_id, name=name, parent_id=parent_id, **kwargs)
-    hook.wait_for_operations([op.id for op in creation.operations], project_id=project_id, timeout=30)
+    creation = hook.branches.create(
+        CreateBranchRequest(name=name, parent_id=parent_id, **kwargs), project_id=project_id
+    )
+    hook.operations.wait([op.id for op in creation.operations], project_id=project_id, timeout=30)
     return creation.branch.id
 
 

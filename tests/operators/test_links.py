@@ -10,8 +10,8 @@ import pytest
 
 from airflow_provider_jambo.get_provider_info import get_provider_info
 from airflow_provider_jambo.links import JamboConsoleLink
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
-from airflow_provider_jambo.operators.compute import JamboCreateComputeOperator
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.compute_operators import JamboCreateComputeOperator
 
 REAL = "https://console.neon.tech/api/v2"
 EMULATOR = "http://127.0.0.1:8123/api/v2"

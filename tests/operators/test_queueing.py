@@ -11,10 +11,11 @@ import pytest
 from jambo_support import JamboProject, make_context
 from operators.deferral import defer, roundtrip, run_trigger
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import JamboError, JamboOperationTimeoutError
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
-from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
+from airflow_provider_jambo.triggers.project_idle_trigger import JamboProjectIdleTrigger
 
 
 def create_op(name: str, **kwargs: Any) -> JamboCreateBranchOperator:
@@ -90,7 +91,9 @@ def test_simultaneous_creates_on_one_project_all_succeed(live_project: JamboProj
 def test_deferrable_create_waits_for_a_locked_project_in_the_triggerer(live_project: JamboProject) -> None:
     live_project.emu.set_operation_durations(default=2)
     hook = live_project.hook()
-    hook.create_branch(name="blocker", parent_id=live_project.default_branch_id)  # locks for ~2 s
+    hook.branches.create(
+        CreateBranchRequest(name="blocker", parent_id=live_project.default_branch_id)
+    )  # locks for ~2 s
     live_project.emu.set_operation_durations(default=0.3)
     live_project.emu.clear_requests()
     op = create_op("after-lock", deferrable=True, defer_grace_seconds=0.2)
@@ -114,7 +117,9 @@ def test_deferrable_create_waits_for_a_locked_project_in_the_triggerer(live_proj
 
 def test_a_project_locked_past_the_timeout_fails_naming_the_operations(live_project: JamboProject) -> None:
     live_project.emu.set_operation_durations(default=30)
-    live_project.hook().create_branch(name="blocker", parent_id=live_project.default_branch_id)
+    live_project.hook().branches.create(
+        CreateBranchRequest(name="blocker", parent_id=live_project.default_branch_id)
+    )
     with pytest.raises(JamboOperationTimeoutError, match="stayed locked") as info:
         create_op("never", timeout=0.5).execute(make_context())
     assert "create_branch" in str(info.value)
@@ -125,7 +130,9 @@ def test_idle_trigger_reports_timeout_and_errors(
     live_project: JamboProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     live_project.emu.set_operation_durations(default=30)
-    live_project.hook().create_branch(name="blocker", parent_id=live_project.default_branch_id)
+    live_project.hook().branches.create(
+        CreateBranchRequest(name="blocker", parent_id=live_project.default_branch_id)
+    )
     trigger = JamboProjectIdleTrigger(
         jambo_conn_id="jambo_default", project_id=live_project.project_id, deadline=time.time() + 0.3
     )

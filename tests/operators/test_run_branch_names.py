@@ -6,12 +6,8 @@ import pytest
 from jambo_support import make_context
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.operators.branch import (
-    BRANCH_NAME_MAX,
-    JamboCreateBranchOperator,
-    default_branch_name,
-    run_branch_name,
-)
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.run_names import BRANCH_NAME_MAX, default_branch_name, run_branch_name
 
 SLUG = "[a-z0-9-]+"
 

@@ -17,8 +17,8 @@ def sec_project(jambo_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> SecProj
     project_id = body["project"]["id"]
     monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", connection_json(jambo_emulator, project_id))
     with JamboHook() as hook:
-        hook.wait_for_operations([op["id"] for op in body.get("operations", [])], project_id=project_id)
-        default = hook.get_default_branch(project_id)
+        hook.operations.wait([op["id"] for op in body.get("operations", [])], project_id=project_id)
+        default = hook.branches.get_default(project_id)
     return SecProject(emu=jambo_emulator, project_id=project_id, default_branch_id=default.id)
 
 

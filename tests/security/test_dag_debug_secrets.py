@@ -44,8 +44,8 @@ def test_dags_test_at_debug_shows_secrets_only_in_airflows_mask_messages(
         )
         monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", conn)
         with JamboHook() as hook:
-            main = hook.get_default_branch(project_id)
-            passwords = {hook.reveal_role_password(main.id, "neondb_owner")}
+            main = hook.branches.get_default(project_id)
+            passwords = {hook.roles.reveal_password(main.id, "neondb_owner")}
         result = home.run_dag(
             EXAMPLE_DAGS / "example_jambo_ephemeral_branch.py",
             env={

@@ -22,9 +22,11 @@ def test_request_log_and_control_api_hold_no_secret(sec_project: SecProject, lea
     emu = sec_project.emu
     with sec_project.hook() as hook:
         main = sec_project.default_branch_id
-        leak_watch.remember(hook.reveal_role_password(main, "neondb_owner"))
-        leak_watch.remember(hook.reset_role_password(main, "neondb_owner").resource.password)
-        leak_watch.remember(hook.get_connection_uri(branch_id=main, database="neondb", role="neondb_owner"))
+        leak_watch.remember(hook.roles.reveal_password(main, "neondb_owner"))
+        leak_watch.remember(hook.roles.reset_password(main, "neondb_owner").resource.password)
+        leak_watch.remember(
+            hook.branches.connection_uri(branch_id=main, database="neondb", role="neondb_owner")
+        )
     with httpx.Client(base_url=emu.base_url, headers={"Authorization": "Bearer not-a-key-6a1f0c"}) as bad:
         assert bad.get("/projects").status_code == 401
     leak_watch.remember("not-a-key-6a1f0c")

@@ -12,6 +12,7 @@ import pytest
 import respx
 from security_support import LeakWatch, SecProject, connection_json, uri_password
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import (
     JamboAPIError,
     JamboAuthError,
@@ -30,8 +31,10 @@ def test_every_secret_returning_call_keeps_its_secrets_to_itself(
     sec_project: SecProject, leak_watch: LeakWatch
 ) -> None:
     hook = sec_project.hook()
-    creation = hook.create_branch(
-        name="sec-branch", parent_id=sec_project.default_branch_id, endpoints=[{"type": "read_write"}]
+    creation = hook.branches.create(
+        CreateBranchRequest(
+            name="sec-branch", parent_id=sec_project.default_branch_id, endpoints=[{"type": "read_write"}]
+        )
     )
     # What the API returned holds real secrets: the test would be vacuous otherwise.
     returned = [c.password for c in creation.connection_uris]
@@ -40,28 +43,30 @@ def test_every_secret_returning_call_keeps_its_secrets_to_itself(
     returned += [role.password for role in creation.roles if role.password]
     leak_watch.remember(*returned, *(c.uri for c in creation.connection_uris))
     leak_watch.see("create_branch result", creation, creation.roles, creation.connection_uris)
-    hook.wait_for_operations([op.id for op in creation.operations]).raise_for_status()
+    hook.operations.wait([op.id for op in creation.operations]).raise_for_status()
     branch_id = creation.branch.id
 
-    created_role = hook.create_role(branch_id, "app_user")
+    created_role = hook.roles.create(branch_id, "app_user")
     assert created_role.resource.password
     assert "password" not in created_role.resource.raw
-    revealed = hook.reveal_role_password(branch_id, "app_user")
+    revealed = hook.roles.reveal_password(branch_id, "app_user")
     assert revealed == created_role.resource.password
-    reset = hook.reset_role_password(branch_id, "app_user")
+    reset = hook.roles.reset_password(branch_id, "app_user")
     assert reset.resource.password
     assert reset.resource.password != revealed
     leak_watch.remember(revealed, reset.resource.password)
     leak_watch.see(
-        "role results", created_role, reset, hook.list_roles(branch_id), hook.get_role(branch_id, "app_user")
+        "role results", created_role, reset, hook.roles.list(branch_id), hook.roles.get(branch_id, "app_user")
     )
 
-    direct = hook.get_connection_uri(branch_id=branch_id, database="neondb", role="app_user")
-    pooled = hook.get_connection_uri(branch_id=branch_id, database="neondb", role="neondb_owner", pooled=True)
+    direct = hook.branches.connection_uri(branch_id=branch_id, database="neondb", role="app_user")
+    pooled = hook.branches.connection_uri(
+        branch_id=branch_id, database="neondb", role="neondb_owner", pooled=True
+    )
     assert uri_password(direct) == reset.resource.password
     leak_watch.remember(direct, pooled, uri_password(pooled))
 
-    project = hook.create_project(name="second")
+    project = hook.projects.create(name="second")
     assert project.connection_uris
     assert project.roles[0].password
     leak_watch.remember(project.roles[0].password, *(c.uri for c in project.connection_uris))
@@ -80,7 +85,7 @@ def test_errors_and_retries_carry_no_secret(sec_project: SecProject, leak_watch:
     emu = sec_project.emu
     hook = sec_project.hook()
     main = sec_project.default_branch_id
-    leak_watch.remember(hook.reveal_role_password(main, "neondb_owner"))
+    leak_watch.remember(hook.roles.reveal_password(main, "neondb_owner"))
 
     # Retried: a 503 and a 429 on a GET, a 423 on a password reset (nothing was applied).
     emu.inject_fault(
@@ -88,23 +93,25 @@ def test_errors_and_retries_carry_no_secret(sec_project: SecProject, leak_watch:
         BRANCHES,
         faults=[{"kind": "status", "status": 503}, {"kind": "rate_limit", "retry_after": "0"}],
     )
-    assert [b.id for b in hook.list_branches()] == [main]
+    assert [b.id for b in hook.branches.list()] == [main]
     emu.inject_fault("POST", RESET, faults=[{"kind": "locked"}])
-    reset = hook.reset_role_password(main, "neondb_owner")
+    reset = hook.roles.reset_password(main, "neondb_owner")
     leak_watch.remember(reset.resource.password)
-    hook.wait_for_operations([op.id for op in reset.operations]).raise_for_status()
+    hook.operations.wait([op.id for op in reset.operations]).raise_for_status()
 
     # A lost response to a create: the hook looks the branch up and adopts it (logged).
     emu.inject_fault("POST", BRANCHES, faults=[{"kind": "drop_after_apply"}])
-    adopted = hook.create_branch(name="sec-dropped", parent_id=main, endpoints=[{"type": "read_write"}])
+    adopted = hook.branches.create(
+        CreateBranchRequest(name="sec-dropped", parent_id=main, endpoints=[{"type": "read_write"}])
+    )
     assert adopted.branch.name == "sec-dropped"
 
     # Errors that end the call: a 500 on a POST (not re-sent), a 404, a wrong key.
     emu.inject_fault("POST", ROLES, faults=[{"kind": "status", "status": 500}])
     with pytest.raises(JamboServerError) as server_error:
-        hook.create_role(adopted.branch.id, "never_created")
+        hook.roles.create(adopted.branch.id, "never_created")
     with pytest.raises(JamboNotFoundError) as not_found:
-        hook.reveal_role_password(main, "no_such_role")
+        hook.roles.reveal_password(main, "no_such_role")
     errors: list[BaseException] = [server_error.value, not_found.value]
     hook.close()
 
@@ -113,7 +120,7 @@ def test_errors_and_retries_carry_no_secret(sec_project: SecProject, leak_watch:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW_CONN_JAMBO_WRONG", connection_json(emu, sec_project.project_id, wrong_key))
         with JamboHook(jambo_conn_id="jambo_wrong") as wrong, pytest.raises(JamboAuthError) as auth_error:
-            wrong.get_project()
+            wrong.projects.get()
         tested = JamboHook(jambo_conn_id="jambo_wrong").test_connection()
     assert tested[0] is False
     leak_watch.see("test_connection", tested)
@@ -143,7 +150,7 @@ def test_a_key_no_header_can_carry_is_refused_before_any_request(
         hook = JamboHook(jambo_conn_id=f"jambo_bad{i}")
         hook.sleep = lambda seconds: None
         with pytest.raises(JamboConfigError, match="API key contains whitespace") as refused:
-            hook.list_branches().__next__()
+            hook.branches.list().__next__()
         leak_watch.see("refused", refused.value, hook.test_connection())
     assert emu.requests() == [], "a request was sent with an unusable key"
     leak_watch.assert_clean(expect=("API key contains whitespace",), min_passwords=3)
@@ -170,9 +177,9 @@ def test_error_bodies_echoing_the_key_are_redacted_even_when_cut(
         )
         with JamboHook(jambo_conn_id="jambo_echo") as hook:
             with pytest.raises(JamboAPIError) as cut:
-                next(iter(hook.list_projects()))
+                next(iter(hook.projects.list()))
             with pytest.raises(JamboAuthError) as quoted:
-                hook.get_project("p-1")
+                hook.projects.get("p-1")
     for err in (cut.value, quoted.value):
         leak_watch.see("error", err)
         assert key[:12] not in str(err), "the beginning of the key survived in the error text"
@@ -183,7 +190,9 @@ def test_error_bodies_echoing_the_key_are_redacted_even_when_cut(
 def test_async_paths_carry_no_secret(sec_project: SecProject, leak_watch: LeakWatch) -> None:
     emu = sec_project.emu
     hook = sec_project.hook()
-    creation = hook.create_branch(name="sec-async", parent_id=sec_project.default_branch_id)
+    creation = hook.branches.create(
+        CreateBranchRequest(name="sec-async", parent_id=sec_project.default_branch_id)
+    )
     leak_watch.remember(*(r.password for r in creation.roles))
     hook.close()
     faults = [{"kind": "status", "status": 503}, {"kind": "drop_after_apply"}]
@@ -194,7 +203,7 @@ def test_async_paths_carry_no_secret(sec_project: SecProject, leak_watch: LeakWa
     async def run() -> Any:
         ahook = sec_project.hook()
         try:
-            return await ahook.await_operations([op.id for op in creation.operations], timeout=30)
+            return await ahook.operations.wait_async([op.id for op in creation.operations], timeout=30)
         finally:
             await ahook.aclose()
 

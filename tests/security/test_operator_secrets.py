@@ -15,20 +15,20 @@ from jambo_support import make_context
 from security_support import LeakWatch, SecProject, connection_json
 
 from airflow_provider_jambo.exceptions import JamboRefusedError
-from airflow_provider_jambo.operators.branch import (
+from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
     JamboResetBranchOperator,
 )
-from airflow_provider_jambo.operators.compute import (
+from airflow_provider_jambo.operators.compute_operators import (
     JamboCreateComputeOperator,
     JamboDeleteComputeOperator,
     JamboStartComputeOperator,
     JamboSuspendComputeOperator,
 )
 from airflow_provider_jambo.operators.janitor import JamboDeleteStaleBranchesOperator
-from airflow_provider_jambo.sensors.operation import JamboOperationSensor
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.sensors.operation_sensor import JamboOperationSensor
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
 
 
 def rendered(operator: Any, context: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +55,7 @@ async def only_event(trigger: Any) -> dict[str, Any]:
 
 def test_operators_hand_on_coordinates_never_secrets(sec_project: SecProject, leak_watch: LeakWatch) -> None:
     with sec_project.hook() as hook:
-        leak_watch.remember(hook.reveal_role_password(sec_project.default_branch_id, "neondb_owner"))
+        leak_watch.remember(hook.roles.reveal_password(sec_project.default_branch_id, "neondb_owner"))
 
     created = run(
         leak_watch,
@@ -72,7 +72,7 @@ def test_operators_hand_on_coordinates_never_secrets(sec_project: SecProject, le
     assert not {"password", "uri", "connection_uri", "connection_uris"} & set(created)
     with sec_project.hook() as hook:
         # The new branch's own password (revealed here only to know what must not leak).
-        leak_watch.remember(hook.reveal_role_password(created["branch_id"], "neondb_owner"))
+        leak_watch.remember(hook.roles.reveal_password(created["branch_id"], "neondb_owner"))
 
     compute = run(
         leak_watch,
@@ -84,7 +84,7 @@ def test_operators_hand_on_coordinates_never_secrets(sec_project: SecProject, le
     run(leak_watch, JamboResetBranchOperator(task_id="reset_branch", branch=created))
 
     with sec_project.hook() as hook:
-        ops = [op.id for op in hook.list_operations()][:3]
+        ops = [op.id for op in hook.operations.list()][:3]
     sensor = JamboOperationSensor(task_id="sensor", operation_ids=ops)
     context = make_context("sensor")
     leak_watch.see("sensor rendered fields", rendered(sensor, context))
@@ -139,7 +139,7 @@ def test_deferral_carries_only_a_connection_id(
     )
     leak_watch.see("event and result", event, result)
     with sec_project.hook() as hook:
-        leak_watch.remember(hook.reveal_role_password(result["branch_id"], "neondb_owner"))
+        leak_watch.remember(hook.roles.reveal_password(result["branch_id"], "neondb_owner"))
 
     sensor = JamboOperationSensor(
         task_id="sensor", operation_ids=list(kwargs["operation_ids"]), deferrable=True, timeout=60

@@ -12,10 +12,10 @@ import pytest
 from jambo_support import make_context
 from security_support import LeakWatch, connection_json, uri_password
 
+from airflow_provider_jambo.hooks.branch_postgres import JamboPostgresHook, get_branch_connection
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.hooks.sql import JamboPostgresHook, get_branch_connection
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
-from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.branch_sql_operator import JamboBranchSQLOperator
 from jambo_emulator import JamboEmulator
 
 pytestmark = pytest.mark.postgres
@@ -41,7 +41,7 @@ def sql_watch(
     monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", connection_json(pg_emulator, project_id))
     with JamboHook() as hook:
         ops = [op["id"] for op in body.get("operations", [])]
-        hook.wait_for_operations(ops, project_id=project_id, timeout=60).raise_for_status()
+        hook.operations.wait(ops, project_id=project_id, timeout=60).raise_for_status()
     watch = LeakWatch(pg_emulator, caplog, capfd)
     watch.start()
     yield watch
@@ -59,7 +59,9 @@ def test_sql_on_a_branch_keeps_the_password_to_itself(sql_watch: LeakWatch) -> N
     assert connection.password
     sql_watch.remember(connection.password)
     with JamboHook() as hook:
-        uri = hook.get_connection_uri(branch_id=branch["branch_id"], database="neondb", role="neondb_owner")
+        uri = hook.branches.connection_uri(
+            branch_id=branch["branch_id"], database="neondb", role="neondb_owner"
+        )
     assert uri_password(uri) == connection.password
     sql_watch.remember(uri)
 
@@ -84,8 +86,8 @@ def test_sql_on_a_branch_keeps_the_password_to_itself(sql_watch: LeakWatch) -> N
 
     # The endpoint suspended: the connection is refused, and psycopg's error names no password.
     with JamboHook() as hook:
-        suspended = hook.suspend_endpoint(branch["endpoint_id"])
-        hook.wait_for_operations([op.id for op in suspended.operations], timeout=60).raise_for_status()
+        suspended = hook.computes.suspend(branch["endpoint_id"])
+        hook.operations.wait([op.id for op in suspended.operations], timeout=60).raise_for_status()
     with pytest.raises(psycopg.OperationalError) as refused:
         JamboPostgresHook(branch=branch).get_first("SELECT 1")
     sql_watch.see("connection refused", refused.value)

@@ -14,16 +14,22 @@ from airflow.providers.common.compat.sdk import (
 from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume, roundtrip
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.rules import check_operation_ids
-from airflow_provider_jambo.sensors.operation import JamboOperationSensor
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.sensors.operation_sensor import JamboOperationSensor
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
 
 
 def start_branch(name: str) -> list[str]:
     with JamboHook() as hook:
-        return [op.id for op in hook.create_branch(name=name, endpoints=[{"type": "read_write"}]).operations]
+        return [
+            op.id
+            for op in hook.branches.create(
+                CreateBranchRequest(name=name, endpoints=[{"type": "read_write"}])
+            ).operations
+        ]
 
 
 def sensor(**kwargs: object) -> JamboOperationSensor:

@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from airflow.providers.common.compat.sdk import redact
 
+from airflow_provider_jambo.hooks.branch_postgres import JamboPostgresHook, get_branch_connection
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.hooks.sql import JamboPostgresHook, get_branch_connection
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
-from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
+from airflow_provider_jambo.operators.branch_sql_operator import JamboBranchSQLOperator
 from jambo_emulator import JamboEmulator
 
 pytestmark = pytest.mark.postgres
@@ -63,9 +63,9 @@ def main_uri(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
     )
     hook = JamboHook()
     operations = [op["id"] for op in body.get("operations", [])]
-    hook.wait_for_operations(operations, project_id=project_id, timeout=60).raise_for_status()
-    main = hook.get_default_branch(project_id)
-    uri = hook.get_connection_uri(branch_id=main.id, database="neondb", role="neondb_owner")
+    hook.operations.wait(operations, project_id=project_id, timeout=60).raise_for_status()
+    main = hook.branches.get_default(project_id)
+    uri = hook.branches.connection_uri(branch_id=main.id, database="neondb", role="neondb_owner")
     with psycopg.connect(uri, connect_timeout=10) as conn:
         conn.execute("CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL)")
         conn.execute("INSERT INTO items VALUES (1, 'one'), (2, 'two')")
@@ -127,8 +127,8 @@ def test_operator_runs_templated_sql_files_and_returns_rows(main_uri: str, tmp_p
 def test_pooled_and_other_role_connections(main_uri: str) -> None:
     branch = create_branch("sql-pooled")
     hook = JamboHook()
-    created = hook.create_role(branch["branch_id"], "reader")
-    hook.wait_for_operations([op.id for op in created.operations], timeout=60).raise_for_status()
+    created = hook.roles.create(branch["branch_id"], "reader")
+    hook.operations.wait([op.id for op in created.operations], timeout=60).raise_for_status()
     pooled = JamboPostgresHook(branch=branch, pooled=True)
     assert pooled.connection.host is not None
     assert "-pooler" in pooled.connection.host

@@ -8,8 +8,8 @@ import pytest
 from airflow.providers.common.compat.sdk import redact
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.hooks.sql import BranchTarget, JamboPostgresHook, connection_from_uri
-from airflow_provider_jambo.operators.sql import JamboBranchSQLOperator
+from airflow_provider_jambo.hooks.branch_postgres import BranchTarget, JamboPostgresHook, connection_from_uri
+from airflow_provider_jambo.operators.branch_sql_operator import JamboBranchSQLOperator
 
 XCOM = {
     "project_id": "old-violet-32930710",

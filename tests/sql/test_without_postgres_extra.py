@@ -23,12 +23,12 @@ SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, NoPostgresExtra())
 
     import airflow_provider_jambo.hooks.jambo
-    import airflow_provider_jambo.operators.branch
-    import airflow_provider_jambo.operators.compute
+    import airflow_provider_jambo.operators.branch_operators
+    import airflow_provider_jambo.operators.compute_operators
     import airflow_provider_jambo.operators.janitor
     print("base: ok")
     try:
-        import airflow_provider_jambo.hooks.sql
+        import airflow_provider_jambo.hooks.branch_postgres
     except Exception as err:
         print(f"sql: {type(err).__name__}: {err}")
     """

@@ -11,10 +11,12 @@ import pytest
 from jambo_support import JamboProject, connection_json
 from operators.deferral import first_event, roundtrip
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.resources.operations import OperationsApi
 from airflow_provider_jambo.hooks.retry import RetryPolicy
-from airflow_provider_jambo.triggers.operation import (
+from airflow_provider_jambo.triggers.operation_trigger import (
     DEFERRAL_SETTLE_SECONDS,
     JamboOperationTrigger,
     settle_deadline,
@@ -26,7 +28,7 @@ POLICY = RetryPolicy(max_attempts=5, max_elapsed=10, initial_wait=0.01, max_wait
 def start_branch(project: JamboProject, name: str = "t-1") -> list[str]:
     """Create a branch with a compute; returns the ids of the operations it started."""
     with JamboHook() as hook:
-        creation = hook.create_branch(name=name, endpoints=[{"type": "read_write"}])
+        creation = hook.branches.create(CreateBranchRequest(name=name, endpoints=[{"type": "read_write"}]))
     assert creation.operations
     return [op.id for op in creation.operations]
 
@@ -48,7 +50,7 @@ def trigger_for(
 def test_serialize_round_trip_holds_plain_values_only(jambo_project: JamboProject) -> None:
     trigger = trigger_for(jambo_project, ["a-1", "b-2"])
     classpath, kwargs = trigger.serialize()
-    assert classpath == "airflow_provider_jambo.triggers.operation.JamboOperationTrigger"
+    assert classpath == "airflow_provider_jambo.triggers.operation_trigger.JamboOperationTrigger"
     rebuilt = roundtrip(trigger)
     assert rebuilt.serialize() == trigger.serialize()
     text = json.dumps(kwargs)  # plain JSON values only
@@ -133,7 +135,7 @@ async def test_other_exceptions_are_not_swallowed(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(JamboHook, "await_operations", broken)
+    monkeypatch.setattr(OperationsApi, "wait_async", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         await first_event(trigger_for(jambo_project, ["x-1"]))
 

@@ -15,12 +15,13 @@ import pytest
 from jambo_support import JamboProject, connection_json
 from operators.deferral import first_event
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.hooks import client as client_module
 from airflow_provider_jambo.hooks.budget import BURST, budget_for
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.poller import active_pollers
 from airflow_provider_jambo.hooks.retry import RetryPolicy
-from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
 
 POLICY = RetryPolicy(max_attempts=5, max_elapsed=10, initial_wait=0.01, max_wait=0.05).to_dict()
 LIST = "/projects/{project_id}/operations"
@@ -32,7 +33,11 @@ def start_branches(project: JamboProject, n: int, *, project_id: str | None = No
     project.emu.set_lock_rule(enabled=False)  # several creates in flight at once
     with JamboHook() as hook:
         return [
-            hook.create_branch(project_id or project.project_id, name=f"w-{i}").operations[0].id
+            hook.branches.create(
+                CreateBranchRequest(name=f"w-{i}"), project_id=project_id or project.project_id
+            )
+            .operations[0]
+            .id
             for i in range(n)
         ]
 
@@ -120,13 +125,15 @@ async def test_a_restarted_trigger_registers_again_and_resumes(jambo_project: Ja
 async def test_a_trigger_given_its_operations_looks_first_when_they_are_expected_done(
     jambo_project: JamboProject,
 ) -> None:
-    from airflow_provider_jambo.hooks.waiting import durations_for
-    from airflow_provider_jambo.models import Operation
+    from airflow_provider_jambo.api_models import Operation
+    from airflow_provider_jambo.hooks.operation_durations import durations_for
 
     emu = jambo_project.emu
     emu.set_operation_durations(default=60)
     with JamboHook() as hook:
-        made = hook.create_branch(jambo_project.project_id, name="seeded").operations[0]
+        made = hook.branches.create(
+            CreateBranchRequest(name="seeded"), project_id=jambo_project.project_id
+        ).operations[0]
     # What an earlier wait of this process learned: branch creates take 0.6 s, computes 2.5 s.
     durations = durations_for(jambo_project.project_id)
     for n, (action, seconds) in enumerate([("create_branch", 0.6), ("start_compute", 2.5)]):

@@ -1,10 +1,11 @@
-"""Anonymized branches: the anonymization status, waiting for it, and the hook's methods.
+"""``hook.anonymization``: an anonymized branch's masking rules, its anonymization and the wait for it.
 
-Pure rules (no I/O) first (the masking rules themselves are ``masking.py``'s):
+Pure rules (no I/O) first (the masking rules themselves are ``masking_rules.py``'s):
 :class:`AnonymizedStatus`, :func:`classify_state` and the polling loop
 :func:`anonymization_steps`, a generator of ``waiting.Fetch``/``waiting.Sleep`` steps driven by the
 same ``run_sync``/``run_async`` as the operation waits (sync hook and trigger cannot drift apart).
-Then :class:`AnonymizedBranchesMixin`, the hook methods for the five API operations.
+Then :class:`AnonymizationApi`, the hook's group for four of the five API operations (the fifth,
+the anonymized create, is ``hook.branches.create`` with a request holding masking rules).
 
 The service has no operation for an anonymization run (the spec's action enum has none): its
 progress is ``GET .../anonymized_status``, states ``created -> initialized -> anonymizing ->
@@ -17,10 +18,12 @@ import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
+from airflow_provider_jambo.api_models import parse_datetime
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.client import ApiRequest, check_id
+from airflow_provider_jambo.hooks.resources.resource_group import ResourceGroup
 from airflow_provider_jambo.hooks.waiting import (
     Fetch,
     PollPolicy,
@@ -30,9 +33,7 @@ from airflow_provider_jambo.hooks.waiting import (
     run_async,
     run_sync,
 )
-from airflow_provider_jambo.masking import MaskingRule, check_masking_rules
-from airflow_provider_jambo.models import BranchCreation, parse_datetime
-from airflow_provider_jambo.rules import branch_create_body
+from airflow_provider_jambo.masking_rules import MaskingRule, check_masking_rules
 
 T = TypeVar("T")
 
@@ -147,85 +148,8 @@ def _rules_body(rules: Any) -> list[dict[str, str]]:
     return [rule.to_api() for rule in check_masking_rules(rules)]
 
 
-class AnonymizedBranchesMixin:
-    """JamboHook's methods for anonymized branches (create, rules, start, status, wait)."""
-
-    if TYPE_CHECKING:  # what the mixin uses of JamboHook
-        clock: Callable[[], float]
-        sleep: Callable[[float], None]
-        asleep: Callable[[float], Any]
-
-        def _pid(self, project_id: str | None) -> str: ...
-        def request(self, req: ApiRequest[T], *, retry_policy: Any = None) -> T: ...
-        async def arequest(self, req: ApiRequest[T], *, retry_policy: Any = None) -> T: ...
-        def _call(
-            self,
-            method: str,
-            path: str,
-            project_id: str | None,
-            ids: Mapping[str, str] | None = None,
-            *,
-            parse: Callable[[Any], T],
-            **request_fields: Any,
-        ) -> T: ...
-        def _create_branch_once(
-            self,
-            req: ApiRequest[BranchCreation],
-            *,
-            name: str | None,
-            parent_id: str | None,
-            init_source: str | None,
-            pid: str,
-        ) -> BranchCreation: ...
-
-    def create_anonymized_branch(
-        self,
-        project_id: str | None = None,
-        *,
-        masking_rules: Sequence[MaskingRule | Mapping[str, Any]],
-        start_anonymization: bool = True,
-        name: str | None = None,
-        parent_id: str | None = None,
-        parent_lsn: str | None = None,
-        parent_timestamp: datetime | str | None = None,
-        init_source: str | None = None,
-        protected: bool | None = None,
-        expires_at: datetime | str | None = None,
-        endpoints: Sequence[Mapping[str, Any]] | None = None,
-        annotations: Mapping[str, str] | None = None,
-    ) -> BranchCreation:
-        """``POST /projects/{id}/branch_anonymized``: a branch whose data is masked by ``masking_rules``.
-
-        Sent at most once, as ``create_branch`` is (lost responses adopt the branch by name).
-        """
-        pid = self._pid(project_id)
-        branch_create = branch_create_body(
-            name,
-            parent_id,
-            parent_lsn,
-            parent_timestamp,
-            init_source,
-            protected,
-            expires_at,
-            endpoints,
-            annotations,
-        )
-        body: dict[str, Any] = {
-            "branch_create": branch_create,
-            "masking_rules": _rules_body(masking_rules),
-            "start_anonymization": bool(start_anonymization),
-        }
-        # The annotation sits beside branch_create here (AnnotationCreateValueRequest).
-        if "annotation_value" in branch_create:
-            body["annotation_value"] = branch_create.pop("annotation_value")
-        req = ApiRequest(
-            "POST",
-            "/projects/{project_id}/branch_anonymized",
-            {"project_id": pid},
-            json=body,
-            parse=BranchCreation.from_api,
-        )
-        return self._create_branch_once(req, name=name, parent_id=parent_id, init_source=init_source, pid=pid)
+class AnonymizationApi(ResourceGroup):
+    """Anonymized branches: masking rules, starting the anonymization, its status and the wait."""
 
     def get_masking_rules(self, branch_id: str, *, project_id: str | None = None) -> list[MaskingRule]:
         return self._call(
@@ -255,16 +179,16 @@ class AnonymizedBranchesMixin:
             parse=lambda body: [MaskingRule.from_api(r) for r in body.get("masking_rules") or []],
         )
 
-    def start_anonymization(self, branch_id: str, *, project_id: str | None = None) -> AnonymizedStatus:
+    def start(self, branch_id: str, *, project_id: str | None = None) -> AnonymizedStatus:
         return self._call(
             "POST", "/branches/{branch_id}/anonymize", project_id, {"branch_id": branch_id},
             parse=AnonymizedStatus.from_api,
         )  # fmt: skip
 
-    def get_anonymized_status(self, branch_id: str, *, project_id: str | None = None) -> AnonymizedStatus:
-        return self.request(status_request(self._pid(project_id), branch_id))
+    def get_status(self, branch_id: str, *, project_id: str | None = None) -> AnonymizedStatus:
+        return self._hook.request(status_request(self._hook.resolve_project_id(project_id), branch_id))
 
-    def wait_for_anonymization(
+    def wait(
         self,
         branch_id: str,
         *,
@@ -275,15 +199,15 @@ class AnonymizedBranchesMixin:
     ) -> AnonymizationResult:
         """Poll the status until anonymized, failed or timed out (returned, not raised)."""
         steps = anonymization_steps(
-            self._pid(project_id),
+            self._hook.resolve_project_id(project_id),
             check_id("branch_id", branch_id),
-            deadline=resolve_deadline(timeout, deadline, self.clock()),
-            clock=self.clock,
+            deadline=resolve_deadline(timeout, deadline, self._hook.clock()),
+            clock=self._hook.clock,
             poll=_poll_policy(poll_interval),
         )
-        return run_sync(steps, cast(Any, self.request), self.sleep)
+        return run_sync(steps, cast(Any, self._hook.request), self._hook.sleep)
 
-    async def await_anonymization(
+    async def wait_async(
         self,
         branch_id: str,
         *,
@@ -296,7 +220,7 @@ class AnonymizedBranchesMixin:
             check_id("project_id", project_id),
             check_id("branch_id", branch_id),
             deadline=deadline,
-            clock=self.clock,
+            clock=self._hook.clock,
             poll=_poll_policy(poll_interval),
         )
-        return await run_async(steps, cast(Any, self.arequest), self.asleep)
+        return await run_async(steps, cast(Any, self._hook.arequest), self._hook.asleep)

@@ -7,31 +7,23 @@ to be neither its parent nor the default branch before anything is handed downst
 
 from __future__ import annotations
 
-import hashlib
-import re
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_jambo.exceptions import (
     JamboBranchNotFound,
     JamboConfigError,
     JamboConflictError,
-    JamboError,
     JamboLookupError,
-    JamboNotFoundError,
     JamboRefusedError,
 )
-from airflow_provider_jambo.operators.base import JamboBaseOperator
+from airflow_provider_jambo.operators.all_or_nothing import AllOrNothingBranchOperator
+from airflow_provider_jambo.operators.base_operator import JamboBaseOperator
+from airflow_provider_jambo.operators.run_names import default_branch_name
 from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
     MAX_EXPIRY,
-    NAME_MAX,
     SCHEMA_ONLY,
     check_annotations,
     check_choice,
@@ -48,102 +40,13 @@ from airflow_provider_jambo.rules import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_jambo.hooks.jambo import JamboHook
-    from airflow_provider_jambo.models import (
-        Branch,
-        BranchCreation,
-        BranchResult,
-        Database,
-        DeletedBranchResult,
-        Endpoint,
-        Operation,
-        ResetBranchResult,
-    )
-
-
-#: The service's longest branch name (the hook's ``check_name`` limit).
-BRANCH_NAME_MAX = NAME_MAX
-_NOT_SLUG = re.compile(r"[^a-z0-9]+")
-
-
-def run_branch_name(run_id: str, prefix: str = "", *, max_len: int = BRANCH_NAME_MAX) -> str:
-    """A branch name for a DAG run: ``prefix`` + the run id as ``[a-z0-9-]``.
-
-    Built from the run id because it is the one identifier every run has: a manual run of Airflow 3
-    has no logical date, so ``ts``/``ds`` and friends are undefined then. The same run (and so a
-    retried task) always gets the same name, so the retry adopts its branch. When the slug loses
-    information (case, punctuation, truncation) an 8-character hash of the run id is appended, so two
-    run ids that only differ in punctuation still get different branches.
-    Use it in templates as a macro: ``user_defined_macros={"run_branch_name": run_branch_name}``
-    and ``branch_name="{{ run_branch_name(run_id, 'preview-') }}"``.
-    """
-    if not isinstance(run_id, str) or not run_id.strip():
-        raise JamboConfigError(f"run_id must be a non-empty string, got {run_id!r}")
-    if not isinstance(prefix, str):
-        raise JamboConfigError(f"prefix must be a string, got {prefix!r}")
-    slug = _NOT_SLUG.sub("-", run_id.lower()).strip("-")
-    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
-    room = max_len - len(prefix)
-    if slug == run_id and len(slug) <= room:
-        name = prefix + slug
-    else:
-        if room < len(digest) + 1:
-            raise JamboConfigError(
-                f"prefix {prefix!r} leaves no room for the run id in a branch name "
-                f"of at most {max_len} characters"
-            )
-        keep = slug[: room - len(digest) - 1].rstrip("-")
-        name = f"{prefix}{keep}-{digest}" if keep else prefix + digest
-    check_name("branch_name", name)
-    return name
-
-
-def default_branch_name(context: Context) -> str:
-    """The create operator's name when none is given: ``<dag_id>-<task_id>[-<map_index>]-<run id>``."""
-    ti = context["ti"]
-    prefix = f"{ti.dag_id}-{ti.task_id}-"
-    map_index = getattr(ti, "map_index", None)
-    if isinstance(map_index, int) and map_index >= 0:
-        prefix += f"{map_index}-"
-    return run_branch_name(str(context["run_id"]), _NOT_SLUG.sub("-", prefix.lower()).lstrip("-"))
+    from airflow_provider_jambo.api_models import Branch, BranchCreation, Database, Endpoint, Operation
+    from airflow_provider_jambo.create_branch_request import CreateBranchRequest
+    from airflow_provider_jambo.operators.results import BranchResult, DeletedBranchResult, ResetBranchResult
 
 
 def _iso(value: datetime | None) -> str | None:
     return format_timestamp(value) if value is not None else None
-
-
-#: How long the create operator's cleanup after a failure may take (delete, waiting for the
-#: project to be unlocked and for the delete's operations), seconds.
-CLEANUP_TIMEOUT = 120.0
-
-
-@dataclass(frozen=True)
-class _CreatedBranch:
-    """What a failed create task may have to delete: a branch it created, or one it adopted."""
-
-    project_id: str
-    branch_id: str
-    created: bool
-
-
-def made_by_task(branch: Branch, ti: Any) -> bool:
-    """Whether ``branch`` carries the default annotations of this task instance (any try).
-
-    Read from the branch's annotation (``GET /branches/{id}``); a branch created without
-    ``default_annotations`` never matches, so it is never taken for this task's own.
-    """
-    annotation = branch.raw.get("annotation")
-    tags = annotation.get("value") if isinstance(annotation, Mapping) else None
-    if not isinstance(tags, Mapping):
-        return False
-    map_index = getattr(ti, "map_index", None)
-    mapped = str(map_index) if isinstance(map_index, int) and map_index >= 0 else None
-    return (
-        tags.get("dag_id") == str(ti.dag_id)
-        and tags.get("run_id") == str(ti.run_id)
-        and tags.get("task_id") == str(ti.task_id)
-        and tags.get("map_index") == mapped
-    )
 
 
 def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> None:
@@ -162,7 +65,7 @@ def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> Non
         )
 
 
-class JamboCreateBranchOperator(JamboBaseOperator):
+class JamboCreateBranchOperator(AllOrNothingBranchOperator):
     """Create a branch, or adopt the one a previous try created (``if_exists="reuse"``).
 
     Returns (XCom) ``project_id``, ``branch_id``, ``branch_name``, ``parent_id`` (None for a
@@ -191,9 +94,10 @@ class JamboCreateBranchOperator(JamboBaseOperator):
     :param database: which database to report in the return value (default: the branch's first).
     :param keep_on_failure: keep the branch when the task fails after creating it (see below).
 
-    All or nothing: when anything fails after the branch was created (its operations failed or
-    timed out, the triggerer lacks the connection, the trigger crashed, the task is killed or
-    times out: ``on_kill``), the task deletes the branch before it fails, best effort and logged,
+    All or nothing (``operators/all_or_nothing.py``): when anything fails after the branch was
+    created (its operations failed or timed out, the triggerer lacks the connection, the trigger
+    crashed, the task is killed or times out: ``on_kill``), the task deletes the branch before it
+    fails, best effort and logged,
     unless ``keep_on_failure=True``. It deletes only a branch this task created: in this try, or
     in an earlier try of the same task instance (an adopted branch whose default annotations name
     this ``dag_id``, ``run_id``, ``task_id`` and ``map_index``). Any other branch it adopted (made by
@@ -202,7 +106,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        *JamboBaseOperator.template_fields,
+        *AllOrNothingBranchOperator.template_fields,
         "branch_name",
         "parent",
         "parent_timestamp",
@@ -235,7 +139,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         keep_on_failure: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(keep_on_failure=keep_on_failure, **kwargs)
         self.branch_name = branch_name
         self.parent = parent
         self.parent_timestamp = parent_timestamp
@@ -252,13 +156,6 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         self.default_annotations = default_annotations
         self.if_exists = if_exists
         self.database = database
-        self.keep_on_failure = keep_on_failure
-        # Run-time state for the cleanup after a failure (also reached from on_kill).
-        self._created_branch: _CreatedBranch | None = None
-        self._cleaned_up = False
-        self._resumed = False
-        self._resume_result: Any = None
-        self._context: Context | None = None
         self._validate(at_parse=True)
 
     def _validate(self, *, at_parse: bool) -> None:
@@ -305,25 +202,16 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         tags.update({str(k): str(v) for k, v in (self.annotations or {}).items()})
         return tags
 
-    def execute(self, context: Context) -> BranchResult | None:
-        # Every rendered argument is checked before the first request.
-        self._context = context
-        if self.branch_name is None:
-            self.branch_name = default_branch_name(context)
-        self._validate(at_parse=False)
+    def create_request_fields(self, context: Context) -> dict[str, Any]:
+        """This task's create as :class:`CreateBranchRequest` arguments (rendered, checked by the
+        caller); the parent is named by id once it is resolved (``with_parent``)."""
         expires = check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
-        hook = self.hook
-        project_id = self.resolved_project_id()
-
-        # Without a parent the service branches from the default branch: no lookup is needed for it.
-        parent = hook.resolve_branch(self.parent, project_id=project_id) if self.parent else None
         endpoints = None
         if self.compute_type is not None:
             limits = endpoint_settings(self.min_cu, self.max_cu, self.suspend_timeout_seconds)
             endpoints = [{"type": self.compute_type, **limits}]
-        create_kwargs: dict[str, Any] = {
-            "project_id": project_id,
-            "parent_id": parent.id if parent is not None else None,
+        return {
+            "name": self.branch_name,
             "parent_lsn": self.parent_lsn,
             "parent_timestamp": self.parent_timestamp,
             "init_source": SCHEMA_ONLY if self.schema_only else None,
@@ -332,19 +220,41 @@ class JamboCreateBranchOperator(JamboBaseOperator):
             "endpoints": endpoints,
             "annotations": self._annotations(context),
         }
-        name = self.branch_name
+
+    def create_request(self, context: Context) -> CreateBranchRequest:
+        """The one request this task's create sends (the anonymized operator adds its rules)."""
+        from airflow_provider_jambo.create_branch_request import CreateBranchRequest
+
+        return CreateBranchRequest(**self.create_request_fields(context))
+
+    def execute(self, context: Context) -> BranchResult | None:
+        # Every rendered argument is checked before the first request.
+        self._context = context
+        if self.branch_name is None:
+            self.branch_name = default_branch_name(context)
+        self._validate(at_parse=False)
+        # The create, checked and turned into its body once (its parent named by id below).
+        request = self.create_request(context)
+        hook = self.hook
+        project_id = self.resolved_project_id()
+
+        # Without a parent the service branches from the default branch: no lookup is needed for it.
+        parent = hook.branches.resolve(self.parent, project_id=project_id) if self.parent else None
+        if parent is not None:
+            request = request.with_parent(parent.id)
         if self.if_exists == "reuse":
             # Only a retry can find its own branch from an earlier try; a first try sends the create
             # first (and adopts on a 409 all the same).
             look_first = int(getattr(context["ti"], "try_number", 1) or 1) > 1
             creation = self.send(
-                lambda: hook.get_or_create_branch(name, look_first=look_first, **create_kwargs),
+                lambda: hook.branches.get_or_create(request, project_id=project_id, look_first=look_first),
                 project_id=project_id,
             )
         else:
             try:
                 creation = self.send(
-                    lambda: hook.create_branch(name=name, **create_kwargs), project_id=project_id
+                    lambda: hook.branches.create(request, project_id=project_id),
+                    project_id=project_id,
                 )
             except JamboConflictError as err:
                 raise JamboConflictError(
@@ -368,7 +278,7 @@ class JamboCreateBranchOperator(JamboBaseOperator):
             )
             self.log.info("Created branch %r (%s) from %s", branch.name, branch.id, source)
 
-        self._created_branch = _CreatedBranch(project_id, branch.id, creation.created)
+        self.remember_created(project_id, branch.id, created=creation.created)
         with self._all_or_nothing():
             result = self._result(creation, project_id)
             # Pushed before waiting: a deferred task resumes (or fails) with it, and a teardown finds it.
@@ -377,111 +287,6 @@ class JamboCreateBranchOperator(JamboBaseOperator):
             # died while the branch was being created), so a retry waits for them too.
             operations: list[Operation] = list(creation.operations)
             return self.wait_for(context, project_id=project_id, operations=operations, result=result)
-
-    # -- all or nothing -----------------------------------------------------------------------------
-
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Resume after a deferral; any failure there (an error or timeout event, or a crashed
-        trigger: Airflow's ``__fail__`` raising ``TaskDeferralError``) deletes the branch first."""
-        self._context = context
-        if next_method == "execute_unlocked":
-            # Deferred before anything was created (the project was locked); execute cleans up.
-            return super().resume_execution(next_method, next_kwargs, context)
-        # What was created is read back (the resume kwargs, else the XCom pushed before deferring)
-        # only on failure.
-        self._resumed = True
-        self._resume_result = (next_kwargs or {}).get("result")
-        with self._all_or_nothing():
-            return super().resume_execution(next_method, next_kwargs, context)
-
-    @contextmanager
-    def _all_or_nothing(self) -> Iterator[None]:
-        try:
-            yield
-        except TaskDeferred:
-            raise
-        except BaseException:
-            # Re-raised unchanged: the cleanup only adds to what the task reports.
-            self.cleanup_after_failure()
-            raise
-
-    def on_kill(self) -> None:
-        # Called from a signal handler, maybe in the middle of a request of self.hook: use a new one.
-        from airflow_provider_jambo.hooks.jambo import QueueingHook
-
-        self.cleanup_after_failure(QueueingHook(jambo_conn_id=self.jambo_conn_id))
-
-    def cleanup_after_failure(self, hook: JamboHook | None = None) -> None:
-        """Delete the branch this task created (once; best effort, logged). See the class docstring."""
-        context = self._context
-        if self._created_branch is None and self._resumed:
-            # A resumed task finds its branch in the resume kwargs, or (Airflow's __fail__ for a
-            # crashed trigger carries only the error) in the XCom pushed before it deferred.
-            pushed = self._resume_result
-            if pushed is None and context is not None and "ti" in context:
-                pushed = self._result_after_deferral(context, None)
-            if isinstance(pushed, Mapping) and pushed.get("branch_id") and pushed.get("project_id"):
-                self._created_branch = _CreatedBranch(
-                    str(pushed["project_id"]), str(pushed["branch_id"]), bool(pushed.get("created"))
-                )
-        target = self._created_branch
-        if target is None or self._cleaned_up:
-            return
-        self._cleaned_up = True
-        if self.keep_on_failure:
-            self.log.warning(
-                "The task failed; keeping branch %s (keep_on_failure=True): delete it yourself, "
-                "or let its TTL do so",
-                target.branch_id,
-            )
-            return
-        hook = hook or self.hook
-        pid, bid = target.project_id, target.branch_id
-        try:
-            if not target.created:
-                branch = hook.get_branch(bid, project_id=pid)
-                if context is None or "ti" not in context or not made_by_task(branch, context["ti"]):
-                    self.log.info(
-                        "The task failed; branch %r (%s) was adopted, not created by this task: "
-                        "left as it is",
-                        branch.name,
-                        bid,
-                    )
-                    return
-            deadline = time.time() + CLEANUP_TIMEOUT
-            operations = self.send(
-                lambda: hook.delete_branch(bid, project_id=pid),
-                project_id=pid,
-                deadline=deadline,
-                defer=False,
-                hook=hook,
-            )
-            waited = hook.wait_for_operations(
-                operations,
-                project_id=pid,
-                deadline=deadline,
-                poll_interval=self.poll_interval,
-            )
-        except JamboNotFoundError:
-            self.log.info("The task failed; branch %s is already gone", bid)
-            return
-        except JamboError as err:
-            self.log.error(
-                "The task failed, and deleting branch %s (created by this task) failed too: %s. "
-                "Delete it by hand; its TTL, if it has one, deletes it eventually",
-                bid,
-                err,
-            )
-            return
-        self.console_target = None  # no link to a branch that is gone
-        if waited.succeeded:
-            self.log.warning("The task failed: deleted branch %s, which it had created", bid)
-        else:
-            self.log.error(
-                "The task failed: deleting branch %s (created by this task) was sent, but %s",
-                bid,
-                waited.message,
-            )
 
     def _check_result(self, branch: Branch, parent: Branch | None) -> None:
         if branch.name != self.branch_name:
@@ -500,11 +305,11 @@ class JamboCreateBranchOperator(JamboBaseOperator):
         branch = creation.branch
         endpoint: Endpoint | None = creation.read_write_endpoint or next(iter(creation.endpoints), None)
         if endpoint is None and self.compute_type is not None and not creation.created:
-            endpoints = self.hook.list_endpoints(project_id, branch_id=branch.id)
+            endpoints = self.hook.computes.list(project_id, branch_id=branch.id)
             endpoint = next((ep for ep in endpoints if ep.type == "read_write"), next(iter(endpoints), None))
         databases: list[Database] = list(creation.databases)
         if not databases:
-            databases = list(self.hook.list_databases(branch.id, project_id=project_id))
+            databases = list(self.hook.databases.list(branch.id, project_id=project_id))
         database = _pick_database(databases, self.database)
         return {
             "project_id": project_id,
@@ -566,7 +371,7 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         hook = self.hook
         project_id = self.resolved_project_id()
         try:
-            branch, children = hook.resolve_branch_with_children(ref, project_id=project_id)
+            branch, children = hook.branches.resolve_with_children(ref, project_id=project_id)
         except JamboBranchNotFound:
             self.log.info("Branch %r does not exist in project %s: nothing to delete", ref, project_id)
             return {"project_id": project_id, "branch_id": None, "branch_name": None, "deleted": False}
@@ -586,12 +391,12 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
             # Only reached with allow_protected=True; the service deletes no protected branch.
             self.log.warning("Unprotecting branch %r (%s) to delete it", branch.name, branch.id)
             unprotect = self.send(
-                lambda: hook.update_branch(branch.id, project_id=project_id, protected=False),
+                lambda: hook.branches.update(branch.id, project_id=project_id, protected=False),
                 project_id=project_id,
             )
             operations.extend(unprotect.operations)
         operations.extend(
-            self.send(lambda: hook.delete_branch(branch.id, project_id=project_id), project_id=project_id)
+            self.send(lambda: hook.branches.delete(branch.id, project_id=project_id), project_id=project_id)
         )
         self.log.info("Deleting branch %r (%s)", branch.name, branch.id)
         result: DeletedBranchResult = {
@@ -666,12 +471,12 @@ class JamboResetBranchOperator(JamboBaseOperator):
         source_ts = self.source_timestamp
         hook = self.hook
         project_id = self.resolved_project_id()
-        branch = hook.resolve_branch(ref, project_id=project_id)
+        branch = hook.branches.resolve(ref, project_id=project_id)
         refuse_guarded(branch, action="reset", allow_protected=self.allow_protected)
         if self.source:
-            source = hook.resolve_branch(self.source, project_id=project_id)
+            source = hook.branches.resolve(self.source, project_id=project_id)
         elif branch.parent_id:
-            source = hook.get_branch(branch.parent_id, project_id=project_id)
+            source = hook.branches.get(branch.parent_id, project_id=project_id)
         else:
             raise JamboRefusedError(
                 f"branch {branch.name!r} ({branch.id}) has no parent; name a source to reset from"
@@ -689,14 +494,14 @@ class JamboResetBranchOperator(JamboBaseOperator):
             # Set before the restore: a reset from the parent re-applies the (new) TTL interval, and
             # an update right after it would collide with the restore's operations (423).
             update = self.send(
-                lambda: hook.update_branch(
+                lambda: hook.branches.update(
                     branch.id, project_id=project_id, expires_at=format_timestamp(expires)
                 ),
                 project_id=project_id,
             )
             operations.extend(update.operations)
         mutation = self.send(
-            lambda: hook.restore_branch(
+            lambda: hook.branches.restore(
                 branch.id,
                 source_branch_id=source.id,
                 source_lsn=self.source_lsn,

@@ -9,10 +9,10 @@ flight. Passwords are never stored in ``raw`` and never shown in a ``repr``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypedDict, TypeVar, get_args
+from typing import Any, Generic, TypeVar
 
 from airflow_provider_jambo.rules import SCHEMA_ONLY, parse_rfc3339
 
@@ -430,103 +430,6 @@ class ProjectCreation:
         )
 
 
-# --- what the operators and the trigger hand on (XCom values, trigger events) -------------------
-
-OperationEventStatus = Literal["success", "failed", "timeout", "error"]
-
-
-class OperationEvent(TypedDict):
-    """The one event :class:`~airflow_provider_jambo.triggers.operation.JamboOperationTrigger`
-    yields, and what ``execute_complete`` reads back (:func:`parse_operation_event`)."""
-
-    status: OperationEventStatus
-    operation_ids: list[str]
-    message: str
-
-
-def operation_event(status: str, operation_ids: Sequence[str], message: str) -> OperationEvent:
-    return {"status": _event_status(status), "operation_ids": list(operation_ids), "message": message}
-
-
-def _event_status(value: object) -> OperationEventStatus:
-    for status in get_args(OperationEventStatus):
-        if value == status:
-            return status
-    return "error"
-
-
-def parse_operation_event(event: Mapping[str, Any]) -> OperationEvent:
-    """A trigger event as received (it went through the metadata database): an unknown status is
-    an ``error``, ids are strings, the message is text."""
-    return operation_event(
-        str(event.get("status")),
-        [str(op_id) for op_id in event.get("operation_ids") or []],
-        str(event.get("message") or ""),
-    )
-
-
-class BranchResult(TypedDict):
-    """XCom of JamboCreateBranchOperator (never a password or a connection URI)."""
-
-    project_id: str
-    branch_id: str
-    branch_name: str
-    parent_id: str | None
-    created: bool
-    endpoint_id: str | None
-    host: str | None
-    pooler_host: str | None
-    database: str | None
-    role: str | None
-    expires_at: str | None
-
-
-class AnonymizedBranchResult(BranchResult):
-    """XCom of JamboCreateAnonymizedBranchOperator: the create's, plus how many columns are masked."""
-
-    masked_columns: int
-
-
-class DeletedBranchResult(TypedDict):
-    """XCom of JamboDeleteBranchOperator; ``branch_id`` None when there was nothing to delete."""
-
-    project_id: str
-    branch_id: str | None
-    branch_name: str | None
-    deleted: bool
-
-
-class ResetBranchResult(TypedDict):
-    """XCom of JamboResetBranchOperator."""
-
-    project_id: str
-    branch_id: str
-    branch_name: str
-    source_id: str
-    expires_at: str | None
-
-
-class ComputeResult(TypedDict, total=False):
-    """XCom of the compute operators (``created`` only from JamboCreateComputeOperator)."""
-
-    project_id: str
-    branch_id: str | None
-    endpoint_id: str
-    type: str
-    host: str | None
-    pooler_host: str | None
-    created: bool
-
-
-class DeletedComputeResult(TypedDict):
-    """XCom of JamboDeleteComputeOperator; ``branch_id`` None when the compute was already gone."""
-
-    project_id: str
-    branch_id: str | None
-    endpoint_id: str
-    deleted: bool
-
-
 __all__ = [
     "FAILURE_STATUSES",
     "IN_FLIGHT_STATUSES",
@@ -536,23 +439,15 @@ __all__ = [
     "UNSET",
     "Branch",
     "BranchCreation",
-    "BranchResult",
-    "ComputeResult",
     "ConnectionDetails",
     "Database",
-    "DeletedBranchResult",
-    "DeletedComputeResult",
     "Endpoint",
     "Mutation",
     "Operation",
-    "OperationEvent",
     "OperationStatus",
     "Project",
     "ProjectCreation",
-    "ResetBranchResult",
     "Role",
-    "operation_event",
     "parse_datetime",
-    "parse_operation_event",
     "parse_operations",
 ]

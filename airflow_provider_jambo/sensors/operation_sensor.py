@@ -34,7 +34,6 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_jambo.exceptions import JamboConfigError
-from airflow_provider_jambo.operators.base import in_flight_operations
 from airflow_provider_jambo.rules import (
     DEFAULT_CONN_ID,
     check_id,
@@ -126,8 +125,8 @@ class JamboOperationSensor(BaseSensorOperator):
                 project_id = self._project_id()
                 branch_id = None
                 if self.branch:
-                    branch_id = self.hook.resolve_branch(self.branch, project_id=project_id).id
-                ops = in_flight_operations(self.hook, project_id, branch_id=branch_id)
+                    branch_id = self.hook.branches.resolve(self.branch, project_id=project_id).id
+                ops = self.hook.operations.in_flight(project_id, branch_id=branch_id)
                 self._targets = [op.id for op in ops]
                 where = f"branch {self.branch!r}" if self.branch else f"project {project_id}"
                 self.log.info("Operations in flight on %s: %s", where, self._targets or "none")
@@ -142,8 +141,8 @@ class JamboOperationSensor(BaseSensorOperator):
         if not ids:
             return []
         deadline = time.time() + self.timeout
-        from airflow_provider_jambo.triggers.base import settle_deadline
-        from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+        from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
+        from airflow_provider_jambo.triggers.wait_trigger import settle_deadline
 
         self.defer(
             trigger=JamboOperationTrigger(
@@ -164,7 +163,7 @@ class JamboOperationSensor(BaseSensorOperator):
         if not ids:
             return PokeReturnValue(is_done=True, xcom_value=[])
         # One list call serves all of them (the hook's polling rules), not one read each.
-        ops = self.hook.get_operations(ids, project_id=self._project_id())
+        ops = self.hook.operations.get_many(ids, project_id=self._project_id())
         from airflow_provider_jambo.hooks.waiting import evaluate
 
         result = evaluate(ops)
@@ -190,7 +189,7 @@ class JamboOperationSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[str]:
         """Resume after the trigger (``resume_execution`` maps failures to skips under soft_fail)."""
-        from airflow_provider_jambo.models import parse_operation_event
+        from airflow_provider_jambo.triggers.events import parse_operation_event
 
         parsed = parse_operation_event(event)
         status, message, ids = parsed["status"], parsed["message"], parsed["operation_ids"]

@@ -1,6 +1,6 @@
 """JamboAnonymizationTrigger: waits in the triggerer until a branch's anonymization has ended.
 
-Its kwargs, hook, error event and settle hold are ``triggers/base.py``'s. The rules are
+Its kwargs, hook, error event and settle hold are ``triggers/wait_trigger.py``'s. The rules are
 ``hooks/anonymization.py``'s (the sync path's too). One event:
 
 ``{"status": "success" | "failed" | "timeout" | "error", "branch_id": str, "state": str, "message": str}``
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.triggers.base import JamboWaitTrigger
+from airflow_provider_jambo.triggers.wait_trigger import JamboWaitTrigger
 
 
 class JamboAnonymizationTrigger(JamboWaitTrigger):
@@ -19,7 +19,7 @@ class JamboAnonymizationTrigger(JamboWaitTrigger):
 
     :param branch_id: the anonymized branch.
 
-    The other arguments are :class:`~airflow_provider_jambo.triggers.base.JamboWaitTrigger`'s
+    The other arguments are :class:`~airflow_provider_jambo.triggers.wait_trigger.JamboWaitTrigger`'s
     (``jambo_conn_id``, ``project_id``, ``deadline``, ``poll_interval``, ``retry_policy``,
     ``not_before``).
     """
@@ -42,7 +42,7 @@ class JamboAnonymizationTrigger(JamboWaitTrigger):
         return self._payload("error", "", message)
 
     async def _wait(self, hook: JamboHook) -> dict[str, Any]:
-        result = await hook.await_anonymization(
+        result = await hook.anonymization.wait_async(
             self.branch_id,
             project_id=self.project_id,
             deadline=self.deadline,

@@ -1,7 +1,7 @@
 """``JamboBranchSQLOperator``: ``SQLExecuteQueryOperator`` on a branch created earlier in the DAG.
 
-Needs the ``postgres`` extra. See :mod:`airflow_provider_jambo.hooks.sql` for how the connection is
-built at run time without a password in XCom or rendered fields.
+Needs the ``postgres`` extra. See :mod:`airflow_provider_jambo.hooks.branch_postgres` for how the
+connection is built at run time without a password in XCom or rendered fields.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.rules import DEFAULT_CONN_ID, is_known
 
 if importlib.util.find_spec("airflow.providers.postgres") is None:
-    # Fail the DAG file now, with hooks/sql.py's message saying what to install.
-    import airflow_provider_jambo.hooks.sql  # noqa: F401
+    # Fail the DAG file now, with hooks/branch_postgres.py's message saying what to install.
+    import airflow_provider_jambo.hooks.branch_postgres  # noqa: F401
 
 if TYPE_CHECKING:
     # The postgres provider (and psycopg, ~50 ms) is imported when the task runs, not at parse.
-    from airflow_provider_jambo.hooks.sql import JamboPostgresHook
+    from airflow_provider_jambo.hooks.branch_postgres import JamboPostgresHook
 
 __all__ = ["JamboBranchSQLOperator"]
 
@@ -77,7 +77,7 @@ class JamboBranchSQLOperator(SQLExecuteQueryOperator):
 
     @cached_property
     def _branch_hook(self) -> JamboPostgresHook:
-        from airflow_provider_jambo.hooks.sql import JamboPostgresHook
+        from airflow_provider_jambo.hooks.branch_postgres import JamboPostgresHook
 
         return JamboPostgresHook(
             branch=self.branch,

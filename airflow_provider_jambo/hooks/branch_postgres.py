@@ -8,8 +8,8 @@ stored in XCom, in a rendered template field, or in the metadata database.
 
 Three ways in, from most to least Airflow-native:
 
-* ``JamboBranchSQLOperator`` (``airflow_provider_jambo.operators.sql``): ``SQLExecuteQueryOperator``
-  with ``branch=create_branch.output`` instead of a ``conn_id``.
+* ``JamboBranchSQLOperator`` (``airflow_provider_jambo.operators.branch_sql_operator``):
+  ``SQLExecuteQueryOperator`` with ``branch=create_branch.output`` instead of a ``conn_id``.
 * ``JamboPostgresHook(branch=...)``: a ``PostgresHook`` for ``@task`` code (``get_records``,
   ``run``, ``get_conn`` for a raw psycopg connection, ``insert_rows``, ...).
 * ``get_branch_connection(branch)``: the Airflow ``Connection`` itself, for any other client.
@@ -96,7 +96,7 @@ def get_branch_connection(
     target = BranchTarget.from_value(branch, **overrides)
     api = hook or JamboHook(jambo_conn_id=jambo_conn_id)
     try:
-        uri = api.get_connection_uri(
+        uri = api.branches.connection_uri(
             branch_id=target.branch_id,
             database=target.database,
             role=target.role,

@@ -3,7 +3,7 @@
 - The hook is built lazily in ``execute`` (never in ``__init__``): parsing a DAG makes no connection
   lookup and no API call.
 - Waiting for the operations a call started, either here (``wait_for_completion``) or deferred to
-  :class:`~airflow_provider_jambo.triggers.operation.JamboOperationTrigger` (``deferrable``).
+  :class:`~airflow_provider_jambo.triggers.operation_trigger.JamboOperationTrigger` (``deferrable``).
 - The operator owns its deadline (``timeout``): the trigger reports a timeout and the operator fails
   with a clear message, instead of ``execution_timeout`` killing the task (which would skip cleanup).
   One deadline per task run covers its waits for a locked project and for its own operations.
@@ -13,16 +13,15 @@
   3-second operations clear of an Airflow race where a trigger firing before the worker has
   reported the deferral gets the task marked failed (apache/airflow#72716, #71580, #67287).
 - A locked project (423) is a queue, not a failure: every change is sent through :meth:`send`, which
-  waits until the project's operations in flight are done (``triggers/project.py``; in the triggerer
-  when deferrable, after the same inline grace) and sends again, until the deadline.
+  waits until the project's operations in flight are done (``hooks/project_lock.py``; in the
+  triggerer when deferrable, after the same inline grace) and sends again, until the deadline.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -51,54 +50,18 @@ from airflow_provider_jambo.rules import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_jambo.api_models import Operation
     from airflow_provider_jambo.hooks.jambo import JamboHook
-    from airflow_provider_jambo.models import Operation
 
-#: An operator's XCom result (a TypedDict of ``models.py``, or a plain dict).
+#: An operator's XCom result (a TypedDict of ``operators/results.py``, or a plain dict).
 ResultT = TypeVar("ResultT", bound=Mapping[str, Any])
 #: Default time the operator waits for its operations (seconds).
 DEFAULT_TIMEOUT = 30 * 60.0
-#: How far back to look for operations still in flight (the list is newest first; older ones are done).
-IN_FLIGHT_LOOKBACK = timedelta(days=1)
 #: Inline wait before a deferrable operator defers (seconds): longer than Airflow's deferral round
 #: trip (~5 s: the task supervisor reaps the deferred process at its next heartbeat).
 DEFAULT_DEFER_GRACE = 10.0
-#: Longest pause (seconds, jittered) between "the project is unlocked" and sending again, so the
-#: runs queued on one project do not all send at the same instant.
-LOCKED_RESEND_MAX_WAIT = 2.0
 
 T = TypeVar("T")
-
-
-def in_flight_operations(
-    hook: JamboHook,
-    project_id: str,
-    *,
-    branch_id: str | None = None,
-    endpoint_id: str | None = None,
-    since: datetime | None = None,
-) -> list[Operation]:
-    """Operations of a project (optionally of one branch or endpoint) still pending.
-
-    Pending is :attr:`Operation.is_pending` (``failed`` with a ``retry_at`` included).
-
-    The list is read newest first and stops at the first operation older than ``since`` (default:
-    one day ago), so a project with a long history costs a page or two, not all of them.
-    Returned oldest first (the order they were started).
-    """
-    since = since or datetime.now(UTC) - IN_FLIGHT_LOOKBACK
-    found: list[Operation] = []
-    for op in hook.list_operations(project_id):
-        if op.created_at is not None and op.created_at < since:
-            break
-        if branch_id is not None and op.branch_id != branch_id:
-            continue
-        if endpoint_id is not None and op.endpoint_id != endpoint_id:
-            continue
-        if op.is_pending:
-            found.append(op)
-    found.reverse()
-    return found
 
 
 class JamboBaseOperator(BaseOperator):
@@ -187,9 +150,15 @@ class JamboBaseOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> JamboHook:
-        from airflow_provider_jambo.hooks.jambo import QueueingHook
+        return self.make_hook()
 
-        return QueueingHook(jambo_conn_id=self.jambo_conn_id)
+    def make_hook(self) -> JamboHook:
+        """A hook for this task: a change refused with 423 is raised at once, as :meth:`send`
+        waits for the project itself (``hooks/project_lock.py``)."""
+        from airflow_provider_jambo.hooks.jambo import JamboHook
+        from airflow_provider_jambo.hooks.project_lock import OnLocked
+
+        return JamboHook(jambo_conn_id=self.jambo_conn_id, on_locked=OnLocked.RAISE)
 
     def run_deadline(self) -> float:
         """The absolute deadline (epoch seconds) of this task run's waits: ``timeout`` from its start."""
@@ -235,13 +204,21 @@ class JamboBaseOperator(BaseOperator):
             project_id,
             err.message,
         )
-        from airflow_provider_jambo.triggers.base import settle_deadline
-        from airflow_provider_jambo.triggers.project import JamboProjectIdleTrigger, wait_until_idle
+        from airflow_provider_jambo.hooks.project_lock import resend_jitter, wait_until_idle
+        from airflow_provider_jambo.triggers.project_idle_trigger import JamboProjectIdleTrigger
+        from airflow_provider_jambo.triggers.wait_trigger import settle_deadline
 
-        waited = wait_until_idle(hook, project_id, deadline=inline_until, poll_interval=self.poll_interval)
+        waited = wait_until_idle(
+            hook.request,
+            lambda operations: hook.operations.wait(
+                operations, project_id=project_id, deadline=inline_until, poll_interval=self.poll_interval
+            ),
+            project_id,
+            deadline=inline_until,
+            clock=hook.clock,
+        )
         if waited.succeeded:
-            # Others queued on this project were woken by the same finish: spread the re-sends.
-            hook.sleep(random.uniform(0.0, LOCKED_RESEND_MAX_WAIT))
+            hook.sleep(resend_jitter())
             return
         if deferring and time.time() < deadline:
             self.log.info("Project %s still busy: deferring until it is unlocked", project_id)
@@ -314,15 +291,15 @@ class JamboBaseOperator(BaseOperator):
         if self.deferrable and self.defer_grace_seconds > 0:
             # Most operations take seconds: finish them here rather than through a deferral.
             grace_end = min(deadline, time.time() + self.defer_grace_seconds)
-            waited = self.hook.wait_for_operations(
+            waited = self.hook.operations.wait(
                 operations, project_id=project_id, deadline=grace_end, poll_interval=self.poll_interval
             )
             if waited.status != "timeout" or grace_end >= deadline:
                 self._finish(waited.status, ids, waited.message, result)
                 return result
         if self.deferrable:
-            from airflow_provider_jambo.triggers.base import settle_deadline
-            from airflow_provider_jambo.triggers.operation import JamboOperationTrigger
+            from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
+            from airflow_provider_jambo.triggers.wait_trigger import settle_deadline
 
             self.log.info("Deferring until operations %s finish (timeout %.0f s)", ids, self.timeout)
             self.push_early(context, result)
@@ -341,7 +318,7 @@ class JamboBaseOperator(BaseOperator):
                 kwargs={"result": result},
             )
         self.log.info("Waiting for operations %s (timeout %.0f s)", ids, self.timeout)
-        waited = self.hook.wait_for_operations(
+        waited = self.hook.operations.wait(
             operations, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
         )
         self._finish(waited.status, ids, waited.message, result)
@@ -351,7 +328,7 @@ class JamboBaseOperator(BaseOperator):
         self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
     ) -> Mapping[str, Any] | None:
         """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
-        from airflow_provider_jambo.models import parse_operation_event
+        from airflow_provider_jambo.triggers.events import parse_operation_event
 
         parsed = parse_operation_event(event)
         return self._finish(

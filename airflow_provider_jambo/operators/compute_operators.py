@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_jambo.exceptions import JamboConfigError, JamboNotFoundError, JamboRefusedError
-from airflow_provider_jambo.operators.base import JamboBaseOperator, in_flight_operations
+from airflow_provider_jambo.operators.base_operator import JamboBaseOperator
 from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
     check_choice,
@@ -22,13 +22,8 @@ from airflow_provider_jambo.rules import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_jambo.models import (
-        ComputeResult,
-        DeletedComputeResult,
-        Endpoint,
-        Mutation,
-        Operation,
-    )
+    from airflow_provider_jambo.api_models import Endpoint, Mutation, Operation
+    from airflow_provider_jambo.operators.results import ComputeResult, DeletedComputeResult
 
 
 def endpoint_result(project_id: str, endpoint: Endpoint, *, created: bool | None = None) -> ComputeResult:
@@ -84,10 +79,10 @@ class JamboCreateComputeOperator(JamboBaseOperator):
         ref = self.reference("branch", "branch_id")
         hook = self.hook
         project_id = self.resolved_project_id()
-        branch = hook.resolve_branch(ref, project_id=project_id)
+        branch = hook.branches.resolve(ref, project_id=project_id)
         if self.compute_type == "read_write":
             existing = [
-                ep for ep in hook.list_endpoints(project_id, branch_id=branch.id) if ep.type == "read_write"
+                ep for ep in hook.computes.list(project_id, branch_id=branch.id) if ep.type == "read_write"
             ]
             if existing:
                 endpoint = existing[0]
@@ -100,11 +95,11 @@ class JamboCreateComputeOperator(JamboBaseOperator):
                 self.log.info(
                     "Branch %s already has read_write compute %s: adopting it", branch.id, endpoint.id
                 )
-                operations = in_flight_operations(hook, project_id, endpoint_id=endpoint.id)
+                operations = hook.operations.in_flight(project_id, endpoint_id=endpoint.id)
                 result = endpoint_result(project_id, endpoint, created=False)
                 return self.wait_for(context, project_id=project_id, operations=operations, result=result)
         mutation = self.send(
-            lambda: hook.create_endpoint(
+            lambda: hook.computes.create(
                 branch.id,
                 project_id=project_id,
                 type=self.compute_type,
@@ -143,7 +138,7 @@ class JamboDeleteComputeOperator(JamboBaseOperator):
         hook = self.hook
         project_id = self.resolved_project_id()
         try:
-            endpoint = hook.get_endpoint(endpoint_id, project_id=project_id)
+            endpoint = hook.computes.get(endpoint_id, project_id=project_id)
         except JamboNotFoundError:
             self.log.info(
                 "Compute %s does not exist in project %s: nothing to delete", endpoint_id, project_id
@@ -155,7 +150,7 @@ class JamboDeleteComputeOperator(JamboBaseOperator):
                 "deleted": False,
             }
         operations: list[Operation] = self.send(
-            lambda: hook.delete_endpoint(endpoint.id, project_id=project_id), project_id=project_id
+            lambda: hook.computes.delete(endpoint.id, project_id=project_id), project_id=project_id
         )
         self.log.info("Deleting compute %s of branch %s", endpoint.id, endpoint.branch_id)
         result: DeletedComputeResult = {
@@ -197,7 +192,7 @@ class JamboStartComputeOperator(_EndpointActionOperator):
     action = "Starting"
 
     def _call(self, endpoint_id: str, project_id: str) -> Mutation[Endpoint]:
-        return self.hook.start_endpoint(endpoint_id, project_id=project_id)
+        return self.hook.computes.start(endpoint_id, project_id=project_id)
 
 
 class JamboSuspendComputeOperator(_EndpointActionOperator):
@@ -206,4 +201,4 @@ class JamboSuspendComputeOperator(_EndpointActionOperator):
     action = "Suspending"
 
     def _call(self, endpoint_id: str, project_id: str) -> Mutation[Endpoint]:
-        return self.hook.suspend_endpoint(endpoint_id, project_id=project_id)
+        return self.hook.computes.suspend(endpoint_id, project_id=project_id)

@@ -1,6 +1,6 @@
 """JamboOperationTrigger: waits in the triggerer for Jambo operations to finish.
 
-Its kwargs, hook, error event and settle hold are ``triggers/base.py``'s. The
+Its kwargs, hook, error event and settle hold are ``triggers/wait_trigger.py``'s. The
 waiting rules (what counts as done, failed, when to poll) are the hook's (``hooks/waiting.py``), the
 same as the synchronous path's. It yields exactly one event:
 
@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_provider_jambo.api_models import Operation
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.models import Operation, operation_event
-from airflow_provider_jambo.triggers.base import (
+from airflow_provider_jambo.triggers.events import operation_event
+from airflow_provider_jambo.triggers.wait_trigger import (
     DEFERRAL_SETTLE_SECONDS,
     JamboWaitTrigger,
     settle_deadline,
@@ -36,7 +37,7 @@ class JamboOperationTrigger(JamboWaitTrigger):
         to be done, so the first look is then rather than a guess; ids without one are polled as
         usual. Statuses only move forward, so a triggerer restarted long after still waits right.
 
-    The other arguments are :class:`~airflow_provider_jambo.triggers.base.JamboWaitTrigger`'s
+    The other arguments are :class:`~airflow_provider_jambo.triggers.wait_trigger.JamboWaitTrigger`'s
     (``jambo_conn_id``, ``project_id``, ``deadline``, ``poll_interval``, ``retry_policy``,
     ``not_before``).
     """
@@ -64,7 +65,7 @@ class JamboOperationTrigger(JamboWaitTrigger):
 
     async def _wait(self, hook: JamboHook) -> dict[str, Any]:
         seen = {op.id: op for op in map(Operation.from_api, self.operations or ())}
-        result = await hook.await_operations(
+        result = await hook.operations.wait_async(
             [seen.get(op_id, op_id) for op_id in self.operation_ids],
             project_id=self.project_id,
             deadline=self.deadline,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_jambo.exceptions import (
@@ -24,15 +23,15 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationFailedError,
     JamboOperationTimeoutError,
 )
-from airflow_provider_jambo.masking import MaskingRule, check_masking_rules
-from airflow_provider_jambo.operators.branch import JamboCreateBranchOperator
+from airflow_provider_jambo.masking_rules import MaskingRule, check_masking_rules
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_jambo.hooks.anonymization import AnonymizationResult
-    from airflow_provider_jambo.hooks.jambo import JamboHook
-    from airflow_provider_jambo.models import AnonymizedBranchResult
+    from airflow_provider_jambo.create_branch_request import CreateBranchRequest
+    from airflow_provider_jambo.hooks.resources.anonymization import AnonymizationResult
+    from airflow_provider_jambo.operators.results import AnonymizedBranchResult
 
 
 class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
@@ -69,16 +68,21 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
         if self._known(masking_rules):
             check_masking_rules(masking_rules)
 
-    @cached_property
-    def hook(self) -> JamboHook:
-        from airflow_provider_jambo.hooks.jambo import AnonymizingHook
+    def create_request(self, context: Context) -> CreateBranchRequest:
+        """The create operator's request, made an anonymized create by the masking rules (its
+        get-or-create's creates too)."""
+        from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 
-        return AnonymizingHook(self.jambo_conn_id, rules=check_masking_rules(self.masking_rules))
+        # Checked there (a rendered value that is not a list of rules is refused), before any call.
+        rules = cast("Sequence[Mapping[str, Any]]", self.masking_rules)
+        return CreateBranchRequest(
+            **self.create_request_fields(context), masking_rules=rules, start_anonymization=True
+        )
 
     # -- the create, then the anonymization ---------------------------------------------------------
 
     def execute(self, context: Context) -> AnonymizedBranchResult:
-        check_masking_rules(self.masking_rules)  # rendered now: before any API call
+        # The rendered rules are checked with the rest of the create (create_request), before any call.
         result = super().execute(context)  # creates, waits for its operations (or defers)
         # The create's all-or-nothing covers the anonymization too: a branch whose masking failed
         # may hold unmasked data, so the branch this task created is deleted before the task fails.
@@ -97,7 +101,7 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
         self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
     ) -> AnonymizedBranchResult:
         """After the anonymization (deferred): the trigger's event decides."""
-        from airflow_provider_jambo.hooks.anonymization import AnonymizationResult
+        from airflow_provider_jambo.hooks.resources.anonymization import AnonymizationResult
 
         result = self._result_after_deferral(context, result)
         if event.get("status") == "error":
@@ -111,8 +115,8 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
         if not result.get("created"):
             self._prepare_adopted(project_id, branch_id, result)
         if self.deferrable:
-            from airflow_provider_jambo.triggers.anonymized import JamboAnonymizationTrigger
-            from airflow_provider_jambo.triggers.base import settle_deadline
+            from airflow_provider_jambo.triggers.anonymization_trigger import JamboAnonymizationTrigger
+            from airflow_provider_jambo.triggers.wait_trigger import settle_deadline
 
             self.log.info("Deferring until branch %s is anonymized (timeout %.0f s)", branch_id, self.timeout)
             self.defer(
@@ -129,7 +133,7 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
                 kwargs={"result": result},
             )
         self.log.info("Waiting until branch %s is anonymized (timeout %.0f s)", branch_id, self.timeout)
-        waited = self.hook.wait_for_anonymization(
+        waited = self.hook.anonymization.wait(
             branch_id, project_id=project_id, timeout=self.timeout, poll_interval=self.poll_interval
         )
         return self._finish_anonymization(waited, result)
@@ -139,7 +143,7 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
         hook = self.hook
         name = result.get("branch_name")
         try:
-            status = hook.get_anonymized_status(branch_id, project_id=project_id)
+            status = hook.anonymization.get_status(branch_id, project_id=project_id)
         except JamboAPIError as err:
             if err.status not in (400, 404):
                 raise
@@ -148,26 +152,26 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
                 "data is not masked and it is not handed downstream; delete it or use another branch_name"
             ) from err
         rules = check_masking_rules(self.masking_rules)
-        current = hook.get_masking_rules(branch_id, project_id=project_id)
+        current = hook.anonymization.get_masking_rules(branch_id, project_id=project_id)
         if set(current) == set(rules) and status.state not in ("error", "initialized"):
             self.log.info("Adopting anonymized branch %r (%s): %s", name, branch_id, status.describe())
             return
         if set(current) != set(rules):
             self.log.info("Branch %r (%s) has other masking rules: replacing them", name, branch_id)
-            hook.update_masking_rules(branch_id, rules, project_id=project_id)
+            hook.anonymization.update_masking_rules(branch_id, rules, project_id=project_id)
         if status.state == "anonymizing":
-            hook.wait_for_anonymization(
+            hook.anonymization.wait(
                 branch_id, project_id=project_id, timeout=self.timeout, poll_interval=self.poll_interval
             )
         self.log.info("Starting the anonymization of branch %r (%s)", name, branch_id)
-        hook.start_anonymization(branch_id, project_id=project_id)
+        hook.anonymization.start(branch_id, project_id=project_id)
 
     def _finish_anonymization(
         self, waited: AnonymizationResult, result: Mapping[str, Any] | None
     ) -> AnonymizedBranchResult:
         if waited.status == "success" and result is not None:
             self.log.info("%s", waited.message)
-            status = self.hook.get_anonymized_status(
+            status = self.hook.anonymization.get_status(
                 str(result["branch_id"]), project_id=str(result["project_id"])
             )
             return cast("AnonymizedBranchResult", {**result, "masked_columns": status.masked_columns})

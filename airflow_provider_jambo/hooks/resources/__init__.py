@@ -1,0 +1,1 @@
+"""The hook's resource groups (``hook.branches``, ``hook.computes``, ...), one module each."""
