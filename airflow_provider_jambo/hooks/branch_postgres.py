@@ -154,6 +154,23 @@ class JamboPostgresHook(PostgresHook):
     def connection(self, value: Connection) -> None:
         self._connection = value
 
+    @property
+    def connection_resolved(self) -> bool:
+        """Whether the connection was already built (asked of the API) by this hook."""
+        return self._connection is not None
+
+    def get_connection(self, conn_id: str | None) -> Connection:
+        """This hook's own connection for its own conn id; any other id the usual way.
+
+        The conn id names a connection that exists only in this object, so no secrets backend knows
+        it. Code that asks for it by id gets it from here: above all the OpenLineage listener, which
+        extracts lineage in a forked process where a connection lookup cannot reach the task's
+        supervisor and blocks until the listener's timeout kills it.
+        """
+        if conn_id == self.postgres_conn_id:
+            return self.connection
+        return super().get_connection(conn_id)
+
     def __repr__(self) -> str:
         # Coordinates only: the connection (with its password) stays out of any repr.
         return (

@@ -22,6 +22,9 @@ if importlib.util.find_spec("airflow.providers.postgres") is None:
     import airflow_provider_jambo.hooks.branch_postgres  # noqa: F401
 
 if TYPE_CHECKING:
+    # The OpenLineage provider is optional; its classes are imported when lineage is extracted.
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
     # The postgres provider (and psycopg, ~50 ms) is imported when the task runs, not at parse.
     from airflow_provider_jambo.hooks.branch_postgres import JamboPostgresHook
 
@@ -90,3 +93,25 @@ class JamboBranchSQLOperator(SQLExecuteQueryOperator):
 
     def get_db_hook(self) -> JamboPostgresHook:
         return self._branch_hook
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage | None:
+        """The SQL alone until the task has connected; the datasets once it has.
+
+        The OpenLineage listener calls this in a forked process: before ``execute`` (the START
+        event), and after it through ``get_openlineage_facets_on_complete``. Before ``execute`` the
+        branch's connection is not built yet, and building it there would look up the Jambo API
+        connection and call the API from a process that can reach neither promptly. So the START
+        event carries the SQL, and the COMPLETE event (the connection built by ``execute`` is in
+        the forked copy of this object) names the inputs and outputs on the branch's endpoint.
+        """
+        if self._branch_hook.connection_resolved:
+            return super().get_openlineage_facets_on_start()
+        try:
+            from airflow.providers.common.compat.openlineage.facet import SQLJobFacet
+            from airflow.providers.openlineage.extractors import OperatorLineage
+            from airflow.providers.openlineage.sqlparser import SQLParser
+        except ImportError:
+            return None
+        statements = [self.sql] if isinstance(self.sql, str) else list(self.sql or [])
+        query = SQLParser.normalize_sql([s for s in statements if isinstance(s, str) and s.strip()])
+        return OperatorLineage(job_facets={"sql": SQLJobFacet(query=query)} if query else {})

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from airflow.providers.common.compat.sdk import redact
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, redact
 
 from airflow_provider_jambo.hooks.branch_postgres import JamboPostgresHook, get_branch_connection
 from airflow_provider_jambo.hooks.jambo import JamboHook
@@ -147,3 +147,52 @@ def test_password_is_masked_and_never_logged(main_uri: str, caplog: pytest.LogCa
     JamboBranchSQLOperator(task_id="q", branch=branch, sql="SELECT 1").execute(context())
     assert conn.password not in caplog.text
     assert "sql-test-key" not in caplog.text
+
+
+def _uri_requests(emulator: JamboEmulator) -> int:
+    return sum(1 for r in emulator.requests() if r["path"].endswith("/connection_uri"))
+
+
+def test_the_hook_answers_lookups_of_its_own_conn_id_from_the_connection_it_built(
+    emulator: JamboEmulator, main_uri: str
+) -> None:
+    """OpenLineage (and SQLExecuteQueryOperator's lineage) asks ``hook.get_connection(conn_id)`` for
+    the hook's in-memory id, which no secrets backend knows: the hook answers from itself."""
+    branch = create_branch("sql-own-id")
+    hook = JamboPostgresHook(branch=branch)
+    emulator.clear_requests()
+    first = hook.get_connection(hook.postgres_conn_id)
+    assert hook.connection_resolved
+    again = hook.get_connection(hook.postgres_conn_id)
+    assert again is first
+    assert _uri_requests(emulator) == 1  # built once, from the API
+    assert first.host == branch["host"]
+    # Another id is still a lookup (here one that does not exist).
+    with pytest.raises(AirflowNotFoundException, match="some_other_conn"):
+        hook.get_connection("some_other_conn")
+
+
+def test_sql_lineage_before_the_task_connects_asks_nothing_and_names_the_sql(
+    emulator: JamboEmulator, main_uri: str
+) -> None:
+    pytest.importorskip("airflow.providers.openlineage")
+    branch = create_branch("sql-lineage")
+    op = JamboBranchSQLOperator(task_id="q", branch=branch, sql="CREATE TABLE t2 AS SELECT * FROM items")
+    emulator.clear_requests()
+    start = op.get_openlineage_facets_on_start()
+    assert start is not None
+    assert emulator.requests() == []  # no API call (and so no connection lookup) for START
+    assert not op.get_db_hook().connection_resolved
+    assert "t2" in start.job_facets["sql"].query.lower()
+    assert (start.inputs, start.outputs) == ([], [])
+
+    op.execute(context())
+    complete = op.get_openlineage_facets_on_complete(None)
+    assert complete is not None
+    namespace = f"postgres://{branch['host']}"
+    assert [(d.namespace.startswith(namespace), d.name) for d in complete.outputs] == [
+        (True, "neondb.public.t2")
+    ]
+    assert [(d.namespace.startswith(namespace), d.name) for d in complete.inputs] == [
+        (True, "neondb.public.items")
+    ]
