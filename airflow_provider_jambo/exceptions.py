@@ -25,13 +25,19 @@ service's code and message, the request id and the call (``METHOD /path``), so a
 failed and how to find it on the service side. Lookups and refusals are the provider's own
 decisions and say so; they carry no status or path of a request that was never made.
 
-No error ever carries the API key or a role password: messages are built from the response body
-and the concrete path only, and :func:`redact` removes any known secret defensively.
+Errors of a request (``JamboAPIError``, ``JamboTransportError``) also say where it went: the
+connection id and the base URL it used (an :class:`ApiTarget`), and what to check when the answer
+points at the connection (a 401, a 403, no answer at all).
+
+No error ever carries the API key or a role password: messages are built from the response body,
+the concrete path, the connection id and its base URL only, and :func:`redact` removes any known
+secret defensively.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from airflow.providers.common.compat.sdk import AirflowException
@@ -51,6 +57,47 @@ class OperationRecord(Protocol):
     def error(self) -> str | None: ...
 
     def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ApiTarget:
+    """Where a request went: the Airflow connection and the API base URL it gave (never the key).
+
+    ``default_url`` is True when the connection has no host, so the service's public URL was used:
+    the first thing to know when a request to it fails from a machine meant to use an emulator.
+    """
+
+    conn_id: str
+    base_url: str
+    default_url: bool = False
+
+    def describe(self) -> str:
+        if self.default_url:
+            return (
+                f"connection {self.conn_id!r} has no host, so it uses the service's default URL "
+                f"{self.base_url}"
+            )
+        return f"connection {self.conn_id!r} at {self.base_url}"
+
+    def unreachable_hint(self) -> str:
+        """What to check when nothing answered at this target."""
+        if self.default_url:
+            return (
+                "check this machine's network access to it (DNS, proxy, firewall), or set the "
+                "connection's host to the API you meant (for a local emulator: http://127.0.0.1:PORT)"
+            )
+        return (
+            "check the connection's host and port, and that the server is running and reachable "
+            "from this machine"
+        )
+
+
+#: What to check when the service refused the connection's credentials, by status.
+_STATUS_HINTS: dict[int, str] = {
+    401: "check the API key in the connection's password",
+    403: "the API key is not allowed to do this: check its scope (personal, organization or project "
+    "key) and the connection's org_id",
+}
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -82,6 +129,7 @@ class JamboAPIError(JamboError):
         method: str = "",
         path: str = "",
         retry_after: float | None = None,
+        target: ApiTarget | None = None,
     ) -> None:
         self.status = status
         self.code = code
@@ -91,13 +139,19 @@ class JamboAPIError(JamboError):
         self.path = path
         #: Seconds the service asked us to wait (``Retry-After``), when it said so.
         self.retry_after = retry_after
+        #: The connection and base URL the request went to (None for errors built without one).
+        self.target = target
         super().__init__(self._text())
 
     def _text(self) -> str:
         call = f"{self.method} {self.path} -> " if self.method else ""
         code = f" [{self.code}]" if self.code else ""
         rid = f" (request id {self.request_id})" if self.request_id else ""
-        return f"{call}{self.status} {self.message}{code}{rid}"
+        where = ""
+        if self.target is not None:
+            hint = _STATUS_HINTS.get(self.status)
+            where = f"; {self.target.describe()}" + (f": {hint}" if hint else "")
+        return f"{call}{self.status} {self.message}{code}{rid}{where}"
 
     def __str__(self) -> str:
         return self._text()
@@ -115,6 +169,7 @@ class JamboAPIError(JamboError):
                 self.method,
                 self.path,
                 self.retry_after,
+                self.target,
             ),
         )
 
@@ -128,6 +183,7 @@ def _rebuild_api_error(
     method: str,
     path: str,
     retry_after: float | None,
+    target: ApiTarget | None = None,
 ) -> JamboAPIError:
     return cls(
         status,
@@ -137,6 +193,7 @@ def _rebuild_api_error(
         method=method,
         path=path,
         retry_after=retry_after,
+        target=target,
     )
 
 
@@ -171,19 +228,33 @@ class JamboTransportError(JamboError):
     failures); otherwise the outcome of a POST/PATCH is unknown and it must not be re-sent blindly.
     """
 
-    def __init__(self, method: str, path: str, reason: str, *, request_id: str | None, sent: bool) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        reason: str,
+        *,
+        request_id: str | None,
+        sent: bool,
+        target: ApiTarget | None = None,
+    ) -> None:
         self.method = method
         self.path = path
         self.reason = reason
         self.request_id = request_id
         self.sent = sent
+        self.target = target
         rid = f" (request id {request_id})" if request_id else ""
-        super().__init__(f"{method} {path} -> no response: {reason}{rid}")
+        where = f"; {target.describe()}: {self._hint(target)}" if target is not None else ""
+        super().__init__(f"{method} {path} -> no response: {reason}{rid}{where}")
+
+    def _hint(self, target: ApiTarget) -> str:
+        return target.unreachable_hint()
 
     def __reduce__(self) -> tuple[object, ...]:
         return (
             _rebuild_transport_error,
-            (self.method, self.path, self.reason, self.request_id, self.sent),
+            (self.method, self.path, self.reason, self.request_id, self.sent, self.target),
         )
 
 
@@ -192,18 +263,35 @@ class JamboTLSError(JamboTransportError):
     certificate). Never retried: it does not heal by trying again."""
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.method, self.path, self.reason), {"request_id": self.request_id})
+        return (_rebuild_tls_error, (self.method, self.path, self.reason, self.request_id, self.target))
 
     def __init__(
-        self, method: str, path: str, reason: str, *, request_id: str | None = None, sent: bool = False
+        self,
+        method: str,
+        path: str,
+        reason: str,
+        *,
+        request_id: str | None = None,
+        sent: bool = False,
+        target: ApiTarget | None = None,
     ) -> None:
-        super().__init__(method, path, reason, request_id=request_id, sent=sent)
+        super().__init__(method, path, reason, request_id=request_id, sent=sent, target=target)
+
+    def _hint(self, target: ApiTarget) -> str:
+        # The reason already says what to check about TLS; where it went is what it lacks.
+        return "check the scheme (http or https) of the connection's host"
 
 
 def _rebuild_transport_error(
-    method: str, path: str, reason: str, request_id: str | None, sent: bool
+    method: str, path: str, reason: str, request_id: str | None, sent: bool, target: ApiTarget | None = None
 ) -> JamboTransportError:
-    return JamboTransportError(method, path, reason, request_id=request_id, sent=sent)
+    return JamboTransportError(method, path, reason, request_id=request_id, sent=sent, target=target)
+
+
+def _rebuild_tls_error(
+    method: str, path: str, reason: str, request_id: str | None, target: ApiTarget | None
+) -> JamboTLSError:
+    return JamboTLSError(method, path, reason, request_id=request_id, target=target)
 
 
 class JamboLookupError(JamboError):
@@ -271,6 +359,7 @@ def error_class_for(status: int) -> type[JamboAPIError]:
 
 
 __all__ = [
+    "ApiTarget",
     "JamboAPIError",
     "JamboAuthError",
     "JamboBranchConflict",

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from airflow_provider_jambo.exceptions import (
+    ApiTarget,
     JamboAPIError,
     JamboConfigError,
     JamboRateLimitedError,
@@ -220,9 +221,14 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def error_from_response(
-    req: ApiRequest[Any], response: httpx.Response, *, secrets: tuple[str, ...] = ()
+    req: ApiRequest[Any],
+    response: httpx.Response,
+    *,
+    secrets: tuple[str, ...] = (),
+    target: ApiTarget | None = None,
 ) -> JamboAPIError:
-    """Map an error response to the typed exception, keeping code, message and request id."""
+    """Map an error response to the typed exception, keeping code, message and request id, and
+    where the request went (``target``)."""
     code = ""
     message = ""
     request_id: str | None = None
@@ -254,6 +260,7 @@ def error_from_response(
         method=req.method,
         path=req.url_path,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        target=target,
     )
 
 
@@ -269,8 +276,13 @@ def _ssl_cause(err: BaseException) -> ssl.SSLError | None:
 
 
 def transport_error(
-    req: ApiRequest[Any], err: httpx.RequestError, request_id: str, secrets: tuple[str, ...] = ()
+    req: ApiRequest[Any],
+    err: httpx.RequestError,
+    request_id: str,
+    secrets: tuple[str, ...] = (),
+    target: ApiTarget | None = None,
 ) -> JamboTransportError:
+    """No answer: the typed error, naming where the request went and what to check there."""
     tls = _ssl_cause(err) if isinstance(err, httpx.ConnectError) else None
     if tls is not None:
         hint = (
@@ -280,11 +292,13 @@ def transport_error(
             else "check the server's certificate and the connection's host"
         )
         reason = redact(f"TLS handshake failed ({type(tls).__name__}: {tls}); {hint}", secrets)
-        return JamboTLSError(req.method, req.url_path, reason, request_id=request_id)
+        return JamboTLSError(req.method, req.url_path, reason, request_id=request_id, target=target)
     # Connect failures (including a pool or connect timeout) never reached the service.
     sent = not isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     reason = redact(f"{type(err).__name__}: {err}", secrets) if str(err) else type(err).__name__
-    return JamboTransportError(req.method, req.url_path, reason, request_id=request_id, sent=sent)
+    return JamboTransportError(
+        req.method, req.url_path, reason, request_id=request_id, sent=sent, target=target
+    )
 
 
 def _build(client: httpx.Client | httpx.AsyncClient, req: ApiRequest[Any]) -> httpx.Request:
@@ -300,9 +314,11 @@ def _build(client: httpx.Client | httpx.AsyncClient, req: ApiRequest[Any]) -> ht
     )
 
 
-def _result(req: ApiRequest[T], response: httpx.Response, secrets: tuple[str, ...]) -> T:
+def _result(
+    req: ApiRequest[T], response: httpx.Response, secrets: tuple[str, ...], target: ApiTarget | None
+) -> T:
     if response.status_code >= 400:
-        raise error_from_response(req, response, secrets=secrets)
+        raise error_from_response(req, response, secrets=secrets, target=target)
     if response.status_code == 204 or not response.content:
         return req.parse(None)
     try:
@@ -314,6 +330,7 @@ def _result(req: ApiRequest[T], response: httpx.Response, secrets: tuple[str, ..
             f"{response.status_code} answer is not JSON",
             request_id=response.request.headers.get(REQUEST_ID_HEADER),
             sent=True,
+            target=target,
         ) from err
     return req.parse(body)
 
@@ -335,16 +352,18 @@ def send_sync(
     secrets: tuple[str, ...] = (),
     ticket: Ticket | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    target: ApiTarget | None = None,
 ) -> T:
-    """One attempt with the sync client, after waiting for the account's budget (``ticket``)."""
+    """One attempt with the sync client, after waiting for the account's budget (``ticket``);
+    errors name ``target`` (the connection and its base URL)."""
     if ticket is not None:
         ticket.acquire(sleep)
     request = _build(client, req)
     try:
         response = client.send(request)
     except httpx.RequestError as err:
-        raise transport_error(req, err, request.headers[REQUEST_ID_HEADER], secrets) from err
-    return _budgeted(ticket, lambda: _result(req, response, secrets))
+        raise transport_error(req, err, request.headers[REQUEST_ID_HEADER], secrets, target) from err
+    return _budgeted(ticket, lambda: _result(req, response, secrets, target))
 
 
 async def send_async(
@@ -354,6 +373,7 @@ async def send_async(
     secrets: tuple[str, ...] = (),
     ticket: Ticket | None = None,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    target: ApiTarget | None = None,
 ) -> T:
     """One attempt with the async client; the budget is awaited, never slept on."""
     if ticket is not None:
@@ -362,8 +382,8 @@ async def send_async(
     try:
         response = await client.send(request)
     except httpx.RequestError as err:
-        raise transport_error(req, err, request.headers[REQUEST_ID_HEADER], secrets) from err
-    return _budgeted(ticket, lambda: _result(req, response, secrets))
+        raise transport_error(req, err, request.headers[REQUEST_ID_HEADER], secrets, target) from err
+    return _budgeted(ticket, lambda: _result(req, response, secrets, target))
 
 
 @functools.cache

@@ -25,11 +25,17 @@ import httpx
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
 from airflow_provider_jambo import __version__
-from airflow_provider_jambo.exceptions import JamboConfigError, JamboError
+from airflow_provider_jambo.api_models import Project
+from airflow_provider_jambo.exceptions import (
+    JamboAuthError,
+    JamboConfigError,
+    JamboError,
+    JamboNotFoundError,
+    JamboTransportError,
+)
 from airflow_provider_jambo.get_provider_info import get_provider_info
 from airflow_provider_jambo.hooks import secret_masking
 from airflow_provider_jambo.hooks.client import (
-    DEFAULT_BASE_URL,
     ApiRequest,
     client_kwargs,
     send_async,
@@ -42,6 +48,7 @@ from airflow_provider_jambo.hooks.resources.computes import ComputesApi
 from airflow_provider_jambo.hooks.resources.databases import DatabasesApi
 from airflow_provider_jambo.hooks.resources.operations import OperationsApi
 from airflow_provider_jambo.hooks.resources.projects import ProjectsApi
+from airflow_provider_jambo.hooks.resources.resource_group import one
 from airflow_provider_jambo.hooks.resources.roles import RolesApi
 from airflow_provider_jambo.hooks.retry import RetryPolicy, acall_with_retries, call_with_retries
 from airflow_provider_jambo.hooks.settings import (
@@ -134,6 +141,15 @@ class JamboHook(BaseHook):
     def _adopt_settings(self, conn: Any, extras: Mapping[str, Any]) -> JamboSettings:
         settings = JamboSettings.from_connection(conn, extras, self.jambo_conn_id)
         secret_masking.mask_api_key(settings.api_key)
+        if settings.default_url:
+            # Silently targeting the public service is the surprise of a connection meant for an
+            # emulator; said once, when the connection is read.
+            self.log.info(
+                "Connection %r has no host: using the service's default URL %s "
+                "(set the connection's host for another API, e.g. http://127.0.0.1:PORT for an emulator)",
+                self.jambo_conn_id,
+                settings.base_url,
+            )
         self._settings = settings
         return settings
 
@@ -252,7 +268,9 @@ class JamboHook(BaseHook):
         return call_with_retries(
             retry_policy or self.retry_policy,
             req,
-            lambda: send_sync(client, req, secrets=secrets, ticket=ticket, sleep=self.sleep),
+            lambda: send_sync(
+                client, req, secrets=secrets, ticket=ticket, sleep=self.sleep, target=settings.target
+            ),
             sleep=self.sleep,
             logger=self.log,
             on_locked=self.on_locked,
@@ -267,7 +285,9 @@ class JamboHook(BaseHook):
         return await acall_with_retries(
             retry_policy or self._retry_policy_override or settings.retry_policy,
             req,
-            lambda: send_async(client, req, secrets=secrets, ticket=ticket, sleep=self.asleep),
+            lambda: send_async(
+                client, req, secrets=secrets, ticket=ticket, sleep=self.asleep, target=settings.target
+            ),
             sleep=self.asleep,
             logger=self.log,
             on_locked=self.on_locked,
@@ -288,16 +308,76 @@ class JamboHook(BaseHook):
     # --- connection test -----------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """One cheap read (``GET /projects?limit=1``) with at most one quick retry."""
+        """Check the whole connection (``airflow connections test``, the UI's Test button).
+
+        In order, each failure saying which part is wrong: the settings themselves; the host and
+        the key (``GET /projects?limit=1``: no answer names the URL, a 401 the key); the
+        ``org_id`` extra (``GET /organizations/{org_id}``); the ``project_id`` extra
+        (``GET /projects/{project_id}``, and that it belongs to ``org_id`` when both are set).
+        Reads only, each with at most one quick retry.
+        """
         try:
             settings = self.load()
-            self.request(
-                ApiRequest("GET", "/projects", query={"limit": 1, "org_id": settings.org_id}),
-                retry_policy=RetryPolicy(max_attempts=2, max_elapsed=10.0, max_wait=2.0),
-            )
+            return self._check_connection(settings)
         except JamboError as err:
             return False, str(err)
         finally:
             self.close()
-        where = "" if settings.base_url == DEFAULT_BASE_URL else f" at {settings.base_url}"
-        return True, f"Connected to the Jambo API{where}"
+
+    def _check_connection(self, settings: JamboSettings) -> tuple[bool, str]:
+        quick = RetryPolicy(max_attempts=2, max_elapsed=10.0, max_wait=2.0)
+        try:
+            self.request(
+                ApiRequest("GET", "/projects", query={"limit": 1, "org_id": settings.org_id}),
+                retry_policy=quick,
+            )
+        except JamboAuthError as err:
+            return False, f"the API key was refused: {err}"
+        except JamboTransportError as err:
+            return False, f"the API did not answer: {err}"
+        checks = ["the API key is accepted"]
+        org_unreadable: JamboAuthError | None = None
+        if settings.org_id:
+            try:
+                org: Any = self.request(
+                    ApiRequest("GET", "/organizations/{org_id}", {"org_id": settings.org_id}),
+                    retry_policy=quick,
+                )
+            except JamboNotFoundError as err:
+                return False, (
+                    f"extra org_id {settings.org_id!r} is not an organization this key can see: {err}"
+                )
+            except JamboAuthError as err:
+                # A project-scoped key may not read its organization; its project can still show
+                # that it belongs to it (below).
+                org_unreadable = err
+            else:
+                name = org.get("name") if isinstance(org, Mapping) else None
+                checks.append(f"organization {settings.org_id!r} ({name or 'unnamed'}) is visible")
+        if settings.project_id:
+            try:
+                project = self.request(
+                    ApiRequest(
+                        "GET",
+                        "/projects/{project_id}",
+                        {"project_id": settings.project_id},
+                        parse=one("project", Project.from_api),
+                    ),
+                    retry_policy=quick,
+                )
+            except (JamboNotFoundError, JamboAuthError) as err:
+                return False, (
+                    f"extra project_id {settings.project_id!r} is not a project this key can see: {err}"
+                )
+            if settings.org_id and project.org_id and project.org_id != settings.org_id:
+                return False, (
+                    f"extra project_id {settings.project_id!r} belongs to organization "
+                    f"{project.org_id!r}, not to the connection's org_id {settings.org_id!r}"
+                )
+            if org_unreadable is not None and project.org_id == settings.org_id:
+                checks.append(f"organization {settings.org_id!r} holds the project")
+                org_unreadable = None
+            checks.append(f"project {settings.project_id!r} ({project.name}) is visible")
+        if org_unreadable is not None:
+            return False, f"extra org_id {settings.org_id!r} cannot be read with this key: {org_unreadable}"
+        return True, f"Connected to the Jambo API ({settings.target.describe()}): {'; '.join(checks)}"

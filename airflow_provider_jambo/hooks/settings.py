@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_jambo.exceptions import JamboConfigError
+from airflow_provider_jambo.exceptions import ApiTarget, JamboConfigError
 from airflow_provider_jambo.hooks.budget import (
     DEFAULT_REQUESTS_PER_MINUTE,
     RequestBudget,
@@ -39,6 +39,13 @@ class JamboSettings:
     timeout: float = DEFAULT_TIMEOUT
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE
+    #: The connection has no host, so ``base_url`` is the service's public URL.
+    default_url: bool = False
+
+    @property
+    def target(self) -> ApiTarget:
+        """Where this connection's requests go, as errors name it."""
+        return ApiTarget(self.conn_id, self.base_url, self.default_url)
 
     @property
     def budget(self) -> RequestBudget:
@@ -83,6 +90,7 @@ class JamboSettings:
             requests_per_minute=requests_per_minute,
             conn_id=conn_id,
             base_url=base_url,
+            default_url=not (conn.host or "").strip(),
             api_key=api_key,
             project_id=project_id,
             org_id=extras.get("org_id") or None,

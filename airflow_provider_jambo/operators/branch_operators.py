@@ -265,6 +265,7 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
                     request_id=err.request_id,
                     method=err.method,
                     path=err.path,
+                    target=err.target,
                 ) from err
         branch = creation.branch
         self._check_result(branch, parent)

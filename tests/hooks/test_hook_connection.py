@@ -153,15 +153,19 @@ def test_test_connection_success_and_readable_failures(
 ) -> None:
     with respx.mock(base_url=FAKE_BASE) as api:
         route = api.get("/projects").mock(return_value=httpx.Response(200, json={"projects": []}))
+        api.get("/projects/proj-1").mock(
+            return_value=httpx.Response(200, json={"project": {"id": "proj-1", "name": "demo"}})
+        )
         ok, message = make_hook().test_connection()
         assert ok, message
         assert route.calls.last.request.url.params["limit"] == "1"
         route.mock(return_value=httpx.Response(401, json={"code": "", "message": "authentication required"}))
         ok, message = make_hook().test_connection()
     assert not ok
-    assert (
-        message
-        == "GET /projects -> 401 authentication required (request id " + message.split("request id ")[1]
+    request_id = message.split("request id ")[1].split(")")[0]
+    assert message == (
+        f"the API key was refused: GET /projects -> 401 authentication required (request id {request_id}); "
+        f"connection 'jambo_test' at {FAKE_BASE}: check the API key in the connection's password"
     )
     conn_id = set_connection("jambo_test_nokey", password="")
     ok, message = JamboHook(conn_id).test_connection()
