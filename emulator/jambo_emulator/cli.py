@@ -1,23 +1,34 @@
 """``jambo-emulator``: serve the emulator until SIGINT/SIGTERM.
 
-Prints exactly one line, ``Jambo API emulator listening on http://HOST:PORT/api/v2`` (plus the
-generated key, once, when no ``--api-key`` was given).
+Its first line on stdout is always ``Jambo API emulator listening on http://HOST:PORT/api/v2``
+(scripts and tests parse it). Then: the generated key, once, when no ``--api-key`` was given
+(``API key: ...``); whether the data plane is on and which PostgreSQL it found; and a ready-to-paste
+``AIRFLOW_CONN_JAMBO_DEFAULT`` for the first key (a key given with ``--api-key`` is not echoed: the
+line holds a placeholder for it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import signal
 import socket
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from jambo_emulator import EmulatorDependencyError, require_server
 from jambo_emulator.state.clock import MAX_OFFSET
 from jambo_emulator.state.config import DEFAULT_OPERATION_DURATION, EmulatorConfig
 from jambo_emulator.state.ids import ID_PATTERN
+
+if TYPE_CHECKING:
+    from jambo_emulator.dataplane.base import DataPlane
+
+#: What the connection line holds instead of a key the user gave (never echoed).
+KEY_PLACEHOLDER = "<your --api-key>"
 
 
 def _scoped_key(text: str) -> tuple[str, str]:
@@ -41,6 +52,43 @@ def _offset(text: str) -> float:
     if not -MAX_OFFSET <= value <= MAX_OFFSET:  # also refuses NaN
         raise argparse.ArgumentTypeError(f"must be within +-{MAX_OFFSET} s (a hundred years), got {text}")
     return value
+
+
+def data_plane_line(plane: DataPlane, mode: str) -> str:
+    """Whether real PostgreSQL is behind the branches, and which one (or why not)."""
+    from jambo_emulator.dataplane.postgres import PostgresDataPlane
+
+    if isinstance(plane, PostgresDataPlane):
+        found = plane.server.binaries
+        return (
+            f"Data plane: on, PostgreSQL {found.major} ({found.bindir}), starting in the background: "
+            "connection URIs connect"
+        )
+    if mode == "off":
+        why = "--postgres off"
+    else:
+        from jambo_emulator.dataplane.pg_server import unavailable_reason
+
+        why = unavailable_reason() or "its modules could not be imported"
+    return f"Data plane: off ({why}): the API works, connection URIs do not connect"
+
+
+def connection_line(host: str, port: int, api_key: str | None) -> str:
+    """A ``jambo_default`` Airflow connection to this emulator, as a shell line to paste.
+
+    ``api_key`` None: the key was given on the command line and is not echoed (a placeholder).
+    Bound to all interfaces, Airflow on this machine reaches it on loopback (the provider allows
+    plain http to loopback only).
+    """
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    url_host = f"[{host}]" if ":" in host else host
+    conn = {
+        "conn_type": "jambo",
+        "host": f"http://{url_host}:{port}/api/v2",
+        "password": api_key if api_key is not None else KEY_PLACEHOLDER,
+    }
+    return f"export AIRFLOW_CONN_JAMBO_DEFAULT='{json.dumps(conn)}'"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,6 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\n{'!' * 78}\n{warning}\n{'!' * 78}\n", file=sys.stderr, flush=True)
         if ctx.generated_key is not None:
             print(f"API key: {ctx.generated_key}", flush=True)
+        print(data_plane_line(plane, args.postgres), flush=True)
+        print(
+            'Connect Airflow to it (add "extra": {"project_id": "..."} for a default project):',
+            flush=True,
+        )
+        print(connection_line(args.host, port, ctx.generated_key), flush=True)
 
     server.startup = startup  # type: ignore[method-assign]
 

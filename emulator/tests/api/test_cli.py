@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -89,7 +91,15 @@ def test_cli_serves_until_sigterm_and_exits_0(cli: subprocess.Popen[str]) -> Non
     assert [p["id"] for p in scoped] == ["my-project"]
     cli.send_signal(signal.SIGTERM)
     assert cli.wait(timeout=15) == 0
-    assert cli.stdout.read() == ""  # exactly one line on stdout
+    port = match.group(2)
+    # After the listening line: the data plane, and the connection with the given key left out.
+    assert cli.stdout.read().splitlines() == [
+        "Data plane: off (--postgres off): the API works, connection URIs do not connect",
+        'Connect Airflow to it (add "extra": {"project_id": "..."} for a default project):',
+        "export AIRFLOW_CONN_JAMBO_DEFAULT='"
+        f'{{"conn_type": "jambo", "host": "http://127.0.0.1:{port}/api/v2", "password": "<your --api-key>"}}'
+        "'",
+    ]
     assert cli.stderr is not None
     assert "data plane" not in cli.stderr.read()  # off: no PostgreSQL search, nothing to say
 
@@ -107,6 +117,21 @@ def test_cli_generates_and_prints_a_key_and_exits_0_on_sigint(tmp_path: Path) ->
         key = key_line.removeprefix("API key: ")
         response = httpx.get(f"{match.group(1)}/projects", headers={"Authorization": f"Bearer {key}"})
         assert response.status_code == 200
+        plane, hint, export = (process.stdout.readline().rstrip("\n") for _ in range(3))
+        assert plane == (
+            "Data plane: off (no PostgreSQL 14+ server binaries (initdb, postgres, pg_dump, pg_restore) "
+            f"found in $JAMBO_PG_BINDIR ({tmp_path})): the API works, connection URIs do not connect"
+        )
+        assert hint.startswith("Connect Airflow to it")
+        # Ready to paste: the shell line sets a connection whose host and password reach this API.
+        prefix = "export AIRFLOW_CONN_JAMBO_DEFAULT="
+        assert export.startswith(prefix)
+        conn = json.loads(shlex.split(export.removeprefix("export "))[0].split("=", 1)[1])
+        assert conn == {"conn_type": "jambo", "host": match.group(1), "password": key}
+        listed = httpx.get(
+            f"{conn['host']}/projects", headers={"Authorization": f"Bearer {conn['password']}"}
+        )
+        assert listed.status_code == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
         assert process.stderr is not None
@@ -149,3 +174,30 @@ def test_clock_start_offset_takes_seconds_behind_and_refuses_nan_and_centuries()
     for bad in ("nan", "-1e12"):
         with pytest.raises(SystemExit):
             parser.parse_args(["--clock-start-offset", bad])
+
+
+def test_data_plane_line_names_the_postgresql_found() -> None:
+    from jambo_emulator.cli import data_plane_line
+    from jambo_emulator.dataplane.pg_server import find_binaries
+    from jambo_emulator.dataplane.postgres import PostgresDataPlane
+
+    found = find_binaries()
+    if found is None:
+        pytest.skip("no PostgreSQL server binaries on this machine")
+    plane = PostgresDataPlane(found)  # not started: the line is printed while it starts
+    assert data_plane_line(plane, "auto") == (
+        f"Data plane: on, PostgreSQL {found.major} ({found.bindir}), starting in the background: "
+        "connection URIs connect"
+    )
+
+
+def test_connection_line_reaches_an_emulator_bound_to_all_interfaces_on_loopback() -> None:
+    from jambo_emulator.cli import connection_line
+
+    def conn(line: str) -> dict[str, str]:
+        value: dict[str, str] = json.loads(shlex.split(line.removeprefix("export "))[0].split("=", 1)[1])
+        return value
+
+    assert conn(connection_line("0.0.0.0", 8080, "k"))["host"] == "http://127.0.0.1:8080/api/v2"
+    assert conn(connection_line("::1", 8080, "k"))["host"] == "http://[::1]:8080/api/v2"
+    assert conn(connection_line("127.0.0.1", 8080, None))["password"] == "<your --api-key>"
