@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 import tomllib
@@ -23,24 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
+from distribution_support import ROOT, build_wheels, run, uv
 
-ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"^Jambo API emulator listening on (http://127\.0\.0\.1:\d+/api/v2)$")
 API_KEY = "wheel-test-key"
-
-
-def _uv() -> str:
-    uv = shutil.which("uv")
-    assert uv, "uv is not on PATH: scripts/bootstrap installs it"
-    return uv
-
-
-def _run(*args: str | Path, cwd: Path = ROOT) -> str:
-    result = subprocess.run(
-        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
-    )
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 def _version(pyproject: Path) -> str:
@@ -50,12 +35,7 @@ def _version(pyproject: Path) -> str:
 
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("dist")
-    _run(_uv(), "build", "--wheel", "--out-dir", out, ROOT)
-    _run(_uv(), "build", "--wheel", "--out-dir", out, ROOT / "emulator")
-    found = {p.name.split("-")[0]: p for p in out.glob("*.whl")}
-    assert set(found) == {"airflow_provider_jambo", "jambo_emulator"}, sorted(out.iterdir())
-    return found
+    return build_wheels(tmp_path_factory.mktemp("dist"))
 
 
 def _metadata(wheel: Path) -> Any:
@@ -83,6 +63,17 @@ def test_the_provider_wheel_holds_no_emulator(wheels: dict[str, Path]) -> None:
     assert "apache_airflow_provider" in entry_text
 
 
+def test_the_long_description_is_the_quickstart_without_scripts(wheels: dict[str, Path]) -> None:
+    """pip users read it on the package index: nothing in it may need a clone (scripts/)."""
+    metadata = _metadata(wheels["airflow_provider_jambo"])
+    assert metadata["Description-Content-Type"] == "text/markdown"
+    description = metadata.get_payload()
+    assert "## Quickstart (pip)" in description
+    assert 'pip install "apache-airflow==' in description
+    assert "scripts/" not in description
+    assert "Contributing / developing" not in description
+
+
 def test_the_emulator_extra_pins_the_emulator_at_the_providers_version(wheels: dict[str, Path]) -> None:
     provider_version = _version(ROOT / "pyproject.toml")
     assert _version(ROOT / "emulator" / "pyproject.toml") == provider_version
@@ -105,13 +96,13 @@ def test_the_emulator_wheel_holds_the_emulator_alone(wheels: dict[str, Path]) ->
 @pytest.fixture(scope="module")
 def emulator_venv(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("emulator-venv") / "venv"
-    _run(_uv(), "venv", "--quiet", "-p", "3.11", venv)
-    _run(_uv(), "pip", "install", "--quiet", "-p", venv / "bin" / "python", wheels["jambo_emulator"])
+    run(uv(), "venv", "--quiet", "-p", "3.11", venv)
+    run(uv(), "pip", "install", "--quiet", "-p", venv / "bin" / "python", wheels["jambo_emulator"])
     return venv
 
 
 def test_the_emulator_installs_without_airflow_and_imports_every_module(emulator_venv: Path) -> None:
-    out = _run(
+    out = run(
         emulator_venv / "bin" / "python",
         "-W",
         "error",
