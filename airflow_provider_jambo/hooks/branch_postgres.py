@@ -116,7 +116,10 @@ class JamboPostgresHook(PostgresHook):
     :param branch: the create-branch task's XCom value (``project_id``, ``branch_id``, ``database``,
         ``role``, ``endpoint_id``) or a :class:`BranchTarget`.
     :param jambo_conn_id: the Jambo API connection used to look up the connection URI.
-    :param database, role, endpoint_id, pooled: override the coordinates (e.g. another database).
+    :param database: another database on the branch than the one in ``branch``.
+    :param role: another role than the one in ``branch``.
+    :param endpoint_id: another compute of the branch than the one in ``branch``.
+    :param pooled: connect through the pooler host.
 
     Nothing is fetched at construction; the first ``get_conn``/``run``/``get_records`` asks the API.
     """

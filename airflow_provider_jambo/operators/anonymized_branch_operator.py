@@ -42,10 +42,11 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
         "table_name", "column_name"}`` plus either ``masking_function`` (a PostgreSQL Anonymizer
         function such as ``anon.fake_email()`` or ``anon.partial(phone, 2, '****', 2)``, or
         ``NULL``) or ``masking_value`` (a constant). Checked when the DAG is parsed.
-    :param timeout: how long each wait (the create's operations, then the anonymization) may take.
 
-    Every other argument is :class:`JamboCreateBranchOperator`'s. ``wait_for_completion`` must stay
-    True: the branch is handed downstream only once its data is masked.
+    ``timeout`` (an argument of every Jambo operator) bounds each wait here: the create's
+    operations, then the anonymization. Every other argument is :class:`JamboCreateBranchOperator`'s.
+    ``wait_for_completion`` must stay True: the branch is handed downstream only once its data is
+    masked.
     """
 
     template_fields: Sequence[str] = (*JamboCreateBranchOperator.template_fields, "masking_rules")

@@ -36,12 +36,12 @@ class JamboBranchSQLOperator(SQLExecuteQueryOperator):
 
     Everything ``SQLExecuteQueryOperator`` takes works (``parameters``, ``handler``,
     ``split_statements``, ``return_last``, ``autocommit``, ...), except ``conn_id``: the database is
-    named by ``branch``.
+    named by ``branch``. Its ``database`` (templated) picks another database on the branch than the
+    one in ``branch``.
 
     :param branch: the create-branch task's XCom value, e.g. ``create_branch.output`` (templated).
         Holds ids and names only; the password is fetched from the API when the task runs.
     :param jambo_conn_id: the Jambo API connection (templated).
-    :param database: another database on the branch than the one in ``branch`` (templated).
     :param role: another role than the one in ``branch`` (templated).
     :param pooled: connect through the pooler host.
     """
