@@ -55,8 +55,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _newest(snapshots: Sequence[Snapshot]) -> Snapshot | None:
-    """The one holding the most recent data (then the newest taken)."""
-    return max(snapshots, key=lambda s: (s.point or _EPOCH, s.created_at or _EPOCH), default=None)
+    """The one holding the most recent data, then the newest taken (the listing's order breaks a
+    tie of whole-second stamps: the service lists the oldest first)."""
+    ranked = [((s.point or _EPOCH, s.created_at or _EPOCH, i), s) for i, s in enumerate(snapshots)]
+    return max(ranked, key=lambda pair: pair[0])[1] if ranked else None
 
 
 class SnapshotsApi(ResourceGroup):
