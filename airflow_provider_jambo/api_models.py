@@ -190,6 +190,8 @@ class Project:
     org_id: str | None = None
     pg_version: int | None = None
     created_at: datetime | None = None
+    #: How far back points in time reach (branch creates, restores, snapshots).
+    history_retention_seconds: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -201,6 +203,7 @@ class Project:
             org_id=_str(data, "org_id"),
             pg_version=_opt_int(data, "pg_version"),
             created_at=parse_datetime(data.get("created_at")),
+            history_retention_seconds=_opt_int(data, "history_retention_seconds"),
             raw=dict(data),
         )
 
@@ -220,6 +223,11 @@ class Branch:
     updated_at: datetime | None = None
     #: ``parent-data`` or ``schema-only`` as the service reports it; None when it does not say.
     init_source: str | None = None
+    #: A branch made by a snapshot restore: the snapshot, the branch it replaces (or is to), and
+    #: ``restored`` (not yet finalized) or ``finalized``.
+    restored_from: str | None = None
+    restored_as: str | None = None
+    restore_status: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -238,6 +246,9 @@ class Branch:
             created_at=parse_datetime(data.get("created_at")),
             updated_at=parse_datetime(data.get("updated_at")),
             init_source=_str(data, "init_source"),
+            restored_from=_str(data, "restored_from"),
+            restored_as=_str(data, "restored_as"),
+            restore_status=_str(data, "restore_status"),
             raw=dict(data),
         )
 
@@ -329,6 +340,81 @@ class Role:
             password=password,
             raw={k: v for k, v in data.items() if k != "password"},
         )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A branch's data as of one point (``lsn``/``timestamp``), kept until ``expires_at``."""
+
+    id: str
+    name: str
+    source_branch_id: str | None = None
+    created_at: datetime | None = None
+    timestamp: datetime | None = None
+    lsn: str | None = None
+    expires_at: datetime | None = None
+    #: False for a snapshot a backup schedule took.
+    manual: bool = True
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Snapshot:
+        return cls(
+            id=str(data.get("id", "")),
+            name=str(data.get("name", "")),
+            source_branch_id=_str(data, "source_branch_id"),
+            created_at=parse_datetime(data.get("created_at")),
+            timestamp=parse_datetime(data.get("timestamp")),
+            lsn=_str(data, "lsn"),
+            expires_at=parse_datetime(data.get("expires_at")),
+            manual=bool(data.get("manual", True)),
+            raw=dict(data),
+        )
+
+    @property
+    def point(self) -> datetime | None:
+        """The moment its data is from (the creation time when the service does not say)."""
+        return self.timestamp or self.created_at
+
+
+@dataclass(frozen=True)
+class BackupScheduleItem:
+    """One frequency of a branch's backup schedule (``hour`` UTC; ``day`` of week 1-7 or month)."""
+
+    frequency: str
+    hour: int | None = None
+    day: int | None = None
+    month: int | None = None
+    retention_seconds: int | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> BackupScheduleItem:
+        return cls(
+            frequency=str(data.get("frequency", "")),
+            hour=_opt_int(data, "hour"),
+            day=_opt_int(data, "day"),
+            month=_opt_int(data, "month"),
+            retention_seconds=_opt_int(data, "retention_seconds"),
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        fields = {"hour": self.hour, "day": self.day, "month": self.month}
+        fields["retention_seconds"] = self.retention_seconds
+        return {"frequency": self.frequency, **{k: v for k, v in fields.items() if v is not None}}
+
+
+@dataclass(frozen=True)
+class BackupSchedule:
+    """A branch's backup schedule (empty: no scheduled snapshots)."""
+
+    items: tuple[BackupScheduleItem, ...] = ()
+
+    @classmethod
+    def from_api(cls, body: Any) -> BackupSchedule:
+        return cls(tuple(BackupScheduleItem.from_api(i) for i in _objs(_obj(body).get("schedule"))))
+
+    def to_api(self) -> dict[str, Any]:
+        return {"schedule": [item.to_api() for item in self.items]}
 
 
 @dataclass(frozen=True)
@@ -437,6 +523,8 @@ __all__ = [
     "SUCCESS_STATUSES",
     "TERMINAL_STATUSES",
     "UNSET",
+    "BackupSchedule",
+    "BackupScheduleItem",
     "Branch",
     "BranchCreation",
     "ConnectionDetails",
@@ -448,6 +536,7 @@ __all__ = [
     "Project",
     "ProjectCreation",
     "Role",
+    "Snapshot",
     "parse_datetime",
     "parse_operations",
 ]

@@ -47,6 +47,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_jambo.operators.branch_operators",
                     "airflow_provider_jambo.operators.compute_operators",
                     "airflow_provider_jambo.operators.janitor",
+                    "airflow_provider_jambo.operators.snapshot_operators",
                     # JamboBranchSQLOperator needs the `postgres` extra.
                     "airflow_provider_jambo.operators.branch_sql_operator",
                 ],

@@ -431,6 +431,114 @@ def check_unprotected_expiry(expires_at: object, protected: object) -> datetime:
     return check_expires_at("expires_at", expires_at)
 
 
+# --- snapshots and backup schedules --------------------------------------------------------------
+
+#: Frequencies the service accepts in practice (the spec also names hourly and yearly).
+BACKUP_FREQUENCIES = ("daily", "weekly", "monthly")
+#: The shortest retention a schedule item may have (the spec's minimum).
+MIN_RETENTION_SECONDS = 3600
+
+
+def snapshot_point(
+    lsn: object = None,
+    timestamp: object = None,
+    *,
+    history_retention_seconds: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """A snapshot's point as sent (``lsn`` or ``timestamp``, never both; none: now). A timestamp
+    is zoned, not in the future and, when the project's history window is known, inside it."""
+    if lsn is not None and timestamp is not None:
+        raise JamboConfigError("give either lsn or timestamp for a snapshot, not both")
+    if lsn is not None:
+        return {"lsn": check_lsn("lsn", lsn)}
+    if timestamp is None:
+        return {}
+    when = check_past_timestamp("timestamp", timestamp, now=now)
+    if history_retention_seconds is not None:
+        start = _now(now) - timedelta(seconds=history_retention_seconds)
+        if when < start:
+            raise JamboConfigError(
+                f"timestamp must be inside the project's history window "
+                f"(history_retention_seconds={history_retention_seconds}: {format_timestamp(start)} "
+                f"or later), got {format_timestamp(when)}"
+            )
+    return {"timestamp": format_timestamp(when)}
+
+
+def check_snapshot_expiry(param: str, value: object, *, now: datetime | None = None) -> datetime:
+    """A snapshot's ``expires_at``: zoned and in the future (the service deletes it then)."""
+    when = parse_timestamp(param, value)
+    current = _now(now)
+    if when <= current:
+        raise JamboConfigError(
+            f"{param} must be in the future, got {format_timestamp(when)} "
+            f"(now is {format_timestamp(current)})"
+        )
+    return when
+
+
+def check_snapshot_ttl(param: str, value: object) -> timedelta:
+    """A snapshot's relative expiry: a positive duration (seconds, numeric text or a timedelta)."""
+    secs = seconds(param, value, allow_text=True)
+    return value if isinstance(value, timedelta) else timedelta(seconds=secs)
+
+
+def _schedule_int(param: str, value: object, low: int, high: int | None) -> int:
+    allowed = f"a whole number from {low}" + (f" to {high}" if high is not None else "")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        raise JamboConfigError(f"{param} must be {allowed}, got {value!r}")
+    return value
+
+
+def check_backup_schedule(param: str, value: object) -> list[dict[str, int | str]]:
+    """A backup schedule as sent: a list of ``{frequency, hour, day, month, retention_seconds}``
+    dicts, one per frequency (daily, weekly, monthly); ``hour`` 0-23 (UTC, default 0); weekly
+    ``day`` 1 (Monday) to 7, monthly ``day`` 1-31; ``retention_seconds`` at least 3600 (none: kept
+    until deleted). An empty list removes the schedule."""
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        raise JamboConfigError(
+            f"{param} must be a list of dicts with a frequency in {', '.join(BACKUP_FREQUENCIES)}, "
+            f"got {value!r}"
+        )
+    items: list[dict[str, int | str]] = []
+    for index, raw in enumerate(value):
+        where = f"{param}[{index}]"
+        if not isinstance(raw, Mapping):
+            raise JamboConfigError(f"{where} must be a dict with a frequency, got {raw!r}")
+        unknown = sorted(set(raw) - {"frequency", "hour", "day", "month", "retention_seconds"})
+        if unknown:
+            raise JamboConfigError(
+                f"{where} has unknown keys {unknown}: allowed are frequency, hour, day, month, "
+                "retention_seconds"
+            )
+        frequency = check_choice(f"{where}.frequency", raw.get("frequency"), BACKUP_FREQUENCIES)
+        item: dict[str, int | str] = {"frequency": frequency}
+        item["hour"] = _schedule_int(f"{where}.hour", raw.get("hour", 0), 0, 23)
+        if frequency == "weekly":
+            item["day"] = _schedule_int(f"{where}.day (1 = Monday)", raw.get("day"), 1, 7)
+        elif frequency == "monthly":
+            item["day"] = _schedule_int(f"{where}.day", raw.get("day"), 1, 31)
+        elif raw.get("day") is not None:
+            raise JamboConfigError(f"{where}.day applies only to weekly and monthly schedules")
+        if raw.get("month") is not None:
+            item["month"] = _schedule_int(f"{where}.month", raw.get("month"), 1, 12)
+        if raw.get("retention_seconds") is not None:
+            item["retention_seconds"] = _schedule_int(
+                f"{where}.retention_seconds", raw.get("retention_seconds"), MIN_RETENTION_SECONDS, None
+            )
+        items.append(item)
+    frequencies = [item["frequency"] for item in items]
+    if len(set(frequencies)) != len(frequencies):
+        raise JamboConfigError(f"{param} may have at most one item per frequency, got {frequencies}")
+    return items
+
+
 # --- operation ids -------------------------------------------------------------------------------
 
 

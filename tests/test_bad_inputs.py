@@ -34,6 +34,13 @@ from airflow_provider_jambo.operators.compute_operators import (
     JamboSuspendComputeOperator,
 )
 from airflow_provider_jambo.operators.janitor import JamboDeleteStaleBranchesOperator
+from airflow_provider_jambo.operators.snapshot_operators import (
+    JamboCreateSnapshotOperator,
+    JamboDeleteSnapshotOperator,
+    JamboFinalizeRestoreOperator,
+    JamboRestoreSnapshotOperator,
+    JamboSetBackupScheduleOperator,
+)
 from airflow_provider_jambo.sensors.operation_sensor import JamboOperationSensor
 
 NAN, INF = math.nan, math.inf
@@ -101,6 +108,21 @@ def janitor(**kwargs: Any) -> JamboDeleteStaleBranchesOperator:
     kwargs.setdefault("name_prefix", "tmp-")
     kwargs.setdefault("older_than", 0)
     return JamboDeleteStaleBranchesOperator(task_id="janitor", **kwargs)
+
+
+def snapshot(**kwargs: Any) -> JamboCreateSnapshotOperator:
+    kwargs.setdefault("branch", "main")
+    return JamboCreateSnapshotOperator(task_id="snapshot", **kwargs)
+
+
+def restore(**kwargs: Any) -> JamboRestoreSnapshotOperator:
+    if "latest_of" not in kwargs:
+        kwargs.setdefault("snapshot", "nightly")
+    return JamboRestoreSnapshotOperator(task_id="restore", **kwargs)
+
+
+def schedule(items: Any) -> JamboSetBackupScheduleOperator:
+    return JamboSetBackupScheduleOperator(task_id="schedule", branch="main", schedule=items)
 
 
 def bad_conn(**payload: Any) -> Callable[[Env], dict[str, Any]]:
@@ -636,6 +658,105 @@ CASES: list[Case] = [
         "sensor rendered project",
         "project_id",
         lambda e: rendered(sensor(branch=T, project_id=T), branch="main", project_id="X Y"),
+    ),
+    # --- snapshots (issue 21) --------------------------------------------------------------------
+    Case("snapshot point", "point", lambda e: snapshot(point="yesterday")),
+    Case(
+        "snapshot point and timestamp", "point", lambda e: snapshot(point="data_interval_end", timestamp=PAST)
+    ),
+    Case("snapshot lsn and timestamp", "lsn", lambda e: snapshot(lsn="0/16B3748", timestamp=PAST)),
+    Case("snapshot lsn", "lsn", lambda e: snapshot(lsn="16B3748")),
+    Case("snapshot timestamp future", "timestamp", lambda e: snapshot(timestamp=FUTURE)),
+    Case("snapshot timestamp no zone", "timestamp", lambda e: snapshot(timestamp="2026-01-01T00:00:00")),
+    Case("snapshot expires_at past", "expires_at", lambda e: snapshot(expires_at=PAST)),
+    Case("snapshot ttl negative", "ttl", lambda e: snapshot(ttl=-60)),
+    Case("snapshot ttl and expires_at", "expires_at", lambda e: snapshot(ttl=60, expires_at=FUTURE)),
+    Case("snapshot name newline", "snapshot_name", lambda e: snapshot(snapshot_name="a\nb")),
+    Case("snapshot branch empty", "branch", lambda e: snapshot(branch="")),
+    Case(
+        "snapshot rendered timestamp",
+        "timestamp",
+        lambda e: rendered(snapshot(timestamp=T), timestamp=FUTURE),
+    ),
+    Case(
+        "snapshot rendered expires_at",
+        "expires_at",
+        lambda e: rendered(snapshot(expires_at=T), expires_at=PAST),
+    ),
+    Case(
+        "snapshot rendered name",
+        "snapshot_name",
+        lambda e: rendered(snapshot(snapshot_name=T), snapshot_name=LONG),
+    ),
+    Case("snapshot rendered branch", "branch", lambda e: rendered(snapshot(branch=T), branch="")),
+    Case("restore neither snapshot nor latest_of", "latest_of", lambda e: restore(snapshot=None)),
+    Case(
+        "restore both snapshot and latest_of",
+        "latest_of",
+        lambda e: restore(latest_of="main", snapshot="nightly"),
+    ),
+    Case("restore compute_type", "compute_type", lambda e: restore(compute_type="big")),
+    Case("restore min_cu", "min_cu", lambda e: restore(min_cu=100)),
+    Case("restore branch_name long", "branch_name", lambda e: restore(branch_name=LONG)),
+    Case("restore target_branch empty", "target_branch", lambda e: restore(target_branch="")),
+    Case(
+        "restore rendered branch_name",
+        "branch_name",
+        lambda e: rendered(restore(branch_name=T), branch_name=LONG),
+    ),
+    Case("restore rendered snapshot", "snapshot", lambda e: rendered(restore(snapshot=T), snapshot="")),
+    Case(
+        "restore rendered latest_of",
+        "latest_of",
+        lambda e: rendered(restore(latest_of=T, snapshot=None), latest_of=""),
+    ),
+    Case(
+        "finalize old_branch_name",
+        "old_branch_name",
+        lambda e: JamboFinalizeRestoreOperator(task_id="f", branch="x", old_branch_name="a\nb"),
+    ),
+    Case(
+        "finalize rendered old_branch_name",
+        "old_branch_name",
+        lambda e: rendered(
+            JamboFinalizeRestoreOperator(task_id="f", branch="x", old_branch_name=T), old_branch_name=LONG
+        ),
+    ),
+    Case(
+        "delete snapshot empty", "snapshot", lambda e: JamboDeleteSnapshotOperator(task_id="d", snapshot="")
+    ),
+    Case("schedule frequency", "frequency", lambda e: schedule([{"frequency": "hourly"}])),
+    Case("schedule hour", "hour", lambda e: schedule([{"frequency": "daily", "hour": 24}])),
+    Case("schedule weekly day", "day", lambda e: schedule([{"frequency": "weekly", "day": 8}])),
+    Case(
+        "schedule retention",
+        "retention_seconds",
+        lambda e: schedule([{"frequency": "daily", "retention_seconds": 60}]),
+    ),
+    Case("schedule not a list", "schedule", lambda e: schedule("daily")),
+    Case("schedule unknown key", "schedule[0]", lambda e: schedule([{"frequency": "daily", "minute": 5}])),
+    Case(
+        "hook snapshot lsn and timestamp",
+        "lsn",
+        lambda e: e.hook().snapshots.create(e.default_branch_id, lsn="0/1", timestamp=PAST),
+    ),
+    Case(
+        "hook snapshot expires_at",
+        "expires_at",
+        lambda e: e.hook().snapshots.create(e.default_branch_id, expires_at=PAST),
+    ),
+    Case("hook restore name", "name", lambda e: e.hook().snapshots.restore("snap-x", name="a\nb")),
+    Case("hook restore snapshot_id", "snapshot_id", lambda e: e.hook().snapshots.restore("Snap X")),
+    Case(
+        "hook finalize name",
+        "name",
+        lambda e: e.hook().snapshots.finalize_restore(e.default_branch_id, name=LONG),
+    ),
+    Case("hook update snapshot nothing", "name", lambda e: e.hook().snapshots.update("snap-x")),
+    Case(
+        "hook set_schedule day",
+        "day",
+        lambda e: e.hook().snapshots.set_schedule(e.default_branch_id, [{"frequency": "monthly"}]),
     ),
     # --- janitor -------------------------------------------------------------------------------
     Case("janitor operation_timeout -5", "operation_timeout", lambda e: janitor(operation_timeout=-5)),

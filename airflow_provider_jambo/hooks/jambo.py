@@ -50,6 +50,7 @@ from airflow_provider_jambo.hooks.resources.operations import OperationsApi
 from airflow_provider_jambo.hooks.resources.projects import ProjectsApi
 from airflow_provider_jambo.hooks.resources.resource_group import one
 from airflow_provider_jambo.hooks.resources.roles import RolesApi
+from airflow_provider_jambo.hooks.resources.snapshots import SnapshotsApi
 from airflow_provider_jambo.hooks.retry import RetryPolicy, acall_with_retries, call_with_retries
 from airflow_provider_jambo.hooks.settings import (
     CONN_TYPE,
@@ -125,6 +126,7 @@ class JamboHook(BaseHook):
         self.roles = RolesApi(self)
         self.operations = OperationsApi(self)
         self.anonymization = AnonymizationApi(self)
+        self.snapshots = SnapshotsApi(self)
 
     def __repr__(self) -> str:
         base = self._settings.base_url if self._settings else "<not loaded>"

@@ -66,3 +66,50 @@ class DeletedComputeResult(TypedDict):
     branch_id: str | None
     endpoint_id: str
     deleted: bool
+
+
+class SnapshotResult(TypedDict):
+    """XCom of JamboCreateSnapshotOperator; ``created`` False when an earlier run's was adopted."""
+
+    project_id: str
+    snapshot_id: str
+    snapshot_name: str
+    branch_id: str
+    created: bool
+    timestamp: str | None
+    lsn: str | None
+    expires_at: str | None
+
+
+class RestoredBranchResult(BranchResult):
+    """XCom of JamboRestoreSnapshotOperator: the create operator's coordinates, plus the snapshot."""
+
+    snapshot_id: str
+    restored_as: str | None
+
+
+class FinalizedRestoreResult(TypedDict):
+    """XCom of JamboFinalizeRestoreOperator."""
+
+    project_id: str
+    branch_id: str
+    branch_name: str
+    replaced_branch_id: str | None
+    finalized: bool
+
+
+class DeletedSnapshotResult(TypedDict):
+    """XCom of JamboDeleteSnapshotOperator; ``snapshot_id`` None when there was nothing to delete."""
+
+    project_id: str
+    snapshot_id: str | None
+    snapshot_name: str | None
+    deleted: bool
+
+
+class BackupScheduleResult(TypedDict):
+    """XCom of JamboSetBackupScheduleOperator: the schedule as set."""
+
+    project_id: str
+    branch_id: str
+    schedule: list[dict[str, int | str]]

@@ -52,11 +52,21 @@ def run_branch_name(run_id: str, prefix: str = "", *, max_len: int = BRANCH_NAME
     return name
 
 
-def default_branch_name(context: Context) -> str:
-    """The create operator's name when none is given: ``<dag_id>-<task_id>[-<map_index>]-<run id>``."""
+def _task_prefix(context: Context) -> str:
     ti = context["ti"]
     prefix = f"{ti.dag_id}-{ti.task_id}-"
     map_index = getattr(ti, "map_index", None)
     if isinstance(map_index, int) and map_index >= 0:
         prefix += f"{map_index}-"
-    return run_branch_name(str(context["run_id"]), _NOT_SLUG.sub("-", prefix.lower()).lstrip("-"))
+    return _NOT_SLUG.sub("-", prefix.lower()).lstrip("-")
+
+
+def default_branch_name(context: Context) -> str:
+    """The create operator's name when none is given: ``<dag_id>-<task_id>[-<map_index>]-<run id>``."""
+    return run_branch_name(str(context["run_id"]), _task_prefix(context))
+
+
+def default_snapshot_name(context: Context) -> str:
+    """The snapshot operator's name when none is given, built as :func:`default_branch_name`: the
+    same for every try and re-run of one run (a re-run adopts the snapshot instead of taking another)."""
+    return run_branch_name(str(context["run_id"]), _task_prefix(context))

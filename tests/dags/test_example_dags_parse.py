@@ -24,6 +24,7 @@ EXAMPLES = {
     "example_jambo_scheduled_report.py": "example_jambo_scheduled_report",
     "example_jambo_janitor.py": "example_jambo_janitor",
     "example_jambo_anonymized_preview.py": "example_jambo_anonymized_preview",
+    "example_jambo_nightly_snapshot.py": "example_jambo_nightly_snapshot",
 }
 
 
@@ -138,5 +139,5 @@ def test_parsing_the_examples_imports_no_run_time_module(tmp_path: Path) -> None
         [sys.executable, "-c", code, *files], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert len(files) == len(EXAMPLES) == 7
+    assert len(files) == len(EXAMPLES) == 8
     assert done.stdout.strip().splitlines()[-1] == "[]"

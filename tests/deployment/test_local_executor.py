@@ -112,6 +112,28 @@ def test_scheduled_report_through_its_schedule(stack: AirflowStack) -> None:
     assert_only_main(stack)
 
 
+def test_nightly_snapshot_through_its_schedule(stack: AirflowStack) -> None:
+    """Issue 21's example, scheduled like the report: its snapshot of ``main`` at the last midnight
+    (the back-dated project existed then) is restored to a report branch, which is gone after."""
+    dag_id = "example_jambo_nightly_snapshot"
+    started = time.monotonic()
+    stack.unpause(dag_id)
+    try:
+        wait_until(lambda: bool(stack.dag_runs(dag_id)), 120, "the scheduler to create the scheduled run")
+        scheduled = stack.dag_runs(dag_id)[0]
+        assert scheduled["run_type"] == "scheduled", scheduled
+        run = finish(stack, dag_id, scheduled["dag_run_id"], started)
+    finally:
+        stack.unpause(dag_id, paused=True)
+    _all_success(run)
+    snapshot = stack.xcom(dag_id, run.run_id, "snapshot_main")
+    assert snapshot["timestamp"].endswith("T00:00:00Z"), snapshot
+    restored = stack.xcom(dag_id, run.run_id, "restore_latest")
+    assert restored["snapshot_id"] == snapshot["snapshot_id"], restored
+    assert isinstance(stack.xcom(dag_id, run.run_id, "revenue_report"), list)
+    assert_only_main(stack)
+
+
 def test_five_consecutive_compute_runs_with_3s_operations(stack: AirflowStack) -> None:
     """Issue 8, case 2: 3 s operations under deferral raced Airflow's requeue (3 of 5 runs failed).
     Also the compute example's manual run: its read-only compute is gone again afterwards."""

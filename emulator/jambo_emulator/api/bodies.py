@@ -15,8 +15,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from jambo_emulator.resources.branches import BranchSpec, BranchUpdate, RestoreSpec
 from jambo_emulator.resources.endpoints import EndpointSpec, EndpointUpdate
 from jambo_emulator.resources.projects import ProjectSpec, ProjectUpdate
+from jambo_emulator.resources.snapshots import SnapshotRestoreSpec, SnapshotSpec, SnapshotUpdate
 from jambo_emulator.state.clock import parse_timestamp
 from jambo_emulator.state.ids import ID_PATTERN
+from jambo_emulator.state.records import ScheduleItem
 
 
 class _Dataclass(Protocol):
@@ -372,3 +374,69 @@ class DatabaseUpdateBody(Body):
 
 class PermissionGrantBody(Body):
     email: Annotated[str, StringConstraints(min_length=3, max_length=256, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class SnapshotQuery(Body):
+    """``createSnapshot``'s query parameters (the spec puts them in the query, not a body)."""
+
+    lsn: str | None = None
+    timestamp: str | None = None
+    name: str | None = None
+    expires_at: str | None = None
+
+    def to_spec(self) -> SnapshotSpec:
+        return self.into(
+            SnapshotSpec,
+            timestamp=_timestamp(self.timestamp, "timestamp"),
+            expires_at=_timestamp(self.expires_at, "expires_at"),
+        )
+
+
+class SnapshotUpdateFields(Body):
+    nullable = frozenset({"expires_at"})
+    name: str | None = None
+    expires_at: str | None = None
+
+
+class SnapshotUpdateBody(Body):
+    snapshot: SnapshotUpdateFields
+
+    def to_change(self) -> SnapshotUpdate:
+        fields = self.snapshot
+        return fields.into(
+            SnapshotUpdate,
+            expires_at_given=fields.given("expires_at"),
+            expires_at=_timestamp(fields.expires_at, "snapshot.expires_at"),
+        )
+
+
+class SnapshotRestoreBody(Body):
+    name: str | None = None
+    target_branch_id: Id | None = None
+    finalize_restore: bool = False
+
+    def to_spec(self, deprecated_name: str | None = None) -> SnapshotRestoreSpec:
+        """``deprecated_name``: the query's ``name`` (the body's wins)."""
+        return self.into(SnapshotRestoreSpec, name=self.name if self.name is not None else deprecated_name)
+
+
+class FinalizeRestoreBody(Body):
+    name: str | None = None
+
+
+class BackupScheduleItemBody(Body):
+    frequency: str
+    hour: Annotated[int, Field(ge=0, le=23)] = 0
+    day: Annotated[int, Field(ge=1, le=31)] | None = None
+    month: Annotated[int, Field(ge=1, le=12)] | None = None
+    retention_seconds: Annotated[int, Field(ge=3600)] | None = None
+
+    def to_spec(self) -> ScheduleItem:
+        return self.into(ScheduleItem)
+
+
+class BackupScheduleBody(Body):
+    schedule: list[BackupScheduleItemBody]
+
+    def to_spec(self) -> list[ScheduleItem]:
+        return [item.to_spec() for item in self.schedule]

@@ -28,6 +28,7 @@ from jambo_emulator.api.routes import (
     project_routes,
     role_routes,
     schema_routes,
+    snapshot_routes,
 )
 from jambo_emulator.api.routes.not_emulated_routes import route_key, router_for_the_rest
 
@@ -47,6 +48,7 @@ API_MODULES = (
     organization_routes,
     bucket_routes,
     branch_service_routes,
+    snapshot_routes,
 )
 
 

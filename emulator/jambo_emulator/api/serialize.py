@@ -27,6 +27,8 @@ from jambo_emulator.state.records import (
     Permission,
     Project,
     Role,
+    ScheduleItem,
+    Snapshot,
 )
 
 #: The emulator's one user.
@@ -97,6 +99,12 @@ def branch(b: Branch, *, with_recovery: bool = False) -> dict[str, Any]:
         body["ttl_interval_seconds"] = b.ttl_interval_seconds
     if b.last_reset_at is not None:
         body["last_reset_at"] = iso(b.last_reset_at)
+    if b.restored_from is not None:
+        body["restored_from"] = b.restored_from
+    if b.restored_as is not None:
+        body["restored_as"] = b.restored_as
+    if b.restore_status is not None:
+        body["restore_status"] = b.restore_status
     if with_recovery and b.deleted is not None:
         body["recovery"] = {
             "deleted_at": iso(b.deleted.at),
@@ -412,4 +420,29 @@ def anonymized_status(project_id: str, branch_id: str, anon: Anonymization, user
             last_run["completed_at"] = iso(run.completed_at)
             last_run["masked_columns"] = 0 if run.effect_error else len(run.rules)
         body["last_run"] = last_run
+    return body
+
+
+def snapshot(s: Snapshot) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": s.id,
+        "name": s.name,
+        "source_branch_id": s.source_branch_id,
+        "created_at": iso(s.created_at),
+        "timestamp": iso(s.timestamp),
+        "manual": s.manual,
+    }
+    if s.lsn is not None:
+        body["lsn"] = s.lsn
+    if s.expires_at is not None:
+        body["expires_at"] = iso(s.expires_at)
+    return body
+
+
+def schedule_item(item: ScheduleItem) -> dict[str, Any]:
+    body: dict[str, Any] = {"frequency": item.frequency, "hour": item.hour}
+    for name in ("day", "month", "retention_seconds"):
+        value = getattr(item, name)
+        if value is not None:
+            body[name] = value
     return body

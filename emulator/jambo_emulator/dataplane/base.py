@@ -117,6 +117,11 @@ class DataPlane(Protocol):
         """The WAL position at which the project's data began (points before it did not exist);
         None when unknown. In-memory: quick, callable from a request handler."""
 
+    def latest_lsn(self, project_id: str) -> str | None:
+        """The latest WAL position recorded for the project (every branch existing then can be
+        read at it; never before ``history_start``); None when unknown. In-memory, like
+        ``history_start``: what a create answers as ``parent_lsn`` before its copy reports one."""
+
     def delete_branch(self, project_id: str, branch_id: str) -> None:
         """Drop the branch's data and computes for good (a detached branch's too)."""
 
@@ -215,6 +220,9 @@ class NullDataPlane:
         return None
 
     def history_start(self, project_id: str) -> str | None:
+        return None
+
+    def latest_lsn(self, project_id: str) -> str | None:
         return None
 
     def delete_branch(self, project_id: str, branch_id: str) -> None:

@@ -218,6 +218,13 @@ class PostgresDataPlane:
         start = self._history_start.get(project_id)
         return format_lsn(start) if start is not None else None
 
+    def latest_lsn(self, project_id: str) -> str | None:
+        with self._state:
+            positions = [
+                b.history[-1].lsn for (pid, _), b in self._branches.items() if pid == project_id and b.history
+            ]
+        return format_lsn(max(positions)) if positions else None
+
     def delete_branch(self, project_id: str, branch_id: str) -> None:
         with self._lock:
             self._delete_branch_endpoints(project_id, branch_id)

@@ -64,6 +64,12 @@ def point_in_time(
                 f"window (history_retention_seconds={project.history_retention_seconds}: "
                 f"{iso(window_start)} or later)"
             )
+        if branch.restored_from is not None and timestamp < math.floor(branch.created_at):
+            raise bad_request(
+                f"invalid {field_name}: {iso(timestamp)} is before branch {branch.id} was restored "
+                f"from snapshot {branch.restored_from} ({iso(branch.created_at)}): a branch restored "
+                "from a snapshot has no history before the restore"
+            )
         if timestamp < math.floor(branch.created_at):
             raise bad_request(
                 f"invalid {field_name}: {iso(timestamp)} is before branch {branch.id} was created "
@@ -84,6 +90,12 @@ def point_in_time(
         start = ctx.data_plane.history_start(project.id)
         if start is not None and position < parse_lsn(start):
             raise bad_request(f"invalid {field_name}: {lsn} is before the project's history begins ({start})")
+        if branch.restore_lsn is not None and position < parse_lsn(branch.restore_lsn):
+            raise bad_request(
+                f"invalid {field_name}: {lsn} is before branch {branch.id} was restored from snapshot "
+                f"{branch.restored_from} ({branch.restore_lsn}): a branch restored from a snapshot "
+                "has no history before the restore"
+            )
         return PointInTime(lsn=lsn)
     return None
 
@@ -206,7 +218,10 @@ def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> C
     if spec.archived:
         branch.pending_state = "archived"
     branch.init_source = spec.init_source
-    branch.parent_lsn = spec.parent_lsn
+    # Until the copy reports where it stands: the latest position known for the project, a real
+    # point of the parent's history (a client may pass it back as parent_lsn or source_lsn).
+    named_lsn = spec.parent_lsn is not None
+    branch.parent_lsn = spec.parent_lsn if named_lsn else ctx.data_plane.latest_lsn(project.id)
     branch.parent_timestamp = spec.parent_timestamp if spec.parent_timestamp is not None else now
     branch.expires_at, branch.ttl_interval_seconds = spec.expires_at, ttl
     if spec.annotation:
@@ -220,7 +235,7 @@ def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> C
         on_finish=branch_ready(project, branch, "archived" if spec.archived else "ready"),
         on_fail=branch_settled(branch),
         effect=lambda: _report_lsn(
-            branch, dp.create_branch(pid, bid, parent_id, schema_only=schema_only, at=at)
+            branch, dp.create_branch(pid, bid, parent_id, schema_only=schema_only, at=at), named=named_lsn
         ),
         effect_name=f"create branch {bid}",
     )
@@ -243,11 +258,11 @@ def create_branch(ctx: EmulatorContext, project: Project, spec: BranchSpec) -> C
     return Created(project, branch, endpoints, ops)
 
 
-def _report_lsn(branch: Branch, lsn: str | None) -> None:
+def _report_lsn(branch: Branch, lsn: str | None, *, named: bool) -> None:
     """The real WAL position a copy stands at becomes the branch's ``parent_lsn`` (unless the
-    request named one). Runs on the data-plane worker: a single attribute store, no store lock
+    request ``named`` one). Runs on the data-plane worker: a single attribute store, no store lock
     (a request thread may hold it while waiting for this worker)."""
-    if lsn is not None and branch.parent_lsn is None:
+    if lsn is not None and not named:
         branch.parent_lsn = lsn
 
 
@@ -423,13 +438,13 @@ def restore_branch(
             dp.create_branch(pid, backup_id, bid)
         lsn = dp.reset_branch(pid, bid, sid, at=at)
         if not to_itself:
-            _report_lsn(branch, lsn)
+            _report_lsn(branch, lsn, named=source_lsn is not None)
 
     branch.current_state, branch.pending_state, branch.state_changed_at = "resetting", "ready", now
     branch.last_reset_at = branch.updated_at = now
     if not to_itself:
         branch.parent_id = source.id
-        branch.parent_lsn = source_lsn
+        branch.parent_lsn = source_lsn if source_lsn is not None else ctx.data_plane.latest_lsn(pid)
         branch.parent_timestamp = source_timestamp if source_timestamp is not None else now
         branch.roles, branch.databases = {}, {}
         copy_schema_from(ctx, source, branch, now)

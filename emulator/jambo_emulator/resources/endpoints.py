@@ -351,6 +351,14 @@ def move_endpoint(
     """The deprecated ``branch_id`` update: the compute stops serving the old branch and, if it
     was running, starts again on the new one."""
     ctx.check_lock(project)
+    return reassign_endpoint(ctx, project, endpoint, branch_id, after=None)
+
+
+def reassign_endpoint(
+    ctx: EmulatorContext, project: Project, endpoint: Endpoint, branch_id: str, *, after: Operation | None
+) -> list[Operation]:
+    """The compute serves ``branch_id`` from now on (a stop, then a start if it was running),
+    after ``after``; the caller has checked the lock (a restore's finalize moves several)."""
     dp, pid, old_bid, eid = ctx.data_plane, project.id, endpoint.branch_id, endpoint.id
     was_active = endpoint.current_state == "active"
 
@@ -363,6 +371,7 @@ def move_endpoint(
         "suspend_compute",
         branch_id=old_bid,
         endpoint_id=eid,
+        after=after,
         on_finish=stopped,
         effect=lambda: dp.delete_endpoint(pid, old_bid, eid),
         effect_name=f"detach endpoint {eid}",

@@ -8,7 +8,7 @@ It sits above every resource (it calls their periodic jobs), so no resource need
 from __future__ import annotations
 
 from jambo_emulator.dataplane.base import DataPlane
-from jambo_emulator.resources import branches, endpoints, organizations, projects, recovery
+from jambo_emulator.resources import branches, endpoints, organizations, projects, recovery, snapshots
 from jambo_emulator.resources.context import EmulatorContext
 from jambo_emulator.state.config import EmulatorConfig
 
@@ -42,10 +42,13 @@ def bootstrap(ctx: EmulatorContext) -> None:
 
 
 def tick(ctx: EmulatorContext) -> None:
-    """Background work: operations due, expired branches, the end of recovery windows, inactive
-    computes (the sweeper calls this; so do the control API's advance and operation reads)."""
+    """Background work: operations due, expired branches and snapshots, scheduled snapshots, the
+    end of recovery windows, inactive computes (the sweeper calls this; so do the control API's
+    advance and operation reads)."""
     ctx.engine.advance()
     branches.delete_expired_branches(ctx)
+    snapshots.take_scheduled(ctx)
+    snapshots.delete_expired(ctx)
     recovery.purge_expired(ctx)
     endpoints.suspend_inactive_endpoints(ctx)
     ctx.engine.advance()

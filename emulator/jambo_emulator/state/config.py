@@ -45,6 +45,9 @@ class EmulatorConfig:
     #: Seconds the clock starts ahead of real time (negative: behind), e.g. -2 days for a test
     #: whose project must have existed at a past data interval's end; ``advance()`` catches up.
     clock_start_offset: float = 0.0
+    #: Manual snapshots a project may hold: the service allows 1 on the free plan and 100 on paid
+    #: plans (the emulator's organizations are on a paid plan; pass 1 to emulate a free one).
+    manual_snapshot_limit: int = 100
 
     @property
     def uses_manual_clock(self) -> bool:

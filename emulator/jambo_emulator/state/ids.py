@@ -231,6 +231,9 @@ class IdGenerator:
     def endpoint_id(self) -> str:
         return f"ep-{self._words()}-{self._suffix()}"
 
+    def snapshot_id(self) -> str:
+        return f"snap-{self._words()}-{self._suffix()}"
+
     def operation_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 

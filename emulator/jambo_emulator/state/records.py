@@ -152,6 +152,51 @@ class Branch:
     anonymization: Anonymization | None = None
     #: Set while the branch is soft-deleted (it then lives in ``Project.deleted_branches``).
     deleted: Deletion | None = None
+    #: A branch made by a snapshot restore: the snapshot, the branch it is to replace, the
+    #: ``restore_status`` (``restored``, then ``finalized``) and the WAL position its data starts
+    #: at (no history before it; set by the restore's copy).
+    restored_from: str | None = None
+    restored_as: str | None = None
+    restore_status: str | None = None
+    restore_lsn: str | None = None
+
+
+@dataclass(eq=False)
+class Snapshot:
+    """A branch's databases as of one point, kept apart from every branch (``resources/snapshots.py``)."""
+
+    id: str
+    project_id: str
+    name: str
+    source_branch_id: str
+    created_at: float
+    seq: int
+    #: The point it holds: emulator-clock time, and the WAL position once the copy reports it.
+    timestamp: float
+    lsn: str | None = None
+    expires_at: float | None = None
+    manual: bool = True
+    #: What the source branch consisted of (restored branches start with these).
+    databases: dict[str, Database] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class ScheduleItem:
+    """One entry of a branch's backup schedule (``BackupScheduleItem``)."""
+
+    frequency: str
+    hour: int = 0
+    day: int | None = None
+    month: int | None = None
+    retention_seconds: int | None = None
+
+
+@dataclass(eq=False)
+class BackupSchedule:
+    items: list[ScheduleItem]
+    #: Occurrences up to this time (emulator clock) were taken, or were before the schedule.
+    checked_at: float
 
 
 @dataclass(eq=False)
@@ -245,6 +290,9 @@ class Project:
     permissions: dict[str, Permission] = field(default_factory=dict)
     #: Soft-deleted branches, recoverable until their ``deleted.until``.
     deleted_branches: dict[str, Branch] = field(default_factory=dict)
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)
+    #: Branch id -> its backup schedule.
+    backup_schedules: dict[str, BackupSchedule] = field(default_factory=dict)
     #: Set while the project is soft-deleted (it then lives in ``Store.deleted_projects``).
     deleted: Deletion | None = None
 

@@ -390,7 +390,24 @@ BRANCH_SERVICE_READS: tuple[str, ...] = (
     "listCredentials",
 )
 
+# Issue 21: snapshots and backup schedules, exercised in test_contract.py's snapshot scenario.
+SNAPSHOT_OPERATIONS: tuple[str, ...] = (
+    "createSnapshot",
+    "listSnapshots",
+    "updateSnapshot",
+    "deleteSnapshot",
+    "restoreSnapshot",
+    "finalizeRestoreBranch",
+    "getSnapshotSchedule",
+    "setSnapshotSchedule",
+)
+
 #: Every operation the emulator serves; every other spec operation answers 501 naming itself.
 EMULATED_OPERATIONS: tuple[str, ...] = (
-    ISSUE_OPERATIONS + ISSUE_11_OPERATIONS + ISSUE_13_OPERATIONS + BUCKET_OPERATIONS + BRANCH_SERVICE_READS
+    ISSUE_OPERATIONS
+    + ISSUE_11_OPERATIONS
+    + ISSUE_13_OPERATIONS
+    + BUCKET_OPERATIONS
+    + BRANCH_SERVICE_READS
+    + SNAPSHOT_OPERATIONS
 )

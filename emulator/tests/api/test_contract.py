@@ -29,6 +29,7 @@ from spec import (
     BUCKET_OPERATIONS,
     ISSUE_11_OPERATIONS,
     ISSUE_OPERATIONS,
+    SNAPSHOT_OPERATIONS,
     ApiSpec,
     load_spec,
 )
@@ -1176,3 +1177,160 @@ def test_a_branch_has_none_of_the_services_the_emulator_lacks(
     assert {op for op in BRANCH_SERVICE_READS if 404 in api.exercised.get(op, set())} == set(
         BRANCH_SERVICE_READS
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# snapshots and backup schedules (issue 21)
+
+
+def test_snapshots_and_backup_schedules(api: ContractClient, emu: JamboEmulator) -> None:
+    created = new_project(api, emu, "snapshots")
+    pid, main = created["project"]["id"], created["branch"]
+    main_path = f"/projects/{pid}/branches/{main['id']}"
+
+    taken = api.call(
+        "POST", f"{main_path}/snapshot", params={"name": "nightly", "expires_at": in_days(7)}, expect=200
+    )
+    snap = taken["snapshot"]
+    assert (snap["name"], snap["source_branch_id"], snap["manual"]) == ("nightly", main["id"], True)
+    assert snap["id"].startswith("snap-")
+    assert "expires_at" in snap
+    settle(api, emu, pid, taken["operations"])
+    listed = api.call("GET", f"/projects/{pid}/snapshots", expect=200)["snapshots"]
+    assert [s["id"] for s in listed] == [snap["id"]]
+
+    renamed = api.call(
+        "PATCH", f"/projects/{pid}/snapshots/{snap['id']}", json={"snapshot": {"name": "kept"}}, expect=200
+    )
+    assert renamed["snapshot"]["name"] == "kept"
+
+    restored = api.call(
+        "POST", f"/projects/{pid}/snapshots/{snap['id']}/restore", json={"name": "preview"}, expect=200
+    )
+    branch = restored["branch"]
+    assert (branch["name"], branch["restored_from"], branch["restored_as"]) == (
+        "preview",
+        snap["id"],
+        main["id"],
+    )
+    assert branch["restore_status"] == "restored"
+    assert "parent_id" not in branch
+    settle(api, emu, pid, restored["operations"])
+
+    finalized = api.call(
+        "POST",
+        f"/projects/{pid}/branches/{branch['id']}/finalize_restore",
+        json={"name": "main-old"},
+        expect=200,
+    )
+    assert {op["action"] for op in finalized["operations"]} == {"suspend_compute", "start_compute"}
+    settle(api, emu, pid, finalized["operations"])
+    after = api.call("GET", f"/projects/{pid}/branches/{branch['id']}", expect=200)["branch"]
+    assert (after["name"], after["restore_status"], after["default"]) == ("main", "finalized", True)
+    old = api.call("GET", main_path, expect=200)["branch"]
+    assert (old["name"], old["default"]) == ("main-old", False)
+    endpoints = api.call("GET", f"/projects/{pid}/endpoints", expect=200)["endpoints"]
+    assert [e["branch_id"] for e in endpoints] == [branch["id"]]
+    again = api.call("POST", f"/projects/{pid}/branches/{branch['id']}/finalize_restore", expect=400)
+    assert "already finalized" in again["message"]
+
+    # Finalized at once: the computes move in the same request.
+    direct = api.call(
+        "POST",
+        f"/projects/{pid}/snapshots/{snap['id']}/restore",
+        json={"target_branch_id": branch["id"], "finalize_restore": True},
+        expect=200,
+    )
+    assert direct["branch"]["restore_status"] == "finalized"
+    assert direct["branch"]["name"] == "main"
+    settle(api, emu, pid, direct["operations"])
+
+    deleted = api.call("DELETE", f"/projects/{pid}/snapshots/{snap['id']}", expect=202)
+    settle(api, emu, pid, deleted["operations"])
+    api.call("DELETE", f"/projects/{pid}/snapshots/{snap['id']}", expect=404)
+    assert api.call("GET", f"/projects/{pid}/snapshots", expect=200)["snapshots"] == []
+
+    schedule = {"schedule": [{"frequency": "daily", "hour": 3, "retention_seconds": 7 * 86400}]}
+    current = f"/projects/{pid}/branches/{direct['branch']['id']}"
+    assert api.call("GET", f"{current}/backup_schedule", expect=200) == {"schedule": []}
+    assert api.call("PUT", f"{current}/backup_schedule", json=schedule, expect=200) == {}
+    assert api.call("GET", f"{current}/backup_schedule", expect=200) == {
+        "schedule": [{"frequency": "daily", "hour": 3, "retention_seconds": 7 * 86400}]
+    }
+    covered(api, SNAPSHOT_OPERATIONS)
+
+
+def test_snapshot_rules_answer_the_services_errors(api: ContractClient, emu: JamboEmulator) -> None:
+    created = new_project(api, emu, "snapshot-rules")
+    pid, main = created["project"]["id"], created["branch"]
+    main_path = f"/projects/{pid}/branches/{main['id']}"
+    child = api.call("POST", f"/projects/{pid}/branches", json={"branch": {"name": "child"}}, expect=201)
+    settle(api, emu, pid, child["operations"])
+    refused = api.call("POST", f"/projects/{pid}/branches/{child['branch']['id']}/snapshot", expect=400)
+    assert "root branches" in refused["message"]
+    both = api.call(
+        "POST", f"{main_path}/snapshot", params={"lsn": "0/1", "timestamp": in_days(-0.001)}, expect=400
+    )
+    assert "lsn and timestamp cannot be specified at the same time" in both["message"]
+    past = api.call("POST", f"{main_path}/snapshot", params={"expires_at": in_days(-1)}, expect=400)
+    assert "expires_at" in past["message"]
+    hourly = api.call(
+        "PUT", f"{main_path}/backup_schedule", json={"schedule": [{"frequency": "hourly"}]}, expect=400
+    )
+    assert "daily, weekly, monthly" in hourly["message"]
+    api.call("POST", f"/projects/{pid}/snapshots/snap-none-a5000000/restore", expect=404)
+    not_restored = api.call("POST", f"{main_path}/finalize_restore", expect=400)
+    assert "not restored from a snapshot" in not_restored["message"]
+
+
+def test_the_manual_snapshot_limit_answers_the_services_error(spec: ApiSpec) -> None:
+    from jambo_emulator.state.config import EmulatorConfig
+
+    config = EmulatorConfig(
+        api_keys=["free-key"], deterministic=True, operation_duration=0.0, manual_snapshot_limit=1
+    )
+    with JamboEmulator(config=config, data_plane="off") as emu:
+        api = ContractClient(spec, emu.base_url, emu.api_key)
+        try:
+            created = new_project(api, emu, "free-plan")
+            pid, main = created["project"]["id"], created["branch"]["id"]
+            first = api.call("POST", f"/projects/{pid}/branches/{main}/snapshot", expect=200)
+            settle(api, emu, pid, first["operations"])
+            over = api.call("POST", f"/projects/{pid}/branches/{main}/snapshot", expect=422)
+            assert over["code"] == "SNAPSHOTS_LIMIT_EXCEEDED"
+            assert "manual snapshots limit exceeded" in over["message"]
+            # Deleting one frees the slot; scheduled snapshots never count.
+            gone = api.call("DELETE", f"/projects/{pid}/snapshots/{first['snapshot']['id']}", expect=202)
+            settle(api, emu, pid, gone["operations"])
+            api.call("POST", f"/projects/{pid}/branches/{main}/snapshot", expect=200)
+        finally:
+            api.close()
+
+
+def test_expired_and_scheduled_snapshots_follow_the_emulator_clock(
+    api: ContractClient, emu: JamboEmulator
+) -> None:
+    created = new_project(api, emu, "snapshot-clock")
+    pid, main = created["project"]["id"], created["branch"]["id"]
+    main_path = f"/projects/{pid}/branches/{main}"
+    short = api.call("POST", f"{main_path}/snapshot", params={"expires_at": in_days(1 / 24)}, expect=200)
+    settle(api, emu, pid, short["operations"])
+    # Twelve hours away from the (deterministic) clock, which starts at real time.
+    hour = (dt.datetime.now(dt.UTC).hour + 12) % 24
+    schedule = {"schedule": [{"frequency": "daily", "hour": hour, "retention_seconds": 2 * 86400}]}
+    api.call("PUT", f"{main_path}/backup_schedule", json=schedule, expect=200)
+
+    emu.advance(2 * 3600)  # past the expiry, not yet at the schedule's hour
+    assert api.call("GET", f"/projects/{pid}/snapshots", expect=200)["snapshots"] == []
+
+    emu.advance(86400)  # the hour came once: one daily snapshot, not manual, kept two days
+    listed = api.call("GET", f"/projects/{pid}/snapshots", expect=200)["snapshots"]
+    daily = [s for s in listed if not s["manual"]]
+    assert len(listed) == len(daily) == 1
+    assert "daily" in daily[0]["name"]
+    assert daily[0]["timestamp"].endswith(f"T{hour:02d}:00:00Z")
+    emu.advance(3 * 86400)  # retention over: that one is gone, the latest midnight's is there
+    listed = api.call("GET", f"/projects/{pid}/snapshots", expect=200)["snapshots"]
+    assert daily[0]["id"] not in [s["id"] for s in listed]
+    assert len(listed) == 1
+    assert not listed[0]["manual"]

@@ -63,6 +63,9 @@ class RecordingDataPlane(NullDataPlane):
     def history_start(self, project_id: str) -> str | None:
         return None
 
+    def latest_lsn(self, project_id: str) -> str | None:
+        return None
+
     def delete_branch(self, project_id: str, branch_id: str) -> None:
         self.calls.append(("delete_branch", branch_id))
 

@@ -27,7 +27,7 @@ import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,7 @@ def test_typescript_sdk_lifecycle(node_modules: Path, emu: JamboEmulator, tmp_pa
     assert {s["name"] for s in steps if s.get("skipped")} == set(SDK_SKIPPED)
     failed = [f"{s['name']}: {s['error']}" for s in steps if not s["ok"] and not s.get("skipped")]
     assert not failed, "\n".join(failed)
-    assert len(steps) == 63
+    assert len(steps) == 73
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
@@ -402,6 +402,135 @@ def _branches(cli: Cli) -> None:
     cli.run("projects recover", "projects", "recover", str(project_id))
 
 
+def _snapshots(cli: Cli) -> None:
+    """Issue 21: a snapshot of main through its life (restore, finalize, schedule, delete), and the
+    LSN a branch create answers passed back to the service (a parent and a snapshot point)."""
+    created = cli.run("projects create (snapshots)", "projects", "create", "--name", "cli-snapshots")
+    project_id = _get(created, "project", "id")
+    p = ("--project-id", str(project_id))
+    child = cli.run("branches create (for its lsn)", "branches", "create", *p, "--name", "lsn-source")
+    lsn = str(_get(child, "branch", "parent_lsn"))
+    cli.run(
+        "branches create --parent <lsn>",
+        "branches",
+        "create",
+        *p,
+        "--name",
+        "at-lsn",
+        "--parent",
+        lsn,
+        check=lambda a: _expect(_get(a, "branch", "parent_lsn") == lsn, "not at the answered lsn"),
+    )
+    expires = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cli.run(
+        "snapshots create",
+        "snapshots",
+        "create",
+        *p,
+        "--branch",
+        "main",
+        "--name",
+        "cli-nightly",
+        "--expires-at",
+        expires,
+        check=lambda a: _expect(a["name"] == "cli-nightly" and a.get("expires_at") == expires, "name/expiry"),
+    )
+    cli.run(
+        "snapshots create --lsn",
+        "snapshots",
+        "create",
+        *p,
+        "--branch",
+        "main",
+        "--name",
+        "cli-at-lsn",
+        "--lsn",
+        lsn,
+        check=lambda a: _expect(a["lsn"] == lsn, "not at the lsn"),
+    )
+    cli.run(
+        "snapshots list",
+        "snapshots",
+        "list",
+        *p,
+        check=lambda a: _expect(_names(a) == ["cli-at-lsn", "cli-nightly"], "names"),
+    )
+    cli.run(
+        "snapshots update",
+        "snapshots",
+        "update",
+        "cli-nightly",
+        *p,
+        "--name",
+        "cli-kept",
+        "--clear-expiration",
+        check=lambda a: _expect(a["name"] == "cli-kept" and "expires_at" not in a, "not renamed/kept"),
+    )
+    cli.run(
+        "snapshots get",
+        "snapshots",
+        "get",
+        "cli-kept",
+        *p,
+        check=lambda a: _expect(a["manual"], "not manual"),
+    )
+    cli.run(
+        "snapshots restore",
+        "snapshots",
+        "restore",
+        "cli-kept",
+        *p,
+        "--name",
+        "cli-restored",
+        # Two parts (branch, operations), keyed by their titles in snake case.
+        check=lambda a: _expect(
+            _get(a, "restored_branch", "restore_status") == "restored" and bool(_get(a, "operations")),
+            "not a preview restore",
+        ),
+    )
+    cli.run("snapshots finalize", "snapshots", "finalize", "cli-restored", *p, "--name", "main-before")
+    cli.run(
+        "branches list (finalized)",
+        "branches",
+        "list",
+        *p,
+        check=lambda a: _expect(
+            [(x["name"], x.get("restore_status")) for x in a if x["default"]] == [("main", "finalized")],
+            "the restored branch is not the default main",
+        ),
+    )
+    cli.run(
+        "snapshots schedule set",
+        "snapshots",
+        "schedule",
+        "set",
+        *p,
+        "--branch",
+        "main",
+        "--frequency",
+        "weekly",
+        "--day",
+        "7",
+        "--retention",
+        "604800",
+    )
+    cli.run(
+        "snapshots schedule get",
+        "snapshots",
+        "schedule",
+        "get",
+        *p,
+        "--branch",
+        "main",
+        check=lambda a: _expect(
+            a == [{"frequency": "weekly", "hour": 0, "day": 7, "retention_seconds": 604800}], "schedule"
+        ),
+    )
+    cli.run("snapshots delete", "snapshots", "delete", "cli-kept", *p)
+    _operations_all_finished(cli, "operations list (snapshots)", p)
+    cli.run("projects delete (snapshots)", "projects", "delete", str(project_id))
+
+
 def _data(cli: Cli, org_id: str) -> None:
     """A second project for databases, roles, connection strings and operations."""
     created = cli.run(
@@ -539,7 +668,8 @@ def test_cli_lifecycle(node_modules: Path, emu: JamboEmulator, tmp_path: Path) -
     once: each CLI start costs ~0.7 s of CPU (Node 20 has no compile cache), so a serial run is
     twice as long. Each chain has its own config dir; projects never share a lock."""
     clis = {
-        name: Cli(node_modules, emu, tmp_path / name) for name in ("setup", "account", "branches", "data")
+        name: Cli(node_modules, emu, tmp_path / name)
+        for name in ("setup", "account", "branches", "data", "snapshots")
     }
     for cli in clis.values():
         (cli.home / "config").mkdir(parents=True)
@@ -560,6 +690,7 @@ def test_cli_lifecycle(node_modules: Path, emu: JamboEmulator, tmp_path: Path) -
             pool.submit(_account, clis["account"], org_id),
             pool.submit(_branches, clis["branches"]),
             pool.submit(_data, clis["data"], org_id),
+            pool.submit(_snapshots, clis["snapshots"]),
         ]
         for chain in chains:
             chain.result()
@@ -568,13 +699,15 @@ def test_cli_lifecycle(node_modules: Path, emu: JamboEmulator, tmp_path: Path) -
         "projects",
         "list",
         "--recoverable-only",
-        # The data chain's project is deleted; the branches chain recovered its own.
-        check=lambda a: _expect([x["name"] for x in a] == ["cli-data"], "only cli-data recoverable"),
+        # The data and snapshot chains' projects are deleted; the branches chain recovered its own.
+        check=lambda a: _expect(
+            sorted(x["name"] for x in a) == ["cli-data", "cli-snapshots"], "only cli-data, cli-snapshots"
+        ),
     )
 
     results = [result for cli in clis.values() for result in cli.results]
     failed = [f"{name}: {why}" for name, why in results if why not in (None, "skipped")]
     assert not failed, "\n".join(failed)
     names = [name for name, _ in results]
-    assert len(names) == len(set(names)) == 48
+    assert len(names) == len(set(names)) == 48 + 16
     assert {name for name, why in results if why == "skipped"} == set(CLI_SKIPPED)

@@ -223,6 +223,37 @@ async function main() {
     api.getConnectionUri({ projectId, branch_id: branchId, database_name: "neondb", role_name: "neondb_owner" }), (b) =>
     expect(b.uri.startsWith("postgresql://neondb_owner:"), "not a connection URI"));
 
+  // -- snapshots and backup schedules (issue 21): of main, restored to a new branch, finalized
+  await settle(projectId);
+  const expiry = new Date(Date.now() + 7 * 86400 * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+  const snap = await step("createSnapshot", () =>
+    api.createSnapshot({ projectId, branchId: mainId, name: "ts-nightly", expires_at: expiry }), (b) =>
+    expect(b.snapshot.name === "ts-nightly" && b.snapshot.source_branch_id === mainId, "wrong snapshot"));
+  const snapId = snap && snap.snapshot.id;
+  await settle(projectId);
+  await step("listSnapshots", () => api.listSnapshots(projectId), (b) =>
+    expect(b.snapshots.some((x) => x.id === snapId), "snapshot not listed"));
+  await step("updateSnapshot", () => api.updateSnapshot(projectId, snapId, { snapshot: { name: "ts-kept" } }), (b) =>
+    expect(b.snapshot.name === "ts-kept", "not renamed"));
+  const preview = await step("restoreSnapshot", () =>
+    api.restoreSnapshot({ projectId, snapshotId: snapId }, { name: "ts-restored" }), (b) =>
+    expect(b.branch.restored_from === snapId && b.branch.restore_status === "restored", "not a restore"));
+  await settle(projectId);
+  await step("finalizeRestoreBranch", () =>
+    api.finalizeRestoreBranch(projectId, preview && preview.branch.id, { name: "ts-main-before" }), (b) =>
+    expect(b.operations.length > 0, "no operations"));
+  await settle(projectId);
+  await step("getProjectBranch(finalized)", () => api.getProjectBranch(projectId, preview && preview.branch.id), (b) =>
+    expect(b.branch.restore_status === "finalized" && b.branch.default === true, "not finalized"));
+  await step("setSnapshotSchedule", () =>
+    api.setSnapshotSchedule(projectId, mainId, { schedule: [{ frequency: "daily", hour: 3, retention_seconds: 604800 }] }));
+  await step("getSnapshotSchedule", () => api.getSnapshotSchedule(projectId, mainId), (b) =>
+    expect(b.schedule.length === 1 && b.schedule[0].frequency === "daily", "wrong schedule"));
+  await step("deleteSnapshot", () => api.deleteSnapshot(projectId, snapId));
+  await settle(projectId);
+  await step("setDefaultProjectBranch(main again)", () => api.setDefaultProjectBranch(projectId, mainId));
+  await settle(projectId);
+
   // -- teardown (each a step: deletes are part of the contract too)
   await step("deleteProjectBranchRole", () => api.deleteProjectBranchRole(projectId, mainId, "tsrole"));
   await settle(projectId);
