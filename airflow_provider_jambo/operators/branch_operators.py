@@ -8,19 +8,26 @@ to be neither its parent nor the default branch before anything is handed downst
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_jambo.exceptions import (
+    JamboAPIError,
     JamboBranchNotFound,
     JamboConfigError,
     JamboConflictError,
     JamboLookupError,
     JamboRefusedError,
 )
-from airflow_provider_jambo.operators.all_or_nothing import AllOrNothingBranchOperator
+from airflow_provider_jambo.operators.all_or_nothing import AllOrNothingBranchOperator, made_by_task
 from airflow_provider_jambo.operators.base_operator import JamboBaseOperator
-from airflow_provider_jambo.operators.run_names import default_branch_name
+from airflow_provider_jambo.operators.run_names import (
+    default_branch_name,
+    is_run_branch_name,
+    run_branch_ttl_setting,
+    safety_ttl,
+)
 from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
     MAX_EXPIRY,
@@ -84,6 +91,9 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
     :param protected: create the branch protected.
     :param expires_at: absolute expiry (at most 30 days ahead, not with ``protected``).
     :param ttl: relative expiry from the moment the task runs (seconds or timedelta, at most 30 days).
+    :param safety_expiry: the expiry a branch named for its run gets when neither ``ttl`` nor
+        ``expires_at`` is given (see "Safety expiry" below). ``None`` (default): only a run-named
+        branch gets it; ``True``: a fixed name gets it too; ``False``: no expiry at all.
     :param compute_type: ``read_write`` (default), ``read_only``, or None for a branch without compute.
     :param min_cu: autoscaling minimum, 0.25..16 compute units.
     :param max_cu: autoscaling maximum, 0.25..16, at most 8 above ``min_cu``.
@@ -102,7 +112,19 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
     in an earlier try of the same task instance (an adopted branch whose default annotations name
     this ``dag_id``, ``run_id``, ``task_id`` and ``map_index``). Any other branch it adopted (made by
     hand, by another task or run, or without ``default_annotations``) is left alone. A process
-    killed with SIGKILL cannot clean up: give the branch a ``ttl`` so the service deletes it.
+    killed with SIGKILL cannot clean up: the branch's expiry is then what deletes it.
+
+    Safety expiry: a branch named for its run (the default name, or a rendered ``branch_name`` that
+    ends with the run id or the run id's hash as :func:`run_branch_name` builds it) expires by
+    default, so one leaked by a killed worker is deleted by the service. It lives the DAG's
+    ``dagrun_timeout`` + 1 h when set, else the task's ``execution_timeout`` + 1 h when that is
+    longer than the default, else the default: 1 day, or ``[jambo] run_branch_ttl_seconds``
+    (``AIRFLOW__JAMBO__RUN_BRANCH_TTL_SECONDS``); never more than the service's 30 days. A retry
+    that adopts its branch (annotated by this task instance) renews the expiry. An explicit ``ttl``
+    or ``expires_at`` wins, and so does ``safety_expiry=False`` (a branch meant to outlive its run).
+    The service allows no expiry on a protected branch, and none on a branch with children: such a
+    branch gets none, and the log says why. An expiring branch cannot get children either: a task
+    branching from one is refused before its create, naming the parent's expiry.
     """
 
     template_fields: Sequence[str] = (
@@ -128,6 +150,7 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
         protected: bool = False,
         expires_at: datetime | str | None = None,
         ttl: timedelta | float | None = None,
+        safety_expiry: bool | None = None,
         compute_type: str | None = "read_write",
         min_cu: float | None = None,
         max_cu: float | None = None,
@@ -148,6 +171,9 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
         self.protected = protected
         self.expires_at = expires_at
         self.ttl = ttl
+        self.safety_expiry = safety_expiry
+        # Whether the branch is named for its run: decided at the start of execute.
+        self._run_named = False
         self.compute_type = compute_type
         self.min_cu = min_cu
         self.max_cu = max_cu
@@ -169,6 +195,18 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
             check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
         elif self.ttl is not None:
             raise JamboConfigError("give either expires_at (absolute) or ttl (relative), not both")
+        if self.safety_expiry not in (None, True, False):
+            raise JamboConfigError(
+                "safety_expiry must be None (an expiry for run-named branches only), True (for any "
+                f"name) or False (no expiry), got {self.safety_expiry!r}"
+            )
+        if self.safety_expiry and self.protected:
+            raise JamboConfigError(
+                "safety_expiry=True cannot be set on a protected branch (protected=True); "
+                "the service refuses an expiry there"
+            )
+        if self.safety_expiry is not False and self.expires_at is None and self.ttl is None:
+            run_branch_ttl_setting()  # a bad [jambo] run_branch_ttl_seconds fails the parse
         if known(self.parent_timestamp, self.parent_lsn):
             point_in_time("parent", self.parent_lsn, self.parent_timestamp)
         if self.branch_name is not None and known(self.branch_name):
@@ -205,7 +243,7 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
     def create_request_fields(self, context: Context) -> dict[str, Any]:
         """This task's create as :class:`CreateBranchRequest` arguments (rendered, checked by the
         caller); the parent is named by id once it is resolved (``with_parent``)."""
-        expires = check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
+        expires = self.expiry(context)
         endpoints = None
         if self.compute_type is not None:
             limits = endpoint_settings(self.min_cu, self.max_cu, self.suspend_timeout_seconds)
@@ -221,6 +259,35 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
             "annotations": self._annotations(context),
         }
 
+    def expiry(self, context: Context) -> datetime | None:
+        """The branch's expiry: the explicit one, else its safety expiry (class docstring), else none."""
+        explicit = check_expiry(expires_at=self.expires_at, ttl=self.ttl, protected=self.protected)
+        if explicit is not None or self.safety_expiry is False:
+            return explicit
+        if not (self.safety_expiry or self._run_named):
+            return None
+        if self.protected:
+            self.log.info(
+                "Branch %r is named for its run but protected: it gets no safety expiry (the service "
+                "allows none on a protected branch); delete it yourself if the run dies",
+                self.branch_name,
+            )
+            return None
+        dag = context.get("dag")
+        chosen = safety_ttl(
+            dagrun_timeout=getattr(dag, "dagrun_timeout", None),
+            execution_timeout=self.execution_timeout,
+            default=run_branch_ttl_setting(),
+        )
+        self.log.info(
+            "Branch %r is named for its run: it expires in %s (%s), so a run that dies leaks it no "
+            "longer; pass ttl, expires_at or safety_expiry=False to choose otherwise",
+            self.branch_name,
+            chosen.ttl,
+            chosen.reason,
+        )
+        return datetime.now(UTC) + chosen.ttl
+
     def create_request(self, context: Context) -> CreateBranchRequest:
         """The one request this task's create sends (the anonymized operator adds its rules)."""
         from airflow_provider_jambo.create_branch_request import CreateBranchRequest
@@ -232,6 +299,9 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
         self._context = context
         if self.branch_name is None:
             self.branch_name = default_branch_name(context)
+            self._run_named = True
+        else:
+            self._run_named = is_run_branch_name(self.branch_name, str(context["run_id"]))
         self._validate(at_parse=False)
         # The create, checked and turned into its body once (its parent named by id below).
         request = self.create_request(context)
@@ -241,6 +311,12 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
         # Without a parent the service branches from the default branch: no lookup is needed for it.
         parent = hook.branches.resolve(self.parent, project_id=project_id) if self.parent else None
         if parent is not None:
+            if parent.expires_at is not None:
+                raise JamboRefusedError(
+                    f"parent branch {parent.name!r} ({parent.id}) expires at {_iso(parent.expires_at)}, "
+                    "and the service allows no children of an expiring branch: create the parent "
+                    "with safety_expiry=False (or without ttl/expires_at), or clear its expiry"
+                )
             request = request.with_parent(parent.id)
         if self.if_exists == "reuse":
             # Only a retry can find its own branch from an earlier try; a first try sends the create
@@ -271,6 +347,7 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
         self._check_result(branch, parent)
         if not creation.created:
             self.log.info("Branch %r (%s) already exists: adopting it", branch.name, branch.id)
+            creation = self._renew_expiry(creation, request.expires_at, project_id, context)
         else:
             source = (
                 f"{parent.name!r} ({parent.id})"
@@ -288,6 +365,53 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
             # died while the branch was being created), so a retry waits for them too.
             operations: list[Operation] = list(creation.operations)
             return self.wait_for(context, project_id=project_id, operations=operations, result=result)
+
+    def _renew_expiry(
+        self, creation: BranchCreation, expires_at: datetime | str | None, project_id: str, context: Context
+    ) -> BranchCreation:
+        """Give an adopted branch this try's expiry, when this task instance made it: a retry
+        starts the run's clock again (a branch made by hand or another run is left as it is)."""
+        if expires_at is None:
+            return creation
+        hook = self.hook
+        branch = hook.branches.get(creation.branch.id, project_id=project_id)
+        if not made_by_task(branch, context["ti"]):
+            self.log.info(
+                "Branch %r (%s) was not made by this task instance: its expiry is left as it is",
+                branch.name,
+                branch.id,
+            )
+            return creation
+        if branch.protected:
+            self.log.info(
+                "Branch %r (%s) is protected: no expiry is set (the service allows none there)",
+                branch.name,
+                branch.id,
+            )
+            return creation
+        try:
+            changed = self.send(
+                lambda: hook.branches.update(branch.id, project_id=project_id, expires_at=expires_at),
+                project_id=project_id,
+            )
+        except JamboAPIError as err:
+            if err.status != 400:
+                raise
+            # The service's rules on expiring branches (e.g. none on a branch with children).
+            self.log.warning(
+                "Branch %r (%s) keeps its expiry (%s): the service refused a new one: %s",
+                branch.name,
+                branch.id,
+                _iso(branch.expires_at) or "none",
+                err,
+            )
+            return creation
+        self.log.info("Branch %r (%s) now expires at %s", branch.name, branch.id, expires_at)
+        return replace(
+            creation,
+            branch=changed.resource,
+            operations=[*creation.operations, *changed.operations],
+        )
 
     def _check_result(self, branch: Branch, parent: Branch | None) -> None:
         if branch.name != self.branch_name:
