@@ -202,6 +202,11 @@ class JamboRestoreSnapshotOperator(AllOrNothingBranchOperator):
     :param min_cu: see JamboCreateBranchOperator; also ``max_cu``, ``suspend_timeout_seconds``.
     :param database: which database to report (default: the branch's first).
     :param keep_on_failure: keep the branch when the task fails after making it.
+
+    Unlike the create operator's run-named branches, the restored branch gets no safety expiry:
+    finalizing makes it the branch it replaces (maybe the default branch, which may not expire), so
+    an expiry there could delete production data. A worker killed after the restore leaves the
+    branch to the janitor.
     """
 
     template_fields: Sequence[str] = (
