@@ -37,7 +37,7 @@ def create_op(**kwargs: Any) -> JamboCreateBranchOperator:
 
 def run(op: JamboCreateBranchOperator, *, try_number: int = 1, dag: Any = None) -> dict[str, Any]:
     extra = {"dag": dag} if dag is not None else {}
-    result = op.execute(make_context("create_branch", try_number=try_number, **extra))
+    result = op.execute(make_context(op.task_id, try_number=try_number, **extra))
     assert result is not None
     return dict(result)
 
@@ -227,3 +227,30 @@ def test_a_bad_configured_default_fails_when_the_dag_is_parsed(
     with pytest.raises(JamboConfigError, match="run_branch_ttl_seconds"):
         create_op()
     create_op(safety_expiry=False)  # a task that wants no expiry does not read it
+
+
+# --- cost ------------------------------------------------------------------------------------------
+
+
+def _requests(project: JamboProject) -> list[str]:
+    return [f"{r['method']} {r['route']}" for r in project.emu.requests()]
+
+
+def test_the_expiry_costs_no_request_on_a_first_try_and_two_on_an_adopting_retry(
+    jambo_project: JamboProject,
+) -> None:
+    # Baseline in the same run: the same creates without an expiry.
+    counts: dict[tuple[bool, int], list[str]] = {}
+    for safety in (False, True):
+        for try_number in (1, 2):
+            jambo_project.emu.clear_requests()
+            run(create_op(task_id=f"create_{safety}", safety_expiry=safety), try_number=try_number)
+            counts[safety, try_number] = _requests(jambo_project)
+    assert counts[True, 1] == counts[False, 1]  # the expiry rides in the create's body
+    extra = list(counts[True, 2])
+    for call in counts[False, 2]:
+        extra.remove(call)
+    assert sorted(extra) == [
+        "GET /projects/{project_id}/branches/{branch_id}",
+        "PATCH /projects/{project_id}/branches/{branch_id}",
+    ]
