@@ -115,12 +115,13 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
     killed with SIGKILL cannot clean up: the branch's expiry is then what deletes it.
 
     Safety expiry: a branch named for its run (the default name, or a rendered ``branch_name`` that
-    ends with the run id or the run id's hash as :func:`run_branch_name` builds it) expires by
+    ends with the run id or its hash as :func:`run_branch_name` builds it: ``is_run_branch_name``) expires by
     default, so one leaked by a killed worker is deleted by the service. It lives the DAG's
     ``dagrun_timeout`` + 1 h when set, else the task's ``execution_timeout`` + 1 h when that is
     longer than the default, else the default: 1 day, or ``[jambo] run_branch_ttl_seconds``
     (``AIRFLOW__JAMBO__RUN_BRANCH_TTL_SECONDS``); never more than the service's 30 days. A retry
-    that adopts its branch (annotated by this task instance) renews the expiry. An explicit ``ttl``
+    that adopts its branch (annotated by this task instance) gives it this try's expiry (the
+    safety one, or ``ttl`` from now), so the clock starts again. An explicit ``ttl``
     or ``expires_at`` wins, and so does ``safety_expiry=False`` (a branch meant to outlive its run).
     The service allows no expiry on a protected branch, and none on a branch with children: such a
     branch gets none, and the log says why. An expiring branch cannot get children either: a task
@@ -205,7 +206,12 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
                 "safety_expiry=True cannot be set on a protected branch (protected=True); "
                 "the service refuses an expiry there"
             )
-        if self.safety_expiry is not False and self.expires_at is None and self.ttl is None:
+        may_be_run_named = self.branch_name is None or not known(self.branch_name)
+        if (
+            (self.safety_expiry or (self.safety_expiry is None and may_be_run_named))
+            and self.expires_at is None
+            and self.ttl is None
+        ):
             run_branch_ttl_setting()  # a bad [jambo] run_branch_ttl_seconds fails the parse
         if known(self.parent_timestamp, self.parent_lsn):
             point_in_time("parent", self.parent_lsn, self.parent_timestamp)

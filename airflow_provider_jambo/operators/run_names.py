@@ -61,15 +61,23 @@ def _run_digest(run_id: str) -> str:
     return hashlib.sha256(run_id.encode()).hexdigest()[:8]
 
 
+#: The shortest run id a name's ending is matched against as it is (the length of the hash).
+MIN_RUN_ID_MATCH = 8
+
+
 def is_run_branch_name(name: str, run_id: str) -> bool:
     """Whether ``name`` is one :func:`run_branch_name` builds for ``run_id`` (with any prefix).
 
     :func:`run_branch_name` ends every name with the run id itself (when it is a valid name part)
     or with the run id's 8-character hash, so a name ending so was built from this run: a name
     written as ``"preview-{{ run_branch_name(run_id) }}"`` or ``"ci-{{ run_id }}"`` counts, a
-    fixed ``"staging"`` or a date-built ``"ci-{{ ds }}"`` does not.
+    fixed ``"staging"`` or a date-built ``"ci-{{ ds }}"`` does not. A run id shorter than
+    :data:`MIN_RUN_ID_MATCH` characters (a custom one, e.g. ``"1"``) ends too many fixed names by
+    chance (``"release-1"``), so only its hash counts then.
     """
-    return bool(run_id) and (name.endswith(run_id) or name.endswith(_run_digest(run_id)))
+    if not run_id:
+        return False
+    return (len(run_id) >= MIN_RUN_ID_MATCH and name.endswith(run_id)) or name.endswith(_run_digest(run_id))
 
 
 def _task_prefix(context: Context) -> str:

@@ -139,6 +139,9 @@ def test_name_built_with_run_branch_name_is_run_named(jambo_project: JamboProjec
 def test_which_names_are_named_for_the_run(name: str, run_named: bool) -> None:
     assert is_run_branch_name(name, RUN_ID) is run_named
     assert is_run_branch_name(run_branch_name("nightly-42", "ci-"), "nightly-42")
+    # A short custom run id ends fixed names by chance: it is not taken for the run's.
+    assert not is_run_branch_name("release-1", "1")
+    assert is_run_branch_name(run_branch_name("My Run!", "ci-"), "My Run!")  # its hash still counts
 
 
 # --- retries ---------------------------------------------------------------------------------------
@@ -227,6 +230,9 @@ def test_a_bad_configured_default_fails_when_the_dag_is_parsed(
     with pytest.raises(JamboConfigError, match="run_branch_ttl_seconds"):
         create_op()
     create_op(safety_expiry=False)  # a task that wants no expiry does not read it
+    create_op(branch_name="staging")  # nor does a fixed name, which gets none
+    with pytest.raises(JamboConfigError, match="run_branch_ttl_seconds"):
+        create_op(branch_name="{{ run_branch_name(run_id) }}")  # rendered at run time: may be run-named
 
 
 # --- cost ------------------------------------------------------------------------------------------
