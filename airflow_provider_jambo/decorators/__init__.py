@@ -1,0 +1,7 @@
+"""Task decorators (``@task.jambo_branch``) and the ephemeral-branch task group."""
+
+from __future__ import annotations
+
+from airflow_provider_jambo.decorators.jambo_branch import jambo_branch_task
+
+__all__ = ["jambo_branch_task"]

@@ -1,0 +1,154 @@
+"""``@task.jambo_branch``: the function runs with a fresh branch, which is deleted afterwards.
+
+Each test builds the task in a DAG, as a DAG file would, and runs its operator on the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import DAG
+from jambo_support import JamboProject, make_context
+
+from airflow_provider_jambo.decorators import jambo_branch_task
+from airflow_provider_jambo.exceptions import JamboConfigError, JamboRefusedError
+
+DAG_ARGS: dict[str, Any] = {"dag_id": "deco", "schedule": None, "start_date": datetime(2026, 1, 1)}
+
+
+def operator_of(decorated: Any, *args: Any, **kwargs: Any) -> Any:
+    """The operator a DAG file gets from calling the decorated function."""
+    with DAG(**DAG_ARGS):
+        return decorated(*args, **kwargs).operator
+
+
+def names(project: JamboProject) -> list[str]:
+    return sorted(b.name for b in project.branches())
+
+
+def test_the_function_gets_the_branch_and_hook_and_its_value_is_the_xcom(jambo_project: JamboProject) -> None:
+    seen: dict[str, Any] = {}
+
+    @jambo_branch_task(branch_name="deco-ok", ttl=600, poll_interval=0.05)
+    def check(limit: int, branch: dict[str, Any], branch_hook: Any) -> dict[str, int]:
+        seen["branch"], seen["hook"] = branch, branch_hook
+        seen["alive"] = jambo_project.branch_named("deco-ok") is not None
+        return {"rows": limit}
+
+    op = operator_of(check, 3)
+    context = make_context(task_id=op.task_id)
+    assert op.execute(context) == {"rows": 3}
+    branch = seen["branch"]
+    assert seen["alive"] and branch["branch_name"] == "deco-ok" and branch["created"] is True
+    assert branch["parent_id"] == jambo_project.default_branch_id and branch["expires_at"]
+    assert type(seen["hook"]).__name__ == "JamboPostgresHook"
+    assert seen["hook"].target.branch_id == branch["branch_id"]
+    assert not seen["hook"].connection_resolved  # connects only when the function uses it
+    assert names(jambo_project) == ["main"]  # deleted after success
+    # The create's result is kept under its own key, not as the return value; no password anywhere.
+    pushed = context["ti"].pushed
+    assert set(pushed) == {"jambo_branch"} and pushed["jambo_branch"] == branch
+    assert "password" not in json.dumps(pushed) and jambo_project.emu.api_key not in json.dumps(pushed)
+
+
+def test_a_function_declaring_nothing_gets_nothing(jambo_project: JamboProject) -> None:
+    @jambo_branch_task(branch_name="deco-plain", poll_interval=0.05)
+    def plain(x: int, y: int = 2) -> int:
+        return x * y
+
+    op = operator_of(plain, 5)
+    assert op.execute(make_context(task_id=op.task_id)) == 10
+    assert names(jambo_project) == ["main"]
+
+
+def test_a_failing_function_deletes_the_branch_and_reraises(jambo_project: JamboProject) -> None:
+    @jambo_branch_task(branch_name="deco-fail", poll_interval=0.05)
+    def broken(*, branch: dict[str, Any]) -> None:
+        raise ValueError(f"bad data on {branch['branch_name']}")
+
+    op = operator_of(broken)
+    with pytest.raises(ValueError, match="bad data on deco-fail"):
+        op.execute(make_context(task_id=op.task_id))
+    assert names(jambo_project) == ["main"]
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_keep_branch_keeps_it(jambo_project: JamboProject, fails: bool) -> None:
+    @jambo_branch_task(branch_name="deco-keep", keep_branch=True, poll_interval=0.05)
+    def work() -> str:
+        if fails:
+            raise RuntimeError("boom")
+        return "done"
+
+    op = operator_of(work)
+    if fails:
+        with pytest.raises(RuntimeError, match="boom"):
+            op.execute(make_context(task_id=op.task_id))
+    else:
+        assert op.execute(make_context(task_id=op.task_id)) == "done"
+    assert names(jambo_project) == ["deco-keep", "main"]
+
+
+def test_a_branch_of_that_name_made_by_someone_else_is_refused_and_left_alone(
+    jambo_project: JamboProject,
+) -> None:
+    from airflow_provider_jambo.create_branch_request import CreateBranchRequest
+
+    with jambo_project.hook() as hook:
+        made = hook.branches.create(CreateBranchRequest(name="deco-theirs"), project_id=jambo_project.project_id)
+    ran: list[bool] = []
+
+    @jambo_branch_task(branch_name="deco-theirs", poll_interval=0.05)
+    def work() -> None:
+        ran.append(True)
+
+    op = operator_of(work)
+    with pytest.raises(JamboRefusedError, match="not made by this task"):
+        op.execute(make_context(task_id=op.task_id))
+    assert not ran
+    assert jambo_project.branch_named("deco-theirs").id == made.branch.id
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ttl": -5}, "ttl"),
+        ({"compute_type": "big"}, "compute_type"),
+        ({"min_cu": 0.25, "max_cu": 12}, "max_cu"),
+        ({"parent_lsn": "nope"}, "parent_lsn"),
+        ({"deferrable": True}, "deferrable"),
+        ({"keep_on_failure": True}, "keep_branch"),
+    ],
+)
+def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], message: str) -> None:
+    @jambo_branch_task(**kwargs)
+    def work() -> None:
+        return None
+
+    with pytest.raises(JamboConfigError, match=message):
+        operator_of(work)
+
+
+def test_passing_branch_yourself_fails_at_parse() -> None:
+    @jambo_branch_task
+    def work(x: int, branch: Any) -> None:
+        return None
+
+    with pytest.raises(JamboConfigError, match="branch is given by @task.jambo_branch"):
+        operator_of(work, 1, {"branch_id": "br-x"})
+    with pytest.raises(JamboConfigError, match="branch is given by @task.jambo_branch"):
+        operator_of(work, 1, branch={"branch_id": "br-x"})
+
+
+def test_registered_as_task_jambo_branch() -> None:
+    from airflow.providers.common.compat.sdk import task
+
+    @task.jambo_branch(branch_name="deco-registered")
+    def work() -> None:
+        return None
+
+    op = operator_of(work)
+    assert type(op).__name__ == "_JamboBranchDecoratedOperator" and op.branch_name == "deco-registered"
