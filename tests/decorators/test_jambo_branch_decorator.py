@@ -42,16 +42,21 @@ def test_the_function_gets_the_branch_and_hook_and_its_value_is_the_xcom(jambo_p
     context = make_context(task_id=op.task_id)
     assert op.execute(context) == {"rows": 3}
     branch = seen["branch"]
-    assert seen["alive"] and branch["branch_name"] == "deco-ok" and branch["created"] is True
-    assert branch["parent_id"] == jambo_project.default_branch_id and branch["expires_at"]
+    assert seen["alive"]
+    assert branch["branch_name"] == "deco-ok"
+    assert branch["created"] is True
+    assert branch["parent_id"] == jambo_project.default_branch_id
+    assert branch["expires_at"]
     assert type(seen["hook"]).__name__ == "JamboPostgresHook"
     assert seen["hook"].target.branch_id == branch["branch_id"]
     assert not seen["hook"].connection_resolved  # connects only when the function uses it
     assert names(jambo_project) == ["main"]  # deleted after success
     # The create's result is kept under its own key, not as the return value; no password anywhere.
     pushed = context["ti"].pushed
-    assert set(pushed) == {"jambo_branch"} and pushed["jambo_branch"] == branch
-    assert "password" not in json.dumps(pushed) and jambo_project.emu.api_key not in json.dumps(pushed)
+    assert set(pushed) == {"jambo_branch"}
+    assert pushed["jambo_branch"] == branch
+    assert "password" not in json.dumps(pushed)
+    assert jambo_project.emu.api_key not in json.dumps(pushed)
 
 
 def test_a_function_declaring_nothing_gets_nothing(jambo_project: JamboProject) -> None:
@@ -98,7 +103,9 @@ def test_a_branch_of_that_name_made_by_someone_else_is_refused_and_left_alone(
     from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 
     with jambo_project.hook() as hook:
-        made = hook.branches.create(CreateBranchRequest(name="deco-theirs"), project_id=jambo_project.project_id)
+        made = hook.branches.create(
+            CreateBranchRequest(name="deco-theirs"), project_id=jambo_project.project_id
+        )
     ran: list[bool] = []
 
     @jambo_branch_task(branch_name="deco-theirs", poll_interval=0.05)
@@ -137,9 +144,9 @@ def test_passing_branch_yourself_fails_at_parse() -> None:
     def work(x: int, branch: Any) -> None:
         return None
 
-    with pytest.raises(JamboConfigError, match="branch is given by @task.jambo_branch"):
+    with pytest.raises(JamboConfigError, match=r"branch is given by @task\.jambo_branch"):
         operator_of(work, 1, {"branch_id": "br-x"})
-    with pytest.raises(JamboConfigError, match="branch is given by @task.jambo_branch"):
+    with pytest.raises(JamboConfigError, match=r"branch is given by @task\.jambo_branch"):
         operator_of(work, 1, branch={"branch_id": "br-x"})
 
 
@@ -151,4 +158,5 @@ def test_registered_as_task_jambo_branch() -> None:
         return None
 
     op = operator_of(work)
-    assert type(op).__name__ == "_JamboBranchDecoratedOperator" and op.branch_name == "deco-registered"
+    assert type(op).__name__ == "_JamboBranchDecoratedOperator"
+    assert op.branch_name == "deco-registered"
