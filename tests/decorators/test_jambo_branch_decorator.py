@@ -160,3 +160,23 @@ def test_registered_as_task_jambo_branch() -> None:
     op = operator_of(work)
     assert type(op).__name__ == "_JamboBranchDecoratedOperator"
     assert op.branch_name == "deco-registered"
+
+
+def test_a_retry_runs_on_the_branch_its_killed_try_made_and_deletes_it(jambo_project: JamboProject) -> None:
+    from airflow_provider_jambo.create_branch_request import CreateBranchRequest
+
+    @jambo_branch_task(branch_name="deco-retry", poll_interval=0.05)
+    def work(branch: dict[str, Any]) -> bool:
+        return bool(branch["created"])
+
+    op = operator_of(work)
+    context = make_context(task_id=op.task_id, try_number=2)
+    ti = context["ti"]
+    # What try 1 left behind when it was killed: its branch, tagged with this task instance.
+    tags = {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "try_number": "1"}
+    with jambo_project.hook() as hook:
+        hook.branches.create(
+            CreateBranchRequest(name="deco-retry", annotations=tags), project_id=jambo_project.project_id
+        )
+    assert op.execute(context) is False  # adopted, not created
+    assert names(jambo_project) == ["main"]
