@@ -180,3 +180,30 @@ def test_a_retry_runs_on_the_branch_its_killed_try_made_and_deletes_it(jambo_pro
         )
     assert op.execute(context) is False  # adopted, not created
     assert names(jambo_project) == ["main"]
+
+
+def test_it_sends_no_more_requests_than_the_create_and_delete_operators(jambo_project: JamboProject) -> None:
+    """The service's request budget is shared: the shortcut must not cost more than the long way."""
+    from airflow_provider_jambo.operators.branch_operators import (
+        JamboCreateBranchOperator,
+        JamboDeleteBranchOperator,
+    )
+
+    emu = jambo_project.emu
+    emu.clear_requests()
+    create = JamboCreateBranchOperator(task_id="create", branch_name="deco-cost-ops", poll_interval=0.05)
+    create.execute(make_context(task_id="create"))
+    delete = JamboDeleteBranchOperator(task_id="delete", branch="deco-cost-ops", poll_interval=0.05)
+    delete.execute(make_context(task_id="delete"))
+    by_operators = len(emu.requests())
+
+    @jambo_branch_task(branch_name="deco-cost", poll_interval=0.05)
+    def work() -> None:
+        return None
+
+    op = operator_of(work)
+    emu.clear_requests()
+    op.execute(make_context(task_id=op.task_id))
+    by_decorator = len(emu.requests())
+    assert names(jambo_project) == ["main"]
+    assert 0 < by_decorator <= by_operators, (by_decorator, by_operators)
