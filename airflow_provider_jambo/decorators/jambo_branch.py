@@ -100,6 +100,16 @@ class _JamboBranchDecoratedOperator(DecoratedOperator, JamboCreateBranchOperator
         keep_branch: bool = False,
         **kwargs: Any,
     ) -> None:
+        if inspect.iscoroutinefunction(python_callable):
+            raise JamboConfigError(
+                f"@task.jambo_branch function {python_callable.__name__!r} is async; give a plain "
+                "function (it runs in the worker between the create and the delete)"
+            )
+        if kwargs.get("wait_for_completion") is False:
+            raise JamboConfigError(
+                "wait_for_completion=False: @task.jambo_branch runs the function on a ready branch, "
+                "so it always waits for the create"
+            )
         presented, injected = _presented(python_callable)
         _check_call(presented, injected, op_args or (), op_kwargs or {})
         if "keep_on_failure" in kwargs:

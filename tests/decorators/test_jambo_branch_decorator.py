@@ -128,6 +128,7 @@ def test_a_branch_of_that_name_made_by_someone_else_is_refused_and_left_alone(
         ({"parent_lsn": "nope"}, "parent_lsn"),
         ({"deferrable": True}, "deferrable"),
         ({"keep_on_failure": True}, "keep_branch"),
+        ({"wait_for_completion": False}, "wait_for_completion"),
     ],
 )
 def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], message: str) -> None:
@@ -136,6 +137,15 @@ def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], messa
         return None
 
     with pytest.raises(JamboConfigError, match=message):
+        operator_of(work)
+
+
+def test_an_async_function_fails_at_parse() -> None:
+    @jambo_branch_task
+    async def work() -> None:
+        return None
+
+    with pytest.raises(JamboConfigError, match="is async"):
         operator_of(work)
 
 
