@@ -68,6 +68,12 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             },
         ],
+        "task-decorators": [
+            {
+                "class-name": "airflow_provider_jambo.decorators.jambo_branch.jambo_branch_task",
+                "name": "jambo_branch",
+            },
+        ],
         "extra-links": ["airflow_provider_jambo.links.JamboConsoleLink"],
         "connection-types": [
             {

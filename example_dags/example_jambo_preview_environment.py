@@ -13,6 +13,9 @@
 * ``schema_diff`` logs and returns the branch's schema diff against its parent.
 * ``delete_branch`` is a teardown: it runs whatever happened before, so no branch leaks.
 
+``jambo_branch_group`` adds ``create_branch`` and ``delete_branch`` around the steps declared in it
+and wires them as setup and teardown; the DAG file is the steps and nothing else.
+
 Trigger with ``{"inject_bad_data": true}`` to see a check fail and the branch still be deleted:
 ``airflow dags test example_jambo_preview_environment --conf '{"inject_bad_data": true}'``.
 """
@@ -26,10 +29,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, AirflowFailException, Param, task
 
-from airflow_provider_jambo.operators.branch_operators import (
-    JamboCreateBranchOperator,
-    JamboDeleteBranchOperator,
-)
+from airflow_provider_jambo.decorators import jambo_branch_group
 from airflow_provider_jambo.operators.branch_sql_operator import JamboBranchSQLOperator
 from airflow_provider_jambo.operators.run_names import run_branch_name
 
@@ -58,38 +58,72 @@ def first_value(cursor: Any) -> Any:
     return row[0] if row else None
 
 
+@task(multiple_outputs=False)
+def check_data_quality(branch: dict[str, Any]) -> dict[str, int]:
+    """Run every check; fail (no retries) naming each one that found offending rows."""
+    from airflow_provider_jambo.hooks.branch_postgres import JamboPostgresHook
+
+    hook = JamboPostgresHook(branch=branch)
+    results: dict[str, int] = {}
+    for name, sql in DATA_QUALITY_CHECKS.items():
+        row = hook.get_first(sql)
+        results[name] = int(row[0]) if row else 0
+        log.info("check %-40s %s", name, "ok" if not results[name] else f"FAILED ({results[name]} rows)")
+    failed = {name: count for name, count in results.items() if count}
+    if failed:
+        details = "; ".join(f"{name}: {count} offending row(s)" for name, count in failed.items())
+        raise AirflowFailException(f"data-quality checks failed on branch {branch['branch_id']}: {details}")
+    return results
+
+
+@task
+def schema_diff(branch: dict[str, Any]) -> str:
+    """The branch's schema against its parent's, as a unified diff (logged and returned)."""
+    from airflow_provider_jambo.hooks.jambo import JamboHook
+
+    diff = JamboHook().branches.compare_schema(
+        branch["branch_id"], database=branch["database"], project_id=branch["project_id"]
+    )
+    log.info("Schema diff of %s against its parent:\n%s", branch["branch_name"], diff or "(no changes)")
+    return diff
+
+
 #: From the run id (every run has one; a manual run has no logical date, so no ts/ds).
 BRANCH_NAME = "{{ run_branch_name(run_id, 'preview-') }}"
 
-with DAG(
-    dag_id="example_jambo_preview_environment",
-    description="Branch main, migrate and transform on the branch, check the data, diff the schema, delete.",
-    schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    template_searchpath=[str(SQL_DIR)],
-    user_defined_macros={"run_branch_name": run_branch_name},
-    params={
-        "parent": Param("main", type="string", description="Branch to copy (id or exact name)."),
-        "inject_bad_data": Param(
-            False,
-            type="boolean",
-            description="Insert a negative order on the branch so the data-quality check fails.",
-        ),
-    },
-    tags=["jambo", "example"],
-) as dag:
-    create_branch = JamboCreateBranchOperator(
-        task_id="create_branch",
+with (
+    DAG(
+        dag_id="example_jambo_preview_environment",
+        description="Branch main, migrate and transform on it, check the data, diff the schema, delete.",
+        schedule=None,
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        template_searchpath=[str(SQL_DIR)],
+        user_defined_macros={"run_branch_name": run_branch_name},
+        params={
+            "parent": Param("main", type="string", description="Branch to copy (id or exact name)."),
+            "inject_bad_data": Param(
+                False,
+                type="boolean",
+                description="Insert a negative order on the branch so the data-quality check fails.",
+            ),
+        },
+        tags=["jambo", "example"],
+    ) as dag,
+    # One group: create_branch (setup) before the steps declared inside, delete_branch (teardown)
+    # after them. prefix_group_id=False keeps the task ids as they are (no "preview." prefix).
+    jambo_branch_group(
+        "preview",
         branch_name=BRANCH_NAME,
         parent="{{ params.parent }}",
         ttl=timedelta(hours=6),
         suspend_timeout_seconds=300,
-    )
-
+        prefix_group_id=False,
+    ) as preview,
+):
     migrate = JamboBranchSQLOperator(
         task_id="migrate",
-        branch=create_branch.output,
+        branch=preview.branch,
         sql="preview/migrate.sql",
         split_statements=True,
         do_xcom_push=False,
@@ -97,7 +131,7 @@ with DAG(
 
     transform = JamboBranchSQLOperator(
         task_id="transform",
-        branch=create_branch.output,
+        branch=preview.branch,
         sql="preview/transform.sql",
         split_statements=True,
         return_last=True,
@@ -105,43 +139,4 @@ with DAG(
         handler=first_value,
     )
 
-    @task(multiple_outputs=False)
-    def check_data_quality(branch: dict[str, Any]) -> dict[str, int]:
-        """Run every check; fail (no retries) naming each one that found offending rows."""
-        from airflow_provider_jambo.hooks.branch_postgres import JamboPostgresHook
-
-        hook = JamboPostgresHook(branch=branch)
-        results: dict[str, int] = {}
-        for name, sql in DATA_QUALITY_CHECKS.items():
-            row = hook.get_first(sql)
-            results[name] = int(row[0]) if row else 0
-            log.info("check %-40s %s", name, "ok" if not results[name] else f"FAILED ({results[name]} rows)")
-        failed = {name: count for name, count in results.items() if count}
-        if failed:
-            details = "; ".join(f"{name}: {count} offending row(s)" for name, count in failed.items())
-            raise AirflowFailException(
-                f"data-quality checks failed on branch {branch['branch_id']}: {details}"
-            )
-        return results
-
-    @task
-    def schema_diff(branch: dict[str, Any]) -> str:
-        """The branch's schema against its parent's, as a unified diff (logged and returned)."""
-        from airflow_provider_jambo.hooks.jambo import JamboHook
-
-        diff = JamboHook().branches.compare_schema(
-            branch["branch_id"], database=branch["database"], project_id=branch["project_id"]
-        )
-        log.info("Schema diff of %s against its parent:\n%s", branch["branch_name"], diff or "(no changes)")
-        return diff
-
-    delete_branch = JamboDeleteBranchOperator(
-        task_id="delete_branch",
-        # By exact name, not the XCom: the teardown works even if create_branch died before pushing it.
-        branch=BRANCH_NAME,
-    )
-
-    checks = check_data_quality(create_branch.output)
-    diff = schema_diff(create_branch.output)
-    migrate >> transform >> checks >> diff
-    diff >> delete_branch.as_teardown(setups=create_branch)
+    migrate >> transform >> check_data_quality(preview.branch) >> schema_diff(preview.branch)

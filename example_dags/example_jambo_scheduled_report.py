@@ -27,10 +27,7 @@ try:
 except ImportError:  # Airflow < 3.1: not in the SDK (nor in common-compat) yet
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
 
-from airflow_provider_jambo.operators.branch_operators import (
-    JamboCreateBranchOperator,
-    JamboDeleteBranchOperator,
-)
+from airflow_provider_jambo.decorators import jambo_branch_group
 from airflow_provider_jambo.operators.branch_sql_operator import JamboBranchSQLOperator
 from airflow_provider_jambo.operators.run_names import run_branch_name
 
@@ -58,38 +55,40 @@ def report_end(context: Any) -> str:
 
 BRANCH_NAME = "{{ run_branch_name(run_id, 'report-') }}"
 
-with DAG(
-    dag_id="example_jambo_scheduled_report",
-    description="Daily: branch main at the data interval's end, run the revenue report on it, delete it.",
-    # A real data interval (yesterday 00:00 -> today 00:00), so "the interval's end" is midnight.
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 11, 1, tzinfo=UTC),
-    catchup=False,
-    template_searchpath=[str(SQL_DIR)],
-    user_defined_macros={"run_branch_name": run_branch_name, "report_end": report_end},
-    params={
-        "parent": Param("main", type="string", description="Branch to report on (id or exact name)."),
-        "window_days": Param(7, type="integer", minimum=1, description="Days of orders the report covers."),
-    },
-    tags=["jambo", "example"],
-) as dag:
-    branch_at_interval_end = JamboCreateBranchOperator(
-        task_id="branch_at_interval_end",
+with (
+    DAG(
+        dag_id="example_jambo_scheduled_report",
+        description="Daily: branch main at the interval's end, run the revenue report on it, delete it.",
+        # A real data interval (yesterday 00:00 -> today 00:00), so "the interval's end" is midnight.
+        schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+        start_date=datetime(2026, 11, 1, tzinfo=UTC),
+        catchup=False,
+        template_searchpath=[str(SQL_DIR)],
+        user_defined_macros={"run_branch_name": run_branch_name, "report_end": report_end},
+        params={
+            "parent": Param("main", type="string", description="Branch to report on (id or exact name)."),
+            "window_days": Param(
+                7, type="integer", minimum=1, description="Days of orders the report covers."
+            ),
+        },
+        tags=["jambo", "example"],
+    ) as dag,
+    # branch_at_interval_end (setup) -> the report -> delete_branch (teardown), ids unprefixed.
+    jambo_branch_group(
+        "report",
         branch_name=BRANCH_NAME,
+        create_task_id="branch_at_interval_end",
+        prefix_group_id=False,
         parent="{{ params.parent }}",
         parent_timestamp="{{ report_end() }}",
         ttl=timedelta(hours=3),
-    )
-
-    revenue_report = JamboBranchSQLOperator(
+    ) as report,
+):
+    JamboBranchSQLOperator(
         task_id="revenue_report",
-        branch=branch_at_interval_end.output,
+        branch=report.branch,
         sql="report/daily_revenue.sql",
         # XCom: the report, [{"country": ..., "orders": ..., "revenue": ...}, ...].
         handler=rows_as_dicts,
         show_return_value_in_logs=True,
     )
-
-    delete_branch = JamboDeleteBranchOperator(task_id="delete_branch", branch=BRANCH_NAME)
-
-    revenue_report >> delete_branch.as_teardown(setups=branch_at_interval_end)

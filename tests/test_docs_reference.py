@@ -1,4 +1,5 @@
-"""The documentation site's reference names every operator, sensor and trigger the package defines.
+"""The documentation site's reference names every operator, sensor, trigger and decorator the package
+defines.
 
 The pages render each class's parameters from its docstring (mkdocstrings), so a class added to the
 package and not to a page would be missing from the docs without any build error. Read statically:
@@ -14,6 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "airflow_provider_jambo"
 DOCUMENTED_AREAS = ("operators", "sensors", "triggers")
+#: Where the public names are functions too (``jambo_branch_task``, ``jambo_branch_group``).
+DECORATORS = "decorators"
 
 
 def _public_classes() -> set[str]:
@@ -27,6 +30,14 @@ def _public_classes() -> set[str]:
                 for node in tree.body
                 if isinstance(node, ast.ClassDef) and node.name.startswith("Jambo")
             }
+    for path in sorted((PACKAGE / DECORATORS).glob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found |= {
+            f"{module}.{node.name}"
+            for node in tree.body
+            if isinstance(node, ast.ClassDef | ast.FunctionDef) and not node.name.startswith("_")
+        }
     return found
 
 
@@ -35,9 +46,10 @@ def _directives() -> set[str]:
     return set(re.findall(r"^::: ([\w.]+)", text, flags=re.MULTILINE))
 
 
-def test_every_operator_sensor_and_trigger_has_a_reference_entry() -> None:
+def test_every_operator_sensor_trigger_and_decorator_has_a_reference_entry() -> None:
     classes = _public_classes()
     assert len(classes) > 15, classes  # the walk found the package
+    assert any(".decorators." in c for c in classes), classes
     directives = _directives()
     # A class is documented by its own directive or by one for its whole module.
     missing = sorted(c for c in classes if c not in directives and c.rsplit(".", 1)[0] not in directives)

@@ -160,6 +160,7 @@ LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("hooks", ("hooks",)),  # talking to the API (and to a branch's database)
         ("triggers", ("triggers",)),  # waiting in the triggerer
         ("tasks", ("operators", "sensors", "links")),  # what a DAG names
+        ("decorators", ("decorators",)),  # @task.jambo_branch, the branch task group: built on tasks
     ),
     "jambo_emulator": (
         ("dataplane", ("dataplane",)),  # real PostgreSQL behind branches: knows nothing of the API

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_jambo.api_models import Branch
     from airflow_provider_jambo.hooks.jambo import JamboHook
+    from airflow_provider_jambo.hooks.waiting import WaitResult
 
 #: How long the create operator's cleanup after a failure may take (delete, waiting for the
 #: project to be unlocked and for the delete's operations), seconds.
@@ -113,6 +114,25 @@ class AllOrNothingBranchOperator(JamboBaseOperator):
         # Called from a signal handler, maybe in the middle of a request of self.hook: use a new one.
         self.cleanup_after_failure(self.make_hook())
 
+    def delete_branch(self, project_id: str, branch_id: str, *, hook: JamboHook | None = None) -> WaitResult:
+        """Delete a branch this task made and wait for the delete, within :data:`CLEANUP_TIMEOUT`.
+
+        Sent as every change is (a locked project is waited for, never deferred); the caller decides
+        what a failure means (the cleanup after a failure logs it, a finished task raises it).
+        """
+        hook = hook or self.hook
+        deadline = time.time() + CLEANUP_TIMEOUT
+        operations = self.send(
+            lambda: hook.branches.delete(branch_id, project_id=project_id),
+            project_id=project_id,
+            deadline=deadline,
+            defer=False,
+            hook=hook,
+        )
+        return hook.operations.wait(
+            operations, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
+        )
+
     def cleanup_after_failure(self, hook: JamboHook | None = None) -> None:
         """Delete the branch this task created (once; best effort, logged). See the class docstring."""
         context = self._context
@@ -150,20 +170,7 @@ class AllOrNothingBranchOperator(JamboBaseOperator):
                         bid,
                     )
                     return
-            deadline = time.time() + CLEANUP_TIMEOUT
-            operations = self.send(
-                lambda: hook.branches.delete(bid, project_id=pid),
-                project_id=pid,
-                deadline=deadline,
-                defer=False,
-                hook=hook,
-            )
-            waited = hook.operations.wait(
-                operations,
-                project_id=pid,
-                deadline=deadline,
-                poll_interval=self.poll_interval,
-            )
+            waited = self.delete_branch(pid, bid, hook=hook)
         except JamboNotFoundError:
             self.log.info("The task failed; branch %s is already gone", bid)
             return

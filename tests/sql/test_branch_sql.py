@@ -196,3 +196,24 @@ def test_sql_lineage_before_the_task_connects_asks_nothing_and_names_the_sql(
     assert [(d.namespace.startswith(namespace), d.name) for d in complete.inputs] == [
         (True, "neondb.public.items")
     ]
+
+
+def test_jambo_branch_task_hands_the_function_a_hook_on_its_own_branch(main_uri: str) -> None:
+    from datetime import datetime
+
+    from airflow.providers.common.compat.sdk import DAG
+
+    from airflow_provider_jambo.decorators import jambo_branch_task
+
+    @jambo_branch_task(branch_name="sql-decorated", poll_interval=0.05)
+    def rewrite(branch_hook: JamboPostgresHook) -> list[Any]:
+        branch_hook.run("UPDATE items SET label = upper(label)")
+        return [list(row) for row in branch_hook.get_records("SELECT id, label FROM items ORDER BY id")]
+
+    with DAG(dag_id="sql_decorated", schedule=None, start_date=datetime(2026, 1, 1)):
+        op = rewrite().operator
+    assert op.execute(context()) == [[1, "ONE"], [2, "TWO"]]
+    # The change lived on the branch only, and the branch is gone.
+    with psycopg.connect(main_uri, connect_timeout=10) as conn:
+        assert conn.execute("SELECT label FROM items ORDER BY id").fetchall() == [("one",), ("two",)]
+    assert "sql-decorated" not in [b.name for b in JamboHook().branches.list()]
