@@ -328,7 +328,7 @@ class JamboBaseOperator(BaseOperator):
         self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
     ) -> Mapping[str, Any] | None:
         """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
-        from airflow_provider_jambo.triggers.events import parse_operation_event
+        from airflow_provider_jambo.triggers.operation_events import parse_operation_event
 
         parsed = parse_operation_event(event)
         return self._finish(

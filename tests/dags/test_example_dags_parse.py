@@ -118,7 +118,7 @@ RUN_TIME_MODULES = (
     "airflow_provider_jambo.create_branch_request",
     "airflow_provider_jambo.triggers.wait_trigger",
     "airflow_provider_jambo.triggers.operation_trigger",
-    "airflow_provider_jambo.triggers.events",
+    "airflow_provider_jambo.triggers.operation_events",
 )
 
 

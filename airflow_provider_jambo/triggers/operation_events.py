@@ -1,4 +1,4 @@
-"""The events the triggers yield, as the deferred operators read them back.
+"""The events the operation trigger yields, as the deferred operators read them back.
 
 :class:`OperationEvent` is ``JamboOperationTrigger``'s (and what ``execute_complete`` reads with
 :func:`parse_operation_event`); it went through the metadata database, so it is read tolerantly.
