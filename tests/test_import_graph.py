@@ -154,6 +154,7 @@ LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
                 "create_branch_request",
                 "masking_rules",
                 "branch_target",
+                "branch_events",
                 "get_provider_info",
             ),
         ),
