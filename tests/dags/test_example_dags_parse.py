@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from airflow.providers.common.compat.sdk import BaseHook, Connection, Variable
-from runner import EXAMPLE_DAGS, dag_bag
+from runner import AIRFLOW_2, EXAMPLE_DAGS, dag_bag
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 
@@ -25,6 +27,8 @@ EXAMPLES = {
     "example_jambo_janitor.py": "example_jambo_janitor",
     "example_jambo_anonymized_preview.py": "example_jambo_anonymized_preview",
 }
+if not AIRFLOW_2:  # asset watchers: Airflow 3 only
+    EXAMPLES["example_jambo_branch_events.py"] = "example_jambo_branch_events"
 
 
 class Forbidden(AssertionError):
@@ -88,6 +92,38 @@ def test_example_dags_parse_without_io(no_io: list[str], tmp_path: Path) -> None
         assert dag.task_dict  # has tasks
 
 
+@pytest.mark.skipif(AIRFLOW_2, reason="asset watchers need Airflow 3")
+def test_branch_events_example_is_scheduled_on_a_watched_asset() -> None:
+    example = runpy.run_path(str(EXAMPLE_DAGS / "example_jambo_branch_events.py"))
+    asset = example["PREVIEW_BRANCHES"]
+    dag = dag_bag(EXAMPLE_DAGS / "example_jambo_branch_events.py").dags["example_jambo_branch_events"]
+    assert [a.name for a in dag.timetable.asset_condition.objects] == [asset.name]
+    [watcher] = asset.watchers
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath == "airflow_provider_jambo.triggers.events.JamboBranchEventTrigger"
+    assert kwargs["name_prefix"] == "preview/"
+
+
+@pytest.mark.skipif(AIRFLOW_2, reason="asset watchers need Airflow 3")
+def test_branch_events_example_reads_several_events_of_one_run() -> None:
+    example = runpy.run_path(str(EXAMPLE_DAGS / "example_jambo_branch_events.py"))
+    asset = example["PREVIEW_BRANCHES"]
+    dag = dag_bag(EXAMPLE_DAGS / "example_jambo_branch_events.py").dags["example_jambo_branch_events"]
+
+    def event(kind: str, branch_id: str, name: str) -> SimpleNamespace:
+        payload = {"event": kind, "branch_id": branch_id, "branch_name": name, "project_id": "p-1", "at": "t"}
+        return SimpleNamespace(extra={"from_trigger": True, "payload": payload})
+
+    batch = [
+        event("created", "br-1", "preview/1"),
+        event("created", "br-2", "preview/2"),
+        SimpleNamespace(extra={}),  # an asset event from elsewhere
+        event("reset", "br-1", "preview/1"),
+    ]
+    read = dag.task_dict["branches_from_events"].python_callable(triggering_asset_events={asset: batch})
+    assert [(b["branch_id"], b["event"]) for b in read] == [("br-1", "reset"), ("br-2", "created")]
+
+
 def test_ephemeral_branch_example_uses_setup_and_teardown() -> None:
     bag = dag_bag(EXAMPLE_DAGS / "example_jambo_ephemeral_branch.py")
     dag = bag.dags["example_jambo_ephemeral_branch"]
@@ -138,5 +174,5 @@ def test_parsing_the_examples_imports_no_run_time_module(tmp_path: Path) -> None
         [sys.executable, "-c", code, *files], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert len(files) == len(EXAMPLES) == 7
+    assert len(files) == len(EXAMPLES) == (7 if AIRFLOW_2 else 8)
     assert done.stdout.strip().splitlines()[-1] == "[]"
