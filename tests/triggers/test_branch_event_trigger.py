@@ -383,3 +383,22 @@ async def test_the_payload_carries_no_secret(jambo_project: JamboProject) -> Non
     assert password
     assert password not in text
     assert emu.api_key not in text
+
+
+async def test_a_failed_listing_skips_one_poll_and_the_watch_goes_on(
+    jambo_project: JamboProject, monkeypatch: Any
+) -> None:
+    from jambo_support import connection_json
+
+    emu = jambo_project.emu
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_JAMBO_DEFAULT", connection_json(emu, jambo_project.project_id, max_retries=0)
+    )
+    running = start(watcher(name_prefix="preview/"))
+    await polls(2)
+    emu.inject_fault("GET", LISTING, faults=[{"kind": "status", "status": 503}], times=3)
+    create("preview/after-outage")
+    await polls(5)
+    await running.stop()
+    assert running.of("created") == ["preview/after-outage"]
+    assert [r["status"] for r in emu.requests() if r["route"] == LISTING].count(503) == 3
