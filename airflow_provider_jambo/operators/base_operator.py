@@ -25,7 +25,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.providers.common.compat.sdk import BaseOperator, conf
+from airflow.providers.common.compat.sdk import Asset, BaseOperator, conf
 
 from airflow_provider_jambo.exceptions import (
     JamboConfigError,
@@ -286,6 +286,7 @@ class JamboBaseOperator(BaseOperator):
         self.remember_result(result)
         ids = [op.id for op in operations]
         if not self.wait_for_completion or not ids:
+            self.fill_outlets(context, result)
             return result
         deadline = self.run_deadline()
         if self.deferrable and self.defer_grace_seconds > 0:
@@ -296,6 +297,7 @@ class JamboBaseOperator(BaseOperator):
             )
             if waited.status != "timeout" or grace_end >= deadline:
                 self._finish(waited.status, ids, waited.message, result)
+                self.fill_outlets(context, result)
                 return result
         if self.deferrable:
             from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
@@ -322,6 +324,7 @@ class JamboBaseOperator(BaseOperator):
             operations, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
         )
         self._finish(waited.status, ids, waited.message, result)
+        self.fill_outlets(context, result)
         return result
 
     def execute_complete(
@@ -331,12 +334,38 @@ class JamboBaseOperator(BaseOperator):
         from airflow_provider_jambo.triggers.operation_events import parse_operation_event
 
         parsed = parse_operation_event(event)
-        return self._finish(
+        finished = self._finish(
             parsed["status"],
             parsed["operation_ids"],
             parsed["message"],
             self._result_after_deferral(context, result),
         )
+        self.fill_outlets(context, finished)
+        return finished
+
+    def asset_extra(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What this task's success says in the asset events of its outlets; None: nothing (the
+        default: a delete, say, emits no asset event of its own). Ids, names, times: never a secret."""
+        return None
+
+    def fill_outlets(self, context: Context, result: Mapping[str, Any] | None) -> None:
+        """Put :meth:`asset_extra` and the run's ids into the extra of every asset this task declares
+        as an outlet (asset aliases are left alone: nothing is added to one unasked)."""
+        extra = self.asset_extra(result) if result else None
+        outlet_events = context.get("outlet_events")
+        if not extra or outlet_events is None:
+            return
+        ti = context["ti"]
+        extra = {
+            **extra,
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "try_number": getattr(ti, "try_number", None),
+        }
+        for outlet in self.outlets or ():
+            if isinstance(outlet, Asset):
+                outlet_events[outlet].extra.update(extra)
 
     def _result_after_deferral(
         self, context: Context, result: Mapping[str, Any] | None

@@ -34,6 +34,7 @@ from airflow_provider_jambo.rules import (
     check_ttl,
     endpoint_settings,
     format_timestamp,
+    parse_timestamp,
     point_in_time,
 )
 
@@ -47,6 +48,11 @@ if TYPE_CHECKING:
 
 def _iso(value: datetime | None) -> str | None:
     return format_timestamp(value) if value is not None else None
+
+
+def _point(param: str, value: datetime | str | None) -> str | None:
+    """A point in time as given (datetime or RFC 3339 text, checked before the call), in UTC."""
+    return format_timestamp(parse_timestamp(param, value)) if value is not None else None
 
 
 def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> None:
@@ -325,6 +331,16 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
             "expires_at": _iso(branch.expires_at),
         }
 
+    def asset_extra(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The branch made (or adopted), the point in time it was made at, its expiry and compute."""
+        return {
+            "event": "created" if result.get("created") else "adopted",
+            **{k: result.get(k) for k in ("project_id", "branch_id", "branch_name", "parent_id")},
+            "parent_timestamp": _point("parent_timestamp", self.parent_timestamp),
+            "parent_lsn": self.parent_lsn,
+            **{k: result.get(k) for k in ("expires_at", "endpoint_id", "host")},
+        }
+
     def failure_hint(self, result: Mapping[str, Any] | None) -> str:
         if not result or not result.get("branch_id"):
             return ""
@@ -521,6 +537,17 @@ class JamboResetBranchOperator(JamboBaseOperator):
             "expires_at": _iso(reset.expires_at) or (_iso(expires) if expires is not None else None),
         }
         return self.wait_for(context, project_id=project_id, operations=operations, result=result)
+
+    def asset_extra(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The branch reset, what it was reset to (source, point in time) and its expiry."""
+        return {
+            "event": "reset",
+            **{k: result.get(k) for k in ("project_id", "branch_id", "branch_name")},
+            "source_branch_id": result.get("source_id"),
+            "source_timestamp": _point("source_timestamp", self.source_timestamp),
+            "source_lsn": self.source_lsn,
+            "expires_at": result.get("expires_at"),
+        }
 
     def _new_expiry(self, branch: Branch, from_parent: bool) -> datetime | None:
         """The expiry to set after the reset, or None to leave it to the service."""

@@ -1,0 +1,106 @@
+"""Create and reset fill their outlets' asset events; delete and compute tasks do not; never a secret."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import time_machine
+from airflow.providers.common.compat.sdk import Asset
+from jambo_support import JamboProject, make_context
+from operators.deferral import defer, resume
+
+from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.operators.branch_operators import (
+    JamboCreateBranchOperator,
+    JamboDeleteBranchOperator,
+    JamboResetBranchOperator,
+)
+
+STAGING = Asset("staging")
+RUN_KEYS = {"dag_id", "run_id", "task_id", "try_number"}
+
+
+def outlet_events() -> defaultdict[Any, SimpleNamespace]:
+    """``context["outlet_events"]``: one accessor (with its ``extra`` dict) per outlet."""
+    return defaultdict(lambda: SimpleNamespace(extra={}))
+
+
+def sync(**kwargs: Any) -> dict[str, Any]:
+    return {"deferrable": False, "outlets": [STAGING], **kwargs}
+
+
+def test_create_fills_its_outlet_with_the_branch_and_the_run(jambo_project: JamboProject) -> None:
+    events = outlet_events()
+    ctx = make_context("create_branch", outlet_events=events)
+    jambo_project.emu.advance(120)
+    with JamboHook() as hook:
+        main_created = hook.branches.get(jambo_project.default_branch_id).created_at
+    assert main_created is not None
+    at = main_created + timedelta(seconds=60)
+    # A point in time must not be in this machine's future either: this machine's clock follows.
+    with time_machine.travel(at + timedelta(seconds=1), tick=True):
+        op = JamboCreateBranchOperator(
+            task_id="create_branch", branch_name="staging", parent_timestamp=at, ttl=3600, **sync()
+        )
+        result = op.execute(ctx)
+    extra = events[STAGING].extra
+    assert extra["event"] == "created"
+    assert extra["branch_id"] == result["branch_id"]
+    assert extra["branch_name"] == "staging"
+    assert extra["parent_id"] == jambo_project.default_branch_id
+    assert extra["parent_timestamp"] == at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert extra["expires_at"] == result["expires_at"]
+    assert extra["endpoint_id"] == result["endpoint_id"]
+    assert set(extra) >= RUN_KEYS
+    assert extra["task_id"] == "create_branch"
+    with JamboHook() as hook:
+        uri = hook.branches.connection_uri(
+            branch_id=result["branch_id"], database="neondb", role="neondb_owner"
+        )
+    password = uri.split(":")[2].split("@")[0]
+    assert password not in json.dumps(extra)
+    assert jambo_project.emu.api_key not in json.dumps(extra)
+
+
+def test_reset_fills_its_outlet_after_a_deferral_too(jambo_project: JamboProject) -> None:
+    with JamboHook() as hook:
+        from airflow_provider_jambo.create_branch_request import CreateBranchRequest
+
+        branch_id = hook.branches.create(CreateBranchRequest(name="staging")).branch.id
+    jambo_project.emu.set_operation_durations(default=0.3)
+    events = outlet_events()
+    ctx = make_context("reset", outlet_events=events)
+    op = JamboResetBranchOperator(
+        task_id="reset",
+        branch="staging",
+        deferrable=True,
+        defer_grace_seconds=0,
+        poll_interval=0.05,
+        outlets=[STAGING],
+    )
+    deferred = defer(op, ctx)
+    assert events[STAGING].extra == {}  # nothing before the reset is done
+    jambo_project.emu.advance(1)
+    resume(op, ctx, deferred)
+    extra = events[STAGING].extra
+    assert extra["event"] == "reset"
+    assert extra["branch_id"] == branch_id
+    assert extra["source_branch_id"] == jambo_project.default_branch_id
+    assert set(extra) >= RUN_KEYS
+
+
+def test_delete_emits_nothing_of_its_own_and_aliases_are_left_alone(jambo_project: JamboProject) -> None:
+    from airflow.providers.common.compat.sdk import AssetAlias
+
+    alias = AssetAlias("made-branches")
+    events = outlet_events()
+    create = JamboCreateBranchOperator(task_id="c", branch_name="staging", **sync(outlets=[alias]))
+    create.execute(make_context("c", outlet_events=events))
+    JamboDeleteBranchOperator(task_id="d", branch="staging", **sync()).execute(
+        make_context("d", outlet_events=events)
+    )
+    assert dict(events) == {}
