@@ -155,6 +155,7 @@ LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
                 "masking_rules",
                 "branch_target",
                 "branch_events",
+                "assets",
                 "get_provider_info",
             ),
         ),
