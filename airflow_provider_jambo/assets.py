@@ -55,11 +55,17 @@ def create_asset(*, project_id: str, branch_name: str, extra: dict[str, Any] | N
     return Asset(uri=branch_uri(project_id, branch_name), extra=extra)
 
 
+def lineage_name(project_id: str, branch_name: str) -> tuple[str, str]:
+    """A branch's OpenLineage (namespace, name): ``jambo://<project id>`` and the branch name."""
+    return f"{SCHEME}://{project_id}", branch_name
+
+
 def convert_asset_to_openlineage(asset: Any, lineage_context: Any) -> OpenLineageDataset:
-    """The OpenLineage dataset of a branch: namespace ``jambo://<project id>``, name the branch name."""
+    """The OpenLineage dataset of a branch's asset (:func:`lineage_name`)."""
     from urllib.parse import urlsplit
 
     from airflow.providers.common.compat.openlineage.facet import Dataset as OpenLineageDataset
 
     parsed = urlsplit(asset.uri)
-    return OpenLineageDataset(namespace=f"{SCHEME}://{parsed.netloc}", name=unquote(parsed.path.lstrip("/")))
+    namespace, name = lineage_name(parsed.netloc, unquote(parsed.path.lstrip("/")))
+    return OpenLineageDataset(namespace=namespace, name=name)

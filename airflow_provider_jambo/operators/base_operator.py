@@ -286,7 +286,7 @@ class JamboBaseOperator(BaseOperator):
         self.remember_result(result)
         ids = [op.id for op in operations]
         if not self.wait_for_completion or not ids:
-            self.fill_outlets(context, result)
+            self.succeeded(context, result)
             return result
         deadline = self.run_deadline()
         if self.deferrable and self.defer_grace_seconds > 0:
@@ -297,7 +297,7 @@ class JamboBaseOperator(BaseOperator):
             )
             if waited.status != "timeout" or grace_end >= deadline:
                 self._finish(waited.status, ids, waited.message, result)
-                self.fill_outlets(context, result)
+                self.succeeded(context, result)
                 return result
         if self.deferrable:
             from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
@@ -317,21 +317,28 @@ class JamboBaseOperator(BaseOperator):
                     not_before=settle_deadline(),
                 ),
                 method_name="execute_complete",
-                kwargs={"result": result},
+                kwargs={"result": result, "state": self.resume_state},
             )
         self.log.info("Waiting for operations %s (timeout %.0f s)", ids, self.timeout)
         waited = self.hook.operations.wait(
             operations, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
         )
         self._finish(waited.status, ids, waited.message, result)
-        self.fill_outlets(context, result)
+        self.succeeded(context, result)
         return result
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
+        self,
+        context: Context,
+        event: dict[str, Any],
+        result: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | None = None,
     ) -> Mapping[str, Any] | None:
         """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
         from airflow_provider_jambo.triggers.operation_events import parse_operation_event
+
+        if state:
+            self.resume_state = dict(state)
 
         parsed = parse_operation_event(event)
         finished = self._finish(
@@ -340,8 +347,21 @@ class JamboBaseOperator(BaseOperator):
             parsed["message"],
             self._result_after_deferral(context, result),
         )
-        self.fill_outlets(context, finished)
+        self.succeeded(context, finished)
         return finished
+
+    #: Plain values (names, never a secret) a task keeps across its deferral: set before
+    #: ``wait_for``, handed back to the resumed task (lineage names what execute resolved).
+    resume_state: dict[str, Any] | None = None
+
+    def succeeded(self, context: Context, result: Mapping[str, Any] | None) -> None:
+        """The task's change is done (inline or after a deferral): tell its outlets and lineage."""
+        self.fill_outlets(context, result)
+        if result:
+            self.record_change(result)
+
+    def record_change(self, result: Mapping[str, Any]) -> None:
+        """Keep what the task changed, for its lineage (branch operators; nothing by default)."""
 
     def asset_extra(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
         """What this task's success says in the asset events of its outlets; None: nothing (the

@@ -20,6 +20,7 @@ from airflow_provider_jambo.exceptions import (
 )
 from airflow_provider_jambo.operators.all_or_nothing import AllOrNothingBranchOperator
 from airflow_provider_jambo.operators.base_operator import JamboBaseOperator
+from airflow_provider_jambo.operators.branch_lineage import BranchChange, BranchLineageMixin, lineage_enabled
 from airflow_provider_jambo.operators.run_names import default_branch_name
 from airflow_provider_jambo.rules import (
     IF_EXISTS_POLICIES,
@@ -71,7 +72,7 @@ def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> Non
         )
 
 
-class JamboCreateBranchOperator(AllOrNothingBranchOperator):
+class JamboCreateBranchOperator(BranchLineageMixin, AllOrNothingBranchOperator):
     """Create a branch, or adopt the one a previous try created (``if_exists="reuse"``).
 
     Returns (XCom) ``project_id``, ``branch_id``, ``branch_name``, ``parent_id`` (None for a
@@ -274,6 +275,11 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
                 ) from err
         branch = creation.branch
         self._check_result(branch, parent)
+        parent_name = parent.name if parent is not None else None
+        if parent_name is None and branch.parent_id and lineage_enabled():
+            # Lineage names the parent, and the listener cannot look it up itself (branch_lineage.py).
+            parent_name = hook.branches.get(branch.parent_id, project_id=project_id).name
+        self.resume_state = {"parent_name": parent_name}
         if not creation.created:
             self.log.info("Branch %r (%s) already exists: adopting it", branch.name, branch.id)
         else:
@@ -331,6 +337,11 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
             "expires_at": _iso(branch.expires_at),
         }
 
+    def record_change(self, result: Mapping[str, Any]) -> None:
+        if result.get("project_id") and result.get("branch_name"):
+            parent = (self.resume_state or {}).get("parent_name")
+            self.branch_change = BranchChange("CREATE", result["project_id"], result["branch_name"], parent)
+
     def asset_extra(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
         """The branch made (or adopted), the point in time it was made at, its expiry and compute."""
         return {
@@ -363,7 +374,7 @@ def _pick_database(databases: Iterable[Database], name: str | None) -> Database 
     raise JamboLookupError(f"database={name!r} does not exist on the branch; it has: {have}")
 
 
-class JamboDeleteBranchOperator(JamboBaseOperator):
+class JamboDeleteBranchOperator(BranchLineageMixin, JamboBaseOperator):
     """Delete a branch by id or exact name and wait until it is gone.
 
     A branch that does not exist is success (logged). The default branch is always refused, a
@@ -381,6 +392,10 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         self.allow_protected = allow_protected
         if self._known(branch) and not isinstance(branch, Mapping):
             check_ref("branch", branch)
+
+    def record_change(self, result: Mapping[str, Any]) -> None:
+        if result.get("deleted") and result.get("project_id") and result.get("branch_name"):
+            self.branch_change = BranchChange("DROP", result["project_id"], result["branch_name"])
 
     def execute(self, context: Context) -> DeletedBranchResult | None:
         ref = self.reference("branch", "branch_id")
@@ -424,7 +439,7 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         return self.wait_for(context, project_id=project_id, operations=operations, result=result)
 
 
-class JamboResetBranchOperator(JamboBaseOperator):
+class JamboResetBranchOperator(BranchLineageMixin, JamboBaseOperator):
     """Reset a branch to its parent's current state (or a source branch / point in time) and wait.
 
     :param branch: the branch to reset, by id or exact name (templated).
@@ -502,6 +517,7 @@ class JamboResetBranchOperator(JamboBaseOperator):
                 f"resetting branch {branch.name!r} to its own past needs preserve_under_name "
                 "(the service keeps the current state under that name)"
             )
+        self.resume_state = {"source_name": source.name}
         from_parent = source.id == branch.parent_id and source_ts is None and self.source_lsn is None
         self.log.info("Resetting branch %r (%s) from %r (%s)", branch.name, branch.id, source.name, source.id)
         operations: list[Operation] = []
@@ -537,6 +553,13 @@ class JamboResetBranchOperator(JamboBaseOperator):
             "expires_at": _iso(reset.expires_at) or (_iso(expires) if expires is not None else None),
         }
         return self.wait_for(context, project_id=project_id, operations=operations, result=result)
+
+    def record_change(self, result: Mapping[str, Any]) -> None:
+        if result.get("project_id") and result.get("branch_name"):
+            source = (self.resume_state or {}).get("source_name")
+            self.branch_change = BranchChange(
+                "OVERWRITE", result["project_id"], result["branch_name"], source
+            )
 
     def asset_extra(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
         """The branch reset, what it was reset to (source, point in time) and its expiry."""

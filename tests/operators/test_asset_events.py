@@ -8,6 +8,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import time_machine
 from airflow.providers.common.compat.sdk import Asset
 from jambo_support import JamboProject, make_context
@@ -104,3 +105,68 @@ def test_delete_emits_nothing_of_its_own_and_aliases_are_left_alone(jambo_projec
         make_context("d", outlet_events=events)
     )
     assert dict(events) == {}
+
+
+# --- OpenLineage ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def openlineage_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenLineage configured (a transport URL), as a user who wants lineage has it (the provider
+    reads its configuration afresh under pytest)."""
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
+
+
+def lineage(op: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str, Any]]]:
+    facets = op.get_openlineage_facets_on_complete(None)
+    inputs = [(d.namespace, d.name) for d in facets.inputs]
+    outputs = [(d.namespace, d.name, d.facets["lifecycleStateChange"]) for d in facets.outputs]
+    return inputs, outputs
+
+
+def test_lineage_create_reset_delete(jambo_project: JamboProject, openlineage_on: None) -> None:
+    ns = f"jambo://{jambo_project.project_id}"
+    create = JamboCreateBranchOperator(task_id="c", branch_name="staging", **sync())
+    create.execute(make_context("c"))
+    inputs, [(namespace, name, change)] = lineage(create)
+    assert inputs == [(ns, "main")]  # the default parent, named: the listener could not look it up
+    assert (namespace, name, change.lifecycleStateChange.value) == (ns, "staging", "CREATE")
+
+    reset = JamboResetBranchOperator(
+        task_id="r", branch="staging", deferrable=True, defer_grace_seconds=0, outlets=[]
+    )
+    jambo_project.emu.set_operation_durations(default=0.3)
+    ctx = make_context("r")
+    deferred = defer(reset, ctx)
+    resumed = JamboResetBranchOperator(task_id="r", branch="staging", deferrable=True, defer_grace_seconds=0)
+    jambo_project.emu.advance(1)
+    resume(resumed, ctx, deferred)  # a new instance, as after a real deferral
+    inputs, [(_, name, change)] = lineage(resumed)
+    assert inputs == [(ns, "main")]
+    assert (name, change.lifecycleStateChange.value) == ("staging", "OVERWRITE")
+
+    jambo_project.emu.set_operation_durations(default=0.0)
+    delete = JamboDeleteBranchOperator(task_id="d", branch="staging", **sync())
+    delete.execute(make_context("d"))
+    inputs, [(_, name, change)] = lineage(delete)
+    assert inputs == []
+    assert (name, change.lifecycleStateChange.value) == ("staging", "DROP")
+    assert (change.previousIdentifier.namespace, change.previousIdentifier.name) == (ns, "staging")
+
+
+def test_without_openlineage_the_default_parent_is_not_looked_up(jambo_project: JamboProject) -> None:
+    create = JamboCreateBranchOperator(task_id="c", branch_name="staging", **sync())
+    jambo_project.emu.clear_requests()
+    create.execute(make_context("c"))
+    by_id = "/projects/{project_id}/branches/{branch_id}"
+    assert [r for r in jambo_project.emu.requests() if r["method"] == "GET" and r["route"] == by_id] == []
+    inputs, [(_, name, _)] = lineage(create)
+    assert (inputs, name) == ([], "staging")
+
+
+def test_a_failed_or_idle_task_reports_no_change(jambo_project: JamboProject) -> None:
+    gone = JamboDeleteBranchOperator(task_id="d", branch="never-made", **sync())
+    gone.execute(make_context("d"))  # nothing to delete: success, no change
+    assert gone.get_openlineage_facets_on_complete(None) is None
+    create = JamboCreateBranchOperator(task_id="c", branch_name="staging", **sync())
+    assert create.get_openlineage_facets_on_failure(None) is None
