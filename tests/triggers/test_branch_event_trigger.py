@@ -402,3 +402,39 @@ async def test_a_failed_listing_skips_one_poll_and_the_watch_goes_on(
     await running.stop()
     assert running.of("created") == ["preview/after-outage"]
     assert [r["status"] for r in emu.requests() if r["route"] == LISTING].count(503) == 3
+
+
+async def test_airflow_33_shared_streams_poll_once_for_twenty_watchers(jambo_project: JamboProject) -> None:
+    """The path Airflow 3.3's triggerer takes: its SharedStreamManager groups the watchers by
+    ``shared_stream_key`` and runs one ``open_shared_stream`` per group."""
+    shared_stream = pytest.importorskip(
+        "airflow.triggers.shared_stream", reason="shared streams: Airflow 3.3+"
+    )
+    emu = jambo_project.emu
+    manager = shared_stream.SharedStreamManager()
+
+    async def rate(n: int) -> tuple[int, list[Running]]:
+        triggers = [watcher(name_prefix=f"s{i}/", poll_interval=0.1) for i in range(n)]
+        running = [
+            Running(
+                t.filter_shared_stream(manager.subscribe(trigger_id=i, trigger=t, key=t.shared_stream_key()))
+            )
+            for i, t in enumerate(triggers)
+        ]
+        await asyncio.sleep(0.5)
+        emu.clear_requests()
+        await asyncio.sleep(2.0)
+        return listings(emu), running
+
+    alone, one = await rate(1)
+    await one[0].stop()
+    await manager.unsubscribe(0, watcher(poll_interval=0.1).shared_stream_key())
+    together, twenty = await rate(20)
+    create("s7/b")
+    await asyncio.sleep(0.5)
+    for running in twenty:
+        await running.stop()
+    await manager.stop_all()
+    assert alone >= 10  # ~20 polls in 2 s at 0.1 s
+    assert together <= alone * 1.5  # the same one poll, not twenty
+    assert [r.of("created") for r in twenty] == [["s7/b"] if i == 7 else [] for i in range(20)]
