@@ -8,14 +8,17 @@ its schedule). Each case checks the run's and its tasks' states, and that only `
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from airflow_stack import AirflowStack, wait_until
+from airflow_stack import AirflowStack, StackError, wait_until
 from stack_support import TIMINGS, assert_only_main, branch_posts, finish, fresh_case, run_dag, trigger
 
 pytestmark = pytest.mark.deployment
@@ -300,7 +303,7 @@ def test_branches_made_outside_airflow_each_start_the_consumer_once(stack: Airfl
         _until_consumed(stack, {"preview/one", "preview/two"}, timeout=240)
         made["preview/three"] = _create_outside(stack, "preview/three")
         _until_consumed(stack, set(made))
-        time.sleep(3 * WATCH_POLL)  # time for a repeat to show
+        time.sleep(2 * WATCH_POLL)  # two more listings: time for a repeat to show
         names, runs = _consumed(stack)
     finally:
         stack.unpause(BRANCH_EVENTS, paused=True)
@@ -315,3 +318,60 @@ def test_branches_made_outside_airflow_each_start_the_consumer_once(stack: Airfl
         )
         queued = datetime.fromisoformat(run["queued_at"]).timestamp()
         TIMINGS.append(f"local   branch event {name:<22} created -> run queued {queued - at:6.1f} s")
+
+
+WATCHERS_DAG = "jambo_twenty_branch_watchers"
+DAG_FILES = Path(__file__).resolve().parent / "dag_files"
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+
+
+def _listing_rate(stack: AirflowStack, seconds: float) -> float:
+    """Branch listings per minute over ``seconds`` (the emulator's request log)."""
+    stack.control("DELETE", "requests")
+    time.sleep(seconds)
+    return _listings(stack) * 60.0 / seconds
+
+
+def _watcher_triggers(stack: AirflowStack) -> int:
+    with psycopg.connect(stack.metadata_db_url.replace("+psycopg", ""), connect_timeout=20) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM trigger WHERE classpath LIKE '%JamboBranchEventTrigger'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _reparse(stack: AirflowStack, dag_id: str) -> None:
+    with stack.api() as api:
+        token = api.get(f"/dags/{dag_id}").json()["file_token"]
+        api.put(f"/parseDagFile/{token}").raise_for_status()
+
+
+def test_twenty_watchers_on_one_project_keep_the_request_rate_of_one(stack: AirflowStack) -> None:
+    """Issue 20: twenty more watchers of the project (a second DAG bundle, this folder's DAG) and the
+    triggerer still lists the project's branches once per interval."""
+    bundles = [
+        {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+        {"name": "jambo-test-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(DAG_FILES)}},
+    ]
+    try:
+        _watch(stack)
+        wait_until(lambda: _watcher_triggers(stack) == 1, 60, "one watcher", stack.check_running)
+        alone = _listing_rate(stack, 20)
+        stack.stop_component("dag-processor")
+        stack.start_component(
+            "dag-processor", extra_env={"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles)}
+        )
+        stack.unpause(WATCHERS_DAG)
+        _reparse(stack, WATCHERS_DAG)
+        wait_until(lambda: _watcher_triggers(stack) == 21, 120, "twenty-one watchers", stack.check_running)
+        time.sleep(WATCH_POLL)  # the triggerer has started them all
+        together = _listing_rate(stack, 20)
+    finally:
+        stack.unpause(BRANCH_EVENTS, paused=True)
+        with contextlib.suppress(StackError):
+            stack.unpause(WATCHERS_DAG, paused=True)
+        stack.stop_component("dag-processor")
+        stack.start_component("dag-processor")
+    TIMINGS.append(f"local   branch listings per minute: 1 watcher {alone:.1f}, 21 watchers {together:.1f}")
+    assert 9 <= alone <= 15  # one listing per 5 s, give or take one at the window's edges
+    assert together <= alone + 3  # one listing more at most, not twenty times as many
