@@ -126,7 +126,10 @@ def test_kwargs_are_stable_across_parses_so_the_hash_is() -> None:
     time.sleep(0.01)  # a clock in the kwargs would show
     two = watcher(name_prefix="preview/", events=["created", "deleted"], annotations={"a": "1", "b": "2"})
     assert one.serialize() == two.serialize()
-    assert BaseEventTrigger.hash(*one.serialize()) == BaseEventTrigger.hash(*two.serialize())
+    if hasattr(
+        BaseEventTrigger, "hash"
+    ):  # how Airflow identifies a watcher's trigger (3.0's own scheme aside)
+        assert BaseEventTrigger.hash(*one.serialize()) == BaseEventTrigger.hash(*two.serialize())
     classpath, kwargs = one.serialize()
     assert JamboBranchEventTrigger(**kwargs).serialize() == (classpath, kwargs)  # the triggerer's rebuild
     # Another process (another parse) serializes the same: nothing random or process-bound.
@@ -421,9 +424,9 @@ async def test_airflow_33_shared_streams_poll_once_for_twenty_watchers(jambo_pro
             )
             for i, t in enumerate(triggers)
         ]
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.3)
         emu.clear_requests()
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(1.0)
         return listings(emu), running
 
     alone, one = await rate(1)
@@ -435,6 +438,6 @@ async def test_airflow_33_shared_streams_poll_once_for_twenty_watchers(jambo_pro
     for running in twenty:
         await running.stop()
     await manager.stop_all()
-    assert alone >= 10  # ~20 polls in 2 s at 0.1 s
+    assert alone >= 5  # ~10 polls in 1 s at 0.1 s
     assert together <= alone * 1.5  # the same one poll, not twenty
     assert [r.of("created") for r in twenty] == [["s7/b"] if i == 7 else [] for i in range(20)]
