@@ -144,6 +144,7 @@ RUN_TIME_MODULES = (
     "airflow_provider_jambo.hooks.project_lock",
     "airflow_provider_jambo.hooks.waiting",
     "airflow_provider_jambo.hooks.poller",
+    "airflow_provider_jambo.hooks.branch_feed",
     "airflow_provider_jambo.hooks.resources.resource_group",
     "airflow_provider_jambo.hooks.resources.branches",
     "airflow_provider_jambo.hooks.resources.computes",
