@@ -25,7 +25,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.providers.common.compat.sdk import Asset, BaseOperator, conf
+from airflow.providers.common.compat.sdk import Asset, AssetAlias, BaseOperator, conf
 
 from airflow_provider_jambo.exceptions import (
     JamboConfigError,
@@ -368,9 +368,14 @@ class JamboBaseOperator(BaseOperator):
         default: a delete, say, emits no asset event of its own). Ids, names, times: never a secret."""
         return None
 
+    def alias_asset(self, result: Mapping[str, Any]) -> Any:
+        """The asset this task adds to the asset aliases among its outlets; None (the default):
+        aliases are left alone, nothing is added to one unasked."""
+        return None
+
     def fill_outlets(self, context: Context, result: Mapping[str, Any] | None) -> None:
         """Put :meth:`asset_extra` and the run's ids into the extra of every asset this task declares
-        as an outlet (asset aliases are left alone: nothing is added to one unasked)."""
+        as an outlet, and add :meth:`alias_asset` (with that extra) to every asset alias."""
         extra = self.asset_extra(result) if result else None
         outlet_events = context.get("outlet_events")
         if not extra or outlet_events is None:
@@ -383,9 +388,12 @@ class JamboBaseOperator(BaseOperator):
             "task_id": ti.task_id,
             "try_number": getattr(ti, "try_number", None),
         }
+        to_alias = self.alias_asset(result) if result else None
         for outlet in self.outlets or ():
             if isinstance(outlet, Asset):
                 outlet_events[outlet].extra.update(extra)
+            elif isinstance(outlet, AssetAlias) and to_alias is not None:
+                outlet_events[outlet].add(to_alias, extra=extra)
 
     def _result_after_deferral(
         self, context: Context, result: Mapping[str, Any] | None

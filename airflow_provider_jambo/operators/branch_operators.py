@@ -100,6 +100,9 @@ class JamboCreateBranchOperator(BranchLineageMixin, AllOrNothingBranchOperator):
     :param if_exists: ``reuse`` (get-or-create; a retried task adopts its branch) or ``fail``.
     :param database: which database to report in the return value (default: the branch's first).
     :param keep_on_failure: keep the branch when the task fails after creating it (see below).
+    :param add_to_asset_aliases: add the branch's asset (``jambo://<project id>/<branch name>``) to
+        every asset alias among the task's ``outlets``, with the create's extra (default: aliases
+        are left alone). The task's asset outlets always get that extra.
 
     All or nothing (``operators/all_or_nothing.py``): when anything fails after the branch was
     created (its operations failed or timed out, the triggerer lacks the connection, the trigger
@@ -144,9 +147,11 @@ class JamboCreateBranchOperator(BranchLineageMixin, AllOrNothingBranchOperator):
         if_exists: str = "reuse",
         database: str | None = None,
         keep_on_failure: bool = False,
+        add_to_asset_aliases: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(keep_on_failure=keep_on_failure, **kwargs)
+        self.add_to_asset_aliases = add_to_asset_aliases
         self.branch_name = branch_name
         self.parent = parent
         self.parent_timestamp = parent_timestamp
@@ -341,6 +346,13 @@ class JamboCreateBranchOperator(BranchLineageMixin, AllOrNothingBranchOperator):
         if result.get("project_id") and result.get("branch_name"):
             parent = (self.resume_state or {}).get("parent_name")
             self.branch_change = BranchChange("CREATE", result["project_id"], result["branch_name"], parent)
+
+    def alias_asset(self, result: Mapping[str, Any]) -> Any:
+        if not self.add_to_asset_aliases or not result.get("project_id") or not result.get("branch_name"):
+            return None
+        from airflow_provider_jambo.assets import create_asset
+
+        return create_asset(project_id=str(result["project_id"]), branch_name=str(result["branch_name"]))
 
     def asset_extra(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
         """The branch made (or adopted), the point in time it was made at, its expiry and compute."""

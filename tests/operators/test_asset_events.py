@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from datetime import timedelta
-from types import SimpleNamespace
+from importlib.metadata import version
 from typing import Any
 
 import pytest
 import time_machine
-from airflow.providers.common.compat.sdk import Asset
+from airflow.providers.common.compat.sdk import Asset, AssetAlias
 from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume
 
@@ -21,13 +20,18 @@ from airflow_provider_jambo.operators.branch_operators import (
     JamboResetBranchOperator,
 )
 
+AIRFLOW_2 = version("apache-airflow").startswith("2.")
 STAGING = Asset("staging")
 RUN_KEYS = {"dag_id", "run_id", "task_id", "try_number"}
 
 
-def outlet_events() -> defaultdict[Any, SimpleNamespace]:
-    """``context["outlet_events"]``: one accessor (with its ``extra`` dict) per outlet."""
-    return defaultdict(lambda: SimpleNamespace(extra={}))
+def outlet_events() -> Any:
+    """``context["outlet_events"]`` as the task runner makes it (empty accessors per outlet)."""
+    try:
+        from airflow.sdk.execution_time.context import OutletEventAccessors
+    except ImportError:  # Airflow 2
+        from airflow.utils.context import OutletEventAccessors  # type: ignore[no-redef]
+    return OutletEventAccessors()
 
 
 def sync(**kwargs: Any) -> dict[str, Any]:
@@ -94,9 +98,9 @@ def test_reset_fills_its_outlet_after_a_deferral_too(jambo_project: JamboProject
     assert set(extra) >= RUN_KEYS
 
 
-def test_delete_emits_nothing_of_its_own_and_aliases_are_left_alone(jambo_project: JamboProject) -> None:
-    from airflow.providers.common.compat.sdk import AssetAlias
-
+def test_delete_emits_nothing_of_its_own_and_aliases_are_left_alone_unasked(
+    jambo_project: JamboProject,
+) -> None:
     alias = AssetAlias("made-branches")
     events = outlet_events()
     create = JamboCreateBranchOperator(task_id="c", branch_name="staging", **sync(outlets=[alias]))
@@ -104,7 +108,23 @@ def test_delete_emits_nothing_of_its_own_and_aliases_are_left_alone(jambo_projec
     JamboDeleteBranchOperator(task_id="d", branch="staging", **sync()).execute(
         make_context("d", outlet_events=events)
     )
-    assert dict(events) == {}
+    accessor = events[alias]
+    assert getattr(accessor, "asset_alias_events", getattr(accessor, "dataset_alias_events", None)) == []
+    assert events[STAGING].extra == {}
+
+
+@pytest.mark.skipif(AIRFLOW_2, reason="Airflow 3's alias events (Airflow 2 names them after datasets)")
+def test_an_opted_in_create_adds_its_branch_to_the_aliases(jambo_project: JamboProject) -> None:
+    alias = AssetAlias("made-branches")
+    events = outlet_events()
+    create = JamboCreateBranchOperator(
+        task_id="c", branch_name="preview/7", add_to_asset_aliases=True, **sync(outlets=[alias, STAGING])
+    )
+    result = create.execute(make_context("c", outlet_events=events))
+    [added] = events[alias].asset_alias_events
+    assert added.dest_asset_key.uri == f"jambo://{jambo_project.project_id}/preview/7"
+    assert added.extra["branch_id"] == result["branch_id"]
+    assert events[STAGING].extra["branch_id"] == result["branch_id"]
 
 
 # --- OpenLineage ---------------------------------------------------------------------------------
