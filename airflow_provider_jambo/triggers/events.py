@@ -26,6 +26,8 @@ The rules Airflow sets for a watcher's trigger:
   memory, as on 3.0-3.2.
 - **Async only**: every request goes through the hook's async client and the account's budget;
   sibling watchers of one project share one poll (3.3's shared streams, else one feed per event loop).
+- **Errors**: a listing that fails after the hook's retries (5xx, transport, 429, 423) skips that
+  poll; a bad key or a missing project ends every watcher of the poll with the error.
 
 Needs Airflow 3.0 or later (asset watchers); on Airflow 2 the module imports but the trigger refuses
 to be built, saying so.
