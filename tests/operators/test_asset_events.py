@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import timedelta
 from importlib.metadata import version
@@ -137,6 +138,12 @@ def openlineage_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
 
 
+needs_openlineage = pytest.mark.skipif(
+    importlib.util.find_spec("airflow.providers.openlineage") is None,
+    reason="the OpenLineage provider is not installed (optional)",
+)
+
+
 def lineage(op: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str, Any]]]:
     facets = op.get_openlineage_facets_on_complete(None)
     inputs = [(d.namespace, d.name) for d in facets.inputs]
@@ -144,6 +151,7 @@ def lineage(op: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str, Any]]]
     return inputs, outputs
 
 
+@needs_openlineage
 def test_lineage_create_reset_delete(jambo_project: JamboProject, openlineage_on: None) -> None:
     ns = f"jambo://{jambo_project.project_id}"
     create = JamboCreateBranchOperator(task_id="c", branch_name="staging", **sync())
@@ -174,6 +182,7 @@ def test_lineage_create_reset_delete(jambo_project: JamboProject, openlineage_on
     assert (change.previousIdentifier.namespace, change.previousIdentifier.name) == (ns, "staging")
 
 
+@needs_openlineage
 def test_without_openlineage_the_default_parent_is_not_looked_up(jambo_project: JamboProject) -> None:
     create = JamboCreateBranchOperator(task_id="c", branch_name="staging", **sync())
     jambo_project.emu.clear_requests()
