@@ -120,7 +120,15 @@ def test_branch_events_example_reads_several_events_of_one_run() -> None:
         SimpleNamespace(extra={}),  # an asset event from elsewhere
         event("reset", "br-1", "preview/1"),
     ]
-    read = dag.task_dict["branches_from_events"].python_callable(triggering_asset_events={asset: batch})
+
+    class TriggeringEvents:
+        """Airflow's accessor, looked up by asset (an Asset is not hashable on every line)."""
+
+        def __getitem__(self, key: Any) -> list[SimpleNamespace]:
+            assert key.name == asset.name
+            return batch
+
+    read = dag.task_dict["branches_from_events"].python_callable(triggering_asset_events=TriggeringEvents())
     assert [(b["branch_id"], b["event"]) for b in read] == [("br-1", "reset"), ("br-2", "created")]
 
 
