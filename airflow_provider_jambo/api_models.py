@@ -11,10 +11,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from airflow_provider_jambo.rules import SCHEMA_ONLY, parse_rfc3339
+from airflow_provider_jambo.rules import SCHEMA_ONLY, parse_datetime
 
 T = TypeVar("T")
 
@@ -75,19 +75,6 @@ IN_FLIGHT_STATUSES = frozenset(
 #: Statuses after which nothing more happens to an operation. ``failed`` is absent: it is final
 #: only once the service stops retrying it (no ``retry_at``).
 TERMINAL_STATUSES = SUCCESS_STATUSES | FAILURE_STATUSES
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """An API timestamp → aware datetime; ``None`` for missing or unparsable values (never raises).
-
-    The service's timestamps are UTC; one without a zone is read as UTC.
-    """
-    if not isinstance(value, str) or not value:
-        return None
-    parsed = parse_rfc3339(value)
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
 
 
 def _str(data: Mapping[str, Any], key: str) -> str | None:

@@ -15,6 +15,14 @@ from airflow_provider_jambo.limits import DEFAULT_REQUESTS_PER_MINUTE, SERVICE_R
 DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
 
 
+_BRANCH_URIS = {
+    "schemes": ["jambo"],
+    "handler": "airflow_provider_jambo.assets.sanitize_uri",
+    "factory": "airflow_provider_jambo.assets.create_asset",
+    "to_openlineage_converter": "airflow_provider_jambo.assets.convert_asset_to_openlineage",
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         # Must equal the canonical distribution name, or `airflow providers ...` crashes.
@@ -65,6 +73,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_jambo.triggers.anonymization_trigger",
                     "airflow_provider_jambo.triggers.operation_trigger",
+                    "airflow_provider_jambo.triggers.events",
                 ],
             },
         ],
@@ -74,6 +83,9 @@ def get_provider_info() -> dict[str, Any]:
                 "name": "jambo_branch",
             },
         ],
+        # One asset per branch: jambo://<project id>/<branch name> (assets.py).
+        "asset-uris": [_BRANCH_URIS],
+        "dataset-uris": [_BRANCH_URIS],  # Airflow 2's name for the same
         "extra-links": ["airflow_provider_jambo.links.JamboConsoleLink"],
         "connection-types": [
             {

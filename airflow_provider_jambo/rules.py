@@ -271,6 +271,19 @@ def parse_rfc3339(text: str) -> datetime | None:
         return None
 
 
+def parse_datetime(value: Any) -> datetime | None:
+    """An API timestamp → aware datetime; ``None`` for missing or unparsable values (never raises).
+
+    The service's timestamps are UTC; one without a zone is read as UTC.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    parsed = parse_rfc3339(value)
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
 def parse_timestamp(param: str, value: object) -> datetime:
     """An aware datetime (UTC) from a datetime or an RFC 3339 string; values without a zone are refused."""
     rule = (

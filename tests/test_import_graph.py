@@ -154,6 +154,8 @@ LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
                 "create_branch_request",
                 "masking_rules",
                 "branch_target",
+                "branch_events",
+                "assets",
                 "get_provider_info",
             ),
         ),

@@ -91,11 +91,15 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
             return self._anonymize(context, result)
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
+        self,
+        context: Context,
+        event: dict[str, Any],
+        result: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | None = None,
     ) -> AnonymizedBranchResult:
         """After the create's operations (deferred): go on with the anonymization."""
         # Runs inside resume_execution's all-or-nothing (JamboCreateBranchOperator).
-        done = super().execute_complete(context, event, result)
+        done = super().execute_complete(context, event, result, state)
         return self._anonymize(context, done)
 
     def execute_anonymized(

@@ -25,7 +25,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.providers.common.compat.sdk import BaseOperator, conf
+from airflow.providers.common.compat.sdk import Asset, AssetAlias, BaseOperator, conf
 
 from airflow_provider_jambo.exceptions import (
     JamboConfigError,
@@ -286,6 +286,7 @@ class JamboBaseOperator(BaseOperator):
         self.remember_result(result)
         ids = [op.id for op in operations]
         if not self.wait_for_completion or not ids:
+            self.succeeded(context, result)
             return result
         deadline = self.run_deadline()
         if self.deferrable and self.defer_grace_seconds > 0:
@@ -296,6 +297,7 @@ class JamboBaseOperator(BaseOperator):
             )
             if waited.status != "timeout" or grace_end >= deadline:
                 self._finish(waited.status, ids, waited.message, result)
+                self.succeeded(context, result)
                 return result
         if self.deferrable:
             from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
@@ -315,28 +317,83 @@ class JamboBaseOperator(BaseOperator):
                     not_before=settle_deadline(),
                 ),
                 method_name="execute_complete",
-                kwargs={"result": result},
+                kwargs={"result": result, "state": self.resume_state},
             )
         self.log.info("Waiting for operations %s (timeout %.0f s)", ids, self.timeout)
         waited = self.hook.operations.wait(
             operations, project_id=project_id, deadline=deadline, poll_interval=self.poll_interval
         )
         self._finish(waited.status, ids, waited.message, result)
+        self.succeeded(context, result)
         return result
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any], result: Mapping[str, Any] | None = None
+        self,
+        context: Context,
+        event: dict[str, Any],
+        result: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | None = None,
     ) -> Mapping[str, Any] | None:
         """Resume after the trigger's event: return ``result`` on success, fail otherwise."""
-        from airflow_provider_jambo.triggers.events import parse_operation_event
+        from airflow_provider_jambo.triggers.operation_events import parse_operation_event
+
+        if state:
+            self.resume_state = dict(state)
 
         parsed = parse_operation_event(event)
-        return self._finish(
+        finished = self._finish(
             parsed["status"],
             parsed["operation_ids"],
             parsed["message"],
             self._result_after_deferral(context, result),
         )
+        self.succeeded(context, finished)
+        return finished
+
+    #: Plain values (names, never a secret) a task keeps across its deferral: set before
+    #: ``wait_for``, handed back to the resumed task (lineage names what execute resolved).
+    resume_state: dict[str, Any] | None = None
+
+    def succeeded(self, context: Context, result: Mapping[str, Any] | None) -> None:
+        """The task's change is done (inline or after a deferral): tell its outlets and lineage."""
+        self.fill_outlets(context, result)
+        if result:
+            self.record_change(result)
+
+    def record_change(self, result: Mapping[str, Any]) -> None:
+        """Keep what the task changed, for its lineage (branch operators; nothing by default)."""
+
+    def asset_extra(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What this task's success says in the asset events of its outlets; None: nothing (the
+        default: a delete, say, emits no asset event of its own). Ids, names, times: never a secret."""
+        return None
+
+    def alias_asset(self, result: Mapping[str, Any]) -> Any:
+        """The asset this task adds to the asset aliases among its outlets; None (the default):
+        aliases are left alone, nothing is added to one unasked."""
+        return None
+
+    def fill_outlets(self, context: Context, result: Mapping[str, Any] | None) -> None:
+        """Put :meth:`asset_extra` and the run's ids into the extra of every asset this task declares
+        as an outlet, and add :meth:`alias_asset` (with that extra) to every asset alias."""
+        extra = self.asset_extra(result) if result else None
+        outlet_events = context.get("outlet_events")
+        if not extra or outlet_events is None:
+            return
+        ti = context["ti"]
+        extra = {
+            **extra,
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "try_number": getattr(ti, "try_number", None),
+        }
+        to_alias = self.alias_asset(result) if result else None
+        for outlet in self.outlets or ():
+            if isinstance(outlet, Asset):
+                outlet_events[outlet].extra.update(extra)
+            elif isinstance(outlet, AssetAlias) and to_alias is not None:
+                outlet_events[outlet].add(to_alias, extra=extra)
 
     def _result_after_deferral(
         self, context: Context, result: Mapping[str, Any] | None

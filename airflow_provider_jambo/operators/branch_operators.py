@@ -22,6 +22,7 @@ from airflow_provider_jambo.exceptions import (
 )
 from airflow_provider_jambo.operators.all_or_nothing import AllOrNothingBranchOperator, made_by_task
 from airflow_provider_jambo.operators.base_operator import JamboBaseOperator
+from airflow_provider_jambo.operators.branch_lineage import BranchChange, BranchLineageMixin, lineage_enabled
 from airflow_provider_jambo.operators.run_names import (
     default_branch_name,
     is_run_branch_name,
@@ -41,6 +42,7 @@ from airflow_provider_jambo.rules import (
     check_ttl,
     endpoint_settings,
     format_timestamp,
+    parse_timestamp,
     point_in_time,
 )
 
@@ -54,6 +56,11 @@ if TYPE_CHECKING:
 
 def _iso(value: datetime | None) -> str | None:
     return format_timestamp(value) if value is not None else None
+
+
+def _point(param: str, value: datetime | str | None) -> str | None:
+    """A point in time as given (datetime or RFC 3339 text, checked before the call), in UTC."""
+    return format_timestamp(parse_timestamp(param, value)) if value is not None else None
 
 
 def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> None:
@@ -72,7 +79,7 @@ def refuse_guarded(branch: Branch, *, action: str, allow_protected: bool) -> Non
         )
 
 
-class JamboCreateBranchOperator(AllOrNothingBranchOperator):
+class JamboCreateBranchOperator(BranchLineageMixin, AllOrNothingBranchOperator):
     """Create a branch, or adopt the one a previous try created (``if_exists="reuse"``).
 
     Returns (XCom) ``project_id``, ``branch_id``, ``branch_name``, ``parent_id`` (None for a
@@ -103,6 +110,9 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
     :param if_exists: ``reuse`` (get-or-create; a retried task adopts its branch) or ``fail``.
     :param database: which database to report in the return value (default: the branch's first).
     :param keep_on_failure: keep the branch when the task fails after creating it (see below).
+    :param add_to_asset_aliases: add the branch's asset (``jambo://<project id>/<branch name>``) to
+        every asset alias among the task's ``outlets``, with the create's extra (default: aliases
+        are left alone). The task's asset outlets always get that extra.
 
     All or nothing (``operators/all_or_nothing.py``): when anything fails after the branch was
     created (its operations failed or timed out, the triggerer lacks the connection, the trigger
@@ -161,9 +171,11 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
         if_exists: str = "reuse",
         database: str | None = None,
         keep_on_failure: bool = False,
+        add_to_asset_aliases: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(keep_on_failure=keep_on_failure, **kwargs)
+        self.add_to_asset_aliases = add_to_asset_aliases
         self.branch_name = branch_name
         self.parent = parent
         self.parent_timestamp = parent_timestamp
@@ -351,6 +363,11 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
                 ) from err
         branch = creation.branch
         self._check_result(branch, parent)
+        parent_name = parent.name if parent is not None else None
+        if parent_name is None and branch.parent_id and lineage_enabled():
+            # Lineage names the parent, and the listener cannot look it up itself (branch_lineage.py).
+            parent_name = hook.branches.get(branch.parent_id, project_id=project_id).name
+        self.resume_state = {"parent_name": parent_name}
         if not creation.created:
             self.log.info("Branch %r (%s) already exists: adopting it", branch.name, branch.id)
             creation = self._renew_expiry(creation, request.expires_at, project_id, context)
@@ -456,6 +473,28 @@ class JamboCreateBranchOperator(AllOrNothingBranchOperator):
             "expires_at": _iso(branch.expires_at),
         }
 
+    def record_change(self, result: Mapping[str, Any]) -> None:
+        if result.get("project_id") and result.get("branch_name"):
+            parent = (self.resume_state or {}).get("parent_name")
+            self.branch_change = BranchChange("CREATE", result["project_id"], result["branch_name"], parent)
+
+    def alias_asset(self, result: Mapping[str, Any]) -> Any:
+        if not self.add_to_asset_aliases or not result.get("project_id") or not result.get("branch_name"):
+            return None
+        from airflow_provider_jambo.assets import create_asset
+
+        return create_asset(project_id=str(result["project_id"]), branch_name=str(result["branch_name"]))
+
+    def asset_extra(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The branch made (or adopted), the point in time it was made at, its expiry and compute."""
+        return {
+            "event": "created" if result.get("created") else "adopted",
+            **{k: result.get(k) for k in ("project_id", "branch_id", "branch_name", "parent_id")},
+            "parent_timestamp": _point("parent_timestamp", self.parent_timestamp),
+            "parent_lsn": self.parent_lsn,
+            **{k: result.get(k) for k in ("expires_at", "endpoint_id", "host")},
+        }
+
     def failure_hint(self, result: Mapping[str, Any] | None) -> str:
         if not result or not result.get("branch_id"):
             return ""
@@ -478,7 +517,7 @@ def _pick_database(databases: Iterable[Database], name: str | None) -> Database 
     raise JamboLookupError(f"database={name!r} does not exist on the branch; it has: {have}")
 
 
-class JamboDeleteBranchOperator(JamboBaseOperator):
+class JamboDeleteBranchOperator(BranchLineageMixin, JamboBaseOperator):
     """Delete a branch by id or exact name and wait until it is gone.
 
     A branch that does not exist is success (logged). The default branch is always refused, a
@@ -496,6 +535,10 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         self.allow_protected = allow_protected
         if self._known(branch) and not isinstance(branch, Mapping):
             check_ref("branch", branch)
+
+    def record_change(self, result: Mapping[str, Any]) -> None:
+        if result.get("deleted") and result.get("project_id") and result.get("branch_name"):
+            self.branch_change = BranchChange("DROP", result["project_id"], result["branch_name"])
 
     def execute(self, context: Context) -> DeletedBranchResult | None:
         ref = self.reference("branch", "branch_id")
@@ -539,7 +582,7 @@ class JamboDeleteBranchOperator(JamboBaseOperator):
         return self.wait_for(context, project_id=project_id, operations=operations, result=result)
 
 
-class JamboResetBranchOperator(JamboBaseOperator):
+class JamboResetBranchOperator(BranchLineageMixin, JamboBaseOperator):
     """Reset a branch to its parent's current state (or a source branch / point in time) and wait.
 
     :param branch: the branch to reset, by id or exact name (templated).
@@ -617,6 +660,7 @@ class JamboResetBranchOperator(JamboBaseOperator):
                 f"resetting branch {branch.name!r} to its own past needs preserve_under_name "
                 "(the service keeps the current state under that name)"
             )
+        self.resume_state = {"source_name": source.name}
         from_parent = source.id == branch.parent_id and source_ts is None and self.source_lsn is None
         self.log.info("Resetting branch %r (%s) from %r (%s)", branch.name, branch.id, source.name, source.id)
         operations: list[Operation] = []
@@ -652,6 +696,24 @@ class JamboResetBranchOperator(JamboBaseOperator):
             "expires_at": _iso(reset.expires_at) or (_iso(expires) if expires is not None else None),
         }
         return self.wait_for(context, project_id=project_id, operations=operations, result=result)
+
+    def record_change(self, result: Mapping[str, Any]) -> None:
+        if result.get("project_id") and result.get("branch_name"):
+            source = (self.resume_state or {}).get("source_name")
+            self.branch_change = BranchChange(
+                "OVERWRITE", result["project_id"], result["branch_name"], source
+            )
+
+    def asset_extra(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The branch reset, what it was reset to (source, point in time) and its expiry."""
+        return {
+            "event": "reset",
+            **{k: result.get(k) for k in ("project_id", "branch_id", "branch_name")},
+            "source_branch_id": result.get("source_id"),
+            "source_timestamp": _point("source_timestamp", self.source_timestamp),
+            "source_lsn": self.source_lsn,
+            "expires_at": result.get("expires_at"),
+        }
 
     def _new_expiry(self, branch: Branch, from_parent: bool) -> datetime | None:
         """The expiry to set after the reset, or None to leave it to the service."""

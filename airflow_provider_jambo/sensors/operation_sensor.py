@@ -189,7 +189,7 @@ class JamboOperationSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[str]:
         """Resume after the trigger (``resume_execution`` maps failures to skips under soft_fail)."""
-        from airflow_provider_jambo.triggers.events import parse_operation_event
+        from airflow_provider_jambo.triggers.operation_events import parse_operation_event
 
         parsed = parse_operation_event(event)
         status, message, ids = parsed["status"], parsed["message"], parsed["operation_ids"]

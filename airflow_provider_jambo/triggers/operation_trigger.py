@@ -17,7 +17,7 @@ from typing import Any
 
 from airflow_provider_jambo.api_models import Operation
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.triggers.events import operation_event
+from airflow_provider_jambo.triggers.operation_events import operation_event
 from airflow_provider_jambo.triggers.wait_trigger import (
     DEFERRAL_SETTLE_SECONDS,
     JamboWaitTrigger,

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from airflow.providers.common.compat.sdk import BaseHook, Connection, Variable
-from runner import EXAMPLE_DAGS, dag_bag
+from runner import AIRFLOW_2, EXAMPLE_DAGS, dag_bag
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 
@@ -26,6 +28,8 @@ EXAMPLES = {
     "example_jambo_anonymized_preview.py": "example_jambo_anonymized_preview",
     "example_jambo_nightly_snapshot.py": "example_jambo_nightly_snapshot",
 }
+if not AIRFLOW_2:  # asset watchers: Airflow 3 only
+    EXAMPLES["example_jambo_branch_events.py"] = "example_jambo_branch_events"
 
 
 class Forbidden(AssertionError):
@@ -89,6 +93,46 @@ def test_example_dags_parse_without_io(no_io: list[str], tmp_path: Path) -> None
         assert dag.task_dict  # has tasks
 
 
+@pytest.mark.skipif(AIRFLOW_2, reason="asset watchers need Airflow 3")
+def test_branch_events_example_is_scheduled_on_a_watched_asset() -> None:
+    example = runpy.run_path(str(EXAMPLE_DAGS / "example_jambo_branch_events.py"))
+    asset = example["PREVIEW_BRANCHES"]
+    dag = dag_bag(EXAMPLE_DAGS / "example_jambo_branch_events.py").dags["example_jambo_branch_events"]
+    assert [a.name for a in dag.timetable.asset_condition.objects] == [asset.name]
+    [watcher] = asset.watchers
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath == "airflow_provider_jambo.triggers.events.JamboBranchEventTrigger"
+    assert kwargs["name_prefix"] == "preview/"
+
+
+@pytest.mark.skipif(AIRFLOW_2, reason="asset watchers need Airflow 3")
+def test_branch_events_example_reads_several_events_of_one_run() -> None:
+    example = runpy.run_path(str(EXAMPLE_DAGS / "example_jambo_branch_events.py"))
+    asset = example["PREVIEW_BRANCHES"]
+    dag = dag_bag(EXAMPLE_DAGS / "example_jambo_branch_events.py").dags["example_jambo_branch_events"]
+
+    def event(kind: str, branch_id: str, name: str) -> SimpleNamespace:
+        payload = {"event": kind, "branch_id": branch_id, "branch_name": name, "project_id": "p-1", "at": "t"}
+        return SimpleNamespace(extra={"from_trigger": True, "payload": payload})
+
+    batch = [
+        event("created", "br-1", "preview/1"),
+        event("created", "br-2", "preview/2"),
+        SimpleNamespace(extra={}),  # an asset event from elsewhere
+        event("reset", "br-1", "preview/1"),
+    ]
+
+    class TriggeringEvents:
+        """Airflow's accessor, looked up by asset (an Asset is not hashable on every line)."""
+
+        def __getitem__(self, key: Any) -> list[SimpleNamespace]:
+            assert key.name == asset.name
+            return batch
+
+    read = dag.task_dict["branches_from_events"].python_callable(triggering_asset_events=TriggeringEvents())
+    assert [(b["branch_id"], b["event"]) for b in read] == [("br-1", "reset"), ("br-2", "created")]
+
+
 def test_ephemeral_branch_example_uses_setup_and_teardown() -> None:
     bag = dag_bag(EXAMPLE_DAGS / "example_jambo_ephemeral_branch.py")
     dag = bag.dags["example_jambo_ephemeral_branch"]
@@ -109,6 +153,7 @@ RUN_TIME_MODULES = (
     "airflow_provider_jambo.hooks.project_lock",
     "airflow_provider_jambo.hooks.waiting",
     "airflow_provider_jambo.hooks.poller",
+    "airflow_provider_jambo.hooks.branch_feed",
     "airflow_provider_jambo.hooks.resources.resource_group",
     "airflow_provider_jambo.hooks.resources.branches",
     "airflow_provider_jambo.hooks.resources.computes",
@@ -119,7 +164,7 @@ RUN_TIME_MODULES = (
     "airflow_provider_jambo.create_branch_request",
     "airflow_provider_jambo.triggers.wait_trigger",
     "airflow_provider_jambo.triggers.operation_trigger",
-    "airflow_provider_jambo.triggers.events",
+    "airflow_provider_jambo.triggers.operation_events",
 )
 
 
@@ -139,5 +184,5 @@ def test_parsing_the_examples_imports_no_run_time_module(tmp_path: Path) -> None
         [sys.executable, "-c", code, *files], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert len(files) == len(EXAMPLES) == 8
+    assert len(files) == len(EXAMPLES) == (8 if AIRFLOW_2 else 9)
     assert done.stdout.strip().splitlines()[-1] == "[]"

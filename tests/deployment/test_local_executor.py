@@ -3,18 +3,24 @@
 One stack for the module: PostgreSQL metadata DB, api-server, scheduler, dag-processor and triggerer
 as separate processes, the emulator with its data plane and 3-second operations. Every run is a
 manual trigger through the REST API without a logical date (the scheduled report also runs through
-its schedule). Each case checks the run's and its tasks' states, and that only ``main`` is left.
+its schedule; the branch-events example through its asset watcher). Each case checks the run's and
+its tasks' states, and each that runs the branch operators that only ``main`` is left.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
-from airflow_stack import AirflowStack, wait_until
-from stack_support import assert_only_main, branch_posts, finish, fresh_case, run_dag, trigger
+from airflow_stack import AirflowStack, StackError, wait_until
+from stack_support import TIMINGS, assert_only_main, branch_posts, finish, fresh_case, run_dag, trigger
 
 pytestmark = pytest.mark.deployment
 
@@ -233,3 +239,162 @@ def test_preview_with_bad_data_fails_at_the_check_and_deletes_the_branch(stack: 
     assert run.task_states["create_branch"] == "success", run.describe()
     assert_only_main(stack)
     assert _main_state(stack) == before == (6, False)
+
+
+# --- issue 20: DAGs started by branches made outside Airflow --------------------------------------
+
+BRANCH_EVENTS = "example_jambo_branch_events"
+#: The example watcher's interval (seconds): its state is written one listing after an event.
+WATCH_POLL = 5.0
+LISTING = "/projects/{project_id}/branches"
+
+
+def _listings(stack: AirflowStack) -> int:
+    """GETs of the branch listing in the emulator's request log (only the watcher lists, here)."""
+    return sum(
+        1
+        for r in stack.control("GET", "requests")["requests"]
+        if r["method"] == "GET" and r["route"] == LISTING
+    )
+
+
+def _create_outside(stack: AirflowStack, name: str) -> float:
+    """A branch made through the raw API, as a CI job would; returns when (epoch seconds)."""
+    main = next(b for b in stack.branches() if b["name"] == "main")
+    deadline = time.monotonic() + 60
+    with stack.emulator_api() as api:
+        while True:
+            response = api.post(
+                "/projects/stack-project/branches", json={"branch": {"name": name, "parent_id": main["id"]}}
+            )
+            # 423 while the last create's operations run (3 s each here): retried, as its docs say.
+            if response.status_code != 423 or time.monotonic() > deadline:
+                response.raise_for_status()
+                return time.time()
+            time.sleep(1)
+
+
+def _consumed(stack: AirflowStack) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every branch name the consumer's runs read from their events (with repeats), and the runs."""
+    runs = stack.dag_runs(BRANCH_EVENTS)
+    names: list[str] = []
+    for run in runs:
+        if run["state"] == "success":
+            names += [
+                b["branch_name"] for b in stack.xcom(BRANCH_EVENTS, run["dag_run_id"], "branches_from_events")
+            ]
+    return names, runs
+
+
+def _until_consumed(stack: AirflowStack, expected: set[str], timeout: float = 180) -> list[str]:
+    def done() -> bool:
+        names, runs = _consumed(stack)
+        return expected <= set(names) and all(r["state"] in ("success", "failed") for r in runs)
+
+    wait_until(
+        done, timeout, f"runs of {BRANCH_EVENTS} for {sorted(expected)}", stack.check_running, interval=1
+    )
+    return _consumed(stack)[0]
+
+
+def _watch(stack: AirflowStack) -> None:
+    """Unpause the consumer and have its file parsed now (watchers register at parse, unpaused only)."""
+    stack.unpause(BRANCH_EVENTS)
+    with stack.api() as api:
+        token = api.get(f"/dags/{BRANCH_EVENTS}").json()["file_token"]
+        api.put(f"/parseDagFile/{token}").raise_for_status()
+    before = _listings(stack)
+    wait_until(
+        lambda: _listings(stack) >= before + 2, 120, "the watcher's first listings", stack.check_running
+    )
+
+
+def test_branches_made_outside_airflow_each_start_the_consumer_once(stack: AirflowStack) -> None:
+    """Issue 20: watched branches reach the consumer exactly once, others never; a triggerer
+    SIGKILLed and restarted between creations loses and repeats nothing (the asset state store)."""
+    made: dict[str, float] = {}
+    try:
+        _watch(stack)
+        made["preview/one"] = _create_outside(stack, "preview/one")
+        _create_outside(stack, "feature/not-watched")
+        _until_consumed(stack, {"preview/one"})
+        # The state covering an event is written at the watcher's next listing (triggers/events.py).
+        time.sleep(WATCH_POLL + 2)
+        stack.kill_component("triggerer")
+        made["preview/two"] = _create_outside(stack, "preview/two")  # while no triggerer runs
+        stack.start_component("triggerer")
+        _until_consumed(stack, {"preview/one", "preview/two"}, timeout=240)
+        made["preview/three"] = _create_outside(stack, "preview/three")
+        _until_consumed(stack, set(made))
+        time.sleep(2 * WATCH_POLL)  # two more listings: time for a repeat to show
+        names, runs = _consumed(stack)
+    finally:
+        stack.unpause(BRANCH_EVENTS, paused=True)
+    assert sorted(names) == sorted(made), names
+    assert {r["state"] for r in runs} == {"success"}, runs
+    for name, at in made.items():
+        run = next(
+            r
+            for r in runs
+            if name
+            in [b["branch_name"] for b in stack.xcom(BRANCH_EVENTS, r["dag_run_id"], "branches_from_events")]
+        )
+        queued = datetime.fromisoformat(run["queued_at"]).timestamp()
+        TIMINGS.append(f"local   branch event {name:<22} created -> run queued {queued - at:6.1f} s")
+
+
+WATCHERS_DAG = "jambo_twenty_branch_watchers"
+DAG_FILES = Path(__file__).resolve().parent / "dag_files"
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+
+
+def _listing_rate(stack: AirflowStack, seconds: float) -> float:
+    """Branch listings per minute over ``seconds`` (the emulator's request log)."""
+    stack.control("DELETE", "requests")
+    time.sleep(seconds)
+    return _listings(stack) * 60.0 / seconds
+
+
+def _watcher_triggers(stack: AirflowStack) -> int:
+    with psycopg.connect(stack.metadata_db_url.replace("+psycopg", ""), connect_timeout=20) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM trigger WHERE classpath LIKE '%JamboBranchEventTrigger'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _reparse(stack: AirflowStack, dag_id: str) -> None:
+    with stack.api() as api:
+        token = api.get(f"/dags/{dag_id}").json()["file_token"]
+        api.put(f"/parseDagFile/{token}").raise_for_status()
+
+
+def test_twenty_watchers_on_one_project_keep_the_request_rate_of_one(stack: AirflowStack) -> None:
+    """Issue 20: twenty more watchers of the project (a second DAG bundle, this folder's DAG) and the
+    triggerer still lists the project's branches once per interval."""
+    bundles = [
+        {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+        {"name": "jambo-test-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(DAG_FILES)}},
+    ]
+    try:
+        _watch(stack)
+        wait_until(lambda: _watcher_triggers(stack) == 1, 60, "one watcher", stack.check_running)
+        alone = _listing_rate(stack, 20)
+        stack.stop_component("dag-processor")
+        stack.start_component(
+            "dag-processor", extra_env={"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles)}
+        )
+        stack.unpause(WATCHERS_DAG)
+        _reparse(stack, WATCHERS_DAG)
+        wait_until(lambda: _watcher_triggers(stack) == 21, 120, "twenty-one watchers", stack.check_running)
+        time.sleep(WATCH_POLL)  # the triggerer has started them all
+        together = _listing_rate(stack, 20)
+    finally:
+        stack.unpause(BRANCH_EVENTS, paused=True)
+        with contextlib.suppress(StackError):
+            stack.unpause(WATCHERS_DAG, paused=True)
+        stack.stop_component("dag-processor")
+        stack.start_component("dag-processor")
+    TIMINGS.append(f"local   branch listings per minute: 1 watcher {alone:.1f}, 21 watchers {together:.1f}")
+    assert 9 <= alone <= 15  # one listing per 5 s, give or take one at the window's edges
+    assert together <= alone + 3  # one listing more at most, not twenty times as many

@@ -147,7 +147,7 @@ def test_one_definition_of_a_pending_operation(
 
 
 def test_trigger_events_are_built_and_parsed_in_one_place() -> None:
-    from airflow_provider_jambo.triggers.events import operation_event, parse_operation_event
+    from airflow_provider_jambo.triggers.operation_events import operation_event, parse_operation_event
 
     event = operation_event("timeout", ("op-1", "op-2"), "still running")
     assert event == {"status": "timeout", "operation_ids": ["op-1", "op-2"], "message": "still running"}

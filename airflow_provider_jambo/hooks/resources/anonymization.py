@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar, cast
 
-from airflow_provider_jambo.api_models import parse_datetime
 from airflow_provider_jambo.exceptions import JamboConfigError
 from airflow_provider_jambo.hooks.client import ApiRequest, check_id
 from airflow_provider_jambo.hooks.resources.resource_group import ResourceGroup
@@ -34,6 +33,7 @@ from airflow_provider_jambo.hooks.waiting import (
     run_sync,
 )
 from airflow_provider_jambo.masking_rules import MaskingRule, check_masking_rules
+from airflow_provider_jambo.rules import parse_datetime
 
 T = TypeVar("T")
 
