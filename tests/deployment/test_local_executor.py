@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 from airflow_stack import AirflowStack, StackError, wait_until
-from stack_support import TIMINGS, assert_only_main, branch_posts, finish, fresh_case, run_dag, trigger
+from stack_support import TIMINGS, Run, assert_only_main, branch_posts, finish, fresh_case, run_dag, trigger
 
 pytestmark = pytest.mark.deployment
 
@@ -96,21 +96,27 @@ def test_janitor_manual_run_deletes_a_stale_preview_branch(stack: AirflowStack) 
     assert_only_main(stack)
 
 
-def test_scheduled_report_through_its_schedule(stack: AirflowStack) -> None:
-    """Unpaused, the daily DAG gets its latest interval's run from the scheduler (catchup=False).
-
-    Its interval ended at the last midnight, before the stack started: the stack back-dates its
-    project (``StackOptions.backdate``), so ``main`` as it was then is the seed data."""
-    dag_id = "example_jambo_scheduled_report"
+def _scheduled_run(stack: AirflowStack, dag_id: str) -> Run:
+    """Unpause a daily DAG, let the scheduler make its latest interval's run (catchup=False), wait
+    for that run to end, and pause the DAG again."""
     started = time.monotonic()
     stack.unpause(dag_id)
     try:
         wait_until(lambda: bool(stack.dag_runs(dag_id)), 120, "the scheduler to create the scheduled run")
         scheduled = stack.dag_runs(dag_id)[0]
         assert scheduled["run_type"] == "scheduled", scheduled
-        run = finish(stack, dag_id, scheduled["dag_run_id"], started)
+        return finish(stack, dag_id, scheduled["dag_run_id"], started)
     finally:
         stack.unpause(dag_id, paused=True)
+
+
+def test_scheduled_report_through_its_schedule(stack: AirflowStack) -> None:
+    """Unpaused, the daily DAG gets its latest interval's run from the scheduler (catchup=False).
+
+    Its interval ended at the last midnight, before the stack started: the stack back-dates its
+    project (``StackOptions.backdate``), so ``main`` as it was then is the seed data."""
+    dag_id = "example_jambo_scheduled_report"
+    run = _scheduled_run(stack, dag_id)
     _all_success(run)
     branch = stack.xcom(dag_id, run.run_id, "branch_at_interval_end")
     assert branch["branch_name"].startswith("report-"), branch
@@ -122,15 +128,7 @@ def test_nightly_snapshot_through_its_schedule(stack: AirflowStack) -> None:
     """Issue 21's example, scheduled like the report: its snapshot of ``main`` at the last midnight
     (the back-dated project existed then) is restored to a report branch, which is gone after."""
     dag_id = "example_jambo_nightly_snapshot"
-    started = time.monotonic()
-    stack.unpause(dag_id)
-    try:
-        wait_until(lambda: bool(stack.dag_runs(dag_id)), 120, "the scheduler to create the scheduled run")
-        scheduled = stack.dag_runs(dag_id)[0]
-        assert scheduled["run_type"] == "scheduled", scheduled
-        run = finish(stack, dag_id, scheduled["dag_run_id"], started)
-    finally:
-        stack.unpause(dag_id, paused=True)
+    run = _scheduled_run(stack, dag_id)
     _all_success(run)
     snapshot = stack.xcom(dag_id, run.run_id, "snapshot_main")
     assert snapshot["timestamp"].endswith("T00:00:00Z"), snapshot
