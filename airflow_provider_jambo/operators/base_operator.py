@@ -19,10 +19,12 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import Asset, AssetAlias, BaseOperator, conf
@@ -64,6 +66,32 @@ DEFAULT_DEFER_GRACE = 10.0
 T = TypeVar("T")
 
 
+#: Airflow 3.0's execution API refuses an XCom whose value is None ("Field required", a 422 that fails
+#: the task), and with ``multiple_outputs`` Airflow pushes every key of a result as its own XCom. On
+#: that line the keys whose value is None are left out of what a task returns and pushes (a pull of
+#: one gets nothing, as for None); every other line keeps them.
+XCOM_REFUSES_NONE = version("apache-airflow").startswith("3.0.")
+
+
+def xcom_value(result: Any) -> Any:
+    """``result`` as this Airflow line can store it (see :data:`XCOM_REFUSES_NONE`)."""
+    if XCOM_REFUSES_NONE and isinstance(result, Mapping):
+        return {key: value for key, value in result.items() if value is not None}
+    return result
+
+
+def _returns_xcom_value(method: Callable[..., Any]) -> Callable[..., Any]:
+    if getattr(method, "_returns_xcom_value", False):
+        return method
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return xcom_value(method(self, *args, **kwargs))
+
+    run._returns_xcom_value = True  # type: ignore[attr-defined]
+    return run
+
+
 class JamboBaseOperator(BaseOperator):
     """Common arguments of the Jambo operators.
 
@@ -84,6 +112,15 @@ class JamboBaseOperator(BaseOperator):
     template_fields: Sequence[str] = ("jambo_conn_id", "project_id")
     operator_extra_links = (JamboConsoleLink(),)
     ui_color = "#c9f2e1"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if XCOM_REFUSES_NONE:
+            # What Airflow pushes is what execute, or the method a deferral resumes, returns
+            # (inherited ones included: each class gets its own wrapper, never a second one).
+            for name in dir(cls):
+                if name.startswith("execute") and callable(method := getattr(cls, name)):
+                    setattr(cls, name, _returns_xcom_value(method))
 
     def __init__(
         self,
@@ -143,10 +180,11 @@ class JamboBaseOperator(BaseOperator):
         if not self.do_xcom_push:
             return
         ti = context["ti"]
+        pushed = xcom_value(result)
         if self.multiple_outputs:
-            for key, value in result.items():
+            for key, value in pushed.items():
                 ti.xcom_push(key=key, value=value)
-        ti.xcom_push(key="return_value", value=result)
+        ti.xcom_push(key="return_value", value=pushed)
 
     @cached_property
     def hook(self) -> JamboHook:

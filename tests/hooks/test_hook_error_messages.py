@@ -55,7 +55,9 @@ def test_no_host_says_it_uses_the_default_url_when_loaded(
         f"Connection 'jambo_nohost' has no host: using the service's default URL {DEFAULT_BASE_URL}"
         in logged_text(caplog, capsys)
     )
-    # A connection with a host says nothing of the kind.
+    # A connection with a host says nothing of the kind (what was logged so far is set aside: on
+    # Airflow 2.11 and 3.0 the records stay in caplog, later lines only reach capsys).
+    caplog.clear()
     JamboHook(set_connection("jambo_host")).load()
     assert "has no host" not in logged_text(caplog, capsys)
 

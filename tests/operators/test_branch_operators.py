@@ -217,8 +217,8 @@ def test_named_parent_at_a_point_in_time(jambo_project: JamboProject) -> None:
             make_context()
         )
     assert result["parent_id"] == dev["branch_id"]
-    assert result["endpoint_id"] is None
-    assert result["host"] is None
+    assert result.get("endpoint_id") is None  # left out on Airflow 3.0 (test_xcom_values.py)
+    assert result.get("host") is None
     branch = jambo_project.branch_named("dev-then")
     assert branch.raw.get("parent_timestamp", "").startswith(at.strftime("%Y-%m-%dT%H:%M"))
 
@@ -226,7 +226,7 @@ def test_named_parent_at_a_point_in_time(jambo_project: JamboProject) -> None:
 def test_schema_only_branch_is_a_root_and_is_adopted_on_retry(jambo_project: JamboProject) -> None:
     first = create_op("schema", schema_only=True).execute(make_context())
     assert first["created"] is True
-    assert first["parent_id"] is None  # a new root holding the parent's schema only
+    assert first.get("parent_id") is None  # a new root holding the parent's schema only
     again = create_op("schema", schema_only=True).execute(make_context(try_number=2))
     assert again["created"] is False
     assert again["branch_id"] == first["branch_id"]

@@ -47,7 +47,7 @@ def lives(project: JamboProject, result: dict[str, Any]) -> timedelta | None:
     with project.hook() as hook:
         branch = hook.branches.get(result["branch_id"])
     if branch.expires_at is None:
-        assert result["expires_at"] is None
+        assert result.get("expires_at") is None  # left out on Airflow 3.0 (test_xcom_values.py)
         return None
     assert result["expires_at"] == branch.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return branch.expires_at - datetime.now(UTC)

@@ -12,6 +12,7 @@ from jambo_support import JamboProject, make_context
 from operators.deferral import defer, resume
 
 from airflow_provider_jambo.exceptions import JamboLookupError, JamboOperationFailedError, JamboRefusedError
+from airflow_provider_jambo.operators.base_operator import XCOM_REFUSES_NONE
 from airflow_provider_jambo.operators.snapshot_operators import (
     JamboCreateSnapshotOperator,
     JamboDeleteSnapshotOperator,
@@ -77,10 +78,13 @@ def test_restore_the_latest_snapshot_returns_the_create_coordinates_and_is_adopt
     newest = snapshot_op(snapshot_name="newest").execute(make_context("snapshot"))
     ctx = make_context("restore")
     result = restore_op(latest_of="main", branch_name="report").execute(ctx)
-    assert set(result) == BRANCH_KEYS | {"snapshot_id", "restored_as"}
+    # None-valued keys are left out on Airflow 3.0, which cannot store them (test_xcom_values.py).
+    missing = (BRANCH_KEYS | {"snapshot_id", "restored_as"}) - set(result)
+    assert set(result) <= BRANCH_KEYS | {"snapshot_id", "restored_as"}
+    assert missing == ({"parent_id", "expires_at"} if XCOM_REFUSES_NONE else set())
     assert result["snapshot_id"] == newest["snapshot_id"]
     assert result["restored_as"] == jambo_project.default_branch_id
-    assert (result["branch_name"], result["created"], result["parent_id"]) == ("report", True, None)
+    assert (result["branch_name"], result["created"], result.get("parent_id")) == ("report", True, None)
     assert result["endpoint_id"].startswith("ep-")
     assert result["host"].startswith(result["endpoint_id"])
     assert (result["database"], result["role"]) == ("neondb", "neondb_owner")
@@ -177,7 +181,7 @@ def test_delete_snapshot_is_idempotent(jambo_project: JamboProject) -> None:
     first = delete.execute(make_context("delete"))
     assert (first["deleted"], first["snapshot_id"]) == (True, taken["snapshot_id"])
     second = delete.execute(make_context("delete"))
-    assert (second["deleted"], second["snapshot_id"]) == (False, None)
+    assert (second["deleted"], second.get("snapshot_id")) == (False, None)
     with pytest.raises(JamboLookupError, match="has no snapshot to restore"):
         restore_op(latest_of="main").execute(make_context("restore"))
 
