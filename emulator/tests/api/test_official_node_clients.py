@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -205,7 +206,17 @@ def _names(answer: Any) -> list[str]:
 
 def _operations_all_finished(cli: Cli, name: str, p: tuple[str, str]) -> None:
     """The data-plane work behind every step ran: a CLI exits 0 once the API accepted a change,
-    and an operation failing afterwards shows only here."""
+    and an operation failing afterwards shows only here.
+
+    So first wait (at most a minute) until nothing is in flight: the CLI's last change may still be
+    running (a point-in-time copy takes seconds of real PostgreSQL work), which is no failure."""
+    deadline = time.monotonic() + 60
+    with cli.emu.client() as api:
+        while time.monotonic() < deadline:
+            ops = api.get(f"/projects/{p[1]}/operations").json().get("operations", [])
+            if not any(op["status"] in ("scheduling", "running") for op in ops):
+                break
+            time.sleep(0.2)
     cli.run(
         name,
         "operations",
