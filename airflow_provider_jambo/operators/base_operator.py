@@ -92,6 +92,11 @@ def _returns_xcom_value(method: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def _rendered(*values: Any) -> bool:
+    """At run time every template is rendered, so every value can be checked."""
+    return True
+
+
 class JamboBaseOperator(BaseOperator):
     """Common arguments of the Jambo operators.
 
@@ -158,6 +163,10 @@ class JamboBaseOperator(BaseOperator):
     def _known(self, *values: Any) -> bool:
         """True when none of ``values`` is a template still to render (so they can be checked now)."""
         return is_known(*values)
+
+    def _checkable(self, *, at_parse: bool) -> Callable[..., bool]:
+        """Which values a ``_validate`` may check now: the known ones at parse, all at run time."""
+        return self._known if at_parse else _rendered
 
     # -- run time -----------------------------------------------------------------------------------
 

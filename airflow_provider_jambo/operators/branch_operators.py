@@ -199,7 +199,7 @@ class JamboCreateBranchOperator(BranchLineageMixin, AllOrNothingBranchOperator):
 
     def _validate(self, *, at_parse: bool) -> None:
         """Check every argument whose value is known (all of them at run time)."""
-        known = (lambda *values: self._known(*values)) if at_parse else (lambda *values: True)
+        known = self._checkable(at_parse=at_parse)
         check_choice("if_exists", self.if_exists, IF_EXISTS_POLICIES)
         check_operator_compute(self.compute_type, self.min_cu, self.max_cu, self.suspend_timeout_seconds)
         if self.ttl is not None:

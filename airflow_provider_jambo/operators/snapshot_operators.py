@@ -110,7 +110,7 @@ class JamboCreateSnapshotOperator(JamboBaseOperator):
         self._validate(at_parse=True)
 
     def _validate(self, *, at_parse: bool) -> None:
-        known = (lambda *values: self._known(*values)) if at_parse else (lambda *values: True)
+        known = self._checkable(at_parse=at_parse)
         check_choice("point", self.point, SNAPSHOT_POINTS)
         if self.point != "now" and (self.timestamp is not None or self.lsn is not None):
             raise JamboConfigError(
@@ -252,7 +252,7 @@ class JamboRestoreSnapshotOperator(AllOrNothingBranchOperator):
         self._validate(at_parse=True)
 
     def _validate(self, *, at_parse: bool) -> None:
-        known = (lambda *values: self._known(*values)) if at_parse else (lambda *values: True)
+        known = self._checkable(at_parse=at_parse)
         for field in ("latest_of", "target_branch"):
             value = getattr(self, field)
             if value is not None and known(value):
