@@ -118,6 +118,10 @@ with DAG(dag_id="ours_{n}", schedule=None, start_date=datetime(2026, 1, 1), catc
 # (and its other names by a plain function): what the file costs with Airflow's features alone
 # (``@task``, setup/teardown, params), so the ratio is only what our modules add.
 STAND_INS = """
+import contextlib
+
+from airflow.providers.common.compat.sdk import TaskGroup as _TaskGroup
+from airflow.triggers.base import BaseEventTrigger as _BaseEventTrigger
 from airflow.providers.standard.operators.empty import EmptyOperator as _EmptyOperator
 
 
@@ -127,6 +131,33 @@ def _operator_stand_in(*, task_id, **_):
 
 def _function_stand_in(*args, **kwargs):
     return "stand-in"
+
+
+class _Branch:
+    branch = "stand-in"
+
+
+class _Trigger(_BaseEventTrigger):
+    def serialize(self):
+        return (f"{__name__}._Trigger", {})
+
+    async def run(self):
+        yield None
+
+
+def _trigger_stand_in(**_):
+    return _Trigger()
+
+
+@contextlib.contextmanager
+def _group_stand_in(group_id, *, prefix_group_id=True, create_task_id="create_branch",
+                    delete_task_id="delete_branch", **_):
+    # The same tasks as the real group: a setup before the tasks inside, a teardown after them.
+    with _TaskGroup(group_id, prefix_group_id=prefix_group_id):
+        create = _EmptyOperator(task_id=create_task_id)
+        yield _Branch()
+        delete = _EmptyOperator(task_id=delete_task_id)
+        delete.as_teardown(setups=create)
 """
 
 
@@ -144,7 +175,14 @@ def without_provider(source: str) -> str:
     rest = [n for n in body if n not in future]
     stand_ins = ast.parse(STAND_INS).body
     for name in names:
-        target = "_operator_stand_in" if name.endswith(("Operator", "Sensor")) else "_function_stand_in"
+        if name.endswith(("Operator", "Sensor")):
+            target = "_operator_stand_in"
+        elif name.endswith("Trigger"):
+            target = "_trigger_stand_in"
+        elif name.endswith("_group"):
+            target = "_group_stand_in"
+        else:
+            target = "_function_stand_in"
         stand_ins.extend(ast.parse(f"{name} = {target}").body)
     tree.body = [*future, *stand_ins, *rest]
     return ast.unparse(tree)
