@@ -25,7 +25,9 @@ from dags.runner import AIRFLOW_2, EXAMPLE_DAGS, ROOT, AirflowHome, DagRunResult
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from jambo_emulator import JamboEmulator
 
-pytest.importorskip("cosmos", reason="needs the cosmos extra (astronomer-cosmos), which this line lacks")
+pytest.importorskip(
+    "cosmos.profiles", reason="needs the cosmos extra (astronomer-cosmos), which this line lacks"
+)
 pytest.importorskip("airflow.providers.openlineage", reason="the OpenLineage provider is a dev dependency")
 DBT = ROOT / ".venv-dbt" / "bin" / "dbt"
 pytestmark = [

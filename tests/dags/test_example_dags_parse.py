@@ -31,7 +31,7 @@ EXAMPLES = {
 if not AIRFLOW_2:  # asset watchers: Airflow 3 only
     EXAMPLES["example_jambo_branch_events.py"] = "example_jambo_branch_events"
 try:  # the dbt example needs the cosmos extra (the lock has it; the compat lines do not)
-    import cosmos  # noqa: F401
+    import cosmos.profiles  # noqa: F401
 except ImportError:
     COSMOS = False
 else:

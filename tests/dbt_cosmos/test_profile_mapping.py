@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-pytest.importorskip("cosmos", reason="needs the cosmos extra (astronomer-cosmos)")
+pytest.importorskip("cosmos.profiles", reason="needs the cosmos extra (astronomer-cosmos)")
 
 from airflow.providers.common.compat.sdk import BaseHook, BaseOperator
 from cosmos.config import ProfileConfig
