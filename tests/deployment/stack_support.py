@@ -90,16 +90,11 @@ DBT_PREVIEW = "example_jambo_dbt_preview"
 
 
 def dbt_ready(stack: AirflowStack) -> None:
-    """Skip a dbt case where it cannot run: no Cosmos, no dbt virtualenv, or an emulator whose
-    databases are physically renamed (dbt qualifies every relation with the database name)."""
+    """Skip a dbt case where it cannot run: no Cosmos or no dbt virtualenv."""
     if importlib.util.find_spec("cosmos") is None:
         pytest.skip("needs the cosmos extra (astronomer-cosmos)")
     if not DBT_VENV_EXECUTABLE.exists() and "JAMBO_DBT_EXECUTABLE" not in stack.options.extra_env:
         pytest.skip("dbt's virtualenv is missing: run scripts/bootstrap")
-    with psycopg.connect(stack.main_connection_uri(), connect_timeout=20) as conn:
-        row = conn.execute("SELECT current_database()").fetchone()
-    if row != ("neondb",):
-        pytest.skip(f"this emulator's database neondb is physically {row}: dbt cannot qualify names")
 
 
 def main_has_dbt_relations(stack: AirflowStack) -> bool:
