@@ -27,6 +27,7 @@ EXAMPLES = {
     "example_jambo_janitor.py": "example_jambo_janitor",
     "example_jambo_anonymized_preview.py": "example_jambo_anonymized_preview",
     "example_jambo_nightly_snapshot.py": "example_jambo_nightly_snapshot",
+    "example_jambo_branch_task.py": "example_jambo_branch_task",
 }
 if not AIRFLOW_2:  # asset watchers: Airflow 3 only
     EXAMPLES["example_jambo_branch_events.py"] = "example_jambo_branch_events"
@@ -193,5 +194,5 @@ def test_parsing_the_examples_imports_no_run_time_module(tmp_path: Path) -> None
         [sys.executable, "-c", code, *files], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert len(files) == len(EXAMPLES) == (8 if AIRFLOW_2 else 9) + COSMOS
+    assert len(files) == len(EXAMPLES) == (9 if AIRFLOW_2 else 10) + COSMOS
     assert done.stdout.strip().splitlines()[-1] == "[]"

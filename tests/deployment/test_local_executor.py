@@ -64,6 +64,8 @@ def _main_state(stack: AirflowStack) -> tuple[int, bool]:
     [
         EPHEMERAL,
         PREVIEW,
+        # @task.jambo_branch: the branch is made and deleted inside one task's worker process.
+        "example_jambo_branch_task",
     ],
 )
 def test_example_dag_manual_run(stack: AirflowStack, dag_id: str) -> None:
