@@ -148,8 +148,9 @@ else:
             self.project_id = project_id
             self.allow_default_or_protected = allow_default_or_protected
             # One lookup per task instance: Cosmos reads the profile, its hash and the environment
-            # separately, and one mapping object serves every task of the group.
-            self._resolved: dict[tuple[Any, ...], Connection] = {}
+            # separately. One mapping object serves every task of the group, so the connection is
+            # kept with the task instance it was built for (and only the latest one is kept).
+            self._resolved: tuple[tuple[Any, ...], Connection] | None = None
 
         @classmethod
         def get_env_var_name(cls, field_name: str) -> str:
@@ -169,9 +170,9 @@ else:
                 ) from err
             ti = context["ti"]
             key = (ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1), ti.try_number)
-            if key not in self._resolved:
-                self._resolved[key] = self._lookup(context)
-            return self._resolved[key]
+            if self._resolved is None or self._resolved[0] != key:
+                self._resolved = (key, self._lookup(context))
+            return self._resolved[1]
 
         def _lookup(self, context: Any) -> Connection:
             from airflow_provider_jambo.hooks.branch_postgres import get_branch_connection

@@ -234,6 +234,12 @@ def test_run_time_profile_from_the_create_tasks_xcom(
     assert env[SECRET_VAR] == password
     assert env["PGHOSTADDR"] == "127.0.0.1"  # no DNS for the endpoint's name
     assert set(env) == {SECRET_VAR, "PGHOSTADDR"}
+    # Another task instance of the group (the same mapping object) asks again, for itself.
+    other = _context({"preview.create_branch": branch})
+    other["ti"].task_id = "dbt_test"
+    _running(monkeypatch, other)
+    assert mapping.env_vars[SECRET_VAR] == password
+    assert sum(r["path"].endswith("/connection_uri") for r in emulator.requests()) == 2
 
 
 @pg
