@@ -57,6 +57,7 @@ sys.path.insert(0, str(SCRIPTS))
 from main_job import _tail, _wait_for_address  # noqa: E402 - scripts/ is not a package
 
 BIN = Path(sys.executable).parent
+DBT_VENV_EXECUTABLE = ROOT / ".venv-dbt" / "bin" / "dbt"
 EXAMPLE_DAGS = ROOT / "example_dags"
 SEED_SQL = EXAMPLE_DAGS / "sql" / "seed_main.sql"
 #: The emulator project every DAG of the stack works on (kept by the emulator's ``reset``).
@@ -477,8 +478,13 @@ def task_instance_mutation_hook(task_instance, dag_run=None):
                 # with every component on it, 5 s is too short and a task fails before it starts.
                 "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
                 "AIRFLOW_CONN_JAMBO_DEFAULT": json.dumps(connection),
+                # The dbt example's Cosmos tasks: nothing is reported home from an offline stack.
+                "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
             }
         )
+        # The dbt example runs dbt from the virtualenv scripts/bootstrap makes (unless told otherwise).
+        if DBT_VENV_EXECUTABLE.exists():
+            env.setdefault("JAMBO_DBT_EXECUTABLE", str(DBT_VENV_EXECUTABLE))
         env.update(self.options.extra_env)
         return env
 

@@ -161,7 +161,8 @@ LAYERS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ),
         ("hooks", ("hooks",)),  # talking to the API (and to a branch's database)
         ("triggers", ("triggers",)),  # waiting in the triggerer
-        ("tasks", ("operators", "sensors", "links")),  # what a DAG names
+        # what a DAG names (cosmos: the dbt profile mapping a Cosmos task group is given)
+        ("tasks", ("operators", "sensors", "links", "cosmos")),
         ("decorators", ("decorators",)),  # @task.jambo_branch, the branch task group: built on tasks
     ),
     "jambo_emulator": (

@@ -458,7 +458,7 @@ class JamboCreateBranchOperator(BranchLineageMixin, AllOrNothingBranchOperator):
         databases: list[Database] = list(creation.databases)
         if not databases:
             databases = list(self.hook.databases.list(branch.id, project_id=project_id))
-        database = _pick_database(databases, self.database)
+        database = pick_database(databases, self.database)
         return {
             "project_id": project_id,
             "branch_id": branch.id,
@@ -506,7 +506,9 @@ class JamboCreateBranchOperator(BranchLineageMixin, AllOrNothingBranchOperator):
         return f"; branch {result['branch_id']} is deleted by this task if it created it (see the log)"
 
 
-def _pick_database(databases: Iterable[Database], name: str | None) -> Database | None:
+def pick_database(databases: Iterable[Database], name: str | None) -> Database | None:
+    """The named database of a branch, or its first one when no name is given (the create result's
+    rule; the dbt profile mapping uses it for a branch given by name)."""
     items = list(databases)
     if name is None:
         return items[0] if items else None

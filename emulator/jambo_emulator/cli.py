@@ -59,7 +59,7 @@ def data_plane_line(plane: DataPlane, mode: str) -> str:
     from jambo_emulator.dataplane.postgres import PostgresDataPlane
 
     if isinstance(plane, PostgresDataPlane):
-        found = plane.server.binaries
+        found = plane.binaries
         return (
             f"Data plane: on, PostgreSQL {found.major} ({found.bindir}), starting in the background: "
             "connection URIs connect"

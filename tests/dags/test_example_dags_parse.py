@@ -27,9 +27,17 @@ EXAMPLES = {
     "example_jambo_janitor.py": "example_jambo_janitor",
     "example_jambo_anonymized_preview.py": "example_jambo_anonymized_preview",
     "example_jambo_nightly_snapshot.py": "example_jambo_nightly_snapshot",
+    "example_jambo_branch_task.py": "example_jambo_branch_task",
 }
 if not AIRFLOW_2:  # asset watchers: Airflow 3 only
     EXAMPLES["example_jambo_branch_events.py"] = "example_jambo_branch_events"
+try:  # the dbt example needs the cosmos extra (the lock has it; the compat lines do not)
+    import cosmos.profiles  # noqa: F401
+except ImportError:
+    COSMOS = False
+else:
+    COSMOS = True
+    EXAMPLES["example_jambo_dbt_preview.py"] = "example_jambo_dbt_preview"
 
 
 class Forbidden(AssertionError):
@@ -82,6 +90,8 @@ def test_the_guards_do_catch_io(no_io: list[str]) -> None:
 def test_example_dags_parse_without_io(no_io: list[str], tmp_path: Path) -> None:
     for name in EXAMPLES:
         shutil.copy(EXAMPLE_DAGS / name, tmp_path / name)
+    # The dbt example renders its task group from the project's `dbt ls` file beside it.
+    shutil.copytree(EXAMPLE_DAGS / "dbt", tmp_path / "dbt")
     bag = dag_bag(tmp_path)
     assert bag.import_errors == {}
     assert no_io == []
@@ -184,5 +194,5 @@ def test_parsing_the_examples_imports_no_run_time_module(tmp_path: Path) -> None
         [sys.executable, "-c", code, *files], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert len(files) == len(EXAMPLES) == (8 if AIRFLOW_2 else 9)
+    assert len(files) == len(EXAMPLES) == (9 if AIRFLOW_2 else 10) + COSMOS
     assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_stack import AirflowStack
+import psycopg
+import pytest
+from airflow_stack import DBT_VENV_EXECUTABLE, AirflowStack
 
 #: "<executor> <dag_id> <run state> <seconds>" per run, printed in the terminal summary.
 TIMINGS: list[str] = []
@@ -81,3 +84,21 @@ def branch_posts(stack: AirflowStack) -> list[dict[str, Any]]:
         for r in stack.control("GET", "requests")["requests"]
         if r["method"] == "POST" and r["route"] == "/projects/{project_id}/branches"
     ]
+
+
+DBT_PREVIEW = "example_jambo_dbt_preview"
+
+
+def dbt_ready(stack: AirflowStack) -> None:
+    """Skip a dbt case where it cannot run: no Cosmos or no dbt virtualenv."""
+    if importlib.util.find_spec("cosmos") is None:
+        pytest.skip("needs the cosmos extra (astronomer-cosmos)")
+    if not DBT_VENV_EXECUTABLE.exists() and "JAMBO_DBT_EXECUTABLE" not in stack.options.extra_env:
+        pytest.skip("dbt's virtualenv is missing: run scripts/bootstrap")
+
+
+def main_has_dbt_relations(stack: AirflowStack) -> bool:
+    """Whether anything dbt builds (the ``analytics`` schema) reached ``main``."""
+    with psycopg.connect(stack.main_connection_uri(), connect_timeout=20) as conn:
+        row = conn.execute("SELECT to_regnamespace('analytics') IS NOT NULL").fetchone()
+    return bool(row and row[0])

@@ -12,7 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 from airflow_stack import AirflowStack
-from stack_support import assert_only_main, fresh_case, run_dag
+from stack_support import (
+    DBT_PREVIEW,
+    assert_only_main,
+    dbt_ready,
+    fresh_case,
+    main_has_dbt_relations,
+    run_dag,
+)
 
 pytestmark = pytest.mark.deployment
 
@@ -32,3 +39,15 @@ def test_runs_succeed_with_tasks_on_both_workers(stack: AirflowStack, dag_id: st
     hosts = {task_id: ti["hostname"] for task_id, ti in run.tasks.items()}
     assert set(hosts.values()) == WORKERS, hosts
     assert_only_main(stack)
+
+
+def test_dbt_preview_runs_its_cosmos_tasks_on_both_workers(stack: AirflowStack) -> None:
+    """Each worker's dbt task builds its own profile from the create task's XCom and the API."""
+    dbt_ready(stack)
+    run = run_dag(stack, DBT_PREVIEW, timeout=600)
+    assert run.state == "success", run.describe()
+    assert set(run.task_states.values()) == {"success"}, run.describe()
+    dbt_hosts = {ti["hostname"] for task_id, ti in run.tasks.items() if task_id.startswith("dbt.")}
+    assert dbt_hosts == WORKERS, dbt_hosts
+    assert_only_main(stack)
+    assert not main_has_dbt_relations(stack)

@@ -20,7 +20,19 @@ from typing import Any
 import psycopg
 import pytest
 from airflow_stack import AirflowStack, StackError, wait_until
-from stack_support import TIMINGS, Run, assert_only_main, branch_posts, finish, fresh_case, run_dag, trigger
+from stack_support import (
+    DBT_PREVIEW,
+    TIMINGS,
+    Run,
+    assert_only_main,
+    branch_posts,
+    dbt_ready,
+    finish,
+    fresh_case,
+    main_has_dbt_relations,
+    run_dag,
+    trigger,
+)
 
 pytestmark = pytest.mark.deployment
 
@@ -52,6 +64,8 @@ def _main_state(stack: AirflowStack) -> tuple[int, bool]:
     [
         EPHEMERAL,
         PREVIEW,
+        # @task.jambo_branch: the branch is made and deleted inside one task's worker process.
+        "example_jambo_branch_task",
     ],
 )
 def test_example_dag_manual_run(stack: AirflowStack, dag_id: str) -> None:
@@ -237,6 +251,29 @@ def test_preview_with_bad_data_fails_at_the_check_and_deletes_the_branch(stack: 
     assert run.task_states["create_branch"] == "success", run.describe()
     assert_only_main(stack)
     assert _main_state(stack) == before == (6, False)
+
+
+# --- issue 19: dbt on a branch with Cosmos --------------------------------------------------------
+
+
+def test_dbt_preview_builds_on_a_branch_and_a_failing_dbt_test_still_deletes_it(stack: AirflowStack) -> None:
+    """The Cosmos task group runs the real dbt in the worker's task processes, each asking the API for
+    the branch's connection; with a bad row a dbt test fails and the teardown deletes the branch."""
+    dbt_ready(stack)
+    run = run_dag(stack, DBT_PREVIEW, timeout=600)
+    _all_success(run)
+    assert sum(task_id.startswith("dbt.") for task_id in run.tasks) == 6, run.describe()
+    assert_only_main(stack)
+    assert not main_has_dbt_relations(stack)
+
+    run = run_dag(stack, DBT_PREVIEW, {"inject_bad_data": True}, timeout=600)
+    assert run.state == "failed", run.describe()
+    assert run.task_states["dbt.stg_orders_model_build"] == "failed", run.describe()
+    assert run.task_states["schema_diff"] == "upstream_failed", run.describe()
+    assert run.task_states["delete_branch"] == "success", run.describe()
+    assert_only_main(stack)
+    assert _main_state(stack) == (6, False)
+    assert not main_has_dbt_relations(stack)
 
 
 # --- issue 20: DAGs started by branches made outside Airflow --------------------------------------

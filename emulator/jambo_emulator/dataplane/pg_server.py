@@ -28,7 +28,8 @@ from jambo_emulator.dataplane.pgwire import AdminConnection
 
 ADMIN_USER = "jambo_admin"
 MIN_MAJOR_VERSION = 14  # DROP DATABASE ... WITH (FORCE): 13; pg_read_all_data: 14
-_REQUIRED = ("initdb", "postgres", "pg_dump", "pg_restore", "pg_basebackup")
+_REQUIRED = ("initdb", "postgres", "pg_dump", "pg_restore", "pg_basebackup", "pg_resetwal")
+_WAL_SEGMENT_BYTES = 16 * 1024**2  # initdb's default, which these clusters keep
 _MIN_TMPFS_BYTES = 2 * 1024**3  # a container's default 64 MB /dev/shm is too small
 _SOCKET_PORT = 5432  # only names the socket file; the server listens on no TCP port
 
@@ -132,7 +133,8 @@ class PostgresServer:
     ``history=True`` (the emulator's main server) archives its WAL into ``wal_archive`` and takes a
     base backup at start, so ``recovery_server`` can bring back any moment since then.
     ``seed`` (a recovery server) fills the data dir instead of a fresh cluster; ``settings`` are
-    added to the server's command line.
+    added to the server's command line. ``wal_start``: a fresh cluster's WAL begins at the first
+    segment at or after this position (LSN), so its positions come after another server's.
     """
 
     def __init__(
@@ -142,8 +144,10 @@ class PostgresServer:
         history: bool = False,
         seed: Callable[[str], None] | None = None,
         settings: dict[str, str] | None = None,
+        wal_start: int = 0,
     ) -> None:
         self.binaries = binaries
+        self.wal_start = wal_start
         self.base_dir = ""
         self._history = history
         self._seed = seed
@@ -196,6 +200,8 @@ class PostgresServer:
                     _chown_tree(data_dir, self._run_as.pw_uid, self._run_as.pw_gid)
             else:
                 self._prepare_data_dir(data_dir)
+                if self.wal_start:
+                    self._move_wal_start(data_dir)
             if self._history:
                 os.mkdir(self.wal_archive, 0o700)
                 if self._run_as is not None:
@@ -321,6 +327,26 @@ class PostgresServer:
         self._initdb(data_dir)
         if cached is not None:
             _store_in_cache(data_dir, cached)
+
+    def _move_wal_start(self, data_dir: str) -> None:
+        """``pg_resetwal -l``: the (cleanly shut down, never started) cluster's next WAL segment
+        is the one holding ``wal_start``, rounded up (segment names: timeline, then the segment
+        number split into 4 GB units and the segment within the unit)."""
+        segment = -(-self.wal_start // _WAL_SEGMENT_BYTES)
+        per_unit = 0x1_0000_0000 // _WAL_SEGMENT_BYTES
+        name = f"{1:08X}{segment // per_unit:08X}{segment % per_unit:08X}"
+        result = subprocess.run(
+            [self.binaries.tool("pg_resetwal"), "-l", name, "-D", data_dir],
+            capture_output=True,
+            check=False,
+            cwd=self.base_dir,
+            user=self._uid,
+            group=self._gid,
+            extra_groups=self._extra_groups,
+        )
+        if result.returncode != 0:
+            err = result.stderr.decode("utf-8", "replace").strip()
+            raise DataPlaneError(f"pg_resetwal failed: {err[-2000:]}")
 
     def _initdb(self, data_dir: str) -> None:
         argv = [

@@ -1,6 +1,6 @@
-"""The physical layout behind the emulated branches: what each branch consists of in the one
-private server (physical databases, per-branch roles, their history of versions for point-in-time
-copies) and the names and grants that keep branches apart (see ``postgres.py`` for why).
+"""The physical layout behind the emulated branches: what each branch consists of (its server,
+its databases and roles, their history of versions for point-in-time copies) and the names and
+grants of its roles (see ``postgres.py`` for why).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from jambo_emulator.dataplane.base import DataPlaneError, PointInTime, parse_lsn
 from jambo_emulator.dataplane.pg_server import ADMIN_USER
 from jambo_emulator.dataplane.pgwire import quote_ident
+from jambo_emulator.dataplane.pool import GROUP_ROLE, BranchServer
 
-#: Group role every branch role belongs to, as on the real service (read/write on all data).
-GROUP_ROLE = "neon_superuser"
 #: Bytes of a logical name kept in physical names (PostgreSQL allows 63 in all).
 LOGICAL_PREFIX_BYTES = 40
+#: Suffix of the read-only counterpart of each role (read-only endpoints log in as it).
+READ_ONLY_SUFFIX = "~ro"
 
 
 @dataclass(frozen=True)
@@ -25,17 +26,19 @@ class Version:
     """What a branch consisted of from one moment on (its history, to find a past state in)."""
 
     time: float  # wall clock, after the change had committed
-    lsn: int  # WAL insert position after the change
+    lsn: int  # WAL insert position of the branch's server after the change
     databases: dict[str, tuple[str, str]]
     roles: dict[str, str] = field(repr=False)
 
 
 @dataclass
 class PhysicalBranch:
-    #: Suffix of the branch's physical role names (``neondb_owner~7``); fixed for its lifetime,
-    #: so a reset keeps the branch's roles and only their objects change.
-    tag: int = 0
-    databases: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical -> (physical, owner)
+    #: The branch's own server, for its whole life (a reset copies into it), so its history of
+    #: versions and the server's WAL (where point-in-time copies recover from) are one timeline.
+    server: BranchServer
+    #: logical -> (name on the server, owner); the same name but for ``CLUSTER_DATABASES`` and
+    #: while a reset swaps copies in.
+    databases: dict[str, tuple[str, str]] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict, repr=False)  # role -> password (secret)
     history: list[Version] = field(default_factory=list, repr=False)
 
@@ -61,38 +64,44 @@ class PhysicalEndpoint:
     running: bool = False
 
 
-def role_name(logical: str, tag: int, *, read_only: bool = False) -> str:
-    """The physical role behind a branch's logical role: ``neondb_owner~7`` (``~7~ro`` for
-    read-only endpoints). Long names are shortened with a hash so the result fits PostgreSQL's
-    63 bytes and stays unique."""
+def role_name(logical: str, *, read_only: bool = False) -> str:
+    """The server role behind a branch's role: the same name (each branch has its own server),
+    or ``neondb_owner~ro`` for read-only endpoints, shortened with a hash when that would exceed
+    PostgreSQL's 63 bytes."""
+    if not read_only:
+        return logical
     raw = logical.encode("utf-8")
-    if len(raw) > LOGICAL_PREFIX_BYTES:
+    if len(raw) + len(READ_ONLY_SUFFIX) > 63:
         digest = hashlib.sha256(raw).hexdigest()[:8]
         logical = raw[: LOGICAL_PREFIX_BYTES - 9].decode("utf-8", "ignore") + "_" + digest
-    return f"{logical}~{tag}{'~ro' if read_only else ''}"
+    return logical + READ_ONLY_SUFFIX
 
 
-def database_access(physical: str, tag: int, owner: str, roles: Iterable[str]) -> str:
+def database_access(physical: str, owner: str, roles: Iterable[str]) -> str:
     """SQL that makes the branch's roles the only ones that can reach one of its databases:
     its owner is the branch's owner role, nobody else (no PUBLIC) may connect; read-write roles
     may connect and make temp tables, read-only roles may only connect."""
     db = quote_ident(physical)
     statements = [
-        f"ALTER DATABASE {db} OWNER TO {quote_ident(role_name(owner, tag))}",
+        f"ALTER DATABASE {db} OWNER TO {quote_ident(owner)}",
         f"REVOKE ALL ON DATABASE {db} FROM PUBLIC",
     ]
     for role in roles:
-        statements.append(f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {quote_ident(role_name(role, tag))}")
-        statements.append(
-            f"GRANT CONNECT ON DATABASE {db} TO {quote_ident(role_name(role, tag, read_only=True))}"
-        )
+        statements.append(f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {quote_ident(role)}")
+        statements.append(f"GRANT CONNECT ON DATABASE {db} TO {quote_ident(role_name(role, read_only=True))}")
     return "; ".join(statements)
 
 
 def check_role_name(name: str) -> None:
-    if not name or name.startswith("pg_") or name in (ADMIN_USER, GROUP_ROLE):
+    if (
+        not name
+        or name.startswith("pg_")
+        or name.endswith(READ_ONLY_SUFFIX)
+        or name in (ADMIN_USER, GROUP_ROLE)
+    ):
         raise DataPlaneError(
-            f"role name {name!r} is reserved (names starting with 'pg_', {ADMIN_USER!r} and {GROUP_ROLE!r})"
+            f"role name {name!r} is reserved (names starting with 'pg_' or ending with "
+            f"{READ_ONLY_SUFFIX!r}, {ADMIN_USER!r} and {GROUP_ROLE!r})"
         )
 
 

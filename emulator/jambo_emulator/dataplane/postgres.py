@@ -1,22 +1,28 @@
 """``PostgresDataPlane``: real PostgreSQL data behind emulated branches.
 
-Layout (why: one server starts in about a second and copies a small database in well under a
-second; a server per branch would cost a second and ~40 MB each):
+Layout (why: tools that qualify names with the database, as dbt does with
+``"neondb"."public"."orders"``, need every branch's databases under their own names, and a
+PostgreSQL cluster holds one database of a name):
 
-- one private server per emulator (``pg_server.PostgresServer``; Unix socket only);
-- one physical database per (branch, database), named ``<logical>~<n>`` (``n`` is unique), so
-  ``current_database()`` still starts with the logical name; the API's names never leave the
-  emulator unmapped except there;
-- roles are cluster-wide and keep their logical names (``neondb_owner``): a copied database's
-  owners and grants then stay valid in the child, exactly as in a forked timeline. Which roles a
-  branch *has*, and their per-branch passwords, live here; the proxy checks them (SCRAM);
-- a branch copy is ``CREATE DATABASE ... TEMPLATE <parent's db>`` when nobody is connected to the
-  parent's database, otherwise ``pg_dump | pg_restore`` from a consistent snapshot, so a branch
-  create never disturbs the parent's sessions (``copies.py``; the names and per-branch
-  versions: ``physical.py``);
+- one private server per live branch (``pool.BranchServer``; Unix socket only), taken from a small
+  pool of started ones (``pool.ServerPool``) and given back, emptied, when the branch is deleted;
+  the branch keeps it for life, so its history of versions and the server's WAL (where its
+  point-in-time copies recover from) are one timeline, as a branch is on the service;
+- a branch's databases and roles have their own names on its server (``neondb``,
+  ``neondb_owner``; ``neondb_owner~ro`` for read-only endpoints); only the names every cluster
+  has (``postgres``, ``template0/1``) get another (``postgres~3``). Which roles a branch *has*,
+  and their per-branch passwords, live here; the proxy checks them (SCRAM);
+- a branch copy is ``pg_dump | pg_restore`` from one consistent snapshot of the parent's server
+  into the child's, so a branch create never disturbs the parent's sessions; a reset copies into
+  the branch's own server under temporary names first and swaps them in only once the copy is
+  whole (``copies.py``; the per-branch versions: ``physical.py``);
 - one TCP listener for every endpoint (``proxy.ProxyHub``), routed by the TLS server name (the
-  endpoint host, as the service routes) or ``options=endpoint=<id>``; suspend drops the endpoint's
-  sessions and refuses logins until start (the real service would wake the compute on connect).
+  endpoint host, as the service routes) or ``options=endpoint=<id>`` to the socket of the
+  endpoint's branch's server; suspend drops the endpoint's sessions and refuses logins until
+  start (the real service would wake the compute on connect).
+
+WAL positions (LSNs) are per server, as they are per timeline on the service: a branch's
+positions are its server's.
 
 All methods are safe to call from several threads: DDL is serialised by one lock, and the proxies
 read the branch registry under a second, short-held lock.
@@ -26,7 +32,9 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -36,7 +44,6 @@ from jambo_emulator.dataplane.base import (
     EndpointAddress,
     PointInTime,
     format_lsn,
-    parse_lsn,
 )
 from jambo_emulator.dataplane.copies import PhysicalCopies
 from jambo_emulator.dataplane.masking import MaskRule, masking_statements
@@ -47,13 +54,11 @@ from jambo_emulator.dataplane.pg_server import (
 )
 from jambo_emulator.dataplane.pgwire import (
     OBJECT_IN_USE,
-    AdminConnection,
     PgServerError,
     quote_ident,
     quote_literal,
 )
 from jambo_emulator.dataplane.physical import (
-    GROUP_ROLE,
     PhysicalBranch,
     PhysicalEndpoint,
     Version,
@@ -62,6 +67,7 @@ from jambo_emulator.dataplane.physical import (
     role_name,
     version_at,
 )
+from jambo_emulator.dataplane.pool import GROUP_ROLE, BranchServer, ServerPool
 from jambo_emulator.dataplane.proxy import ProxyHub, Route
 from jambo_emulator.dataplane.schema import clean_dump
 from jambo_emulator.dataplane.tls import server_context
@@ -95,41 +101,57 @@ class PostgresDataPlane:
         found = binaries or find_binaries()
         if found is None:
             raise DataPlaneError("no PostgreSQL server binaries found (see server.find_binaries)")
-        self._server = PostgresServer(found, history=True)
-        self._lock = threading.RLock()  # DDL, admin connection, lifecycle
+        self._pool = ServerPool(found)
+        self._lock = threading.RLock()  # DDL, admin connections, lifecycle
         self._state = threading.Lock()  # registry reads by the proxies
         self._branches: dict[tuple[str, str], PhysicalBranch] = {}
         #: Soft-deleted branches: their databases and roles are kept, but nothing routes to them.
         self._detached: dict[tuple[str, str], PhysicalBranch] = {}
         self._endpoints: dict[tuple[str, str], PhysicalEndpoint] = {}
-        self._copies = PhysicalCopies(self._server, self._sql)
+        self._copies = PhysicalCopies()
         self._history_start: dict[str, int] = {}  # project -> WAL position its data began at
-        self._admin: AdminConnection | None = None
+        self._latest = 0  # the highest WAL position any branch's server has reported
         self._hub: ProxyHub | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     @property
-    def server(self) -> PostgresServer:
-        return self._server
+    def binaries(self) -> Binaries:
+        return self._pool.binaries
+
+    @property
+    def servers(self) -> list[PostgresServer]:
+        """Every running server: the live and detached branches', then the pool's idle ones."""
+        with self._state:
+            branches = [b.server.server for b in (*self._branches.values(), *self._detached.values())]
+        return branches + self._pool.idle
+
+    def branch_server(self, project_id: str, branch_id: str) -> PostgresServer:
+        """The server holding the branch's (or a detached branch's) databases, for tests and
+        tools that look inside."""
+        with self._state:
+            branch = self._branches.get((project_id, branch_id)) or self._detached.get(
+                (project_id, branch_id)
+            )
+        if branch is None:
+            raise DataPlaneError(f"branch {branch_id} of project {project_id} has no data in the data plane")
+        return branch.server.server
 
     def start(self) -> None:
         with self._lock:
-            if self._admin is not None:
+            if self._hub is not None:
                 return
-            self._server.start()
             atexit.register(self.stop)
             try:
-                self._admin = self._server.admin()
-                self._admin.execute(
-                    f"CREATE ROLE {GROUP_ROLE} NOLOGIN IN ROLE pg_read_all_data, pg_write_all_data"
-                )
+                self._pool.start()
+                # The key and certificate are read into the context; no file needs to stay.
+                tls_dir = tempfile.mkdtemp(prefix="jambo-tls-")
+                try:
+                    tls = server_context(tls_dir)
+                finally:
+                    shutil.rmtree(tls_dir, ignore_errors=True)
                 self._hub = ProxyHub(
-                    self._server.socket_path,
-                    server_context(self._server.base_dir),
-                    self._route,
-                    bind_host=self._bind_host,
-                    port=self._port,
+                    tls, self._route, self._server_sockets, bind_host=self._bind_host, port=self._port
                 )
                 self._hub.start()
             except BaseException:
@@ -142,14 +164,14 @@ class PostgresDataPlane:
             hub, self._hub = self._hub, None
             if hub is not None:
                 hub.stop()
-            admin, self._admin = self._admin, None
-            if admin is not None:
-                admin.close()
-            self._server.stop()
             with self._state:
+                branches = [*self._branches.values(), *self._detached.values()]
                 self._branches.clear()
                 self._detached.clear()
                 self._endpoints.clear()
+            for branch in branches:
+                branch.server.stop()
+            self._pool.stop()
 
     def reset(self) -> None:
         with self._lock:
@@ -179,18 +201,29 @@ class PostgresDataPlane:
             existing = self._branches.get((project_id, branch_id))
             if existing is not None:
                 return format_lsn(existing.history[0].lsn) if existing.history else None
-            branch = PhysicalBranch(tag=self._copies.next_number())
+            parent = self._branch(project_id, parent_branch_id) if parent_branch_id is not None else None
+            # The child's positions come after the parent's current one (where the copy stands).
+            server = self._pool.acquire(after=parent.server.lsn() if parent is not None else 0)
+            branch = PhysicalBranch(server)
             lsn = None
-            if parent_branch_id is not None:
-                parent = self._branch(project_id, parent_branch_id)
-                branch.databases, branch.roles, lsn = self._copies.copy_branch(
-                    parent, branch.tag, at, schema_only=schema_only
-                )
+            if parent is not None:
+                try:
+                    branch.databases, branch.roles, lsn = self._copies.copy_branch(
+                        parent, server, at, schema_only=schema_only, latest=self._latest
+                    )
+                except BaseException:
+                    self._release(branch)
+                    raise
+                if lsn is None:  # a copy now: the parent's position it stands at
+                    lsn = self._seen(parent.server.lsn())
             with self._state:
                 self._branches[(project_id, branch_id)] = branch
             now_lsn = self._remember(branch)
-            if parent_branch_id is None:
-                self._history_start.setdefault(project_id, now_lsn)
+            start = self._history_start.get(project_id)
+            # Each branch's positions are its own server's: the project's history begins at the
+            # lowest of them (a point before it never existed on any of its branches).
+            self._history_start[project_id] = now_lsn if start is None else min(start, now_lsn)
+            if parent is None:
                 return None
             return format_lsn(lsn if lsn is not None else now_lsn)
 
@@ -200,19 +233,26 @@ class PostgresDataPlane:
         with self._lock:
             source = self._branch(project_id, source_branch_id)
             target = self._branches.get((project_id, branch_id))
-            tag = target.tag if target is not None else self._copies.next_number()
-            # Copy first: if that fails, the branch keeps its old data.
-            databases, roles, lsn = self._copies.copy_branch(source, tag, at, schema_only=False)
-            history = list(target.history) if target is not None else []
-            replaced = PhysicalBranch(tag, databases, roles, history)
+            if target is None:
+                return self.create_branch(project_id, branch_id, source_branch_id, at=at)
+            # Copy aside first: if that fails, the branch keeps its old data.
+            databases, roles, lsn = self._copies.copy_branch(
+                source, target.server, at, schema_only=False, aside=True, latest=self._latest
+            )
+            if lsn is None:
+                lsn = self._seen(source.server.lsn())
+            for physical, _ in target.databases.values():
+                self._copies.drop_database(target.server, physical)
+            swapped: dict[str, tuple[str, str]] = {}
+            for logical, (aside, owner) in databases.items():
+                name = self._copies.server_name(logical)
+                self._rename_database(target.server, aside, name)
+                swapped[logical] = (name, owner)
+            self._copies.drop_roles(target.server, set(target.roles) - set(roles))
             with self._state:
-                self._branches[(project_id, branch_id)] = replaced
-            if target is not None:
-                for physical, _ in target.databases.values():
-                    self._copies.drop_database(physical)
-                self._copies.drop_roles(tag, set(target.roles) - set(roles))
-            now_lsn = self._remember(replaced)
-            return format_lsn(lsn if lsn is not None else now_lsn)
+                target.databases, target.roles = swapped, roles
+            self._remember(target)
+            return format_lsn(lsn)
 
     def history_start(self, project_id: str) -> str | None:
         start = self._history_start.get(project_id)
@@ -232,11 +272,19 @@ class PostgresDataPlane:
                 live = self._branches.pop((project_id, branch_id), None)
                 detached = self._detached.pop((project_id, branch_id), None)
             for branch in (live, detached):
-                if branch is None:
-                    continue
-                for physical, _ in branch.databases.values():
-                    self._copies.drop_database(physical)
-                self._copies.drop_roles(branch.tag, set(branch.roles))
+                if branch is not None:
+                    self._release(branch)
+
+    def _release(self, branch: PhysicalBranch) -> None:
+        """Empty the branch's server and give it back to the pool."""
+        try:
+            for physical, _ in branch.databases.values():
+                self._copies.drop_database(branch.server, physical)
+            self._copies.drop_roles(branch.server, set(branch.roles))
+        except (PgServerError, DataPlaneError, OSError):
+            branch.server.stop()  # not empty for sure: nobody else gets it
+            return
+        self._pool.release(branch.server)
 
     def detach_branch(self, project_id: str, branch_id: str) -> None:
         with self._lock:
@@ -271,21 +319,18 @@ class PostgresDataPlane:
                 return
             if owner not in branch.roles:
                 raise DataPlaneError(f"owner role {owner!r} does not exist on branch {branch_id}")
-            physical = self._copies.physical_name(name)
-            self._sql(
-                f"CREATE DATABASE {quote_ident(physical)} OWNER {quote_ident(role_name(owner, branch.tag))} "
-                "TEMPLATE template0"
-            )
+            physical = self._copies.server_name(name)
+            self._copies.create_database(branch.server, physical, owner)
             # Every branch role may create objects in public, as on the real service; large
             # objects are writes a read-only role could otherwise make (outside table grants).
-            self._sql_in(
+            branch.server.sql_in(
                 physical,
                 f"GRANT ALL ON SCHEMA public TO {GROUP_ROLE}; "
                 "REVOKE EXECUTE ON FUNCTION lo_creat(integer), lo_create(oid), lo_from_bytea(oid, bytea) "
                 f"FROM PUBLIC; GRANT EXECUTE ON FUNCTION lo_creat(integer), lo_create(oid), "
                 f"lo_from_bytea(oid, bytea) TO {GROUP_ROLE}",
             )
-            self._sql(database_access(physical, branch.tag, owner, branch.roles))
+            branch.server.sql(database_access(physical, owner, branch.roles))
             with self._state:
                 branch.databases[name] = (physical, owner)
             self._remember(branch)
@@ -297,7 +342,7 @@ class PostgresDataPlane:
                 return
             with self._state:
                 physical, _ = branch.databases.pop(name)
-            self._copies.drop_database(physical)
+            self._copies.drop_database(branch.server, physical)
             self._remember(branch)
 
     def update_database(
@@ -313,31 +358,36 @@ class PostgresDataPlane:
             if new_name is not None and new_name != name:
                 if new_name in branch.databases:
                     raise DataPlaneError(f"database {new_name!r} already exists on branch {branch_id}")
-                renamed = self._copies.physical_name(new_name)
-                self._rename_database(physical, renamed)
+                renamed = self._copies.server_name(new_name)
+                self._rename_database(branch.server, physical, renamed, ended=True)
                 with self._state:
                     del branch.databases[name]
                     branch.databases[new_name] = (renamed, current_owner)
                 name, physical = new_name, renamed
             if owner is not None and owner != current_owner:
-                self._sql(database_access(physical, branch.tag, owner, branch.roles))
+                branch.server.sql(database_access(physical, owner, branch.roles))
                 with self._state:
                     branch.databases[name] = (physical, owner)
             self._remember(branch)
 
-    def _rename_database(self, physical: str, renamed: str) -> None:
-        """``ALTER DATABASE ... RENAME`` needs the database free of sessions: new logins are held
-        off, the existing sessions ended (the real service restarts the compute to apply it)."""
+    def _rename_database(
+        self, server: BranchServer, physical: str, renamed: str, *, ended: bool = False
+    ) -> None:
+        """``ALTER DATABASE ... RENAME`` needs the database free of sessions. ``ended``: new logins
+        are held off and the existing sessions ended (the real service restarts the compute to
+        apply a rename); a copy being swapped in has none."""
         db = quote_ident(physical)
-        self._sql(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
+        if ended:
+            server.sql(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
         try:
-            self._sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                f"WHERE datname = {quote_literal(physical)} AND pid <> pg_backend_pid()"
-            )
+            if ended:
+                server.sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = {quote_literal(physical)} AND pid <> pg_backend_pid()"
+                )
             for attempt in itertools.count():
                 try:
-                    self._sql(f"ALTER DATABASE {db} RENAME TO {quote_ident(renamed)}")
+                    server.sql(f"ALTER DATABASE {db} RENAME TO {quote_ident(renamed)}")
                     break
                 except PgServerError as exc:
                     # A terminated backend may take a moment to leave pg_stat_activity.
@@ -345,18 +395,20 @@ class PostgresDataPlane:
                         raise
                     time.sleep(0.05)
         except BaseException:
-            self._sql(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+            if ended:
+                server.sql(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
             raise
-        self._sql(f"ALTER DATABASE {quote_ident(renamed)} ALLOW_CONNECTIONS true")
+        if ended:
+            server.sql(f"ALTER DATABASE {quote_ident(renamed)} ALLOW_CONNECTIONS true")
 
     def create_role(self, project_id: str, branch_id: str, name: str, password: str) -> None:
         with self._lock:
             branch = self._branch(project_id, branch_id)
             check_role_name(name)
             if name not in branch.roles:
-                self._copies.ensure_roles(branch.tag, [name])
+                self._copies.ensure_roles(branch.server, [name])
                 for physical, owner in branch.databases.values():
-                    self._sql(database_access(physical, branch.tag, owner, [*branch.roles, name]))
+                    branch.server.sql(database_access(physical, owner, [*branch.roles, name]))
             with self._state:
                 branch.roles[name] = password
             self._remember(branch)
@@ -369,7 +421,7 @@ class PostgresDataPlane:
             with self._state:
                 del branch.roles[name]
             self._copies.disown(branch, name)
-            self._copies.drop_roles(branch.tag, {name})
+            self._copies.drop_roles(branch.server, {name})
             self._remember(branch)
 
     def set_role_password(self, project_id: str, branch_id: str, name: str, password: str) -> None:
@@ -470,23 +522,24 @@ class PostgresDataPlane:
             branch = self._branches.get((project_id, branch_id))
             if branch is None:
                 return None
+            if at is not None:
+                version = version_at(branch, branch_id, at)
+                at = self._copies.past(branch.server, at, self._latest)
             if at is None:
                 found = branch.databases.get(database)
                 if found is None:
                     return None
                 physical, roles = found[0], list(branch.roles)
-                raw = self._schema_only(self._server, physical)
+                raw = self._schema_only(branch.server.server, physical)
             else:
-                version = version_at(branch, branch_id, at)
                 if database not in version.databases:
                     return None
                 physical, roles = version.databases[database][0], list(version.roles)
-                with self._copies.recovered(at) as (past, _):
+                with self._copies.recovered(branch.server, at) as (past, _):
                     raw = self._schema_only(past, physical)
         names = {physical: database}
         for role in roles:
-            names[role_name(role, branch.tag)] = role
-            names[role_name(role, branch.tag, read_only=True)] = role
+            names[role_name(role, read_only=True)] = role
         return clean_dump(raw.decode("utf-8"), names)
 
     def _schema_only(self, server: PostgresServer, physical: str) -> bytes:
@@ -506,7 +559,9 @@ class PostgresDataPlane:
                 if database not in branch.databases:
                     raise DataPlaneError(f"database {database!r} does not exist on branch {branch_id}")
                 # One simple query: its statements run in one implicit transaction (all or nothing).
-                self._sql_in(branch.databases[database][0], "; ".join(masking_statements(database_rules)))
+                branch.server.sql_in(
+                    branch.databases[database][0], "; ".join(masking_statements(database_rules))
+                )
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -523,10 +578,21 @@ class PostgresDataPlane:
             if not endpoint.running or branch is None:
                 return Route(None, None, endpoint.read_only, key=key, running=endpoint.running)
             found = branch.databases.get(database)
-            backend_user = role_name(user, branch.tag, read_only=endpoint.read_only)
+            backend_user = role_name(user, read_only=endpoint.read_only)
             return Route(
-                found[0] if found else None, branch.roles.get(user), endpoint.read_only, backend_user, key
+                found[0] if found else None,
+                branch.roles.get(user),
+                endpoint.read_only,
+                backend_user,
+                key,
+                socket=branch.server.socket_path,
             )
+
+    def _server_sockets(self) -> list[str]:
+        """Every live branch server's socket (a cancel request names no endpoint: each server
+        ignores a key that is not its own)."""
+        with self._state:
+            return [b.server.socket_path for b in self._branches.values()]
 
     def _branch(self, project_id: str, branch_id: str) -> PhysicalBranch:
         branch = self._branches.get((project_id, branch_id))
@@ -539,29 +605,18 @@ class PostgresDataPlane:
             raise DataPlaneError("the data plane is not running (call start() first)")
         return self._hub
 
-    def _sql(self, sql: str) -> list[tuple[str | None, ...]]:
-        if self._admin is None:
-            raise DataPlaneError("the data plane is not running (call start() first)")
-        return self._admin.execute(sql)
-
-    def _sql_in(self, physical: str, sql: str) -> list[tuple[str | None, ...]]:
-        conn = self._server.admin(physical)
-        try:
-            return conn.execute(sql)
-        finally:
-            conn.close()
-
     def _remember(self, branch: PhysicalBranch) -> int:
         """Add the branch's current state to its history; the WAL position it starts at."""
-        rows = self._sql("SELECT pg_current_wal_insert_lsn()::text")
-        lsn = parse_lsn(rows[0][0] or "0/0")
+        lsn = self._seen(branch.server.lsn())
         version = Version(time.time(), lsn, dict(branch.databases), dict(branch.roles))
         with self._state:
             branch.history.append(version)
         return lsn
 
-        # Still owns a database it was left as owner of; harmless: no branch routes
-        # a login to it.
+    def _seen(self, lsn: int) -> int:
+        self._latest = max(self._latest, lsn)
+        self._pool.saw(lsn)
+        return lsn
 
 
 def _proxy_key(project_id: str, endpoint_id: str) -> str:

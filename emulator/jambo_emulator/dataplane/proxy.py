@@ -1,4 +1,4 @@
-"""One TCP proxy for all endpoints in front of the private server (one asyncio loop, own thread).
+"""One TCP proxy for all endpoints in front of the branches' servers (one asyncio loop, own thread).
 
 A client connects to the one port with the logical names from the API's URIs (user
 ``neondb_owner``, database ``neondb``) and the endpoint's host as TLS server name (SNI; libpq
@@ -8,12 +8,12 @@ endpoint comes from ``options=endpoint=<id>`` as on the service. The proxy:
 1. answers GSSENCRequest with 'N' and SSLRequest with 'S' and TLS (self-signed; see ``tls``);
    plain connections are accepted too;
 2. verifies the branch role's password with SCRAM-SHA-256 itself (passwords are per branch);
-3. connects to the server's Unix socket (trust) with the database and user names rewritten to the
-   branch's physical database and role (``neondb_owner~7``; ``~7~ro`` on read-only endpoints), then
-   relays bytes both ways. The server's AuthenticationOk, parameters and
-   everything after flow through unchanged.
+3. connects to the Unix socket (trust) of the server of the endpoint's branch, with the user name
+   rewritten for read-only endpoints (``neondb_owner~ro``), then relays bytes both ways. The
+   server's AuthenticationOk, parameters and everything after flow through unchanged.
 
-CancelRequests are forwarded to the server (the backend key data the client holds is the server's).
+CancelRequests are forwarded to every branch server (the backend key data the client holds is
+one server's; the others ignore a key that is not theirs).
 Suspending or deleting an endpoint drops its open sessions (``drop_sessions``).
 """
 
@@ -62,10 +62,14 @@ class Route:
     #: The endpoint's key (its sessions are dropped together); ``running`` False: refused.
     key: str = ""
     running: bool = True
+    #: The Unix socket of the server holding the branch's databases.
+    socket: str = ""
 
 
 #: (endpoint id, logical user, logical database) -> Route, or None when there is no such endpoint.
 Resolver = Callable[[str, str, str], "Route | None"]
+#: The sockets of every server a CancelRequest may be meant for.
+Sockets = Callable[[], list[str]]
 
 
 class _Refused(Exception):
@@ -78,14 +82,14 @@ class _Refused(Exception):
 class ProxyHub:
     def __init__(
         self,
-        backend_socket: str,
         tls: ServerTls,
         resolve: Resolver,
+        sockets: Sockets,
         *,
         bind_host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self._backend_socket = backend_socket
+        self._sockets = sockets
         self._ssl = tls.context
         self._ssl.sni_callback = self._remember_sni
         self._end_point = tls.end_point
@@ -283,18 +287,19 @@ class ProxyHub:
         if route.read_only:
             params["default_transaction_read_only"] = "on"
         try:
-            backend_reader, backend_writer = await asyncio.open_unix_connection(self._backend_socket)
+            backend_reader, backend_writer = await asyncio.open_unix_connection(route.socket)
         except OSError as exc:
             raise _Refused("57P03", "the database server behind this endpoint is not available") from exc
         backend_writer.write(pgwire.startup_message(params, protocol))
         return backend_reader, backend_writer
 
     async def _forward_cancel(self, packet: bytes) -> None:
-        with contextlib.suppress(*_CLIENT_GONE):
-            _, writer = await asyncio.open_unix_connection(self._backend_socket)
-            writer.write(packet)
-            await writer.drain()
-            writer.close()
+        for path in self._sockets():
+            with contextlib.suppress(*_CLIENT_GONE):
+                _, writer = await asyncio.open_unix_connection(path)
+                writer.write(packet)
+                await writer.drain()
+                writer.close()
 
 
 _NO_ENDPOINT = (

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import psycopg
 
 from jambo_emulator.dataplane.base import EndpointAddress
+from jambo_emulator.dataplane.pg_server import PostgresServer
 from jambo_emulator.dataplane.postgres import PostgresDataPlane
 
 
@@ -58,3 +60,14 @@ def scalar(conn: psycopg.Connection, sql: str) -> object:
     row = conn.execute(sql).fetchone()
     assert row is not None
     return row[0]
+
+
+def server_databases(server: PostgresServer) -> set[str]:
+    """The databases on one of the data plane's servers (none once it is stopped)."""
+    if not os.path.exists(server.socket_path):
+        return set()
+    admin = server.admin()
+    try:
+        return {row[0] for row in admin.execute("SELECT datname FROM pg_database") if row[0]}
+    finally:
+        admin.close()

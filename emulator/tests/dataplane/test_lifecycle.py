@@ -35,8 +35,12 @@ def _wait_gone(pid: int, path: str, timeout: float = 15.0) -> None:
     assert not os.path.exists(path), f"{path} left behind"
 
 
-def _postmaster_pid(plane: PostgresDataPlane) -> int:
-    return int(Path(plane.server.base_dir, "data", "postmaster.pid").read_text().split()[0])
+def _postmasters(plane: PostgresDataPlane) -> list[tuple[int, str]]:
+    """(postmaster pid, directory) of every server the plane runs: the branches' and the pool's."""
+    return [
+        (int(Path(s.base_dir, "data", "postmaster.pid").read_text().split()[0]), s.base_dir)
+        for s in plane.servers
+    ]
 
 
 def test_modes_resolve_to_the_right_plane(capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,12 +71,15 @@ def test_auto_without_binaries_says_so_in_one_line(
 def test_stop_leaves_no_server_and_no_directory() -> None:
     plane = PostgresDataPlane()
     plane.start()
-    pid = _postmaster_pid(plane)
-    base = plane.server.base_dir
-    assert _alive(pid)
+    plane.create_branch("p", "br-1", None)
+    plane.create_branch("p", "br-2", "br-1")
+    servers = _postmasters(plane)
+    assert len(servers) >= 2  # a server per branch (and the pool's spare, once started)
+    assert all(_alive(pid) for pid, _ in servers)
     plane.stop()
     plane.stop()  # idempotent
-    _wait_gone(pid, base, timeout=1.0)
+    for pid, base in servers:
+        _wait_gone(pid, base, timeout=5.0)
 
 
 _ORPHAN_SCRIPT = """
@@ -81,8 +88,12 @@ from pathlib import Path
 from jambo_emulator.dataplane.postgres import PostgresDataPlane
 plane = PostgresDataPlane()
 plane.start()
-pid = Path(plane.server.base_dir, "data", "postmaster.pid").read_text().split()[0]
-print(pid, plane.server.base_dir, flush=True)
+plane.create_branch("p", "br-1", None)
+plane.create_branch("p", "br-2", "br-1")
+for server in plane.servers:
+    pid = Path(server.base_dir, "data", "postmaster.pid").read_text().split()[0]
+    print(pid, server.base_dir, end=" ", flush=True)
+print(flush=True)
 time.sleep(600)
 """
 
@@ -94,12 +105,15 @@ def test_server_dies_with_an_emulator_killed_without_cleanup(tmp_path: Path) -> 
     )
     try:
         assert child.stdout is not None
-        pid_text, base = child.stdout.readline().split()
-        assert _alive(int(pid_text))
+        words = child.stdout.readline().split()
+        servers = [(int(pid), base) for pid, base in zip(words[::2], words[1::2], strict=True)]
+        assert len(servers) >= 2
+        assert all(_alive(pid) for pid, _ in servers)
     finally:
-        child.send_signal(signal.SIGKILL)  # no atexit, no stop(): only the watchdog is left
+        child.send_signal(signal.SIGKILL)  # no atexit, no stop(): only the watchdogs are left
         child.wait(10)
-    _wait_gone(int(pid_text), base)
+    for pid, base in servers:
+        _wait_gone(pid, base)
 
 
 def test_pristine_cluster_is_cached_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,10 @@ import psycopg
 import pytest
 
 from jambo_emulator import JamboEmulator
+from jambo_emulator.dataplane.pg_server import PostgresServer
 from jambo_emulator.dataplane.postgres import PostgresDataPlane
+
+from .support import server_databases
 
 
 class Api:
@@ -207,15 +210,11 @@ def test_uris_in_create_responses_connect_once_the_compute_started(api: Api) -> 
     assert _query(pooled, "SELECT 1") == [(1,)]
 
 
-def _databases(api: Api) -> set[str]:
-    """Every physical database on the data plane's server."""
+def _server(api: Api, pid: str, bid: str) -> PostgresServer:
+    """The data plane's server holding the branch's databases."""
     plane = api.emu.ctx.data_plane
     assert isinstance(plane, PostgresDataPlane)
-    admin = plane.server.admin()
-    try:
-        return {row[0] for row in admin.execute("SELECT datname FROM pg_database") if row[0]}
-    finally:
-        admin.close()
+    return plane.branch_server(pid, bid)
 
 
 def _physical(api: Api, uri: str) -> str:
@@ -234,13 +233,15 @@ def test_a_recovered_branch_and_project_have_their_data(api: Api) -> None:
     uri = created["connection_uris"][0]["connection_uri"]
     _query(uri, "CREATE TABLE kept AS SELECT 42 AS answer")
     physical = _physical(api, uri)
+    assert physical == "neondb"
+    server = _server(api, pid, bid)
 
     # Deleted: unreachable, but the real database is kept for the recovery window.
     api.call("DELETE", f"/projects/{pid}/branches/{bid}")
     with pytest.raises(psycopg.OperationalError):
         _query(uri, "SELECT 1")
     api.emu.ctx.runner.call(lambda: None)
-    assert physical in _databases(api)
+    assert physical in server_databases(server)
     api.call("POST", f"/projects/{pid}/branches/{bid}/recover")
     assert _query(uri, "SELECT answer FROM kept") == [(42,)]  # the same URI, the same data
 
@@ -258,7 +259,7 @@ def test_a_recovered_branch_and_project_have_their_data(api: Api) -> None:
     api.call("DELETE", f"/projects/{pid}/branches/{bid}")
     api.emu.advance(7 * 86400)
     api.emu.ctx.runner.call(lambda: None)
-    assert physical not in _databases(api)
+    assert physical not in server_databases(server)
     assert _query(main_uri, "SELECT count(*) FROM on_main") == [(1,)]
 
 
