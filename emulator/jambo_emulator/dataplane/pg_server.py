@@ -29,7 +29,10 @@ from jambo_emulator.dataplane.pgwire import AdminConnection
 ADMIN_USER = "jambo_admin"
 MIN_MAJOR_VERSION = 14  # DROP DATABASE ... WITH (FORCE): 13; pg_read_all_data: 14
 _REQUIRED = ("initdb", "postgres", "pg_dump", "pg_restore", "pg_basebackup", "pg_resetwal")
-_WAL_SEGMENT_BYTES = 16 * 1024**2  # initdb's default, which these clusters keep
+#: 1 MB WAL segments (initdb's default is 16): every branch has a server, and each keeps a
+#: current segment, an archive and a base backup in memory-backed storage.
+_WAL_SEGMENT_MB = 1
+_WAL_SEGMENT_BYTES = _WAL_SEGMENT_MB * 1024**2
 _MIN_TMPFS_BYTES = 2 * 1024**3  # a container's default 64 MB /dev/shm is too small
 _SOCKET_PORT = 5432  # only names the socket file; the server listens on no TCP port
 
@@ -128,10 +131,11 @@ def _postgres_user() -> pwd.struct_passwd | None:
 
 
 class PostgresServer:
-    """One running server. ``start()`` takes about a second (initdb dominates).
+    """One running server. ``start()`` takes a few tenths of a second (a copy of the cached initdb
+    result, then a base backup; the first initdb on a machine takes about a second).
 
-    ``history=True`` (the emulator's main server) archives its WAL into ``wal_archive`` and takes a
-    base backup at start, so ``recovery_server`` can bring back any moment since then.
+    ``history=True`` (each branch's server) archives its WAL into ``wal_archive`` and takes a base
+    backup at start, so ``recovery_server`` can bring back any moment since then.
     ``seed`` (a recovery server) fills the data dir instead of a fresh cluster; ``settings`` are
     added to the server's command line. ``wal_start``: a fresh cluster's WAL begins at the first
     segment at or after this position (LSN), so its positions come after another server's.
@@ -360,6 +364,7 @@ class PostgresServer:
             "-E",
             "UTF8",
             "--locale=C.UTF-8",
+            f"--wal-segsize={_WAL_SEGMENT_MB}",
             "--no-sync",
         ]
         result = subprocess.run(
@@ -479,7 +484,7 @@ def _initdb_cache_path(binaries: Binaries) -> Path | None:
     except OSError:
         return None
     key = hashlib.sha256(
-        f"{binary}|{info.st_size}|{info.st_mtime_ns}|{ADMIN_USER}|UTF8|C.UTF-8|trust|v1".encode()
+        f"{binary}|{info.st_size}|{info.st_mtime_ns}|{ADMIN_USER}|UTF8|C.UTF-8|trust|wal{_WAL_SEGMENT_MB}|v1".encode()
     ).hexdigest()[:16]
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root, "jambo-emulator", f"pgdata-{binaries.major}-{key}")
