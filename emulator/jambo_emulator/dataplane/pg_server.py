@@ -41,10 +41,15 @@ _WATCHDOG = r"""
 data="$1"; base="$2"; shift 2
 "$@" &
 pid=$!
-# Block until the emulator closes our stdin (stop() or the emulator process died).
-read -r _ignored
-kill -INT "$pid" 2>/dev/null
-wait "$pid"
+# Lines from the emulator: `pause` stops the server (its files stay), `resume` starts it again.
+# Until the emulator closes our stdin (stop() or the emulator process died).
+while read -r command; do
+    case "$command" in
+        pause) kill -INT "$pid" 2>/dev/null; wait "$pid"; pid="" ;;
+        resume) [ -n "$pid" ] || { "$@" & pid=$!; } ;;
+    esac
+done
+[ -z "$pid" ] || { kill -INT "$pid" 2>/dev/null; wait "$pid"; }
 rm -rf "$base"
 """
 
@@ -157,6 +162,7 @@ class PostgresServer:
         self._seed = seed
         self._settings = dict(settings or {})
         self._process: subprocess.Popen[bytes] | None = None
+        self._paused = False
         self._run_as: pwd.struct_passwd | None = _postgres_user() if os.geteuid() == 0 else None
 
     @property
@@ -218,8 +224,36 @@ class PostgresServer:
             self.stop()
             raise
 
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self, timeout: float = 15.0) -> None:
+        """Stop the server's processes (fast shutdown: sessions end) but keep its files; the
+        watchdog stays, so they still go with the emulator. ``resume()`` starts it again."""
+        if self._process is None or self._process.stdin is None or self._paused:
+            return
+        self._process.stdin.write(b"pause\n")
+        self._process.stdin.flush()
+        self._paused = True
+        deadline = time.monotonic() + timeout
+        while os.path.exists(os.path.join(self.data_dir, "postmaster.pid")):
+            if time.monotonic() > deadline:
+                raise DataPlaneError(f"PostgreSQL server did not stop in {timeout:.0f} s: {self._log_tail()}")
+            time.sleep(0.01)
+
+    def resume(self, timeout: float = 30.0) -> None:
+        """Start a paused server again (a few tenths of a second)."""
+        if self._process is None or self._process.stdin is None or not self._paused:
+            return
+        self._process.stdin.write(b"resume\n")
+        self._process.stdin.flush()
+        self._paused = False
+        self._wait_ready(timeout)
+
     def stop(self, timeout: float = 15.0) -> None:
         process, self._process = self._process, None
+        self._paused = False
         if process is not None:
             if process.stdin is not None:
                 process.stdin.close()  # the watchdog stops the server and removes the dir

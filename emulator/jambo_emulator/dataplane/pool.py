@@ -70,17 +70,35 @@ class BranchServer:
             admin.close()
         self.server.stop()
 
+    def pause(self) -> None:
+        """Stop the processes (the branch has no running compute), keep the files; any later
+        use starts them again."""
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            admin.close()
+        self.server.pause()
+
+    def running(self) -> None:
+        """Make sure the server runs (a paused one is started again, ~0.1 s)."""
+        if self.server.paused:
+            self.server.resume()
+        if self._admin is None:
+            self._admin = self.server.admin()
+
     @property
     def socket_path(self) -> str:
         return self.server.socket_path
 
     def sql(self, sql: str) -> list[tuple[str | None, ...]]:
         """Run ``sql`` on the admin connection (in the ``postgres`` database)."""
-        if self._admin is None:
+        if self.server.pid is None:
             raise DataPlaneError("this branch server is not running")
+        self.running()
+        assert self._admin is not None
         return self._admin.execute(sql)
 
     def sql_in(self, database: str, sql: str) -> list[tuple[str | None, ...]]:
+        self.running()
         conn = self.server.admin(database)
         try:
             return conn.execute(sql)
