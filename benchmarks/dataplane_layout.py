@@ -15,6 +15,8 @@ Measured (medians of ``--repeat``):
   the processes sharing them) memory of every PostgreSQL process this run started, divided by the
   number of live branches; and the size of the servers' files (data, WAL archive, base backup;
   memory too when they live on tmpfs, as by default) per live branch;
+- the same PSS once every compute but ``main``'s is suspended, and the first connection to a
+  suspended branch (``start_endpoint``, connect, ``SELECT 1``);
 - ``point-in-time copy``: ``create_branch`` from ``main`` at a timestamp before its last write.
 
 A layout cannot be chosen inside the product, so the figures of another layout come from running
@@ -140,6 +142,11 @@ def measure(branches: int, repeat: int) -> dict[str, float]:
         results["RSS per branch (MB)"] = rss / 1024 / live
         results["PSS per branch (MB)"] = pss / 1024 / live
         results["server files per branch (MB)"] = _server_files_kb(plane) / 1024 / live
+        for i in range(branches - 1):  # every compute but main's suspended
+            plane.suspend_endpoint(PROJECT, f"br-c{i}", f"ep-c{i}")
+        rss, pss = _postgres_memory_kb()
+        results["PSS per branch, suspended (MB)"] = pss / 1024 / live
+        results["first connection, suspended (s)"] = _median(first_connection, repeat)
 
         with psycopg.connect(_uri(main), autocommit=True) as conn:
             conn.execute("UPDATE orders SET note = 'before' WHERE id = 1")

@@ -6,7 +6,8 @@ emulator runs as root the server runs as the unprivileged ``postgres`` user (ini
 
 Orphan guard: the postmaster is started by a small ``sh`` watchdog that blocks on a pipe from this
 process. When this process ends in any way (even SIGKILL) the pipe closes, and the watchdog stops
-the server (fast shutdown) and removes the temp dir.
+the server (fast shutdown) and removes the temp dir. The same watchdog pauses and resumes the
+server on request (``pause``/``resume``): a paused server has no processes but its files.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ PostgreSQL cluster holds one database of a name):
   endpoint's branch's server; suspend drops the endpoint's sessions and refuses logins until
   start (the real service would wake the compute on connect).
 
+A branch with no running compute (its last endpoint suspended or deleted, or the branch detached)
+has no server processes, only its files (``BranchServer.pause``); starting an endpoint, DDL, a copy
+or a schema dump starts them again, as the service's computes suspend and wake.
+
 WAL positions (LSNs) are per server, as they are per timeline on the service: a branch's
 positions are its server's.
 
