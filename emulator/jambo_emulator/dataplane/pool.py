@@ -157,7 +157,8 @@ class ServerPool:
             idle = list(self._idle)
         # Only this thread (under the data plane's lock) uses an idle server's admin connection.
         # The lowest position that will do: servers far ahead stay for children of later parents.
-        fitting = sorted((s.lsn(), i) for i, s in enumerate(idle) if s.lsn() >= after)
+        positions = [(s.lsn(), i) for i, s in enumerate(idle)]
+        fitting = sorted(p for p in positions if p[0] >= after)
         server = idle[fitting[0][1]] if fitting else None
         if server is not None:
             with self._lock:
