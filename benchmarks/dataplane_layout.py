@@ -13,7 +13,10 @@ Measured (medians of ``--repeat``):
 - ``memory per branch``: with ``--branches`` live branches (each with a started endpoint and one
   connection made and closed), the resident (RSS) and proportional (PSS: shared pages split among
   the processes sharing them) memory of every PostgreSQL process this run started, divided by the
-  number of live branches;
+  number of live branches; and the size of the servers' files (data, WAL archive, base backup;
+  memory too when they live on tmpfs, as by default) per live branch;
+- the same PSS once every compute but ``main``'s is suspended, and the first connection to a
+  suspended branch (``start_endpoint``, connect, ``SELECT 1``);
 - ``point-in-time copy``: ``create_branch`` from ``main`` at a timestamp before its last write.
 
 A layout cannot be chosen inside the product, so the figures of another layout come from running
@@ -25,6 +28,7 @@ Run both on the same machine, one after the other. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -90,6 +94,18 @@ def _postgres_memory_kb() -> tuple[int, int]:
     return rss, pss
 
 
+def _server_files_kb(plane: PostgresDataPlane) -> int:
+    """kB of the servers' directories (data, WAL archive, base backup: memory when on tmpfs)."""
+    servers = getattr(plane, "servers", None) or [plane.server]  # one shared server before the pool
+    total = 0
+    for server in servers:
+        for root, _, files in os.walk(server.base_dir):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total // 1024
+
+
 def measure(branches: int, repeat: int) -> dict[str, float]:
     plane = PostgresDataPlane()
     started = time.perf_counter()
@@ -125,6 +141,12 @@ def measure(branches: int, repeat: int) -> dict[str, float]:
         results["live branches"] = live
         results["RSS per branch (MB)"] = rss / 1024 / live
         results["PSS per branch (MB)"] = pss / 1024 / live
+        results["server files per branch (MB)"] = _server_files_kb(plane) / 1024 / live
+        for i in range(branches - 1):  # every compute but main's suspended
+            plane.suspend_endpoint(PROJECT, f"br-c{i}", f"ep-c{i}")
+        rss, pss = _postgres_memory_kb()
+        results["PSS per branch, suspended (MB)"] = pss / 1024 / live
+        results["first connection, suspended (s)"] = _median(first_connection, repeat)
 
         with psycopg.connect(_uri(main), autocommit=True) as conn:
             conn.execute("UPDATE orders SET note = 'before' WHERE id = 1")

@@ -134,8 +134,8 @@ class JamboEmulator(Controller):
         httpx.get(f"{emu.base_url}/projects", headers={"Authorization": f"Bearer {emu.api_key}"})
 
     ``data_plane`` is ``"auto"`` by default, as for the ``jambo-emulator`` command: a private
-    PostgreSQL server (started with the emulator, ~0.5 s) holds every branch's data when its
-    binaries are found; otherwise one line on stderr says so and only the API is emulated. Pass
+    PostgreSQL server per branch (the first started with the emulator, ~0.3 s) holds its data when
+    the binaries are found; otherwise one line on stderr says so and only the API is emulated. Pass
     ``"off"`` when a test needs no data (faster), ``"on"`` to fail without PostgreSQL, or a
     ``DataPlane`` instance.
     """

@@ -185,6 +185,7 @@ class PhysicalCopies:
                 if exc.sqlstate != OBJECT_IN_USE:  # a session arrived just now: copy by dump
                     raise
         self.create_database(target, name, owner)
+        origin.running()
         try:
             self.dump_restore(origin.server.conninfo(source), target, name, schema_only=schema_only)
         except BaseException:

@@ -6,7 +6,8 @@ emulator runs as root the server runs as the unprivileged ``postgres`` user (ini
 
 Orphan guard: the postmaster is started by a small ``sh`` watchdog that blocks on a pipe from this
 process. When this process ends in any way (even SIGKILL) the pipe closes, and the watchdog stops
-the server (fast shutdown) and removes the temp dir.
+the server (fast shutdown) and removes the temp dir. The same watchdog pauses and resumes the
+server on request (``pause``/``resume``): a paused server has no processes but its files.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from jambo_emulator.dataplane.pgwire import AdminConnection
 ADMIN_USER = "jambo_admin"
 MIN_MAJOR_VERSION = 14  # DROP DATABASE ... WITH (FORCE): 13; pg_read_all_data: 14
 _REQUIRED = ("initdb", "postgres", "pg_dump", "pg_restore", "pg_basebackup", "pg_resetwal")
-_WAL_SEGMENT_BYTES = 16 * 1024**2  # initdb's default, which these clusters keep
+#: 1 MB WAL segments (initdb's default is 16): every branch has a server, and each keeps a
+#: current segment, an archive and a base backup in memory-backed storage.
+_WAL_SEGMENT_MB = 1
+_WAL_SEGMENT_BYTES = _WAL_SEGMENT_MB * 1024**2
 _MIN_TMPFS_BYTES = 2 * 1024**3  # a container's default 64 MB /dev/shm is too small
 _SOCKET_PORT = 5432  # only names the socket file; the server listens on no TCP port
 
@@ -38,10 +42,15 @@ _WATCHDOG = r"""
 data="$1"; base="$2"; shift 2
 "$@" &
 pid=$!
-# Block until the emulator closes our stdin (stop() or the emulator process died).
-read -r _ignored
-kill -INT "$pid" 2>/dev/null
-wait "$pid"
+# Lines from the emulator: `pause` stops the server (its files stay), `resume` starts it again.
+# Until the emulator closes our stdin (stop() or the emulator process died).
+while read -r command; do
+    case "$command" in
+        pause) kill -INT "$pid" 2>/dev/null; wait "$pid"; pid="" ;;
+        resume) [ -n "$pid" ] || { "$@" & pid=$!; } ;;
+    esac
+done
+[ -z "$pid" ] || { kill -INT "$pid" 2>/dev/null; wait "$pid"; }
 rm -rf "$base"
 """
 
@@ -128,10 +137,11 @@ def _postgres_user() -> pwd.struct_passwd | None:
 
 
 class PostgresServer:
-    """One running server. ``start()`` takes about a second (initdb dominates).
+    """One running server. ``start()`` takes a few tenths of a second (a copy of the cached initdb
+    result, then a base backup; the first initdb on a machine takes about a second).
 
-    ``history=True`` (the emulator's main server) archives its WAL into ``wal_archive`` and takes a
-    base backup at start, so ``recovery_server`` can bring back any moment since then.
+    ``history=True`` (each branch's server) archives its WAL into ``wal_archive`` and takes a base
+    backup at start, so ``recovery_server`` can bring back any moment since then.
     ``seed`` (a recovery server) fills the data dir instead of a fresh cluster; ``settings`` are
     added to the server's command line. ``wal_start``: a fresh cluster's WAL begins at the first
     segment at or after this position (LSN), so its positions come after another server's.
@@ -153,6 +163,7 @@ class PostgresServer:
         self._seed = seed
         self._settings = dict(settings or {})
         self._process: subprocess.Popen[bytes] | None = None
+        self._paused = False
         self._run_as: pwd.struct_passwd | None = _postgres_user() if os.geteuid() == 0 else None
 
     @property
@@ -214,8 +225,36 @@ class PostgresServer:
             self.stop()
             raise
 
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self, timeout: float = 15.0) -> None:
+        """Stop the server's processes (fast shutdown: sessions end) but keep its files; the
+        watchdog stays, so they still go with the emulator. ``resume()`` starts it again."""
+        if self._process is None or self._process.stdin is None or self._paused:
+            return
+        self._process.stdin.write(b"pause\n")
+        self._process.stdin.flush()
+        self._paused = True
+        deadline = time.monotonic() + timeout
+        while os.path.exists(os.path.join(self.data_dir, "postmaster.pid")):
+            if time.monotonic() > deadline:
+                raise DataPlaneError(f"PostgreSQL server did not stop in {timeout:.0f} s: {self._log_tail()}")
+            time.sleep(0.01)
+
+    def resume(self, timeout: float = 30.0) -> None:
+        """Start a paused server again (a few tenths of a second)."""
+        if self._process is None or self._process.stdin is None or not self._paused:
+            return
+        self._process.stdin.write(b"resume\n")
+        self._process.stdin.flush()
+        self._paused = False
+        self._wait_ready(timeout)
+
     def stop(self, timeout: float = 15.0) -> None:
         process, self._process = self._process, None
+        self._paused = False
         if process is not None:
             if process.stdin is not None:
                 process.stdin.close()  # the watchdog stops the server and removes the dir
@@ -360,6 +399,7 @@ class PostgresServer:
             "-E",
             "UTF8",
             "--locale=C.UTF-8",
+            f"--wal-segsize={_WAL_SEGMENT_MB}",
             "--no-sync",
         ]
         result = subprocess.run(
@@ -479,7 +519,7 @@ def _initdb_cache_path(binaries: Binaries) -> Path | None:
     except OSError:
         return None
     key = hashlib.sha256(
-        f"{binary}|{info.st_size}|{info.st_mtime_ns}|{ADMIN_USER}|UTF8|C.UTF-8|trust|v1".encode()
+        f"{binary}|{info.st_size}|{info.st_mtime_ns}|{ADMIN_USER}|UTF8|C.UTF-8|trust|wal{_WAL_SEGMENT_MB}|v1".encode()
     ).hexdigest()[:16]
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root, "jambo-emulator", f"pgdata-{binaries.major}-{key}")

@@ -35,7 +35,12 @@ CLUSTER_DATABASES = frozenset({"postgres", "template0", "template1"})
 #: parents to write this much WAL before a spare is too far behind to take their children.
 HEADROOM = 1024**3
 #: A branch's server serves one branch: a compute's limits, not the old shared server's.
-_BRANCH_SERVER_SETTINGS = {"max_connections": "100", "shared_buffers": "16MB"}
+#: No logical replication (the proxy refuses replication connections): one process less each.
+_BRANCH_SERVER_SETTINGS = {
+    "max_connections": "100",
+    "shared_buffers": "16MB",
+    "max_logical_replication_workers": "0",
+}
 
 
 class BranchServer:
@@ -65,17 +70,35 @@ class BranchServer:
             admin.close()
         self.server.stop()
 
+    def pause(self) -> None:
+        """Stop the processes (the branch has no running compute), keep the files; any later
+        use starts them again."""
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            admin.close()
+        self.server.pause()
+
+    def running(self) -> None:
+        """Make sure the server runs (a paused one is started again, ~0.1 s)."""
+        if self.server.paused:
+            self.server.resume()
+        if self._admin is None:
+            self._admin = self.server.admin()
+
     @property
     def socket_path(self) -> str:
         return self.server.socket_path
 
     def sql(self, sql: str) -> list[tuple[str | None, ...]]:
         """Run ``sql`` on the admin connection (in the ``postgres`` database)."""
-        if self._admin is None:
+        if self.server.pid is None:
             raise DataPlaneError("this branch server is not running")
+        self.running()
+        assert self._admin is not None
         return self._admin.execute(sql)
 
     def sql_in(self, database: str, sql: str) -> list[tuple[str | None, ...]]:
+        self.running()
         conn = self.server.admin(database)
         try:
             return conn.execute(sql)
@@ -100,9 +123,11 @@ class BranchServer:
 class ServerPool:
     """Hands out started ``BranchServer``s and takes emptied ones back."""
 
-    def __init__(self, binaries: Binaries, *, spares: int = 1, keep_idle: int = 2) -> None:
+    def __init__(self, binaries: Binaries, *, spares: int = 2, keep_idle: int = 4) -> None:
         self.binaries = binaries
-        self._spares, self._keep_idle = spares, max(spares, keep_idle)
+        self._spares = spares
+        #: At most this many idle servers keep running (more are stopped).
+        self.keep_idle = max(spares, keep_idle)
         self._lock = threading.Lock()
         self._idle: list[BranchServer] = []
         self._frontier = 0  # the highest WAL position seen on any server (or a new one's start)
@@ -131,7 +156,10 @@ class ServerPool:
                 raise DataPlaneError("the data plane is not running (call start() first)")
             idle = list(self._idle)
         # Only this thread (under the data plane's lock) uses an idle server's admin connection.
-        server = next((s for s in reversed(idle) if not after or s.lsn() >= after), None)
+        # The lowest position that will do: servers far ahead stay for children of later parents.
+        positions = [(s.lsn(), i) for i, s in enumerate(idle)]
+        fitting = sorted(p for p in positions if p[0] >= after)
+        server = idle[fitting[0][1]] if fitting else None
         if server is not None:
             with self._lock:
                 self._idle.remove(server)
@@ -150,7 +178,7 @@ class ServerPool:
     def release(self, server: BranchServer) -> None:
         """Take back a server whose branch is gone: kept idle when empty and wanted, else stopped."""
         with self._lock:
-            keep = not self._closed and len(self._idle) < self._keep_idle
+            keep = not self._closed and len(self._idle) < self.keep_idle
         if keep and server.is_empty():
             with self._lock:
                 if not self._closed:

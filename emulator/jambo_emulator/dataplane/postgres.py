@@ -21,6 +21,10 @@ PostgreSQL cluster holds one database of a name):
   endpoint's branch's server; suspend drops the endpoint's sessions and refuses logins until
   start (the real service would wake the compute on connect).
 
+A branch with no running compute (its last endpoint suspended or deleted, or the branch detached)
+has no server processes, only its files (``BranchServer.pause``); starting an endpoint, DDL, a copy
+or a schema dump starts them again, as the service's computes suspend and wake.
+
 WAL positions (LSNs) are per server, as they are per timeline on the service: a branch's
 positions are its server's.
 
@@ -181,7 +185,7 @@ class PostgresDataPlane:
     def delete_project(self, project_id: str) -> None:
         with self._lock:
             for key in [k for k in self._endpoints if k[0] == project_id]:
-                self.delete_endpoint(key[0], "", key[1])
+                self._drop_endpoint(key[0], key[1], pause=False)
             for _, branch_id in [k for k in (*self._branches, *self._detached) if k[0] == project_id]:
                 self.delete_branch(project_id, branch_id)
             self._history_start.pop(project_id, None)
@@ -267,7 +271,7 @@ class PostgresDataPlane:
 
     def delete_branch(self, project_id: str, branch_id: str) -> None:
         with self._lock:
-            self._delete_branch_endpoints(project_id, branch_id)
+            self._delete_branch_endpoints(project_id, branch_id, pause=False)
             with self._state:
                 live = self._branches.pop((project_id, branch_id), None)
                 detached = self._detached.pop((project_id, branch_id), None)
@@ -288,11 +292,13 @@ class PostgresDataPlane:
 
     def detach_branch(self, project_id: str, branch_id: str) -> None:
         with self._lock:
-            self._delete_branch_endpoints(project_id, branch_id)
+            self._delete_branch_endpoints(project_id, branch_id, pause=False)
             with self._state:
                 branch = self._branches.pop((project_id, branch_id), None)
                 if branch is not None:
                     self._detached[(project_id, branch_id)] = branch
+            if branch is not None:
+                branch.server.pause()  # no compute until it is attached again
 
     def attach_branch(self, project_id: str, branch_id: str) -> None:
         with self._lock, self._state:
@@ -305,10 +311,10 @@ class PostgresDataPlane:
                     f"branch {branch_id} of project {project_id} has no kept data to recover"
                 )
 
-    def _delete_branch_endpoints(self, project_id: str, branch_id: str) -> None:
+    def _delete_branch_endpoints(self, project_id: str, branch_id: str, *, pause: bool) -> None:
         for key, endpoint in list(self._endpoints.items()):
             if key[0] == project_id and endpoint.branch_id == branch_id:
-                self.delete_endpoint(project_id, branch_id, key[1])
+                self._drop_endpoint(project_id, key[1], pause=pause)
 
     # -- databases and roles ---------------------------------------------------------------------
 
@@ -467,6 +473,10 @@ class PostgresDataPlane:
             elif host:
                 endpoint.host = host
             moved = endpoint.running and (endpoint.branch_id != branch_id or endpoint.read_only != read_only)
+            old_branch = endpoint.branch_id
+            branch = self._branches.get((project_id, branch_id))
+            if branch is not None:
+                branch.server.running()  # the compute starts: its server too
             with self._state:
                 endpoint.branch_id = branch_id
                 endpoint.read_only = read_only
@@ -475,6 +485,7 @@ class PostgresDataPlane:
                 self._endpoints[(project_id, endpoint_id)] = endpoint
             if moved:  # sessions of the old branch or mode must not stay on the endpoint
                 hub.drop_sessions(_proxy_key(project_id, endpoint_id))
+                self._pause_if_unused(project_id, old_branch)
             return self._address(endpoint.host)
 
     def suspend_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
@@ -485,13 +496,33 @@ class PostgresDataPlane:
             with self._state:
                 endpoint.running = False
             self._running_hub().drop_sessions(_proxy_key(project_id, endpoint_id))
+            self._pause_if_unused(project_id, endpoint.branch_id)
 
     def delete_endpoint(self, project_id: str, branch_id: str, endpoint_id: str) -> None:
+        self._drop_endpoint(project_id, endpoint_id, pause=True)
+
+    def _drop_endpoint(self, project_id: str, endpoint_id: str, *, pause: bool) -> None:
+        """``pause``: False when the branch's data goes too (no point stopping its server first)."""
         with self._lock:
             with self._state:
                 endpoint = self._endpoints.pop((project_id, endpoint_id), None)
             if endpoint is not None and self._hub is not None:
                 self._hub.drop_sessions(_proxy_key(project_id, endpoint_id))
+            if pause and endpoint is not None and endpoint.running:
+                self._pause_if_unused(project_id, endpoint.branch_id)
+
+    def _pause_if_unused(self, project_id: str, branch_id: str) -> None:
+        """A branch with no running compute left keeps its files but not its server's processes
+        (the service suspends computes too); its next use starts them again."""
+        branch = self._branches.get((project_id, branch_id)) or self._detached.get((project_id, branch_id))
+        if branch is None:
+            return
+        if any(
+            e.running and e.project_id == project_id and e.branch_id == branch_id
+            for e in self._endpoints.values()
+        ):
+            return
+        branch.server.pause()
 
     def endpoint_running(self, project_id: str, endpoint_id: str) -> bool:
         """Whether the endpoint accepts logins (for tests and the control plane's checks)."""
@@ -530,6 +561,7 @@ class PostgresDataPlane:
                 if found is None:
                     return None
                 physical, roles = found[0], list(branch.roles)
+                branch.server.running()
                 raw = self._schema_only(branch.server.server, physical)
             else:
                 if database not in version.databases:

@@ -57,7 +57,7 @@ class Route:
     database: str | None
     password: str | None = field(repr=False)
     read_only: bool
-    #: The physical role the session logs into the server as (the branch's own role).
+    #: The role the session logs into the server as (the branch's role, ``~ro`` when read-only).
     user: str = ""
     #: The endpoint's key (its sessions are dropped together); ``running`` False: refused.
     key: str = ""

@@ -62,6 +62,15 @@ def scalar(conn: psycopg.Connection, sql: str) -> object:
     return row[0]
 
 
+def kept_while_paused(server: PostgresServer) -> bool:
+    """A branch server without a running compute: no processes, its files kept."""
+    return (
+        server.paused
+        and not os.path.exists(os.path.join(server.data_dir, "postmaster.pid"))
+        and (os.path.isfile(os.path.join(server.data_dir, "PG_VERSION")))
+    )
+
+
 def server_databases(server: PostgresServer) -> set[str]:
     """The databases on one of the data plane's servers (none once it is stopped)."""
     if not os.path.exists(server.socket_path):

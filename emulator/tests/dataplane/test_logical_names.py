@@ -5,6 +5,7 @@ on a branch, its children, point-in-time copies and after a reset, with branches
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -128,7 +129,7 @@ def test_a_database_named_like_the_clusters_own_works_under_another_name(project
 
 def test_a_deleted_branchs_server_serves_the_next_branch(project: Project) -> None:
     """Servers follow the live branches: a deleted branch's server, emptied, serves the next one
-    (no server started per create), and no more than two idle ones are kept running."""
+    (no server started per create), and only the pool's few idle ones are kept running."""
     used = []
     for i in range(5):
         project.branch(f"br-{i}")
@@ -136,5 +137,37 @@ def test_a_deleted_branchs_server_serves_the_next_branch(project: Project) -> No
         with project.connect(project.endpoint(f"br-{i}")) as conn:  # main's (empty) `neondb`, copied
             assert scalar(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
         project.plane.delete_branch(project.id, f"br-{i}")
-        assert len(project.plane.servers) <= len(project.plane._branches) + 2
+        assert len(project.plane.servers) <= len(project.plane._branches) + project.plane._pool.keep_idle
     assert len(set(used)) < len(used)
+
+
+def _postmaster_running(project: Project, branch: str) -> bool:
+    server = project.plane.branch_server(project.id, branch)
+    return Path(server.data_dir, "postmaster.pid").exists()
+
+
+def test_a_branch_without_a_running_compute_has_no_server_processes(project: Project) -> None:
+    """As the service suspends computes: suspending a branch's last endpoint stops its server's
+    processes (its files stay); starting the endpoint, DDL or a child's copy start them again."""
+    address = project.endpoint("br-main")
+    with project.connect(address) as conn:
+        conn.execute("CREATE TABLE orders AS SELECT 1 AS id")
+    project.branch("br-child")
+    child_address = project.endpoint("br-child")
+    project.plane.suspend_endpoint(project.id, "br-main", "ep-br-main")
+    assert not _postmaster_running(project, "br-main")
+    assert _postmaster_running(project, "br-child")  # its own compute still runs
+    with pytest.raises(psycopg.OperationalError, match="not running"):
+        project.connect(address)
+
+    project.branch("br-grandchild", parent="br-main")  # copied from the suspended branch
+    assert _orders(project, "br-grandchild") == [1]
+    project.plane.create_database(project.id, "br-main", "analytics", "neondb_owner")  # DDL
+    project.plane.suspend_endpoint(project.id, "br-child", "ep-br-child")
+    assert not _postmaster_running(project, "br-child")
+
+    assert _orders(project, "br-main") == [1]  # the endpoint starts again, with the data
+    assert _postmaster_running(project, "br-main")
+    project.endpoint("br-child", "ep-br-child")
+    with project.connect(child_address, database="neondb") as conn:
+        assert scalar(conn, "SELECT id FROM orders") == 1

@@ -15,7 +15,7 @@ from jambo_emulator import JamboEmulator
 from jambo_emulator.dataplane.pg_server import PostgresServer
 from jambo_emulator.dataplane.postgres import PostgresDataPlane
 
-from .support import server_databases
+from .support import kept_while_paused, server_databases
 
 
 class Api:
@@ -241,8 +241,9 @@ def test_a_recovered_branch_and_project_have_their_data(api: Api) -> None:
     with pytest.raises(psycopg.OperationalError):
         _query(uri, "SELECT 1")
     api.emu.ctx.runner.call(lambda: None)
-    assert physical in server_databases(server)
+    assert kept_while_paused(server)
     api.call("POST", f"/projects/{pid}/branches/{bid}/recover")
+    api.emu.ctx.runner.call(lambda: None)  # the recovery's data-plane side (its compute starts)
     assert _query(uri, "SELECT answer FROM kept") == [(42,)]  # the same URI, the same data
 
     # The project likewise, with every branch's data.
@@ -252,6 +253,7 @@ def test_a_recovered_branch_and_project_have_their_data(api: Api) -> None:
     with pytest.raises(psycopg.OperationalError):
         _query(main_uri, "SELECT 1")
     api.call("POST", f"/projects/{pid}/recover")
+    api.emu.ctx.runner.call(lambda: None)
     assert _query(main_uri, "SELECT branch FROM on_main") == [("main",)]
     assert _query(uri, "SELECT answer FROM kept") == [(42,)]
 
