@@ -83,6 +83,19 @@ class AllOrNothingBranchOperator(JamboBaseOperator):
         """The branch this task run now holds: created (``created``) or adopted."""
         self._created_branch = _CreatedBranch(project_id, branch_id, created)
 
+    def delete_on_kill(self) -> str | None:
+        # Only a branch this very try created: an adopted one may be the user's or an earlier try's.
+        if self.keep_on_failure:
+            return None
+        target = self._created_branch
+        if target is not None:
+            return target.branch_id if target.created else None
+        # Resumed and deferring again (the anonymization): this try's result says what it created.
+        resumed = self._resume_result
+        if isinstance(resumed, Mapping) and resumed.get("created") and resumed.get("branch_id"):
+            return str(resumed["branch_id"])
+        return None
+
     # -- all or nothing -----------------------------------------------------------------------------
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:

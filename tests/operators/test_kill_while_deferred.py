@@ -1,0 +1,199 @@
+"""A deferred create task ended by a user (marked failed, cleared): Airflow 3.3's triggerer calls the
+trigger's ``on_kill``, which deletes the branch that try created, by id, and nothing else.
+
+The triggerer's side is the installed Airflow's (``TriggerRunner.run_trigger``: ``on_kill`` only for
+a cancel carrying its user-action message); here the trigger is driven as it does, against the
+wall-clock emulator, so the create's operations are still running when the kill comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from jambo_support import JamboProject, make_context
+from operators.deferral import defer, roundtrip
+
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
+from airflow_provider_jambo.operators.anonymized_branch_operator import JamboCreateAnonymizedBranchOperator
+from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
+from airflow_provider_jambo.triggers.wait_trigger import JamboWaitTrigger, task_state
+
+
+def create_op(**kwargs: Any) -> JamboCreateBranchOperator:
+    kwargs.setdefault("deferrable", True)
+    kwargs.setdefault("defer_grace_seconds", 0)
+    kwargs.setdefault("poll_interval", 0.05)
+    return JamboCreateBranchOperator(task_id="test_task", branch_name="kill-1", **kwargs)
+
+
+def names(project: JamboProject) -> list[str]:
+    return sorted(b.name for b in project.branches())
+
+
+def deletes(project: JamboProject) -> list[str]:
+    return [r["path"] for r in project.emu.requests() if r["method"] == "DELETE"]
+
+
+@dataclass
+class FakeComms:
+    """The triggerer's SUPERVISOR_COMMS for GetTaskStates: answers ``states`` (run id -> key -> state)."""
+
+    states: dict[str, dict[str, str]]
+    asked: list[Any] = field(default_factory=list)
+
+    async def asend(self, msg: Any) -> Any:
+        from airflow.sdk.execution_time.comms import GetTaskStates, TaskStatesResult
+
+        if not isinstance(msg, GetTaskStates):
+            return None  # MaskSecret: the hook masks the key through the supervisor too
+        self.asked.append(msg)
+        return TaskStatesResult(task_states=self.states)
+
+    def send(self, msg: Any) -> Any:
+        return None  # MaskSecret from sync code; nothing else is sent here
+
+
+def with_task_state(monkeypatch: pytest.MonkeyPatch, trigger: JamboWaitTrigger, state: str) -> FakeComms:
+    pytest.importorskip("airflow.sdk.execution_time.comms", reason="Airflow 3: the Task SDK's comms")
+    from airflow.sdk.execution_time import task_runner
+
+    ti = make_context()["ti"]
+    comms = FakeComms({ti.run_id: {ti.task_id: state}})
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    trigger.task_instance = ti  # what the triggerer sets on every trigger it runs
+    return comms
+
+
+def test_the_create_trigger_carries_the_created_branch_id_only(live_project: JamboProject) -> None:
+    deferred = defer(create_op(), make_context())
+    trigger = roundtrip(deferred.trigger)
+    created = next(b for b in live_project.branches() if b.name == "kill-1")
+    _, kwargs = trigger.serialize()
+    assert kwargs["delete_on_kill"] == created.id
+    assert live_project.emu.api_key not in json.dumps(kwargs)  # ids only
+
+
+def test_an_adopted_branch_is_not_given_to_the_trigger(live_project: JamboProject) -> None:
+    parent = live_project.default_branch_id
+    mine = CreateBranchRequest(name="kill-1", parent_id=parent, annotations={"who": "me"})
+    live_project.hook().branches.create(mine)
+    deferred = defer(create_op(), make_context())
+    assert deferred.trigger.serialize()[1]["delete_on_kill"] is None
+
+
+def test_keep_on_failure_gives_the_trigger_nothing_to_delete(live_project: JamboProject) -> None:
+    deferred = defer(create_op(keep_on_failure=True), make_context())
+    assert deferred.trigger.serialize()[1]["delete_on_kill"] is None
+
+
+def test_on_kill_waits_for_the_create_then_deletes_its_branch(live_project: JamboProject) -> None:
+    live_project.emu.set_operation_durations(default=1.0)
+    deferred = defer(create_op(), make_context())
+    trigger = roundtrip(deferred.trigger)
+    branch_id = trigger.serialize()[1]["delete_on_kill"]
+    live_project.emu.clear_requests()
+    asyncio.run(trigger.on_kill())
+    assert names(live_project) == ["main"]
+    # One DELETE, by id, sent once the create's operations had finished (no 423 answered).
+    sent = [r for r in live_project.emu.requests() if r["method"] == "DELETE"]
+    assert [r["path"].rsplit("/", 1)[-1] for r in sent] == [branch_id]
+    assert [r["status"] for r in sent] == [200]
+
+
+def test_on_kill_deletes_by_id_never_a_later_branch_of_the_same_name(live_project: JamboProject) -> None:
+    deferred = defer(create_op(), make_context())
+    trigger = roundtrip(deferred.trigger)
+    hook = live_project.hook()
+    first = next(b for b in live_project.branches() if b.name == "kill-1")
+    hook.operations.wait(
+        [op.id for op in hook.operations.in_flight(live_project.project_id)],
+        project_id=live_project.project_id,
+        timeout=30,
+    ).raise_for_status()
+    ops = hook.branches.delete(first.id, project_id=live_project.project_id)
+    hook.operations.wait(ops, project_id=live_project.project_id, timeout=30).raise_for_status()
+    # Someone else makes a branch of that name before the kill arrives.
+    again = hook.branches.create(CreateBranchRequest(name="kill-1", parent_id=live_project.default_branch_id))
+    hook.operations.wait(again.operations, project_id=live_project.project_id, timeout=30).raise_for_status()
+    asyncio.run(trigger.on_kill())
+    assert [b.id for b in live_project.branches() if b.name == "kill-1"] == [again.branch.id]
+
+
+@pytest.mark.parametrize("state", ["failed", "up_for_retry", "restarting", "scheduled"])
+def test_a_task_marked_failed_or_cleared_loses_its_branch(
+    live_project: JamboProject, monkeypatch: pytest.MonkeyPatch, state: str
+) -> None:
+    trigger = roundtrip(defer(create_op(), make_context()).trigger)
+    comms = with_task_state(monkeypatch, trigger, state)
+    asyncio.run(trigger.on_kill())
+    assert names(live_project) == ["main"]
+    (asked,) = comms.asked
+    run_id = make_context()["run_id"]
+    assert (asked.dag_id, asked.task_ids, asked.run_ids) == ("test_dag", ["test_task"], [run_id])
+
+
+@pytest.mark.parametrize("state", ["deferred", "success"])
+def test_a_task_still_deferred_elsewhere_or_marked_success_keeps_its_branch(
+    live_project: JamboProject, monkeypatch: pytest.MonkeyPatch, state: str
+) -> None:
+    trigger = roundtrip(defer(create_op(), make_context()).trigger)
+    with_task_state(monkeypatch, trigger, state)
+    live_project.emu.clear_requests()
+    asyncio.run(trigger.on_kill())
+    assert names(live_project) == ["kill-1", "main"]
+    assert deletes(live_project) == []
+
+
+def test_a_mapped_task_is_looked_up_by_its_map_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("airflow.sdk.execution_time.comms", reason="Airflow 3: the Task SDK's comms")
+    from airflow.sdk.execution_time import task_runner
+
+    ti = make_context()["ti"]
+    ti.map_index = 3
+    comms = FakeComms({ti.run_id: {"test_task": "deferred", "test_task_3": "failed"}})
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    assert asyncio.run(task_state(ti)) == "failed"
+    assert comms.asked[0].map_index == 3
+
+
+def test_a_trigger_without_a_branch_sends_nothing(live_project: JamboProject) -> None:
+    trigger = roundtrip(defer(create_op(keep_on_failure=True), make_context()).trigger)
+    live_project.emu.clear_requests()
+    asyncio.run(trigger.on_kill())
+    assert live_project.emu.requests() == []
+    assert names(live_project) == ["kill-1", "main"]
+
+
+def test_the_anonymization_trigger_deletes_the_branch_after_a_resume(live_project: JamboProject) -> None:
+    """Deferred twice (the create, then the anonymization): the second trigger still knows the branch
+    this try created, from the resume's result."""
+    from operators.deferral import run_trigger
+
+    from airflow_provider_jambo.masking_rules import MaskingRule
+
+    def anon_op() -> JamboCreateAnonymizedBranchOperator:
+        return JamboCreateAnonymizedBranchOperator(
+            task_id="test_task",
+            branch_name="kill-1",
+            masking_rules=[MaskingRule("neondb", "public", "users", "email", "anon.fake_email()")],
+            deferrable=True,
+            defer_grace_seconds=0,
+            poll_interval=0.05,
+        )
+
+    context = make_context()
+    first = defer(anon_op(), context)
+    event = run_trigger(roundtrip(first.trigger))
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    resume_kwargs = {**(first.kwargs or {}), "event": event.payload}
+    with pytest.raises(TaskDeferred) as second:
+        anon_op().resume_execution(first.method_name, resume_kwargs, context)
+    trigger = roundtrip(second.value.trigger)
+    assert trigger.serialize()[1]["delete_on_kill"] == first.trigger.serialize()[1]["delete_on_kill"]
+    asyncio.run(trigger.on_kill())
+    assert names(live_project) == ["main"]
