@@ -6,11 +6,16 @@ wait. Subclasses say what they wait for (:meth:`JamboWaitTrigger._wait`) and whi
 (:meth:`JamboWaitTrigger._own_kwargs`); the hook's life, the error event and the settle hold are
 written here once.
 
-A user who marks a deferred task failed, or clears it, ends its trigger: Airflow 3.3's triggerer
-then calls :meth:`BaseTrigger.on_kill` (``[triggerer] on_kill_timeout``, 30 s by default, bounds
-it). A trigger given ``delete_on_kill`` (the id of the branch the deferring try created) deletes
-that branch there (:meth:`JamboWaitTrigger.on_kill`). Airflow 2.11 to 3.2 never call it: there
-the branch's safety expiry and the janitor are the net.
+A user who marks a deferred task failed (or skipped, or success), or clears it, ends its trigger:
+Airflow 3.3's triggerer then calls :meth:`BaseTrigger.on_kill`, bounded by ``[triggerer]
+on_kill_timeout`` (30 s by default). It is not called on the triggerer's shutdown or restart, nor
+on a trigger's timeout; it is called, through the same cancel, when this triggerer finds the
+trigger assigned to another one (it missed its heartbeats), which is why the task's state is read
+first. A trigger given ``delete_on_kill`` (the id of the branch the deferring try created) deletes
+that branch there when the task is over (:data:`DELETE_STATES`); a cleared task runs again, and
+its next try adopts the branch (its annotations name this task instance), so it is kept for it:
+deleting it then would race that adoption. Airflow 2.11 to 3.2 never call ``on_kill``: there the
+branch's safety expiry and the janitor are the net.
 
 The settle hold: Airflow 3.3's task supervisor reports a deferral only at its next heartbeat (up to
 ~5 s later); an event that comes sooner makes the scheduler fail the requeued task
@@ -34,10 +39,15 @@ from airflow_provider_jambo.hooks.resources.branches import delete_request
 from airflow_provider_jambo.hooks.retry import RetryPolicy
 from airflow_provider_jambo.rules import seconds
 
-#: Task states in which a killed trigger's branch is kept: ``deferred`` (the trigger was moved to
-#: another triggerer, whose copy still waits: Airflow cancels it here the same way as on a user's
-#: action) and ``success`` (a user marked the create done; its result was pushed before deferring).
-KEEP_BRANCH_STATES = frozenset({"deferred", "success"})
+#: What :func:`task_state` answers when the triggerer cannot tell (no Task SDK, no answer).
+UNKNOWN_STATE = "unknown"
+
+#: Task states in which a killed trigger deletes its try's branch: the task is over without it
+#: (marked failed or skipped; removed), or its state cannot be read (``on_kill`` is documented as a
+#: user's action). Any other state keeps it: ``deferred`` (the trigger moved to another
+#: triggerer, whose copy still waits), ``success`` (a user marked the create done; its result was
+#: pushed before deferring), cleared (None, then scheduled, queued, running: the next try adopts it).
+DELETE_STATES = frozenset({"failed", "upstream_failed", "skipped", "removed", UNKNOWN_STATE})
 
 #: Taken off ``[triggerer] on_kill_timeout`` so the cleanup ends (and logs) before Airflow cancels it.
 ON_KILL_MARGIN_SECONDS = 2.0
@@ -164,8 +174,8 @@ class JamboWaitTrigger(BaseTrigger):
         yield TriggerEvent(payload)
 
     async def on_kill(self) -> None:
-        """Airflow 3.3, a user marked the deferred task failed or cleared it: delete the branch its
-        try created (``delete_on_kill``), unless the task still waits elsewhere or was marked done.
+        """Airflow 3.3, a user ended the deferred task: delete the branch its try created
+        (``delete_on_kill``) when the task is over (:data:`DELETE_STATES`; module docstring).
 
         Never blocks the loop (the async client), never raises (failures are logged: Airflow would
         only log them too). Bounded by ``[triggerer] on_kill_timeout``; a delete that does not fit
@@ -175,8 +185,12 @@ class JamboWaitTrigger(BaseTrigger):
         if branch_id is None:
             return
         state = await task_state(getattr(self, "task_instance", None))
-        if state in KEEP_BRANCH_STATES:
-            self.log.info("The task is %s: branch %s is kept", state, branch_id)
+        if state not in DELETE_STATES:
+            self.log.info(
+                "The task is %s (its trigger ended): branch %s is kept for it",
+                state or "cleared",
+                branch_id,
+            )
             return
         budget = conf.getfloat("triggerer", "on_kill_timeout", fallback=30.0) - ON_KILL_MARGIN_SECONDS
         deadline = time.time() + max(budget, 1.0)
@@ -191,7 +205,7 @@ class JamboWaitTrigger(BaseTrigger):
             self.log.error(
                 "The task was %s while deferred; deleting branch %s, which its try created, failed: %s. "
                 "Its safety expiry, if it has one, or the janitor deletes it",
-                state or "ended by a user",
+                state,
                 branch_id,
                 err,
             )
@@ -200,30 +214,34 @@ class JamboWaitTrigger(BaseTrigger):
             await hook.aclose()
         self.log.warning(
             "The task was %s while deferred: deleted branch %s, which its try created (%s)",
-            state or "ended by a user",
+            state,
             branch_id,
             waited.message,
         )
 
 
 async def task_state(ti: Any) -> str | None:
-    """The current state of the trigger's task instance, read through the triggerer (Airflow 3.3),
-    or None where it cannot be read (no task instance, no Task SDK, an answer without it)."""
+    """The current state of the trigger's task instance, read through the triggerer (Airflow 3.3):
+    None for a cleared one, :data:`UNKNOWN_STATE` where it cannot be read (no task instance, no Task
+    SDK, an answer without it)."""
     if ti is None:
-        return None
+        return UNKNOWN_STATE
     try:
         from airflow.sdk.execution_time import task_runner
         from airflow.sdk.execution_time.comms import GetTaskStates
     except ImportError:  # Airflow 2: no Task SDK (and no on_kill either)
-        return None
+        return UNKNOWN_STATE
     comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
     if comms is None:
-        return None
+        return UNKNOWN_STATE
     map_index = getattr(ti, "map_index", -1)
     answer = await comms.asend(
         GetTaskStates(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index)
     )
     states = getattr(answer, "task_states", None) or {}
     key = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}_{map_index}"
-    state = (states.get(ti.run_id) or {}).get(key)
+    found = states.get(ti.run_id) or {}
+    if key not in found:
+        return UNKNOWN_STATE
+    state = found[key]
     return str(state) if state is not None else None

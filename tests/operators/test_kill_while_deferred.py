@@ -1,5 +1,6 @@
-"""A deferred create task ended by a user (marked failed, cleared): Airflow 3.3's triggerer calls the
-trigger's ``on_kill``, which deletes the branch that try created, by id, and nothing else.
+"""A deferred create task ended by a user: Airflow 3.3's triggerer calls the trigger's ``on_kill``,
+which deletes the branch that try created, by id, and nothing else, when the task is over (marked
+failed); a cleared task's next try adopts it instead.
 
 The triggerer's side is the installed Airflow's (``TriggerRunner.run_trigger``: ``on_kill`` only for
 a cancel carrying its user-action message); here the trigger is driven as it does, against the
@@ -20,7 +21,7 @@ from operators.deferral import defer, roundtrip
 from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.operators.anonymized_branch_operator import JamboCreateAnonymizedBranchOperator
 from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
-from airflow_provider_jambo.triggers.wait_trigger import JamboWaitTrigger, task_state
+from airflow_provider_jambo.triggers.wait_trigger import UNKNOWN_STATE, JamboWaitTrigger, task_state
 
 
 def create_op(**kwargs: Any) -> JamboCreateBranchOperator:
@@ -42,7 +43,7 @@ def deletes(project: JamboProject) -> list[str]:
 class FakeComms:
     """The triggerer's SUPERVISOR_COMMS for GetTaskStates: answers ``states`` (run id -> key -> state)."""
 
-    states: dict[str, dict[str, str]]
+    states: dict[str, dict[str, str | None]]
     asked: list[Any] = field(default_factory=list)
 
     async def asend(self, msg: Any) -> Any:
@@ -57,7 +58,9 @@ class FakeComms:
         return None  # MaskSecret from sync code; nothing else is sent here
 
 
-def with_task_state(monkeypatch: pytest.MonkeyPatch, trigger: JamboWaitTrigger, state: str) -> FakeComms:
+def with_task_state(
+    monkeypatch: pytest.MonkeyPatch, trigger: JamboWaitTrigger, state: str | None
+) -> FakeComms:
     pytest.importorskip("airflow.sdk.execution_time.comms", reason="Airflow 3: the Task SDK's comms")
     from airflow.sdk.execution_time import task_runner
 
@@ -123,8 +126,8 @@ def test_on_kill_deletes_by_id_never_a_later_branch_of_the_same_name(live_projec
     assert [b.id for b in live_project.branches() if b.name == "kill-1"] == [again.branch.id]
 
 
-@pytest.mark.parametrize("state", ["failed", "up_for_retry", "restarting", "scheduled"])
-def test_a_task_marked_failed_or_cleared_loses_its_branch(
+@pytest.mark.parametrize("state", ["failed", "skipped", "upstream_failed"])
+def test_a_task_marked_failed_loses_its_branch(
     live_project: JamboProject, monkeypatch: pytest.MonkeyPatch, state: str
 ) -> None:
     trigger = roundtrip(defer(create_op(), make_context()).trigger)
@@ -136,10 +139,12 @@ def test_a_task_marked_failed_or_cleared_loses_its_branch(
     assert (asked.dag_id, asked.task_ids, asked.run_ids) == ("test_dag", ["test_task"], [run_id])
 
 
-@pytest.mark.parametrize("state", ["deferred", "success"])
-def test_a_task_still_deferred_elsewhere_or_marked_success_keeps_its_branch(
-    live_project: JamboProject, monkeypatch: pytest.MonkeyPatch, state: str
+@pytest.mark.parametrize("state", ["deferred", "success", None, "scheduled", "queued", "running"])
+def test_a_task_still_deferred_elsewhere_marked_success_or_cleared_keeps_its_branch(
+    live_project: JamboProject, monkeypatch: pytest.MonkeyPatch, state: str | None
 ) -> None:
+    """Deferred: the trigger moved to another triggerer. Cleared (None, then on its way to the next
+    try): that try adopts the branch, so deleting it here would race the adoption."""
     trigger = roundtrip(defer(create_op(), make_context()).trigger)
     with_task_state(monkeypatch, trigger, state)
     live_project.emu.clear_requests()
@@ -158,6 +163,16 @@ def test_a_mapped_task_is_looked_up_by_its_map_index(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
     assert asyncio.run(task_state(ti)) == "failed"
     assert comms.asked[0].map_index == 3
+
+
+def test_a_state_that_cannot_be_read_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("airflow.sdk.execution_time.comms", reason="Airflow 3: the Task SDK's comms")
+    from airflow.sdk.execution_time import task_runner
+
+    ti = make_context()["ti"]
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", FakeComms({}), raising=False)
+    assert asyncio.run(task_state(ti)) == UNKNOWN_STATE
+    assert asyncio.run(task_state(None)) == UNKNOWN_STATE
 
 
 def test_a_trigger_without_a_branch_sends_nothing(live_project: JamboProject) -> None:
