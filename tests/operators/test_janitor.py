@@ -256,6 +256,8 @@ class RunStateTI:
 
 
 def test_operator_deletes_branches_of_ended_runs_only_dry_run_first(jambo_project: Any) -> None:
+    """Airflow 3's reader (the Task SDK); Airflow 2's ORM reader is not exercised here."""
+    pytest.importorskip("airflow.sdk.exceptions", reason="Airflow 3: runs are read through the Task SDK")
     hook = JamboHook()
     pid, main = jambo_project.project_id, jambo_project.default_branch_id
     over = _create(hook, pid, "ci-over", main, annotations=run_tags("over"))
