@@ -14,8 +14,11 @@ trigger assigned to another one (it missed its heartbeats), which is why the tas
 first. A trigger given ``delete_on_kill`` (the id of the branch the deferring try created) deletes
 that branch there when the task is over (:data:`DELETE_STATES`); a cleared task runs again, and
 its next try adopts the branch (its annotations name this task instance), so it is kept for it:
-deleting it then would race that adoption. Airflow 2.11 to 3.2 never call ``on_kill``: there the
-branch's safety expiry and the janitor are the net.
+deleting it then would race that adoption. Airflow 3.3.2's runner cancels the trigger's task again
+at every sync round (about a second) until it is finished, ``on_kill`` included, so the cleanup
+runs as a task of its own, shielded, that outlives those cancels (:data:`_CLEANUPS` holds it).
+Airflow 2.11 to 3.2 never call ``on_kill``: there the branch's safety expiry and the janitor are
+the net.
 
 The settle hold: Airflow 3.3's task supervisor reports a deferral only at its next heartbeat (up to
 ~5 s later); an event that comes sooner makes the scheduler fail the requeued task
@@ -48,6 +51,9 @@ UNKNOWN_STATE = "unknown"
 #: triggerer, whose copy still waits), ``success`` (a user marked the create done; its result was
 #: pushed before deferring), cleared (None, then scheduled, queued, running: the next try adopts it).
 DELETE_STATES = frozenset({"failed", "upstream_failed", "skipped", "removed", UNKNOWN_STATE})
+
+#: The cleanups started by ``on_kill`` still running (a strong reference: the loop keeps only weak ones).
+_CLEANUPS: set[asyncio.Task[None]] = set()
 
 #: Taken off ``[triggerer] on_kill_timeout`` so the cleanup ends (and logs) before Airflow cancels it.
 ON_KILL_MARGIN_SECONDS = 2.0
@@ -178,12 +184,18 @@ class JamboWaitTrigger(BaseTrigger):
         (``delete_on_kill``) when the task is over (:data:`DELETE_STATES`; module docstring).
 
         Never blocks the loop (the async client), never raises (failures are logged: Airflow would
-        only log them too). Bounded by ``[triggerer] on_kill_timeout``; a delete that does not fit
+        only log them too). Takes ``[triggerer] on_kill_timeout`` at most, on its own clock (it is
+        shielded from the runner's repeated cancels: module docstring); a delete that does not fit
         is left to the branch's safety expiry and the janitor.
         """
-        branch_id = self.delete_on_kill
-        if branch_id is None:
+        if self.delete_on_kill is None:
             return
+        cleanup = asyncio.get_running_loop().create_task(self._delete_after_kill(self.delete_on_kill))
+        _CLEANUPS.add(cleanup)
+        cleanup.add_done_callback(_CLEANUPS.discard)
+        await asyncio.shield(cleanup)
+
+    async def _delete_after_kill(self, branch_id: str) -> None:
         state = await task_state(getattr(self, "task_instance", None))
         if state not in DELETE_STATES:
             self.log.info(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,3 +81,85 @@ def branch_posts(stack: AirflowStack) -> list[dict[str, Any]]:
         for r in stack.control("GET", "requests")["requests"]
         if r["method"] == "POST" and r["route"] == "/projects/{project_id}/branches"
     ]
+
+
+# --- issue 22: what a chaos case left behind --------------------------------------------------------
+
+BRANCH_ROUTE = "/projects/{project_id}/branches/{branch_id}"
+#: The seeded faults of the chaos case: one picked at random when a rule fires. A 423 only on
+#: changes (the service never locks a read).
+READ_FAULTS: list[dict[str, Any]] = [
+    {"kind": "status", "status": 503},
+    {"kind": "status", "status": 502},
+    {"kind": "rate_limit", "retry_after": "1"},
+    {"kind": "latency", "seconds": 1.5},
+    {"kind": "drop_after_apply"},
+]
+CHANGE_FAULTS: list[dict[str, Any]] = [*READ_FAULTS, {"kind": "locked"}]
+
+
+def inject_faults_everywhere(stack: AirflowStack, probability: float) -> int:
+    """A fault rule with ``probability`` on every emulated route and method of the spec; how many."""
+    rules = 0
+    for op in stack.control("GET", "routes")["operations"]:
+        if not op["emulated"]:
+            continue
+        faults = READ_FAULTS if op["method"] == "GET" else CHANGE_FAULTS
+        stack.control(
+            "POST",
+            "faults",
+            {"method": op["method"], "route": op["path"], "faults": faults, "probability": probability},
+        )
+        rules += 1
+    return rules
+
+
+def created_branch_ids(stack: AirflowStack) -> list[str]:
+    """Every branch the emulator created in this case (its create_branch operations: one a branch)."""
+    with stack.emulator_api() as api:
+        ops = api.get("/projects/stack-project/operations", params={"limit": 1000}).json()["operations"]
+    return sorted({op["branch_id"] for op in ops if op["action"] == "create_branch"})
+
+
+def changes_to(stack: AirflowStack, branch_id: str) -> list[dict[str, Any]]:
+    """Requests other than reads that named ``branch_id`` (the emulator's request log)."""
+    return [
+        r
+        for r in stack.control("GET", "requests")["requests"]
+        if r["method"] != "GET" and branch_id in r["path"]
+    ]
+
+
+def left_after_safety_net(
+    stack: AirflowStack, beyond_seconds: float, *, keep: Collection[str] = (), timeout: float = 60
+) -> list[str]:
+    """Advance the emulator's clock ``beyond_seconds`` (past every run branch's expiry), give its
+    sweeper time to delete what expired; the names still there (``keep``: names that stay anyway)."""
+    stack.control("POST", "clock/advance", {"seconds": beyond_seconds})
+    expected = sorted({"main", *keep})
+    deadline = time.monotonic() + timeout
+    while (names := branch_names(stack)) != expected and time.monotonic() < deadline:
+        time.sleep(1)
+    return names
+
+
+@dataclass
+class ChaosFigures:
+    """One chaos case's figures, printed in the suite's summary (issue 22's note)."""
+
+    case: str
+    runs: list[Run]
+    left_after_runs: list[str]
+    left_after_net: list[str]
+    duplicate_creates: int
+    seconds: float
+
+    def report(self) -> str:
+        outcomes: dict[str, int] = {}
+        for run in self.runs:
+            outcomes[run.state] = outcomes.get(run.state, 0) + 1
+        return (
+            f"chaos   {self.case:<44} runs {len(self.runs):>3}  outcomes {outcomes}  "
+            f"left after runs {len(self.left_after_runs)}  after safety net {len(self.left_after_net)}  "
+            f"duplicate creates {self.duplicate_creates}  wall {self.seconds:6.1f} s"
+        )

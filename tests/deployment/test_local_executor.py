@@ -20,7 +20,22 @@ from typing import Any
 import psycopg
 import pytest
 from airflow_stack import AirflowStack, StackError, wait_until
-from stack_support import TIMINGS, Run, assert_only_main, branch_posts, finish, fresh_case, run_dag, trigger
+from stack_support import (
+    TIMINGS,
+    ChaosFigures,
+    Run,
+    assert_only_main,
+    branch_names,
+    branch_posts,
+    changes_to,
+    created_branch_ids,
+    finish,
+    fresh_case,
+    inject_faults_everywhere,
+    left_after_safety_net,
+    run_dag,
+    trigger,
+)
 
 pytestmark = pytest.mark.deployment
 
@@ -227,6 +242,77 @@ def test_triggerer_sigkilled_during_a_create_wait(stack: AirflowStack) -> None:
     assert_only_main(stack)
 
 
+def _deferred_create(stack: AirflowStack) -> tuple[str, float, str]:
+    """A run whose create_branch is deferred (20 s creates: past the 10 s inline grace); returns
+    the run id, its start and the id of the branch its create made."""
+    stack.control("PATCH", "operation_durations", {"create_branch": 20.0})
+    run_id, started = trigger(stack, EPHEMERAL)
+    wait_until(
+        lambda: stack.task_instances(EPHEMERAL, run_id).get("create_branch", {}).get("state") == "deferred",
+        90,
+        "create_branch to defer",
+        stack.check_running,
+    )
+    # A trigger no triggerer has started yet gets no on_kill (Airflow only cancels running ones):
+    # the user's action comes once the triggerer runs it, as it does a second or two after deferral.
+    wait_until(
+        lambda: _running_triggers(stack) == 1, 60, "the triggerer to take the trigger", stack.check_running
+    )
+    time.sleep(2)
+    (made,) = [b for b in stack.branches() if b["name"] != "main"]
+    return run_id, started, str(made["id"])
+
+
+def _running_triggers(stack: AirflowStack) -> int:
+    """Triggers assigned to a triggerer (the metadata database)."""
+    with psycopg.connect(stack.metadata_db_url.replace("+psycopg", ""), connect_timeout=20) as conn:
+        row = conn.execute("SELECT count(*) FROM trigger WHERE triggerer_id IS NOT NULL").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _deletes(stack: AirflowStack) -> list[str]:
+    """Ids of the branches DELETE was sent for (the emulator's request log)."""
+    return [
+        r["path"].rsplit("/", 1)[-1]
+        for r in stack.control("GET", "requests")["requests"]
+        if r["method"] == "DELETE" and r["route"] == "/projects/{project_id}/branches/{branch_id}"
+    ]
+
+
+def test_deferred_create_marked_failed_deletes_its_branch(stack: AirflowStack) -> None:
+    """Issue 22: the user marks the deferred create failed (REST API); the triggerer's on_kill
+    deletes the branch that try made (no teardown runs: its setup failed)."""
+    try:
+        run_id, started, branch_id = _deferred_create(stack)
+        stack.set_task_state(EPHEMERAL, run_id, "create_branch", "failed")
+        run = finish(stack, EPHEMERAL, run_id, started, timeout=180)
+        assert_only_main(stack, timeout=60)
+    finally:
+        stack.unpause(EPHEMERAL, paused=True)
+    assert run.state == "failed", run.describe()
+    assert run.task_states["create_branch"] == "failed", run.describe()
+    assert run.task_states["delete_branch"] != "success", run.describe()  # the trigger deleted it
+    assert _deletes(stack) == [branch_id]
+    assert len(branch_posts(stack)) == 1
+
+
+def test_deferred_create_cleared_is_adopted_by_its_next_try(stack: AirflowStack) -> None:
+    """Issue 22: the user clears the deferred create; its next try adopts the branch (no second
+    create), the run ends as designed and its teardown deletes the branch."""
+    try:
+        run_id, started, branch_id = _deferred_create(stack)
+        stack.clear_task(EPHEMERAL, run_id, "create_branch")
+        run = finish(stack, EPHEMERAL, run_id, started, timeout=240)
+        assert_only_main(stack, timeout=60)
+    finally:
+        stack.unpause(EPHEMERAL, paused=True)
+    _all_success(run)
+    assert run.tasks["create_branch"]["try_number"] == 2, run.describe()
+    assert stack.xcom(EPHEMERAL, run_id, "create_branch")["branch_id"] == branch_id
+    assert len(branch_posts(stack)) == 1
+    assert _deletes(stack) == [branch_id]
+
+
 def test_preview_with_bad_data_fails_at_the_check_and_deletes_the_branch(stack: AirflowStack) -> None:
     before = _main_state(stack)
     run = run_dag(stack, PREVIEW, {"inject_bad_data": True})
@@ -396,3 +482,63 @@ def test_twenty_watchers_on_one_project_keep_the_request_rate_of_one(stack: Airf
     TIMINGS.append(f"local   branch listings per minute: 1 watcher {alone:.1f}, 21 watchers {together:.1f}")
     assert 9 <= alone <= 15  # one listing per 5 s, give or take one at the window's edges
     assert together <= alone + 3  # one listing more at most, not twenty times as many
+
+
+# --- issue 22: chaos ----------------------------------------------------------------------------
+
+#: Past the example's 6 h TTL on its run-named branches: the emulator's clock is advanced this far.
+BEYOND_TTL = 7 * 3600.0
+
+
+def _bystander(stack: AirflowStack) -> str:
+    """A branch no run made (a user's): nothing may touch it. Its id."""
+    main = next(b for b in stack.branches() if b["name"] == "main")
+    with stack.emulator_api() as api:
+        made = api.post(
+            "/projects/stack-project/branches",
+            json={"branch": {"name": "bystander", "parent_id": main["id"]}},
+        )
+        made.raise_for_status()
+        wait_until(lambda: stack.operations_done(api), 60, "the bystander's create")
+    return str(made.json()["branch"]["id"])
+
+
+def test_chaos_twenty_runs_with_faults_on_every_route(stack: AirflowStack) -> None:
+    """Issue 22 (c): seeded faults at 10 % on every route (5xx, 429, 423 on changes, 1.5 s answers,
+    answers lost after the change applied) while 20 runs create, use and delete their branches.
+    Every run ends in success; no branch is created twice; the bystander is untouched; nothing is
+    left, before or after the safety net. Operations of 0.5 s: the runs queue on the project's lock."""
+    t0 = time.monotonic()
+    bystander = _bystander(stack)
+    stack.control("PATCH", "operation_durations", {"default": 0.5})
+    stack.control("DELETE", "requests")
+    rules = inject_faults_everywhere(stack, 0.1)
+    assert rules > 20
+    try:
+        started = [trigger(stack, EPHEMERAL) for _ in range(20)]
+        runs = [finish(stack, EPHEMERAL, run_id, t, timeout=600) for run_id, t in started]
+    finally:
+        injected = sum(rule["injected"] for rule in stack.control("GET", "faults")["faults"])
+        stack.control("DELETE", "faults")
+        stack.unpause(EPHEMERAL, paused=True)
+    time.sleep(10)  # the last teardowns' deletes finish
+    left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
+    created = created_branch_ids(stack)
+    xcom_ids = {stack.xcom(EPHEMERAL, r.run_id, "create_branch")["branch_id"] for r in runs}
+    assert changes_to(stack, bystander) == []
+    net = [n for n in left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"}) if n != "bystander"]
+    TIMINGS.append(
+        ChaosFigures(
+            "20 runs, faults 10% on every route (local)",
+            runs,
+            left,
+            net,
+            len(created) - len(xcom_ids),
+            time.monotonic() - t0,
+        ).report()
+        + f"  faults injected {injected}"
+    )
+    assert [r.state for r in runs] == ["success"] * 20, [r.describe() for r in runs]
+    assert sorted(created) == sorted(xcom_ids)  # one branch per run, none created twice
+    assert left == []
+    assert net == []

@@ -21,6 +21,7 @@ from operators.deferral import defer, roundtrip
 from airflow_provider_jambo.create_branch_request import CreateBranchRequest
 from airflow_provider_jambo.operators.anonymized_branch_operator import JamboCreateAnonymizedBranchOperator
 from airflow_provider_jambo.operators.branch_operators import JamboCreateBranchOperator
+from airflow_provider_jambo.triggers import wait_trigger
 from airflow_provider_jambo.triggers.wait_trigger import UNKNOWN_STATE, JamboWaitTrigger, task_state
 
 
@@ -113,6 +114,26 @@ def test_on_kill_waits_for_the_create_then_deletes_its_branch(live_project: Jamb
     sent = [r for r in live_project.emu.requests() if r["method"] == "DELETE"]
     assert [r["path"].rsplit("/", 1)[-1] for r in sent] == [branch_id]
     assert [r["status"] for r in sent] == [200]
+
+
+def test_the_delete_outlives_the_runners_repeated_cancels(live_project: JamboProject) -> None:
+    """Airflow 3.3.2's runner cancels a killed trigger's task again at every sync round, on_kill
+    included: the delete goes on in its own task."""
+    live_project.emu.set_operation_durations(default=1.0)
+    trigger = roundtrip(defer(create_op(), make_context()).trigger)
+
+    async def cancelled_again() -> None:
+        killing = asyncio.create_task(trigger.on_kill())
+        await asyncio.sleep(0.2)  # inside the wait for the create's operations
+        killing.cancel("__airflow_user_action__")
+        with pytest.raises(asyncio.CancelledError):
+            await killing
+        await asyncio.gather(*wait_trigger._CLEANUPS)
+
+    live_project.emu.clear_requests()
+    asyncio.run(cancelled_again())
+    assert names(live_project) == ["main"]
+    assert len(deletes(live_project)) == 1
 
 
 def test_on_kill_deletes_by_id_never_a_later_branch_of_the_same_name(live_project: JamboProject) -> None:
