@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_stack import AirflowStack
+from airflow_stack import AirflowStack, wait_until
 
 #: "<executor> <dag_id> <run state> <seconds>" per run, printed in the terminal summary.
 TIMINGS: list[str] = []
@@ -128,6 +128,23 @@ def changes_to(stack: AirflowStack, branch_id: str) -> list[dict[str, Any]]:
         for r in stack.control("GET", "requests")["requests"]
         if r["method"] != "GET" and branch_id in r["path"]
     ]
+
+
+#: Past the example's 6 h TTL on its run-named branches: the emulator's clock is advanced this far.
+BEYOND_TTL = 7 * 3600.0
+
+
+def make_bystander(stack: AirflowStack) -> str:
+    """A branch no run made (a user's): nothing may touch it. Its id."""
+    main = next(b for b in stack.branches() if b["name"] == "main")
+    with stack.emulator_api() as api:
+        made = api.post(
+            "/projects/stack-project/branches",
+            json={"branch": {"name": "bystander", "parent_id": main["id"]}},
+        )
+        made.raise_for_status()
+        wait_until(lambda: stack.operations_done(api), 60, "the bystander's create")
+    return str(made.json()["branch"]["id"])
 
 
 def left_after_safety_net(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,6 +23,7 @@ import psycopg
 import pytest
 from airflow_stack import AirflowStack, StackError, wait_until
 from stack_support import (
+    BEYOND_TTL,
     TIMINGS,
     ChaosFigures,
     Run,
@@ -33,6 +36,7 @@ from stack_support import (
     fresh_case,
     inject_faults_everywhere,
     left_after_safety_net,
+    make_bystander,
     run_dag,
     trigger,
 )
@@ -486,22 +490,6 @@ def test_twenty_watchers_on_one_project_keep_the_request_rate_of_one(stack: Airf
 
 # --- issue 22: chaos ----------------------------------------------------------------------------
 
-#: Past the example's 6 h TTL on its run-named branches: the emulator's clock is advanced this far.
-BEYOND_TTL = 7 * 3600.0
-
-
-def _bystander(stack: AirflowStack) -> str:
-    """A branch no run made (a user's): nothing may touch it. Its id."""
-    main = next(b for b in stack.branches() if b["name"] == "main")
-    with stack.emulator_api() as api:
-        made = api.post(
-            "/projects/stack-project/branches",
-            json={"branch": {"name": "bystander", "parent_id": main["id"]}},
-        )
-        made.raise_for_status()
-        wait_until(lambda: stack.operations_done(api), 60, "the bystander's create")
-    return str(made.json()["branch"]["id"])
-
 
 def test_chaos_twenty_runs_with_faults_on_every_route(stack: AirflowStack) -> None:
     """Issue 22 (c): seeded faults at 10 % on every route (5xx, 429, 423 on changes, 1.5 s answers,
@@ -509,7 +497,7 @@ def test_chaos_twenty_runs_with_faults_on_every_route(stack: AirflowStack) -> No
     Every run ends in success; no branch is created twice; the bystander is untouched; nothing is
     left, before or after the safety net. Operations of 0.5 s: the runs queue on the project's lock."""
     t0 = time.monotonic()
-    bystander = _bystander(stack)
+    bystander = make_bystander(stack)
     stack.control("PATCH", "operation_durations", {"default": 0.5})
     stack.control("DELETE", "requests")
     rules = inject_faults_everywhere(stack, 0.1)
@@ -541,4 +529,46 @@ def test_chaos_twenty_runs_with_faults_on_every_route(stack: AirflowStack) -> No
     assert [r.state for r in runs] == ["success"] * 20, [r.describe() for r in runs]
     assert sorted(created) == sorted(xcom_ids)  # one branch per run, none created twice
     assert left == []
+    assert net == []
+
+
+def test_chaos_task_process_sigkilled_during_an_inline_create(stack: AirflowStack) -> None:
+    """Issue 22 (a): the create's POST was answered and it waits inline (its 10 s grace) when its
+    process is SIGKILLed, as the OOM killer does: no cleanup runs. The run fails (the example has no
+    retries), naming the killed process; the branch it made is left, and its safety expiry removes
+    it once the emulator's clock passes it. One create, nothing else touched."""
+    t0 = time.monotonic()
+    bystander = make_bystander(stack)
+    stack.control("PATCH", "operation_durations", {"create_branch": 30.0})
+    stack.control("DELETE", "requests")
+    run_id, started = trigger(stack, EPHEMERAL)
+    try:
+        wait_until(
+            lambda: len(stack.branches()) == 3, 120, "the create's POST to be answered", stack.check_running
+        )
+        pid = stack.task_instances(EPHEMERAL, run_id)["create_branch"]["pid"]
+        assert isinstance(pid, int), pid
+        os.kill(pid, signal.SIGKILL)
+        run = finish(stack, EPHEMERAL, run_id, started, timeout=240)
+    finally:
+        stack.unpause(EPHEMERAL, paused=True)
+    left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
+    created = created_branch_ids(stack)
+    assert changes_to(stack, bystander) == []
+    net = [n for n in left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"}) if n != "bystander"]
+    TIMINGS.append(
+        ChaosFigures(
+            "task process SIGKILLed in an inline create (local)",
+            [run],
+            left,
+            net,
+            len(created) - 1,
+            time.monotonic() - t0,
+        ).report()
+    )
+    assert run.state == "failed", run.describe()
+    assert run.task_states["create_branch"] == "failed", run.describe()
+    assert run.task_states["delete_branch"] != "success", run.describe()
+    assert len(created) == 1
+    assert len(left) == 1  # SIGKILL: no cleanup could run
     assert net == []
