@@ -151,13 +151,13 @@ def left_after_safety_net(
     stack: AirflowStack, beyond_seconds: float, *, keep: Collection[str] = (), timeout: float = 60
 ) -> list[str]:
     """Advance the emulator's clock ``beyond_seconds`` (past every run branch's expiry), give its
-    sweeper time to delete what expired; the names still there (``keep``: names that stay anyway)."""
+    sweeper time to delete what expired; the names still there but ``main`` and ``keep``."""
     stack.control("POST", "clock/advance", {"seconds": beyond_seconds})
     expected = sorted({"main", *keep})
     deadline = time.monotonic() + timeout
     while (names := branch_names(stack)) != expected and time.monotonic() < deadline:
         time.sleep(1)
-    return names
+    return [name for name in names if name not in expected]
 
 
 @dataclass
@@ -179,4 +179,5 @@ class ChaosFigures:
             f"chaos   {self.case:<44} runs {len(self.runs):>3}  outcomes {outcomes}  "
             f"left after runs {len(self.left_after_runs)}  after safety net {len(self.left_after_net)}  "
             f"duplicate creates {self.duplicate_creates}  wall {self.seconds:6.1f} s"
+            + (f"  left: {self.left_after_runs} / {self.left_after_net}" if self.left_after_net else "")
         )

@@ -511,10 +511,10 @@ def test_chaos_twenty_runs_with_faults_on_every_route(stack: AirflowStack) -> No
         stack.unpause(EPHEMERAL, paused=True)
     time.sleep(10)  # the last teardowns' deletes finish
     left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
-    created = created_branch_ids(stack)
+    created = [b for b in created_branch_ids(stack) if b != bystander]
     xcom_ids = {stack.xcom(EPHEMERAL, r.run_id, "create_branch")["branch_id"] for r in runs}
     assert changes_to(stack, bystander) == []
-    net = [n for n in left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"}) if n != "bystander"]
+    net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
     TIMINGS.append(
         ChaosFigures(
             "20 runs, faults 10% on every route (local)",
@@ -553,9 +553,9 @@ def test_chaos_task_process_sigkilled_during_an_inline_create(stack: AirflowStac
     finally:
         stack.unpause(EPHEMERAL, paused=True)
     left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
-    created = created_branch_ids(stack)
+    created = [b for b in created_branch_ids(stack) if b != bystander]
     assert changes_to(stack, bystander) == []
-    net = [n for n in left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"}) if n != "bystander"]
+    net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
     TIMINGS.append(
         ChaosFigures(
             "task process SIGKILLed in an inline create (local)",
@@ -571,4 +571,43 @@ def test_chaos_task_process_sigkilled_during_an_inline_create(stack: AirflowStac
     assert run.task_states["delete_branch"] != "success", run.describe()
     assert len(created) == 1
     assert len(left) == 1  # SIGKILL: no cleanup could run
+    assert net == []
+
+
+def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) -> None:
+    """Issue 22 (b), the scheduler: SIGKILLed while five runs create, use and delete their
+    branches (3 s operations), then started again. Every run ends in success, one create each,
+    nothing left. (The metadata database's restart is not covered: the harness cannot restart it
+    in place.)"""
+    t0 = time.monotonic()
+    bystander = make_bystander(stack)
+    stack.control("DELETE", "requests")
+    try:
+        started = [trigger(stack, EPHEMERAL) for _ in range(5)]
+        wait_until(lambda: len(stack.branches()) >= 4, 120, "the runs' first creates", stack.check_running)
+        stack.kill_component("scheduler")
+        time.sleep(5)
+        stack.start_component("scheduler")
+        runs = [finish(stack, EPHEMERAL, run_id, t, timeout=420) for run_id, t in started]
+    finally:
+        stack.unpause(EPHEMERAL, paused=True)
+    time.sleep(5)
+    left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
+    created = [b for b in created_branch_ids(stack) if b != bystander]
+    xcom_ids = {stack.xcom(EPHEMERAL, r.run_id, "create_branch")["branch_id"] for r in runs}
+    assert changes_to(stack, bystander) == []
+    net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
+    TIMINGS.append(
+        ChaosFigures(
+            "scheduler SIGKILLed and restarted, 5 runs (local)",
+            runs,
+            left,
+            net,
+            len(created) - len(xcom_ids),
+            time.monotonic() - t0,
+        ).report()
+    )
+    assert [r.state for r in runs] == ["success"] * 5, [r.describe() for r in runs]
+    assert sorted(created) == sorted(xcom_ids)
+    assert left == []
     assert net == []
