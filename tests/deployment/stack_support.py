@@ -168,6 +168,8 @@ class ChaosFigures:
     runs: list[Run]
     left_after_runs: list[str]
     left_after_net: list[str]
+    #: Branches created beyond the one each run's XCom names: a create that was lost and not
+    #: adopted, or a try's branch deleted by that try and made again by the next.
     duplicate_creates: int
     seconds: float
 
@@ -178,6 +180,6 @@ class ChaosFigures:
         return (
             f"chaos   {self.case:<44} runs {len(self.runs):>3}  outcomes {outcomes}  "
             f"left after runs {len(self.left_after_runs)}  after safety net {len(self.left_after_net)}  "
-            f"duplicate creates {self.duplicate_creates}  wall {self.seconds:6.1f} s"
+            f"creates beyond one a run {self.duplicate_creates}  wall {self.seconds:6.1f} s"
             + (f"  left: {self.left_after_runs} / {self.left_after_net}" if self.left_after_net else "")
         )

@@ -575,18 +575,19 @@ def test_chaos_task_process_sigkilled_during_an_inline_create(stack: AirflowStac
 
 
 def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) -> None:
-    """Issue 22 (b), the scheduler: SIGKILLed while five runs create, use and delete their
-    branches (3 s operations), then started again. Every run ends in success, one create each,
-    nothing left. (The metadata database's restart is not covered: the harness cannot restart it
-    in place.)"""
+    """Issue 22 (b), the scheduler: restarted (SIGTERM to its process group, as a deploy does)
+    while five runs create, use and delete their branches (3 s operations). Every run ends in
+    success, nothing is left. With LocalExecutor the running tasks go with the scheduler: each
+    such try deletes its branch and the next try makes it again (a SIGKILL instead leaves the task
+    to a 5-minute heartbeat timeout: 388 s for this case, measured once). The metadata database's
+    restart is not covered: the harness cannot restart it in place."""
     t0 = time.monotonic()
     bystander = make_bystander(stack)
     stack.control("DELETE", "requests")
     try:
         started = [trigger(stack, EPHEMERAL) for _ in range(5)]
         wait_until(lambda: len(stack.branches()) >= 4, 120, "the runs' first creates", stack.check_running)
-        stack.kill_component("scheduler")
-        time.sleep(5)
+        stack.stop_component("scheduler")
         stack.start_component("scheduler")
         runs = [finish(stack, EPHEMERAL, run_id, t, timeout=420) for run_id, t in started]
     finally:
@@ -599,7 +600,7 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
     net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
     TIMINGS.append(
         ChaosFigures(
-            "scheduler SIGKILLed and restarted, 5 runs (local)",
+            "scheduler restarted, 5 runs (local)",
             runs,
             left,
             net,
@@ -608,6 +609,10 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
         ).report()
     )
     assert [r.state for r in runs] == ["success"] * 5, [r.describe() for r in runs]
-    assert sorted(created) == sorted(xcom_ids)
+    # The restart terminates the LocalExecutor's running tasks (the scheduler's children): such a
+    # try deletes what it made (all or nothing) and the next try makes it again. Never more.
+    assert xcom_ids <= set(created)
+    again = sum(r.tasks["create_branch"]["try_number"] - 1 for r in runs)
+    assert len(created) - len(xcom_ids) <= again, (created, again)
     assert left == []
     assert net == []
