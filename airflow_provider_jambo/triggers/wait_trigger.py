@@ -215,8 +215,8 @@ class JamboWaitTrigger(BaseTrigger):
             waited = await hook.operations.wait_async(deleting, project_id=self.project_id, deadline=deadline)
         except JamboError as err:
             self.log.error(
-                "The task was %s while deferred; deleting branch %s, which its try created, failed: %s. "
-                "Its safety expiry, if it has one, or the janitor deletes it",
+                "The deferred task was ended (now %s); deleting branch %s, which its try created, "
+                "failed: %s. Its safety expiry, if it has one, or the janitor deletes it",
                 state,
                 branch_id,
                 err,
@@ -225,7 +225,7 @@ class JamboWaitTrigger(BaseTrigger):
         finally:
             await hook.aclose()
         self.log.warning(
-            "The task was %s while deferred: deleted branch %s, which its try created (%s)",
+            "The deferred task was ended (now %s): deleted branch %s, which its try created (%s)",
             state,
             branch_id,
             waited.message,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,3 +240,33 @@ def test_the_anonymization_trigger_deletes_the_branch_after_a_resume(live_projec
     assert trigger.serialize()[1]["delete_on_kill"] == first.trigger.serialize()[1]["delete_on_kill"]
     asyncio.run(trigger.on_kill())
     assert names(live_project) == ["main"]
+
+
+def test_a_delete_that_fails_is_logged_not_raised(
+    live_project: JamboProject, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow_provider_jambo.hooks.retry import RetryPolicy
+    from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
+
+    hook = live_project.hook()
+    made = hook.branches.create(CreateBranchRequest(name="kill-1", parent_id=live_project.default_branch_id))
+    hook.operations.wait(made.operations, project_id=live_project.project_id, timeout=30).raise_for_status()
+    live_project.emu.inject_fault(
+        "DELETE",
+        "/projects/{project_id}/branches/{branch_id}",
+        faults=[{"kind": "status", "status": 503}] * 10,
+    )
+    fast = RetryPolicy(max_attempts=2, max_elapsed=2, initial_wait=0.01, max_wait=0.05).to_dict()
+    trigger = JamboOperationTrigger(
+        jambo_conn_id="jambo_default",
+        project_id=live_project.project_id,
+        operation_ids=[],
+        deadline=time.time() + 30,
+        retry_policy=fast,
+        delete_on_kill=made.branch.id,
+    )
+    asyncio.run(trigger.on_kill())  # no exception: Airflow would only log it
+    assert names(live_project) == ["kill-1", "main"]
+    logged = caplog.text + capsys.readouterr().out  # Airflow 3 logs through structlog to stdout
+    assert f"deleting branch {made.branch.id}, which its try created, failed" in logged
+    assert "503 service unavailable" in logged
