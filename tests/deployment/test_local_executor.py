@@ -576,10 +576,11 @@ def test_chaos_task_process_sigkilled_during_an_inline_create(stack: AirflowStac
 
 def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) -> None:
     """Issue 22 (b), the scheduler: restarted (SIGTERM to its process group, as a deploy does)
-    while three runs create, use and delete their branches (1 s operations). Every run ends in
-    success, nothing is left. With LocalExecutor the running tasks go with the scheduler: each
-    such try deletes its branch and the next try makes it again (a SIGKILL instead leaves the task
-    to a 5-minute heartbeat timeout: 388 s for five runs, measured once). The metadata database's
+    while three runs create, use and delete their branches (1 s operations). With LocalExecutor
+    the running tasks get the SIGTERM too: a create that gets it deletes its branch (on_kill) and
+    fails naming that (the example has no retries; a reset task's next try makes the branch
+    again); every other run succeeds; nothing is left. (A SIGKILL instead leaves the tasks to a
+    5-minute heartbeat timeout: 388 s for five runs, measured once.) The metadata database's
     restart is not covered: the harness cannot restart it in place."""
     t0 = time.monotonic()
     bystander = make_bystander(stack)
@@ -609,9 +610,11 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
             time.monotonic() - t0,
         ).report()
     )
-    assert [r.state for r in runs] == ["success"] * 3, [r.describe() for r in runs]
-    # The restart terminates the LocalExecutor's running tasks (the scheduler's children): such a
-    # try deletes what it made (all or nothing) and the next try makes it again. Never more.
+    for run in runs:
+        killed = run.task_states["create_branch"] == "failed" and run.task_states["work"] == "upstream_failed"
+        assert run.state == "success" or killed, run.describe()
+    # A try ended with the scheduler deletes what it made (all or nothing); a next try, if the
+    # scheduler resets the task, makes it again. Never more.
     assert xcom_ids <= set(created)
     again = sum(r.tasks["create_branch"]["try_number"] - 1 for r in runs)
     assert len(created) - len(xcom_ids) <= again, (created, again)
