@@ -597,7 +597,10 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
     time.sleep(5)
     left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
     created = [b for b in created_branch_ids(stack) if b != bystander]
-    xcom_ids = {stack.xcom(EPHEMERAL, r.run_id, "create_branch")["branch_id"] for r in runs}
+    xcom_ids = set()
+    for run in runs:
+        with contextlib.suppress(StackError):  # a create killed before its POST pushed nothing
+            xcom_ids.add(stack.xcom(EPHEMERAL, run.run_id, "create_branch")["branch_id"])
     assert changes_to(stack, bystander) == []
     net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
     TIMINGS.append(
@@ -614,9 +617,9 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
         killed = run.task_states["create_branch"] == "failed" and run.task_states["work"] == "upstream_failed"
         assert run.state == "success" or killed, run.describe()
     # A try ended with the scheduler deletes what it made (all or nothing); a next try, if the
-    # scheduler resets the task, makes it again. Never more.
+    # scheduler resets the task, makes it again. At most one create a try, none left.
     assert xcom_ids <= set(created)
-    again = sum(r.tasks["create_branch"]["try_number"] - 1 for r in runs)
-    assert len(created) - len(xcom_ids) <= again, (created, again)
+    tries = sum(r.tasks["create_branch"]["try_number"] for r in runs)
+    assert len(created) <= tries, (created, tries)
     assert left == []
     assert net == []
