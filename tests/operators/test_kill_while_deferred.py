@@ -70,15 +70,17 @@ def task_runner_module() -> Any:
     return task_runner
 
 
-def with_task_state(
-    monkeypatch: pytest.MonkeyPatch, trigger: JamboWaitTrigger, state: str | None
-) -> FakeComms:
-    task_runner = task_runner_module()
-    ti = make_context()["ti"]
-    comms = FakeComms({ti.run_id: {ti.task_id: state}})
-    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
-    trigger.task_instance = ti  # what the triggerer sets on every trigger it runs
-    return comms
+def with_task_state(monkeypatch: pytest.MonkeyPatch, trigger: JamboWaitTrigger, state: str | None) -> None:
+    """The task's state as the triggerer would read it (reading it: the task_state tests below).
+    Patched in, not the comms: a fake SUPERVISOR_COMMS would also answer the hook's connection
+    lookup on some Airflow 3 lines."""
+
+    async def read(ti: Any) -> str | None:
+        assert ti is trigger.task_instance
+        return state
+
+    monkeypatch.setattr(wait_trigger, "task_state", read)
+    trigger.task_instance = make_context()["ti"]  # what the triggerer sets on every trigger it runs
 
 
 def test_the_create_trigger_carries_the_created_branch_id_only(live_project: JamboProject) -> None:
@@ -161,12 +163,21 @@ def test_a_task_marked_failed_loses_its_branch(
     live_project: JamboProject, monkeypatch: pytest.MonkeyPatch, state: str
 ) -> None:
     trigger = roundtrip(defer(create_op(), make_context()).trigger)
-    comms = with_task_state(monkeypatch, trigger, state)
+    with_task_state(monkeypatch, trigger, state)
     asyncio.run(trigger.on_kill())
     assert names(live_project) == ["main"]
+
+
+def test_the_state_is_asked_for_this_task_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    task_runner = task_runner_module()
+
+    ti = make_context()["ti"]
+    comms = FakeComms({ti.run_id: {"test_task": "failed"}})
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    assert asyncio.run(task_state(ti)) == "failed"
     (asked,) = comms.asked
-    run_id = make_context()["run_id"]
-    assert (asked.dag_id, asked.task_ids, asked.run_ids) == ("test_dag", ["test_task"], [run_id])
+    assert (asked.dag_id, asked.task_ids, asked.run_ids) == ("test_dag", ["test_task"], [ti.run_id])
+    assert asked.map_index == -1
 
 
 @pytest.mark.parametrize("state", ["deferred", "success", None, "scheduled", "queued", "running"])
