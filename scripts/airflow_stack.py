@@ -685,6 +685,30 @@ def task_instance_mutation_hook(task_instance, dag_run=None):
             self.check_running()
             time.sleep(1)
 
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
+        """Mark a task instance ``failed``/``success``/``skipped``, as a user does in the UI."""
+        self._call(
+            "PATCH",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
+            json={"new_state": state},
+        )
+
+    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> None:
+        """Clear one task instance of a run (only it, not its downstream), as a user does in the UI."""
+        self._call(
+            "POST",
+            f"/dags/{dag_id}/clearTaskInstances",
+            json={
+                "dry_run": False,
+                "dag_run_id": run_id,
+                "task_ids": [task_id],
+                "only_failed": False,
+                "include_downstream": False,
+                "include_upstream": False,
+                "reset_dag_runs": True,
+            },
+        )
+
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         body = self._call(
             "GET",

@@ -75,6 +75,9 @@ class AllOrNothingBranchOperator(JamboBaseOperator):
         # Run-time state for the cleanup after a failure (also reached from on_kill).
         self._created_branch: _CreatedBranch | None = None
         self._cleaned_up = False
+        # Set once the cleanup sent the delete: the task must not succeed after that (Airflow 3's
+        # SIGTERM handler only calls on_kill, and the task goes on unless SIGKILL follows).
+        self._deleted_branch: str | None = None
         self._resumed = False
         self._resume_result: Any = None
         self._context: Context | None = None
@@ -82,6 +85,19 @@ class AllOrNothingBranchOperator(JamboBaseOperator):
     def remember_created(self, project_id: str, branch_id: str, *, created: bool) -> None:
         """The branch this task run now holds: created (``created``) or adopted."""
         self._created_branch = _CreatedBranch(project_id, branch_id, created)
+
+    def delete_on_kill(self) -> str | None:
+        # Only a branch this very try created: an adopted one may be the user's or an earlier try's.
+        if self.keep_on_failure:
+            return None
+        target = self._created_branch
+        if target is not None:
+            return target.branch_id if target.created else None
+        # Resumed and deferring again (the anonymization): this try's result says what it created.
+        resumed = self._resume_result
+        if isinstance(resumed, Mapping) and resumed.get("created") and resumed.get("branch_id"):
+            return str(resumed["branch_id"])
+        return None
 
     # -- all or nothing -----------------------------------------------------------------------------
 
@@ -109,6 +125,16 @@ class AllOrNothingBranchOperator(JamboBaseOperator):
             # Re-raised unchanged: the cleanup only adds to what the task reports.
             self.cleanup_after_failure()
             raise
+
+    def succeeded(self, context: Context, result: Mapping[str, Any] | None) -> None:
+        if self._deleted_branch is not None:
+            # on_kill ran (a SIGTERM the task outlived) and deleted the branch: handing it on now
+            # would give downstream tasks a branch that is gone.
+            raise JamboError(
+                f"the task was killed while it created branch {self._deleted_branch} and deleted it "
+                "(on_kill); it fails rather than hand on a branch that is gone"
+            )
+        super().succeeded(context, result)
 
     def on_kill(self) -> None:
         # Called from a signal handler, maybe in the middle of a request of self.hook: use a new one.
@@ -170,6 +196,7 @@ class AllOrNothingBranchOperator(JamboBaseOperator):
                         bid,
                     )
                     return
+            self._deleted_branch = bid
             waited = self.delete_branch(pid, bid, hook=hook)
         except JamboNotFoundError:
             self.log.info("The task failed; branch %s is already gone", bid)

@@ -133,6 +133,7 @@ class JamboCreateAnonymizedBranchOperator(JamboCreateBranchOperator):
                     poll_interval=self.poll_interval,
                     retry_policy=self.hook.retry_policy.to_dict(),
                     not_before=settle_deadline(),
+                    delete_on_kill=self.delete_on_kill(),
                 ),
                 method_name="execute_anonymized",
                 kwargs={"result": result},

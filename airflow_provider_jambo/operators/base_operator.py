@@ -362,6 +362,7 @@ class JamboBaseOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     retry_policy=self.hook.retry_policy.to_dict(),
                     not_before=settle_deadline(),
+                    delete_on_kill=self.delete_on_kill(),
                 ),
                 method_name="execute_complete",
                 kwargs={"result": result, "state": self.resume_state},
@@ -373,6 +374,11 @@ class JamboBaseOperator(BaseOperator):
         self._finish(waited.status, ids, waited.message, result)
         self.succeeded(context, result)
         return result
+
+    def delete_on_kill(self) -> str | None:
+        """The branch a deferred trigger deletes when a user ends the task (Airflow 3.3's
+        ``BaseTrigger.on_kill``): the one this try created, for the all-or-nothing operators."""
+        return None
 
     def execute_complete(
         self,

@@ -9,6 +9,12 @@ Rules, in the order they are checked:
 * a branch is a candidate only if its name starts with ``name_prefix`` (required, non-empty),
   every ``annotations`` key/value matches exactly, and it was created at least ``older_than`` ago;
 * the default branch and protected branches are never deleted, whatever they are called;
+* with ``only_ended_runs``, a candidate must also carry the default annotations of a run
+  (``dag_id``, ``run_id``: the create operators add them) whose state is ``success`` or
+  ``failed``: an orphan for certain, whatever its age. A run still queued or running, one whose
+  state cannot be read, and a branch without those annotations keep their branch. Where a task can
+  read other runs' states: Airflow 3 through the Task SDK (``ti.get_dagrun_state``, the execution
+  API; a worker has no metadata-database access there), Airflow 2 through the ORM;
 * a candidate with a child that is not itself deleted is kept (the API refuses to delete a branch
   with children, and the janitor never deletes a branch nobody named);
 * children are deleted before their parents.
@@ -16,7 +22,7 @@ Rules, in the order they are checked:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,6 +49,12 @@ if TYPE_CHECKING:
 
 __all__ = ["CleanupPlan", "JamboDeleteStaleBranchesOperator", "StaleBranchRule", "plan_cleanup"]
 
+#: States of a run that is over: a branch annotated by it is an orphan.
+ENDED_RUN_STATES = frozenset({"success", "failed"})
+
+#: (dag_id, run_id) -> that run's state, None when it cannot be read.
+RunStates = Mapping[tuple[str, str], "str | None"]
+
 
 @dataclass(frozen=True)
 class StaleBranchRule:
@@ -51,6 +63,7 @@ class StaleBranchRule:
     name_prefix: str
     older_than: timedelta
     annotations: Mapping[str, str]
+    only_ended_runs: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -88,6 +101,25 @@ class CleanupPlan:
         }
 
 
+def run_of(annotations: Mapping[str, str]) -> tuple[str, str] | None:
+    """The (dag_id, run_id) a branch's default annotations name, or None."""
+    dag_id, run_id = annotations.get("dag_id"), annotations.get("run_id")
+    return (dag_id, run_id) if dag_id and run_id else None
+
+
+def _run_verdict(annotations: Mapping[str, str], run_states: RunStates) -> str | None:
+    """Why a candidate is kept under ``only_ended_runs``; None when its run has ended."""
+    run = run_of(annotations)
+    if run is None:
+        return "no dag_id/run_id annotations: whether its run ended is unknown"
+    state = run_states.get(run)
+    if state is None:
+        return f"the state of run {run[0]}/{run[1]} could not be read"
+    if state not in ENDED_RUN_STATES:
+        return f"its run {run[0]}/{run[1]} is {state}"
+    return None
+
+
 def _describe(branch: Branch) -> dict[str, Any]:
     return {
         "branch_id": branch.id,
@@ -103,12 +135,14 @@ def plan_cleanup(
     *,
     now: datetime,
     annotations: Mapping[str, Mapping[str, str]],
+    run_states: RunStates | None = None,
 ) -> CleanupPlan:
     """Decide what to delete. Pure: no API calls.
 
     ``annotations`` maps branch id to its annotation values; a branch missing from it has none.
     ``annotations`` only needs entries for branches matching the name and age (the operator reads
-    annotations for those alone).
+    annotations for those alone). ``run_states`` (for ``only_ended_runs``) holds the state of
+    each run those annotations name.
     """
     all_branches = list(branches)
     children: dict[str, list[Branch]] = {}
@@ -121,12 +155,15 @@ def plan_cleanup(
     for branch in all_branches:
         if not rule.matches_name_and_age(branch, now):
             continue
-        if not rule.matches_annotations(annotations.get(branch.id, {})):
+        tags = annotations.get(branch.id, {})
+        if not rule.matches_annotations(tags):
             continue
         if branch.default:
             kept.append((branch, "default branch"))
         elif branch.protected:
             kept.append((branch, "protected branch"))
+        elif rule.only_ended_runs and (why := _run_verdict(tags, run_states or {})) is not None:
+            kept.append((branch, why))
         else:
             stale[branch.id] = branch
 
@@ -174,6 +211,8 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
     :param annotations: annotation values a branch must all carry, e.g. ``{"dag_id": "preview"}``
         (templated). Empty: no annotation condition.
     :param dry_run: list what would be deleted, delete nothing (templated; "true"/"false" accepted).
+    :param only_ended_runs: delete only branches whose default annotations name a run that has
+        ended (``success``/``failed``): exact orphans, whatever ``older_than`` allows (templated).
     :param project_id: default: the connection's project (templated).
     :param jambo_conn_id: the Jambo API connection (templated).
     :param operation_timeout: seconds to wait for each deletion's operations.
@@ -186,6 +225,7 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         "older_than",
         "annotations",
         "dry_run_value",
+        "only_ended_runs",
         "project_id",
         "jambo_conn_id",
     )
@@ -198,6 +238,7 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         older_than: timedelta | float | str,
         annotations: Mapping[str, str] | str | None = None,
         dry_run: bool | str = False,
+        only_ended_runs: bool | str = False,
         project_id: str | None = None,
         jambo_conn_id: str = DEFAULT_CONN_ID,
         operation_timeout: float = 600.0,
@@ -209,11 +250,12 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         self.annotations = annotations if annotations is not None else {}
         # Not `self.dry_run`: that name is a BaseOperator method.
         self.dry_run_value = dry_run
+        self.only_ended_runs = only_ended_runs
         self.project_id = project_id
         self.jambo_conn_id = jambo_conn_id
         self.operation_timeout = check_timeout("operation_timeout", operation_timeout)
         # Plain values can be checked while the DAG is parsed; templates only once rendered.
-        if is_known(name_prefix, older_than, self.annotations):
+        if is_known(name_prefix, older_than, self.annotations, only_ended_runs):
             self._rule()
         if is_known(dry_run):
             self._dry_run()
@@ -226,7 +268,12 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
                 f"janitor: annotations must be a dict of strings, got {type(self.annotations).__name__} "
                 "(rendering a template into a dict needs render_template_as_native_obj=True on the DAG)"
             )
-        return StaleBranchRule(self.name_prefix, _duration(self.older_than, "older_than"), self.annotations)
+        return StaleBranchRule(
+            self.name_prefix,
+            _duration(self.older_than, "older_than"),
+            self.annotations,
+            only_ended_runs=check_bool("only_ended_runs", self.only_ended_runs),
+        )
 
     def _dry_run(self) -> bool:
         return check_bool("dry_run", self.dry_run_value)
@@ -242,9 +289,17 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         from airflow_provider_jambo.hooks.jambo import JamboHook  # not at parse time
 
         with JamboHook(jambo_conn_id=self.jambo_conn_id) as hook:
-            return self._clean(hook, rule, dry_run=dry_run)
+            reader = run_state_reader(context) if rule.only_ended_runs else None
+            return self._clean(hook, rule, dry_run=dry_run, run_state=reader)
 
-    def _clean(self, hook: JamboHook, rule: StaleBranchRule, *, dry_run: bool) -> dict[str, Any]:
+    def _clean(
+        self,
+        hook: JamboHook,
+        rule: StaleBranchRule,
+        *,
+        dry_run: bool,
+        run_state: Callable[[str, str], str | None] | None = None,
+    ) -> dict[str, Any]:
         project_id = self.project_id or hook.project_id
         now = datetime.now(UTC)
 
@@ -252,10 +307,15 @@ class JamboDeleteStaleBranchesOperator(BaseOperator):
         candidates = [b for b in branches if rule.matches_name_and_age(b, now)]
         annotations = (
             {b.id: _branch_annotations(hook, project_id, b.id) for b in candidates}
-            if rule.annotations
+            if rule.annotations or rule.only_ended_runs
             else {}
         )
-        plan = plan_cleanup(branches, rule, now=now, annotations=annotations)
+        run_states: dict[tuple[str, str], str | None] = {}
+        if run_state is not None:
+            for tags in annotations.values():
+                if (run := run_of(tags)) is not None and run not in run_states:
+                    run_states[run] = run_state(*run)
+        plan = plan_cleanup(branches, rule, now=now, annotations=annotations, run_states=run_states)
 
         for branch, reason in plan.kept:
             self.log.info("Keeping %s (%s): %s", branch.name, branch.id, reason)
@@ -291,3 +351,39 @@ def branch_annotation_values(branch: Branch) -> Mapping[str, str]:
     if not isinstance(value, Mapping):
         return {}
     return {str(k): str(v) for k, v in value.items()}
+
+
+def run_state_reader(context: Context) -> Callable[[str, str], str | None]:
+    """How this task reads another run's state: None for a run it cannot read (or that is gone).
+
+    Airflow 3: the Task SDK's ``get_dagrun_state`` (the execution API; a worker may not open the
+    metadata database). Airflow 2: the ORM, as tasks there may.
+    """
+    ti = context["ti"]
+    getter = getattr(ti, "get_dagrun_state", None)
+    from airflow import __version__ as airflow_version
+
+    if getter is None and int(airflow_version.split(".")[0]) >= 3:
+        # A Task SDK line whose task instances cannot read other runs (no ORM there either): no
+        # state, so nothing is deleted.
+        return lambda dag_id, run_id: None
+    if getter is not None:
+        from airflow.sdk.exceptions import AirflowRuntimeError
+
+        def read(dag_id: str, run_id: str) -> str | None:
+            try:
+                return str(getter(dag_id, run_id))
+            except AirflowRuntimeError:  # no such run (deleted), or the API refused
+                return None
+
+        return read
+
+    def read_orm(dag_id: str, run_id: str) -> str | None:
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            runs = DagRun.find(dag_id=dag_id, run_id=run_id, session=session)
+            return str(runs[0].state) if runs else None
+
+    return read_orm

@@ -60,6 +60,9 @@ class JamboOperationTrigger(JamboWaitTrigger):
     def _own_kwargs(self) -> dict[str, Any]:
         return {"operation_ids": list(self.operation_ids), "operations": self.operations}
 
+    def _before_delete(self) -> list[str]:
+        return list(self.operation_ids)
+
     def _error_payload(self, message: str) -> dict[str, Any]:
         return dict(operation_event("error", self.operation_ids, message))
 

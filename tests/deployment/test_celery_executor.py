@@ -8,22 +8,34 @@ tasks of an ephemeral run once landed on one worker and the case failed by chanc
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from airflow_stack import AirflowStack
 from stack_support import (
+    BEYOND_TTL,
     DBT_PREVIEW,
+    TIMINGS,
+    ChaosFigures,
     assert_only_main,
+    branch_names,
+    changes_to,
+    created_branch_ids,
     dbt_ready,
+    finish,
     fresh_case,
+    left_after_safety_net,
     main_has_dbt_relations,
+    make_bystander,
     run_dag,
+    trigger,
 )
 
 pytestmark = pytest.mark.deployment
 
 WORKERS = {"worker1.stack", "worker2.stack"}
+EPHEMERAL = "example_jambo_ephemeral_branch"
 
 
 @pytest.fixture
@@ -51,3 +63,40 @@ def test_dbt_preview_runs_its_cosmos_tasks_on_both_workers(stack: AirflowStack) 
     assert dbt_hosts == WORKERS, dbt_hosts
     assert_only_main(stack)
     assert not main_has_dbt_relations(stack)
+
+
+def test_chaos_fifty_simultaneous_runs_over_two_workers(stack: AirflowStack) -> None:
+    """Issue 22 (d): fifty ephemeral runs at once over the two workers. Operations of 0.3 s: the
+    runs queue on the project's lock (one change at a time), so the case's time is that queue.
+    Every run succeeds, one branch each, the bystander untouched, nothing left."""
+    t0 = time.monotonic()
+    bystander = make_bystander(stack)
+    stack.control("PATCH", "operation_durations", {"default": 0.3})
+    stack.control("DELETE", "requests")
+    try:
+        started = [trigger(stack, EPHEMERAL) for _ in range(50)]
+        runs = [finish(stack, EPHEMERAL, run_id, t, timeout=900) for run_id, t in started]
+    finally:
+        stack.unpause(EPHEMERAL, paused=True)
+    time.sleep(5)  # the last teardowns' deletes finish
+    left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
+    created = [b for b in created_branch_ids(stack) if b != bystander]
+    xcom_ids = {stack.xcom(EPHEMERAL, r.run_id, "create_branch")["branch_id"] for r in runs}
+    hosts = {ti["hostname"] for r in runs for ti in r.tasks.values()}
+    assert changes_to(stack, bystander) == []
+    net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
+    TIMINGS.append(
+        ChaosFigures(
+            "50 simultaneous runs, two workers (celery)",
+            runs,
+            left,
+            net,
+            len(created) - len(xcom_ids),
+            time.monotonic() - t0,
+        ).report()
+    )
+    assert [r.state for r in runs] == ["success"] * 50, [r.describe() for r in runs if r.state != "success"]
+    assert hosts == WORKERS
+    assert sorted(created) == sorted(xcom_ids)
+    assert left == []
+    assert net == []

@@ -135,3 +135,25 @@ def test_an_adopted_branch_made_by_someone_else_is_never_deleted(live_project: J
             "execute_complete", {**deferred.kwargs, "event": event}, context
         )
     assert names(live_project) == ["aon-1", "main"]
+
+
+def test_a_task_that_outlives_its_on_kill_fails_instead_of_handing_on_a_deleted_branch(
+    live_project: JamboProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow 3's SIGTERM handler only calls on_kill; the task goes on unless a SIGKILL follows
+    (found in the deployment suite: a scheduler restart's SIGTERM, then the run's work task got a
+    branch that was gone). Here on_kill comes in the middle of the inline wait, as the signal does."""
+    from airflow_provider_jambo.hooks.resources.operations import OperationsApi
+
+    op = create_op()
+    real_wait = OperationsApi.wait
+
+    def wait_after_a_sigterm(self: OperationsApi, *args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(OperationsApi, "wait", real_wait)
+        op.on_kill()
+        return real_wait(self, *args, **kwargs)
+
+    monkeypatch.setattr(OperationsApi, "wait", wait_after_a_sigterm)
+    with pytest.raises(JamboError, match=r"killed while it created branch .* and deleted it"):
+        op.execute(make_context())
+    assert names(live_project) == ["main"]

@@ -299,6 +299,7 @@ def test_create_deferrable_round_trip(jambo_project: JamboProject) -> None:
         "poll_interval",
         "retry_policy",
         "not_before",
+        "delete_on_kill",  # the created branch's id (issue 22: on_kill)
     }
     assert jambo_project.emu.api_key not in json.dumps(kwargs)
     assert ctx["ti"].pushed["return_value"]["branch_id"]  # pushed before deferring

@@ -198,3 +198,100 @@ def test_operator_rejects_bad_rendered_values_before_any_api_call() -> None:
     # No Jambo connection exists here: reaching the API would fail differently.
     with pytest.raises(JamboConfigError, match="dry_run must be true or false"):
         op.execute({})
+
+
+# --- only_ended_runs: orphans by their run's state (issue 22) --------------------------------------
+
+ENDED = StaleBranchRule("preview-", timedelta(0), {}, only_ended_runs=True)
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    return {"dag_id": "d", "run_id": run_id, "task_id": "create_branch"}
+
+
+def test_only_branches_of_ended_runs_are_orphans() -> None:
+    fresh = [br(f"br-{i}", f"preview-{i}", created=NEW) for i in range(6)]
+    tags = {
+        "br-0": run_tags("ok"),
+        "br-1": run_tags("bad"),
+        "br-2": run_tags("running"),
+        "br-3": run_tags("queued"),
+        "br-4": run_tags("gone"),
+        # br-5: no annotations at all (made by hand)
+    }
+    states = {("d", "ok"): "success", ("d", "bad"): "failed", ("d", "running"): "running"}
+    states |= {("d", "queued"): "queued", ("d", "gone"): None}
+    plan = plan_cleanup([MAIN, *fresh], ENDED, now=NOW, annotations=tags, run_states=states)
+    assert names(plan.delete) == ["preview-0", "preview-1"]  # new, but their runs are over
+    assert [(b.name, why) for b, why in plan.kept] == [
+        ("preview-2", "its run d/running is running"),
+        ("preview-3", "its run d/queued is queued"),
+        ("preview-4", "the state of run d/gone could not be read"),
+        ("preview-5", "no dag_id/run_id annotations: whether its run ended is unknown"),
+    ]
+
+
+def test_ended_runs_still_need_the_age_and_the_other_annotations() -> None:
+    rule = StaleBranchRule("preview-", timedelta(days=1), {"purpose": "ci"}, only_ended_runs=True)
+    branches = [br("br-1", "preview-new", created=NEW), br("br-2", "preview-other"), br("br-3", "preview-ok")]
+    tags = {
+        "br-1": {**run_tags("r"), "purpose": "ci"},
+        "br-2": {**run_tags("r"), "purpose": "demo"},
+        "br-3": {**run_tags("r"), "purpose": "ci"},
+    }
+    plan = plan_cleanup([MAIN, *branches], rule, now=NOW, annotations=tags, run_states={("d", "r"): "failed"})
+    assert names(plan.delete) == ["preview-ok"]
+
+
+class RunStateTI:
+    """A worker's task instance on Airflow 3: reads other runs' states through the Task SDK."""
+
+    def __init__(self, states: dict[tuple[str, str], str]) -> None:
+        self.states = states
+        self.asked: list[tuple[str, str]] = []
+
+    def get_dagrun_state(self, dag_id: str, run_id: str) -> str:
+        self.asked.append((dag_id, run_id))
+        return self.states[(dag_id, run_id)]
+
+
+def test_operator_deletes_branches_of_ended_runs_only_dry_run_first(jambo_project: Any) -> None:
+    """Airflow 3's reader (the Task SDK); Airflow 2's ORM reader is not exercised here."""
+    pytest.importorskip("airflow.sdk.exceptions", reason="Airflow 3: runs are read through the Task SDK")
+    hook = JamboHook()
+    pid, main = jambo_project.project_id, jambo_project.default_branch_id
+    over = _create(hook, pid, "ci-over", main, annotations=run_tags("over"))
+    live = _create(hook, pid, "ci-live", main, annotations=run_tags("live"))
+    ti = RunStateTI({("d", "over"): "failed", ("d", "live"): "running"})
+
+    def janitor(dry_run: bool) -> dict[str, Any]:
+        return JamboDeleteStaleBranchesOperator(
+            task_id="janitor", name_prefix="ci-", older_than=0, only_ended_runs=True, dry_run=dry_run
+        ).execute({"ti": ti})  # type: ignore[arg-type]
+
+    planned = janitor(True)
+    assert [b["branch_id"] for b in planned["would_delete"]] == [over]
+    assert {b.name for b in jambo_project.branches()} == {"main", "ci-over", "ci-live"}
+    assert sorted(ti.asked) == [("d", "live"), ("d", "over")]  # one read per run
+    done = janitor(False)
+    assert [b["branch_id"] for b in done["deleted"]] == [over]
+    assert [(b["branch_id"], b["reason"]) for b in done["kept"]] == [(live, "its run d/live is running")]
+    assert {b.name for b in jambo_project.branches()} == {"main", "ci-live"}
+
+
+def test_only_ended_runs_is_checked_at_parse() -> None:
+    with pytest.raises(JamboConfigError, match="only_ended_runs"):
+        JamboDeleteStaleBranchesOperator(task_id="j", name_prefix="p-", older_than=0, only_ended_runs="maybe")
+
+
+def test_a_task_instance_that_cannot_read_runs_deletes_nothing() -> None:
+    """Airflow 3 without the Task SDK's get_dagrun_state (no ORM in a worker either): every run's
+    state is unknown, so every branch is kept."""
+    from airflow import __version__ as airflow_version
+
+    from airflow_provider_jambo.operators.janitor import run_state_reader
+
+    if int(airflow_version.split(".")[0]) < 3:
+        pytest.skip("Airflow 2 reads runs through the ORM")
+    read = run_state_reader({"ti": object()})  # type: ignore[typeddict-item]
+    assert read("d", "r") is None

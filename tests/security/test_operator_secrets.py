@@ -126,6 +126,7 @@ def test_deferral_carries_only_a_connection_id(
         "poll_interval",
         "retry_policy",
         "not_before",
+        "delete_on_kill",  # the created branch's id (issue 22: on_kill)
     }
     # The operations travel as the API's dicts (ids, actions, statuses): no secret among them.
     assert {op["id"] for op in kwargs["operations"]} == set(kwargs["operation_ids"])

@@ -54,6 +54,19 @@ def _with_annotation(body: Any) -> Branch:
     return Branch.from_api(raw)
 
 
+def delete_request(project_id: str, branch_id: str) -> ApiRequest[list[Operation]]:
+    """``DELETE /projects/{project_id}/branches/{branch_id}``: its operations, ``[]`` on a 204.
+
+    One description for :meth:`BranchesApi.delete` and the triggers' cleanup (sent with ``arequest``).
+    """
+    return ApiRequest(
+        "DELETE",
+        "/projects/{project_id}/branches/{branch_id}",
+        {"project_id": project_id, "branch_id": branch_id},
+        parse=ops_or_empty,
+    )
+
+
 def _branch_not_found(name_or_id: str, project_id: str) -> JamboBranchNotFound:
     return JamboBranchNotFound(
         f"branch {name_or_id!r} not found in project {project_id}: no branch has that id or exact name",
@@ -287,9 +300,7 @@ class BranchesApi(ResourceGroup):
         still run: so on 204 the branch's unfinished operations are returned, for callers to wait on.
         """
         pid = self._hook.resolve_project_id(project_id)
-        ops: builtins.list[Operation] = self._call(
-            "DELETE", "/branches/{branch_id}", pid, {"branch_id": branch_id}, parse=ops_or_empty
-        )
+        ops = self._hook.request(delete_request(pid, branch_id))
         return ops or OperationsApi(self._hook).pending_of_branch(branch_id, project_id=pid)
 
     def restore(
