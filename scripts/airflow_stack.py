@@ -336,6 +336,24 @@ class AirflowStack:
         _signal_group(component.process.pid, signal.SIGKILL)
         component.process.wait(10)
 
+    def restart_metadata_db(self, down_seconds: float) -> None:
+        """Stop the metadata database (fast shutdown: every session ends) and start it again after
+        ``down_seconds``, with its data: a database restart or fail-over under a running stack."""
+        server = self._metadata_server
+        if server is None:
+            raise StackError("the metadata database is not running")
+        server.pause()
+        time.sleep(down_seconds)
+        server.resume()
+
+    def restart_exited(self) -> list[str]:
+        """Start again every component that exited, as a process supervisor (systemd, Kubernetes)
+        would; the names restarted."""
+        exited = [n for n, c in self.components.items() if c.process and not c.running and not c.oneshot]
+        for name in exited:
+            self.start_component(name)
+        return exited
+
     def check_running(self) -> None:
         dead = {
             n: c.process.returncode

@@ -608,8 +608,7 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
     the running tasks get the SIGTERM too: a create that gets it deletes its branch (on_kill) and
     fails naming that (the example has no retries; a reset task's next try makes the branch
     again); every other run succeeds; nothing is left. (A SIGKILL instead leaves the tasks to a
-    5-minute heartbeat timeout: 388 s for five runs, measured once.) The metadata database's
-    restart is not covered: the harness cannot restart it in place."""
+    5-minute heartbeat timeout: 388 s for five runs, measured once.)"""
     t0 = time.monotonic()
     bystander = make_bystander(stack)
     stack.control("PATCH", "operation_durations", {"default": 1.0})
@@ -646,6 +645,65 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
         assert run.state == "success" or killed, run.describe()
     # A try ended with the scheduler deletes what it made (all or nothing); a next try, if the
     # scheduler resets the task, makes it again. At most one create a try, none left.
+    assert xcom_ids <= set(created)
+    tries = sum(r.tasks["create_branch"]["try_number"] for r in runs)
+    assert len(created) <= tries, (created, tries)
+    assert left == []
+    assert net == []
+
+
+def test_chaos_metadata_database_restarted_in_the_middle_of_runs(stack: AirflowStack) -> None:
+    """Issue 22 (b), the metadata database: stopped (fast shutdown: every Airflow session ends)
+    for a few seconds while three runs create, use and delete their branches (1 s operations),
+    then started again with its data; a component that exits meanwhile is started again, as a
+    supervisor would. Every run ends as designed (success, or a create that failed naming its
+    cause and deleted its branch), at most one create a try, nothing touched that a run did not
+    make, nothing left."""
+    t0 = time.monotonic()
+    bystander = make_bystander(stack)
+    stack.control("PATCH", "operation_durations", {"default": 1.0})
+    stack.control("DELETE", "requests")
+    restarted: list[str] = []
+    try:
+        started = [trigger(stack, EPHEMERAL) for _ in range(3)]
+        wait_until(lambda: len(stack.branches()) >= 3, 120, "the runs' first create", stack.check_running)
+        stack.restart_metadata_db(down_seconds=5.0)
+        # Components that lose the database may exit: a supervisor starts them again until the
+        # runs are over.
+        deadline = time.monotonic() + 420
+        while time.monotonic() < deadline:
+            restarted += stack.restart_exited()
+            states = [stack.dag_run(EPHEMERAL, run_id)["state"] for run_id, _ in started]
+            if all(state in ("success", "failed") for state in states):
+                break
+            time.sleep(2)
+        runs = [finish(stack, EPHEMERAL, run_id, t, timeout=420) for run_id, t in started]
+    finally:
+        stack.unpause(EPHEMERAL, paused=True)
+    time.sleep(5)
+    left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
+    created = [b for b in created_branch_ids(stack) if b != bystander]
+    xcom_ids = set()
+    for run in runs:
+        with contextlib.suppress(StackError):  # a create that failed before its POST pushed nothing
+            xcom_ids.add(stack.xcom(EPHEMERAL, run.run_id, "create_branch")["branch_id"])
+    assert changes_to(stack, bystander) == []
+    net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
+    TIMINGS.append(
+        ChaosFigures(
+            f"metadata DB restarted, 3 runs (local; restarted: {','.join(restarted) or 'none'})",
+            runs,
+            left,
+            net,
+            len(created) - len(xcom_ids),
+            time.monotonic() - t0,
+        ).report()
+    )
+    for run in runs:
+        failed_create = (
+            run.task_states["create_branch"] == "failed" and run.task_states["work"] == "upstream_failed"
+        )
+        assert run.state == "success" or failed_create, run.describe()
     assert xcom_ids <= set(created)
     tries = sum(r.tasks["create_branch"]["try_number"] for r in runs)
     assert len(created) <= tries, (created, tries)
