@@ -44,6 +44,7 @@ ends; at another phase it is up to 5 s (as with 3-s operations).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -60,12 +61,18 @@ os.environ.setdefault("AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS", "0")
 
 from task_runner import run_task
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
+from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.operation_durations import forget_durations
 from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
 )
 from jambo_emulator import JamboEmulator
+
+# Everything the operators import lazily (in execute, on deferral), paid before anything is measured.
+for _lazy in ("hooks.poller", "triggers.operation_trigger", "triggers.project_idle_trigger"):
+    importlib.import_module(f"airflow_provider_jambo.{_lazy}")
 
 BASELINE_INTERVAL = 5.0
 #: The requests that wait (reads of operations); the rest are the calls themselves and the
@@ -91,21 +98,35 @@ def last_end(emu: JamboEmulator, project_id: str, since: float) -> float:
     return max(ends)
 
 
-def ours(path: str, name: str, emu: JamboEmulator, project_id: str) -> list[float]:
-    kwargs: dict[str, Any] = {"poll_interval": 2.0}
-    if path == "trigger":
-        kwargs.update(deferrable=True, defer_grace_seconds=0)
-    else:
-        kwargs.update(deferrable=False)
+def hook_path(name: str, emu: JamboEmulator, project_id: str) -> list[float]:
+    """``JamboHook`` alone: create (with a compute) + wait, delete + wait."""
+    delays = []
+    with JamboHook() as hook:
+        started = time.time()
+        made = hook.branches.create(
+            CreateBranchRequest(name=name, endpoints=[{"type": "read_write"}]), project_id=project_id
+        )
+        hook.operations.wait(made.operations, project_id=project_id).raise_for_status()
+        delays.append(time.time() - last_end(emu, project_id, started))
+        started = time.time()
+        gone = hook.branches.delete(made.branch.id, project_id=project_id)
+        hook.operations.wait(gone, project_id=project_id).raise_for_status()
+        delays.append(time.time() - last_end(emu, project_id, started))
+    return delays
+
+
+def operators_path(name: str, emu: JamboEmulator, project_id: str) -> list[float]:
+    """The operators as a DAG runs them (``deferrable=True``, their default grace and poll interval):
+    execute, and when it defers its trigger rebuilt from ``serialize()`` and a fresh operator resumed."""
     delays = []
     started = time.time()
     created, done = run_operator(
-        lambda: JamboCreateBranchOperator(task_id="create", branch_name=name, **kwargs)
+        lambda: JamboCreateBranchOperator(task_id="create", branch_name=name, deferrable=True)
     )
     delays.append(done - last_end(emu, project_id, started))
     started = time.time()
     _, done = run_operator(
-        lambda: JamboDeleteBranchOperator(task_id="delete", branch=created["branch_id"], **kwargs)
+        lambda: JamboDeleteBranchOperator(task_id="delete", branch=created["branch_id"], deferrable=True)
     )
     delays.append(done - last_end(emu, project_id, started))
     return delays
@@ -136,10 +157,17 @@ def baseline(name: str, client: httpx.Client, emu: JamboEmulator, project_id: st
     return delays
 
 
+PATHS = {"hook": hook_path, "operators": operators_path}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=4, help="lifecycles per path and duration")
-    parser.add_argument("--durations", default="3,10", help="seconds per operation")
+    parser.add_argument("--runs", type=int, default=10, help="lifecycles per path and duration")
+    parser.add_argument("--durations", default="3,10", help="seconds per operation (D)")
+    parser.add_argument(
+        "--spread", type=float, default=0.5, help="operations last U((1-spread)·D, (1+spread)·D)"
+    )
+    parser.add_argument("--seed", type=int, default=23, help="seed of the emulator's duration draws")
     args = parser.parse_args()
     with JamboEmulator(
         api_key="bench-key", deterministic=True, manual_clock=False, operation_duration=0.0, data_plane="off"
@@ -163,20 +191,22 @@ def main() -> None:
         n = 0
         for duration in [float(d) for d in args.durations.split(",")]:
             emu.set_operation_durations(default=duration)
+            emu.set_operation_duration_spread(args.spread, args.seed)
             # Each duration starts from nothing learned: its first run is a fresh process's.
             forget_durations()
             figures: dict[str, tuple[list[int], list[int], list[float]]] = {}
-            for path in ("baseline", "hook", "trigger"):
+            for path in ("baseline", "hook", "operators"):
                 counts: list[int] = []
                 waits: list[int] = []
                 delays: list[float] = []
                 for _ in range(args.runs):
                     n += 1
                     emu.clear_requests()
-                    if path == "baseline":
-                        delays += baseline(f"bench-{n}", client, emu, project_id)
-                    else:
-                        delays += ours(path, f"bench-{n}", emu, project_id)
+                    delays += (
+                        PATHS[path](f"bench-{n}", emu, project_id)
+                        if path != "baseline"
+                        else (baseline(f"bench-{n}", client, emu, project_id))
+                    )
                     log = emu.requests()
                     counts.append(len(log))
                     waits.append(sum(1 for r in log if r["route"] in WAIT_ROUTES))
