@@ -46,7 +46,8 @@ def test_operations_still_pending_after_the_grace_are_deferred(live_project: Jam
     op = create_op("grace-2", deferrable=True, defer_grace_seconds=0.3)
     started = time.time()
     deferred = defer(op, make_context())
-    assert 0.3 <= time.time() - started < 2.5
+    # It defers as soon as its next look would come after the grace (not sleeping through it).
+    assert time.time() - started < 2.5
     assert type(deferred.trigger) is JamboOperationTrigger
     # One deadline for the task: the trigger's is the operator's, not restarted by the grace.
     assert deferred.trigger.deadline == pytest.approx(op.run_deadline())

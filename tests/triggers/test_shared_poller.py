@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -149,10 +150,13 @@ async def test_a_trigger_given_its_operations_looks_first_when_they_are_expected
         )
     emu.advance(120)  # done already: the first look is the only one needed
     emu.clear_requests()
+    # Created just now, as the deferring task saw it (this emulator's clock is a manual one, so its
+    # own stamp says nothing about the local clock).
+    fresh = {**made.raw, "created_at": datetime.now(UTC).isoformat()}
     seeded = JamboOperationTrigger(
         **{
             **trigger(jambo_project.project_id, [made.id], poll=5).serialize()[1],
-            "operations": [dict(made.raw)],
+            "operations": [fresh],
         }
     )
     # Rebuilt from its serialized kwargs, as a triggerer does: the operations travel with it.
