@@ -69,7 +69,7 @@ class PollPolicy:
     #: How much of an action's learned spread each look covers: the first look comes when this
     #: share of its learned spans would be over (a low quantile), each later one when another
     #: such share would be, given how long it has run already (so looks crowd where ends do).
-    look_share: float = 0.2
+    look_share: float = 0.15
     #: Reads by id per round at most (operations not on the list's pages).
     by_id_per_round: int = 10
     #: List pages per round at most: a project with more operations than one page holds (each
