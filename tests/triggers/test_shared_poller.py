@@ -170,6 +170,29 @@ async def test_a_trigger_given_its_operations_looks_first_when_they_are_expected
     assert time.monotonic() - started >= 0.6
 
 
+async def test_a_trigger_carrying_learned_durations_looks_when_they_say(jambo_project: JamboProject) -> None:
+    """A triggerer that has learned nothing (another process than the task's) times its first look
+    by the spans the task handed over: one read, at 0.6 s, not one at once then a backoff."""
+    emu = jambo_project.emu
+    emu.set_operation_durations(default=60)
+    with JamboHook() as hook:
+        made = hook.branches.create(
+            CreateBranchRequest(name="carried"), project_id=jambo_project.project_id
+        ).operations[0]
+    emu.advance(120)
+    emu.clear_requests()
+    fresh = {**made.raw, "created_at": datetime.now(UTC).isoformat()}
+    kwargs = trigger(jambo_project.project_id, [made.id], poll=5).serialize()[1]
+    rebuilt = JamboOperationTrigger(
+        **{**kwargs, "operations": [fresh], "durations": {"create_branch": [0.6, 0.6, 0.6]}}
+    )
+    started = time.monotonic()
+    event = await first_event(JamboOperationTrigger(**rebuilt.serialize()[1]))
+    assert event.payload["status"] == "success"
+    assert len(reads(emu)) == 1
+    assert time.monotonic() - started >= 0.6
+
+
 async def test_unknown_and_failed_operations_are_reported_to_their_waiters_only(
     jambo_project: JamboProject,
 ) -> None:
