@@ -267,6 +267,7 @@ def next_due(
     if look is not None and look > now:
         due = look
         waiter.backoff = False
+        waiter.interval = None  # past this look, backoff starts short again
     else:
         waiter.interval = min(waiter.cap, poll.next_interval(waiter.interval))
         due = now + waiter.interval

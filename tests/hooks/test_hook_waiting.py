@@ -549,3 +549,28 @@ def test_waiters_backing_off_share_the_watch_rounds() -> None:
 
     assert gap_after_rounds(1) == pytest.approx(5.0)
     assert gap_after_rounds(500) == pytest.approx(0.5)
+
+
+def test_backoff_starts_short_again_after_a_learned_look() -> None:
+    """Five hundred waits back off to their cap before any create has finished; once one has, each
+    looks at its own expected end, and one that is not done then is looked at again 0.5 s later,
+    not at the cap (5 s) it had reached."""
+    durations = Durations()
+    poll = PollPolicy(max_interval=5.0)
+    watch = Watch("proj-1", poll, durations)
+    created = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    running = Operation.from_api({**op(ID1, "running").raw, "created_at": "2026-01-01T00:00:00Z"})
+    waiter = watch.add([ID1], deadline=None, now=created + 5.0, cap=5.0)
+    watch.latest[ID1] = running
+    now = created + 5.0
+    for _ in range(8):
+        now = next_due(waiter, watch.latest, durations, poll, now)
+    assert waiter.interval == 5.0
+    durations.learn(
+        Operation.from_api(
+            {"id": "old", "action": "create_branch", "status": "finished", "total_duration_ms": 32000}
+        )
+    )
+    look = next_due(waiter, watch.latest, durations, poll, now)
+    assert look - created == pytest.approx(0.5 + 32.0 + 0.1 + 0.32)
+    assert next_due(waiter, watch.latest, durations, poll, look) - look == pytest.approx(0.5)
