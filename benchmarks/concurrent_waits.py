@@ -1,6 +1,24 @@
 """Concurrent waits in one asyncio loop (as in a triggerer) against the emulator with its limits on.
 
     .venv/bin/python benchmarks/concurrent_waits.py [--waits 100,500,1000] [--duration 20] [--projects 10]
+    .venv/bin/python benchmarks/concurrent_waits.py --sensors 500
+
+``--sensors N`` measures only the no-history case (issue 23): N ``create_branch`` of 32 s on one
+fresh project, sent over ~9 s with the limits off (no ``create_branch`` finished there before, so
+nothing is learned of them), then, limits on, N ``JamboOperationSensor(deferrable=True)`` tasks,
+each started at a random (seeded) offset over 5 s: ``execute`` defers, its trigger is rebuilt from
+``serialize()`` and run in this loop, as a triggerer does. Measured 2026-12-05 (before: 19:38 UTC,
+the previous rules; after: 20:09, issue 23's), and ``--waits 1000 --projects 0 --baselines none``
+after (20:10), so that the 1,000-wait figures can be compared with those below:
+
+    waits by        N  req/min   429s errors cpu ms/wm KiB/wait   p50 s   p95 s  load
+    sensors (before) 500    37      0      0      2.74     14.2    2.67    6.59  3.37
+    sensors (after)  500   121      0      0      6.20     15.7    0.26    0.50  0.93
+    ours (after)    1000   123      0      0      2.71     10.7    0.43    0.94  1.06
+
+With nothing learned, every wait backed off alone to its cap (the sensor's 5 s), and the first
+learned look was timed from the trigger's start, not the operation's; now waits backing off share
+the watch's rounds (one list call every 0.5 s serves all 500) and ages come from ``created_at``.
 
 For each N, N operations are started (``create_branch``, created with the emulator's limits off:
 the set-up is not measured; each batch's duration is set so that it ends ``--duration`` to twice
