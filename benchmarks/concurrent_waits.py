@@ -1,6 +1,24 @@
 """Concurrent waits in one asyncio loop (as in a triggerer) against the emulator with its limits on.
 
     .venv/bin/python benchmarks/concurrent_waits.py [--waits 100,500,1000] [--duration 20] [--projects 10]
+    .venv/bin/python benchmarks/concurrent_waits.py --sensors 500
+
+``--sensors N`` measures only the no-history case (issue 23): N ``create_branch`` of 32 s on one
+fresh project, sent over ~9 s with the limits off (no ``create_branch`` finished there before, so
+nothing is learned of them), then, limits on, N ``JamboOperationSensor(deferrable=True)`` tasks,
+each started at a random (seeded) offset over 5 s: ``execute`` defers, its trigger is rebuilt from
+``serialize()`` and run in this loop, as a triggerer does. Measured 2026-12-05 (before: 19:38 UTC,
+the previous rules; after: 20:09, issue 23's), and ``--waits 1000 --projects 0 --baselines none``
+after (20:10), so that the 1,000-wait figures can be compared with those below:
+
+    waits by        N  req/min   429s errors cpu ms/wm KiB/wait   p50 s   p95 s  load
+    sensors (before) 500    37      0      0      2.74     14.2    2.67    6.59  3.37
+    sensors (after)  500   121      0      0      6.20     15.7    0.26    0.50  0.93
+    ours (after)    1000   123      0      0      2.71     10.7    0.43    0.94  1.06
+
+With nothing learned, every wait backed off alone to its cap (the sensor's 5 s), and the first
+learned look was timed from the trigger's start, not the operation's; now waits backing off share
+the watch's rounds (one list call every 0.5 s serves all 500) and ages come from ``created_at``.
 
 For each N, N operations are started (``create_branch``, created with the emulator's limits off:
 the set-up is not measured; each batch's duration is set so that it ends ``--duration`` to twice
@@ -280,7 +298,86 @@ async def http_sensor_trigger(origin: str, ops: dict[str, list[str]]) -> Outcome
     return {}, {}
 
 
-RUNNERS = {"ours": ours, "5s-poller": five_second_poller, "HttpSensor": http_sensor_trigger}
+#: The no-history sensor case (issue 23): each create lasts this long, all sent over ``SENSOR_SEND``
+#: seconds, the sensors started at random offsets over ``SENSOR_START`` seconds.
+SENSOR_OP_SECONDS = 32.0
+SENSOR_SEND = 9.0
+SENSOR_START = 5.0
+
+
+def set_up_sensors(origin: str, n: int) -> dict[str, list[str]]:
+    """N ``create_branch`` of 32 s on one fresh project, sent over ~9 s (limits off while sending):
+    no ``create_branch`` has finished in the project before, so nothing about them is learned."""
+    control(origin, "POST", "/reset")
+    control(origin, "PUT", "/rate_limits", {"enabled": False})
+    control(origin, "PUT", "/lock_rule", {"enabled": False})
+    control(origin, "PUT", "/operation_durations", {"default": 0.0, "create_branch": SENSOR_OP_SECONDS})
+    pid = api(origin, "POST", "/projects", {"project": {"name": "sensors"}})["project"]["id"]
+    ids: list[str] = []
+    started = time.monotonic()
+    for i in range(n):
+        # Paced: the i-th create is sent at i/n of the ~9-s window.
+        delay = started + SENSOR_SEND * i / n - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        ids.append(
+            api(origin, "POST", f"/projects/{pid}/branches", {"branch": {"name": f"s-{i}"}})["operations"][0][
+                "id"
+            ]
+        )
+    control(origin, "DELETE", "/requests")
+    control(origin, "PUT", "/rate_limits", {"enabled": True})
+    return {pid: ids}
+
+
+async def sensors(origin: str, ops: dict[str, list[str]]) -> Outcomes:
+    """``JamboOperationSensor(deferrable=True)`` per operation, as a DAG runs it: ``execute`` defers,
+    its trigger is rebuilt from ``serialize()`` (as the triggerer does) and run in this loop; each
+    sensor starts at a random offset (seeded) over ``SENSOR_START`` seconds."""
+    import random
+
+    from airflow.providers.common.compat.module_loading import import_string
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    from airflow_provider_jambo.sensors.operation_sensor import JamboOperationSensor
+
+    done: dict[str, float] = {}
+    status: dict[str, str] = {}
+    rng = random.Random(23)
+
+    async def one(pid: str, op_id: str, offset: float) -> None:
+        await asyncio.sleep(offset)
+        sensor = JamboOperationSensor(
+            task_id=f"wait-{op_id}",
+            operation_ids=[op_id],
+            project_id=pid,
+            jambo_conn_id="jambo_bench",
+            deferrable=True,
+            timeout=WAIT_LIMIT,
+        )
+        try:
+            sensor.execute({})
+        except TaskDeferred as deferred:
+            classpath, kwargs = deferred.trigger.serialize()
+            trigger = import_string(classpath)(**kwargs)
+        else:
+            raise RuntimeError("the sensor did not defer")
+        async for event in trigger.run():
+            done[op_id] = time.time()
+            status[op_id] = event.payload["status"]
+
+    await asyncio.gather(
+        *(one(pid, op_id, rng.uniform(0, SENSOR_START)) for pid, ids in ops.items() for op_id in ids)
+    )
+    return done, status
+
+
+RUNNERS = {
+    "ours": ours,
+    "sensors": sensors,
+    "5s-poller": five_second_poller,
+    "HttpSensor": http_sensor_trigger,
+}
 
 
 def warm_up(origin: str) -> None:
@@ -302,7 +399,7 @@ def measure(name: str, origin: str, n: int, projects: int, duration: float) -> R
 
     reset_budgets()
     forget_durations()
-    ops = set_up(origin, n, projects, duration)
+    ops = set_up_sensors(origin, n) if name == "sensors" else set_up(origin, n, projects, duration)
     runner = RUNNERS[name]
     gc.collect()
     rss0, cpu0, t0 = rss_kib(), time.process_time(), time.time()
@@ -353,6 +450,12 @@ def main() -> int:
     parser.add_argument(
         "--baselines", default="5s-poller,HttpSensor", help="comma-separated: 5s-poller, HttpSensor (or none)"
     )
+    parser.add_argument(
+        "--sensors",
+        type=int,
+        default=0,
+        help="instead: N deferred JamboOperationSensors, one 32-s create each, nothing learned before",
+    )
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="jambo-bench-home-")
     os.environ["AIRFLOW_HOME"] = home
@@ -380,6 +483,9 @@ def main() -> int:
             f"{'KiB/wait':>8} {'p50 s':>7} {'p95 s':>7} {'load':>5}",
             flush=True,
         )
+        if args.sensors:
+            print(measure("sensors", server.origin, args.sensors, 1, 0.0).line(), flush=True)
+            return 0
         sizes = [int(x) for x in args.waits.split(",") if x]
         plan = [(n, 1) for n in sizes]
         if args.projects:

@@ -1,49 +1,66 @@
 """Requests and detection delay per ephemeral-branch lifecycle, ours vs polling each operation every 5 s.
 
-    .venv/bin/python benchmarks/lifecycle_cost.py [--runs 4] [--durations 3,10]
+    .venv/bin/python benchmarks/lifecycle_cost.py [--runs 10] [--durations 3,10] [--spread 0.5] [--seed 23]
 
 A lifecycle is: create a branch with its compute (two operations, create_branch then
-start_compute), wait for them, delete the branch, wait for its operations. Measured against the
-in-process emulator (limits on), each lifecycle on a fresh project-less state of one project:
+start_compute), wait for them, delete the branch, wait for its operations. Each operation lasts a
+time drawn from U((1 - spread)·D, (1 + spread)·D) (the emulator's seeded
+``/_emulator/operation_duration_spread``; ±50 % by default, so runs repeat), as real ones vary.
+Measured against the in-process emulator (limits on), each lifecycle on one project:
 
-- **hook**: ``JamboCreateBranchOperator`` / ``JamboDeleteBranchOperator`` waiting in the task
-  (``deferrable=False``): the sync hook's wait;
-- **trigger**: the same operators with ``deferrable=True, defer_grace_seconds=0``: each wait is a
-  ``JamboOperationTrigger`` (rebuilt from its serialized kwargs, as a triggerer does) and the
-  operator resumes on its event;
-- **baseline, same run**: the documented approach: the same two calls over plain HTTP, then each
-  operation the call returned read by id every 5 s (first read 5 s after the call) until done.
+- **baseline, same run**: the documented approach: the two calls over plain HTTP, then each
+  operation the call returned read by id every 5 s (first read 5 s after the call) until done;
+- **hook**: ``JamboHook`` alone: ``branches.create`` + ``operations.wait``, ``branches.delete`` +
+  ``operations.wait``;
+- **operators**: ``JamboCreateBranchOperator`` / ``JamboDeleteBranchOperator`` with
+  ``deferrable=True`` and their defaults, as a DAG runs them: ``execute`` (the inline grace, 10 s);
+  when it defers, its trigger rebuilt from ``serialize()`` and run to its event (as a triggerer
+  does; the settle hold is 0 here, the trigger runs in process) and a fresh operator resumed.
 
 Requests are the emulator's request log for the whole lifecycle (every method); ``waits`` are the
-reads of operations among them (the rest are the two calls and the operators' safety reads).
+reads of operations among them (the rest are the calls and the delete's safety read of the branch).
 Detection delay: when a wait returned minus when the last of its operations finished (the
 emulator's exact time, ``/_emulator/operation_times``; the API's stamps are whole seconds). Durations
-learned by our waits persist across the runs of a process, as in a triggerer that has waited
-before; each operation duration starts from nothing learned, so its first run (shown apart) is
-what a fresh process pays. Ratios are against the baseline's mean over the same runs.
+learned persist across the runs of a process, as in a triggerer that has waited before; each D
+starts from nothing learned, so its first run (shown apart) is what a fresh process pays; the mean
+is of the other runs, the p50/p95 of every wait. Ratios are against the baseline's mean.
 
-Measured 2026-12-02 06:00-06:10 UTC (load 0.1-0.4, 4 lifecycles each; the mean is of runs 2-4):
+Measured 2026-12-05 (10 lifecycles per row, ±50 %, seed 23; load 1.9-3.4 on the shared 2-core
+machine), before (19:04-19:38 UTC, the median-then-backoff rule) and after (19:39-20:09) issue 23:
 
      op s path       requests  first run  ratio  waits  ratio  p50 s  p95 s
-        3 baseline       8.00          8   1.00   6.00   1.00   4.01   4.01
-        3 hook           5.00          6   0.62   2.00   0.33   0.16   0.16
-        3 trigger        5.00          5   0.62   2.00   0.33   0.17   0.21
-       10 baseline      14.00         14   1.00  12.00   1.00   0.01   0.02
-       10 hook           5.00         18   0.36   2.00   0.17   0.31   1.30
-       10 trigger        5.00          5   0.36   2.00   0.17   0.33   0.33
+    before
+        3 baseline       7.33          8   1.00   5.33   1.00   3.22   4.98
+        3 hook           6.89          5   0.94   4.89   0.92   0.82   2.86
+        3 operators      6.44          7   0.88   3.44   0.65   0.56   2.25
+       10 baseline      15.89         18   1.00  13.89   1.00   2.62   4.87
+       10 hook           9.33          5   0.59   7.33   0.53   1.89   9.31
+       10 operators      7.00          7   0.44   4.00   0.29  11.51  20.03
+    after
+        3 baseline       7.33          8   1.00   5.33   1.00   3.22   4.98
+        3 hook           9.78          6   1.33   7.78   1.46   0.49   1.34
+        3 operators      9.33          7   1.27   6.33   1.19   0.31   1.06
+       10 baseline      16.00         18   1.00  14.00   1.00   2.89   4.99
+       10 hook          11.89         10   0.74   9.89   0.71   1.72   4.49
+       10 operators     10.00          7   0.62   7.00   0.50   1.22   6.56
 
-Each wait is one read. The other three requests (the create, ``GET /branches`` before the delete
-to refuse a default or protected branch and one with children, the DELETE) are the floor the
-house rules allow, against the baseline's two calls: so with 3-s operations the whole lifecycle
-is 0.62x, its waiting 0.33x. The hook path's cold first run with 10-s operations pays for a
-project whose history shows another pace (the 3-s runs before it): its first reads learn from
-that. The baseline's low delay with 10-s operations is its 5-s grid meeting their 10-s and 20-s
-ends; at another phase it is up to 5 s (as with 3-s operations).
+Before, a wait looked once at the median and then backed off: cheap, but a late end waited
+through a growing interval (p95 9.3 s), and a deferred operator's trigger timed its first look
+from its own start, a grace later than the operation's (p50 11.5 s with 10-s operations). After,
+looks follow the learned spread (``look_share`` 0.15 of it each) and an operation's age comes from
+its ``created_at``. What bounds it: an end spread over a window of density ``f`` per second is
+seen within 0.5 s by a look only if it falls in the 0.5 s before that look, so a wait needs at least
+``1 / f`` looks for a median delay of 0.5 s: with 3-s operations (ends of a create spread over 3-9 s,
+peak density 1/3) that is 3 reads a wait, 8 requests a lifecycle, above 0.75x the baseline's 7.33;
+with 10-s operations (10-30 s, density at most 0.1) 10 reads a wait, 22 a lifecycle, above the
+baseline's 16. Both targets at once are out of reach; the default buys the detection at 3 s and
+half the p95 at 10 s, for a third more requests at 3 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -60,12 +77,18 @@ os.environ.setdefault("AIRFLOW__JAMBO__DEFERRAL_SETTLE_SECONDS", "0")
 
 from task_runner import run_task
 
+from airflow_provider_jambo.create_branch_request import CreateBranchRequest
+from airflow_provider_jambo.hooks.jambo import JamboHook
 from airflow_provider_jambo.hooks.operation_durations import forget_durations
 from airflow_provider_jambo.operators.branch_operators import (
     JamboCreateBranchOperator,
     JamboDeleteBranchOperator,
 )
 from jambo_emulator import JamboEmulator
+
+# Everything the operators import lazily (in execute, on deferral), paid before anything is measured.
+for _lazy in ("hooks.poller", "triggers.operation_trigger", "triggers.project_idle_trigger"):
+    importlib.import_module(f"airflow_provider_jambo.{_lazy}")
 
 BASELINE_INTERVAL = 5.0
 #: The requests that wait (reads of operations); the rest are the calls themselves and the
@@ -91,21 +114,35 @@ def last_end(emu: JamboEmulator, project_id: str, since: float) -> float:
     return max(ends)
 
 
-def ours(path: str, name: str, emu: JamboEmulator, project_id: str) -> list[float]:
-    kwargs: dict[str, Any] = {"poll_interval": 2.0}
-    if path == "trigger":
-        kwargs.update(deferrable=True, defer_grace_seconds=0)
-    else:
-        kwargs.update(deferrable=False)
+def hook_path(name: str, emu: JamboEmulator, project_id: str) -> list[float]:
+    """``JamboHook`` alone: create (with a compute) + wait, delete + wait."""
+    delays = []
+    with JamboHook() as hook:
+        started = time.time()
+        made = hook.branches.create(
+            CreateBranchRequest(name=name, endpoints=[{"type": "read_write"}]), project_id=project_id
+        )
+        hook.operations.wait(made.operations, project_id=project_id).raise_for_status()
+        delays.append(time.time() - last_end(emu, project_id, started))
+        started = time.time()
+        gone = hook.branches.delete(made.branch.id, project_id=project_id)
+        hook.operations.wait(gone, project_id=project_id).raise_for_status()
+        delays.append(time.time() - last_end(emu, project_id, started))
+    return delays
+
+
+def operators_path(name: str, emu: JamboEmulator, project_id: str) -> list[float]:
+    """The operators as a DAG runs them (``deferrable=True``, their default grace and poll interval):
+    execute, and when it defers its trigger rebuilt from ``serialize()`` and a fresh operator resumed."""
     delays = []
     started = time.time()
     created, done = run_operator(
-        lambda: JamboCreateBranchOperator(task_id="create", branch_name=name, **kwargs)
+        lambda: JamboCreateBranchOperator(task_id="create", branch_name=name, deferrable=True)
     )
     delays.append(done - last_end(emu, project_id, started))
     started = time.time()
     _, done = run_operator(
-        lambda: JamboDeleteBranchOperator(task_id="delete", branch=created["branch_id"], **kwargs)
+        lambda: JamboDeleteBranchOperator(task_id="delete", branch=created["branch_id"], deferrable=True)
     )
     delays.append(done - last_end(emu, project_id, started))
     return delays
@@ -136,10 +173,17 @@ def baseline(name: str, client: httpx.Client, emu: JamboEmulator, project_id: st
     return delays
 
 
+PATHS = {"hook": hook_path, "operators": operators_path}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=4, help="lifecycles per path and duration")
-    parser.add_argument("--durations", default="3,10", help="seconds per operation")
+    parser.add_argument("--runs", type=int, default=10, help="lifecycles per path and duration")
+    parser.add_argument("--durations", default="3,10", help="seconds per operation (D)")
+    parser.add_argument(
+        "--spread", type=float, default=0.5, help="operations last U((1-spread)·D, (1+spread)·D)"
+    )
+    parser.add_argument("--seed", type=int, default=23, help="seed of the emulator's duration draws")
     args = parser.parse_args()
     with JamboEmulator(
         api_key="bench-key", deterministic=True, manual_clock=False, operation_duration=0.0, data_plane="off"
@@ -163,20 +207,22 @@ def main() -> None:
         n = 0
         for duration in [float(d) for d in args.durations.split(",")]:
             emu.set_operation_durations(default=duration)
+            emu.set_operation_duration_spread(args.spread, args.seed)
             # Each duration starts from nothing learned: its first run is a fresh process's.
             forget_durations()
             figures: dict[str, tuple[list[int], list[int], list[float]]] = {}
-            for path in ("baseline", "hook", "trigger"):
+            for path in ("baseline", "hook", "operators"):
                 counts: list[int] = []
                 waits: list[int] = []
                 delays: list[float] = []
                 for _ in range(args.runs):
                     n += 1
                     emu.clear_requests()
-                    if path == "baseline":
-                        delays += baseline(f"bench-{n}", client, emu, project_id)
-                    else:
-                        delays += ours(path, f"bench-{n}", emu, project_id)
+                    delays += (
+                        PATHS[path](f"bench-{n}", emu, project_id)
+                        if path != "baseline"
+                        else (baseline(f"bench-{n}", client, emu, project_id))
+                    )
                     log = emu.requests()
                     counts.append(len(log))
                     waits.append(sum(1 for r in log if r["route"] in WAIT_ROUTES))

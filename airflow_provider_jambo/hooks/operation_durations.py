@@ -1,21 +1,27 @@
 """What polling learns: how long operations of each action take, per project.
 
-The waiting rules (``hooks/waiting.py``) look at an operation when it is expected to be done;
-:class:`Durations` is where that expectation comes from (the median of the newest finished
-spans per action), one per project per process (:func:`durations_for`).
+The waiting rules (``hooks/waiting.py``) look at an operation when it is likely to be done;
+:class:`Durations` is where that comes from: the newest finished spans per action, whose spread
+(not only their centre) places the looks (:func:`quantile`, :func:`rank`), one per project per
+process (:func:`durations_for`). What was learned can travel (:meth:`Durations.samples`,
+:meth:`Durations.seed`): a deferring task hands it to its trigger, which may run in another process.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import statistics
 from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 
 from airflow_provider_jambo.api_models import Operation, OperationStatus
 
 #: The service's timestamps are whole seconds.
 TIMESTAMP_PRECISION = 1.0
-#: Finished operations remembered per action (the median of them is the expectation).
-SAMPLES_PER_ACTION = 8
+#: Finished operations remembered per action: enough for their spread's quantiles, few enough that
+#: a change of pace is learned within a few operations.
+SAMPLES_PER_ACTION = 16
 #: Finished operations already learned from, remembered to not count one twice (bounded).
 LEARNED_MEMORY = 512
 
@@ -56,6 +62,25 @@ class Durations:
         self._learned_set.add(op.id)
         self._spans.setdefault(op.action, deque(maxlen=SAMPLES_PER_ACTION)).append(span)
 
+    def spans(self, action: str) -> list[float]:
+        """The remembered spans of ``action``, sorted (empty when nothing was learned)."""
+        return sorted(self._spans.get(action, ()))
+
+    def samples(self, actions: Iterable[str] | None = None) -> dict[str, list[float]]:
+        """Plain values (a trigger's kwargs): the spans learned per action, of ``actions`` or all."""
+        names = self._spans if actions is None else [a for a in dict.fromkeys(actions) if a in self._spans]
+        return {action: list(self._spans[action]) for action in names if self._spans[action]}
+
+    def seed(self, samples: Mapping[str, Sequence[float]]) -> None:
+        """Take spans learned elsewhere (a deferring task's), for actions nothing is known of here:
+        what this process saw itself is newer, and the same operation is not counted twice."""
+        for action, spans in samples.items():
+            if self._spans.get(action):
+                continue
+            kept = [float(s) for s in spans if isinstance(s, (int, float)) and math.isfinite(s) and s > 0]
+            if kept:
+                self._spans[str(action)] = deque(kept[-SAMPLES_PER_ACTION:], maxlen=SAMPLES_PER_ACTION)
+
     def expected(self, action: str) -> float | None:
         spans = self._spans.get(action)
         return statistics.median(spans) if spans else None
@@ -64,6 +89,25 @@ class Durations:
         """The longest expectation of any action (for an operation not seen yet)."""
         known = [statistics.median(s) for s in self._spans.values() if s]
         return max(known) if known else None
+
+
+def quantile(spans: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of sorted ``spans``, interpolated between samples."""
+    pos = min(1.0, max(0.0, q)) * (len(spans) - 1)
+    low = math.floor(pos)
+    if low + 1 >= len(spans):
+        return spans[-1]
+    return spans[low] + (spans[low + 1] - spans[low]) * (pos - low)
+
+
+def rank(spans: Sequence[float], x: float) -> float:
+    """The inverse of :func:`quantile`: the share (0..1) of sorted ``spans`` at or below ``x``."""
+    if x < spans[0]:
+        return 0.0
+    if x >= spans[-1]:
+        return 1.0
+    i = bisect.bisect_right(spans, x) - 1
+    return (i + (x - spans[i]) / (spans[i + 1] - spans[i])) / (len(spans) - 1)
 
 
 _durations: dict[str, Durations] = {}

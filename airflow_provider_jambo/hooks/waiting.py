@@ -13,11 +13,14 @@ Economy: a round serves every waiter of the watch with one list call (``GET
 next pages, a few at most, while a pending operation was not on it); an operation not on those
 pages is read by id from then on, a bounded batch per round; a lone pending
 operation is read by id. Duration-aware: each finished operation seen teaches :class:`Durations`
-how long its action takes in that project, and a waiter is next looked at when its operations are
-expected to be done; without an expectation (or once it passed) intervals start at
-``initial_interval`` and grow to the waiter's cap. A round of ``n`` requests is never followed by
-less than ``n / max_requests_per_second`` seconds, and every request also draws from the
-account's budget (``hooks/budget.py``).
+how long its action takes in that project, and a waiter is looked at where its operations' ends
+are likely, by the spread learned (:func:`next_look`: a first look at a low quantile, later ones
+spaced by the spread that remains, so that with a narrow spread it is one read per state change);
+without anything learned (or once every learned span has passed) intervals start at
+``initial_interval`` and grow to the waiter's cap, and the waiters backing off share the watch's
+rounds (many waiters, frequent rounds, still one list call each). A round of ``n`` requests is never
+followed by less than ``n / max_requests_per_second`` seconds, and every request also draws from
+the account's budget (``hooks/budget.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,13 @@ from airflow_provider_jambo.exceptions import (
     JamboOperationTimeoutError,
 )
 from airflow_provider_jambo.hooks.client import ApiRequest, check_id, page_of
-from airflow_provider_jambo.hooks.operation_durations import Durations, durations_for
+from airflow_provider_jambo.hooks.operation_durations import (
+    TIMESTAMP_PRECISION,
+    Durations,
+    durations_for,
+    quantile,
+    rank,
+)
 
 Verdict = Literal["success", "failure", "pending"]
 WaitStatus = Literal["success", "failed", "timeout"]
@@ -57,6 +66,10 @@ class PollPolicy:
     #: ``margin_fraction`` of its expected duration (longer operations vary more).
     margin: float = 0.1
     margin_fraction: float = 0.01
+    #: How much of an action's learned spread each look covers: the first look comes when this
+    #: share of its learned spans would be over (a low quantile), each later one when another
+    #: such share would be, given how long it has run already (so looks crowd where ends do).
+    look_share: float = 0.15
     #: Reads by id per round at most (operations not on the list's pages).
     by_id_per_round: int = 10
     #: List pages per round at most: a project with more operations than one page holds (each
@@ -75,12 +88,14 @@ class PollPolicy:
             or not 1 <= self.list_limit <= 1000
             or self.margin < 0
             or self.margin_fraction < 0
+            or not 0 < self.look_share <= 1
             or self.by_id_per_round < 1
             or self.list_pages < 1
         ):
             raise JamboConfigError(
                 "poll policy needs factor >= 1, max_requests_per_second > 0, 1 <= list_limit <= 1000, "
-                "margin >= 0, margin_fraction >= 0, by_id_per_round >= 1 and list_pages >= 1"
+                "margin >= 0, margin_fraction >= 0, 0 < look_share <= 1, by_id_per_round >= 1 "
+                "and list_pages >= 1"
             )
 
     def next_interval(self, previous: float | None) -> float:
@@ -182,6 +197,8 @@ class Waiter:
     registered_at: float
     due: float = 0.0
     interval: float | None = None
+    #: Its next look comes from backoff (nothing learned predicts it): it shares the watch's rounds.
+    backoff: bool = False
     #: The driver's handle (an asyncio future for the shared poller).
     handle: Any = field(default=None, repr=False)
 
@@ -189,26 +206,47 @@ class Waiter:
 Outcome: TypeAlias = "WaitResult | JamboError"
 
 
-def expected_done(
-    waiter: Waiter, pending: Sequence[Operation | None], durations: Durations, poll: PollPolicy
+def started_at(waiter: Waiter, op: Operation) -> float:
+    """When ``op`` started, on the local clock: its ``created_at`` (whole seconds, so the middle of
+    that second), but never after the waiter registered (the caller had its id then). A trigger
+    that starts long after its task created the operation still looks when it should end; clocks
+    are assumed to agree to within a second or so (a look too early costs one read)."""
+    if op.created_at is None:
+        return waiter.registered_at
+    return min(waiter.registered_at, op.created_at.timestamp() + TIMESTAMP_PRECISION / 2)
+
+
+def next_look(
+    waiter: Waiter, pending: Sequence[Operation | None], durations: Durations, poll: PollPolicy, now: float
 ) -> float | None:
-    """When ``waiter``'s pending operations should all be done (local clock), or ``None`` when
-    there is nothing to go on. An operation not seen yet (its action unknown) gets a first look
-    after the longest known action's time, but no later than the waiter's cap."""
-    spans: list[float] = []
+    """When to look next at ``waiter``'s pending operations by what was learned (local clock), or
+    ``None`` when nothing learned says (no spans of an action, or every learned span has passed).
+
+    Per operation: with ``r`` the share of its action's learned spans already over at its age,
+    look when ``r + look_share`` of them would be (the first look at the ``look_share`` quantile,
+    then looks spaced by the spread that remains), plus ``margin`` and ``margin_fraction`` of that
+    span. The wait needs all of them, so it looks when the last of those is due. An operation not
+    seen yet (its action unknown) gets one look after the longest known action, capped by the cap.
+    """
+    looks: list[float] = []
     for op in pending:
-        if op is not None:
-            span = durations.expected(op.action)
-        else:
+        if op is None:
             longest = durations.longest()
-            span = None if longest is None else min(longest, waiter.cap)
-        if span is None:
-            return None
-        spans.append(span)
-    if not spans:
-        return None
-    longest = max(spans)
-    return waiter.registered_at + longest + poll.margin + poll.margin_fraction * longest
+            if longest is None:
+                return None
+            span = min(longest, waiter.cap)
+            start = waiter.registered_at
+        else:
+            spans = durations.spans(op.action)
+            if not spans:
+                return None
+            start = started_at(waiter, op)
+            age = now - start
+            if age >= spans[-1]:
+                return None  # later than anything seen: backoff
+            span = quantile(spans, rank(spans, age) + poll.look_share)
+        looks.append(start + span + poll.margin + poll.margin_fraction * span)
+    return max(looks) if looks else None
 
 
 def next_due(
@@ -220,17 +258,20 @@ def next_due(
 ) -> float:
     """When ``waiter`` next needs a look (pure; updates only its backoff state).
 
-    Duration-aware: while its operations are expected to finish later, look then (even beyond the
-    cap: an early look would only say "still running"). Without an expectation, or once it has
-    passed, back off from ``initial_interval`` to the waiter's cap. Never past its deadline.
+    By what was learned (:func:`next_look`), even beyond the cap; without that, back off from
+    ``initial_interval`` to the waiter's cap (the watch's rounds are shared by every waiter backing
+    off, see :meth:`Watch.next_round_at`). Never past its deadline.
     """
     pending = [latest.get(i) for i in waiter.ids if i not in latest or latest[i].is_pending]
-    expected = expected_done(waiter, pending, durations, poll)
-    if expected is not None and expected > now:
-        due = expected
+    look = next_look(waiter, pending, durations, poll, now)
+    if look is not None and look > now:
+        due = look
+        waiter.backoff = False
+        waiter.interval = None  # past this look, backoff starts short again
     else:
         waiter.interval = min(waiter.cap, poll.next_interval(waiter.interval))
         due = now + waiter.interval
+        waiter.backoff = True
     if waiter.deadline is not None:
         due = min(due, waiter.deadline)
     return due
@@ -280,10 +321,10 @@ class Watch:
             if op.id in ids and op.id not in self.latest:
                 self.latest[op.id] = op
         waiter = Waiter(ids, deadline, cap if cap is not None else self.poll.max_interval, now)
-        # First look at once (an operation may be done already), unless it is expected later.
+        # First look at once (an operation may be done already), unless it is likely done later.
         pending = [self.latest.get(i) for i in ids if i not in self.latest or self.latest[i].is_pending]
-        expected = expected_done(waiter, pending, self.durations, self.poll)
-        waiter.due = expected if expected is not None and expected > now else now
+        look = next_look(waiter, pending, self.durations, self.poll, now)
+        waiter.due = look if look is not None and look > now else now
         if deadline is not None:
             waiter.due = min(waiter.due, deadline)
         self.waiters[waiter] = None
@@ -309,11 +350,19 @@ class Watch:
 
     def next_round_at(self) -> float | None:
         """When the next round is due: the earliest waiter's look, not sooner after the last round
-        than ``initial_interval`` or the rate floor, but never after a waiter's deadline."""
+        than ``initial_interval`` or the rate floor, but never after a waiter's deadline.
+
+        One round serves every waiter, so the waiters backing off share it: alone each would pay
+        one request per interval, together they pay for a round as often as the sum of those rates
+        (``1 / sum(1 / interval)``): a lone waiter keeps its pace, five hundred without history
+        are looked at every ``initial_interval`` for one request a round."""
         if not self.waiters:
             return None
         at = min(w.due for w in self.waiters)
         if self.last_round_at is not None:
+            rate = sum(1.0 / w.interval for w in self.waiters if w.backoff and w.interval)
+            if rate > 0:
+                at = min(at, self.last_round_at + 1.0 / rate)
             floor = max(
                 self.poll.initial_interval, self.last_round_requests / self.poll.max_requests_per_second
             )
@@ -502,9 +551,15 @@ def wait_steps(
     poll: PollPolicy = PollPolicy(),
     durations: Durations | None = None,
     known: Sequence[Operation] = (),
+    until: float | None = None,
 ) -> Generator[Step, Any, WaitResult]:
     """One wait on a private :class:`Watch` (a sync wait in a worker): the same rules as the
-    shared poller's. Returns the result; raises the 404 of an operation that does not exist."""
+    shared poller's. Returns the result; raises the 404 of an operation that does not exist.
+
+    ``until`` ends the wait early, without a look of its own: once the next look is due after it,
+    the result is ``timeout`` with the operations as last seen (a deferrable task's inline grace:
+    it hands them to its trigger, which goes on with the same timing). ``deadline`` stays the
+    wait's real end, looked at as always."""
     watch = Watch(project_id, poll, durations)
     if not operation_ids:
         return WaitResult("success", [], "no operations to wait for")
@@ -518,6 +573,12 @@ def wait_steps(
                 raise step.outcome
             assert step.waiter is waiter
             return step.outcome
+        if isinstance(step, Sleep) and until is not None and clock() + step.seconds > until:
+            seen = {op.id: op for op in known} | watch.latest
+            ops = [seen[i] for i in waiter.ids if i in seen]
+            return WaitResult(
+                "timeout", ops, f"{len(waiter.ids)} operation(s) likely not done before the wait's end"
+            )
         reply = yield step
 
 

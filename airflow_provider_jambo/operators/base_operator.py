@@ -337,16 +337,26 @@ class JamboBaseOperator(BaseOperator):
             return result
         deadline = self.run_deadline()
         if self.deferrable and self.defer_grace_seconds > 0:
-            # Most operations take seconds: finish them here rather than through a deferral.
+            # Most operations take seconds: finish them here rather than through a deferral. The
+            # grace is the hook's wait with its timing: it ends (without a look of its own) once
+            # the next look would come after the grace, and the trigger goes on from what it saw.
             grace_end = min(deadline, time.time() + self.defer_grace_seconds)
+            soft = grace_end < deadline
             waited = self.hook.operations.wait(
-                operations, project_id=project_id, deadline=grace_end, poll_interval=self.poll_interval
+                operations,
+                project_id=project_id,
+                deadline=deadline if soft else grace_end,
+                until=grace_end if soft else None,
+                poll_interval=self.poll_interval,
             )
-            if waited.status != "timeout" or grace_end >= deadline:
+            if waited.status != "timeout" or not soft:
                 self._finish(waited.status, ids, waited.message, result)
                 self.succeeded(context, result)
                 return result
+            seen = {op.id: op for op in waited.operations}
+            operations = [seen.get(op.id, op) for op in operations]
         if self.deferrable:
+            from airflow_provider_jambo.hooks.operation_durations import durations_for
             from airflow_provider_jambo.triggers.operation_trigger import JamboOperationTrigger
             from airflow_provider_jambo.triggers.wait_trigger import settle_deadline
 
@@ -358,6 +368,9 @@ class JamboBaseOperator(BaseOperator):
                     project_id=project_id,
                     operation_ids=ids,
                     operations=[dict(op.raw) for op in operations],
+                    # What this process learned of these actions: a triggerer elsewhere times
+                    # its looks as this task would have (plain numbers, nothing secret).
+                    durations=durations_for(project_id).samples(op.action for op in operations),
                     deadline=deadline,
                     poll_interval=self.poll_interval,
                     retry_policy=self.hook.retry_policy.to_dict(),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +15,13 @@ from hook_support import SleepRecorder
 from airflow_provider_jambo.api_models import Operation
 from airflow_provider_jambo.exceptions import JamboOperationFailedError, JamboOperationTimeoutError
 from airflow_provider_jambo.hooks.client import ApiRequest
-from airflow_provider_jambo.hooks.operation_durations import SAMPLES_PER_ACTION, Durations, durations_for
+from airflow_provider_jambo.hooks.operation_durations import (
+    SAMPLES_PER_ACTION,
+    Durations,
+    durations_for,
+    quantile,
+    rank,
+)
 from airflow_provider_jambo.hooks.waiting import (
     Fetch,
     PollPolicy,
@@ -418,3 +426,151 @@ def test_a_watch_forgets_an_operation_only_when_its_last_waiter_leaves() -> None
     watch.remove(second)
     assert not watch.waiters
     assert watch.latest == {}
+
+
+# --- the spread of what was learned (issue 23) -------------------------------------------------------
+
+
+def spread_durations(action: str, spans: list[float]) -> Durations:
+    durations = Durations()
+    for i, seconds in enumerate(spans):
+        durations.learn(
+            Operation.from_api(
+                {
+                    "id": f"old-{action}-{i}",
+                    "action": action,
+                    "status": "finished",
+                    "total_duration_ms": int(seconds * 1000),
+                }
+            )
+        )
+    return durations
+
+
+#: Eleven learned spans, evenly from 2 s to 4 s (median 3 s).
+EVEN_2_TO_4 = [2.0 + 0.2 * i for i in range(11)]
+
+
+def test_quantile_and_rank_are_inverses() -> None:
+    spans = sorted(EVEN_2_TO_4)
+    assert quantile(spans, 0.0) == 2.0
+    assert quantile(spans, 0.15) == pytest.approx(2.3)
+    assert quantile(spans, 1.0) == pytest.approx(4.0)
+    assert rank(spans, 2.3) == pytest.approx(0.15)
+    assert rank(spans, 1.0) == 0.0
+    assert rank(spans, 9.0) == 1.0
+    assert quantile([5.0], 0.3) == 5.0
+    assert (rank([5.0], 4.9), rank([5.0], 5.0)) == (0.0, 1.0)
+
+
+def test_first_look_at_a_low_quantile_then_looks_spaced_by_the_remaining_spread() -> None:
+    durations = spread_durations("create_branch", EVEN_2_TO_4)
+    poll = PollPolicy(look_share=0.15, max_interval=2.0)
+    watch = Watch("proj-1", poll, durations)
+    known = [op(ID1, "running")]
+    waiter = watch.add([ID1], deadline=None, now=100.0, cap=2.0, known=known)
+    # The first look where 15 % of the learned spans are over (2.3 s), not at their median (3 s).
+    assert waiter.due == pytest.approx(100.0 + 2.3 + 0.1 + 0.023)
+    looks = [waiter.due]
+    while len(looks) < 12:
+        looks.append(next_due(waiter, watch.latest, durations, poll, looks[-1]))
+    learned = [t for t in looks if t <= 100.0 + 4.0 + 0.1 + 0.04 + 1e-9]
+    # Each look covers another 15 % of the spread (plus its margin): five looks reach its end (4 s) ...
+    assert len(learned) == 5
+    assert all(0.35 < b - a < 0.5 for a, b in itertools.pairwise(learned))
+    # ... and only past everything learned does the backoff start (0.5 s, then growing).
+    assert looks[5] - looks[4] == pytest.approx(0.5)
+    assert looks[6] - looks[5] == pytest.approx(0.75)
+
+
+def _wait_ending_at(end: float) -> tuple[float, int]:
+    """One wait (learned spans 2-4 s) for an operation that ends ``end`` seconds after the call:
+    (how long after its end the wait returned, how many reads it made)."""
+    sleeps = SleepRecorder()
+    start = sleeps.now
+    reads: list[str] = []
+
+    def fetch(req: ApiRequest[Any]) -> Any:
+        reads.append(req.describe())
+        status = "finished" if sleeps.now - start >= end else "running"
+        return req.parse({"operation": op(ID1, status).raw})
+
+    steps = wait_steps(
+        "proj-1",
+        [ID1],
+        deadline=None,
+        clock=sleeps.clock,
+        poll=PollPolicy(max_interval=2.0),
+        durations=spread_durations("create_branch", EVEN_2_TO_4),
+        known=[op(ID1, "running")],
+    )
+    assert run_sync(steps, fetch, sleeps).status == "success"
+    return sleeps.now - start - end, len(reads)
+
+
+def test_under_spread_a_wait_detects_soon_with_few_reads() -> None:
+    """Ends drawn from the spread learned (2-4 s): the median wait sees its end within 0.35 s with
+    at most 3 reads on average; looking first at the median, then backing off, it is ~0.5 s."""
+    rng = random.Random(23)
+    delays, reads = zip(*(_wait_ending_at(rng.uniform(2.0, 4.0)) for _ in range(300)), strict=True)
+    assert sorted(delays)[len(delays) // 2] <= 0.35
+    assert sum(reads) / len(reads) <= 3.0
+
+
+def test_an_operations_age_comes_from_its_created_at() -> None:
+    """A trigger that starts 10 s after its operation was created (a deferral) looks when the
+    operation should end, not 10 s later."""
+    durations = spread_durations("create_branch", [32.0] * 4)
+    watch = Watch("proj-1", PollPolicy(), durations)
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    seen = Operation.from_api({**op(ID1, "running").raw, "created_at": created.isoformat()})
+    waiter = watch.add([ID1], deadline=None, now=created.timestamp() + 10.0, known=[seen])
+    # The middle of its whole-second stamp, plus the span and margins.
+    assert waiter.due - created.timestamp() == pytest.approx(0.5 + 32.0 + 0.1 + 0.32)
+
+
+def test_waiters_backing_off_share_the_watch_rounds() -> None:
+    """Nothing learned: alone, a waiter backs off to its cap (5 s); five hundred share one list
+    call a round, so the watch looks every initial_interval instead of every 5 s."""
+
+    def gap_after_rounds(n: int) -> float:
+        watch = Watch("proj-1", PollPolicy(max_interval=5.0), Durations())
+        ids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(n)]
+        for op_id in ids:
+            watch.add([op_id], deadline=None, now=0.0, cap=5.0)
+        now = 0.0
+        page = {"operations": [op(i, "running").raw for i in ids]}
+        one = {"operation": page["operations"][0]}
+        for _ in range(12):
+            now = max(now, watch.next_round_at() or now)
+            # Every operation still running (one list call a round; a lone one is read by id).
+            run_sync(watch.round_steps(now), lambda req: page if req.path.endswith("operations") else one)
+        return (watch.next_round_at() or 0.0) - now
+
+    assert gap_after_rounds(1) == pytest.approx(5.0)
+    assert gap_after_rounds(500) == pytest.approx(0.5)
+
+
+def test_backoff_starts_short_again_after_a_learned_look() -> None:
+    """Five hundred waits back off to their cap before any create has finished; once one has, each
+    looks at its own expected end, and one that is not done then is looked at again 0.5 s later,
+    not at the cap (5 s) it had reached."""
+    durations = Durations()
+    poll = PollPolicy(max_interval=5.0)
+    watch = Watch("proj-1", poll, durations)
+    created = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    running = Operation.from_api({**op(ID1, "running").raw, "created_at": "2026-01-01T00:00:00Z"})
+    waiter = watch.add([ID1], deadline=None, now=created + 5.0, cap=5.0)
+    watch.latest[ID1] = running
+    now = created + 5.0
+    for _ in range(8):
+        now = next_due(waiter, watch.latest, durations, poll, now)
+    assert waiter.interval == 5.0
+    durations.learn(
+        Operation.from_api(
+            {"id": "old", "action": "create_branch", "status": "finished", "total_duration_ms": 32000}
+        )
+    )
+    look = next_due(waiter, watch.latest, durations, poll, now)
+    assert look - created == pytest.approx(0.5 + 32.0 + 0.1 + 0.32)
+    assert next_due(waiter, watch.latest, durations, poll, look) - look == pytest.approx(0.5)

@@ -295,6 +295,7 @@ def test_create_deferrable_round_trip(jambo_project: JamboProject) -> None:
         "project_id",
         "operation_ids",
         "operations",
+        "durations",
         "deadline",
         "poll_interval",
         "retry_policy",

@@ -46,7 +46,8 @@ def test_operations_still_pending_after_the_grace_are_deferred(live_project: Jam
     op = create_op("grace-2", deferrable=True, defer_grace_seconds=0.3)
     started = time.time()
     deferred = defer(op, make_context())
-    assert 0.3 <= time.time() - started < 2.5
+    # It defers as soon as its next look would come after the grace (not sleeping through it).
+    assert time.time() - started < 2.5
     assert type(deferred.trigger) is JamboOperationTrigger
     # One deadline for the task: the trigger's is the operator's, not restarted by the grace.
     assert deferred.trigger.deadline == pytest.approx(op.run_deadline())
@@ -148,3 +149,31 @@ def test_idle_trigger_reports_timeout_and_errors(
     ).payload
     assert missing["status"] == "error"
     assert "jambo_default" in missing["message"]
+
+
+def test_the_grace_ends_without_a_look_of_its_own_and_hands_its_trigger_what_was_learned(
+    live_project: JamboProject,
+) -> None:
+    """Operations learned to take 3 and 6 s, a 1-s grace: the next look would come after it, so the
+    task defers at once with no read of its own (it used to look once at the grace's end), and its
+    trigger carries the spans learned, so a triggerer elsewhere looks when this task would have."""
+    from airflow_provider_jambo.api_models import Operation
+    from airflow_provider_jambo.hooks.operation_durations import durations_for
+
+    live_project.emu.set_operation_durations(default=3)
+    learned = durations_for(live_project.project_id)
+    for i in range(4):
+        for action, seconds in (("create_branch", 3.0), ("start_compute", 6.0)):
+            raw = {"id": f"old-{action}-{i}", "action": action, "status": "finished"}
+            learned.learn(Operation.from_api({**raw, "total_duration_ms": int(seconds * 1000)}))
+    live_project.emu.clear_requests()
+    op = create_op("grace-3", deferrable=True, defer_grace_seconds=1)
+    started = time.time()
+    deferred = defer(op, make_context())
+    assert time.time() - started < 0.8
+    reads = [r for r in live_project.emu.requests() if r["method"] == "GET" and "/operations" in r["path"]]
+    assert reads == []
+    kwargs = deferred.trigger.serialize()[1]
+    assert kwargs["durations"] == learned.samples(["create_branch", "start_compute"])
+    assert kwargs["durations"]["create_branch"] == [3.0] * 4
+    assert {o["action"] for o in kwargs["operations"]} == {"create_branch", "start_compute"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -149,10 +150,13 @@ async def test_a_trigger_given_its_operations_looks_first_when_they_are_expected
         )
     emu.advance(120)  # done already: the first look is the only one needed
     emu.clear_requests()
+    # Created just now, as the deferring task saw it (this emulator's clock is a manual one, so its
+    # own stamp says nothing about the local clock).
+    fresh = {**made.raw, "created_at": datetime.now(UTC).isoformat()}
     seeded = JamboOperationTrigger(
         **{
             **trigger(jambo_project.project_id, [made.id], poll=5).serialize()[1],
-            "operations": [dict(made.raw)],
+            "operations": [fresh],
         }
     )
     # Rebuilt from its serialized kwargs, as a triggerer does: the operations travel with it.
@@ -162,6 +166,29 @@ async def test_a_trigger_given_its_operations_looks_first_when_they_are_expected
     assert event.payload["status"] == "success"
     # Its action said 0.6 s, so the one read came then; knowing only an id, the first look would
     # have come after the longest known action (2.5 s), or at once with nothing learned.
+    assert len(reads(emu)) == 1
+    assert time.monotonic() - started >= 0.6
+
+
+async def test_a_trigger_carrying_learned_durations_looks_when_they_say(jambo_project: JamboProject) -> None:
+    """A triggerer that has learned nothing (another process than the task's) times its first look
+    by the spans the task handed over: one read, at 0.6 s, not one at once then a backoff."""
+    emu = jambo_project.emu
+    emu.set_operation_durations(default=60)
+    with JamboHook() as hook:
+        made = hook.branches.create(
+            CreateBranchRequest(name="carried"), project_id=jambo_project.project_id
+        ).operations[0]
+    emu.advance(120)
+    emu.clear_requests()
+    fresh = {**made.raw, "created_at": datetime.now(UTC).isoformat()}
+    kwargs = trigger(jambo_project.project_id, [made.id], poll=5).serialize()[1]
+    rebuilt = JamboOperationTrigger(
+        **{**kwargs, "operations": [fresh], "durations": {"create_branch": [0.6, 0.6, 0.6]}}
+    )
+    started = time.monotonic()
+    event = await first_event(JamboOperationTrigger(**rebuilt.serialize()[1]))
+    assert event.payload["status"] == "success"
     assert len(reads(emu)) == 1
     assert time.monotonic() - started >= 0.6
 

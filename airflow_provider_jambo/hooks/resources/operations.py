@@ -127,6 +127,7 @@ class OperationsApi(ResourceGroup):
         timeout: float | None = None,
         deadline: datetime | float | None = None,
         poll_interval: float | None = None,
+        until: float | None = None,
     ) -> WaitResult:
         """Poll until every operation succeeded, one failed, or the timeout/deadline passed.
 
@@ -135,6 +136,8 @@ class OperationsApi(ResourceGroup):
         the shared poller's (``hooks/waiting.py``), driven here in the calling thread.
         ``operation_ids`` may hold the :class:`Operation` objects a call returned: what they say
         (their actions) lets the first look wait until they are expected to be done.
+        ``until`` (epoch seconds) gives up early, without a look of its own, once the next look
+        would come after it (``wait_steps``): a deferrable task's inline grace.
         """
         resolved, poll = self._wait_terms(timeout, deadline, poll_interval)
         known, ids = _known_and_ids(operation_ids)
@@ -146,6 +149,7 @@ class OperationsApi(ResourceGroup):
             clock=hook.clock,
             poll=poll,
             known=known,
+            until=until,
         )
         return run_sync(steps, hook.request, hook.sleep)
 

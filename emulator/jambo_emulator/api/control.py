@@ -27,7 +27,7 @@ from jambo_emulator.api.router import not_emulated_router
 from jambo_emulator.api.routes.helpers import respond
 from jambo_emulator.resources import lifecycle, organizations
 from jambo_emulator.resources.context import EmulatorContext
-from jambo_emulator.resources.operations import ACTIONS, DURATION_KEYS, MAX_DURATION, OUTCOMES
+from jambo_emulator.resources.operations import ACTIONS, DURATION_KEYS, MAX_DURATION, MAX_SPREAD, OUTCOMES
 from jambo_emulator.state.clock import MAX_ADVANCE, iso
 from jambo_emulator.state.config import EmulatorConfig
 from jambo_emulator.state.errors import ApiError, bad_request
@@ -52,6 +52,12 @@ class Controller:
         whole new table (actions not named take the default again)."""
         self.ctx.engine.set_durations(default, replace=replace, **per_action)
         return {"default": self.ctx.engine.default_duration, **self.ctx.engine.durations}
+
+    def set_operation_duration_spread(self, spread: float, seed: int = 0) -> dict[str, float]:
+        """Each new operation lasts its action's duration times a factor drawn from
+        U(1 - spread, 1 + spread), from a generator seeded with ``seed`` (0 = exact durations)."""
+        self.ctx.engine.set_spread(spread, seed)
+        return {"spread": self.ctx.engine.spread, "seed": self.ctx.engine.spread_seed}
 
     def advance(self, seconds: float) -> float:
         """Move the clock forward (manual or real), then run what became due; returns the new now."""
@@ -339,6 +345,15 @@ async def replace_operation_durations(request: Request) -> Response:
 async def merge_operation_durations(request: Request) -> Response:
     """The body is merged into the current table."""
     return await _durations(request, replace=False)
+
+
+@router.put("/operation_duration_spread")
+async def operation_duration_spread(request: Request) -> Response:
+    """``{"spread": 0.5, "seed": 7}``: durations drawn from U(0.5·D, 1.5·D), repeatably."""
+    data = await _body(request, ("spread", "seed"))
+    spread = _number(data, "spread", 0, MAX_SPREAD)
+    seed = data.get("seed", 0)
+    return respond(_call(_controller(request).set_operation_duration_spread, spread, seed))
 
 
 @router.get("/clock")

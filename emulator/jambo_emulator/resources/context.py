@@ -131,6 +131,7 @@ class EmulatorContext:
                 "manual_clock": self.clock.manual,
                 "now": self.clock.now(),
                 "operation_durations": {"default": self.engine.default_duration, **self.engine.durations},
+                "operation_duration_spread": {"spread": self.engine.spread, "seed": self.engine.spread_seed},
                 "operation_outcomes": self.engine.forced_outcomes(),
                 "rate_limits": self.rate_limits_enabled,
                 "lock_rule": self.lock_rule_enabled,

@@ -12,6 +12,7 @@ call has returned, and a failed call ends it with status ``error``.
 from __future__ import annotations
 
 import heapq
+import random
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -66,6 +67,9 @@ ANONYMIZE = "anonymize"
 DURATION_KEYS = (*ACTIONS, ANONYMIZE)
 #: Longest operation duration a control call may set (an hour: anything longer is a typo).
 MAX_DURATION = 3600.0
+#: Widest duration spread a control call may set: each operation lasts its action's duration times
+#: a factor drawn from U(1 - spread, 1 + spread), so below 1 no operation is instant by accident.
+MAX_SPREAD = 0.9
 
 
 def _ended(op: Operation) -> bool:
@@ -97,6 +101,10 @@ class OperationEngine:
         self.configured_default = default_duration
         self.durations = dict(durations)
         self._forced: dict[str, deque[str]] = {}
+        #: Real operations' times vary; 0 (the default) keeps every duration exact.
+        self.spread = 0.0
+        self.spread_seed = 0
+        self._spread_rng = random.Random(0)
         self._heap: list[tuple[float, int, Operation]] = []
         self._waiting: dict[str, list[Operation]] = {}  # predecessor id -> operations after it
         self._forgotten: set[str] = set()
@@ -130,6 +138,27 @@ class OperationEngine:
             if default is not None:
                 self.default_duration = float(default)
             self.durations.update({name: float(value) for name, value in per_action.items()})
+
+    def set_spread(self, spread: float, seed: int = 0) -> None:
+        """Draw each new operation's duration from U((1 - spread)·D, (1 + spread)·D) for its action's
+        duration D; the draws come from a generator seeded with ``seed``, so a run that creates the
+        same operations in the same order gets the same durations."""
+        number = isinstance(spread, (int, float)) and not isinstance(spread, bool)
+        if not (number and 0 <= spread <= MAX_SPREAD):
+            raise ValueError(f"spread must be a number between 0 and {MAX_SPREAD:g}, got {spread!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        with self.store.lock:
+            self.spread = float(spread)
+            self.spread_seed = seed
+            self._spread_rng = random.Random(seed)
+
+    def _duration(self, action: str) -> float:
+        """This operation's duration (caller holds the store lock)."""
+        base = self.durations.get(action, self.default_duration)
+        if not self.spread:
+            return base
+        return base * (1.0 + self.spread * (2.0 * self._spread_rng.random() - 1.0))
 
     def force_outcome(self, action: str, outcome: str, times: int = 1) -> None:
         if action not in ACTIONS:
@@ -174,7 +203,7 @@ class OperationEngine:
             action=action,
             created_at=now,
             updated_at=now,
-            duration=self.durations.get(action, self.default_duration),
+            duration=self._duration(action),
             outcome=outcome,
             branch_id=branch_id,
             endpoint_id=endpoint_id,

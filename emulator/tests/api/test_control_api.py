@@ -113,3 +113,37 @@ def test_operation_times_are_exact_where_the_api_writes_whole_seconds(
     assert create["finished_at"] - create["created_at"] == pytest.approx(1.25)
     assert start["finished_at"] - create["created_at"] == pytest.approx(2.5)
     assert control.get("/operation_times", params={"project_id": "no-such"}).status_code == 400
+
+
+def _spans(control: httpx.Client, api: httpx.Client, pid: str, n: int) -> list[float]:
+    """Create ``n`` branches one after another (each alone in flight) and return their create spans."""
+    for _ in range(n):
+        api.post(f"/projects/{pid}/branches", json={})
+        control.post("/clock/advance", json={"seconds": 10})
+    ops = control.get("/operation_times", params={"project_id": pid}).json()["operations"]
+    return [o["finished_at"] - o["created_at"] for o in ops if o["action"] == "create_branch"][-n:]
+
+
+def test_duration_spread_is_drawn_within_bounds_and_repeats_after_reset(
+    control: httpx.Client, api: httpx.Client, project: dict[str, Any]
+) -> None:
+    assert control.put("/operation_duration_spread", json={"spread": 1.5}).status_code == 400
+    assert control.put("/operation_duration_spread", json={"spread": 0.5, "seed": "x"}).status_code == 400
+    control.put("/operation_durations", json={"default": 2})
+    assert control.put("/operation_duration_spread", json={"spread": 0.5, "seed": 7}).json() == {
+        "spread": 0.5,
+        "seed": 7,
+    }
+    assert control.get("/config").json()["operation_duration_spread"] == {"spread": 0.5, "seed": 7}
+    first = _spans(control, api, project["project"]["id"], 8)
+    assert all(1.0 <= s <= 3.0 for s in first), first
+    assert max(first) - min(first) > 0.5, first  # drawn, not the fixed 2 s
+    # A reset goes back to exact durations; the same seed again draws the same times.
+    control.post("/reset", json={})
+    assert control.get("/config").json()["operation_duration_spread"] == {"spread": 0.0, "seed": 0}
+    pid = api.post("/projects", json={"project": {"name": "again"}}).json()["project"]["id"]
+    control.put("/operation_durations", json={"default": 2})
+    control.put("/operation_duration_spread", json={"spread": 0.5, "seed": 7})
+    assert _spans(control, api, pid, 8) == pytest.approx(first)
+    control.put("/operation_duration_spread", json={"spread": 0})
+    assert _spans(control, api, pid, 2) == [pytest.approx(2.0)] * 2
