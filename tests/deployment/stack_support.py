@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import time
 from collections.abc import Collection, Iterator, Mapping
@@ -10,7 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from airflow_stack import DBT_VENV_EXECUTABLE, AirflowStack, wait_until
+from airflow_stack import DBT_VENV_EXECUTABLE, AirflowStack, StackError, wait_until
 
 #: "<executor> <dag_id> <run state> <seconds>" per run, printed in the terminal summary.
 TIMINGS: list[str] = []
@@ -204,3 +205,45 @@ class ChaosFigures:
             f"creates beyond one a run {self.duplicate_creates}  wall {self.seconds:6.1f} s"
             + (f"  left: {self.left_after_runs} / {self.left_after_net}" if self.left_after_net else "")
         )
+
+
+@dataclass
+class ChaosOutcome:
+    """What a chaos case left behind (the bystander checked untouched on the way)."""
+
+    left_after_runs: list[str]
+    #: Every branch the emulator created in the case (its create operations), the bystander aside.
+    created: list[str]
+    #: The branch ids the runs' create tasks reported (a create killed before its POST: none).
+    xcom_ids: set[str]
+    left_after_net: list[str]
+
+
+def chaos_outcome(
+    stack: AirflowStack,
+    dag_id: str,
+    case: str,
+    runs: list[Run],
+    bystander: str,
+    started: float,
+    *,
+    expected_creates: int | None = None,
+    note: str = "",
+) -> ChaosOutcome:
+    """Count what ``runs`` left: branches after the runs, creates against the runs' XComs, and what
+    is left once the safety net ran (the emulator's clock advanced past every expiry); check that
+    nothing changed the bystander; print the case's figures in the summary. ``expected_creates``:
+    how many creates are not duplicates (default: one for each branch a run's XCom names)."""
+    left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
+    created = [b for b in created_branch_ids(stack) if b != bystander]
+    xcom_ids: set[str] = set()
+    for run in runs:
+        with contextlib.suppress(StackError):  # a create killed before its POST pushed nothing
+            xcom_ids.add(stack.xcom(dag_id, run.run_id, "create_branch")["branch_id"])
+    assert changes_to(stack, bystander) == []
+    net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
+    duplicates = len(created) - (len(xcom_ids) if expected_creates is None else expected_creates)
+    TIMINGS.append(
+        ChaosFigures(case, runs, left, net, duplicates, time.monotonic() - started).report() + note
+    )
+    return ChaosOutcome(left, created, xcom_ids, net)

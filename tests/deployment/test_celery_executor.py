@@ -14,18 +14,12 @@ from collections.abc import Iterator
 import pytest
 from airflow_stack import AirflowStack
 from stack_support import (
-    BEYOND_TTL,
     DBT_PREVIEW,
-    TIMINGS,
-    ChaosFigures,
     assert_only_main,
-    branch_names,
-    changes_to,
-    created_branch_ids,
+    chaos_outcome,
     dbt_ready,
     finish,
     fresh_case,
-    left_after_safety_net,
     main_has_dbt_relations,
     make_bystander,
     run_dag,
@@ -79,24 +73,10 @@ def test_chaos_fifty_simultaneous_runs_over_two_workers(stack: AirflowStack) -> 
     finally:
         stack.unpause(EPHEMERAL, paused=True)
     time.sleep(5)  # the last teardowns' deletes finish
-    left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
-    created = [b for b in created_branch_ids(stack) if b != bystander]
-    xcom_ids = {stack.xcom(EPHEMERAL, r.run_id, "create_branch")["branch_id"] for r in runs}
     hosts = {ti["hostname"] for r in runs for ti in r.tasks.values()}
-    assert changes_to(stack, bystander) == []
-    net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
-    TIMINGS.append(
-        ChaosFigures(
-            "50 simultaneous runs, two workers (celery)",
-            runs,
-            left,
-            net,
-            len(created) - len(xcom_ids),
-            time.monotonic() - t0,
-        ).report()
-    )
+    out = chaos_outcome(stack, EPHEMERAL, "50 simultaneous runs, two workers (celery)", runs, bystander, t0)
     assert [r.state for r in runs] == ["success"] * 50, [r.describe() for r in runs if r.state != "success"]
     assert hosts == WORKERS
-    assert sorted(created) == sorted(xcom_ids)
-    assert left == []
-    assert net == []
+    assert sorted(out.created) == sorted(out.xcom_ids)
+    assert out.left_after_runs == []
+    assert out.left_after_net == []

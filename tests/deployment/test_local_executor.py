@@ -23,21 +23,16 @@ import psycopg
 import pytest
 from airflow_stack import AirflowStack, StackError, wait_until
 from stack_support import (
-    BEYOND_TTL,
     DBT_PREVIEW,
     TIMINGS,
-    ChaosFigures,
     Run,
     assert_only_main,
-    branch_names,
     branch_posts,
-    changes_to,
-    created_branch_ids,
+    chaos_outcome,
     dbt_ready,
     finish,
     fresh_case,
     inject_faults_everywhere,
-    left_after_safety_net,
     main_has_dbt_relations,
     make_bystander,
     run_dag,
@@ -538,26 +533,19 @@ def test_chaos_twenty_runs_with_faults_on_every_route(stack: AirflowStack) -> No
         stack.control("DELETE", "faults")
         stack.unpause(EPHEMERAL, paused=True)
     time.sleep(10)  # the last teardowns' deletes finish
-    left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
-    created = [b for b in created_branch_ids(stack) if b != bystander]
-    xcom_ids = {stack.xcom(EPHEMERAL, r.run_id, "create_branch")["branch_id"] for r in runs}
-    assert changes_to(stack, bystander) == []
-    net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
-    TIMINGS.append(
-        ChaosFigures(
-            "20 runs, faults 10% on every route (local)",
-            runs,
-            left,
-            net,
-            len(created) - len(xcom_ids),
-            time.monotonic() - t0,
-        ).report()
-        + f"  faults injected {injected}"
+    out = chaos_outcome(
+        stack,
+        EPHEMERAL,
+        "20 runs, faults 10% on every route (local)",
+        runs,
+        bystander,
+        t0,
+        note=f"  faults injected {injected}",
     )
     assert [r.state for r in runs] == ["success"] * 20, [r.describe() for r in runs]
-    assert sorted(created) == sorted(xcom_ids)  # one branch per run, none created twice
-    assert left == []
-    assert net == []
+    assert sorted(out.created) == sorted(out.xcom_ids)  # one branch per run, none created twice
+    assert out.left_after_runs == []
+    assert out.left_after_net == []
 
 
 def test_chaos_task_process_sigkilled_during_an_inline_create(stack: AirflowStack) -> None:
@@ -580,26 +568,21 @@ def test_chaos_task_process_sigkilled_during_an_inline_create(stack: AirflowStac
         run = finish(stack, EPHEMERAL, run_id, started, timeout=240)
     finally:
         stack.unpause(EPHEMERAL, paused=True)
-    left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
-    created = [b for b in created_branch_ids(stack) if b != bystander]
-    assert changes_to(stack, bystander) == []
-    net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
-    TIMINGS.append(
-        ChaosFigures(
-            "task process SIGKILLed in an inline create (local)",
-            [run],
-            left,
-            net,
-            len(created) - 1,
-            time.monotonic() - t0,
-        ).report()
+    out = chaos_outcome(
+        stack,
+        EPHEMERAL,
+        "task process SIGKILLed in an inline create (local)",
+        [run],
+        bystander,
+        t0,
+        expected_creates=1,
     )
     assert run.state == "failed", run.describe()
     assert run.task_states["create_branch"] == "failed", run.describe()
     assert run.task_states["delete_branch"] != "success", run.describe()
-    assert len(created) == 1
-    assert len(left) == 1  # SIGKILL: no cleanup could run
-    assert net == []
+    assert len(out.created) == 1
+    assert len(out.left_after_runs) == 1  # SIGKILL: no cleanup could run
+    assert out.left_after_net == []
 
 
 def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) -> None:
@@ -622,34 +605,17 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
     finally:
         stack.unpause(EPHEMERAL, paused=True)
     time.sleep(5)
-    left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
-    created = [b for b in created_branch_ids(stack) if b != bystander]
-    xcom_ids = set()
-    for run in runs:
-        with contextlib.suppress(StackError):  # a create killed before its POST pushed nothing
-            xcom_ids.add(stack.xcom(EPHEMERAL, run.run_id, "create_branch")["branch_id"])
-    assert changes_to(stack, bystander) == []
-    net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
-    TIMINGS.append(
-        ChaosFigures(
-            "scheduler restarted, 3 runs (local)",
-            runs,
-            left,
-            net,
-            len(created) - len(xcom_ids),
-            time.monotonic() - t0,
-        ).report()
-    )
+    out = chaos_outcome(stack, EPHEMERAL, "scheduler restarted, 3 runs (local)", runs, bystander, t0)
     for run in runs:
         killed = run.task_states["create_branch"] == "failed" and run.task_states["work"] == "upstream_failed"
         assert run.state == "success" or killed, run.describe()
     # A try ended with the scheduler deletes what it made (all or nothing); a next try, if the
     # scheduler resets the task, makes it again. At most one create a try, none left.
-    assert xcom_ids <= set(created)
+    assert out.xcom_ids <= set(out.created)
     tries = sum(r.tasks["create_branch"]["try_number"] for r in runs)
-    assert len(created) <= tries, (created, tries)
-    assert left == []
-    assert net == []
+    assert len(out.created) <= tries, (out.created, tries)
+    assert out.left_after_runs == []
+    assert out.left_after_net == []
 
 
 def test_chaos_metadata_database_restarted_in_the_middle_of_runs(stack: AirflowStack) -> None:
@@ -681,31 +647,21 @@ def test_chaos_metadata_database_restarted_in_the_middle_of_runs(stack: AirflowS
     finally:
         stack.unpause(EPHEMERAL, paused=True)
     time.sleep(5)
-    left = [n for n in branch_names(stack) if n not in ("main", "bystander")]
-    created = [b for b in created_branch_ids(stack) if b != bystander]
-    xcom_ids = set()
-    for run in runs:
-        with contextlib.suppress(StackError):  # a create that failed before its POST pushed nothing
-            xcom_ids.add(stack.xcom(EPHEMERAL, run.run_id, "create_branch")["branch_id"])
-    assert changes_to(stack, bystander) == []
-    net = left_after_safety_net(stack, BEYOND_TTL, keep={"bystander"})
-    TIMINGS.append(
-        ChaosFigures(
-            f"metadata DB restarted, 3 runs (local; restarted: {','.join(restarted) or 'none'})",
-            runs,
-            left,
-            net,
-            len(created) - len(xcom_ids),
-            time.monotonic() - t0,
-        ).report()
+    out = chaos_outcome(
+        stack,
+        EPHEMERAL,
+        f"metadata DB restarted, 3 runs (local; restarted: {','.join(restarted) or 'none'})",
+        runs,
+        bystander,
+        t0,
     )
     for run in runs:
         failed_create = (
             run.task_states["create_branch"] == "failed" and run.task_states["work"] == "upstream_failed"
         )
         assert run.state == "success" or failed_create, run.describe()
-    assert xcom_ids <= set(created)
+    assert out.xcom_ids <= set(out.created)
     tries = sum(r.tasks["create_branch"]["try_number"] for r in runs)
-    assert len(created) <= tries, (created, tries)
-    assert left == []
-    assert net == []
+    assert len(out.created) <= tries, (out.created, tries)
+    assert out.left_after_runs == []
+    assert out.left_after_net == []
