@@ -127,6 +127,7 @@ def test_deferral_carries_only_a_connection_id(
         "retry_policy",
         "not_before",
         "delete_on_kill",  # the created branch's id (issue 22: on_kill)
+        "durations",  # the learned spans of each action: numbers only (issue 23)
     }
     # The operations travel as the API's dicts (ids, actions, statuses): no secret among them.
     assert {op["id"] for op in kwargs["operations"]} == set(kwargs["operation_ids"])
