@@ -238,6 +238,9 @@ else:
         def env_vars(self) -> dict[str, str]:
             """Cosmos's (the password) plus the URI's libpq parameters that dbt has no field for."""
             env = dict(super().env_vars)
+            for field in self.secret_fields:
+                name = self.get_env_var_name(field)
+                env[name] = _Secret(env[name])
             extras = self.conn.extra_dejson
             for param, value in extras.items():
                 if param in LIBPQ_ENV:
@@ -246,6 +249,18 @@ else:
                     # Named, never valued: an unknown parameter could hold anything.
                     log.warning("dbt profile: connection parameter %r has no dbt field; not passed", param)
             return env
+
+
+class _Secret(str):
+    """A secret in dbt's environment: its value for the process that reads it, ``'***'`` for
+    anything that prints its repr. Airflow 3.0 renders a failed task's traceback with every frame's
+    local variables, Cosmos holds the environment in one, and the secrets masker does not reach
+    them (a dbt test failing on 3.0 printed the password there)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
 
 
 def __getattr__(name: str) -> Any:

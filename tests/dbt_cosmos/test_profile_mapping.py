@@ -239,6 +239,9 @@ def test_run_time_profile_from_the_create_tasks_xcom(
     other["ti"].task_id = "dbt_test"
     _running(monkeypatch, other)
     assert mapping.env_vars[SECRET_VAR] == password
+    # Printed as a local variable (Airflow 3.0's tracebacks), the environment hides it.
+    assert password not in repr(mapping.env_vars)
+    assert password not in repr(dict(os.environ, **mapping.env_vars))
     assert sum(r["path"].endswith("/connection_uri") for r in emulator.requests()) == 2
 
 
