@@ -590,8 +590,9 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
     while three runs create, use and delete their branches (1 s operations). With LocalExecutor
     the running tasks get the SIGTERM too: a create that gets it deletes its branch (on_kill) and
     fails naming that (the example has no retries; a reset task's next try makes the branch
-    again); every other run succeeds; nothing is left. (A SIGKILL instead leaves the tasks to a
-    5-minute heartbeat timeout: 388 s for five runs, measured once.)"""
+    again); every other run succeeds; nothing is left. A task whose process went down with the old
+    scheduler waits for the heartbeat timeout (Airflow's 300 s; 60 s for the restarted one here),
+    then runs again. (A SIGKILL of the scheduler: 388 s for five runs with the 300 s, measured once.)"""
     t0 = time.monotonic()
     bystander = make_bystander(stack)
     stack.control("PATCH", "operation_durations", {"default": 1.0})
@@ -600,7 +601,12 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
         started = [trigger(stack, EPHEMERAL) for _ in range(3)]
         wait_until(lambda: len(stack.branches()) >= 3, 120, "the runs' first create", stack.check_running)
         stack.stop_component("scheduler")
-        stack.start_component("scheduler")
+        # A task the old scheduler's LocalExecutor took down with it is found by the new one only
+        # once its heartbeat times out: 60 s here instead of Airflow's 300 (CI's time; a task's
+        # supervisor heartbeats every few seconds, so 60 s is no false alarm).
+        stack.start_component(
+            "scheduler", extra_env={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60"}
+        )
         runs = [finish(stack, EPHEMERAL, run_id, t, timeout=420) for run_id, t in started]
     finally:
         stack.unpause(EPHEMERAL, paused=True)
