@@ -10,6 +10,7 @@ files and the profiles Cosmos wrote, and the OpenLineage events (a file transpor
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import stat
@@ -29,13 +30,18 @@ from jambo_emulator import JamboEmulator
 pytest.importorskip(
     "cosmos.profiles", reason="needs the cosmos extra (astronomer-cosmos), which this line lacks"
 )
-pytest.importorskip("airflow.providers.openlineage", reason="the OpenLineage provider is a dev dependency")
+#: The OpenLineage provider is a dev dependency: the compat lines run the example without it.
+HAS_OPENLINEAGE = importlib.util.find_spec("airflow.providers.openlineage") is not None
 DBT = ROOT / ".venv-dbt" / "bin" / "dbt"
 pytestmark = [
     pytest.mark.dags,
     pytest.mark.postgres,
     pytest.mark.skipif(not DBT.exists(), reason="dbt's virtualenv is missing: run scripts/bootstrap"),
-    pytest.mark.skipif(AIRFLOW_2, reason="the example is proven on Airflow 3 (the lock); 2.11 has no cosmos"),
+    pytest.mark.skipif(
+        AIRFLOW_2,
+        reason="on Airflow 2.11, Cosmos 1.15's dataset events fail to flush (\"Can't flush None value found "
+        "in collection DatasetModel.alias\") and the run stops there; the mapping's tests run on 2.11",
+    ),
 ]
 
 DAG_FILE = EXAMPLE_DAGS / "example_jambo_dbt_preview.py"
@@ -143,7 +149,8 @@ def _run(airflow_home: AirflowHome, project: Project, tmp_path: Path, conf: dict
     }
     result = airflow_home.run_dag(DAG_FILE, env=env, conf=conf, timeout=600)
     files = {p: p.read_text(errors="replace") for p in keep.rglob("*") if p.is_file()}
-    events = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
+    lines = events_file.read_text().splitlines() if events_file.exists() else []
+    events = [json.loads(line) for line in lines if line.strip()]
     return Run(result, files, events)
 
 
@@ -161,7 +168,13 @@ def _assert_no_secret(run: Run, project: Project) -> None:
         **{str(path): text for path, text in run.files.items()},
     }
     for secret in project.secrets:
-        leaked = [where for where, text in places.items() if secret in text]
+        leaked = {
+            where: text[max(0, text.index(secret) - 300) : text.index(secret) + 100].replace(
+                secret, "<SECRET>"
+            )
+            for where, text in places.items()
+            if secret in text
+        }
         assert not leaked, f"a secret ({secret[:4]}...) reached: {leaked}"
 
 
@@ -187,6 +200,9 @@ def test_dbt_builds_and_tests_the_project_on_a_branch_and_deletes_it(
     assert branch["branch_name"] not in project.branch_names()
     _assert_main_unchanged(project)
 
+    _assert_no_secret(run, project)
+    if not HAS_OPENLINEAGE:
+        return
     # Cosmos emitted lineage for its dbt tasks, named by the branch's endpoint: dbt's own datasets.
     outputs = {
         (d["namespace"], d["name"])
@@ -197,7 +213,6 @@ def test_dbt_builds_and_tests_the_project_on_a_branch_and_deletes_it(
     assert (f"postgres://{branch['host']}:{_port(run)}", "neondb.analytics.customer_revenue") in outputs, (
         outputs
     )
-    _assert_no_secret(run, project)
 
 
 def test_a_failing_dbt_test_fails_the_run_and_the_teardown_deletes_the_branch(
