@@ -271,7 +271,8 @@ class PostgresServer:
         return AdminConnection(self.socket_path, ADMIN_USER, database)
 
     def run_tool(self, argv: list[str], stdin: bytes | None = None, *, as_server_user: bool = False) -> bytes:
-        """Run a client tool (pg_dump, pg_restore) against the socket; raise with its stderr.
+        """Run a PostgreSQL tool (pg_dump, pg_restore; initdb, pg_resetwal as the server's user);
+        raise with its stderr.
         ``as_server_user``: files it writes belong to the server's user (whose watchdog removes them)."""
         result = subprocess.run(
             argv,
@@ -374,18 +375,7 @@ class PostgresServer:
         segment = -(-self.wal_start // _WAL_SEGMENT_BYTES)
         per_unit = 0x1_0000_0000 // _WAL_SEGMENT_BYTES
         name = f"{1:08X}{segment // per_unit:08X}{segment % per_unit:08X}"
-        result = subprocess.run(
-            [self.binaries.tool("pg_resetwal"), "-l", name, "-D", data_dir],
-            capture_output=True,
-            check=False,
-            cwd=self.base_dir,
-            user=self._uid,
-            group=self._gid,
-            extra_groups=self._extra_groups,
-        )
-        if result.returncode != 0:
-            err = result.stderr.decode("utf-8", "replace").strip()
-            raise DataPlaneError(f"pg_resetwal failed: {err[-2000:]}")
+        self.run_tool([self.binaries.tool("pg_resetwal"), "-l", name, "-D", data_dir], as_server_user=True)
 
     def _initdb(self, data_dir: str) -> None:
         argv = [
@@ -402,18 +392,7 @@ class PostgresServer:
             f"--wal-segsize={_WAL_SEGMENT_MB}",
             "--no-sync",
         ]
-        result = subprocess.run(
-            argv,
-            capture_output=True,
-            check=False,
-            cwd=self.base_dir,
-            user=self._uid,
-            group=self._gid,
-            extra_groups=self._extra_groups,
-        )
-        if result.returncode != 0:
-            err = result.stderr.decode("utf-8", "replace").strip()
-            raise DataPlaneError(f"initdb failed: {err[-2000:]}")
+        self.run_tool(argv, as_server_user=True)
 
     def _launch(self, data_dir: str) -> None:
         postgres_argv = [
