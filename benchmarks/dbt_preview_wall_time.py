@@ -24,7 +24,6 @@ each ~2.5 s of dbt start-up and project parse before its SQL.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -39,10 +38,8 @@ os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="jambo-bench-home-")
 
 import shutil  # noqa: E402
 
-import psycopg  # noqa: E402
-from dags.runner import EXAMPLE_DAGS, AirflowHome  # noqa: E402
+from dags.runner import EXAMPLE_DAGS, AirflowHome, demo_project  # noqa: E402
 
-from airflow_provider_jambo.hooks.jambo import JamboHook  # noqa: E402
 from jambo_emulator import JamboEmulator  # noqa: E402
 
 DBT = ROOT / ".venv-dbt" / "bin" / "dbt"
@@ -53,19 +50,9 @@ DAGS = {
 
 
 def seeded_project(emu: JamboEmulator) -> dict[str, str]:
-    body = emu.create_project(name="dbt-bench")
-    project_id = body["project"]["id"]
-    conn = {"conn_type": "jambo", "host": emu.base_url, "password": emu.api_key}
-    env = {"AIRFLOW_CONN_JAMBO_DEFAULT": json.dumps({**conn, "extra": {"project_id": project_id}})}
-    os.environ.update(env)  # this process's hook seeds main through the same connection
-    hook = JamboHook()
-    hook.operations.wait([op["id"] for op in body["operations"]], project_id=project_id, timeout=60)
-    main = hook.branches.get_default(project_id)
-    role = hook.roles.list(main.id, project_id=project_id)[0].name
-    uri = hook.branches.connection_uri(branch_id=main.id, database="neondb", role=role, project_id=project_id)
-    with psycopg.connect(uri, connect_timeout=10) as db:
-        db.execute((EXAMPLE_DAGS / "sql" / "seed_main.sql").read_text())
-    return env
+    # This process's hook seeds main through the same connection the DAG runs get.
+    demo = demo_project(emu, "dbt-bench", os.environ.__setitem__)
+    return {"AIRFLOW_CONN_JAMBO_DEFAULT": demo.conn_json}
 
 
 def main() -> None:

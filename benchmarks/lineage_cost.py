@@ -32,10 +32,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 # Before Airflow is imported: this process's own lookups never touch ~/airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="jambo-bench-home-")
 
-import psycopg  # noqa: E402
-from dags.runner import EXAMPLE_DAGS, AirflowHome  # noqa: E402
+from dags.runner import AirflowHome, demo_project  # noqa: E402
 
-from airflow_provider_jambo.hooks.jambo import JamboHook  # noqa: E402
 from jambo_emulator import JamboEmulator  # noqa: E402
 
 DAG_FILE = ROOT / "tests" / "dags" / "dag_files" / "jambo_lineage_sql.py"
@@ -44,19 +42,9 @@ EXPIRED = "expired and will be terminated by listener"
 
 
 def seeded_project(emu: JamboEmulator) -> dict[str, str]:
-    body = emu.create_project(name="lineage-bench")
-    project_id = body["project"]["id"]
-    conn = {"conn_type": "jambo", "host": emu.base_url, "password": emu.api_key}
-    env = {"AIRFLOW_CONN_JAMBO_DEFAULT": json.dumps({**conn, "extra": {"project_id": project_id}})}
-    os.environ.update(env)  # this process's hook seeds main through the same connection
-    hook = JamboHook()
-    hook.operations.wait([op["id"] for op in body["operations"]], project_id=project_id, timeout=60)
-    main = hook.branches.get_default(project_id)
-    role = hook.roles.list(main.id, project_id=project_id)[0].name
-    uri = hook.branches.connection_uri(branch_id=main.id, database="neondb", role=role, project_id=project_id)
-    with psycopg.connect(uri, connect_timeout=10) as db:
-        db.execute((EXAMPLE_DAGS / "sql" / "seed_main.sql").read_text())
-    return env
+    # This process's hook seeds main through the same connection the DAG runs get.
+    demo = demo_project(emu, "lineage-bench", os.environ.__setitem__)
+    return {"AIRFLOW_CONN_JAMBO_DEFAULT": demo.conn_json}
 
 
 def task_durations(home: AirflowHome) -> dict[str, float]:

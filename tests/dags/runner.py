@@ -207,3 +207,41 @@ def _json(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+@dataclass(frozen=True)
+class DemoProject:
+    """A new emulator project whose ``main`` holds the examples' demo data."""
+
+    project_id: str
+    main_branch_id: str
+    role: str
+    main_uri: str
+    #: ``jambo_default`` as Airflow reads it from ``AIRFLOW_CONN_JAMBO_DEFAULT`` (for the DAG runs).
+    conn_json: str
+
+
+def demo_project(emulator: Any, name: str, setenv: Any) -> DemoProject:
+    """Create project ``name`` on ``emulator`` (a ``JamboEmulator``), point ``jambo_default`` at it
+    through ``setenv(name, value)`` (``monkeypatch.setenv`` in tests, ``os.environ.__setitem__`` in
+    benchmarks: this process's hook reads it too), and seed ``main`` with
+    ``example_dags/sql/seed_main.sql``, the data every example DAG expects."""
+    import psycopg
+
+    from airflow_provider_jambo.hooks.jambo import JamboHook
+
+    body = emulator.create_project(name=name)
+    project_id = body["project"]["id"]
+    conn = {"conn_type": "jambo", "host": emulator.base_url, "password": emulator.api_key}
+    conn_json = json.dumps({**conn, "extra": {"project_id": project_id}})
+    setenv("AIRFLOW_CONN_JAMBO_DEFAULT", conn_json)
+    hook = JamboHook()
+    hook.operations.wait(
+        [op["id"] for op in body["operations"]], project_id=project_id, timeout=60
+    ).raise_for_status()
+    main = hook.branches.get_default(project_id)
+    role = hook.roles.list(main.id, project_id=project_id)[0].name
+    uri = hook.branches.connection_uri(branch_id=main.id, database="neondb", role=role, project_id=project_id)
+    with psycopg.connect(uri, connect_timeout=10) as db:
+        db.execute((EXAMPLE_DAGS / "sql" / "seed_main.sql").read_text())
+    return DemoProject(project_id, main.id, role, uri, conn_json)

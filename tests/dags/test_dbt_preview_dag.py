@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
-from dags.runner import AIRFLOW_2, EXAMPLE_DAGS, ROOT, AirflowHome, DagRunResult
+from dags.runner import AIRFLOW_2, EXAMPLE_DAGS, ROOT, AirflowHome, DagRunResult, demo_project
 
 from airflow_provider_jambo.hooks.jambo import JamboHook
 from jambo_emulator import JamboEmulator
@@ -46,7 +46,6 @@ pytestmark = [
 
 DAG_FILE = EXAMPLE_DAGS / "example_jambo_dbt_preview.py"
 DAG_ID = "example_jambo_dbt_preview"
-SEED_SQL = (EXAMPLE_DAGS / "sql" / "seed_main.sql").read_text()
 DBT_TASKS = {
     "dbt.country_regions_seed_build",
     "dbt.stg_customers_model_build",
@@ -105,27 +104,13 @@ class Project:
 
 @pytest.fixture
 def project(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> Project:
-    body = emulator.create_project(name="dbt-preview")
-    project_id = body["project"]["id"]
-    conn_json = json.dumps(
-        {
-            "conn_type": "jambo",
-            "host": emulator.base_url,
-            "password": emulator.api_key,
-            "extra": {"project_id": project_id},
-        }
-    )
-    monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", conn_json)
-    hook = JamboHook()
-    hook.operations.wait([op["id"] for op in body["operations"]], timeout=60).raise_for_status()
-    main = hook.branches.get_default(project_id)
-    role = hook.roles.list(main.id, project_id=project_id)[0].name
-    uri = hook.branches.connection_uri(branch_id=main.id, database="neondb", role=role, project_id=project_id)
-    with psycopg.connect(uri, connect_timeout=10) as conn:
-        conn.execute(SEED_SQL)
-    password = hook.roles.reveal_password(main.id, role, project_id=project_id)
+    demo = demo_project(emulator, "dbt-preview", monkeypatch.setenv)
+    password = JamboHook().roles.reveal_password(demo.main_branch_id, demo.role, project_id=demo.project_id)
     return Project(
-        project_id, uri, [emulator.api_key, password, "npg_"], {"AIRFLOW_CONN_JAMBO_DEFAULT": conn_json}
+        demo.project_id,
+        demo.main_uri,
+        [emulator.api_key, password, "npg_"],
+        {"AIRFLOW_CONN_JAMBO_DEFAULT": demo.conn_json},
     )
 
 

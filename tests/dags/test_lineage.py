@@ -21,11 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from dags.runner import EXAMPLE_DAGS, AirflowHome, DagRunResult
+from dags.runner import EXAMPLE_DAGS, AirflowHome, DagRunResult, demo_project
 
-from airflow_provider_jambo.hooks.jambo import JamboHook
 from jambo_emulator import JamboEmulator
 
 pytest.importorskip(
@@ -36,7 +34,6 @@ pytestmark = [pytest.mark.dags, pytest.mark.postgres]
 
 LINEAGE_DAG = Path(__file__).resolve().parent / "dag_files" / "jambo_lineage_sql.py"
 PREVIEW = EXAMPLE_DAGS / "example_jambo_preview_environment.py"
-SEED_SQL = (EXAMPLE_DAGS / "sql" / "seed_main.sql").read_text()
 EXPIRED = "expired and will be terminated by listener"
 
 
@@ -51,25 +48,8 @@ def emulator() -> Iterator[JamboEmulator]:
 @pytest.fixture
 def project_env(emulator: JamboEmulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """A project whose main holds the demo data; the connection env var for its DAG runs."""
-    body = emulator.create_project(name="lineage")
-    project_id = body["project"]["id"]
-    conn_json = json.dumps(
-        {
-            "conn_type": "jambo",
-            "host": emulator.base_url,
-            "password": emulator.api_key,
-            "extra": {"project_id": project_id},
-        }
-    )
-    monkeypatch.setenv("AIRFLOW_CONN_JAMBO_DEFAULT", conn_json)
-    hook = JamboHook()
-    hook.operations.wait([op["id"] for op in body["operations"]], project_id=project_id, timeout=60)
-    main = hook.branches.get_default(project_id)
-    role = hook.roles.list(main.id, project_id=project_id)[0].name
-    uri = hook.branches.connection_uri(branch_id=main.id, database="neondb", role=role, project_id=project_id)
-    with psycopg.connect(uri, connect_timeout=10) as conn:
-        conn.execute(SEED_SQL)
-    return {"AIRFLOW_CONN_JAMBO_DEFAULT": conn_json}
+    demo = demo_project(emulator, "lineage", monkeypatch.setenv)
+    return {"AIRFLOW_CONN_JAMBO_DEFAULT": demo.conn_json}
 
 
 def _run_with_lineage(
