@@ -363,6 +363,38 @@ class AirflowStack:
         if dead:
             raise StackError(f"stack components exited: {dead}; logs in {self.logs}")
 
+    def diagnostics(self, lines: int = 15) -> str:
+        """What a stuck run needs explained: the metadata database's sessions (who waits on a lock,
+        who sits idle in a transaction) and the end of every Airflow component's newest log."""
+        out = []
+        if self._metadata_server is not None and not self._metadata_server.paused:
+            admin = self._metadata_server.admin("airflow")
+            try:
+                sessions = admin.execute(
+                    "SELECT pid, application_name, state, wait_event_type, wait_event, "
+                    "now() - xact_start, left(query, 160) FROM pg_stat_activity "
+                    "WHERE datname = 'airflow' AND pid <> pg_backend_pid() ORDER BY xact_start"
+                )
+                # A DAG the scheduler skips: paused, or marked stale by the dag-processor.
+                dags = admin.execute(
+                    "SELECT dag_id, is_paused, is_stale, last_parsed_time, now() FROM dag ORDER BY dag_id"
+                )
+            finally:
+                admin.close()
+            out.append("metadata DB sessions (pid, app, state, wait type, wait, in transaction for, query):")
+            out += [f"  {row}" for row in sessions]
+            out.append("DAGs (dag_id, is_paused, is_stale, last_parsed_time, now):")
+            out += [f"  {row}" for row in dags]
+        for component in self.components.values():
+            if component.oneshot or not component.log_path.exists():
+                continue
+            tail = component.log_path.read_text(errors="replace").splitlines()[-lines:]
+            code = component.process.returncode if component.process else None
+            state = "running" if component.running else f"exited {code}"
+            out.append(f"-- {component.log_path.name} ({state}):")
+            out += [f"  {line[:300]}" for line in tail]
+        return "\n".join(out)
+
     # -- pieces of start() ------------------------------------------------------------------------
     def _start_metadata_db(self) -> None:
         from jambo_emulator.dataplane.pg_server import PostgresServer, find_binaries
@@ -698,7 +730,8 @@ def task_instance_mutation_hook(task_instance, dag_run=None):
             if time.monotonic() > deadline:
                 states = {t: ti["state"] for t, ti in self.task_instances(dag_id, run_id).items()}
                 raise StackError(
-                    f"run {dag_id}/{run_id} still {run['state']} after {timeout:.0f} s: {states}"
+                    f"run {dag_id}/{run_id} still {run['state']} after {timeout:.0f} s: {states}\n"
+                    + self.diagnostics()
                 )
             self.check_running()
             time.sleep(1)
