@@ -110,6 +110,14 @@ class StackOptions:
             raise StackError(f"backdate must be between 0 and 30 days (in seconds), got {self.backdate}")
 
 
+#: The job each long-running Airflow component heartbeats in the metadata database.
+HEARTBEAT_JOBS = {
+    "scheduler": "SchedulerJob",
+    "triggerer": "TriggererJob",
+    "dag-processor": "DagProcessorJob",
+}
+
+
 @dataclass
 class Component:
     name: str
@@ -119,6 +127,8 @@ class Component:
     process: subprocess.Popen[bytes] | None = None
     #: runs once and exits (``airflow db migrate``): its exit is no failure
     oneshot: bool = False
+    #: when it was started (``time.monotonic()``)
+    started_at: float = 0.0
 
     @property
     def running(self) -> bool:
@@ -312,6 +322,7 @@ class AirflowStack:
                 cwd=self.workdir,
                 start_new_session=True,  # its own process group: stop/kill reaches its children too
             )
+        component.started_at = time.monotonic()
         self.components[component.name] = component
         self.write_state()
 
@@ -346,13 +357,43 @@ class AirflowStack:
         time.sleep(down_seconds)
         server.resume()
 
-    def restart_exited(self) -> list[str]:
-        """Start again every component that exited, as a process supervisor (systemd, Kubernetes)
-        would; the names restarted."""
+    def supervise(self, stale_after: float = 60.0) -> list[str]:
+        """One pass of a process supervisor (systemd, Kubernetes with Airflow's Helm chart): a
+        component alive whose job has not heartbeat for ``stale_after`` seconds is killed (the
+        chart's liveness probe, ``airflow jobs check``), then every component that exited is
+        started again. Returns the names started again."""
+        for name in self.unresponsive(stale_after):
+            self.kill_component(name)
         exited = [n for n, c in self.components.items() if c.process and not c.running and not c.oneshot]
         for name in exited:
             self.start_component(name)
         return exited
+
+    def unresponsive(self, stale_after: float) -> list[str]:
+        """The scheduler, triggerer or dag-processor that runs but has not heartbeat its job in the
+        metadata database for ``stale_after`` seconds (and was started longer ago than that): hung,
+        where a crashed one would have exited."""
+        server = self._metadata_server
+        if server is None or server.paused:
+            return []
+        admin = server.admin("airflow")
+        try:
+            rows = admin.execute(
+                "SELECT job_type, extract(epoch FROM now() - max(latest_heartbeat)) FROM job "
+                "WHERE state = 'running' GROUP BY job_type"
+            )
+        finally:
+            admin.close()
+        silent_for = {job_type: float(age) for job_type, age in rows if job_type and age is not None}
+        now = time.monotonic()
+        return [
+            name
+            for name, job_type in HEARTBEAT_JOBS.items()
+            if (component := self.components.get(name)) is not None
+            and component.running
+            and now - component.started_at > stale_after
+            and silent_for.get(job_type, float("inf")) > stale_after
+        ]
 
     def check_running(self) -> None:
         dead = {

@@ -66,6 +66,11 @@ def run_dag(
         stack.unpause(dag_id, paused=True)
 
 
+def assert_all_success(run: Run) -> None:
+    assert run.state == "success", run.describe()
+    assert set(run.task_states.values()) == {"success"}, run.describe()
+
+
 def branch_names(stack: AirflowStack) -> list[str]:
     return sorted(b["name"] for b in stack.branches())
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,15 +24,13 @@ from stack_support import (
     DBT_PREVIEW,
     TIMINGS,
     Run,
+    assert_all_success,
     assert_only_main,
     branch_posts,
-    chaos_outcome,
     dbt_ready,
     finish,
     fresh_case,
-    inject_faults_everywhere,
     main_has_dbt_relations,
-    make_bystander,
     run_dag,
     trigger,
 )
@@ -49,11 +45,6 @@ PREVIEW = "example_jambo_preview_environment"
 @pytest.fixture
 def stack(local_stack: AirflowStack) -> Iterator[AirflowStack]:
     yield from fresh_case(local_stack)
-
-
-def _all_success(run: object) -> None:
-    assert run.state == "success", run.describe()  # type: ignore[attr-defined]
-    assert set(run.task_states.values()) == {"success"}, run.describe()  # type: ignore[attr-defined]
 
 
 def _main_state(stack: AirflowStack) -> tuple[int, bool]:
@@ -77,7 +68,7 @@ def test_example_dag_manual_run(stack: AirflowStack, dag_id: str) -> None:
     """(example_jambo_compute: test_five_consecutive_compute_runs; the janitor and the scheduled
     report: their own cases below.)"""
     run = run_dag(stack, dag_id)
-    _all_success(run)
+    assert_all_success(run)
     assert run.run_id.startswith("manual__")
     assert_only_main(stack)
 
@@ -109,7 +100,7 @@ def test_janitor_manual_run_deletes_a_stale_preview_branch(stack: AirflowStack) 
         assert created.status_code == 201, created.text
         wait_until(lambda: stack.operations_done(api), 60, "the stale branch's operations")
     run = run_dag(stack, "example_jambo_janitor", {"dry_run": False, "max_age_hours": 0})
-    _all_success(run)
+    assert_all_success(run)
     plan = stack.xcom(run.dag_id, run.run_id, "delete_stale_branches")
     assert [b["name"] for b in plan["deleted"]] == ["preview-stale"], plan
     assert_only_main(stack)
@@ -136,7 +127,7 @@ def test_scheduled_report_through_its_schedule(stack: AirflowStack) -> None:
     project (``StackOptions.backdate``), so ``main`` as it was then is the seed data."""
     dag_id = "example_jambo_scheduled_report"
     run = _scheduled_run(stack, dag_id)
-    _all_success(run)
+    assert_all_success(run)
     branch = stack.xcom(dag_id, run.run_id, "branch_at_interval_end")
     assert branch["branch_name"].startswith("report-"), branch
     assert isinstance(stack.xcom(dag_id, run.run_id, "revenue_report"), list)
@@ -148,7 +139,7 @@ def test_nightly_snapshot_through_its_schedule(stack: AirflowStack) -> None:
     (the back-dated project existed then) is restored to a report branch, which is gone after."""
     dag_id = "example_jambo_nightly_snapshot"
     run = _scheduled_run(stack, dag_id)
-    _all_success(run)
+    assert_all_success(run)
     snapshot = stack.xcom(dag_id, run.run_id, "snapshot_main")
     assert snapshot["timestamp"].endswith("T00:00:00Z"), snapshot
     restored = stack.xcom(dag_id, run.run_id, "restore_latest")
@@ -163,7 +154,7 @@ def test_five_consecutive_compute_runs_with_3s_operations(stack: AirflowStack) -
     runs = [run_dag(stack, COMPUTE) for _ in range(5)]
     assert [r.state for r in runs] == ["success"] * 5, [r.describe() for r in runs]
     for run in runs:
-        _all_success(run)
+        assert_all_success(run)
         assert {ti["try_number"] for ti in run.tasks.values()} == {1}, run.describe()
     assert_only_main(stack)
     with stack.emulator_api() as api:
@@ -215,106 +206,11 @@ def test_ten_simultaneous_ephemeral_runs_on_one_project(stack: AirflowStack) -> 
         stack.unpause(EPHEMERAL, paused=True)
     assert [r.state for r in runs] == ["success"] * 10, [r.describe() for r in runs]
     for run in runs:
-        _all_success(run)
+        assert_all_success(run)
         # One try each (a deferral resumes in the same try): no failure was retried away.
         assert {ti["try_number"] for ti in run.tasks.values()} == {1}, run.describe()
     assert len(branch_posts(stack)) >= 10
     assert_only_main(stack)
-
-
-def test_triggerer_sigkilled_during_a_create_wait(stack: AirflowStack) -> None:
-    """A new triggerer takes over the dead one's trigger: one run, one try, one branch POST."""
-    stack.control("PATCH", "operation_durations", {"create_branch": 30.0})
-    run_id, started = trigger(stack, EPHEMERAL)
-    try:
-        wait_until(
-            lambda: (
-                stack.task_instances(EPHEMERAL, run_id).get("create_branch", {}).get("state") == "deferred"
-            ),
-            90,
-            "create_branch to defer",
-            stack.check_running,
-        )
-        stack.kill_component("triggerer")
-        stack.start_component("triggerer")
-        run = finish(stack, EPHEMERAL, run_id, started, timeout=300)
-    finally:
-        stack.unpause(EPHEMERAL, paused=True)
-    _all_success(run)
-    assert run.tasks["create_branch"]["try_number"] == 1, run.describe()
-    assert len(branch_posts(stack)) == 1, branch_posts(stack)
-    assert_only_main(stack)
-
-
-def _deferred_create(stack: AirflowStack) -> tuple[str, float, str]:
-    """A run whose create_branch is deferred (20 s creates: past the 10 s inline grace); returns
-    the run id, its start and the id of the branch its create made."""
-    stack.control("PATCH", "operation_durations", {"create_branch": 20.0})
-    run_id, started = trigger(stack, EPHEMERAL)
-    wait_until(
-        lambda: stack.task_instances(EPHEMERAL, run_id).get("create_branch", {}).get("state") == "deferred",
-        90,
-        "create_branch to defer",
-        stack.check_running,
-    )
-    # A trigger no triggerer has started yet gets no on_kill (Airflow only cancels running ones):
-    # the user's action comes once the triggerer runs it, as it does a second or two after deferral.
-    wait_until(
-        lambda: _running_triggers(stack) == 1, 60, "the triggerer to take the trigger", stack.check_running
-    )
-    time.sleep(2)
-    (made,) = [b for b in stack.branches() if b["name"] != "main"]
-    return run_id, started, str(made["id"])
-
-
-def _running_triggers(stack: AirflowStack) -> int:
-    """Triggers assigned to a triggerer (the metadata database)."""
-    with psycopg.connect(stack.metadata_db_url.replace("+psycopg", ""), connect_timeout=20) as conn:
-        row = conn.execute("SELECT count(*) FROM trigger WHERE triggerer_id IS NOT NULL").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _deletes(stack: AirflowStack) -> list[str]:
-    """Ids of the branches DELETE was sent for (the emulator's request log)."""
-    return [
-        r["path"].rsplit("/", 1)[-1]
-        for r in stack.control("GET", "requests")["requests"]
-        if r["method"] == "DELETE" and r["route"] == "/projects/{project_id}/branches/{branch_id}"
-    ]
-
-
-def test_deferred_create_marked_failed_deletes_its_branch(stack: AirflowStack) -> None:
-    """Issue 22: the user marks the deferred create failed (REST API); the triggerer's on_kill
-    deletes the branch that try made (no teardown runs: its setup failed)."""
-    try:
-        run_id, started, branch_id = _deferred_create(stack)
-        stack.set_task_state(EPHEMERAL, run_id, "create_branch", "failed")
-        run = finish(stack, EPHEMERAL, run_id, started, timeout=180)
-        assert_only_main(stack, timeout=60)
-    finally:
-        stack.unpause(EPHEMERAL, paused=True)
-    assert run.state == "failed", run.describe()
-    assert run.task_states["create_branch"] == "failed", run.describe()
-    assert run.task_states["delete_branch"] != "success", run.describe()  # the trigger deleted it
-    assert _deletes(stack) == [branch_id]
-    assert len(branch_posts(stack)) == 1
-
-
-def test_deferred_create_cleared_is_adopted_by_its_next_try(stack: AirflowStack) -> None:
-    """Issue 22: the user clears the deferred create; its next try adopts the branch (no second
-    create), the run ends as designed and its teardown deletes the branch."""
-    try:
-        run_id, started, branch_id = _deferred_create(stack)
-        stack.clear_task(EPHEMERAL, run_id, "create_branch")
-        run = finish(stack, EPHEMERAL, run_id, started, timeout=240)
-        assert_only_main(stack, timeout=60)
-    finally:
-        stack.unpause(EPHEMERAL, paused=True)
-    _all_success(run)
-    assert run.tasks["create_branch"]["try_number"] == 2, run.describe()
-    assert stack.xcom(EPHEMERAL, run_id, "create_branch")["branch_id"] == branch_id
-    assert len(branch_posts(stack)) == 1
-    assert _deletes(stack) == [branch_id]
 
 
 def test_preview_with_bad_data_fails_at_the_check_and_deletes_the_branch(stack: AirflowStack) -> None:
@@ -337,7 +233,7 @@ def test_dbt_preview_builds_on_a_branch_and_a_failing_dbt_test_still_deletes_it(
     the branch's connection; with a bad row a dbt test fails and the teardown deletes the branch."""
     dbt_ready(stack)
     run = run_dag(stack, DBT_PREVIEW, timeout=600)
-    _all_success(run)
+    assert_all_success(run)
     assert sum(task_id.startswith("dbt.") for task_id in run.tasks) == 6, run.describe()
     assert_only_main(stack)
     assert not main_has_dbt_relations(stack)
@@ -509,166 +405,3 @@ def test_twenty_watchers_on_one_project_keep_the_request_rate_of_one(stack: Airf
     TIMINGS.append(f"local   branch listings per minute: 1 watcher {alone:.1f}, 21 watchers {together:.1f}")
     assert 9 <= alone <= 15  # one listing per 5 s, give or take one at the window's edges
     assert together <= alone + 3  # one listing more at most, not twenty times as many
-
-
-# --- issue 22: chaos ----------------------------------------------------------------------------
-
-
-def test_chaos_twenty_runs_with_faults_on_every_route(stack: AirflowStack) -> None:
-    """Issue 22 (c): seeded faults at 10 % on every route (5xx, 429, 423 on changes, 1.5 s answers,
-    answers lost after the change applied) while 20 runs create, use and delete their branches.
-    Every run ends in success; no branch is created twice; the bystander is untouched; nothing is
-    left, before or after the safety net. Operations of 0.5 s: the runs queue on the project's lock."""
-    t0 = time.monotonic()
-    bystander = make_bystander(stack)
-    stack.control("PATCH", "operation_durations", {"default": 0.5})
-    stack.control("DELETE", "requests")
-    rules = inject_faults_everywhere(stack, 0.1)
-    assert rules > 20
-    try:
-        started = [trigger(stack, EPHEMERAL) for _ in range(20)]
-        runs = [finish(stack, EPHEMERAL, run_id, t, timeout=600) for run_id, t in started]
-    finally:
-        injected = sum(rule["injected"] for rule in stack.control("GET", "faults")["faults"])
-        stack.control("DELETE", "faults")
-        stack.unpause(EPHEMERAL, paused=True)
-    time.sleep(10)  # the last teardowns' deletes finish
-    out = chaos_outcome(
-        stack,
-        EPHEMERAL,
-        "20 runs, faults 10% on every route (local)",
-        runs,
-        bystander,
-        t0,
-        note=f"  faults injected {injected}",
-    )
-    assert [r.state for r in runs] == ["success"] * 20, [r.describe() for r in runs]
-    assert sorted(out.created) == sorted(out.xcom_ids)  # one branch per run, none created twice
-    assert out.left_after_runs == []
-    assert out.left_after_net == []
-
-
-def test_chaos_task_process_sigkilled_during_an_inline_create(stack: AirflowStack) -> None:
-    """Issue 22 (a): the create's POST was answered and it waits inline (its 10 s grace) when its
-    process is SIGKILLed, as the OOM killer does: no cleanup runs. The run fails (the example has no
-    retries), naming the killed process; the branch it made is left, and its safety expiry removes
-    it once the emulator's clock passes it. One create, nothing else touched."""
-    t0 = time.monotonic()
-    bystander = make_bystander(stack)
-    stack.control("PATCH", "operation_durations", {"create_branch": 30.0})
-    stack.control("DELETE", "requests")
-    run_id, started = trigger(stack, EPHEMERAL)
-    try:
-        wait_until(
-            lambda: len(stack.branches()) == 3, 120, "the create's POST to be answered", stack.check_running
-        )
-        pid = stack.task_instances(EPHEMERAL, run_id)["create_branch"]["pid"]
-        assert isinstance(pid, int), pid
-        os.kill(pid, signal.SIGKILL)
-        run = finish(stack, EPHEMERAL, run_id, started, timeout=240)
-    finally:
-        stack.unpause(EPHEMERAL, paused=True)
-    out = chaos_outcome(
-        stack,
-        EPHEMERAL,
-        "task process SIGKILLed in an inline create (local)",
-        [run],
-        bystander,
-        t0,
-        expected_creates=1,
-    )
-    assert run.state == "failed", run.describe()
-    assert run.task_states["create_branch"] == "failed", run.describe()
-    assert run.task_states["delete_branch"] != "success", run.describe()
-    assert len(out.created) == 1
-    assert len(out.left_after_runs) == 1  # SIGKILL: no cleanup could run
-    assert out.left_after_net == []
-
-
-def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) -> None:
-    """Issue 22 (b), the scheduler: restarted (SIGTERM to its process group, as a deploy does)
-    while three runs create, use and delete their branches (1 s operations). With LocalExecutor
-    the running tasks get the SIGTERM too: a create that gets it deletes its branch (on_kill) and
-    fails naming that (the example has no retries; a reset task's next try makes the branch
-    again); every other run succeeds; nothing is left. A task whose process went down with the old
-    scheduler waits for the heartbeat timeout (Airflow's 300 s; 60 s for the restarted one here),
-    then runs again. (A SIGKILL of the scheduler: 388 s for five runs with the 300 s, measured once.)"""
-    t0 = time.monotonic()
-    bystander = make_bystander(stack)
-    stack.control("PATCH", "operation_durations", {"default": 1.0})
-    stack.control("DELETE", "requests")
-    try:
-        started = [trigger(stack, EPHEMERAL) for _ in range(3)]
-        wait_until(lambda: len(stack.branches()) >= 3, 120, "the runs' first create", stack.check_running)
-        stack.stop_component("scheduler")
-        # A task the old scheduler's LocalExecutor took down with it is found by the new one only
-        # once its heartbeat times out: 60 s here instead of Airflow's 300 (CI's time; a task's
-        # supervisor heartbeats every few seconds, so 60 s is no false alarm).
-        stack.start_component(
-            "scheduler", extra_env={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60"}
-        )
-        runs = [finish(stack, EPHEMERAL, run_id, t, timeout=420) for run_id, t in started]
-    finally:
-        stack.unpause(EPHEMERAL, paused=True)
-    time.sleep(5)
-    out = chaos_outcome(stack, EPHEMERAL, "scheduler restarted, 3 runs (local)", runs, bystander, t0)
-    for run in runs:
-        killed = run.task_states["create_branch"] == "failed" and run.task_states["work"] == "upstream_failed"
-        assert run.state == "success" or killed, run.describe()
-    # A try ended with the scheduler deletes what it made (all or nothing); a next try, if the
-    # scheduler resets the task, makes it again. At most one create a try, none left.
-    assert out.xcom_ids <= set(out.created)
-    tries = sum(r.tasks["create_branch"]["try_number"] for r in runs)
-    assert len(out.created) <= tries, (out.created, tries)
-    assert out.left_after_runs == []
-    assert out.left_after_net == []
-
-
-def test_chaos_metadata_database_restarted_in_the_middle_of_runs(stack: AirflowStack) -> None:
-    """Issue 22 (b), the metadata database: stopped (fast shutdown: every Airflow session ends)
-    for a few seconds while three runs create, use and delete their branches (1 s operations),
-    then started again with its data; a component that exits meanwhile is started again, as a
-    supervisor would. Every run ends as designed (success, or a create that failed naming its
-    cause and deleted its branch), at most one create a try, nothing touched that a run did not
-    make, nothing left."""
-    t0 = time.monotonic()
-    bystander = make_bystander(stack)
-    stack.control("PATCH", "operation_durations", {"default": 1.0})
-    stack.control("DELETE", "requests")
-    restarted: list[str] = []
-    try:
-        started = [trigger(stack, EPHEMERAL) for _ in range(3)]
-        wait_until(lambda: len(stack.branches()) >= 3, 120, "the runs' first create", stack.check_running)
-        stack.restart_metadata_db(down_seconds=5.0)
-        # Components that lose the database may exit: a supervisor starts them again until the
-        # runs are over.
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            restarted += stack.restart_exited()
-            states = [stack.dag_run(EPHEMERAL, run_id)["state"] for run_id, _ in started]
-            if all(state in ("success", "failed") for state in states):
-                break
-            time.sleep(2)
-        # The loop above already waited: a run still going now is stuck (the error says why).
-        runs = [finish(stack, EPHEMERAL, run_id, t, timeout=5) for run_id, t in started]
-    finally:
-        stack.unpause(EPHEMERAL, paused=True)
-    time.sleep(5)
-    out = chaos_outcome(
-        stack,
-        EPHEMERAL,
-        f"metadata DB restarted, 3 runs (local; restarted: {','.join(restarted) or 'none'})",
-        runs,
-        bystander,
-        t0,
-    )
-    for run in runs:
-        failed_create = (
-            run.task_states["create_branch"] == "failed" and run.task_states["work"] == "upstream_failed"
-        )
-        assert run.state == "success" or failed_create, run.describe()
-    assert out.xcom_ids <= set(out.created)
-    tries = sum(r.tasks["create_branch"]["try_number"] for r in runs)
-    assert len(out.created) <= tries, (out.created, tries)
-    assert out.left_after_runs == []
-    assert out.left_after_net == []
