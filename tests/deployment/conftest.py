@@ -1,8 +1,9 @@
 """The deployment suite's stacks: one real Airflow deployment per executor, shared by its module's cases.
 
 ``scripts/airflow_stack.py`` is the harness (the same one users run with ``scripts/airflow-stack``).
-Each test module asks for one stack (``local_stack`` or ``celery_stack``, module-scoped), so only
-one deployment runs at a time on a 2-core machine. Before every case the emulator is reset (the
+Each test module asks for one stack (``local_stack`` or ``celery_stack``, module-scoped): one
+deployment per module in a pytest process. CI runs two processes at once (``scripts/test``), so
+two stacks at most run on its 2 cores. Before every case the emulator is reset (the
 stack's project back to a freshly seeded ``main``, default durations, no forced outcomes) and every
 case ends by checking that nothing but ``main`` is left.
 """

@@ -4,7 +4,8 @@ One stack for the module: PostgreSQL metadata DB, api-server, scheduler, dag-pro
 as separate processes, the emulator with its data plane and 3-second operations. Every run is a
 manual trigger through the REST API without a logical date (the scheduled report also runs through
 its schedule; the branch-events example through its asset watcher). Each case checks the run's and
-its tasks' states, and each that runs the branch operators that only ``main`` is left.
+its tasks' states, and each that runs the branch operators that only ``main`` is left. Crashes
+during runs (issue 22) are ``test_local_executor_crashes.py``'s, on a stack of their own.
 """
 
 from __future__ import annotations
