@@ -174,6 +174,16 @@ def make_bystander(stack: AirflowStack) -> str:
     return str(made.json()["branch"]["id"])
 
 
+def start_chaos(stack: AirflowStack, durations: Mapping[str, float]) -> tuple[float, str]:
+    """A chaos case's start: its clock, a bystander branch, the operations' ``durations`` (per
+    action, or ``default``) and an empty request log. Returns (start, the bystander's id)."""
+    started = time.monotonic()
+    bystander = make_bystander(stack)
+    stack.control("PATCH", "operation_durations", dict(durations))
+    stack.control("DELETE", "requests")
+    return started, bystander
+
+
 def left_after_safety_net(
     stack: AirflowStack, beyond_seconds: float, *, keep: Collection[str] = (), timeout: float = 60
 ) -> list[str]:

@@ -21,8 +21,8 @@ from stack_support import (
     finish,
     fresh_case,
     main_has_dbt_relations,
-    make_bystander,
     run_dag,
+    start_chaos,
     trigger,
 )
 
@@ -63,10 +63,7 @@ def test_chaos_fifty_simultaneous_runs_over_two_workers(stack: AirflowStack) -> 
     """Issue 22 (d): fifty ephemeral runs at once over the two workers. Operations of 0.3 s: the
     runs queue on the project's lock (one change at a time), so the case's time is that queue.
     Every run succeeds, one branch each, the bystander untouched, nothing left."""
-    t0 = time.monotonic()
-    bystander = make_bystander(stack)
-    stack.control("PATCH", "operation_durations", {"default": 0.3})
-    stack.control("DELETE", "requests")
+    t0, bystander = start_chaos(stack, {"default": 0.3})
     try:
         started = [trigger(stack, EPHEMERAL) for _ in range(50)]
         runs = [finish(stack, EPHEMERAL, run_id, t, timeout=900) for run_id, t in started]

@@ -27,7 +27,7 @@ from stack_support import (
     finish,
     fresh_case,
     inject_faults_everywhere,
-    make_bystander,
+    start_chaos,
     trigger,
 )
 
@@ -144,10 +144,7 @@ def test_chaos_twenty_runs_with_faults_on_every_route(stack: AirflowStack) -> No
     answers lost after the change applied) while 20 runs create, use and delete their branches.
     Every run ends in success; no branch is created twice; the bystander is untouched; nothing is
     left, before or after the safety net. Operations of 0.5 s: the runs queue on the project's lock."""
-    t0 = time.monotonic()
-    bystander = make_bystander(stack)
-    stack.control("PATCH", "operation_durations", {"default": 0.5})
-    stack.control("DELETE", "requests")
+    t0, bystander = start_chaos(stack, {"default": 0.5})
     rules = inject_faults_everywhere(stack, 0.1)
     assert rules > 20
     try:
@@ -178,10 +175,7 @@ def test_chaos_task_process_sigkilled_during_an_inline_create(stack: AirflowStac
     process is SIGKILLed, as the OOM killer does: no cleanup runs. The run fails (the example has no
     retries), naming the killed process; the branch it made is left, and its safety expiry removes
     it once the emulator's clock passes it. One create, nothing else touched."""
-    t0 = time.monotonic()
-    bystander = make_bystander(stack)
-    stack.control("PATCH", "operation_durations", {"create_branch": 30.0})
-    stack.control("DELETE", "requests")
+    t0, bystander = start_chaos(stack, {"create_branch": 30.0})
     run_id, started = trigger(stack, EPHEMERAL)
     try:
         wait_until(
@@ -218,10 +212,7 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
     again); every other run succeeds; nothing is left. A task whose process went down with the old
     scheduler waits for the heartbeat timeout (Airflow's 300 s; 60 s for the restarted one here),
     then runs again. (A SIGKILL of the scheduler: 388 s for five runs with the 300 s, measured once.)"""
-    t0 = time.monotonic()
-    bystander = make_bystander(stack)
-    stack.control("PATCH", "operation_durations", {"default": 1.0})
-    stack.control("DELETE", "requests")
+    t0, bystander = start_chaos(stack, {"default": 1.0})
     try:
         started = [trigger(stack, EPHEMERAL) for _ in range(3)]
         wait_until(lambda: len(stack.branches()) >= 3, 120, "the runs' first create", stack.check_running)
@@ -256,10 +247,7 @@ def test_chaos_metadata_database_restarted_in_the_middle_of_runs(stack: AirflowS
     supervisor would. Every run ends as designed (success, or a create that failed naming its
     cause and deleted its branch), at most one create a try, nothing touched that a run did not
     make, nothing left."""
-    t0 = time.monotonic()
-    bystander = make_bystander(stack)
-    stack.control("PATCH", "operation_durations", {"default": 1.0})
-    stack.control("DELETE", "requests")
+    t0, bystander = start_chaos(stack, {"default": 1.0})
     restarted: list[str] = []
     try:
         started = [trigger(stack, EPHEMERAL) for _ in range(3)]
