@@ -14,13 +14,15 @@ next pages, a few at most, while a pending operation was not on it); an operatio
 pages is read by id from then on, a bounded batch per round; a lone pending
 operation is read by id. Duration-aware: each finished operation seen teaches :class:`Durations`
 how long its action takes in that project, and a waiter is looked at where its operations' ends
-are likely, by the spread learned (:func:`next_look`: a first look at a low quantile, later ones
-spaced by the spread that remains, so that with a narrow spread it is one read per state change);
-without anything learned (or once every learned span has passed) intervals start at
-``initial_interval`` and grow to the waiter's cap, and the waiters backing off share the watch's
-rounds (many waiters, frequent rounds, still one list call each). A round of ``n`` requests is never
-followed by less than ``n / max_requests_per_second`` seconds, and every request also draws from
-the account's budget (``hooks/budget.py``).
+are likely, by the spread learned (:func:`look_at`: a first look that sees the latest
+``catch_share`` of the ends within ``tolerance`` and the earlier ones late, then, only for a wait
+still pending, a look every ``tolerance`` up to the longest span; an operation whose predecessor
+in the wait was seen finished is timed from that end by its learned runs; with a narrow spread
+it is one read per state change); without anything learned (or once every learned span has
+passed) intervals start at ``initial_interval`` and grow to the waiter's cap, and the waiters
+backing off share the watch's rounds (many waiters, frequent rounds, still one list call each). A
+round of ``n`` requests is never followed by less than ``n / max_requests_per_second`` seconds,
+and every request also draws from the account's budget (``hooks/budget.py``).
 """
 
 from __future__ import annotations
