@@ -29,12 +29,9 @@ LEARNED_MEMORY = 512
 class Durations:
     """How long operations of each action take in one project, learned from finished ones.
 
-    The span is ``updated_at - created_at`` of a finished operation (both on the service's clock,
-    so no clock skew; it includes time queued behind an earlier operation of the same change, which
-    is what a waiter experiences), else its ``total_duration_ms``. The service writes timestamps in
-    whole seconds, so where ``total_duration_ms`` agrees with that span to within those seconds it
-    is the same span, measured to the millisecond, and is taken instead (a first look that comes
-    a second early only learns "still running").
+    Two measures per action: its span from creation (:func:`span_of`, queue included), and its run
+    after the operation before it in the same change finished (:meth:`learn_run`, kept under
+    :func:`run_key`): a wait that has seen the predecessor finish times the rest from that end.
     """
 
     def __init__(self) -> None:
@@ -46,29 +43,44 @@ class Durations:
         return op_id in self._learned_set
 
     def learn(self, op: Operation) -> None:
-        if op.status is not OperationStatus.FINISHED or op.id in self._learned_set:
+        span = span_of(op)
+        if span is not None and self._first_time(op.id):
+            self._spans.setdefault(op.action, deque(maxlen=SAMPLES_PER_ACTION)).append(span)
+
+    def learn_run(self, predecessor: Operation, op: Operation) -> None:
+        """Learn how long ``op`` ran after ``predecessor`` (the one before it in the same change)
+        finished: the gap between their ends, both on the service's clock. A span counts the time
+        queued behind the predecessor; once a waiter has seen the predecessor finish, this is
+        what is left of the wait (:func:`run_key`)."""
+        first, then = span_of(predecessor), span_of(op)
+        if first is None or then is None or predecessor.created_at is None or op.created_at is None:
             return
-        span = None
-        if op.created_at is not None and op.updated_at is not None:
-            span = (op.updated_at - op.created_at).total_seconds()
-        total = op.total_duration_ms / 1000.0
-        if not span or span <= 0 or (total > 0 and abs(total - span) < TIMESTAMP_PRECISION):
-            span = total
-        if span <= 0:
-            return
+        run = (op.created_at - predecessor.created_at).total_seconds() + then - first
+        if run > 0 and self._first_time(f"{op.id}{RUN_SUFFIX}"):
+            self._spans.setdefault(run_key(op.action), deque(maxlen=SAMPLES_PER_ACTION)).append(run)
+
+    def _first_time(self, key: str) -> bool:
+        """Whether ``key`` (an operation learned from) is new; remembers it (bounded)."""
+        if key in self._learned_set:
+            return False
         if len(self._learned) == self._learned.maxlen:
             self._learned_set.discard(self._learned[0])
-        self._learned.append(op.id)
-        self._learned_set.add(op.id)
-        self._spans.setdefault(op.action, deque(maxlen=SAMPLES_PER_ACTION)).append(span)
+        self._learned.append(key)
+        self._learned_set.add(key)
+        return True
 
     def spans(self, action: str) -> list[float]:
         """The remembered spans of ``action``, sorted (empty when nothing was learned)."""
         return sorted(self._spans.get(action, ()))
 
     def samples(self, actions: Iterable[str] | None = None) -> dict[str, list[float]]:
-        """Plain values (a trigger's kwargs): the spans learned per action, of ``actions`` or all."""
-        names = self._spans if actions is None else [a for a in dict.fromkeys(actions) if a in self._spans]
+        """Plain values (a trigger's kwargs): the spans learned per action, of ``actions`` or all
+        (with their run spans after a predecessor, :func:`run_key`)."""
+        if actions is None:
+            names: Iterable[str] = self._spans
+        else:
+            wanted = dict.fromkeys(key for a in actions for key in (a, run_key(a)))
+            names = [key for key in wanted if key in self._spans]
         return {action: list(self._spans[action]) for action in names if self._spans[action]}
 
     def seed(self, samples: Mapping[str, Sequence[float]]) -> None:
@@ -87,8 +99,35 @@ class Durations:
 
     def longest(self) -> float | None:
         """The longest expectation of any action (for an operation not seen yet)."""
-        known = [statistics.median(s) for s in self._spans.values() if s]
+        known = [statistics.median(s) for key, s in self._spans.items() if s and not key.endswith(RUN_SUFFIX)]
         return max(known) if known else None
+
+
+def span_of(op: Operation) -> float | None:
+    """How long a finished ``op`` took from its creation (``None`` when not finished or unknown):
+    ``updated_at - created_at`` (the service's clock, so no skew; it counts time queued behind an
+    earlier operation of the same change, which a waiter lives through), or ``total_duration_ms``
+    where it agrees with those whole-second stamps (the same span, to the millisecond) or they
+    are missing."""
+    if op.status is not OperationStatus.FINISHED:
+        return None
+    span = None
+    if op.created_at is not None and op.updated_at is not None:
+        span = (op.updated_at - op.created_at).total_seconds()
+    total = op.total_duration_ms / 1000.0
+    if not span or span <= 0 or (total > 0 and abs(total - span) < TIMESTAMP_PRECISION):
+        span = total
+    return span if span > 0 else None
+
+
+#: Marks the key under which an action's runs after a predecessor are learned (``Durations.learn_run``).
+RUN_SUFFIX = "/after-predecessor"
+
+
+def run_key(action: str) -> str:
+    """Where :class:`Durations` keeps ``action``'s runs after its predecessor finished (a plain
+    key, so they travel with :meth:`Durations.samples` and :meth:`Durations.seed` as they are)."""
+    return f"{action}{RUN_SUFFIX}"
 
 
 def quantile(spans: Sequence[float], q: float) -> float:

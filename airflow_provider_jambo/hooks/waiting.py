@@ -14,17 +14,20 @@ next pages, a few at most, while a pending operation was not on it); an operatio
 pages is read by id from then on, a bounded batch per round; a lone pending
 operation is read by id. Duration-aware: each finished operation seen teaches :class:`Durations`
 how long its action takes in that project, and a waiter is looked at where its operations' ends
-are likely, by the spread learned (:func:`next_look`: a first look at a low quantile, later ones
-spaced by the spread that remains, so that with a narrow spread it is one read per state change);
-without anything learned (or once every learned span has passed) intervals start at
-``initial_interval`` and grow to the waiter's cap, and the waiters backing off share the watch's
-rounds (many waiters, frequent rounds, still one list call each). A round of ``n`` requests is never
-followed by less than ``n / max_requests_per_second`` seconds, and every request also draws from
-the account's budget (``hooks/budget.py``).
+are likely, by the spread learned (:func:`look_at`: a first look that sees the latest
+``catch_share`` of the ends within ``tolerance`` and the earlier ones late, then, only for a wait
+still pending, a look every ``tolerance`` up to the longest span; an operation whose predecessor
+in the wait was seen finished is timed from that end by its learned runs; with a narrow spread
+it is one read per state change); without anything learned (or once every learned span has
+passed) intervals start at ``initial_interval`` and grow to the waiter's cap, and the waiters
+backing off share the watch's rounds (many waiters, frequent rounds, still one list call each). A
+round of ``n`` requests is never followed by less than ``n / max_requests_per_second`` seconds,
+and every request also draws from the account's budget (``hooks/budget.py``).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -45,7 +48,8 @@ from airflow_provider_jambo.hooks.operation_durations import (
     Durations,
     durations_for,
     quantile,
-    rank,
+    run_key,
+    span_of,
 )
 
 Verdict = Literal["success", "failure", "pending"]
@@ -66,10 +70,15 @@ class PollPolicy:
     #: ``margin_fraction`` of its expected duration (longer operations vary more).
     margin: float = 0.1
     margin_fraction: float = 0.01
-    #: How much of an action's learned spread each look covers: the first look comes when this
-    #: share of its learned spans would be over (a low quantile), each later one when another
-    #: such share would be, given how long it has run already (so looks crowd where ends do).
-    look_share: float = 0.15
+    #: Seconds an operation's end may go unseen (the detection a look aims for) ...
+    tolerance: float = 0.5
+    #: ... for this share of ends (the rest, the earliest, are seen by the first look, later): the
+    #: first look covers the ends from the ``1 - catch_share`` quantile of the learned spans on,
+    #: so only the waits still pending pay for later looks (:func:`look_at`).
+    catch_share: float = 0.65
+    #: Later looks per operation at most, up to its longest learned span: they come every
+    #: ``tolerance`` seconds, or sparser for a long spread (minute-long operations).
+    looks_per_wait: int = 16
     #: Reads by id per round at most (operations not on the list's pages).
     by_id_per_round: int = 10
     #: List pages per round at most: a project with more operations than one page holds (each
@@ -82,20 +91,24 @@ class PollPolicy:
                 "poll intervals must satisfy 0 <= initial_interval <= max_interval, "
                 f"got {self.initial_interval} and {self.max_interval}"
             )
+        if not self.tolerance > 0:
+            raise JamboConfigError(f"poll tolerance must be > 0 seconds, got {self.tolerance}")
+        if not 0 < self.catch_share <= 1:
+            raise JamboConfigError(f"poll catch_share must be in (0, 1], got {self.catch_share}")
         if (
             self.factor < 1
             or self.max_requests_per_second <= 0
             or not 1 <= self.list_limit <= 1000
             or self.margin < 0
             or self.margin_fraction < 0
-            or not 0 < self.look_share <= 1
+            or self.looks_per_wait < 1
             or self.by_id_per_round < 1
             or self.list_pages < 1
         ):
             raise JamboConfigError(
                 "poll policy needs factor >= 1, max_requests_per_second > 0, 1 <= list_limit <= 1000, "
-                "margin >= 0, margin_fraction >= 0, 0 < look_share <= 1, by_id_per_round >= 1 "
-                "and list_pages >= 1"
+                "margin >= 0, margin_fraction >= 0, looks_per_wait >= 1, by_id_per_round >= 1 "
+                f"and list_pages >= 1; got {self}"
             )
 
     def next_interval(self, previous: float | None) -> float:
@@ -216,35 +229,74 @@ def started_at(waiter: Waiter, op: Operation) -> float:
     return min(waiter.registered_at, op.created_at.timestamp() + TIMESTAMP_PRECISION / 2)
 
 
+#: Ages closer than this are the same look (float rounding of clock arithmetic).
+_SAME_AGE = 1e-6
+
+
+def look_at(spans: Sequence[float], age: float, poll: PollPolicy) -> float | None:
+    """The next age (seconds since the operation started) at which to look at one still pending,
+    by its action's sorted learned ``spans``; ``None`` once ``age`` is past all of them.
+
+    The first look at the ``1 - catch_share`` quantile + ``tolerance``: it sees every end before
+    it, those of the last ``tolerance`` seconds in time, the earlier ones late (fine for the
+    median). Then looks every ``tolerance`` seconds (``spread / looks_per_wait`` if that is more)
+    up to the longest span, each seeing in time the ends since the one before; only the waits
+    still pending pay for them, so the expected reads are ``1 + sum(P(pending at each later
+    look))``, the least for ``catch_share`` of the ends seen within ``tolerance``. A narrow
+    spread makes it one look, at the longest span.
+    """
+    # A look comes at the age it was due for, give or take rounding: that look is the one past.
+    age += _SAME_AGE
+    last = spans[-1]
+    if age >= last:
+        return None
+    first = min(last, quantile(spans, 1.0 - poll.catch_share) + poll.tolerance)
+    if age < first:
+        return first
+    step = max(poll.tolerance, (last - first) / poll.looks_per_wait)
+    return min(last, first + (math.floor((age - first) / step) + 1) * step)
+
+
 def next_look(
-    waiter: Waiter, pending: Sequence[Operation | None], durations: Durations, poll: PollPolicy, now: float
+    waiter: Waiter, latest: Mapping[str, Operation], durations: Durations, poll: PollPolicy, now: float
 ) -> float | None:
     """When to look next at ``waiter``'s pending operations by what was learned (local clock), or
     ``None`` when nothing learned says (no spans of an action, or every learned span has passed).
 
-    Per operation: with ``r`` the share of its action's learned spans already over at its age,
-    look when ``r + look_share`` of them would be (the first look at the ``look_share`` quantile,
-    then looks spaced by the spread that remains), plus ``margin`` and ``margin_fraction`` of that
-    span. The wait needs all of them, so it looks when the last of those is due. An operation not
+    Per pending operation, :func:`look_at` its action's spans from its start, plus ``margin`` and
+    ``margin_fraction`` of that age. Its start is its ``created_at``; but once the operation before
+    it in the wait (the one before it in the change: a branch create's ``create_branch`` before its
+    ``start_compute``) is seen finished, what is left is its run after that end, learned apart
+    (:meth:`Durations.learn_run`): narrower than its span, which adds the predecessor's spread.
+    The wait needs all of them, so it looks when the last of those looks is due. An operation not
     seen yet (its action unknown) gets one look after the longest known action, capped by the cap.
     """
     looks: list[float] = []
-    for op in pending:
+    previous: Operation | None = None
+    for op_id in waiter.ids:
+        op = latest.get(op_id)
+        before, previous = previous, op
+        if op is not None and not op.is_pending:
+            continue
         if op is None:
             longest = durations.longest()
             if longest is None:
                 return None
-            span = min(longest, waiter.cap)
-            start = waiter.registered_at
+            start, span = waiter.registered_at, min(longest, waiter.cap)
         else:
-            spans = durations.spans(op.action)
+            start, spans = started_at(waiter, op), durations.spans(op.action)
+            runs = durations.spans(run_key(op.action))
+            finished = span_of(before) if before is not None else None
+            if finished is not None and runs and before is not None:
+                # Seen finished by now, so it ended no later than now.
+                start, spans = min(now, started_at(waiter, before) + finished), runs
             if not spans:
                 return None
-            start = started_at(waiter, op)
             age = now - start
-            if age >= spans[-1]:
+            found = look_at(spans, (age - poll.margin) / (1.0 + poll.margin_fraction), poll)
+            if found is None:
                 return None  # later than anything seen: backoff
-            span = quantile(spans, rank(spans, age) + poll.look_share)
+            span = found
         looks.append(start + span + poll.margin + poll.margin_fraction * span)
     return max(looks) if looks else None
 
@@ -262,8 +314,7 @@ def next_due(
     ``initial_interval`` to the waiter's cap (the watch's rounds are shared by every waiter backing
     off, see :meth:`Watch.next_round_at`). Never past its deadline.
     """
-    pending = [latest.get(i) for i in waiter.ids if i not in latest or latest[i].is_pending]
-    look = next_look(waiter, pending, durations, poll, now)
+    look = next_look(waiter, latest, durations, poll, now)
     if look is not None and look > now:
         due = look
         waiter.backoff = False
@@ -322,8 +373,7 @@ class Watch:
                 self.latest[op.id] = op
         waiter = Waiter(ids, deadline, cap if cap is not None else self.poll.max_interval, now)
         # First look at once (an operation may be done already), unless it is likely done later.
-        pending = [self.latest.get(i) for i in ids if i not in self.latest or self.latest[i].is_pending]
-        look = next_look(waiter, pending, self.durations, self.poll, now)
+        look = next_look(waiter, self.latest, self.durations, self.poll, now)
         waiter.due = look if look is not None and look > now else now
         if deadline is not None:
             waiter.due = min(waiter.due, deadline)
@@ -439,6 +489,7 @@ class Watch:
     def _settle(self, now: float, missing: Mapping[str, JamboNotFoundError]) -> list[tuple[Waiter, Outcome]]:
         settled: list[tuple[Waiter, Outcome]] = []
         for waiter in self.waiters:
+            self._learn_runs(waiter)
             gone = next((missing[i] for i in waiter.ids if i in missing), None)
             if gone is not None:
                 settled.append((waiter, gone))
@@ -456,6 +507,14 @@ class Watch:
             else:
                 waiter.due = next_due(waiter, self.latest, self.durations, self.poll, now)
         return settled
+
+    def _learn_runs(self, waiter: Waiter) -> None:
+        """Each operation of the wait seen finished after the one before it: how long it ran after
+        that one's end (:meth:`Durations.learn_run`; learned once per operation)."""
+        for before_id, op_id in zip(waiter.ids, waiter.ids[1:], strict=False):
+            before, op = self.latest.get(before_id), self.latest.get(op_id)
+            if before is not None and op is not None:
+                self.durations.learn_run(before, op)
 
     def _timeout(self, waiter: Waiter, ops: Sequence[Operation]) -> WaitResult:
         seen = {op.id for op in ops}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from airflow_provider_jambo.hooks.operation_durations import (
     durations_for,
     quantile,
     rank,
+    run_key,
 )
 from airflow_provider_jambo.hooks.waiting import (
     Fetch,
@@ -463,27 +463,37 @@ def test_quantile_and_rank_are_inverses() -> None:
     assert (rank([5.0], 4.9), rank([5.0], 5.0)) == (0.0, 1.0)
 
 
-def test_first_look_at_a_low_quantile_then_looks_spaced_by_the_remaining_spread() -> None:
+def test_first_look_covers_the_upper_share_then_looks_every_tolerance() -> None:
     durations = spread_durations("create_branch", EVEN_2_TO_4)
-    poll = PollPolicy(look_share=0.15, max_interval=2.0)
+    poll = PollPolicy(tolerance=0.5, catch_share=0.6, max_interval=2.0)
     watch = Watch("proj-1", poll, durations)
-    known = [op(ID1, "running")]
-    waiter = watch.add([ID1], deadline=None, now=100.0, cap=2.0, known=known)
-    # The first look where 15 % of the learned spans are over (2.3 s), not at their median (3 s).
-    assert waiter.due == pytest.approx(100.0 + 2.3 + 0.1 + 0.023)
+    waiter = watch.add([ID1], deadline=None, now=100.0, cap=2.0, known=[op(ID1, "running")])
+    # The first look sees within 0.5 s the ends from the 0.4 quantile (2.8 s) on: at 3.3 s, plus
+    # its margin (0.1 s and 1 %), not where only 15 % of the spans would be over (2.3 s).
+    assert waiter.due == pytest.approx(100.0 + 3.3 + 0.1 + 0.033)
     looks = [waiter.due]
-    while len(looks) < 12:
+    while len(looks) < 5:
         looks.append(next_due(waiter, watch.latest, durations, poll, looks[-1]))
-    learned = [t for t in looks if t <= 100.0 + 4.0 + 0.1 + 0.04 + 1e-9]
-    # Each look covers another 15 % of the spread (plus its margin): five looks reach its end (4 s) ...
-    assert len(learned) == 5
-    assert all(0.35 < b - a < 0.5 for a, b in itertools.pairwise(learned))
-    # ... and only past everything learned does the backoff start (0.5 s, then growing).
-    assert looks[5] - looks[4] == pytest.approx(0.5)
-    assert looks[6] - looks[5] == pytest.approx(0.75)
+    # Then every tolerance, the last at the longest span (4 s), then backoff from 0.5 s.
+    assert [t - 100.0 for t in looks[1:3]] == pytest.approx([3.8 + 0.1 + 0.038, 4.0 + 0.1 + 0.04])
+    assert looks[3] - looks[2] == pytest.approx(0.5)
+    assert looks[4] - looks[3] == pytest.approx(0.75)
 
 
-def _wait_ending_at(end: float) -> tuple[float, int]:
+def test_a_long_spread_is_looked_at_a_bounded_number_of_times() -> None:
+    """Minute-long operations (30-90 s): later looks are spaced by the spread / looks_per_wait,
+    not by the 0.5-s tolerance (which would make ~70 of them)."""
+    durations = spread_durations("create_branch", [30.0 + 6.0 * i for i in range(11)])
+    poll = PollPolicy(looks_per_wait=16)
+    watch = Watch("proj-1", poll, durations)
+    waiter = watch.add([ID1], deadline=None, now=0.0, known=[op(ID1, "running")])
+    looks = [waiter.due]
+    while not waiter.backoff:
+        looks.append(next_due(waiter, watch.latest, durations, poll, looks[-1]))
+    assert len(looks) - 1 == 1 + 16  # the first look, then 16 up to the longest span
+
+
+def _wait_ending_at(end: float, poll: PollPolicy | None = None) -> tuple[float, int]:
     """One wait (learned spans 2-4 s) for an operation that ends ``end`` seconds after the call:
     (how long after its end the wait returned, how many reads it made)."""
     sleeps = SleepRecorder()
@@ -500,7 +510,7 @@ def _wait_ending_at(end: float) -> tuple[float, int]:
         [ID1],
         deadline=None,
         clock=sleeps.clock,
-        poll=PollPolicy(max_interval=2.0),
+        poll=poll or PollPolicy(),
         durations=spread_durations("create_branch", EVEN_2_TO_4),
         known=[op(ID1, "running")],
     )
@@ -508,13 +518,117 @@ def _wait_ending_at(end: float) -> tuple[float, int]:
     return sleeps.now - start - end, len(reads)
 
 
-def test_under_spread_a_wait_detects_soon_with_few_reads() -> None:
-    """Ends drawn from the spread learned (2-4 s): the median wait sees its end within 0.35 s with
-    at most 3 reads on average; looking first at the median, then backing off, it is ~0.5 s."""
+def test_under_spread_a_wait_sees_the_median_end_in_time_with_few_reads() -> None:
+    """Ends drawn from the spread learned (2-4 s): the median wait sees its end within the
+    tolerance (0.5 s) for 1.4 reads on average (1 + the share still pending at each later look:
+    looking at the upper 65 % only). Looking where each 15 % of the spread would be over, as
+    before, it takes about 4 reads for the same median."""
     rng = random.Random(23)
-    delays, reads = zip(*(_wait_ending_at(rng.uniform(2.0, 4.0)) for _ in range(300)), strict=True)
-    assert sorted(delays)[len(delays) // 2] <= 0.35
-    assert sum(reads) / len(reads) <= 3.0
+    delays, reads = zip(*(_wait_ending_at(rng.uniform(2.0, 4.0)) for _ in range(400)), strict=True)
+    assert sorted(delays)[len(delays) // 2] <= 0.5
+    assert sum(reads) / len(reads) <= 1.5
+    # The share caught in time is what catch_share says (give or take the margins).
+    assert 0.55 <= sum(d <= 0.5 for d in delays) / len(delays) <= 0.7
+
+
+def test_a_wider_catch_share_pays_in_reads() -> None:
+    rng = random.Random(5)
+    ends = [rng.uniform(2.0, 4.0) for _ in range(200)]
+    narrow = [_wait_ending_at(end, PollPolicy(catch_share=0.6))[1] for end in ends]
+    wide = [_wait_ending_at(end, PollPolicy(catch_share=0.95))[1] for end in ends]
+    assert sum(narrow) < 0.7 * sum(wide)
+
+
+def _create_ops(t0: float, first: float | None, status: str = "running") -> list[dict[str, Any]]:
+    """A branch create's two operations created at ``t0`` (whole second), ``create_branch``
+    finished after ``first`` seconds (or still running), ``start_compute`` in ``status``."""
+    stamp = datetime.fromtimestamp(t0, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    branch: dict[str, Any] = {**op(ID1, "running").raw, "created_at": stamp}
+    if first is not None:
+        end = datetime.fromtimestamp(t0 + first, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        branch |= {"status": "finished", "updated_at": end, "total_duration_ms": int(first * 1000)}
+    compute = {**op(ID2, status, action="start_compute").raw, "created_at": stamp}
+    return [compute, branch]  # newest first
+
+
+def two_step_durations() -> Durations:
+    """create_branch learned at 2-4 s; start_compute's span (queued behind it, then its own 2-4 s)
+    at 4-8 s, its run after create_branch at 2-4 s."""
+    durations = spread_durations("create_branch", EVEN_2_TO_4)
+    durations.seed(
+        {"start_compute": [4.0 + 0.4 * i for i in range(11)], run_key("start_compute"): EVEN_2_TO_4}
+    )
+    return durations
+
+
+def test_a_finished_predecessor_times_the_rest_of_the_wait_from_its_end() -> None:
+    durations = two_step_durations()
+    poll = PollPolicy()
+    watch = Watch("proj-1", poll, durations)
+    t0 = 1_700_000_000.0
+    waiter = watch.add([ID1, ID2], deadline=None, now=t0 + 0.2)
+    # Both pending: the look follows start_compute's span (from the middle of the created second).
+    watch.latest.update({o["id"]: Operation.from_api(o) for o in _create_ops(t0, None)})
+    both = next_due(waiter, watch.latest, durations, poll, t0 + 1.0)
+    # Its 0.35 quantile (5.4 s of 4-8 s) + the tolerance, plus the margins.
+    assert both == pytest.approx(t0 + 0.2 + 5.9 + 0.1 + 0.059)
+    # create_branch seen finished at 2.1 s: start_compute's end is its own run (2-4 s) from then.
+    watch.latest.update({o["id"]: Operation.from_api(o) for o in _create_ops(t0, 2.1)})
+    after = next_due(waiter, watch.latest, durations, poll, t0 + 2.5)
+    run_look = quantile(EVEN_2_TO_4, 0.35) + 0.5
+    assert after == pytest.approx(t0 + 0.2 + 2.1 + run_look + 0.1 + 0.01 * run_look)
+
+
+def test_runs_after_a_predecessor_are_learned_from_a_wait() -> None:
+    durations = Durations()
+    watch = Watch("proj-1", PollPolicy(), durations)
+    t0 = 1_700_000_000.0
+    watch.add([ID1, ID2], deadline=None, now=t0)
+    ops = _create_ops(t0, 2.5)
+    stamp = datetime.fromtimestamp(t0 + 6, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ops[0] |= {"status": "finished", "updated_at": stamp, "total_duration_ms": 5800}
+    run_sync(watch.round_steps(t0 + 6.0), lambda req: {"operations": ops})
+    assert durations.spans("start_compute") == [5.8]
+    assert durations.spans(run_key("start_compute")) == pytest.approx([3.3])  # 5.8 - 2.5
+    assert set(durations.samples(["start_compute"])) == {"start_compute", run_key("start_compute")}
+
+
+def _create_wait(first: float, second: float) -> tuple[float, int]:
+    """A branch create's wait (two queued operations lasting ``first`` then ``second`` seconds):
+    (how long after the second's end it returned, reads)."""
+    sleeps = SleepRecorder()
+    t0 = sleeps.now
+    reads: list[str] = []
+
+    def fetch(req: ApiRequest[Any]) -> Any:
+        reads.append(req.describe())
+        age = sleeps.now - t0
+        done = "finished" if age >= first + second else "running"
+        ops = _create_ops(t0, first if age >= first else None, done)
+        if ops[0]["status"] == "finished":
+            end = datetime.fromtimestamp(t0 + first + second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            ops[0] |= {"updated_at": end, "total_duration_ms": int((first + second) * 1000)}
+        if req.path.endswith("{operation_id}"):  # the one still pending, read by id
+            wanted = req.path_params["operation_id"]
+            return req.parse({"operation": next(o for o in ops if o["id"] == wanted)})
+        return req.parse({"operations": ops})
+
+    known = [Operation.from_api(o) for o in _create_ops(t0, None)]
+    steps = wait_steps(
+        "proj-1", [ID1, ID2], deadline=None, clock=sleeps.clock, durations=two_step_durations(), known=known
+    )
+    assert run_sync(steps, fetch, sleeps).status == "success"
+    return sleeps.now - t0 - first - second, len(reads)
+
+
+def test_a_create_wait_under_spread_sees_the_median_end_in_time_for_few_reads() -> None:
+    """Two queued operations of 2-4 s each: the wait's end is their sum (4-8 s, peaked at 6). The
+    median end is seen within 0.5 s for about two reads a wait."""
+    rng = random.Random(7)
+    waits = [_create_wait(rng.uniform(2, 4), rng.uniform(2, 4)) for _ in range(300)]
+    delays, reads = zip(*waits, strict=True)
+    assert sorted(delays)[len(delays) // 2] <= 0.5
+    assert sum(reads) / len(reads) <= 2.5
 
 
 def test_an_operations_age_comes_from_its_created_at() -> None:
