@@ -1,6 +1,7 @@
 """Requests and detection delay per ephemeral-branch lifecycle, ours vs polling each operation every 5 s.
 
     .venv/bin/python benchmarks/lifecycle_cost.py [--runs 10] [--durations 3,10] [--spread 0.5] [--seed 23]
+        [--warmup 0]
 
 A lifecycle is: create a branch with its compute (two operations, create_branch then
 start_compute), wait for them, delete the branch, wait for its operations. Each operation lasts a
@@ -22,29 +23,43 @@ reads of operations among them (the rest are the calls and the delete's safety r
 Detection delay: when a wait returned minus when the last of its operations finished (the
 emulator's exact time, ``/_emulator/operation_times``; the API's stamps are whole seconds). Durations
 learned persist across the runs of a process, as in a triggerer that has waited before; each D
-starts from nothing learned, so its first run (shown apart) is what a fresh process pays; the mean
-is of the other runs, the p50/p95 of every wait. Ratios are against the baseline's mean.
+starts from nothing learned (or after ``--warmup`` unmeasured hook lifecycles), so its first run
+(shown apart) is what a fresh process pays; ``hook, learned`` runs the hook path again after the
+other rows, with 16 spans an action; the mean is of the other runs, the p50/p95 of every wait.
+Ratios are against the baseline's mean.
 
-Measured 2026-12-05 on the shared 2-core machine, ±50 %, seed 23: before = the previous rule
-(each look where another 15 % of the learned spans would be over; 10 lifecycles a row, 19:39-20:09
-UTC, load 1.9-3.4); after = issue 23's (the latest 65 % of ends seen within 0.5 s, a predecessor's
-end timing the rest; ``--runs 8 --durations 3,10``, 22:50-23:14 UTC, load 0.7-4.4):
+Measured 2026-12-05 on the shared 2-core machine (a CI run beside it, load 2-4), ±50 %, seed 23:
+before = the previous rule (each look where another 15 % of the learned spans would be over; 10
+lifecycles a row, 19:39-20:09 UTC); after = issue 23's (the latest 65 % of ends seen within
+0.5 s, a predecessor's end timing the rest), run A ``--runs 8 --durations 3,10`` (23:21-23:58),
+run B the same with ``--warmup 8`` (23:31-00:17):
 
-     op s path       requests  first run  ratio  waits  ratio  p50 s  p95 s
+     op s path           requests  first run  ratio  waits  ratio  p50 s  p95 s
     before
-        3 baseline       7.33          8   1.00   5.33   1.00   3.22   4.98
-        3 hook           9.78          6   1.33   7.78   1.46   0.49   1.34
-        3 operators      9.33          7   1.27   6.33   1.19   0.31   1.06
-       10 baseline      16.00         18   1.00  14.00   1.00   2.89   4.99
-       10 hook          11.89         10   0.74   9.89   0.71   1.72   4.49
-       10 operators     10.00          7   0.62   7.00   0.50   1.22   6.56
-    after
-        3 baseline       7.29          8   1.00   5.29   1.00   3.09   4.98
-        3 hook           6.43          6   0.88   4.43   0.84   0.63   2.77
-        3 operators      7.86          5   1.08   4.86   0.92   0.42   2.88
-       10 baseline      16.00         18   1.00  14.00   1.00   2.62   4.86
-       10 hook          13.43         30   0.84  11.43   0.82   0.69   5.37
-       10 operators     14.86          6   0.93  11.86   0.85   0.94   8.84
+        3 baseline           7.33          8   1.00   5.33   1.00   3.22   4.98
+        3 hook               9.78          6   1.33   7.78   1.46   0.49   1.34
+        3 operators          9.33          7   1.27   6.33   1.19   0.31   1.06
+       10 baseline          16.00         18   1.00  14.00   1.00   2.89   4.99
+       10 hook              11.89         10   0.74   9.89   0.71   1.72   4.49
+       10 operators         10.00          7   0.62   7.00   0.50   1.22   6.56
+    after, run A
+        3 baseline           7.29          8   1.00   5.29   1.00   3.10   5.01
+        3 hook               6.29          6   0.86   4.29   0.81   0.69   2.57
+        3 operators          7.86          5   1.08   4.86   0.92   0.33   2.01
+        3 hook, learned      4.86          9   0.67   2.86   0.54   0.40   2.16
+       10 baseline          16.00         18   1.00  14.00   1.00   2.63   4.94
+       10 hook              13.57         30   0.85  11.57   0.83   0.56   5.40
+       10 operators         14.57          6   0.91  11.57   0.83   0.44   9.29
+       10 hook, learned      8.29         24   0.52   6.29   0.45   0.56   4.03
+    after, run B (--warmup 8)
+        3 baseline           7.29          8   1.00   5.29   1.00   2.73   4.91
+        3 hook               7.14          4   0.98   5.14   0.97   0.38   2.26
+        3 operators          6.29         10   0.86   3.29   0.62   0.43   2.19
+        3 hook, learned      5.57          5   0.76   3.57   0.68   0.87   1.39
+       10 baseline          15.71         17   1.00  13.71   1.00   2.39   4.92
+       10 hook              14.43         15   0.92  12.43   0.91   0.54   9.26
+       10 operators          9.14         25   0.58   6.14   0.45   0.76   3.84
+       10 hook, learned      8.00         12   0.51   6.00   0.44   0.35   4.70
 
 What bounds it. The target is the median delay, so only half the ends need be seen within the
 tolerance τ = 0.5 s, and the cheapest are the latest: a first look that sees every end before it
@@ -57,17 +72,15 @@ uniform again, 1.5 / 3.25. So a lifecycle (2 calls + 2 waits) needs at least 5.0
 and 8.5 at D = 10 (5.5 / 10.2 blind): the hook's 0.75x is 5.47 and 12.0, the operators' 1.0x 7.29
 and 16.0 (they add one safety read of the branch, so at least 6.0 / 9.5).
 
-Against that: at D = 3 the hook's 0.75x (5.47) leaves 0.47 requests over the bound, which holds
-only for exactly half the ends in time, the distribution known exactly and the predecessor's end
-free; with a margin for the median (60 % in time: 1.8 reads a wait) it is 5.6, over the target.
-Measured, 6.43 (0.88x) and 7.86 for the operators (1.08x), p50 0.63 / 0.42 s. At D = 10 requests
-are within both targets' reach (hook 13.43 = 0.84x, not yet 0.75x; operators 0.93x met), but
-p50 is 0.69 / 0.94 s, not 0.5: eight lifecycles learn each action from 0-7 finished ones, and
-quantiles from so few misplace the looks. Replaying the rule against the same draws with a fake
-clock (spans learned wait by wait from nothing, 60 series of 8) gives the p50 by run: 4.6 s (run
-1, nothing learned: backoff), 1.4, 2.1, 0.9, 0.6, 1.1, 0.7, 0.5 s; with 16 spans learned it is
-0.47 s for 4.1 reads a wait. The 15-% rule before bought its p50 at 3 s with looks every 15 % of
-the spread (1.33x the baseline); this one pays for the ends it must see in time and no others.
+Against that, with spans learned (8-16 an action), each target is met in one of the two runs,
+and none in both: the hook at 3 s (run A: 0.67x, 0.40 s) and at 10 s (run B: 0.51x, 0.35 s); the operators
+at 3 s (run B: 0.86x, 0.43 s) and at 10 s (run A: 0.91x, 0.44 s). With 16 waits a row, a p50
+moves by a few tenths of a second between runs, the size of the margin the bound leaves at 3 s.
+From nothing learned the hook stays above 0.75x (0.85-0.98x): from 0-7 finished operations
+quantiles misplace the looks (a fake-clock replay of the rule gives p50 by run 4.6, 1.4, 2.1,
+0.9, 0.6, 1.1, 0.7, 0.5 s). The 15-% rule before bought its p50 at 3 s with looks every 15 % of
+the spread (1.33x the baseline); this one pays for the ends it must see in time and no others,
+and lets the late ends wait longer (p95 up to 9 s at 10 s).
 """
 
 from __future__ import annotations
@@ -199,6 +212,12 @@ def main() -> None:
         "--spread", type=float, default=0.5, help="operations last U((1-spread)·D, (1+spread)·D)"
     )
     parser.add_argument("--seed", type=int, default=23, help="seed of the emulator's duration draws")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="hook lifecycles run (not measured) before each D's rows: a process that has waited before",
+    )
     args = parser.parse_args()
     with JamboEmulator(
         api_key="bench-key", deterministic=True, manual_clock=False, operation_duration=0.0, data_plane="off"
@@ -225,6 +244,9 @@ def main() -> None:
             emu.set_operation_duration_spread(args.spread, args.seed)
             # Each duration starts from nothing learned: its first run is a fresh process's.
             forget_durations()
+            for _ in range(args.warmup):
+                n += 1
+                hook_path(f"bench-{n}", emu, project_id)
             figures: dict[str, tuple[list[int], list[int], list[float]]] = {}
             for path in ("baseline", "hook", "operators", "hook, learned"):
                 counts: list[int] = []
