@@ -284,12 +284,15 @@ def next_look(
                 return None
             start, span = waiter.registered_at, min(longest, waiter.cap)
         else:
-            start, spans = started_at(waiter, op), durations.spans(op.action)
-            runs = durations.spans(run_key(op.action))
-            finished = span_of(before) if before is not None else None
-            if finished is not None and runs and before is not None:
+            if (
+                before is not None
+                and (finished := span_of(before)) is not None
+                and (runs := durations.spans(run_key(op.action)))
+            ):
                 # Seen finished by now, so it ended no later than now.
                 start, spans = min(now, started_at(waiter, before) + finished), runs
+            else:
+                start, spans = started_at(waiter, op), durations.spans(op.action)
             if not spans:
                 return None
             age = now - start
