@@ -373,17 +373,12 @@ class AirflowStack:
         """The scheduler, triggerer or dag-processor that runs but has not heartbeat its job in the
         metadata database for ``stale_after`` seconds (and was started longer ago than that): hung,
         where a crashed one would have exited."""
-        server = self._metadata_server
-        if server is None or server.paused:
+        if self._metadata_server is None or self._metadata_server.paused:
             return []
-        admin = server.admin("airflow")
-        try:
-            rows = admin.execute(
-                "SELECT job_type, extract(epoch FROM now() - max(latest_heartbeat)) FROM job "
-                "WHERE state = 'running' GROUP BY job_type"
-            )
-        finally:
-            admin.close()
+        rows = self.metadata_rows(
+            "SELECT job_type, extract(epoch FROM now() - max(latest_heartbeat)) FROM job "
+            "WHERE state = 'running' GROUP BY job_type"
+        )
         silent_for = {job_type: float(age) for job_type, age in rows if job_type and age is not None}
         now = time.monotonic()
         return [
@@ -409,19 +404,15 @@ class AirflowStack:
         who sits idle in a transaction) and the end of every Airflow component's newest log."""
         out = []
         if self._metadata_server is not None and not self._metadata_server.paused:
-            admin = self._metadata_server.admin("airflow")
-            try:
-                sessions = admin.execute(
-                    "SELECT pid, application_name, state, wait_event_type, wait_event, "
-                    "now() - xact_start, left(query, 160) FROM pg_stat_activity "
-                    "WHERE datname = 'airflow' AND pid <> pg_backend_pid() ORDER BY xact_start"
-                )
-                # A DAG the scheduler skips: paused, or marked stale by the dag-processor.
-                dags = admin.execute(
-                    "SELECT dag_id, is_paused, is_stale, last_parsed_time, now() FROM dag ORDER BY dag_id"
-                )
-            finally:
-                admin.close()
+            sessions = self.metadata_rows(
+                "SELECT pid, application_name, state, wait_event_type, wait_event, "
+                "now() - xact_start, left(query, 160) FROM pg_stat_activity "
+                "WHERE datname = 'airflow' AND pid <> pg_backend_pid() ORDER BY xact_start"
+            )
+            # A DAG the scheduler skips: paused, or marked stale by the dag-processor.
+            dags = self.metadata_rows(
+                "SELECT dag_id, is_paused, is_stale, last_parsed_time, now() FROM dag ORDER BY dag_id"
+            )
             out.append("metadata DB sessions (pid, app, state, wait type, wait, in transaction for, query):")
             out += [f"  {row}" for row in sessions]
             out.append("DAGs (dag_id, is_paused, is_stale, last_parsed_time, now):")
@@ -449,6 +440,17 @@ class AirflowStack:
         admin = server.admin()
         try:
             admin.execute("CREATE DATABASE airflow")
+        finally:
+            admin.close()
+
+    def metadata_rows(self, sql: str) -> list[tuple[str | None, ...]]:
+        """The rows of one query on the metadata database (as text), through the harness's own
+        connection: the stack's state as Airflow stored it, without an Airflow import."""
+        if self._metadata_server is None:
+            raise StackError("the metadata database is not running")
+        admin = self._metadata_server.admin("airflow")
+        try:
+            return admin.execute(sql)
         finally:
             admin.close()
 

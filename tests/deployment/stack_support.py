@@ -234,6 +234,23 @@ class ChaosOutcome:
     left_after_net: list[str]
 
 
+def assert_runs_survived_a_restart(runs: list[Run], out: ChaosOutcome) -> None:
+    """After a component restarted during ``runs``: each succeeded, or its create failed (naming
+    why, and the rest of the run never started). A try that ended deletes what it made (all or
+    nothing); a next try, if the task was reset, makes it again. At most one create a try, none
+    left."""
+    for run in runs:
+        failed_create = (
+            run.task_states["create_branch"] == "failed" and run.task_states["work"] == "upstream_failed"
+        )
+        assert run.state == "success" or failed_create, run.describe()
+    assert out.xcom_ids <= set(out.created)
+    tries = sum(r.tasks["create_branch"]["try_number"] for r in runs)
+    assert len(out.created) <= tries, (out.created, tries)
+    assert out.left_after_runs == []
+    assert out.left_after_net == []
+
+
 def chaos_outcome(
     stack: AirflowStack,
     dag_id: str,

@@ -364,11 +364,10 @@ def _listing_rate(stack: AirflowStack, seconds: float) -> float:
 
 
 def _watcher_triggers(stack: AirflowStack) -> int:
-    with psycopg.connect(stack.metadata_db_url.replace("+psycopg", ""), connect_timeout=20) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM trigger WHERE classpath LIKE '%JamboBranchEventTrigger'"
-        ).fetchone()
-    return int(row[0]) if row else 0
+    ((count,),) = stack.metadata_rows(
+        "SELECT count(*) FROM trigger WHERE classpath LIKE '%JamboBranchEventTrigger'"
+    )
+    return int(count or 0)
 
 
 def _reparse(stack: AirflowStack, dag_id: str) -> None:
