@@ -10,10 +10,12 @@ process (:func:`durations_for`). What was learned can travel (:meth:`Durations.s
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import statistics
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
 from airflow_provider_jambo.api_models import Operation, OperationStatus
 
@@ -58,6 +60,22 @@ class Durations:
         run = (op.created_at - predecessor.created_at).total_seconds() + then - first
         if run > 0 and self._first_time(f"{op.id}{RUN_SUFFIX}"):
             self._spans.setdefault(run_key(op.action), deque(maxlen=SAMPLES_PER_ACTION)).append(run)
+
+    def learn_changes(self, finished: Iterable[Operation]) -> None:
+        """Learn runs after a predecessor from finished operations nobody here waited for (a
+        list page's history): the operations of one change are those of one branch created in
+        the same second, each run after the one that ended before it. A fresh process learns
+        how the second operation of a change runs from the first page it reads, instead of
+        only from changes it waits for itself."""
+        changes: dict[tuple[str, datetime], list[tuple[float, Operation]]] = {}
+        for op in finished:
+            span = span_of(op)
+            if span is not None and op.branch_id and op.created_at is not None:
+                changes.setdefault((op.branch_id, op.created_at), []).append((span, op))
+        for ops in changes.values():
+            ordered = [op for _, op in sorted(ops, key=lambda pair: pair[0])]
+            for predecessor, op in itertools.pairwise(ordered):
+                self.learn_run(predecessor, op)
 
     def _first_time(self, key: str) -> bool:
         """Whether ``key`` (an operation learned from) is new; remembers it (bounded)."""

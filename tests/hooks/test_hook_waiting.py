@@ -570,13 +570,16 @@ def test_a_finished_predecessor_times_the_rest_of_the_wait_from_its_end() -> Non
     # Both pending: the look follows start_compute's span (from the middle of the created second).
     watch.latest.update({o["id"]: Operation.from_api(o) for o in _create_ops(t0, None)})
     both = next_due(waiter, watch.latest, durations, poll, t0 + 1.0)
-    # Its 0.35 quantile (5.4 s of 4-8 s) + the tolerance, plus the margins.
-    assert both == pytest.approx(t0 + 0.2 + 5.9 + 0.1 + 0.059)
+    # Its 1 - catch_share quantile (5.28 s of 4-8 s) + the tolerance, plus the margins (compared
+    # as offsets from t0: pytest.approx of an epoch would allow a relative 1e-6, half an hour).
+    span_look = quantile(durations.spans("start_compute"), 1 - poll.catch_share) + poll.tolerance
+    assert span_look == pytest.approx(5.78)
+    assert both - t0 == pytest.approx(0.2 + span_look + 0.1 + 0.01 * span_look)
     # create_branch seen finished at 2.1 s: start_compute's end is its own run (2-4 s) from then.
     watch.latest.update({o["id"]: Operation.from_api(o) for o in _create_ops(t0, 2.1)})
     after = next_due(waiter, watch.latest, durations, poll, t0 + 2.5)
-    run_look = quantile(EVEN_2_TO_4, 0.35) + 0.5
-    assert after == pytest.approx(t0 + 0.2 + 2.1 + run_look + 0.1 + 0.01 * run_look)
+    run_look = quantile(EVEN_2_TO_4, 1 - poll.catch_share) + poll.tolerance
+    assert after - t0 == pytest.approx(0.2 + 2.1 + run_look + 0.1 + 0.01 * run_look)
 
 
 def test_runs_after_a_predecessor_are_learned_from_a_wait() -> None:
@@ -591,6 +594,38 @@ def test_runs_after_a_predecessor_are_learned_from_a_wait() -> None:
     assert durations.spans("start_compute") == [5.8]
     assert durations.spans(run_key("start_compute")) == pytest.approx([3.3])  # 5.8 - 2.5
     assert set(durations.samples(["start_compute"])) == {"start_compute", run_key("start_compute")}
+
+
+def _finished_change(
+    branch: str, t0: float, first: float, second: float, ids: tuple[str, str]
+) -> list[dict[str, Any]]:
+    """A finished branch create (``create_branch`` for ``first`` s, then ``start_compute`` for
+    ``second`` s) on ``branch``, created at ``t0``: the list's dicts, newest first."""
+    ops = _create_ops(t0, first)
+    end = datetime.fromtimestamp(t0 + first + second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    total = int((first + second) * 1000)
+    ops[0] |= {"id": ids[1], "status": "finished", "updated_at": end, "total_duration_ms": total}
+    ops[1] |= {"id": ids[0]}
+    return [{**o, "branch_id": branch} for o in ops]
+
+
+def test_a_fresh_process_learns_runs_after_a_predecessor_from_the_project_history() -> None:
+    """The first page a wait reads holds changes nobody here waited for: each one's second
+    operation teaches its run after the first (same branch, same created second), so a fresh
+    process times a create's start_compute from create_branch's end at once. Operations of two
+    changes are not paired, even on one page."""
+    durations = Durations()
+    watch = Watch("proj-1", PollPolicy(), durations)
+    t0 = 1_700_000_000.0
+    older = ("44444444-4444-4444-8444-444444444444", "55555555-5555-4555-8555-555555555555")
+    history = _finished_change("br-old", t0, 2.5, 3.0, (ID1, ID2))
+    history += _finished_change("br-older", t0, 4.0, 2.0, older)
+    pending = [{**op(ID3, "running").raw, "created_at": "2023-11-14T22:14:00Z"}]
+    watch.add([ID3, "66666666-6666-4666-8666-666666666666"], deadline=None, now=t0 + 100)
+    run_sync(watch.round_steps(t0 + 100), lambda req: {"operations": pending + history})
+    assert durations.spans(run_key("start_compute")) == pytest.approx([2.0, 3.0])
+    assert durations.spans("start_compute") == pytest.approx([5.5, 6.0])
+    assert durations.spans(run_key("create_branch")) == []
 
 
 def _create_wait(first: float, second: float) -> tuple[float, int]:
