@@ -90,6 +90,8 @@ import importlib
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from typing import Any
@@ -202,53 +204,43 @@ def baseline(name: str, client: httpx.Client, emu: JamboEmulator, project_id: st
 #: "hook, learned": the hook path again after the hook and operators rows, each action's spans
 #: learned from 16 or more finished operations (what a process that has waited before knows).
 PATHS = {"hook": hook_path, "operators": operators_path, "hook, learned": hook_path}
+ROWS = ("baseline", "hook", "operators", "hook, learned")
+#: A detection this quick counts as in time (the issue's p50 target: half the waits at most).
+IN_TIME = 0.5
+
+#: Per (D, path): each lifecycle's requests, each lifecycle's reads of operations, each wait's delay.
+Figures = dict[tuple[float, str], tuple[list[int], list[int], list[float]]]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10, help="lifecycles per path and duration")
-    parser.add_argument("--durations", default="3,10", help="seconds per operation (D)")
-    parser.add_argument(
-        "--spread", type=float, default=0.5, help="operations last U((1-spread)·D, (1+spread)·D)"
-    )
-    parser.add_argument("--seed", type=int, default=23, help="seed of the emulator's duration draws")
-    parser.add_argument(
-        "--warmup",
-        type=int,
-        default=0,
-        help="hook lifecycles run (not measured) before each D's rows: a process that has waited before",
-    )
-    args = parser.parse_args()
+def measure(args: argparse.Namespace, seed: int) -> Figures:
+    """One stream: every D's rows on an in-process emulator, each D on a project of its own (so
+    the history a first list page teaches is that D's, as in a project whose operations took
+    that long); durations drawn with ``seed``."""
+    figures: Figures = {}
     with JamboEmulator(
         api_key="bench-key", deterministic=True, manual_clock=False, operation_duration=0.0, data_plane="off"
     ) as emu:
-        created = emu.create_project(name="bench")
-        project_id = created["project"]["id"] if "project" in created else created["id"]
-        os.environ["AIRFLOW_CONN_JAMBO_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "jambo",
-                "host": emu.base_url,
-                "password": emu.api_key,
-                "extra": {"project_id": project_id},
-            }
-        )
         client = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.api_key}"})
-        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print(
-            f"{'op s':>5} {'path':13} {'requests':>9} {'first run':>10} {'ratio':>6} {'waits':>6}"
-            f" {'ratio':>6} {'p50 s':>6} {'p95 s':>6}"
-        )
         n = 0
         for duration in [float(d) for d in args.durations.split(",")]:
+            created = emu.create_project(name=f"bench-{duration:g}")
+            project_id = created["project"]["id"] if "project" in created else created["id"]
+            os.environ["AIRFLOW_CONN_JAMBO_DEFAULT"] = json.dumps(
+                {
+                    "conn_type": "jambo",
+                    "host": emu.base_url,
+                    "password": emu.api_key,
+                    "extra": {"project_id": project_id},
+                }
+            )
             emu.set_operation_durations(default=duration)
-            emu.set_operation_duration_spread(args.spread, args.seed)
+            emu.set_operation_duration_spread(args.spread, seed)
             # Each duration starts from nothing learned: its first run is a fresh process's.
             forget_durations()
             for _ in range(args.warmup):
                 n += 1
                 hook_path(f"bench-{n}", emu, project_id)
-            figures: dict[str, tuple[list[int], list[int], list[float]]] = {}
-            for path in ("baseline", "hook", "operators", "hook, learned"):
+            for path in ROWS:
                 counts: list[int] = []
                 waits: list[int] = []
                 delays: list[float] = []
@@ -265,21 +257,93 @@ def main() -> None:
                     waits.append(sum(1 for r in log if r["route"] in WAIT_ROUTES))
                     if os.environ.get("BENCH_SHOW_REQUESTS"):
                         print(path, [f"{r['method']} {r['path']}" for r in log])
-                figures[path] = (counts, waits, delays)
-            base_counts, base_waits, _ = figures["baseline"]
-            base = statistics.mean(base_counts[1:] or base_counts)
-            base_wait = statistics.mean(base_waits[1:] or base_waits)
-            for path, (counts, waits, delays) in figures.items():
-                later, later_waits = counts[1:] or counts, waits[1:] or waits
-                ordered = sorted(delays)
-                print(
-                    f"{duration:5g} {path:13} {statistics.mean(later):9.2f} {counts[0]:10d} "
-                    f"{statistics.mean(later) / base:6.2f} {statistics.mean(later_waits):6.2f} "
-                    f"{statistics.mean(later_waits) / base_wait:6.2f} {statistics.median(delays):6.2f} "
-                    f"{ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]:6.2f}",
-                    flush=True,
-                )
+                figures[(duration, path)] = (counts, waits, delays)
         client.close()
+    return figures
+
+
+def report(streams: list[Figures]) -> None:
+    """One line per (D, path) over every stream: the mean of the lifecycles after each stream's
+    first (the first runs' mean shown apart), the p50/p95 and the share in time of every wait."""
+    print(
+        f"{'op s':>5} {'path':13} {'requests':>9} {'first run':>10} {'ratio':>6} {'waits':>6}"
+        f" {'ratio':>6} {'p50 s':>6} {'p95 s':>6} {'in time':>8} {'lifecycles':>10}"
+    )
+    for duration in dict.fromkeys(d for d, _ in streams[0]):
+        rows = {
+            path: (
+                [c for f in streams for c in f[(duration, path)][0][1:]],
+                [w for f in streams for w in f[(duration, path)][1][1:]],
+                [x for f in streams for x in f[(duration, path)][2]],
+                [f[(duration, path)][0][0] for f in streams],
+            )
+            for path in ROWS
+        }
+        base = statistics.mean(rows["baseline"][0] or rows["baseline"][3])
+        base_wait = statistics.mean(rows["baseline"][1] or [1])
+        for path, (later, later_waits, delays, firsts) in rows.items():
+            ordered = sorted(delays)
+            mean = statistics.mean(later or firsts)
+            mean_waits = statistics.mean(later_waits) if later_waits else float("nan")
+            print(
+                f"{duration:5g} {path:13} {mean:9.2f} {statistics.mean(firsts):10.2f} {mean / base:6.2f} "
+                f"{mean_waits:6.2f} {mean_waits / base_wait:6.2f} {statistics.median(delays):6.2f} "
+                f"{ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]:6.2f} "
+                f"{sum(d <= IN_TIME for d in delays) / len(delays):8.2f} {len(later) + len(firsts):10d}",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="lifecycles per path and duration")
+    parser.add_argument("--durations", default="3,10", help="seconds per operation (D)")
+    parser.add_argument(
+        "--spread", type=float, default=0.5, help="operations last U((1-spread)·D, (1+spread)·D)"
+    )
+    parser.add_argument("--seed", type=int, default=23, help="seed of the emulator's duration draws")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="hook lifecycles run (not measured) before each D's rows: a process that has waited before",
+    )
+    parser.add_argument(
+        "--streams",
+        type=int,
+        default=1,
+        help="independent processes (each its own emulator, seed + i) measured at once, pooled",
+    )
+    parser.add_argument("--stream-json", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stream_json:  # one stream of a --streams run: its figures for the parent
+        figures = measure(args, args.seed)
+        print(json.dumps([[d, path, *values] for (d, path), values in figures.items()]))
+        return
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    if args.streams <= 1:
+        report([measure(args, args.seed)])
+        return
+    argv = [f"--runs={args.runs}", f"--durations={args.durations}", f"--spread={args.spread}"]
+    argv += [f"--warmup={args.warmup}", "--stream-json"]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, __file__, *argv, f"--seed={args.seed + i}"],
+            stdout=subprocess.PIPE,
+            text=True,
+            # A home of its own: streams share nothing but the machine.
+            env={**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="jambo-bench-home-")},
+        )
+        for i in range(args.streams)
+    ]
+    streams: list[Figures] = []
+    for worker in workers:
+        out, _ = worker.communicate()
+        if worker.returncode:
+            raise SystemExit(f"a stream failed (exit {worker.returncode})")
+        rows = json.loads(out.strip().splitlines()[-1])
+        streams.append({(float(d), path): (c, w, x) for d, path, c, w, x in rows})
+    report(streams)
 
 
 if __name__ == "__main__":
