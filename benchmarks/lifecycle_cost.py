@@ -190,13 +190,17 @@ def _poll_each(client: httpx.Client, project_id: str, ops: list[dict[str, Any]])
 
 def baseline(name: str, client: httpx.Client, emu: JamboEmulator, project_id: str) -> list[float]:
     started = time.time()
-    made = client.post(
-        f"/projects/{project_id}/branches",
-        json={"branch": {"name": name}, "endpoints": [{"type": "read_write"}]},
-    ).json()
+    made = (
+        client.post(
+            f"/projects/{project_id}/branches",
+            json={"branch": {"name": name}, "endpoints": [{"type": "read_write"}]},
+        )
+        .raise_for_status()
+        .json()
+    )
     delays = [_poll_each(client, project_id, made["operations"]) - last_end(emu, project_id, started)]
     started = time.time()
-    gone = client.delete(f"/projects/{project_id}/branches/{made['branch']['id']}").json()
+    gone = client.delete(f"/projects/{project_id}/branches/{made['branch']['id']}").raise_for_status().json()
     delays.append(_poll_each(client, project_id, gone["operations"]) - last_end(emu, project_id, started))
     return delays
 
@@ -222,8 +226,11 @@ def measure(args: argparse.Namespace, seed: int) -> Figures:
     ) as emu:
         client = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.api_key}"})
         n = 0
-        for duration in [float(d) for d in args.durations.split(",")]:
-            created = emu.create_project(name=f"bench-{duration:g}")
+        durations = [float(d) for d in args.durations.split(",")]
+        # Made before any duration is set: a project's own operations are instant then (made
+        # later, they would lock it for a D's time).
+        projects = {duration: emu.create_project(name=f"bench-{duration:g}") for duration in durations}
+        for duration, created in projects.items():
             project_id = created["project"]["id"] if "project" in created else created["id"]
             os.environ["AIRFLOW_CONN_JAMBO_DEFAULT"] = json.dumps(
                 {
