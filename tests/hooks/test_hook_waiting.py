@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import random
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -664,6 +667,28 @@ def test_a_create_wait_under_spread_sees_the_median_end_in_time_for_few_reads() 
     delays, reads = zip(*waits, strict=True)
     assert sorted(delays)[len(delays) // 2] <= 0.5
     assert sum(reads) / len(reads) <= 2.5
+
+
+def test_a_create_wait_spends_near_the_fewest_reads_any_rule_could(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``benchmarks/lifecycle_bound.py`` computes the least reads a wait of two queued operations
+    needs for a share of its ends seen within the tolerance, for a rule that knows their
+    distribution exactly. The rule (spans learned over that distribution) spends at most 15 %
+    more for the share it sees in time, and never less (a rule under the bound would mean the
+    bound is wrong)."""
+    path = Path(__file__).parents[2] / "benchmarks" / "lifecycle_bound.py"
+    spec = importlib.util.spec_from_file_location("lifecycle_bound", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    rng = random.Random(7)
+    waits = [_create_wait(rng.uniform(2, 4), rng.uniform(2, 4)) for _ in range(400)]
+    delays, reads = zip(*waits, strict=True)
+    share = sum(d <= 0.5 for d in delays) / len(delays)
+    least = module.Bound(3.0, 1 / 3, 0.5, steps=30).least_reads(share)
+    assert share > 0.5
+    assert least - 0.05 <= sum(reads) / len(reads) <= 1.15 * least
 
 
 def test_an_operations_age_comes_from_its_created_at() -> None:
