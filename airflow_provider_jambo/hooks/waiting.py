@@ -76,8 +76,9 @@ class PollPolicy:
     #: first look covers the ends from the ``1 - catch_share`` quantile of the learned spans on,
     #: so only the waits still pending pay for later looks (:func:`look_at`). The share seen in
     #: time falls short of it (16 learned spans place the quantiles roughly, margins delay each
-    #: look), so it aims above the median: at 0.68 about 55-60 % of a branch lifecycle's waits are
-    #: seen within the tolerance, at 0.65 only 50 % when operations take 10 s ± 50 %.
+    #: look), so it aims above the median: at 0.68 a branch lifecycle's waits were seen within the
+    #: tolerance 53-57 % of the time in simulation and 48-57 % in ``benchmarks/lifecycle_cost.py``
+    #: (3-s and 10-s operations ± 50 %); at 0.65, 49 % of 10-s waits in simulation.
     catch_share: float = 0.68
     #: Later looks per operation at most, up to its longest learned span: they come every
     #: ``tolerance`` seconds, or sparser for a long spread (minute-long operations).
