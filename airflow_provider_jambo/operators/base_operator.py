@@ -251,6 +251,7 @@ class JamboBaseOperator(BaseOperator):
             project_id,
             err.message,
         )
+        from airflow_provider_jambo.hooks.operation_durations import durations_for
         from airflow_provider_jambo.hooks.project_lock import resend_jitter, wait_until_idle
         from airflow_provider_jambo.triggers.project_idle_trigger import JamboProjectIdleTrigger
         from airflow_provider_jambo.triggers.wait_trigger import settle_deadline
@@ -277,6 +278,9 @@ class JamboBaseOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     retry_policy=self.hook.retry_policy.to_dict(),
                     not_before=settle_deadline(),
+                    # What this process learned of the operations in flight: the triggerer
+                    # times its looks at them as the inline wait did.
+                    durations=durations_for(project_id).samples(op.action for op in waited.operations),
                 ),
                 method_name="execute_unlocked",
                 kwargs={"deadline": deadline},

@@ -17,7 +17,6 @@ from typing import Any
 
 from airflow_provider_jambo.api_models import Operation
 from airflow_provider_jambo.hooks.jambo import JamboHook
-from airflow_provider_jambo.hooks.operation_durations import durations_for
 from airflow_provider_jambo.triggers.operation_events import operation_event
 from airflow_provider_jambo.triggers.wait_trigger import (
     DEFERRAL_SETTLE_SECONDS,
@@ -37,13 +36,10 @@ class JamboOperationTrigger(JamboWaitTrigger):
         dicts: ids, actions, statuses; nothing secret). Their actions tell when they are expected
         to be done, so the first look is then rather than a guess; ids without one are polled as
         usual. Statuses only move forward, so a triggerer restarted long after still waits right.
-    :param durations: optional, the spans (seconds) the deferring task's process learned per
-        action (``Durations.samples()``): a triggerer that has seen none of those actions times
-        its looks by them, as the task's own wait would have.
 
     The other arguments are :class:`~airflow_provider_jambo.triggers.wait_trigger.JamboWaitTrigger`'s
     (``jambo_conn_id``, ``project_id``, ``deadline``, ``poll_interval``, ``retry_policy``,
-    ``not_before``).
+    ``not_before``, ``delete_on_kill``, ``durations``).
     """
 
     def __init__(
@@ -51,17 +47,11 @@ class JamboOperationTrigger(JamboWaitTrigger):
         *,
         operation_ids: Sequence[str],
         operations: Sequence[Mapping[str, Any]] | None = None,
-        durations: Mapping[str, Sequence[float]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.operation_ids = [str(op_id) for op_id in operation_ids]
         self.operations = [dict(op) for op in operations] if operations else None
-        self.durations = (
-            {str(action): [float(s) for s in spans] for action, spans in durations.items()}
-            if durations
-            else None
-        )
 
     @property
     def subject(self) -> str:
@@ -71,7 +61,6 @@ class JamboOperationTrigger(JamboWaitTrigger):
         return {
             "operation_ids": list(self.operation_ids),
             "operations": self.operations,
-            "durations": self.durations,
         }
 
     def _before_delete(self) -> list[str]:
@@ -81,8 +70,6 @@ class JamboOperationTrigger(JamboWaitTrigger):
         return dict(operation_event("error", self.operation_ids, message))
 
     async def _wait(self, hook: JamboHook) -> dict[str, Any]:
-        if self.durations:
-            durations_for(self.project_id).seed(self.durations)
         seen = {op.id: op for op in map(Operation.from_api, self.operations or ())}
         result = await hook.operations.wait_async(
             [seen.get(op_id, op_id) for op_id in self.operation_ids],

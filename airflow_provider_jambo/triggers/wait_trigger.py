@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from airflow.providers.common.compat.sdk import conf
@@ -38,6 +38,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_jambo.exceptions import JamboError
 from airflow_provider_jambo.hooks.jambo import JamboHook
+from airflow_provider_jambo.hooks.operation_durations import durations_for
 from airflow_provider_jambo.hooks.resources.branches import delete_request
 from airflow_provider_jambo.hooks.retry import RetryPolicy
 from airflow_provider_jambo.rules import seconds
@@ -98,6 +99,9 @@ class JamboWaitTrigger(BaseTrigger):
     :param delete_on_kill: id of a branch the deferring try created, deleted by :meth:`on_kill`
         (a user marked the task failed or cleared it); None deletes nothing. An id, never a name:
         a branch of the same name made later by anyone else is not touched.
+    :param durations: optional, the spans (seconds) the deferring task's process learned per
+        action (``Durations.samples()``): a triggerer that has seen none of those actions times
+        its looks by them, as the task's own wait would have (plain numbers, nothing secret).
     """
 
     def __init__(
@@ -110,6 +114,7 @@ class JamboWaitTrigger(BaseTrigger):
         retry_policy: dict[str, Any] | None = None,
         not_before: float | None = None,
         delete_on_kill: str | None = None,
+        durations: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         super().__init__()
         self.jambo_conn_id = jambo_conn_id
@@ -119,6 +124,11 @@ class JamboWaitTrigger(BaseTrigger):
         self.retry_policy = dict(retry_policy) if retry_policy is not None else None
         self.not_before = float(not_before) if not_before is not None else None
         self.delete_on_kill = str(delete_on_kill) if delete_on_kill is not None else None
+        self.durations = (
+            {str(action): [float(s) for s in spans] for action, spans in durations.items()}
+            if durations
+            else None
+        )
 
     @property
     def subject(self) -> str:
@@ -141,6 +151,7 @@ class JamboWaitTrigger(BaseTrigger):
                 "retry_policy": self.retry_policy,
                 "not_before": self.not_before,
                 "delete_on_kill": self.delete_on_kill,
+                "durations": self.durations,
             },
         )
 
@@ -162,6 +173,8 @@ class JamboWaitTrigger(BaseTrigger):
         raise NotImplementedError
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        if self.durations:
+            durations_for(self.project_id).seed(self.durations)
         hook = self._hook()
         try:
             payload = await self._wait(hook)

@@ -116,6 +116,38 @@ def test_deferrable_create_waits_for_a_locked_project_in_the_triggerer(live_proj
     assert resumed.run_deadline() == deferred.kwargs["deadline"]
 
 
+def test_the_wait_for_a_locked_project_carries_what_was_learned_to_the_triggerer(
+    live_project: JamboProject,
+) -> None:
+    """The idle trigger times its looks at the operations in flight by the spans this task's
+    process learned, as the inline wait did: a triggerer elsewhere has learned none. A 4-s
+    blocker, learned to take 4 s: a list, a look or two near its end, a list (without the spans
+    it polls at the task's ``poll_interval``, 0.1 s here: eleven reads)."""
+    from airflow_provider_jambo.api_models import Operation
+    from airflow_provider_jambo.hooks.operation_durations import durations_for, forget_durations
+
+    emu = live_project.emu
+    learned = durations_for(live_project.project_id)
+    for i in range(4):
+        raw = {"id": f"old-{i}", "action": "create_branch", "status": "finished", "total_duration_ms": 4000}
+        learned.learn(Operation.from_api(raw))
+    emu.set_operation_durations(default=4)
+    live_project.hook().branches.create(
+        CreateBranchRequest(name="blocker", parent_id=live_project.default_branch_id)
+    )
+    emu.set_operation_durations(default=0.3)
+    deferred = defer(create_op("after-lock", deferrable=True, defer_grace_seconds=0.2), make_context())
+    assert isinstance(deferred.trigger, JamboProjectIdleTrigger)
+    kwargs = deferred.trigger.serialize()[1]
+    assert kwargs["durations"] == learned.samples(["create_branch"]) == {"create_branch": [4.0] * 4}
+    forget_durations()  # the triggerer is another process
+    emu.clear_requests()
+    event = run_trigger(roundtrip(deferred.trigger))
+    assert event.payload["status"] == "success"
+    reads = [r for r in emu.requests() if r["method"] == "GET" and "/operations" in r["path"]]
+    assert 3 <= len(reads) <= 4, [r["path"] for r in reads]
+
+
 def test_a_project_locked_past_the_timeout_fails_naming_the_operations(live_project: JamboProject) -> None:
     live_project.emu.set_operation_durations(default=30)
     live_project.hook().branches.create(
