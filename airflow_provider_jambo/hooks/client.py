@@ -36,6 +36,7 @@ from airflow_provider_jambo.exceptions import (
 )
 from airflow_provider_jambo.get_provider_info import DEFAULT_BASE_URL
 from airflow_provider_jambo.hooks.budget import Ticket
+from airflow_provider_jambo.hooks.round_trips import round_trips_for
 from airflow_provider_jambo.rules import check_id
 
 T = TypeVar("T")
@@ -363,6 +364,7 @@ def send_sync(
         response = client.send(request)
     except httpx.RequestError as err:
         raise transport_error(req, err, request.headers[REQUEST_ID_HEADER], secrets, target) from err
+    round_trips_for(str(client.base_url)).record(response.elapsed.total_seconds())
     return _budgeted(ticket, lambda: _result(req, response, secrets, target))
 
 
@@ -383,6 +385,7 @@ async def send_async(
         response = await client.send(request)
     except httpx.RequestError as err:
         raise transport_error(req, err, request.headers[REQUEST_ID_HEADER], secrets, target) from err
+    round_trips_for(str(client.base_url)).record(response.elapsed.total_seconds())
     return _budgeted(ticket, lambda: _result(req, response, secrets, target))
 
 

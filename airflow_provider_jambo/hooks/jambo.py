@@ -52,6 +52,7 @@ from airflow_provider_jambo.hooks.resources.resource_group import one
 from airflow_provider_jambo.hooks.resources.roles import RolesApi
 from airflow_provider_jambo.hooks.resources.snapshots import SnapshotsApi
 from airflow_provider_jambo.hooks.retry import RetryPolicy, acall_with_retries, call_with_retries
+from airflow_provider_jambo.hooks.round_trips import round_trips_for
 from airflow_provider_jambo.hooks.settings import (
     CONN_TYPE,
     MAX_CONNECT_TIMEOUT,
@@ -294,6 +295,11 @@ class JamboHook(BaseHook):
             logger=self.log,
             on_locked=self.on_locked,
         )
+
+    def round_trip(self) -> float:
+        """How long this hook's API typically takes to answer, seconds (``hooks/round_trips.py``;
+        0 before the connection is read): a wait sends its looks half of it early."""
+        return round_trips_for(self._settings.base_url).typical() if self._settings else 0.0
 
     def sibling(self) -> JamboHook:
         """A hook on the same connection, policy and seams (the shared poller's own)."""

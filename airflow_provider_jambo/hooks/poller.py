@@ -48,6 +48,8 @@ class PollingHook(Protocol):
 
     async def arequest(self, req: ApiRequest[Any]) -> Any: ...
 
+    def round_trip(self) -> float: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -60,7 +62,7 @@ class ProjectPoller:
     def __init__(self, key: PollerKey, hook: PollingHook, poll: PollPolicy) -> None:
         self.key = key
         self.hook = hook
-        self.watch = Watch(key[1], poll)
+        self.watch = Watch(key[1], poll, round_trip=hook.round_trip)
         self.closed = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

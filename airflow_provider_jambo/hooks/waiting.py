@@ -18,8 +18,10 @@ are likely, by the spread learned (:func:`look_at`: a first look that sees the l
 ``catch_share`` of the ends within ``tolerance`` and the earlier ones late, then, only for a wait
 still pending, a look every ``tolerance`` up to the longest span; an operation whose predecessor
 in the wait was seen finished is timed from that end by its learned runs; with a narrow spread
-it is one read per state change); without anything learned (or once every learned span has
-passed) intervals start at ``initial_interval`` and grow to the waiter's cap, and the waiters
+it is one read per state change; looks allow for the API's round trip, ``hooks/round_trips.py``:
+sent half of it early, a tolerance less that half apart); without anything learned (or once
+every learned span has passed) intervals start at ``initial_interval`` and grow to the waiter's
+cap, and the waiters
 backing off share the watch's rounds (many waiters, frequent rounds, still one list call each). A
 round of ``n`` requests is never followed by less than ``n / max_requests_per_second`` seconds,
 and every request also draws from the account's budget (``hooks/budget.py``).
@@ -64,7 +66,10 @@ class PollPolicy:
     initial_interval: float = 0.5
     max_interval: float = 10.0
     factor: float = 1.5
-    max_requests_per_second: float = 2.0
+    #: A round of ``n`` requests is followed by ``n / max_requests_per_second`` seconds at least:
+    #: one-request rounds 0.4 s apart, so that looks can come a tolerance less half a 200-ms round
+    #: trip apart (:meth:`Watch.next_round_at`).
+    max_requests_per_second: float = 2.5
     list_limit: int = 100
     #: How long after an operation's expected end to look: ``margin`` seconds plus
     #: ``margin_fraction`` of its expected duration (longer operations vary more).
@@ -212,6 +217,10 @@ class Waiter:
     deadline: float | None
     cap: float
     registered_at: float
+    #: Seconds its looks are sent before the moment they aim to see: half the API's typical
+    #: round trip when it registered (``hooks/round_trips.py``), fixed for the wait so that a look
+    #: is never planned twice.
+    lead: float = 0.0
     due: float = 0.0
     interval: float | None = None
     #: Its next look comes from backoff (nothing learned predicts it): it shares the watch's rounds.
@@ -237,9 +246,13 @@ def started_at(waiter: Waiter, op: Operation) -> float:
 _SAME_AGE = 1e-6
 
 
-def look_at(spans: Sequence[float], age: float, poll: PollPolicy) -> float | None:
+def look_at(
+    spans: Sequence[float], age: float, poll: PollPolicy, tolerance: float | None = None
+) -> float | None:
     """The next age (seconds since the operation started) at which to look at one still pending,
     by its action's sorted learned ``spans``; ``None`` once ``age`` is past all of them.
+    ``tolerance`` (default ``poll.tolerance``) is how long before a look an end is still seen in
+    time (less than the policy's when the answer takes a while, :func:`next_look`).
 
     The first look at the ``1 - catch_share`` quantile + ``tolerance``: it sees every end before
     it, those of the last ``tolerance`` seconds in time, the earlier ones late (fine for the
@@ -249,15 +262,16 @@ def look_at(spans: Sequence[float], age: float, poll: PollPolicy) -> float | Non
     look))``, the least for ``catch_share`` of the ends seen within ``tolerance``. A narrow
     spread makes it one look, at the longest span.
     """
+    tolerance = poll.tolerance if tolerance is None else tolerance
     # A look comes at the age it was due for, give or take rounding: that look is the one past.
     age += _SAME_AGE
     last = spans[-1]
     if age >= last:
         return None
-    first = min(last, quantile(spans, 1.0 - poll.catch_share) + poll.tolerance)
+    first = min(last, quantile(spans, 1.0 - poll.catch_share) + tolerance)
     if age < first:
         return first
-    step = max(poll.tolerance, (last - first) / poll.looks_per_wait)
+    step = max(tolerance, (last - first) / poll.looks_per_wait)
     return min(last, first + (math.floor((age - first) / step) + 1) * step)
 
 
@@ -274,7 +288,14 @@ def next_look(
     (:meth:`Durations.learn_run`): narrower than its span, which adds the predecessor's spread.
     The wait needs all of them, so it looks when the last of those looks is due. An operation not
     seen yet (its action unknown) gets one look after the longest known action, capped by the cap.
+
+    A read sees the operations about half-way through its round trip and is answered at its end:
+    looks aim at what is seen ``waiter.lead`` (half a round trip) after they are sent, are sent
+    that much early, and see an end in time only if it came ``tolerance - lead`` before.
     """
+    lead = waiter.lead
+    tolerance = poll.tolerance - lead
+    seen_at = now + lead  # what a read sent now sees
     looks: list[float] = []
     previous: Operation | None = None
     for op_id in waiter.ids:
@@ -293,18 +314,18 @@ def next_look(
                 and (finished := span_of(before)) is not None
                 and (runs := durations.spans(run_key(op.action)))
             ):
-                # Seen finished by now, so it ended no later than now.
-                start, spans = min(now, started_at(waiter, before) + finished), runs
+                # Seen finished by now, so it ended no later than what a read sent now sees.
+                start, spans = min(seen_at, started_at(waiter, before) + finished), runs
             else:
                 start, spans = started_at(waiter, op), durations.spans(op.action)
             if not spans:
                 return None
-            age = now - start
-            found = look_at(spans, (age - poll.margin) / (1.0 + poll.margin_fraction), poll)
+            age = seen_at - start
+            found = look_at(spans, (age - poll.margin) / (1.0 + poll.margin_fraction), poll, tolerance)
             if found is None:
                 return None  # later than anything seen: backoff
             span = found
-        looks.append(start + span + poll.margin + poll.margin_fraction * span)
+        looks.append(start + span + poll.margin + poll.margin_fraction * span - lead)
     return max(looks) if looks else None
 
 
@@ -346,11 +367,17 @@ class Watch:
     """
 
     def __init__(
-        self, project_id: str, poll: PollPolicy = PollPolicy(), durations: Durations | None = None
+        self,
+        project_id: str,
+        poll: PollPolicy = PollPolicy(),
+        durations: Durations | None = None,
+        round_trip: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.project_id = check_id("project_id", project_id)
         self.poll = poll
         self.durations = durations if durations is not None else durations_for(project_id)
+        #: The API's typical round trip, seconds (a hook's :meth:`round_trip`): times the looks.
+        self.round_trip = round_trip
         #: Insertion-ordered set (a dict): a thousand waiters settled in one round leave in O(1) each.
         self.waiters: dict[Waiter, None] = {}
         self._wanted: dict[str, int] = {}  # operation id -> how many waiters wait for it
@@ -379,6 +406,7 @@ class Watch:
             if op.id in ids and op.id not in self.latest:
                 self.latest[op.id] = op
         waiter = Waiter(ids, deadline, cap if cap is not None else self.poll.max_interval, now)
+        waiter.lead = self.lead()
         # First look at once (an operation may be done already), unless it is likely done later.
         look = next_look(waiter, self.latest, self.durations, self.poll, now)
         waiter.due = look if look is not None and look > now else now
@@ -388,6 +416,11 @@ class Watch:
         for op_id in ids:
             self._wanted[op_id] = self._wanted.get(op_id, 0) + 1
         return waiter
+
+    def lead(self) -> float:
+        """How long before the moment a look aims to see it is sent: half the API's typical round
+        trip (a read sees the operations about half-way), at most half the tolerance."""
+        return min(max(0.0, self.round_trip()), self.poll.tolerance) / 2
 
     def remove(self, waiter: Waiter) -> None:
         if self.waiters.pop(waiter, False) is not None:
@@ -420,9 +453,10 @@ class Watch:
             rate = sum(1.0 / w.interval for w in self.waiters if w.backoff and w.interval)
             if rate > 0:
                 at = min(at, self.last_round_at + 1.0 / rate)
-            floor = max(
-                self.poll.initial_interval, self.last_round_requests / self.poll.max_requests_per_second
-            )
+            # Looks that see every end in time come a tolerance less the lead apart (next_look),
+            # closer than initial_interval when answers take a while.
+            spacing = min(self.poll.initial_interval, self.poll.tolerance - self.lead())
+            floor = max(spacing, self.last_round_requests / self.poll.max_requests_per_second)
             at = max(at, self.last_round_at + floor)
         deadlines = [w.deadline for w in self.waiters if w.deadline is not None]
         return min([at, *deadlines])
@@ -621,6 +655,7 @@ def wait_steps(
     durations: Durations | None = None,
     known: Sequence[Operation] = (),
     until: float | None = None,
+    round_trip: Callable[[], float] = lambda: 0.0,
 ) -> Generator[Step, Any, WaitResult]:
     """One wait on a private :class:`Watch` (a sync wait in a worker): the same rules as the
     shared poller's. Returns the result; raises the 404 of an operation that does not exist.
@@ -628,8 +663,8 @@ def wait_steps(
     ``until`` ends the wait early, without a look of its own: once the next look is due after it,
     the result is ``timeout`` with the operations as last seen (a deferrable task's inline grace:
     it hands them to its trigger, which goes on with the same timing). ``deadline`` stays the
-    wait's real end, looked at as always."""
-    watch = Watch(project_id, poll, durations)
+    wait's real end, looked at as always. ``round_trip``: as :class:`Watch`'s."""
+    watch = Watch(project_id, poll, durations, round_trip)
     if not operation_ids:
         return WaitResult("success", [], "no operations to wait for")
     waiter = watch.add(operation_ids, deadline=deadline, now=clock(), known=known)

@@ -150,6 +150,7 @@ class OperationsApi(ResourceGroup):
             poll=poll,
             known=known,
             until=until,
+            round_trip=hook.round_trip,
         )
         return run_sync(steps, hook.request, hook.sleep)
 
