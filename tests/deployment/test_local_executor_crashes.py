@@ -210,17 +210,24 @@ def test_chaos_scheduler_restarted_in_the_middle_of_runs(stack: AirflowStack) ->
     fails naming that (the example has no retries; a reset task's next try makes the branch
     again); every other run succeeds; nothing is left. A task whose process went down with the old
     scheduler waits for the heartbeat timeout (Airflow's 300 s; 60 s for the restarted one here),
-    then runs again. (A SIGKILL of the scheduler: 388 s for five runs with the 300 s, measured once.)"""
+    then runs again; one the old scheduler had queued but not started waits for the new one's
+    orphaned-task check (every 300 s; 60 s here: a run took 329 s with 300 once). (A SIGKILL of the
+    scheduler: 388 s for five runs with the 300 s, measured once.)"""
     t0, bystander = start_chaos(stack, {"default": 1.0})
     try:
         started = [trigger(stack, EPHEMERAL) for _ in range(3)]
         wait_until(lambda: len(stack.branches()) >= 3, 120, "the runs' first create", stack.check_running)
         stack.stop_component("scheduler")
         # A task the old scheduler's LocalExecutor took down with it is found by the new one only
-        # once its heartbeat times out: 60 s here instead of Airflow's 300 (CI's time; a task's
-        # supervisor heartbeats every few seconds, so 60 s is no false alarm).
+        # once its heartbeat times out, and one it had queued only at the new one's orphaned-task
+        # check: 60 s each here instead of Airflow's 300 (CI's time; a task's supervisor
+        # heartbeats every few seconds, so 60 s is no false alarm).
         stack.start_component(
-            "scheduler", extra_env={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60"}
+            "scheduler",
+            extra_env={
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+                "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "60",
+            },
         )
         runs = [finish(stack, EPHEMERAL, run_id, t, timeout=420) for run_id, t in started]
     finally:
