@@ -38,15 +38,14 @@ were instant (the rules before they allowed for the round trip).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import random
 import statistics
-import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
+
+from lifecycle_bound import Bound  # this folder (the script's own, first on sys.path)
 
 from airflow_provider_jambo.api_models import Operation
 from airflow_provider_jambo.hooks.client import ApiRequest
@@ -194,17 +193,6 @@ def row(args: argparse.Namespace, duration: float, poll: PollPolicy) -> Row:
     return Row(statistics.mean(requests), in_time, statistics.median(delays))
 
 
-def load_bound() -> Any:
-    path = Path(__file__).with_name("lifecycle_bound.py")
-    spec = importlib.util.spec_from_file_location("lifecycle_bound", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--durations", default="3,10", help="seconds per operation (D)")
@@ -221,14 +209,13 @@ def main() -> None:
     parser.add_argument("--bound", action="store_true", help="compare with lifecycle_bound.py")
     args = parser.parse_args()
     poll = PollPolicy(catch_share=args.catch_share)
-    bound = load_bound() if args.bound else None
     header = f"{'D s':>5} {'requests':>9} {'in time':>8} {'p50 s':>6}"
-    print(header + (f" {'bound':>6} {'ratio':>6}" if bound else ""))
+    print(header + (f" {'bound':>6} {'ratio':>6}" if args.bound else ""))
     for duration in [float(d) for d in args.durations.split(",")]:
         result = row(args, duration, poll)
         line = f"{duration:5g} {result.requests:9.2f} {result.in_time:8.3f} {result.p50:6.2f}"
-        if bound is not None:
-            least = 2 + 2 * bound.Bound(duration, args.spread, poll.tolerance).least_reads(result.in_time)
+        if args.bound:
+            least = 2 + 2 * Bound(duration, args.spread, poll.tolerance).least_reads(result.in_time)
             line += f" {least:6.2f} {result.requests / least:6.3f}"
         print(line, flush=True)
 

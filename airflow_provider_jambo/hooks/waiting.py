@@ -242,17 +242,20 @@ def started_at(waiter: Waiter, op: Operation) -> float:
     return min(waiter.registered_at, op.created_at.timestamp() + TIMESTAMP_PRECISION / 2)
 
 
+def no_round_trip() -> float:
+    """A :class:`Watch`'s round trip when nobody measures one: answers taken as instant."""
+    return 0.0
+
+
 #: Ages closer than this are the same look (float rounding of clock arithmetic).
 _SAME_AGE = 1e-6
 
 
-def look_at(
-    spans: Sequence[float], age: float, poll: PollPolicy, tolerance: float | None = None
-) -> float | None:
+def look_at(spans: Sequence[float], age: float, poll: PollPolicy, tolerance: float) -> float | None:
     """The next age (seconds since the operation started) at which to look at one still pending,
     by its action's sorted learned ``spans``; ``None`` once ``age`` is past all of them.
-    ``tolerance`` (default ``poll.tolerance``) is how long before a look an end is still seen in
-    time (less than the policy's when the answer takes a while, :func:`next_look`).
+    ``tolerance`` is how long before a look an end is still seen in time (the policy's, less
+    half the round trip, :func:`next_look`).
 
     The first look at the ``1 - catch_share`` quantile + ``tolerance``: it sees every end before
     it, those of the last ``tolerance`` seconds in time, the earlier ones late (fine for the
@@ -262,7 +265,6 @@ def look_at(
     look))``, the least for ``catch_share`` of the ends seen within ``tolerance``. A narrow
     spread makes it one look, at the longest span.
     """
-    tolerance = poll.tolerance if tolerance is None else tolerance
     # A look comes at the age it was due for, give or take rounding: that look is the one past.
     age += _SAME_AGE
     last = spans[-1]
@@ -371,7 +373,7 @@ class Watch:
         project_id: str,
         poll: PollPolicy = PollPolicy(),
         durations: Durations | None = None,
-        round_trip: Callable[[], float] = lambda: 0.0,
+        round_trip: Callable[[], float] = no_round_trip,
     ) -> None:
         self.project_id = check_id("project_id", project_id)
         self.poll = poll
@@ -655,7 +657,7 @@ def wait_steps(
     durations: Durations | None = None,
     known: Sequence[Operation] = (),
     until: float | None = None,
-    round_trip: Callable[[], float] = lambda: 0.0,
+    round_trip: Callable[[], float] = no_round_trip,
 ) -> Generator[Step, Any, WaitResult]:
     """One wait on a private :class:`Watch` (a sync wait in a worker): the same rules as the
     shared poller's. Returns the result; raises the 404 of an operation that does not exist.
