@@ -339,6 +339,15 @@ def test_durations_learn_the_median_span_once_per_operation() -> None:
     assert durations.longest() == 3.2
 
 
+def test_durations_keep_the_newest_spans_an_action_and_a_seed_no_more() -> None:
+    durations = Durations(keep=3)
+    for i in range(5):
+        durations.learn(finished(f"op-{i}", "create_branch", 1.0 + i))
+    assert durations.spans("create_branch") == [3.0, 4.0, 5.0]
+    durations.seed({"start_compute": [1.0, 2.0, 3.0, 4.0]})
+    assert durations.spans("start_compute") == [2.0, 3.0, 4.0]
+
+
 def test_a_page_teaches_its_newest_operations() -> None:
     # The list is newest first: operations lately take 10 s, long ago 3 s. What is remembered
     # (the last samples per action) must be the recent ones.
