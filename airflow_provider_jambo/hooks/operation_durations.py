@@ -25,9 +25,9 @@ TIMESTAMP_PRECISION = 1.0
 #: a change of pace is learned within a few operations. More place the looks closer to the best
 #: any rule could do, but learn a new pace as much later (``benchmarks/lifecycle_simulation.py
 #: --samples``, ``--pace``; 10-s operations ± 50 %): 64 see 56 % of the waits in time where 16 see
-#: 54 %, for 2 % more requests; but over the 32 lifecycles after the operations became 30 %
-#: quicker, 64 see 22 % in time (16: 44 %), and after they became 40 % slower, spend 20.2
-#: requests a lifecycle (16: 15.7).
+#: 55 %, for 2 % more requests; but over the 32 lifecycles after the operations became 30 %
+#: quicker, 64 see 22 % in time (16: 44 %), and after they became 40 % slower, spend 20.0
+#: requests a lifecycle (16: 15.3).
 SAMPLES_PER_ACTION = 16
 #: Finished operations already learned from, remembered to not count one twice (bounded).
 LEARNED_MEMORY = 512

@@ -16,7 +16,7 @@ operation is read by id. Duration-aware: each finished operation seen teaches :c
 how long its action takes in that project, and a waiter is looked at where its operations' ends
 are likely, by the spread learned (:func:`look_at`: a first look that sees the latest
 ``catch_share`` of the ends within ``tolerance`` and the earlier ones late, then, only for a wait
-still pending, a look every ``tolerance`` up to the longest span; an operation whose predecessor
+still pending, a look every ``tolerance`` up to the longest likely span; an operation whose predecessor
 in the wait was seen finished is timed from that end by its learned runs; with a narrow spread
 it is one read per state change; looks allow for the API's round trip, ``hooks/round_trips.py``:
 sent half of it early, a tolerance less that half apart); without anything learned (or once
@@ -85,7 +85,7 @@ class PollPolicy:
     #: tolerance 53-57 % of the time in simulation and 48-57 % in ``benchmarks/lifecycle_cost.py``
     #: (3-s and 10-s operations ± 50 %); at 0.65, 49 % of 10-s waits in simulation.
     catch_share: float = 0.68
-    #: Later looks per operation at most, up to its longest learned span: they come every
+    #: Later looks per operation at most, up to its longest likely span: they come every
     #: ``tolerance`` seconds, or sparser for a long spread (minute-long operations).
     looks_per_wait: int = 16
     #: Reads by id per round at most (operations not on the list's pages).
@@ -251,6 +251,15 @@ def no_round_trip() -> float:
 _SAME_AGE = 1e-6
 
 
+def longest_likely(spans: Sequence[float]) -> float:
+    """How long the longest operations of an action last, by its sorted learned ``spans``: the
+    longest of ``n`` falls short of it by about their mean spacing (``range / (n + 1)`` of the
+    true range for an even spread), so that much is added."""
+    if len(spans) < 2:
+        return spans[-1]
+    return spans[-1] + (spans[-1] - spans[0]) / (len(spans) - 1)
+
+
 def look_at(spans: Sequence[float], age: float, poll: PollPolicy, tolerance: float) -> float | None:
     """The next age (seconds since the operation started) at which to look at one still pending,
     by its action's sorted learned ``spans``; ``None`` once ``age`` is past all of them.
@@ -260,14 +269,14 @@ def look_at(spans: Sequence[float], age: float, poll: PollPolicy, tolerance: flo
     The first look at the ``1 - catch_share`` quantile + ``tolerance``: it sees every end before
     it, those of the last ``tolerance`` seconds in time, the earlier ones late (fine for the
     median). Then looks every ``tolerance`` seconds (``spread / looks_per_wait`` if that is more)
-    up to the longest span, each seeing in time the ends since the one before; only the waits
-    still pending pay for them, so the expected reads are ``1 + sum(P(pending at each later
-    look))``, the least for ``catch_share`` of the ends seen within ``tolerance``. A narrow
-    spread makes it one look, at the longest span.
+    up to the longest likely span (:func:`longest_likely`), each seeing in time the ends since the
+    one before; only the waits still pending pay for them, so the expected reads are
+    ``1 + sum(P(pending at each later look))``, the least for ``catch_share`` of the ends seen
+    within ``tolerance``. A narrow spread makes it one look, at the longest likely span.
     """
     # A look comes at the age it was due for, give or take rounding: that look is the one past.
     age += _SAME_AGE
-    last = spans[-1]
+    last = longest_likely(spans)
     if age >= last:
         return None
     first = min(last, quantile(spans, 1.0 - poll.catch_share) + tolerance)

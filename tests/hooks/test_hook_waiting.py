@@ -487,8 +487,9 @@ def test_first_look_covers_the_upper_share_then_looks_every_tolerance() -> None:
     looks = [waiter.due]
     while len(looks) < 5:
         looks.append(next_due(waiter, watch.latest, durations, poll, looks[-1]))
-    # Then every tolerance, the last at the longest span (4 s), then backoff from 0.5 s.
-    assert [t - 100.0 for t in looks[1:3]] == pytest.approx([3.8 + 0.1 + 0.038, 4.0 + 0.1 + 0.04])
+    # Then every tolerance, the last at the longest likely span (the longest, 4 s, plus the spans'
+    # 0.2-s spacing: longer ones are likely, not yet learned), then backoff from 0.5 s.
+    assert [t - 100.0 for t in looks[1:3]] == pytest.approx([3.8 + 0.1 + 0.038, 4.2 + 0.1 + 0.042])
     assert looks[3] - looks[2] == pytest.approx(0.5)
     assert looks[4] - looks[3] == pytest.approx(0.75)
 
@@ -503,12 +504,13 @@ def test_looks_are_sent_half_a_round_trip_early_and_spaced_for_it() -> None:
     waiter = watch.add([ID1], deadline=None, now=100.0, cap=2.0, known=[op(ID1, "running")])
     assert waiter.lead == pytest.approx(0.1)
     looks = [waiter.due]
-    while len(looks) < 4:
+    while len(looks) < 5:
         looks.append(next_due(waiter, watch.latest, durations, poll, looks[-1]))
-    # Seen at 2.8 + 0.4 s, then 0.4 s apart up to the longest span; margins as before; sent 0.1 s early.
-    seen = [100.0 + span + 0.1 + 0.01 * span for span in (3.2, 3.6, 4.0)]
-    assert looks[:3] == pytest.approx([t - 0.1 for t in seen], abs=1e-9)
-    assert looks[3] - looks[2] == pytest.approx(0.5)  # then backoff, as before
+    # Seen at 2.8 + 0.4 s, then 0.4 s apart up to the longest likely span (4.2 s); margins as
+    # before; sent 0.1 s early.
+    seen = [100.0 + span + 0.1 + 0.01 * span for span in (3.2, 3.6, 4.0, 4.2)]
+    assert looks[:4] == pytest.approx([t - 0.1 for t in seen], abs=1e-9)
+    assert looks[4] - looks[3] == pytest.approx(0.5)  # then backoff, as before
     # One-request rounds may come that close.
     watch.last_round_at, watch.last_round_requests = looks[0], 1
     waiter.due = looks[1]
