@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from airflow_provider_jambo.api_models import Operation, OperationStatus
+from airflow_provider_jambo.exceptions import JamboConfigError
 
 #: The service's timestamps are whole seconds.
 TIMESTAMP_PRECISION = 1.0
@@ -42,6 +43,8 @@ class Durations:
     """
 
     def __init__(self, keep: int = SAMPLES_PER_ACTION) -> None:
+        if keep < 1:
+            raise JamboConfigError(f"Durations keep must be at least 1 span an action, got {keep}")
         #: Spans remembered per action (and per run key), the newest.
         self.keep = keep
         self._spans: dict[str, deque[float]] = {}

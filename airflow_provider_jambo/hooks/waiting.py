@@ -262,7 +262,7 @@ def longest_likely(spans: Sequence[float]) -> float:
 
 def look_at(spans: Sequence[float], age: float, poll: PollPolicy, tolerance: float) -> float | None:
     """The next age (seconds since the operation started) at which to look at one still pending,
-    by its action's sorted learned ``spans``; ``None`` once ``age`` is past all of them.
+    by its action's sorted learned ``spans``; ``None`` once ``age`` is past the longest likely.
     ``tolerance`` is how long before a look an end is still seen in time (the policy's, less
     half the round trip, :func:`next_look`).
 

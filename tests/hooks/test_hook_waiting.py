@@ -16,7 +16,11 @@ import pytest
 from hook_support import SleepRecorder
 
 from airflow_provider_jambo.api_models import Operation
-from airflow_provider_jambo.exceptions import JamboOperationFailedError, JamboOperationTimeoutError
+from airflow_provider_jambo.exceptions import (
+    JamboConfigError,
+    JamboOperationFailedError,
+    JamboOperationTimeoutError,
+)
 from airflow_provider_jambo.hooks.client import ApiRequest
 from airflow_provider_jambo.hooks.operation_durations import (
     SAMPLES_PER_ACTION,
@@ -346,6 +350,8 @@ def test_durations_keep_the_newest_spans_an_action_and_a_seed_no_more() -> None:
     assert durations.spans("create_branch") == [3.0, 4.0, 5.0]
     durations.seed({"start_compute": [1.0, 2.0, 3.0, 4.0]})
     assert durations.spans("start_compute") == [2.0, 3.0, 4.0]
+    with pytest.raises(JamboConfigError, match="at least 1 span"):
+        Durations(keep=0)
 
 
 def test_a_page_teaches_its_newest_operations() -> None:
