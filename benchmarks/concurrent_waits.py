@@ -19,13 +19,16 @@ after (20:10), so that the 1,000-wait figures can be compared with those below:
     ours (look rule) 1000   123     0      0      3.28     10.7    0.50    1.01  1.82
     sensors (round trip) 500 124    0      0      6.16     16.1    0.27    0.51  0.00
     ours (round trip) 1000  140     0      0      4.34     10.7    0.43    0.80  0.04
+    sensors (longest likely) 500 124 0     0      6.19     16.0    0.27    0.51  0.03
+    ours (longest likely) 1000 140  0      0      3.21     10.9    0.40    0.81  0.01
 
 Rows 4-5: the same commands at 23:14-23:17 UTC with issue 23's later look rule (the
 latest 65 % of learned ends seen within 0.5 s, ``hooks/waiting.py`` ``look_at``): no regression
 (one learned duration, 32 s, is a narrow spread: one look at it). Rows 6-7: 2026-12-06
 06:03-06:05 UTC, looks allowing for the round trip and one-request rounds 0.4 s apart at the
 closest (``max_requests_per_second`` 2.5, was 2): 14 % more requests a minute for 1,000 waits,
-far under the 600 allowed, p95 0.80 s instead of 0.94-1.01 s.
+far under the 600 allowed, p95 0.80 s instead of 0.94-1.01 s. Rows 8-9: 09:40-09:41 UTC, looks
+running past the longest learned span by the spans' spacing (``longest_likely``): no regression.
 
 With nothing learned, every wait backed off alone to its cap (the sensor's 5 s), and the first
 learned look was timed from the trigger's start, not the operation's; now waits backing off share
