@@ -2,8 +2,8 @@
 
 The waiting rules (``hooks/waiting.py``) look at an operation when it is likely to be done;
 :class:`Durations` is where that comes from: the newest finished spans per action, whose spread
-(not only their centre) places the looks (:func:`quantile`, :func:`rank`), one per project per
-process (:func:`durations_for`). What was learned can travel (:meth:`Durations.samples`,
+(not only their centre) places the looks (:func:`quantile`, :func:`rank`, :func:`longest_likely`),
+one per project per process (:func:`durations_for`). What was learned can travel (:meth:`Durations.samples`,
 :meth:`Durations.seed`): a deferring task hands it to its trigger, which may run in another process.
 """
 
@@ -175,6 +175,15 @@ def rank(spans: Sequence[float], x: float) -> float:
         return 1.0
     i = bisect.bisect_right(spans, x) - 1
     return (i + (x - spans[i]) / (spans[i + 1] - spans[i])) / (len(spans) - 1)
+
+
+def longest_likely(spans: Sequence[float]) -> float:
+    """How long the longest operations of an action last, by its sorted learned ``spans``: the
+    longest of ``n`` falls short of it by about their mean spacing (``range / (n + 1)`` of the
+    true range for an even spread), so that much is added."""
+    if len(spans) < 2:
+        return spans[-1]
+    return spans[-1] + (spans[-1] - spans[0]) / (len(spans) - 1)
 
 
 _durations: dict[str, Durations] = {}

@@ -49,6 +49,7 @@ from airflow_provider_jambo.hooks.operation_durations import (
     TIMESTAMP_PRECISION,
     Durations,
     durations_for,
+    longest_likely,
     quantile,
     run_key,
     span_of,
@@ -249,15 +250,6 @@ def no_round_trip() -> float:
 
 #: Ages closer than this are the same look (float rounding of clock arithmetic).
 _SAME_AGE = 1e-6
-
-
-def longest_likely(spans: Sequence[float]) -> float:
-    """How long the longest operations of an action last, by its sorted learned ``spans``: the
-    longest of ``n`` falls short of it by about their mean spacing (``range / (n + 1)`` of the
-    true range for an even spread), so that much is added."""
-    if len(spans) < 2:
-        return spans[-1]
-    return spans[-1] + (spans[-1] - spans[0]) / (len(spans) - 1)
 
 
 def look_at(spans: Sequence[float], age: float, poll: PollPolicy, tolerance: float) -> float | None:
