@@ -40,17 +40,17 @@ around these shares: 53-62 % at D = 3, 45-58 % at D = 10. ``--blind`` times look
 were instant (the rules before they allowed for the round trip).
 
 The rules' frontier (``--catch-share``, same runs; the hook's ratio uses the baselines measured by
-``lifecycle_cost.py``, 7.51 requests at D = 3 and 15.63 at D = 10, means of three runs):
+``lifecycle_cost.py``, 7.52 requests at D = 3 and 15.75 at D = 10, means of five runs):
 
     catch share   D = 3: requests  in time  x baseline   D = 10: requests  in time  x baseline
-       0.60              5.68       0.502      0.76                9.19      0.462      0.59
+       0.60              5.68       0.502      0.76                9.19      0.462      0.58
        0.64              5.92       0.530      0.79                9.90      0.489      0.63
        0.68              6.12       0.570      0.81               10.65      0.532      0.68
-       0.72              6.42       0.611      0.85               11.51      0.568      0.74
+       0.72              6.42       0.611      0.85               11.51      0.568      0.73
        0.76              6.72       0.647      0.89               12.42      0.604      0.79
 
 At D = 3 the hook spends 0.75x only with half its waits in time, no more (a p50 of 0.5 s at the
-edge); at D = 10, 0.74x buys 57 %. The operators' waits follow the same rules: ``--grace 10``
+edge); at D = 10, 0.73x buys 57 %. The operators' waits follow the same rules: ``--grace 10``
 gives the figures above to the digit, and a trigger that starts 3 s after its task deferred
 (``--deferral 3``; its looks timed from whole-second ``created_at``) sees 51.8 % of 10-s waits
 in time for 10.39 requests, a point along the same frontier.

@@ -83,8 +83,9 @@ class PollPolicy:
     #: so only the waits still pending pay for later looks (:func:`look_at`). The share seen in
     #: time falls short of it (16 learned spans place the quantiles roughly, margins delay each
     #: look), so it aims above the median: at 0.68 a branch lifecycle's waits were seen within the
-    #: tolerance 53-57 % of the time in simulation and 48-57 % in ``benchmarks/lifecycle_cost.py``
-    #: (3-s and 10-s operations ± 50 %); at 0.65, 49 % of 10-s waits in simulation.
+    #: tolerance 53-57 % of the time in simulation and 50-57 % pooled over five runs of
+    #: ``benchmarks/lifecycle_cost.py`` (3-s and 10-s operations ± 50 %; 45-67 % in one run's
+    #: 64 waits); at 0.64, 49 % of 10-s waits in simulation.
     catch_share: float = 0.68
     #: Later looks per operation at most, up to its longest likely span: they come every
     #: ``tolerance`` seconds, or sparser for a long spread (minute-long operations).
